@@ -1,0 +1,112 @@
+"""Settings of one matching round, stored with the round so it can be replayed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+
+from matching.features import FeatureError
+
+COMPONENTS = ("skill", "industry", "text", "distance", "honour", "availability", "continuity")
+
+DEFAULT_WEIGHTS = MappingProxyType(
+    {
+        "skill": 0.35,
+        "industry": 0.15,
+        "text": 0.10,
+        "distance": 0.15,
+        "honour": 0.10,
+        "availability": 0.10,
+        "continuity": 0.05,
+    }
+)
+
+
+@dataclass(frozen=True)
+class RoundConfig:
+    """Weights, thresholds and switches of a round.
+
+    The score of a pair is ``Σ w_i·component_i / Σ w_i`` so it stays in [0, 1]
+    whatever the weights' scale.  A ``weights`` mapping replaces the defaults
+    as a whole: components it leaves out weigh 0 (and are not computed).
+
+    - ``min_score``, ``load_penalty``, ``alternates_k``, ``stickiness``: passed to the solver.
+    - ``cross_province_allowed``: False forbids pairs whose known provinces differ.
+    - ``max_onsite_km_default``: travel radius of craftsmen who did not give one.
+    - ``distance_scale_km``: e-folding distance of the distance component (urgency shortens it).
+    - ``top_k``: candidates per demand in sparse mode.
+    - ``dense_budget_cells``: C × D above which rounds use sparse candidates.
+      Dense needs about 36 bytes per cell in scoring (float64 total, float32
+      components, mask) and the solver's Problem copies components as float64.
+    - ``chunk_cells``: cells per chunk of the sparse candidate search (memory ≈ 60 bytes × this).
+    """
+
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    min_score: float = 0.2
+    load_penalty: float = 0.05
+    alternates_k: int = 3
+    stickiness: float = 0.02
+    cross_province_allowed: bool = True
+    max_onsite_km_default: float = 300.0
+    distance_scale_km: float = 150.0
+    top_k: int = 30
+    dense_budget_cells: float = 25e6
+    chunk_cells: float = 4e6
+
+    def __post_init__(self):
+        weights = dict(self.weights)
+        unknown = sorted(set(weights) - set(COMPONENTS))
+        if unknown:
+            raise FeatureError("weights", f"unknown component(s) {unknown}; known: {COMPONENTS}")
+        weights = {name: float(weights.get(name, 0.0)) for name in COMPONENTS}
+        if any(not math.isfinite(w) or w < 0 for w in weights.values()):
+            raise FeatureError("weights", "weights must be finite and >= 0")
+        if sum(weights.values()) <= 0:
+            raise FeatureError("weights", "at least one weight must be > 0")
+        object.__setattr__(self, "weights", MappingProxyType(weights))
+        _check_range("min_score", self.min_score, 0.0, 1.0)
+        _check_range("load_penalty", self.load_penalty, 0.0, math.inf)
+        _check_range("stickiness", self.stickiness, 0.0, math.inf)
+        _check_range("max_onsite_km_default", self.max_onsite_km_default, 0.0, math.inf)
+        _check_range("distance_scale_km", self.distance_scale_km, 1e-9, math.inf)
+        _check_range("dense_budget_cells", self.dense_budget_cells, 0.0, math.inf)
+        _check_range("chunk_cells", self.chunk_cells, 1.0, math.inf)
+        for name in ("alternates_k", "top_k"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "top_k" else 0):
+                raise FeatureError(
+                    name, f"must be an integer >= {1 if name == 'top_k' else 0}, got {value!r}"
+                )
+        if not isinstance(self.cross_province_allowed, bool):
+            raise FeatureError("cross_province_allowed", "must be true or false")
+
+    def __hash__(self) -> int:  # the weights mapping is not hashable itself
+        return hash(
+            tuple((k, v) if k != "weights" else (k, tuple(v.items())) for k, v in self.to_dict().items())
+        )
+
+    @property
+    def normalised_weights(self) -> dict[str, float]:
+        """Weights divided by their sum, in ``COMPONENTS`` order."""
+        total = sum(self.weights.values())
+        return {name: self.weights[name] / total for name in COMPONENTS}
+
+    def to_dict(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["weights"] = dict(self.weights)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> RoundConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise FeatureError(unknown[0], f"unknown round setting(s) {unknown}")
+        return cls(**dict(data))
+
+
+def _check_range(name: str, value, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise FeatureError(name, f"must be a number in [{low}, {high}], got {value!r}")

@@ -1,0 +1,169 @@
+"""Features + round config → the solver's :class:`~matching.problem.Problem`.
+
+Dense when C × D fits ``config.dense_budget_cells`` (full score matrix, allowed
+mask and component matrices), otherwise sparse (the exact top-k allowed
+craftsmen per demand, plus every allowed locked or previously assigned pair).
+
+Locks are passed to the solver unchanged, even when a hard rule forbids the
+pair: the solver then reports the round as infeasible ("locked pair … is not
+an allowed candidate"), and :func:`lock_violations` tells the coordinator
+which rule stands in the way.  Silently dropping or force-allowing a lock
+would hide a contradiction the coordinator has to resolve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from matching.config import RoundConfig
+from matching.features import CraftsmanFeatures, DemandFeatures, FeatureError, History
+from matching.problem import Problem
+from matching.rules import ALLOWED, reason_label, rule_codes, score_and_mask
+from matching.scoring import (
+    CandidatePairs,
+    PreparedRound,
+    candidate_pairs,
+    component_values,
+    explain,
+    prepare,
+    weighted,
+)
+
+Pair = tuple[str, str]
+
+
+def uses_dense(n_craftsmen: int, n_demands: int, config: RoundConfig) -> bool:
+    """Whether a round of this size is solved from dense matrices."""
+    return n_craftsmen * n_demands <= config.dense_budget_cells
+
+
+def build_problem(
+    craftsmen: CraftsmanFeatures,
+    demands: DemandFeatures,
+    config: RoundConfig | None = None,
+    *,
+    history: History | None = None,
+    locks: Iterable[Pair] = (),
+    exclusions: Iterable[Pair] = (),
+    previous: Iterable[Pair] | None = None,
+    prepared: PreparedRound | None = None,
+) -> Problem:
+    """Score, apply the hard rules and hand the result to the solver's Problem.
+
+    ``locks`` / ``exclusions`` / ``previous`` are (craftsman id, demand id)
+    pairs.  Exclusions are forbidden by the rules *and* recorded in the
+    Problem's ``forbidden``, so a stored problem replays without features.
+    """
+    config = config or RoundConfig()
+    locks, exclusions = tuple(locks), tuple(exclusions)
+    previous = None if previous is None else tuple(previous)
+    rnd = prepared or prepare(craftsmen, demands, config, history=history, exclusions=exclusions)
+    common = {
+        "capacity": craftsmen.capacity,
+        "slots": demands.slots,
+        "priority": demands.priority,
+        "locked": locks,
+        "forbidden": exclusions,
+        "min_score": config.min_score,
+        "load_penalty": config.load_penalty,
+        "previous": previous,
+        "stickiness": config.stickiness if previous is not None else 0.0,
+        "alternates_k": config.alternates_k,
+    }
+    if uses_dense(len(craftsmen), len(demands), config):
+        table, allowed, _ = score_and_mask(rnd)
+        return Problem(
+            craftsmen.ids,
+            demands.ids,
+            scores=table.total,
+            allowed=allowed,
+            components=table.components,
+            **common,
+        )
+    candidates = with_required_pairs(
+        rnd, candidate_pairs(craftsmen, demands, prepared=rnd), locks + (previous or ())
+    )
+    return Problem(
+        craftsmen.ids,
+        demands.ids,
+        pair_craftsman=candidates.craftsman,
+        pair_demand=candidates.demand,
+        pair_score=candidates.total,
+        components=candidates.components,
+        **common,
+    )
+
+
+def _pair_indices(rnd: PreparedRound, pairs: Sequence[Pair], field: str) -> tuple[np.ndarray, np.ndarray]:
+    craftsman_index = {c: i for i, c in enumerate(rnd.craftsmen.ids)}
+    demand_index = {d: i for i, d in enumerate(rnd.demands.ids)}
+    try:
+        pc = np.array([craftsman_index[c] for c, _ in pairs], dtype=np.int64)
+        pd = np.array([demand_index[d] for _, d in pairs], dtype=np.int64)
+    except KeyError as missing:
+        raise FeatureError(field, f"unknown id {missing.args[0]!r}") from None
+    return pc, pd
+
+
+def with_required_pairs(
+    rnd: PreparedRound, candidates: CandidatePairs, pairs: Sequence[Pair]
+) -> CandidatePairs:
+    """Add the allowed ones of ``pairs`` (locks, last assignment) that the top k left out."""
+    if not pairs:
+        return candidates
+    pc, pd = _pair_indices(rnd, pairs, "locked")
+    n_d = rnd.shape[1]
+    present = np.isin(pc * n_d + pd, candidates.craftsman * n_d + candidates.demand)
+    key = np.unique((pc * n_d + pd)[~present & (rule_codes(rnd, pc, pd) == ALLOWED)])
+    if key.size == 0:
+        return candidates
+    extra_c, extra_d = np.divmod(key, n_d)
+    names = list(candidates.components)
+    total, contributions = weighted(rnd, component_values(rnd, extra_c, extra_d, names))
+    return CandidatePairs(
+        craftsman_ids=candidates.craftsman_ids,
+        demand_ids=candidates.demand_ids,
+        craftsman=np.concatenate([candidates.craftsman, extra_c]),
+        demand=np.concatenate([candidates.demand, extra_d]),
+        total=np.concatenate([candidates.total, total]),
+        components={n: np.concatenate([candidates.components[n], contributions[n]]) for n in names},
+        weights=candidates.weights,
+    )
+
+
+@dataclass(frozen=True)
+class LockViolation:
+    craftsman: str
+    demand: str
+    reason: int  # a matching.rules code
+    label: str  # English label; use rules.reason_label(code, "zh") for Chinese
+
+
+def lock_violations(rnd: PreparedRound, locks: Iterable[Pair]) -> list[LockViolation]:
+    """The locked pairs a hard rule forbids, with the first failing rule."""
+    locks = tuple(locks)
+    if not locks:
+        return []
+    pc, pd = _pair_indices(rnd, locks, "locked")
+    codes = rule_codes(rnd, pc, pd)
+    return [
+        LockViolation(c, d, int(code), reason_label(code))
+        for (c, d), code in zip(locks, codes.tolist(), strict=True)
+        if code != ALLOWED
+    ]
+
+
+def explain_pair(problem: Problem, config: RoundConfig, craftsman: str, demand: str) -> dict:
+    """Breakdown of one pair's score in a built Problem (dense or sparse); KeyError if not a candidate."""
+    c, d = problem.craftsmen.index(craftsman), problem.demands.index(demand)
+    if problem.is_sparse:
+        hit = np.flatnonzero((problem.pair_craftsman == c) & (problem.pair_demand == d))
+        if hit.size == 0:
+            raise KeyError((craftsman, demand))
+        values = {name: float(v[hit[0]]) for name, v in problem.components.items()}
+    else:
+        values = {name: float(v[c, d]) for name, v in problem.components.items()}
+    return explain(values, config.normalised_weights)

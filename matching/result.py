@@ -1,0 +1,94 @@
+"""What `solve` returns: the assignment, its explanation and a few round metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OPTIMAL = "optimal"
+INFEASIBLE = "infeasible"
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """One craftsman given to one demand.  ``weighted`` = priority × score;
+    ``breakdown`` holds the named score components (they sum to ``score``)."""
+
+    craftsman: Hashable
+    demand: Hashable
+    score: float
+    weighted: float
+    breakdown: dict[str, float]
+    locked: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "craftsman": self.craftsman,
+            "demand": self.demand,
+            "score": self.score,
+            "weighted": self.weighted,
+            "breakdown": dict(self.breakdown),
+            "locked": self.locked,
+        }
+
+
+@dataclass
+class Result:
+    """The outcome of `solve`.
+
+    ``objective`` = Σ priority·score − load_penalty·Σ L(L−1)/2 over the assignment
+    (stickiness is a tie-breaker toward ``previous`` and is not part of it); None when
+    infeasible.  ``assignments`` are sorted by demand then craftsman (input order);
+    ``loads`` lists only craftsmen with at least one assignment; ``alternates`` maps every
+    demand to the next best allowed craftsmen (id, score) not assigned to it;
+    ``changes`` is {"added": [...], "removed": [...]} against ``previous`` (None without
+    it); ``solver`` names the route taken ("assignment", "flow", "assignment+flow").
+    """
+
+    status: str
+    message: str = ""
+    objective: float | None = None
+    assignments: list[Assignment] = field(default_factory=list)
+    unfilled: list[tuple[Hashable, int]] = field(default_factory=list)
+    loads: dict[Hashable, int] = field(default_factory=dict)
+    alternates: dict[Hashable, list[tuple[Hashable, float]]] = field(default_factory=dict)
+    changes: dict[str, list[tuple[Hashable, Hashable]]] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    solver: str = ""
+
+    @property
+    def pairs(self) -> set[tuple[Hashable, Hashable]]:
+        return {(a.craftsman, a.demand) for a in self.assignments}
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data (ids kept as they are)."""
+        return {
+            "status": self.status,
+            "message": self.message,
+            "objective": self.objective,
+            "assignments": [a.to_dict() for a in self.assignments],
+            "unfilled": [{"demand": d, "missing": m} for d, m in self.unfilled],
+            "loads": dict(self.loads),
+            "alternates": {
+                d: [{"craftsman": c, "score": s} for c, s in alts] for d, alts in self.alternates.items()
+            },
+            "changes": None
+            if self.changes is None
+            else {kind: [list(p) for p in pairs] for kind, pairs in self.changes.items()},
+            "metrics": dict(self.metrics),
+            "timings": dict(self.timings),
+            "solver": self.solver,
+        }
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative values (0 = all equal); 0 for empty or all-zero."""
+    values = np.sort(np.asarray(values, dtype=np.float64))
+    total = values.sum()
+    if values.size == 0 or total == 0:
+        return 0.0
+    ranks = np.arange(1, values.size + 1)
+    return float(np.sum((2 * ranks - values.size - 1) * values) / (values.size * total))

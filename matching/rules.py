@@ -1,0 +1,128 @@
+"""Hard rules → which pairs may be matched, and why not.
+
+Every pair gets a reason code (int8): 0 = allowed, otherwise the first failing
+rule in the order below (lower code = reported first).  Like scoring, the
+rules evaluate a block (``block_indices``) or arbitrary 1-D pairs with the
+same code, so the sparse candidate mode applies them chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import MappingProxyType
+
+import numpy as np
+
+from matching.config import RoundConfig
+from matching.features import MODE_HYBRID, MODE_ONSITE, MODE_REMOTE, CraftsmanFeatures, DemandFeatures
+from matching.scoring import (
+    PreparedRound,
+    ScoreTable,
+    availability_coverage,
+    block_indices,
+    for_row_chunks,
+    great_circle_km,
+    prepare,
+    score,
+    sparse_lookup,
+)
+
+ALLOWED = 0
+INACTIVE = 1  # craftsman paused, retired or exited (退出)
+EXCLUDED = 2  # the coordinator excluded this pair
+CONFLICT = 3  # employer is the demand's enterprise, or a declared link
+MODE = 4  # the craftsman cannot serve in the demand's mode (on-site / remote)
+TOO_FAR = 5  # on-site work beyond the craftsman's travel radius
+CROSS_PROVINCE = 6  # the round keeps matches inside a province
+UNAVAILABLE = 7  # no availability window overlaps the demand's window
+
+REASONS = MappingProxyType(
+    {
+        ALLOWED: ("allowed", "可匹配"),
+        INACTIVE: ("craftsman not active", "工匠未在服务状态"),
+        EXCLUDED: ("excluded by the coordinator", "协调员已排除"),
+        CONFLICT: ("conflict of interest", "存在利益关联"),
+        MODE: ("service mode not possible", "服务方式不匹配"),
+        TOO_FAR: ("beyond travel radius", "超出服务半径"),
+        CROSS_PROVINCE: ("other province", "跨省匹配未开启"),
+        UNAVAILABLE: ("not available in the demand's window", "时间窗无交集"),
+    }
+)
+
+
+def _broken_rules(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None):
+    """Yield ``(code, failing mask)`` per rule, broadcastable to the block / pairs shape."""
+    c = rnd.craftsmen
+    yield INACTIVE, ~c.active[ci]
+    yield EXCLUDED, sparse_lookup(rnd.excluded, ci, di).astype(bool)
+    enterprise = rnd.enterprise_d[di]
+    yield CONFLICT, (rnd.employer_c[ci] == enterprise) | sparse_lookup(rnd.links, ci, enterprise).astype(bool)
+
+    mode = rnd.mode_d[di]
+    onsite, remote = c.can_onsite[ci], c.can_remote[ci]
+    yield (
+        MODE,
+        (
+            ((mode == MODE_ONSITE) & ~onsite)
+            | ((mode == MODE_REMOTE) & ~remote)
+            | ((mode == MODE_HYBRID) & ~onsite & ~remote)
+        ),
+    )
+    # must travel: on-site demand, or hybrid for someone who cannot work remotely; unknown distance passes
+    must_travel = (mode == MODE_ONSITE) | ((mode == MODE_HYBRID) & ~remote)
+    km = great_circle_km(rnd, ci, di, memo)
+    yield TOO_FAR, must_travel & (km > rnd.radius_c[ci])  # NaN (unknown) compares False
+
+    if not rnd.config.cross_province_allowed:
+        pc, pd = rnd.province_c[ci], rnd.province_d[di]
+        yield CROSS_PROVINCE, (pc >= 0) & (pd >= 0) & (pc != pd)
+    yield UNAVAILABLE, availability_coverage(rnd, ci, di, memo) <= 0.0
+
+
+def rule_codes(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None) -> np.ndarray:
+    """Reason code per pair (0 = allowed) for a block or for 1-D pairs (``memo``: see great_circle_km)."""
+    shape = (ci.shape[0], di.shape[1]) if ci.ndim == 2 else ci.shape
+    codes = np.zeros(shape, dtype=np.int8)
+    broken = list(_broken_rules(rnd, ci, di, memo))
+    for code, failing in reversed(broken):  # earlier rules overwrite later ones: lowest code wins
+        codes[np.broadcast_to(failing, shape)] = code
+    return codes
+
+
+def allowed_mask(
+    craftsmen: CraftsmanFeatures,
+    demands: DemandFeatures,
+    config: RoundConfig | None = None,
+    *,
+    exclusions: Iterable[tuple[str, str]] = (),
+    prepared: PreparedRound | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ``(allowed bool (C, D), reason int8 (C, D))``, evaluated in cache-sized row chunks."""
+    rnd = prepared or prepare(craftsmen, demands, config or RoundConfig(), exclusions=exclusions)
+    n_c, n_d = rnd.shape
+    codes = np.empty((n_c, n_d), dtype=np.int8)
+    columns = np.arange(n_d)
+
+    def fill(rows: slice) -> None:
+        codes[rows] = rule_codes(rnd, *block_indices(np.arange(rows.start, rows.stop), columns))
+
+    for_row_chunks(n_c, n_d, fill)
+    return codes == ALLOWED, codes
+
+
+def score_and_mask(rnd: PreparedRound) -> tuple[ScoreTable, np.ndarray, np.ndarray]:
+    """:func:`score` and :func:`allowed_mask` in one pass: distances and coverage computed once per chunk."""
+    n_c, n_d = rnd.shape
+    codes = np.empty((n_c, n_d), dtype=np.int8)
+
+    def rules_first(rows: slice, ci: np.ndarray, di: np.ndarray, memo: dict) -> None:
+        codes[rows] = rule_codes(rnd, ci, di, memo)
+
+    table = score(rnd.craftsmen, rnd.demands, prepared=rnd, before_chunk=rules_first)
+    return table, codes == ALLOWED, codes
+
+
+def reason_label(code: int, language: str = "en") -> str:
+    """Human-readable reason for a code (``language`` "en" or "zh")."""
+    english, chinese = REASONS[int(code)]
+    return chinese if language.startswith("zh") else english

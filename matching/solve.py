@@ -1,0 +1,588 @@
+"""The exact solver: maximise Σ p_d·s_cd·x_cd − λ·Σ_c L_c(L_c−1)/2 over allowed pairs.
+
+Two exact routes; ``method="auto"`` takes the first for small dense rounds only:
+
+* "assignment" (dense): expand demands into slots and craftsmen into copies (copy k
+  costs λ·(k−1+locked)), solve with `linear_sum_assignment`.  That is a relaxation
+  (one craftsman may take two slots of one demand); when its answer has no such
+  duplicate it is optimal for the true problem, otherwise we go on with:
+* "flow": the problem is a min-cost flow (source → craftsman via unit copy arcs,
+  craftsman → demand unit arcs, demand → sink with the open slots), so its LP is
+  totally unimodular and the dual simplex ends on an integral vertex.  The LP is
+  solved by column generation: a restricted set of pairs, then every candidate pair is
+  priced with the duals (vectorised) and the violators are added, until none is left —
+  which proves optimality over all pairs.  HiGHS is kept warm between rounds.
+  Integrality is verified; `milp` on the same columns is the safety net.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Hashable
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, linprog, milp
+
+from matching.problem import Problem
+from matching.result import INFEASIBLE, OPTIMAL, Assignment, Result, gini
+
+try:  # scipy's own HiGHS bindings: an LP that can be re-solved warm after adding columns
+    from scipy.optimize._highspy import _core as _highs
+except ImportError:  # pragma: no cover - older or slimmer scipy builds
+    _highs = None
+_HIGHS_METHODS = ("setOptionValue", "passModel", "addCols", "run", "getModelStatus", "getSolution")
+if _highs is not None and not all(hasattr(getattr(_highs, "_Highs", None), m) for m in _HIGHS_METHODS):
+    _highs = None  # pragma: no cover - a private API: use it only in the shape we tested
+
+METHODS = ("auto", "assignment", "flow")
+# Expanded slot × copy matrices up to this many cells try linear_sum_assignment first.
+# Measured on random rounds: beyond this the flow LP alone is as fast or faster, not
+# least because the relaxation's answer often duplicates and needs the flow anyway.
+ASSIGNMENT_MAX_CELLS = 250_000
+# Column generation adds every candidate after this many pricing rounds: a bound on the
+# time a degenerate tail of tiny violators can take (warm restarts make rounds cheap).
+ROUNDS_BEFORE_ALL_PAIRS = 30
+# Dual simplex (a vertex, hence integral; warm restarts after adding columns), devex
+# pricing (measured fastest on these flow LPs), quiet.
+_HIGHS_OPTIONS = {"output_flag": False, "simplex_strategy": 1, "simplex_dual_edge_weight_strategy": 1}
+
+
+def solve(problem: Problem, *, method: str = "auto") -> Result:
+    """Solve `problem` exactly; lock conflicts give status "infeasible"."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "assignment" and problem.is_sparse:
+        raise ValueError('method "assignment" needs dense scores')
+    clock = _Clock()
+    instance = _Instance(problem)
+    conflicts = instance.lock_conflicts()
+    if conflicts:
+        return Result(status=INFEASIBLE, message="; ".join(conflicts), timings=clock.laps)
+    candidates = instance.candidates()
+    clock.lap("prepare")
+
+    pair_c, pair_d, solver = _optimise(instance, candidates, method)
+    clock.lap("optimise")
+    result = _build_result(instance, candidates, pair_c, pair_d, solver)
+    clock.lap("explain")
+    result.timings = clock.laps
+    return result
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._start
+        self._start = now
+
+
+def _lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Positions of `keys` in `sorted_keys`, −1 where absent."""
+    if sorted_keys.size == 0:
+        return np.full(keys.size, -1, dtype=np.int64)
+    position = np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)
+    return np.where(sorted_keys[position] == keys, position, -1)
+
+
+class _Instance:
+    """The problem in index space: locks applied, forbidden pairs and weights resolved."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.n_c, self.n_d = problem.shape
+        self.c_index = {c: i for i, c in enumerate(problem.craftsmen)}
+        self.d_index = {d: i for i, d in enumerate(problem.demands)}
+        self.locked_c, self.locked_d = self._index_pairs(problem.locked)
+        self.forbidden_c, self.forbidden_d = self._index_pairs(problem.forbidden)
+        self.locked_load = np.bincount(self.locked_c, minlength=self.n_c)
+        self.locked_team = np.bincount(self.locked_d, minlength=self.n_d)
+        self.room = np.maximum(problem.capacity - self.locked_load, 0)
+        self.open_slots = np.maximum(problem.slots - self.locked_team, 0)
+        if problem.is_sparse:
+            keys = problem.pair_craftsman * self.n_d + problem.pair_demand
+            self.key_order = np.argsort(keys, kind="stable")
+            self.sorted_keys = keys[self.key_order]
+
+    def _index_pairs(self, pairs) -> tuple[np.ndarray, np.ndarray]:
+        c = np.fromiter((self.c_index[p[0]] for p in pairs), dtype=np.int64, count=len(pairs))
+        d = np.fromiter((self.d_index[p[1]] for p in pairs), dtype=np.int64, count=len(pairs))
+        return c, d
+
+    def pair_position(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Sparse mode: index into the pair arrays of each (c, d), −1 if not a candidate."""
+        position = _lookup(self.sorted_keys, c * self.n_d + d)
+        return np.where(position >= 0, self.key_order[np.maximum(position, 0)], -1)
+
+    def score_of(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+        if not self.problem.is_sparse:
+            return self.problem.scores[c, d]
+        return self.problem.pair_score[self.pair_position(c, d)]
+
+    def lock_conflicts(self) -> list[str]:
+        problem, messages = self.problem, []
+        keys = self.locked_c * self.n_d + self.locked_d
+        forbidden = set((self.forbidden_c * self.n_d + self.forbidden_d).tolist())
+        if problem.is_sparse:
+            allowed = self.pair_position(self.locked_c, self.locked_d) >= 0
+        else:
+            allowed = problem.allowed[self.locked_c, self.locked_d]
+        seen: set[int] = set()
+        for (c, d), key, ok in zip(problem.locked, keys.tolist(), allowed.tolist(), strict=True):
+            if key in seen:
+                messages.append(f"locked pair ({c}, {d}) is listed twice")
+            elif key in forbidden:
+                messages.append(f"locked pair ({c}, {d}) is forbidden")
+            elif not ok:
+                messages.append(f"locked pair ({c}, {d}) is not an allowed candidate")
+            seen.add(key)
+        for i in np.flatnonzero(self.locked_load > problem.capacity):
+            messages.append(
+                f"craftsman {problem.craftsmen[i]} has {self.locked_load[i]} locked demands "
+                f"but capacity {problem.capacity[i]}"
+            )
+        for j in np.flatnonzero(self.locked_team > problem.slots):
+            messages.append(
+                f"demand {problem.demands[j]} has {self.locked_team[j]} locked craftsmen "
+                f"but {problem.slots[j]} slots"
+            )
+        return messages
+
+    def candidates(self) -> _DenseCandidates | _SparseCandidates:
+        """Pairs the optimiser may still choose, with their objective weight."""
+        problem = self.problem
+        sticky_c, sticky_d = self._index_pairs(problem.previous or ())
+        if problem.is_sparse:
+            eligible = problem.pair_score >= problem.min_score
+            forbidden = self.pair_position(self.forbidden_c, self.forbidden_d)
+            eligible[forbidden[forbidden >= 0]] = False
+            eligible[self.pair_position(self.locked_c, self.locked_d)] = False
+            weight = problem.priority[problem.pair_demand] * problem.pair_score
+            sticky = self.pair_position(sticky_c, sticky_d)
+            weight[sticky[sticky >= 0]] += problem.stickiness
+            keep = np.flatnonzero(eligible & (weight > 0))
+            return _SparseCandidates(self, keep, weight[keep])
+        return _DenseCandidates(self, self.dense_weight(problem.priority, problem.stickiness))
+
+    def dense_weight(self, priority: np.ndarray, stickiness: float) -> np.ndarray:
+        """Demand-major (D, C) weights priority·score (+ stickiness on previous pairs) of the
+        pairs still open to choice; 0 elsewhere.  Demand-major because the hot loops (best
+        craftsmen of a demand, slot expansion) then read contiguous rows."""
+        problem = self.problem
+        weight = np.multiply(problem.scores.T, priority[:, None], order="C")
+        ineligible = None if problem.allowed.all() else ~problem.allowed.T
+        min_score = problem.min_score
+        if min_score > 0:
+            below = np.less(problem.scores.T, min_score)
+            ineligible = below if ineligible is None else ineligible | below
+        if ineligible is not None:
+            np.copyto(weight, 0.0, where=ineligible)
+        if stickiness and problem.previous:
+            sticky_c, sticky_d = self._index_pairs(problem.previous)
+            usable = problem.allowed[sticky_c, sticky_d] & (
+                problem.scores[sticky_c, sticky_d] >= problem.min_score
+            )
+            weight[sticky_d[usable], sticky_c[usable]] += stickiness
+        weight[self.forbidden_d, self.forbidden_c] = 0.0
+        weight[self.locked_d, self.locked_c] = 0.0
+        return weight
+
+
+class _DenseCandidates:
+    """Candidates as a demand-major (D, C) weight matrix; 0 means "never worth it"."""
+
+    def __init__(self, instance: _Instance, weight: np.ndarray) -> None:
+        self.instance, self.weight = instance, weight
+        self.chosen = np.zeros(weight.shape, dtype=bool)
+        self.degree = np.count_nonzero(weight > 0, axis=0)
+        self.scale = float(weight.max(initial=0.0))
+
+    def initial(self) -> tuple[np.ndarray, np.ndarray]:
+        """The best few craftsmen of every demand."""
+        n_d, n_c = self.weight.shape
+        per_demand = min(n_c, int(self.instance.open_slots.max(initial=0)) + 2)
+        top_c = _top_k_per_row(self.weight, per_demand)
+        return top_c.ravel(), np.repeat(np.arange(n_d), per_demand)
+
+    def add(self, c: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mark (c, d) as in the restricted problem; returns the new positive ones."""
+        new = (self.weight[d, c] > 0) & ~self.chosen[d, c]
+        key = np.unique(d[new] * self.weight.shape[1] + c[new])
+        d, c = np.divmod(key, self.weight.shape[1])
+        self.chosen[d, c] = True
+        return c, d
+
+    def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return self.weight[d, c]
+
+    def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
+        """Pairs outside the restricted set whose reduced profit is positive."""
+        found_c, found_d = [], []
+        rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
+        for start in range(0, self.weight.shape[0], rows):
+            block = self.weight[start : start + rows]
+            profit = block + dual_d[start : start + rows, None] + dual_c[None, :]
+            hit = (profit > tolerance) & (block > 0) & ~self.chosen[start : start + rows]
+            d, c = np.nonzero(hit)
+            found_c.append(c)
+            found_d.append(d + start)
+        return np.concatenate(found_c), np.concatenate(found_d)
+
+    def everything(self) -> tuple[np.ndarray, np.ndarray]:
+        d, c = np.nonzero(self.weight > 0)
+        return c, d
+
+    def alternates(self, pair_c: np.ndarray, pair_d: np.ndarray, k: int):
+        """(craftsman, demand, score) of the k best open pairs per demand, by score."""
+        instance, problem = self.instance, self.instance.problem
+        if problem.stickiness and problem.previous:
+            ranking = instance.dense_weight(np.ones(instance.n_d), 0.0)
+        else:  # within one demand, priority·score ranks as score does
+            ranking = self.weight
+        saved = ranking[pair_d, pair_c]
+        ranking[pair_d, pair_c] = 0.0
+        top = _top_k_per_row(ranking, min(k, instance.n_c))
+        d = np.repeat(np.arange(instance.n_d), top.shape[1])
+        c = top.ravel()
+        keep = ranking[d, c] > 0
+        ranking[pair_d, pair_c] = saved
+        c, d = c[keep], d[keep]
+        return c, d, problem.scores[c, d]
+
+
+class _SparseCandidates:
+    """Candidates as parallel pair arrays: the problem's pairs still open to choice with
+    a positive weight (`kept` are their positions in the problem's pair arrays)."""
+
+    def __init__(self, instance: _Instance, kept: np.ndarray, weight: np.ndarray) -> None:
+        problem = instance.problem
+        self.instance, self.weight = instance, weight
+        self.c, self.d = problem.pair_craftsman[kept], problem.pair_demand[kept]
+        self.score = problem.pair_score[kept]
+        self.candidate_of_pair = np.full(problem.pair_score.size, -1, dtype=np.int64)
+        self.candidate_of_pair[kept] = np.arange(kept.size)
+        self.chosen = np.zeros(kept.size, dtype=bool)
+        self.degree = np.bincount(self.c, minlength=instance.n_c)
+        self.scale = float(weight.max(initial=0.0))
+
+    def initial(self) -> tuple[np.ndarray, np.ndarray]:
+        by_demand = _rank_within(self.d, -self.weight, self.c)
+        by_craftsman = _rank_within(self.c, -self.weight, self.d)
+        keep = (by_demand <= self.instance.open_slots[self.d]) | (by_craftsman < 1)
+        return self.c[keep], self.d[keep]
+
+    def _positions(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Candidate positions of the pairs (c, d) that are candidates."""
+        pair = self.instance.pair_position(c, d)
+        candidate = self.candidate_of_pair[pair[pair >= 0]]
+        return candidate[candidate >= 0]
+
+    def add(self, c: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        position = np.unique(self._positions(c, d))
+        position = position[~self.chosen[position]]
+        self.chosen[position] = True
+        return self.c[position], self.d[position]
+
+    def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return self.weight[self._positions(c, d)]
+
+    def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
+        profit = self.weight + dual_c[self.c] + dual_d[self.d]
+        hit = (profit > tolerance) & ~self.chosen
+        return self.c[hit], self.d[hit]
+
+    def everything(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.c, self.d
+
+    def alternates(self, pair_c: np.ndarray, pair_d: np.ndarray, k: int):
+        """(craftsman, demand, score) of the k best open pairs per demand, by score."""
+        available = self.score > 0
+        available[self._positions(pair_c, pair_d)] = False
+        c, d, score = self.c[available], self.d[available], self.score[available]
+        keep = _rank_within(d, -score, c) < k
+        return c[keep], d[keep], score[keep]
+
+
+def _top_k_per_row(matrix: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the k largest entries of every row (unordered), k ≤ row length."""
+    if k <= 0:
+        return np.zeros((matrix.shape[0], 0), dtype=np.int64)
+    n = matrix.shape[1]
+    return np.argpartition(matrix, n - k, axis=1)[:, n - k :]
+
+
+def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """0-based rank of each element inside its group, ordered by (key, tie)."""
+    order = np.lexsort((tie, key, group))
+    sorted_group = group[order]
+    first = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]]) if group.size else order
+    starts = np.repeat(first, np.diff(np.r_[first, group.size]))
+    rank = np.empty(group.size, dtype=np.int64)
+    rank[order] = np.arange(group.size) - starts
+    return rank
+
+
+def _optimise(instance: _Instance, candidates, method: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """The chosen (craftsman, demand) index pairs, locks excluded, and the route taken."""
+    if method == "auto":
+        cells = int(instance.open_slots.sum()) * int(np.minimum(instance.room, candidates.degree).sum())
+        method = "assignment" if not instance.problem.is_sparse and cells <= ASSIGNMENT_MAX_CELLS else "flow"
+    seed_c = seed_d = np.zeros(0, dtype=np.int64)
+    if method == "assignment":
+        pair_c, pair_d = _assignment_relaxation(instance, candidates)
+        keys = pair_c * instance.n_d + pair_d
+        if np.unique(keys).size == keys.size:
+            return pair_c, pair_d, "assignment"
+        seed_c, seed_d = pair_c, pair_d
+        method = "assignment+flow"
+    else:
+        method = "flow"
+    pair_c, pair_d = _column_generation(instance, candidates, seed_c, seed_d)
+    return pair_c, pair_d, method
+
+
+def slot_matrix(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dense assignment relaxation of `problem` (locks applied): the matrix, the demand
+    index of each row and the craftsman index of each column.  For benchmarks and tests."""
+    instance = _Instance(problem)
+    return _expand_slots(instance, instance.candidates().weight)
+
+
+def _expand_slots(instance: _Instance, weight: np.ndarray):
+    """The slot × copy matrix of the assignment relaxation (rows: demand slots, columns:
+    craftsman copies), clamped at 0, with the demand of each row and craftsman of each
+    column.  Copy k (0-based) of craftsman c loses λ·(k + locks of c)."""
+    positive = weight > 0
+    copies = np.minimum(instance.room, np.count_nonzero(positive, axis=0))
+    team = np.minimum(instance.open_slots, np.count_nonzero(positive, axis=1))
+    row_d = np.repeat(np.arange(instance.n_d), team)
+    col_c = np.repeat(np.arange(instance.n_c), copies)
+    col_k = np.arange(col_c.size) - np.repeat(np.cumsum(copies) - copies, copies)
+    matrix = weight[np.ix_(row_d, col_c)]
+    if instance.problem.load_penalty:
+        matrix -= instance.problem.load_penalty * (col_k + instance.locked_load[col_c])
+        np.maximum(matrix, 0.0, out=matrix)
+    return matrix, row_d, col_c
+
+
+def _assignment_relaxation(instance: _Instance, candidates: _DenseCandidates):
+    matrix, row_d, col_c = _expand_slots(instance, candidates.weight)
+    if matrix.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows, cols = linear_sum_assignment(matrix, maximize=True)
+    used = matrix[rows, cols] > 0
+    return col_c[cols[used]], row_d[rows[used]]
+
+
+def _column_generation(instance: _Instance, candidates, seed_c: np.ndarray, seed_d: np.ndarray):
+    """Solve the flow LP over a growing pair set until no pair prices out positive."""
+    start_c, start_d = candidates.initial()
+    new_c, new_d = candidates.add(np.r_[start_c, seed_c], np.r_[start_d, seed_d])
+    if new_c.size == 0:
+        return new_c, new_d
+    tolerance = 1e-9 * max(1.0, candidates.scale)
+    flow = _FlowLP(instance, candidates)
+    for rounds in itertools.count(1):
+        flow.add(new_c, new_d)
+        dual_c, dual_d = flow.run()
+        new_c, new_d = candidates.violators(dual_c, dual_d, tolerance)
+        if new_c.size == 0:
+            return flow.chosen_pairs()
+        if rounds >= ROUNDS_BEFORE_ALL_PAIRS:
+            new_c, new_d = candidates.everything()
+        new_c, new_d = candidates.add(new_c, new_d)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _FlowLP:
+    """The LP of the flow model over a growing set of pair columns.
+
+    Rows: one per craftsman, Σ_d x − Σ_k copy_k ≤ free copies, and one per demand,
+    Σ_c x ≤ open slots.  Copy k (0-based) of craftsman c costs λ·(k + locks of c); the
+    copies that cost nothing (all when λ = 0, else the first of an unlocked craftsman)
+    are the right-hand side instead of columns, which keeps the LP small.  HiGHS keeps
+    its basis between `run`s, so a round after adding columns is a short warm restart
+    of the dual simplex; without scipy's HiGHS bindings every round is a fresh `linprog`.
+    """
+
+    def __init__(self, instance: _Instance, candidates) -> None:
+        self.candidates = candidates
+        n_c, penalty = instance.n_c, instance.problem.load_penalty
+        self.n_c = n_c
+        copies = np.minimum(instance.room, candidates.degree)
+        free = copies if penalty == 0 else np.minimum(copies, instance.locked_load == 0)
+        paid = copies - free
+        self.copy_rows = np.repeat(np.arange(n_c), paid)
+        copy_k = (
+            np.arange(self.copy_rows.size) - np.repeat(np.cumsum(paid) - paid, paid) + free[self.copy_rows]
+        )
+        self.copy_cost = penalty * (copy_k + instance.locked_load[self.copy_rows])
+        craftsman_bound = free.astype(np.float64)
+        self.bound = np.r_[craftsman_bound, instance.open_slots.astype(np.float64)]
+        self.pair_c: list[np.ndarray] = []
+        self.pair_d: list[np.ndarray] = []
+        self.profit: list[np.ndarray] = []
+        self.x = np.zeros(0)
+        self.highs = None if _highs is None else self._start_highs()
+
+    def _start_highs(self):
+        highs = _highs._Highs()
+        for option, value in _HIGHS_OPTIONS.items():
+            highs.setOptionValue(option, value)
+        lp = _highs.HighsLp()
+        n_copies, n_rows = self.copy_rows.size, self.bound.size
+        lp.num_col_, lp.num_row_ = n_copies, n_rows
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = self.copy_cost, np.zeros(n_copies), np.ones(n_copies)
+        lp.row_lower_, lp.row_upper_ = np.full(n_rows, -_highs.kHighsInf), self.bound
+        lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.arange(n_copies + 1, dtype=np.int32)
+        lp.a_matrix_.index_ = self.copy_rows.astype(np.int32)
+        lp.a_matrix_.value_ = -np.ones(n_copies)
+        highs.passModel(lp)
+        return highs
+
+    def add(self, pair_c: np.ndarray, pair_d: np.ndarray) -> None:
+        profit = self.candidates.weights(pair_c, pair_d)
+        self.pair_c.append(pair_c)
+        self.pair_d.append(pair_d)
+        self.profit.append(profit)
+        if self.highs is not None:
+            n = pair_c.size
+            rows = np.empty(2 * n, dtype=np.int32)
+            rows[0::2], rows[1::2] = pair_c, self.n_c + pair_d
+            starts = np.arange(0, 2 * n, 2, dtype=np.int32)
+            self.highs.addCols(n, -profit, np.zeros(n), np.ones(n), 2 * n, starts, rows, np.ones(2 * n))
+
+    def _matrix(self) -> tuple[np.ndarray, sp.csc_matrix]:
+        pair_c, pair_d = np.concatenate(self.pair_c), np.concatenate(self.pair_d)
+        n_copies, n = self.copy_rows.size, pair_c.size
+        rows = np.r_[self.copy_rows, pair_c, self.n_c + pair_d]
+        cols = np.r_[np.arange(n_copies), np.tile(n_copies + np.arange(n), 2)]
+        values = np.r_[-np.ones(n_copies), np.ones(2 * n)]
+        cost = np.r_[self.copy_cost, -np.concatenate(self.profit)]
+        return cost, sp.csc_matrix((values, (rows, cols)), shape=(self.bound.size, cost.size))
+
+    def run(self) -> tuple[np.ndarray, np.ndarray]:
+        """Solve; returns the craftsman and demand row duals (≤ 0)."""
+        if self.highs is not None:
+            self.highs.run()
+            status = self.highs.getModelStatus()
+            if status != _highs.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
+                raise RuntimeError(f"flow LP failed: {self.highs.modelStatusToString(status)}")
+            solution = self.highs.getSolution()
+            self.x, dual = np.asarray(solution.col_value), np.asarray(solution.row_dual)
+        else:  # pragma: no cover - scipy without its HiGHS bindings
+            cost, matrix = self._matrix()
+            lp = linprog(cost, A_ub=matrix, b_ub=self.bound, bounds=(0, 1), method="highs-ds")
+            self.x, dual = lp.x, lp.ineqlin.marginals
+        return dual[: self.n_c], dual[self.n_c :]
+
+    def chosen_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs at 1 in the last solution, which is integral (a TU vertex)."""
+        x = self.x
+        if np.any(np.abs(x - np.round(x)) > 1e-6):  # pragma: no cover - TU ⇒ vertices are integral
+            cost, matrix = self._matrix()
+            x = milp(
+                cost,
+                constraints=LinearConstraint(matrix, -np.inf, self.bound),
+                integrality=np.ones(cost.size),
+                bounds=Bounds(0, 1),
+            ).x
+        picked = x[self.copy_rows.size :] > 0.5
+        return np.concatenate(self.pair_c)[picked], np.concatenate(self.pair_d)[picked]
+
+
+def _build_result(
+    instance: _Instance, candidates, pair_c: np.ndarray, pair_d: np.ndarray, solver: str
+) -> Result:
+    problem = instance.problem
+    locked = np.r_[np.ones(instance.locked_c.size, bool), np.zeros(pair_c.size, bool)]
+    pair_c = np.r_[instance.locked_c, pair_c].astype(np.int64)
+    pair_d = np.r_[instance.locked_d, pair_d].astype(np.int64)
+    order = np.lexsort((pair_c, pair_d))
+    pair_c, pair_d, locked = pair_c[order], pair_d[order], locked[order]
+
+    score = instance.score_of(pair_c, pair_d)
+    weighted = score * problem.priority[pair_d]
+    load = np.bincount(pair_c, minlength=instance.n_c)
+    team = np.bincount(pair_d, minlength=instance.n_d)
+    penalty_cost = problem.load_penalty * float(np.sum(load * (load - 1)) / 2)
+    objective = float(weighted.sum()) - penalty_cost
+
+    component_index = instance.pair_position(pair_c, pair_d) if problem.is_sparse else (pair_c, pair_d)
+    breakdowns = _breakdowns(problem, component_index, pair_c.size)
+    craftsmen, demands = problem.craftsmen, problem.demands
+    assignments = [
+        Assignment(craftsmen[c], demands[d], s, w, b, k)
+        for c, d, s, w, b, k in zip(
+            pair_c.tolist(),
+            pair_d.tolist(),
+            score.tolist(),
+            weighted.tolist(),
+            breakdowns,
+            locked.tolist(),
+            strict=True,
+        )
+    ]
+    missing = problem.slots - team
+    unfilled = [(demands[d], int(missing[d])) for d in np.flatnonzero(missing > 0)]
+    loads = {craftsmen[c]: int(load[c]) for c in np.flatnonzero(load)}
+
+    result = Result(
+        status=OPTIMAL,
+        objective=objective,
+        assignments=assignments,
+        unfilled=unfilled,
+        loads=loads,
+        alternates=_alternates(problem, candidates, pair_c, pair_d),
+        solver=solver,
+    )
+    if problem.previous is not None:
+        result.changes = _changes(problem.previous, [(a.craftsman, a.demand) for a in assignments])
+    active = problem.capacity > 0
+    result.metrics = {
+        "demand_coverage": float(np.mean(team > 0)) if instance.n_d else 0.0,
+        "slot_fill_rate": float(team.sum() / problem.slots.sum()) if instance.n_d else 0.0,
+        "mean_score": float(score.mean()) if score.size else 0.0,
+        "load_gini": gini(load[active]),
+        "assigned_pairs": int(pair_c.size),
+        "craftsmen_used": int(np.count_nonzero(load)),
+        "weighted_score": float(weighted.sum()),
+        "load_penalty_cost": penalty_cost,
+    }
+    return result
+
+
+def _breakdowns(problem: Problem, index, count: int) -> list[dict[str, float]]:
+    if not problem.components:
+        return [{} for _ in range(count)]
+    columns = {name: values[index].tolist() for name, values in problem.components.items()}
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _alternates(problem: Problem, candidates, pair_c: np.ndarray, pair_d: np.ndarray) -> dict:
+    """Per demand the next `alternates_k` best craftsmen still open to it (allowed, not
+    forbidden, 0 < score, score ≥ min_score, not assigned to it), best first; ties are
+    broken deterministically (listed in input order)."""
+    alternates: dict[Hashable, list] = {demand: [] for demand in problem.demands}
+    if problem.alternates_k == 0 or not problem.demands or not problem.craftsmen:
+        return alternates
+    c, d, score = candidates.alternates(pair_c, pair_d, problem.alternates_k)
+    order = np.lexsort((c, -score, d))
+    for ci, di, si in zip(c[order].tolist(), d[order].tolist(), score[order].tolist(), strict=True):
+        alternates[problem.demands[di]].append((problem.craftsmen[ci], si))
+    return alternates
+
+
+def _changes(previous, current) -> dict[str, list]:
+    before, after = set(previous), set(current)
+    return {
+        "added": [p for p in current if p not in before],
+        "removed": list(dict.fromkeys(p for p in previous if p not in after)),
+    }

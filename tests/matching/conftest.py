@@ -1,0 +1,185 @@
+"""Shared helpers of the solver tests: random instances, an independent feasibility
+checker, an independent objective and an independent MILP of the same model."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from matching import Problem
+
+
+def random_problem(
+    seed: int,
+    n_craftsmen: int,
+    n_demands: int,
+    *,
+    max_capacity: int = 3,
+    max_slots: int = 3,
+    density: float = 0.6,
+    locks: int = 0,
+    forbidden: int = 0,
+    min_score: float = 0.0,
+    load_penalty: float = 0.0,
+    sparse: bool = False,
+    ties: bool = False,
+) -> Problem:
+    """A random dense (or sparse) instance; locks are drawn so they stay feasible."""
+    rng = np.random.default_rng(seed)
+    capacity = rng.integers(0 if n_craftsmen > 2 else 1, max_capacity + 1, n_craftsmen)
+    slots = rng.integers(1, max_slots + 1, n_demands)
+    scores = (
+        rng.integers(0, 5, (n_craftsmen, n_demands)) / 4 if ties else rng.random((n_craftsmen, n_demands))
+    )
+    allowed = rng.random((n_craftsmen, n_demands)) < density
+    priority = rng.choice([0.5, 1.0, 2.0], n_demands)
+    craftsmen = [f"c{i}" for i in range(n_craftsmen)]
+    demands = [f"d{j}" for j in range(n_demands)]
+    cells = [(int(c), int(d)) for c, d in np.argwhere(allowed)]
+    rng.shuffle(cells)
+    load, team, lock_pairs = Counter(), Counter(), []
+    for c, d in cells:
+        if len(lock_pairs) == locks:
+            break
+        if load[c] < capacity[c] and team[d] < slots[d]:
+            load[c] += 1
+            team[d] += 1
+            lock_pairs.append((c, d))
+    rest = [cell for cell in cells if cell not in lock_pairs]
+    forbid_pairs = rest[:forbidden]
+    options = dict(
+        priority=priority,
+        locked=[(craftsmen[c], demands[d]) for c, d in lock_pairs],
+        forbidden=[(craftsmen[c], demands[d]) for c, d in forbid_pairs],
+        min_score=min_score,
+        load_penalty=load_penalty,
+    )
+    if sparse:
+        c, d = np.nonzero(allowed)
+        return Problem(
+            craftsmen,
+            demands,
+            capacity,
+            slots,
+            pair_craftsman=c,
+            pair_demand=d,
+            pair_score=scores[c, d],
+            **options,
+        )
+    return Problem(craftsmen, demands, capacity, slots, scores=scores, allowed=allowed, **options)
+
+
+def to_sparse(problem: Problem) -> Problem:
+    """The same dense problem given as pair arrays of its allowed pairs."""
+    return problem.to_pairs()
+
+
+def score_table(problem: Problem) -> dict[tuple, float]:
+    """{(craftsman id, demand id): score} of every allowed pair."""
+    if problem.is_sparse:
+        triples = zip(problem.pair_craftsman, problem.pair_demand, problem.pair_score, strict=True)
+        return {(problem.craftsmen[c], problem.demands[d]): float(s) for c, d, s in triples}
+    return {
+        (problem.craftsmen[c], problem.demands[d]): float(problem.scores[c, d])
+        for c, d in np.argwhere(problem.allowed)
+    }
+
+
+def objective_of(problem: Problem, pairs, *, sticky: bool = False) -> float:
+    table = score_table(problem)
+    priority = dict(zip(problem.demands, problem.priority, strict=True))
+    total = sum(priority[d] * table[(c, d)] for c, d in pairs)
+    loads = Counter(c for c, _ in pairs)
+    total -= problem.load_penalty * sum(n * (n - 1) / 2 for n in loads.values())
+    if sticky and problem.previous:
+        total += problem.stickiness * len(set(pairs) & set(problem.previous))
+    return total
+
+
+def check_feasible(problem: Problem, result) -> None:
+    """Independent check of every hard constraint of an "optimal" result."""
+    assert result.status == "optimal", result.message
+    pairs = [(a.craftsman, a.demand) for a in result.assignments]
+    assert len(pairs) == len(set(pairs)), "a craftsman appears twice in one team"
+    table = score_table(problem)
+    forbidden, locked = set(problem.forbidden), set(problem.locked)
+    for a in result.assignments:
+        pair = (a.craftsman, a.demand)
+        assert pair in table, f"{pair} is not allowed"
+        assert pair not in forbidden
+        assert a.locked == (pair in locked)
+        assert pair in locked or table[pair] >= problem.min_score
+        assert a.score == table[pair]
+    assert locked <= set(pairs)
+    capacity = dict(zip(problem.craftsmen, problem.capacity, strict=True))
+    slots = dict(zip(problem.demands, problem.slots, strict=True))
+    for c, n in Counter(c for c, _ in pairs).items():
+        assert n <= capacity[c]
+        assert result.loads[c] == n
+    for d, n in Counter(d for _, d in pairs).items():
+        assert n <= slots[d]
+    assert np.isclose(result.objective, objective_of(problem, pairs), atol=1e-9)
+
+
+def usable_pairs(problem: Problem) -> list[tuple]:
+    forbidden, locked = set(problem.forbidden), set(problem.locked)
+    return [
+        pair
+        for pair, s in score_table(problem).items()
+        if pair in locked or (pair not in forbidden and s >= problem.min_score)
+    ]
+
+
+def brute_force(problem: Problem) -> float:
+    """Best sticky objective by enumerating every subset of usable pairs."""
+    pairs, locked = usable_pairs(problem), set(problem.locked)
+    capacity = dict(zip(problem.craftsmen, problem.capacity, strict=True))
+    slots = dict(zip(problem.demands, problem.slots, strict=True))
+    best = -np.inf
+    for size in range(len(pairs) + 1):
+        for subset in itertools.combinations(pairs, size):
+            if not locked <= set(subset):
+                continue
+            loads, teams = Counter(c for c, _ in subset), Counter(d for _, d in subset)
+            if any(n > capacity[c] for c, n in loads.items()) or any(n > slots[d] for d, n in teams.items()):
+                continue
+            best = max(best, objective_of(problem, subset, sticky=True))
+    return best
+
+
+def milp_optimum(problem: Problem) -> float:
+    """Best sticky objective from scipy's MILP: x per usable pair, binary copy variables
+    y_ck (k-th demand of craftsman c, costing λ(k−1)) with Σ_d x_cd = Σ_k y_ck."""
+    pairs, locked = usable_pairs(problem), set(problem.locked)
+    table = score_table(problem)
+    priority = dict(zip(problem.demands, problem.priority, strict=True))
+    previous = set(problem.previous or ())
+    c_row = {c: i for i, c in enumerate(problem.craftsmen)}
+    d_row = {d: len(c_row) + j for j, d in enumerate(problem.demands)}
+    copies = [(c, k) for c, cap in zip(problem.craftsmen, problem.capacity, strict=True) for k in range(cap)]
+    n_x, n = len(pairs), len(pairs) + len(copies)
+    gain = np.zeros(n)
+    matrix = np.zeros((len(c_row) + len(d_row), n))
+    for i, (c, d) in enumerate(pairs):
+        gain[i] = priority[d] * table[(c, d)] + problem.stickiness * ((c, d) in previous)
+        matrix[c_row[c], i] = 1
+        matrix[d_row[d], i] = 1
+    for i, (c, k) in enumerate(copies, start=n_x):
+        gain[i] = -problem.load_penalty * k
+        matrix[c_row[c], i] = -1
+    lower = np.r_[np.zeros(len(c_row)), np.full(len(d_row), -np.inf)]
+    upper = np.r_[np.zeros(len(c_row)), problem.slots]
+    low_bound = np.array([1.0 if i < n_x and pairs[i] in locked else 0.0 for i in range(n)])
+    if n == 0:
+        return 0.0
+    solution = milp(
+        -gain,
+        constraints=LinearConstraint(matrix, lower, upper),
+        integrality=np.ones(n),
+        bounds=Bounds(low_bound, np.ones(n)),
+    )
+    assert solution.status == 0, solution.message
+    return -solution.fun

@@ -1,0 +1,67 @@
+"""The solver's internal routes agree: warm-started HiGHS or plain linprog, column
+generation that stops early or adds every pair, on instances where pricing has work."""
+
+import importlib
+
+import pytest
+
+from matching import solve
+
+from .conftest import check_feasible, milp_optimum, random_problem
+
+solve_module = importlib.import_module("matching.solve")
+
+
+def contested(seed: int, sparse: bool = False):
+    # Many demands, few craftsmen with room: the best craftsmen of a demand are taken by
+    # others, so the first restricted LP misses pairs that pricing must bring in.
+    return random_problem(
+        seed,
+        40,
+        30,
+        max_capacity=2,
+        max_slots=3,
+        density=0.9,
+        locks=3,
+        forbidden=15,
+        load_penalty=0.15,
+        min_score=0.05,
+        sparse=sparse,
+    )
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_pricing_rounds_are_exact(monkeypatch, seed, sparse):
+    rounds = []
+    original = solve_module._FlowLP.run
+
+    def counting_run(self):
+        rounds.append(1)
+        return original(self)
+
+    monkeypatch.setattr(solve_module._FlowLP, "run", counting_run)
+    problem = contested(seed, sparse)
+    result = solve(problem, method="flow")
+    check_feasible(problem, result)
+    assert result.objective == pytest.approx(milp_optimum(problem), abs=1e-9)
+    assert len(rounds) >= 2  # pricing found pairs the first restricted LP lacked
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_without_scipys_highs_bindings_linprog_gives_the_same_optimum(monkeypatch, seed):
+    problem = contested(seed)
+    expected = solve(problem, method="flow").objective
+    monkeypatch.setattr(solve_module, "_highs", None)
+    result = solve(problem, method="flow")
+    check_feasible(problem, result)
+    assert result.objective == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_adding_every_pair_after_one_round_is_still_exact(monkeypatch, sparse):
+    monkeypatch.setattr(solve_module, "ROUNDS_BEFORE_ALL_PAIRS", 1)
+    problem = contested(5, sparse)
+    result = solve(problem, method="flow")
+    check_feasible(problem, result)
+    assert result.objective == pytest.approx(milp_optimum(problem), abs=1e-9)
