@@ -1,0 +1,123 @@
+"""Shared fixtures: one migrated database per backend per run, each test inside a rolled-back transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from tests.browser import Browser
+from tests.databases import backends, postgres_url, throwaway_postgres_database
+from web import create_app, migrate
+from web.db import make_engine
+from web.extensions import db
+from web.services import seeding
+
+NOW = dt.datetime(2026, 11, 23, 9, 0, 0)
+TEST_PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="session", params=backends())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+        return
+    with throwaway_postgres_database(postgres_url()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    migrate.upgrade(database_url)
+    engine = make_engine(database_url)
+    with Session(bind=engine) as session:  # reference data is shared by every test; never rolled back
+        seeding.load_reference(session)
+        session.commit()
+    yield engine
+    engine.dispose()
+
+
+def make_test_app(database_url: str, **overrides) -> Flask:
+    config = {"DATABASE_URL": database_url, "TESTING": True, "RATELIMIT_ENABLED": False,
+              "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789"}
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, engine: sa.Engine) -> Flask:
+    """The app the browser talks to: each request gets its own app context, as in production."""
+    return make_test_app(database_url)
+
+
+@pytest.fixture(scope="session")
+def service_app(database_url: str, engine: sa.Engine) -> Flask:
+    """A second instance for the test's own ``session``: its app context (``g``) never leaks into requests."""
+    return make_test_app(database_url)
+
+
+@pytest.fixture()
+def connection(app: Flask, service_app: Flask, engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in an outer transaction; every session of the test joins it and it is rolled back."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        db.bind_to(app, connection)
+        db.bind_to(service_app, connection)
+        try:
+            yield connection
+        finally:
+            db.bind_to(app, None)
+            db.bind_to(service_app, None)
+            transaction.rollback()
+
+
+@pytest.fixture()
+def session(service_app: Flask, connection: sa.Connection) -> Iterator[Session]:
+    """The test's session (same transaction as the requests). After a request changed rows this session
+    already holds, call ``session.expire_all()`` before reading them again."""
+    with service_app.test_request_context():
+        session = db.session
+        yield session
+        session.close()
+
+
+@pytest.fixture()
+def browser(app: Flask, connection: sa.Connection) -> Browser:
+    return Browser(app.test_client())
+
+
+@pytest.fixture()
+def make_user(service_app: Flask, connection: sa.Connection):
+    """Create a staff user (committed to the test transaction's savepoint)."""
+    from web.services.users import create_user
+
+    def make(username: str = "coordinator1", role: str = "coordinator", region_code: str | None = None):
+        with service_app.app_context():
+            user = create_user(db.session, username=username, password=TEST_PASSWORD, role=role, actor="test",
+                               now=NOW, region_code=region_code)
+            db.session.commit()
+            return user.id
+
+    return make
+
+
+@pytest.fixture()
+def coordinator_browser(browser: Browser, make_user) -> Browser:
+    make_user("coordinator1", "coordinator")
+    response = browser.login("coordinator1", TEST_PASSWORD)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return browser
+
+
+@pytest.fixture(params=backends())
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty database of each backend, for tests that migrate it themselves."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+        return
+    with throwaway_postgres_database(postgres_url()) as url:
+        yield url

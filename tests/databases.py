@@ -1,0 +1,52 @@
+"""Which databases the tests run on: SQLite always, PostgreSQL when one is reachable.
+
+PostgreSQL comes from ``CRAFTMATCH_TEST_POSTGRES_URL``; without it, a local server with the
+database ``craftmatch_test`` (as .ci/run creates it) is tried once, quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import secrets
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+
+LOCAL_POSTGRES_URL = "postgresql+psycopg://craftmatch:craftmatch@127.0.0.1:5432/craftmatch_test"
+
+
+@functools.cache
+def postgres_url() -> str | None:
+    url = os.environ.get("CRAFTMATCH_TEST_POSTGRES_URL")
+    if url:
+        return url
+    engine = sa.create_engine(LOCAL_POSTGRES_URL, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect():
+            return LOCAL_POSTGRES_URL
+    except Exception:  # noqa: BLE001 - no server is a normal case: the tests then run on SQLite only
+        return None
+    finally:
+        engine.dispose()
+
+
+def backends() -> list[str]:
+    return ["sqlite", "postgresql"] if postgres_url() else ["sqlite"]
+
+
+@contextlib.contextmanager
+def throwaway_postgres_database(base_url: str) -> Iterator[str]:
+    """A fresh database next to ``base_url``'s, dropped afterwards, so that parallel test runs never collide."""
+    base = sa.make_url(base_url)
+    name = f"{base.database}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -1,0 +1,62 @@
+"""Layering rules that keep the optimizer a library and the app factory free of side effects."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN_IN_MATCHING = {"flask", "sqlalchemy", "web", "flask_babel", "flask_login", "alembic", "marshmallow"}
+
+
+def _imported_top_level_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_matching_imports_no_framework():
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imported_top_level_modules(path) & FORBIDDEN_IN_MATCHING)
+        for path in (ROOT / "matching").rglob("*.py")
+    }
+    offenders = {path: names for path, names in offenders.items() if names}
+    assert offenders == {}
+
+
+def test_the_checker_sees_a_framework_import(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import numpy\nfrom sqlalchemy.orm import Session\nfrom . import local\n", encoding="utf-8")
+    assert _imported_top_level_modules(sample) & FORBIDDEN_IN_MATCHING == {"sqlalchemy"}
+
+
+def test_importing_matching_loads_no_framework():
+    forbidden = sorted(FORBIDDEN_IN_MATCHING)
+    probe = f"import sys, matching; print(sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r}))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_services_never_commit():
+    """Only entry points (views, API handlers, CLI commands) commit; services flush."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "web" / "services").rglob("*.py")
+        if ".commit()" in path.read_text(encoding="utf-8") and path.name != "jobs.py"
+    ]
+    assert offenders == []
+
+
+def test_create_app_touches_no_database(tmp_path):
+    """Building the app must not connect: a database URL that cannot work still builds."""
+    from web import create_app
+
+    app = create_app({"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    assert app.extensions["craftmatch.db"]._engine is None

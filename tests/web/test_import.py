@@ -1,0 +1,144 @@
+"""Importing the sheets unions keep: dry run with row/column errors, then all or nothing."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook
+
+from tests.factories import make_craftsman
+from web.models import AuditLog, Craftsman
+from web.services import importing
+from web.services.errors import ServiceError
+
+HEADER_ZH = ["姓名", "性别", "手机", "单位", "地区", "荣誉", "技能", "行业", "工作室", "服务方式"]
+HEADER_EN = ["name", "gender", "phone", "employer", "region", "honours", "skills", "industries", "studio",
+             "service modes"]
+
+
+def _row(n: int, **overrides):
+    row = {"name": f"导入工匠{n}", "gender": "男" if n % 2 else "女", "phone": f"137{n:08d}",
+           "employer": f"四川精工机械有限公司{n % 7}", "region": "四川省成都市", "honours": "市级工匠",
+           "skills": "焊接:4、无损检测", "industries": "装备制造", "studio": "", "modes": "线下、线上"}
+    row.update(overrides)
+    return list(row.values())
+
+
+def xlsx(rows, header=HEADER_ZH) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _count(session) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(Craftsman))
+
+
+def test_ten_bad_rows_of_a_thousand_write_nothing_until_confirmed(session):
+    rows = [_row(n) for n in range(1000)]
+    for n in range(0, 1000, 100):  # 10 bad rows of several kinds
+        rows[n] = _row(n, phone="12345") if n % 200 else _row(n, skills="不存在的技能")
+    content = xlsx(rows)
+    before = _count(session)
+    report = importing.preview_import(session, content, "pool.xlsx")
+    assert (report.rows, report.create, report.error_rows) == (1000, 990, 10)
+    assert _count(session) == before
+    phone_error = next(e for e in report.errors if e.column == "phone")
+    assert phone_error.row == 102 and "第 102 行" in phone_error.text_zh and "手机" in phone_error.text_zh
+    assert "Row 102" in phone_error.text_en and "phone" in phone_error.text_en
+    skill_error = next(e for e in report.errors if e.column == "skills")
+    assert skill_error.row == 2 and "不存在的技能" in skill_error.text_en
+    with pytest.raises(ServiceError):
+        importing.apply_import(session, content, "pool.xlsx", skip_invalid=False, actor="test", now=_now())
+    assert _count(session) == before
+    report = importing.apply_import(session, content, "pool.xlsx", skip_invalid=True, actor="test", now=_now())
+    assert report.written and report.skipped_rows == 10
+    assert _count(session) == before + 990
+    assert session.scalar(sa.select(AuditLog).where(AuditLog.action == "craftsman.import")).after["created"] == 990
+
+
+def test_english_headers_csv_duplicates_and_updates(session):
+    existing = make_craftsman(session, name="老工匠", employer="重庆长安", phone="13600000001")
+    same_name = make_craftsman(session, name="同名工匠", employer="綦江齿轮", phone="13600000002")
+    lines = [",".join(HEADER_EN),
+             "老工匠,男,13600000001,重庆长安,重庆市渝中区,,焊接:5,装备制造,,线下",  # by phone → update
+             "同名工匠,女,13900000003,綦江齿轮,重庆市綦江区,,焊接:4,,,线上",  # by name + employer → update
+             "新工匠,男,13900000004,成都某厂,510100,四川工匠,焊接,,某工作室,线下",
+             "新工匠二,男,13900000004,成都某厂,510100,,焊接,,,线下"]  # duplicate phone inside the sheet
+    content = "\n".join(lines).encode("utf-8-sig")
+    report = importing.preview_import(session, content, "pool.csv")
+    assert (report.update, report.create, report.error_rows) == (2, 1, 1)
+    assert "row 4" in report.errors[0].text_en.lower() or "4" in report.errors[0].text_en
+    importing.apply_import(session, content, "pool.csv", skip_invalid=True, actor="test", now=_now())
+    session.expire_all()
+    assert existing.region.code == "500103" and same_name.gender == "F"
+    again = importing.preview_import(session, content, "pool.csv")
+    assert (again.unchanged, again.create, again.update) == (3, 0, 0)
+
+
+def test_failure_while_writing_leaves_nothing(session, monkeypatch):
+    content = xlsx([_row(n) for n in range(20)])
+    before = _count(session)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(importing, "_update_existing", broken)
+    with pytest.raises(RuntimeError):
+        importing.apply_import(session, content, "pool.xlsx", skip_invalid=False, actor="test", now=_now())
+    assert _count(session) == before
+
+
+def test_missing_required_column_is_named(session):
+    with pytest.raises(ServiceError) as error:
+        importing.preview_import(session, xlsx([["张三"]], header=["姓名"]), "x.xlsx")
+    assert "手机" in str(error.value.message) and "phone" in str(error.value.message)
+
+
+def test_upload_preview_confirm_as_a_coordinator(coordinator_browser, session):
+    content = xlsx([_row(n) for n in range(5)] + [_row(99, phone="1")])
+    response = coordinator_browser.submit("/workspace/craftsmen/import",
+                                          {"file": (io.BytesIO(content), "pool.xlsx")},
+                                          content_type="multipart/form-data")
+    assert response.status_code == 302
+    preview_url = response.headers["Location"]
+    page = coordinator_browser.text(preview_url)
+    assert "第 7 行" in page and "Row 7" in page
+    before = _count(session)
+    response = coordinator_browser.submit(preview_url, {})  # errors present, skip not ticked → refused
+    assert response.status_code == 302 and _count(session) == before
+    response = coordinator_browser.submit(preview_url, {"skip_invalid": "y"})
+    assert response.status_code == 302
+    assert _count(session) == before + 5
+
+
+def test_template_download_reads_back(coordinator_browser, session):
+    response = coordinator_browser.get("/workspace/craftsmen/import/template.xlsx")
+    assert response.status_code == 200
+    report = importing.preview_import(session, response.data, "template.xlsx")
+    assert report.rows == 1 and not report.errors, report.as_dict()
+
+
+@pytest.mark.slow
+def test_five_thousand_rows_under_thirty_seconds(session):
+    content = xlsx([_row(n) for n in range(5000)])
+    started = time.perf_counter()
+    report = importing.apply_import(session, content, "big.xlsx", skip_invalid=False, actor="test", now=_now())
+    elapsed = time.perf_counter() - started
+    assert report.create == 5000
+    print(f"import of 5,000 rows: {elapsed:.1f} s")
+    assert elapsed < 30
+
+
+def _now():
+    from tests.conftest import NOW
+
+    return NOW

@@ -1,0 +1,75 @@
+"""The outcome pool: add, edit, search, export, region scope; errors next to the field."""
+
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from openpyxl import load_workbook
+
+from tests.conftest import TEST_PASSWORD
+from tests.factories import make_craftsman
+from web.models import AuditLog, Outcome
+
+
+def _form(craftsman_id, **overrides):
+    data = {"kind": "patent", "title": "一种真空发生器国产化替代装置", "description": "维修成本降低60%",
+            "craftsman_id": str(craftsman_id), "studio": "", "industries": "装备制造", "value_wan": "120.5",
+            "year": "2025", "reference": "ZL202510000001.1"}
+    data.update(overrides)
+    return data
+
+
+def test_add_search_edit_export(coordinator_browser, session):
+    craftsman = make_craftsman(session, name="刘源")
+    session.commit()
+    response = coordinator_browser.submit("/workspace/outcomes/new", _form(craftsman.id))
+    assert response.status_code == 302
+    outcome = session.scalar(sa.select(Outcome).where(Outcome.reference == "ZL202510000001.1"))
+    assert outcome.craftsman_id == craftsman.id and [i.code for i in outcome.industries] == ["sc.equipment"]
+    assert "真空发生器" in coordinator_browser.text("/workspace/outcomes/?q=真空")
+    assert "真空发生器" not in coordinator_browser.text("/workspace/outcomes/?q=焊接&kind=patent")
+    url = f"/workspace/outcomes/{outcome.id}/edit"
+    assert "装备制造" in coordinator_browser.text(url)
+    response = coordinator_browser.submit(url, _form(craftsman.id, kind="method", title="=CMD()"))
+    assert response.status_code == 302
+    session.expire_all()
+    assert outcome.kind == "method"
+    actions = set(session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_type == "outcome",
+                                                                   AuditLog.entity_id == outcome.id)))
+    assert actions == {"outcome.create", "outcome.update"}
+    sheet = load_workbook(io.BytesIO(coordinator_browser.get("/workspace/outcomes/export.xlsx").data)).worksheets[0]
+    titles = [row[2] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert "'=CMD()" in titles
+
+
+def test_errors_next_to_the_field_and_nothing_saved(coordinator_browser, session):
+    response = coordinator_browser.submit("/workspace/outcomes/new", _form(999999))
+    assert response.status_code == 200
+    assert "craftsman" in response.get_data(as_text=True).lower()
+    response = coordinator_browser.submit("/workspace/outcomes/new", _form("", studio="", industries="无此行业"))
+    assert "无此行业" in response.get_data(as_text=True)
+    assert session.scalar(sa.select(sa.func.count()).select_from(Outcome)
+                          .where(Outcome.title == "一种真空发生器国产化替代装置")) == 0
+
+
+def test_region_scope_and_viewer(browser, make_user, session):
+    inside = make_craftsman(session, region_code="510104")
+    outside = make_craftsman(session, region_code="500103")
+    session.add_all([Outcome(kind="patent", title="成都成果", craftsman=inside, created_at=inside.created_at),
+                     Outcome(kind="patent", title="重庆成果", craftsman=outside, created_at=inside.created_at)])
+    session.commit()
+    make_user("chengdu", "coordinator", region_code="510100")
+    browser.login("chengdu", TEST_PASSWORD)
+    page = browser.text("/workspace/outcomes/")
+    assert "成都成果" in page and "重庆成果" not in page
+    response = browser.submit("/workspace/outcomes/new", _form(outside.id))
+    assert response.status_code == 200 and session.scalar(
+        sa.select(sa.func.count()).select_from(Outcome).where(Outcome.craftsman_id == outside.id)) == 1
+
+
+def test_viewer_reads_only(browser, make_user):
+    make_user("viewer1", "viewer")
+    browser.login("viewer1", TEST_PASSWORD)
+    assert browser.get("/workspace/outcomes/").status_code == 200
+    assert browser.get("/workspace/outcomes/new").status_code == 403

@@ -1,0 +1,127 @@
+"""The craftsman pool as a coordinator uses it: list with filters, profile, add, edit, pause, exit, export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import sqlalchemy as sa
+from openpyxl import load_workbook
+
+from tests.conftest import NOW, TEST_PASSWORD
+from tests.factories import make_craftsman, valid_mobile
+from web.models import AuditLog, Craftsman
+from web.services import craftsmen as pool
+from web.services.exporting import safe_cell
+
+
+def _craftsman_form(**overrides):
+    data = {"name": "李焊", "gender": "M", "phone": valid_mobile(), "employer": "德阳锅炉厂",
+            "region": "四川省德阳市旌阳区", "honours": "四川工匠", "skills": "焊接:5", "industries": "装备制造",
+            "studio": "李焊创新工作室", "can_onsite": "y", "travel_radius_km": "150", "yearly_capacity": "6",
+            "round_capacity": "1", "bio": "压力容器焊接"}
+    data.update(overrides)
+    return data
+
+
+def test_list_filters_and_search(coordinator_browser, session):
+    a = make_craftsman(session, name="甲焊工", region_code="510100", honours=["great_craftsman"])
+    b = make_craftsman(session, name="乙钳工", region_code="500103", honours=["municipal_craftsman"])
+    session.commit()
+    page = coordinator_browser.text("/workspace/craftsmen/?honour=great_craftsman")
+    assert a.name in page and b.name not in page
+    page = coordinator_browser.text("/workspace/craftsmen/?region=500000")
+    assert b.name in page and a.name not in page
+    page = coordinator_browser.text("/workspace/craftsmen/?q=乙钳")
+    assert b.name in page and a.name not in page
+
+
+def test_add_edit_and_errors_next_to_the_field(coordinator_browser, session):
+    response = coordinator_browser.submit("/workspace/craftsmen/new", _craftsman_form(phone="12345"))
+    assert response.status_code == 200
+    assert "11" in response.get_data(as_text=True)  # the mobile message, shown on the form
+    assert session.scalar(sa.select(sa.func.count()).select_from(Craftsman).where(Craftsman.name == "李焊")) == 0
+    response = coordinator_browser.submit("/workspace/craftsmen/new", _craftsman_form(skills="不存在的技能:3"))
+    assert "不存在的技能" in response.get_data(as_text=True)
+    response = coordinator_browser.submit("/workspace/craftsmen/new", _craftsman_form())
+    assert response.status_code == 302
+    craftsman = session.scalar(sa.select(Craftsman).where(Craftsman.name == "李焊"))
+    assert craftsman.region.code == "510603" and craftsman.studio.name == "李焊创新工作室"
+    url = f"/workspace/craftsmen/{craftsman.id}/edit"
+    form = coordinator_browser.text(url)
+    assert "焊接:5" in form
+    response = coordinator_browser.submit(url, _craftsman_form(phone=craftsman.phone, employer="东方电气"))
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(Craftsman, craftsman.id).employer == "东方电气"
+    actions = session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_id == craftsman.id,
+                                                               AuditLog.entity_type == "craftsman")).all()
+    assert {"craftsman.create", "craftsman.update"} <= set(actions)
+
+
+def test_pause_resume_and_exit_keep_history(coordinator_browser, session):
+    craftsman = make_craftsman(session)
+    session.commit()
+    profile = f"/workspace/craftsmen/{craftsman.id}"
+    response = coordinator_browser.submit(f"{profile}/pause", {"until": "2099-01-31", "reason": "出国"},
+                                          form_url=profile)
+    assert response.status_code == 302
+    session.expire_all()
+    assert craftsman.status == "paused" and craftsman.paused_until == dt.date(2099, 1, 31)
+    coordinator_browser.submit(f"{profile}/resume", {}, form_url=profile)
+    session.expire_all()
+    assert craftsman.status == "active"
+    coordinator_browser.submit(f"{profile}/exit", {"reason": "退休", "on": "2026-11-01"}, form_url=profile)
+    session.expire_all()
+    assert craftsman.status == "exited" and craftsman.exit_reason == "退休"
+    assert session.get(Craftsman, craftsman.id) is not None  # kept
+    assert "退休" in coordinator_browser.text(profile)
+    actions = set(session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_id == craftsman.id)))
+    assert {"craftsman.pause", "craftsman.resume", "craftsman.exit"} <= actions
+
+
+def test_exit_needs_a_reason(session):
+    craftsman = make_craftsman(session)
+    try:
+        pool.exit_craftsman(session, craftsman, reason=" ", on=NOW.date(), actor="test", now=NOW)
+    except pool.ServiceError as error:
+        assert error.field == "reason"
+    else:
+        raise AssertionError("an exit without reason was accepted")
+
+
+def test_region_limited_coordinator_sees_only_the_region(browser, make_user, session):
+    inside = make_craftsman(session, name="成都工匠", region_code="510104")
+    outside = make_craftsman(session, name="重庆工匠", region_code="500103")
+    session.commit()
+    make_user("chengdu", "coordinator", region_code="510100")
+    browser.login("chengdu", TEST_PASSWORD)
+    page = browser.text("/workspace/craftsmen/")
+    assert inside.name in page and outside.name not in page
+    assert browser.get(f"/workspace/craftsmen/{outside.id}").status_code == 403
+
+
+def test_viewer_reads_only(browser, make_user, session):
+    craftsman = make_craftsman(session)
+    session.commit()
+    make_user("viewer1", "viewer")
+    browser.login("viewer1", TEST_PASSWORD)
+    assert browser.get(f"/workspace/craftsmen/{craftsman.id}").status_code == 200
+    assert browser.get("/workspace/craftsmen/new").status_code == 403
+    assert browser.get("/workspace/craftsmen/import").status_code == 403
+
+
+def test_export_neutralises_formulas(coordinator_browser, session):
+    make_craftsman(session, name="=HYPERLINK(\"http://x\")", employer="@SUM(A1)")
+    session.commit()
+    response = coordinator_browser.get("/workspace/craftsmen/export.xlsx?q=HYPERLINK")
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(response.data)).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == 2
+    assert rows[1][0].startswith("'=") and rows[1][3].startswith("'@")
+
+
+def test_safe_cell():
+    assert safe_cell("-1+2") == "'-1+2" and safe_cell("+86") == "'+86" and safe_cell("ok") == "ok"
+    assert safe_cell(-5) == -5 and safe_cell(None) is None

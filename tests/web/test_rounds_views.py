@@ -1,0 +1,112 @@
+"""Rounds as a coordinator clicks through them: create, solve, review, lock, re-solve, publish, outbox."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import sqlalchemy as sa
+from openpyxl import load_workbook
+
+from tests.conftest import TEST_PASSWORD
+from tests.factories import make_craftsman, make_demand
+from web.models import Engagement, MatchingRound, Notification, Proposal
+
+
+def _pool(session, region_code="510100", n=4):
+    for i in range(n):
+        make_craftsman(session, skills={"weld": 3 + i % 3}, region_code=region_code)
+    for _ in range(n - 1):
+        make_demand(session, skills={"weld": 2}, region_code=region_code)
+
+
+def _create(browser, **extra):
+    data = {"name": "十二月轮次", "min_score": "0.1", "load_penalty": "0.05", **{
+        f"weight_{k}": v for k, v in {"skill": "0.35", "industry": "0.15", "text": "0.1", "distance": "0.15",
+                                      "honour": "0.1", "availability": "0.1", "continuity": "0.05"}.items()}}
+    data.update(extra)
+    return browser.submit("/workspace/rounds/new", data)
+
+
+def _version(page: str) -> str:
+    return re.search(r'name="version" value="(\d+)"', page).group(1)
+
+
+def test_create_solve_lock_resolve_publish(coordinator_browser, session):
+    _pool(session)
+    session.commit()
+    response = _create(coordinator_browser)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    url = response.headers["Location"]
+    rnd = session.scalar(sa.select(MatchingRound).order_by(MatchingRound.id.desc()))
+    page = coordinator_browser.text(url)
+    response = coordinator_browser.submit(f"{url}/solve", {"version": _version(page)}, form_url=url)
+    assert response.status_code == 302
+    page = coordinator_browser.text(url)
+    assert "solved" in page and 'id="review"' in page
+    session.expire_all()
+    proposal = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.assigned))
+    response = coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "lock",
+                                                          "craftsman_id": proposal.craftsman_id,
+                                                          "demand_id": proposal.demand_id}, form_url=url)
+    page = coordinator_browser.text(url)
+    assert "re-solve" in page.lower() or "重新" in page
+    coordinator_browser.submit(f"{url}/solve", {"version": _version(page)}, form_url=url)
+    session.expire_all()
+    assert session.get(Proposal, proposal.id).locked and session.get(Proposal, proposal.id).assigned
+    page = coordinator_browser.text(url)
+    response = coordinator_browser.submit(f"{url}/publish", {"version": _version(page)}, form_url=url)
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(MatchingRound, rnd.id).status == "published"
+    assert session.scalar(sa.select(sa.func.count()).select_from(Engagement).where(Engagement.round_id == rnd.id))
+    outbox = coordinator_browser.get(f"/workspace/rounds/outbox.xlsx?round={rnd.id}")
+    rows = list(load_workbook(io.BytesIO(outbox.data)).worksheets[0].iter_rows(values_only=True))
+    assert len(rows) - 1 == session.scalar(sa.select(sa.func.count()).select_from(Notification)
+                                           .where(Notification.round_id == rnd.id))
+
+
+def test_stale_page_is_told_of_the_conflict(coordinator_browser, session):
+    _pool(session)
+    session.commit()
+    url = _create(coordinator_browser).headers["Location"]
+    page = coordinator_browser.text(url)
+    old = _version(page)
+    coordinator_browser.submit(f"{url}/solve", {"version": old}, form_url=url)
+    response = coordinator_browser.submit(f"{url}/solve", {"version": old}, form_url=url, follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert "Someone else changed this round" in text or "他人" in text or "其他" in text
+
+
+def test_bad_weights_are_refused(coordinator_browser, session):
+    _pool(session)
+    session.commit()
+    response = _create(coordinator_browser, **{f"weight_{k}": "0" for k in (
+        "skill", "industry", "text", "distance", "honour", "availability", "continuity")})
+    assert response.status_code == 200
+    assert session.scalar(sa.select(sa.func.count()).select_from(MatchingRound)) == 0
+
+
+def test_region_coordinator_matches_only_the_region(browser, make_user, session):
+    _pool(session, "510100")
+    _pool(session, "500103")
+    session.commit()
+    make_user("chengdu", "coordinator", region_code="510100")
+    browser.login("chengdu", TEST_PASSWORD)
+    url = _create(browser).headers["Location"]
+    rnd = session.scalar(sa.select(MatchingRound).order_by(MatchingRound.id.desc()))
+    from web.models import Demand, RoundDemand
+
+    regions = set(session.scalars(sa.select(Demand.region_id).join(RoundDemand, RoundDemand.demand_id == Demand.id)
+                                  .where(RoundDemand.round_id == rnd.id)))
+    from tests.factories import region
+
+    assert regions == {region(session, "510100").id}
+    assert browser.get(url).status_code == 200
+
+
+def test_viewer_cannot_change_a_round(browser, make_user, session):
+    make_user("viewer1", "viewer")
+    browser.login("viewer1", TEST_PASSWORD)
+    assert browser.get("/workspace/rounds/").status_code == 200
+    assert browser.get("/workspace/rounds/new").status_code == 403

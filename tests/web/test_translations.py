@@ -1,0 +1,34 @@
+"""Every user-visible string has its Chinese translation, and the compiled catalog is up to date."""
+
+from __future__ import annotations
+
+from babel.messages.mofile import read_mo
+
+from web import i18n_catalog
+
+
+def test_every_source_string_has_a_chinese_translation():
+    _catalog, missing = i18n_catalog.build_catalog()
+    assert missing == [], f"add these to a fragment in web/translations/fragments/: {missing[:20]}"
+
+
+def test_compiled_catalog_matches_sources_and_fragments():
+    expected, _missing = i18n_catalog.build_catalog()
+    mo_path = i18n_catalog.TRANSLATIONS_DIR / i18n_catalog.LOCALE / "LC_MESSAGES" / "messages.mo"
+    with open(mo_path, "rb") as mo_file:
+        compiled = read_mo(mo_file)
+    stale = [message.id for message in expected if message.id and
+             (compiled.get(message.id) is None or compiled.get(message.id).string != message.string)]
+    assert stale == [], f"run `make translations`: {stale[:10]}"
+
+
+def test_fragments_keep_placeholders():
+    for msgid, translated in i18n_catalog.fragment_translations().items():
+        for placeholder in _placeholders(msgid):
+            assert placeholder in translated, f"{msgid!r} → {translated!r} lost {placeholder}"
+
+
+def _placeholders(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"%\([a-z_]+\)[sd]", text)

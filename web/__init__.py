@@ -1,0 +1,35 @@
+"""craftmatch web application: ``create_app()`` builds the app; it touches no database or network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from web.config import load_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(load_config(config))
+
+    from web import auth  # noqa: F401  (registers the user loader)
+    from web.api import register_api
+    from web.cli import register_cli
+    from web.errors import register_error_handlers
+    from web.extensions import babel, csrf, db, limiter, login_manager
+    from web.i18n import select_locale
+    from web.templating import register_template_helpers
+    from web.views import register_views
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+    register_template_helpers(app)
+    register_views(app)
+    register_api(app)
+    register_error_handlers(app)
+    register_cli(app)
+    return app

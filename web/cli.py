@@ -1,0 +1,235 @@
+"""The ``craftmatch`` command group: db, seed, user, solve (and round, added by the rounds feature).
+
+Each command is an entry point: it opens a session, calls services, and commits once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+
+from web.clock import utcnow
+from web.extensions import db
+
+
+def main() -> None:
+    from web import create_app
+
+    cli = FlaskGroup(create_app=lambda: create_app(), add_default_commands=True,
+                     help="craftmatch: craftsmen help enterprises (劳模工匠助企行).")
+    cli.main(prog_name="craftmatch")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(db_group)
+    app.cli.add_command(seed_group)
+    app.cli.add_command(user_group)
+    app.cli.add_command(solve_command)
+    app.cli.add_command(round_group)
+    app.cli.add_command(followup_group)
+
+
+@click.group("db", cls=AppGroup, help="Database schema (alembic migrations).")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Upgrade the database to a revision (default: the latest).")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    from web import migrate
+
+    migrate.upgrade(current_app.config["DATABASE_URL"], revision)
+
+
+@db_group.command("downgrade", help="Downgrade the database to REVISION ('base' removes every table).")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    from web import migrate
+
+    migrate.downgrade(current_app.config["DATABASE_URL"], revision)
+
+
+@db_group.command("current", help="Show the database's current revision.")
+def db_current() -> None:
+    from web import migrate
+
+    migrate.current(current_app.config["DATABASE_URL"])
+
+
+@click.group("seed", cls=AppGroup, help="Load reference data and demo or synthetic pools.")
+def seed_group() -> None:
+    pass
+
+
+@seed_group.command("demo", help="Load reference data and the demo pools (idempotent).")
+@click.option("--if-empty", is_flag=True, help="Do nothing if craftsmen already exist.")
+def seed_demo(if_empty: bool) -> None:
+    from web.services import seeding
+
+    session = db.session
+    if if_empty and seeding.has_pool_data(session):
+        click.echo("The pools already hold data; demo seeds not loaded. (数据库已有数据，未加载演示数据)")
+        if seeding.demo_users_exist(session):
+            click.echo(f"demo login: {seeding.DEMO_USERS[0][0]} / {seeding.DEMO_PASSWORD}")
+        return
+    report = seeding.load_demo(session, now=utcnow())
+    logins = seeding.ensure_demo_users(session, now=utcnow(), production=current_app.config["ENV"] == "production")
+    session.commit()
+    click.echo(report.summary())
+    for username, password, role in logins:
+        click.echo(f"demo login ({role}): {username} / {password}")
+
+
+@seed_group.command("synthetic", help="Add a large generated pool (for benchmarks).")
+@click.option("--craftsmen", "n_craftsmen", type=click.IntRange(0, 200_000), default=5000, show_default=True)
+@click.option("--demands", "n_demands", type=click.IntRange(0, 100_000), default=2000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+def seed_synthetic(n_craftsmen: int, n_demands: int, seed: int) -> None:
+    from web.services import seeding
+
+    session = db.session
+    report = seeding.load_synthetic(session, n_craftsmen=n_craftsmen, n_demands=n_demands, seed=seed, now=utcnow())
+    session.commit()
+    click.echo(report.summary())
+
+
+@click.group("user", cls=AppGroup, help="Staff accounts.")
+def user_group() -> None:
+    pass
+
+
+@user_group.command("create", help="Create a staff account; the password is prompted (or read from stdin).")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "coordinator", "viewer"]), required=True)
+@click.option("--display-name", default=None)
+@click.option("--region", "region_code", default=None, help="Limit a coordinator to this region code.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_create(username: str, role: str, display_name: str | None, region_code: str | None,
+                password_stdin: bool) -> None:
+    from web.services.errors import ServiceError
+    from web.services.users import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        create_user(db.session, username=username, password=password, role=role, actor="cli", now=utcnow(),
+                    display_name=display_name, region_code=region_code)
+    except ServiceError as error:
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    click.echo(f"created {role} {username}")
+
+
+@click.command("solve", help="Solve a matching problem given as JSON (see README); writes the result as JSON.")
+@click.argument("input_path", metavar="IN.json")
+@click.option("-o", "--output", "output_path", default=None, metavar="OUT.json")
+def solve_command(input_path: str, output_path: str | None) -> None:
+    from matching.__main__ import main as solve_main
+
+    argv = [input_path] + (["-o", output_path] if output_path else [])
+    sys.exit(solve_main(argv))
+
+
+@click.group("round", cls=AppGroup, help="Matching rounds for scripted runs: create, solve, publish.")
+def round_group() -> None:
+    pass
+
+
+def _round_call(call):
+    """Run a rounds service as the "cli" actor, commit once; a ServiceError becomes a clean exit 1."""
+    from web.services.errors import ServiceError
+
+    try:
+        value = call()
+    except ServiceError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    return value
+
+
+@round_group.command("create", help="Create a draft round over the open demands and active craftsmen.")
+@click.option("--name", required=True)
+@click.option("--demand-region", default="", help="Only demands of this region code (and below).")
+@click.option("--craftsman-region", default="", help="Only craftsmen of this region code (and below).")
+@click.option("--config", "config_json", default="{}", help='Round settings as JSON, e.g. {"min_score": 0.3}.')
+@click.option("--capacity", type=click.IntRange(0, 50), default=None, help="Capacity of every craftsman.")
+def round_create(name: str, demand_region: str, craftsman_region: str, config_json: str,
+                 capacity: int | None) -> None:
+    import json
+
+    from web.services import rounds
+
+    rnd = _round_call(lambda: rounds.create_round(
+        db.session, name=name, demand_filters={"region": demand_region},
+        craftsman_filters={"region": craftsman_region}, config=json.loads(config_json),
+        default_capacity=capacity, actor="cli", now=utcnow()))
+    counts = rounds.round_counts(db.session, rnd)
+    click.echo(f"round {rnd.id}: {counts['demands']} demands, {counts['craftsmen']} craftsmen (draft)")
+
+
+@round_group.command("solve", help="Solve (or re-solve) round ROUND_ID in this process.")
+@click.argument("round_id", type=int)
+def round_solve(round_id: int) -> None:
+    from web.services import rounds
+
+    rnd = _round_call(lambda: rounds.get_round(db.session, round_id))
+    result = _round_call(lambda: rounds.solve_round(db.session, rnd, actor="cli", now=utcnow()))
+    timings = rnd.metrics["timings"]
+    click.echo(f"round {round_id}: {result.status}, objective {result.objective}, "
+               f"{len(result.assignments)} pairs, {len(result.unfilled)} demands short; "
+               + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    if result.status != "optimal":
+        raise click.ClickException(result.message or result.status)
+
+
+@round_group.command("publish", help="Publish round ROUND_ID: engagements, matched demands, notifications.")
+@click.argument("round_id", type=int)
+def round_publish(round_id: int) -> None:
+    from web.services import rounds
+
+    rnd = _round_call(lambda: rounds.get_round(db.session, round_id))
+    made = _round_call(lambda: rounds.publish_round(db.session, rnd, actor="cli", now=utcnow()))
+    click.echo(f"round {round_id}: published, {made} engagements created")
+
+
+@click.group("followup", cls=AppGroup, help="The engagement loop: ratings into points, the points ledger.")
+def followup_group() -> None:
+    pass
+
+
+@followup_group.command("sync-feedback", help="Apply new enterprise ratings: engagements evaluated, points for 4-5.")
+def followup_sync_feedback() -> None:
+    from web.services import engagements
+
+    count = engagements.sync_feedback(db.session, actor="cli", now=utcnow())
+    db.session.commit()
+    click.echo(f"ratings applied: {count}")
+
+
+@followup_group.command("open-ledgers", help="Explain imported point balances with an opening ledger entry.")
+def followup_open_ledgers() -> None:
+    from web.services import points
+
+    count = points.open_ledgers(db.session, actor="cli", now=utcnow())
+    db.session.commit()
+    click.echo(f"opening entries written: {count}")
+
+
+@followup_group.command("check-points", help="List craftsmen whose balance is not the sum of their ledger.")
+def followup_check_points() -> None:
+    from web.services import points
+
+    rows = points.mismatches(db.session)
+    for craftsman_id, balance, total in rows:
+        click.echo(f"craftsman {craftsman_id}: balance {balance}, ledger {total}")
+    click.echo(f"mismatches: {len(rows)}")
+    if rows:
+        sys.exit(1)
+

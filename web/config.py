@@ -1,0 +1,75 @@
+"""Settings from environment variables (``CRAFTMATCH_*``) with development defaults.
+
+Production mode refuses to start with the development secret key, so a forgotten
+variable cannot ship a guessable session signature.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEV_SECRET_KEY = "dev-only-secret-change-me"
+DEFAULT_SQLITE_PATH = Path("instance") / "craftmatch.sqlite"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used (e.g. production with the development secret)."""
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read the environment into a plain dict; ``overrides`` win (tests use them)."""
+    env = os.environ
+    config: dict[str, Any] = {
+        "ENV": env.get("CRAFTMATCH_ENV", "development"),
+        "SECRET_KEY": env.get("CRAFTMATCH_SECRET_KEY", DEV_SECRET_KEY),
+        "DATABASE_URL": env.get("CRAFTMATCH_DATABASE_URL") or default_database_url(),
+        "DATABASE_ECHO": _env_bool("CRAFTMATCH_DATABASE_ECHO", False),
+        "REDIS_URL": env.get("CRAFTMATCH_REDIS_URL") or None,
+        "RATELIMIT_STORAGE_URI": env.get("CRAFTMATCH_RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _env_bool("CRAFTMATCH_RATELIMIT_ENABLED", True),
+        "PUBLIC_SUBMIT_LIMIT": env.get("CRAFTMATCH_PUBLIC_SUBMIT_LIMIT", "10 per hour;30 per day"),
+        "PUBLIC_LOOKUP_LIMIT": env.get("CRAFTMATCH_PUBLIC_LOOKUP_LIMIT", "20 per hour"),
+        "MAX_CONTENT_LENGTH": int(env.get("CRAFTMATCH_MAX_CONTENT_LENGTH", str(8 * 1024 * 1024))),
+        "NOTIFICATION_BACKEND": env.get("CRAFTMATCH_NOTIFICATION_BACKEND", "log"),
+        "UPLOAD_DIR": env.get("CRAFTMATCH_UPLOAD_DIR", str(Path("instance") / "uploads")),
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "LANGUAGES": ("zh_CN", "en"),
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _env_bool("CRAFTMATCH_SESSION_COOKIE_SECURE", False),
+        "API_TITLE": "craftmatch API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+    if overrides:
+        config.update(overrides)
+    check_config(config)
+    return config
+
+
+def check_config(config: dict[str, Any]) -> None:
+    if config["ENV"] == "production":
+        if config["SECRET_KEY"] in (None, "", DEV_SECRET_KEY) or len(config["SECRET_KEY"]) < 32:
+            raise ConfigError(
+                "CRAFTMATCH_SECRET_KEY must be set to a random value of at least 32 characters in "
+                "production (生产环境必须设置 CRAFTMATCH_SECRET_KEY)."
+            )
+        config["SESSION_COOKIE_SECURE"] = True

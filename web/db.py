@@ -1,0 +1,101 @@
+"""Engine and one session per application context.
+
+The engine is created lazily on first use, so ``create_app()`` does no database work.
+Tests may bind sessions to an outer connection (``Database.bind_to``) and roll back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Session
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself
+    # (the recipe in SQLAlchemy's SQLite dialect documentation).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, echo: bool = False) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _configure_sqlite_connection)
+        sa.event.listen(engine, "begin", _begin_sqlite_transaction)
+        return engine
+    return sa.create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+class _DatabaseState:
+    def __init__(self, url: str, echo: bool) -> None:
+        self.url = url
+        self.echo = echo
+        self._engine: Engine | None = None
+        self.bind_override: Connection | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.url, self.echo)
+        return self._engine
+
+
+class Database:
+    """Flask extension: ``db.session`` is the request's (app context's) session."""
+
+    extension_key = "craftmatch.db"
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions[self.extension_key] = _DatabaseState(app.config["DATABASE_URL"], app.config["DATABASE_ECHO"])
+        app.teardown_appcontext(self._close_session)
+
+    def state(self, app: Flask | None = None) -> _DatabaseState:
+        return (app or current_app).extensions[self.extension_key]
+
+    @property
+    def engine(self) -> Engine:
+        return self.state().engine
+
+    def new_session(self, app: Flask | None = None) -> Session:
+        state = self.state(app)
+        if state.bind_override is not None:
+            return Session(bind=state.bind_override, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        return Session(bind=state.engine, expire_on_commit=False)
+
+    @property
+    def session(self) -> Session:
+        if "_craftmatch_session" not in g:
+            g._craftmatch_session = self.new_session()
+        return g._craftmatch_session
+
+    def bind_to(self, app: Flask, connection: Connection | None) -> None:
+        """Make every new session join ``connection`` (tests roll it back afterwards)."""
+        self.state(app).bind_override = connection
+
+    @staticmethod
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("_craftmatch_session", None)
+        if session is not None:
+            session.close()

@@ -1,0 +1,17 @@
+"""Extension objects, created unbound here and bound to an app in ``create_app``."""
+
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_smorest import Api
+from flask_wtf import CSRFProtect
+
+from web.db import Database
+
+db = Database()
+csrf = CSRFProtect()
+login_manager = LoginManager()
+babel = Babel()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+api = Api()

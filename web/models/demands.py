@@ -1,0 +1,124 @@
+"""The enterprise demand pool (企业需求库)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from web.db import Base
+from web.models._types import one_of
+from web.models.enterprises import Enterprise
+from web.models.taxonomy import DemandCategory, Industry, Region, Skill
+
+# The lifecycle: submitted → approved → open → matched → in_service → completed → evaluated;
+# needs_info while the coordinator waits for the enterprise; rejected, withdrawn, merged end it.
+DEMAND_STATUSES = (
+    "submitted", "needs_info", "approved", "open", "matched", "in_service",
+    "completed", "evaluated", "rejected", "withdrawn", "merged",
+)
+SERVICE_MODES = ("onsite", "remote", "hybrid")
+URGENCIES = ("low", "medium", "high")
+
+demand_industry = sa.Table(
+    "demand_industry",
+    Base.metadata,
+    sa.Column("demand_id", sa.ForeignKey("demand.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("industry_id", sa.ForeignKey("industry.id"), primary_key=True),
+)
+
+
+class Demand(Base):
+    __tablename__ = "demand"
+    __table_args__ = (
+        one_of("status", DEMAND_STATUSES),
+        one_of("mode", SERVICE_MODES),
+        one_of("urgency", URGENCIES),
+        sa.UniqueConstraint("tracking_code"),
+        sa.UniqueConstraint("submission_key"),
+        sa.CheckConstraint("team_size >= 1", name="team_size_positive"),
+        sa.CheckConstraint("window_end IS NULL OR window_start IS NULL OR window_end >= window_start",
+                           name="window_ordered"),
+        sa.CheckConstraint("status <> 'merged' OR merged_into_id IS NOT NULL", name="merge_has_target"),
+        sa.CheckConstraint("merged_into_id IS NULL OR merged_into_id <> id", name="not_merged_into_self"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracking_code: Mapped[str] = mapped_column(sa.String(20))
+    # A one-time key from the public form: a double-click posts the same key twice.
+    submission_key: Mapped[str | None] = mapped_column(sa.String(64))
+    enterprise_id: Mapped[int] = mapped_column(sa.ForeignKey("enterprise.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(120))
+    description: Mapped[str] = mapped_column(sa.Text)
+    # What the enterprise typed, kept when a coordinator edits title/description.
+    original_title: Mapped[str] = mapped_column(sa.String(120))
+    original_description: Mapped[str] = mapped_column(sa.Text)
+    other_skills: Mapped[str] = mapped_column(sa.String(200), default="")
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("demand_category.id"), index=True)
+    team_size: Mapped[int] = mapped_column(default=1)
+    mode: Mapped[str] = mapped_column(sa.String(10), default="onsite")
+    region_id: Mapped[int] = mapped_column(sa.ForeignKey("region.id"), index=True)
+    address: Mapped[str] = mapped_column(sa.String(200), default="")
+    window_start: Mapped[dt.date | None]
+    window_end: Mapped[dt.date | None]
+    urgency: Mapped[str] = mapped_column(sa.String(10), default="medium")
+    support_needed: Mapped[str] = mapped_column(sa.String(500), default="")
+    contact_name: Mapped[str] = mapped_column(sa.String(40))
+    contact_phone: Mapped[str] = mapped_column(sa.String(20))
+    consent_given_at: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(sa.String(12), default="submitted", index=True)
+    review_note: Mapped[str | None] = mapped_column(sa.Text)
+    info_request: Mapped[str | None] = mapped_column(sa.Text)
+    info_response: Mapped[str | None] = mapped_column(sa.Text)
+    liaison_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("demand.id"), index=True)
+    submitted_at: Mapped[dt.datetime] = mapped_column(index=True)
+    updated_at: Mapped[dt.datetime]
+    reviewed_at: Mapped[dt.datetime | None]
+    matched_at: Mapped[dt.datetime | None]
+    completed_at: Mapped[dt.datetime | None]
+
+    enterprise: Mapped[Enterprise] = relationship()
+    category: Mapped[DemandCategory] = relationship()
+    region: Mapped[Region] = relationship()
+    industries: Mapped[list[Industry]] = relationship(secondary=demand_industry)
+    skills: Mapped[list[DemandSkill]] = relationship(back_populates="demand", cascade="all, delete-orphan")
+    events: Mapped[list[DemandStatusEvent]] = relationship(
+        back_populates="demand", cascade="all, delete-orphan", order_by="DemandStatusEvent.at"
+    )
+    merged_into: Mapped[Demand | None] = relationship(remote_side=[id])
+
+
+class DemandSkill(Base):
+    __tablename__ = "demand_skill"
+    __table_args__ = (
+        sa.UniqueConstraint("demand_id", "skill_id"),
+        sa.CheckConstraint("importance BETWEEN 1 AND 3", name="importance_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    demand_id: Mapped[int] = mapped_column(sa.ForeignKey("demand.id", ondelete="CASCADE"), index=True)
+    skill_id: Mapped[int] = mapped_column(sa.ForeignKey("skill.id"), index=True)
+    importance: Mapped[int] = mapped_column(default=2)
+
+    demand: Mapped[Demand] = relationship(back_populates="skills")
+    skill: Mapped[Skill] = relationship()
+
+
+class DemandStatusEvent(Base):
+    """One step of a demand's status history (shown to the enterprise on the status page)."""
+
+    __tablename__ = "demand_status_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    demand_id: Mapped[int] = mapped_column(sa.ForeignKey("demand.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(sa.String(12))
+    to_status: Mapped[str] = mapped_column(sa.String(12))
+    at: Mapped[dt.datetime]
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    # Public notes are shown to the enterprise (a rejection reason, a question); others are internal.
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    public: Mapped[bool] = mapped_column(default=True)
+
+    demand: Mapped[Demand] = relationship(back_populates="events")

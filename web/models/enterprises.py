@@ -1,0 +1,46 @@
+"""Enterprises that submit demands."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from web.db import Base
+from web.models._types import one_of
+from web.models.taxonomy import Industry, Region
+
+# zjtx = 专精特新 (specialised, refined, distinctive, novel); smme = 中小微.
+ENTERPRISE_TYPES = ("zjtx", "smme", "large", "other")
+
+enterprise_industry = sa.Table(
+    "enterprise_industry",
+    Base.metadata,
+    sa.Column("enterprise_id", sa.ForeignKey("enterprise.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("industry_id", sa.ForeignKey("industry.id"), primary_key=True),
+)
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprise"
+    __table_args__ = (
+        one_of("type", ENTERPRISE_TYPES),
+        sa.UniqueConstraint("credit_code"),
+        sa.CheckConstraint("length(credit_code) = 18", name="credit_code_length"),
+        sa.CheckConstraint("employees IS NULL OR employees >= 0", name="employees_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    credit_code: Mapped[str] = mapped_column(sa.String(18))
+    type: Mapped[str] = mapped_column(sa.String(10), default="smme")
+    region_id: Mapped[int] = mapped_column(sa.ForeignKey("region.id"), index=True)
+    employees: Mapped[int | None]
+    address: Mapped[str] = mapped_column(sa.String(200), default="")
+    contact_name: Mapped[str] = mapped_column(sa.String(40), default="")
+    contact_phone: Mapped[str] = mapped_column(sa.String(20), default="")
+    created_at: Mapped[dt.datetime]
+
+    region: Mapped[Region] = relationship()
+    industries: Mapped[list[Industry]] = relationship(secondary=enterprise_industry)

@@ -1,0 +1,132 @@
+"""Matching rounds, their proposals, and the notification outbox written on publish."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from web.db import Base
+from web.models._types import one_of
+from web.models.craftsmen import Craftsman
+from web.models.demands import Demand
+
+ROUND_STATUSES = ("draft", "queued", "solving", "solved", "failed", "published")
+RECIPIENT_KINDS = ("enterprise", "craftsman")
+NOTIFICATION_STATUSES = ("pending", "sent", "failed")
+
+
+class MatchingRound(Base):
+    __tablename__ = "matching_round"
+    __table_args__ = (one_of("status", ROUND_STATUSES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    status: Mapped[str] = mapped_column(sa.String(12), default="draft", index=True)
+    # Scope: a city's coordinator runs rounds for its own region; NULL = province-wide.
+    region_id: Mapped[int | None] = mapped_column(sa.ForeignKey("region.id"), index=True)
+    config: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    filters: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    # The frozen inputs (features, capacities, locks) so a re-run gives the same answer.
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    snapshot_digest: Mapped[str | None] = mapped_column(sa.String(64))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    objective: Mapped[float | None]
+    solver_status: Mapped[str | None] = mapped_column(sa.String(20))
+    solver_message: Mapped[str | None] = mapped_column(sa.Text)
+    job_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # Optimistic lock: two coordinators editing one round are told, not overwritten.
+    version: Mapped[int] = mapped_column(default=1)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime]
+    solved_at: Mapped[dt.datetime | None]
+    published_at: Mapped[dt.datetime | None]
+    published_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
+
+    __mapper_args__ = {"version_id_col": version}
+
+    demands: Mapped[list[RoundDemand]] = relationship(back_populates="round", cascade="all, delete-orphan")
+    craftsmen: Mapped[list[RoundCraftsman]] = relationship(back_populates="round", cascade="all, delete-orphan")
+    proposals: Mapped[list[Proposal]] = relationship(back_populates="round", cascade="all, delete-orphan")
+
+
+class RoundDemand(Base):
+    __tablename__ = "round_demand"
+    __table_args__ = (
+        sa.UniqueConstraint("round_id", "demand_id"),
+        sa.CheckConstraint("slots >= 1", name="slots_positive"),
+        sa.CheckConstraint("priority > 0", name="priority_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("matching_round.id", ondelete="CASCADE"), index=True)
+    demand_id: Mapped[int] = mapped_column(sa.ForeignKey("demand.id"), index=True)
+    slots: Mapped[int]
+    priority: Mapped[float] = mapped_column(default=1.0)
+
+    round: Mapped[MatchingRound] = relationship(back_populates="demands")
+    demand: Mapped[Demand] = relationship()
+
+
+class RoundCraftsman(Base):
+    __tablename__ = "round_craftsman"
+    __table_args__ = (
+        sa.UniqueConstraint("round_id", "craftsman_id"),
+        sa.CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("matching_round.id", ondelete="CASCADE"), index=True)
+    craftsman_id: Mapped[int] = mapped_column(sa.ForeignKey("craftsman.id"), index=True)
+    capacity: Mapped[int]
+
+    round: Mapped[MatchingRound] = relationship(back_populates="craftsmen")
+    craftsman: Mapped[Craftsman] = relationship()
+
+
+class Proposal(Base):
+    """A (craftsman, demand) pair of a round: proposed, an alternate, locked or excluded."""
+
+    __tablename__ = "proposal"
+    __table_args__ = (
+        sa.UniqueConstraint("round_id", "craftsman_id", "demand_id"),
+        sa.CheckConstraint("NOT (locked AND excluded)", name="not_locked_and_excluded"),
+        sa.CheckConstraint("score >= 0", name="score_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(sa.ForeignKey("matching_round.id", ondelete="CASCADE"), index=True)
+    craftsman_id: Mapped[int] = mapped_column(sa.ForeignKey("craftsman.id"), index=True)
+    demand_id: Mapped[int] = mapped_column(sa.ForeignKey("demand.id"), index=True)
+    score: Mapped[float] = mapped_column(default=0.0)
+    breakdown: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    assigned: Mapped[bool] = mapped_column(default=False)
+    alternate_rank: Mapped[int | None]
+    locked: Mapped[bool] = mapped_column(default=False)
+    excluded: Mapped[bool] = mapped_column(default=False)
+    warnings: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+
+    round: Mapped[MatchingRound] = relationship(back_populates="proposals")
+    craftsman: Mapped[Craftsman] = relationship()
+    demand: Mapped[Demand] = relationship()
+
+
+class Notification(Base):
+    """The outbox: one message per enterprise and per craftsman when a round is published."""
+
+    __tablename__ = "notification"
+    __table_args__ = (one_of("recipient_kind", RECIPIENT_KINDS), one_of("status", NOTIFICATION_STATUSES))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int | None] = mapped_column(sa.ForeignKey("matching_round.id"), index=True)
+    recipient_kind: Mapped[str] = mapped_column(sa.String(12))
+    recipient_id: Mapped[int]
+    channel: Mapped[str] = mapped_column(sa.String(12), default="sms")
+    address: Mapped[str] = mapped_column(sa.String(120), default="")
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(10), default="pending", index=True)
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]

@@ -1,0 +1,181 @@
+"""The enterprise demand contract: the public form, the JSON API and the tests all load this schema.
+
+Also the small contracts of the coordinator's review actions and the enterprise's answers
+(rating, answer to a question), so that every rule lives here once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+
+from web.models.demands import SERVICE_MODES, URGENCIES
+from web.models.enterprises import ENTERPRISE_TYPES
+from web.schemas.common import Code, CreditCode, MobilePhone, StrictSchema, Text
+
+TITLE_MAX = 120
+DESCRIPTION_MIN = 10
+DESCRIPTION_MAX = 4000
+MAX_SKILLS = 12
+TEAM_SIZE_MAX = 10
+
+# Markup has no place in a plain-text demand: "<script>", "<img onerror=…>", "</b>", "<!--" …
+_MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?]")
+_REF_CODE = re.compile(r"^[A-Za-z0-9._-]{1,60}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class PlainText(Text):
+    """Text without HTML markup or control characters (shown back to staff and the enterprise)."""
+
+    def __init__(self, *, min_length: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.min_length = min_length
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if _MARKUP.search(text):
+            raise ValidationError(_l("Please write plain text: HTML tags such as <script> are not allowed."))
+        if _CONTROL.search(text):
+            raise ValidationError(_l("This text contains invisible control characters; please retype it."))
+        if text and len(text) < self.min_length:
+            raise ValidationError(_l("Please write at least %(count)d characters.", count=self.min_length))
+        return text
+
+
+class RefCode(Code):
+    """A reference code as the seeds spell them ("510104", "weld.argon_arc", "fa.cq_liangjiang").
+
+    Anything else (a NUL byte, markup, spaces) is refused here, before it reaches a query.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        code = super()._deserialize(value, attr, data, **kwargs)
+        if not _REF_CODE.match(code):
+            raise ValidationError(_l("Choose a value from the list."))
+        return code
+
+
+def _choice(values: tuple[str, ...], message: Any) -> validate.OneOf:
+    return validate.OneOf(values, error=message)
+
+
+def _skills() -> fields.List:
+    return fields.List(RefCode(), load_default=list, validate=validate.Length(
+        max=MAX_SKILLS, error=_l("Choose at most %(max)d skills.", max=MAX_SKILLS)))
+
+
+def _team_size() -> fields.Integer:
+    return fields.Integer(load_default=1, strict=False, validate=validate.Range(
+        min=1, max=TEAM_SIZE_MAX, error=_l("The team size must be between 1 and %(max)d.", max=TEAM_SIZE_MAX)),
+        error_messages={"invalid": _l("Enter a whole number.")})
+
+
+def _mode() -> fields.String:
+    return fields.String(load_default="onsite", validate=_choice(SERVICE_MODES, _l("Choose on-site, remote or both.")))
+
+
+def _urgency() -> fields.String:
+    return fields.String(load_default="medium", validate=_choice(URGENCIES, _l("Choose an urgency.")))
+
+
+def _blank_to_none(data: Any, names: tuple[str, ...]) -> Any:
+    """HTML forms send "" for an empty optional date or number: treat it as not given."""
+    if not isinstance(data, dict):
+        return data
+    return {key: value for key, value in data.items() if not (key in names and value in ("", None))}
+
+
+class DemandSchema(StrictSchema):
+    """What an enterprise submits (企业点单)."""
+
+    # the enterprise (recognised by its credit code; a new one joins the pool)
+    enterprise_name = PlainText(max_length=120, required=True)
+    credit_code = CreditCode(required=True, error_messages={"required": _l("This field is required.")})
+    enterprise_type = fields.String(load_default="smme", validate=_choice(
+        ENTERPRISE_TYPES, _l("Choose an enterprise type from the list.")))
+    region_code = RefCode(required=True, error_messages={"required": _l("Choose a region.")})
+    industry_code = RefCode(required=True, error_messages={"required": _l("Choose an industry.")})
+    contact_name = PlainText(max_length=40, required=True)
+    contact_phone = MobilePhone(required=True, error_messages={"required": _l("This field is required.")})
+    # the demand
+    category_code = RefCode(required=True, error_messages={"required": _l("Choose a demand category.")})
+    title = PlainText(max_length=TITLE_MAX, min_length=4, required=True)
+    description = PlainText(max_length=DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True)
+    skills = _skills()
+    other_skills = PlainText(max_length=200, load_default="")
+    team_size = _team_size()
+    mode = _mode()
+    address = PlainText(max_length=200, load_default="")
+    window_start = fields.Date(load_default=None, allow_none=True,
+                               error_messages={"invalid": _l("Enter a date such as 2026-12-01.")})
+    window_end = fields.Date(load_default=None, allow_none=True,
+                             error_messages={"invalid": _l("Enter a date such as 2026-12-01.")})
+    urgency = _urgency()
+    support_needed = PlainText(max_length=500, load_default="")
+    consent = fields.Boolean(required=True, truthy={True, "y", "yes", "on", "true", "1"},
+                             falsy={False, "", "n", "no", "off", "false", "0"},
+                             error_messages={"required": _l("Please agree to the use of your data to continue."),
+                                             "invalid": _l("Please agree to the use of your data to continue.")})
+    # a one-time key from the form: posting the same form twice (double click) creates one demand
+    submission_key = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9_-]{16,64}$", error=_l("The form is damaged; please reload the page.")))
+
+    @pre_load
+    def drop_blanks(self, data: Any, **_kwargs: Any) -> Any:
+        return _blank_to_none(data, ("window_start", "window_end", "team_size", "submission_key", "enterprise_type",
+                                     "mode", "urgency"))
+
+    @validates_schema
+    def check(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        errors: dict[str, list[Any]] = {}
+        if data.get("consent") is not True:
+            errors["consent"] = [_l("Please agree to the use of your data to continue.")]
+        start, end = data.get("window_start"), data.get("window_end")
+        if start and end and end < start:
+            errors["window_end"] = [_l("The end date must not be before the start date.")]
+        if errors:
+            raise ValidationError(errors)
+
+
+class DemandEditSchema(StrictSchema):
+    """What a coordinator may change while scoping a demand (the enterprise's original text is kept)."""
+
+    title = PlainText(max_length=TITLE_MAX, min_length=4, required=True)
+    description = PlainText(max_length=DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True)
+    category_code = RefCode(required=True, error_messages={"required": _l("Choose a demand category.")})
+    skills = _skills()
+    other_skills = PlainText(max_length=200, load_default="")
+    team_size = _team_size()
+    urgency = _urgency()
+    mode = _mode()
+
+    @pre_load
+    def drop_blanks(self, data: Any, **_kwargs: Any) -> Any:
+        return _blank_to_none(data, ("team_size",))
+
+
+class ReasonSchema(StrictSchema):
+    """A reason the enterprise reads (rejection, question) or a short internal note."""
+
+    text = PlainText(max_length=1000, min_length=4, required=True)
+
+
+class AnswerSchema(StrictSchema):
+    answer = PlainText(max_length=2000, min_length=4, required=True)
+
+
+class FeedbackSchema(StrictSchema):
+    rating = fields.Integer(required=True, strict=False, validate=validate.Range(
+        min=1, max=5, error=_l("Choose a rating from 1 to 5.")),
+        error_messages={"required": _l("Choose a rating from 1 to 5."), "invalid": _l("Choose a rating from 1 to 5.")})
+    comment = PlainText(max_length=1000, load_default="")
+
+
+class DemandLookupSchema(StrictSchema):
+    tracking_code = Text(max_length=40, required=True)
+    last4 = fields.String(required=True, validate=validate.Regexp(
+        r"^\d{4}$", error=_l("Enter the last four digits of the contact mobile.")))

@@ -1,0 +1,269 @@
+"""The craftsman pool: create and update craftsmen (each change audited)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session, selectinload
+
+from web.models import (
+    Availability,
+    Craftsman,
+    CraftsmanHonour,
+    CraftsmanSkill,
+    HonourLevel,
+    Industry,
+    Region,
+    Skill,
+    Studio,
+    User,
+    craftsman_industry,
+)
+from web.models.craftsmen import CRAFTSMAN_STATUSES
+from web.schemas.common import load_or_raise
+from web.schemas.craftsmen import CraftsmanSchema
+from web.services import audit, reference
+from web.services.errors import Conflict, ServiceError
+
+AUDITED_FIELDS = (
+    "name", "gender", "phone", "employer", "region_id", "studio_id", "can_onsite", "can_remote",
+    "travel_radius_km", "yearly_capacity", "round_capacity", "status",
+)
+
+
+def create_craftsman(session: Session, data: dict[str, Any], *, actor: User | str | None,
+                     now: dt.datetime) -> Craftsman:
+    values = load_or_raise(CraftsmanSchema(), data)
+    if session.scalar(sa.select(Craftsman.id).where(Craftsman.phone == values["phone"])) is not None:
+        raise Conflict(_l("A craftsman with this mobile number is already in the pool."), field="phone")
+    craftsman = Craftsman(created_at=now, updated_at=now, points_balance=0)
+    _apply(session, craftsman, values, now)
+    session.add(craftsman)
+    session.flush()
+    audit.record(session, actor=actor, action="craftsman.create", entity=craftsman, now=now,
+                 after=audit.snapshot(craftsman, AUDITED_FIELDS))
+    return craftsman
+
+
+def update_craftsman(session: Session, craftsman: Craftsman, data: dict[str, Any], *,
+                     actor: User | str | None, now: dt.datetime) -> Craftsman:
+    values = load_or_raise(CraftsmanSchema(), data)
+    clash = session.scalar(sa.select(Craftsman.id).where(Craftsman.phone == values["phone"],
+                                                         Craftsman.id != craftsman.id))
+    if clash is not None:
+        raise Conflict(_l("A craftsman with this mobile number is already in the pool."), field="phone")
+    before = audit.snapshot(craftsman, AUDITED_FIELDS)
+    _apply(session, craftsman, values, now)
+    session.flush()
+    after = audit.snapshot(craftsman, AUDITED_FIELDS)
+    audit.record(session, actor=actor, action="craftsman.update", entity=craftsman, now=now,
+                 before=before, after=after)
+    return craftsman
+
+
+def find_or_create_studio(session: Session, name: str, region_id: int | None) -> Studio | None:
+    if not name:
+        return None
+    studio = session.scalar(sa.select(Studio).where(Studio.name == name))
+    if studio is None:
+        studio = Studio(name=name, level="municipal", region_id=region_id)
+        session.add(studio)
+    return studio
+
+
+def _apply(session: Session, craftsman: Craftsman, values: dict[str, Any], now: dt.datetime) -> None:
+    with session.no_autoflush:
+        _apply_values(session, craftsman, values, now)
+
+
+def _apply_values(session: Session, craftsman: Craftsman, values: dict[str, Any], now: dt.datetime) -> None:
+    region = reference.region(session, values["region_code"])
+    honour_rows = reference.honours(session, [h["code"] for h in values["honours"]])
+    skill_rows = reference.skills(session, [s["code"] for s in values["skills"]])
+    craftsman.name = values["name"]
+    craftsman.gender = values["gender"]
+    craftsman.phone = values["phone"]
+    craftsman.employer = values["employer"]
+    craftsman.region = region
+    craftsman.studio = find_or_create_studio(session, values["studio"], region.id)
+    craftsman.bio = values["bio"]
+    craftsman.can_onsite = values["can_onsite"]
+    craftsman.can_remote = values["can_remote"]
+    craftsman.travel_radius_km = values["travel_radius_km"]
+    craftsman.yearly_capacity = values["yearly_capacity"]
+    craftsman.round_capacity = values["round_capacity"]
+    craftsman.industries = reference.industries(session, values["industries"])
+    # Merge the link rows in place: replacing them would insert a (craftsman, honour) pair before its
+    # old row is deleted and break the unique constraint on edit.
+    years = {h["code"]: h["year"] for h in values["honours"]}
+    kept_honours = {h.honour.code: h for h in craftsman.honours if h.honour.code in years}
+    for code, link in kept_honours.items():
+        link.year = years[code]
+    craftsman.honours = [kept_honours.get(row.code) or CraftsmanHonour(honour=row, year=years[row.code])
+                         for row in honour_rows]
+    levels = {s["code"]: s["proficiency"] for s in values["skills"]}
+    kept_skills = {s.skill.code: s for s in craftsman.skills if s.skill.code in levels}
+    for code, link in kept_skills.items():
+        link.proficiency = levels[code]
+    craftsman.skills = [kept_skills.get(row.code) or CraftsmanSkill(skill=row, proficiency=levels[row.code])
+                        for row in skill_rows]
+    craftsman.availability = [Availability(starts_on=w["start"], ends_on=w["end"]) for w in values["availability"]]
+    if craftsman.status != "exited":  # leaving the pool goes through the exit path, not an edit
+        craftsman.status = values["status"] if values["status"] != "exited" else craftsman.status
+    craftsman.updated_at = now
+
+
+# ---------------------------------------------------------------- scope, list and filters
+PAGE_SIZE = 50
+FILTER_KEYS = ("region", "honour", "industry", "skill", "status", "studio", "q")
+
+
+def region_scope_ids(session: Session, region_id: int | None) -> list[int] | None:
+    """The region and every region below it; None means no limit (province-wide staff)."""
+    if region_id is None:
+        return None
+    tree = sa.select(Region.id).where(Region.id == region_id).cte("scope", recursive=True)
+    tree = tree.union_all(sa.select(Region.id).where(Region.parent_id == tree.c.id))
+    return list(session.scalars(sa.select(tree.c.id)))
+
+
+def user_scope(session: Session, user: User | None) -> list[int] | None:
+    """Region ids a user may see (None = all)."""
+    return region_scope_ids(session, getattr(user, "region_id", None))
+
+
+def in_scope(session: Session, user: User | None, region_id: int | None) -> bool:
+    scope = user_scope(session, user)
+    return scope is None or region_id in scope
+
+
+def filtered_query(session: Session, filters: dict[str, Any], *, scope: list[int] | None) -> sa.Select:
+    """``select(Craftsman)`` narrowed by the pool filters (region, honour, industry, skill, status, studio, q)."""
+    query = sa.select(Craftsman)
+    if scope is not None:
+        query = query.where(Craftsman.region_id.in_(scope))
+    region_code = (filters.get("region") or "").strip()
+    if region_code:
+        region_id = session.scalar(sa.select(Region.id).where(Region.code == region_code))
+        query = query.where(Craftsman.region_id.in_(region_scope_ids(session, region_id) or [-1]))
+    if filters.get("honour"):
+        query = query.where(Craftsman.id.in_(
+            sa.select(CraftsmanHonour.craftsman_id).join(HonourLevel)
+            .where(HonourLevel.code == filters["honour"])))
+    if filters.get("industry"):
+        query = query.where(Craftsman.id.in_(
+            sa.select(craftsman_industry.c.craftsman_id).join(Industry)
+            .where(Industry.code == filters["industry"])))
+    if filters.get("skill"):
+        code = filters["skill"]
+        query = query.where(Craftsman.id.in_(
+            sa.select(CraftsmanSkill.craftsman_id).join(Skill)
+            .where(sa.or_(Skill.code == code, Skill.code.like(f"{code}.%")))))
+    if filters.get("status") in CRAFTSMAN_STATUSES:
+        query = query.where(Craftsman.status == filters["status"])
+    studio = (filters.get("studio") or "").strip()
+    if studio == "yes":
+        query = query.where(Craftsman.studio_id.is_not(None))
+    elif studio == "no":
+        query = query.where(Craftsman.studio_id.is_(None))
+    elif studio:
+        query = query.where(Craftsman.studio_id.in_(sa.select(Studio.id).where(Studio.name.contains(studio))))
+    text = (filters.get("q") or "").strip()
+    if text:
+        like = f"%{text}%"
+        query = query.where(sa.or_(Craftsman.name.like(like), Craftsman.employer.like(like),
+                                   Craftsman.phone.like(like)))
+    return query
+
+
+def list_craftsmen(session: Session, filters: dict[str, Any], *, scope: list[int] | None, page: int = 1,
+                   per_page: int = PAGE_SIZE) -> tuple[list[Craftsman], int]:
+    """One page of the filtered pool and the total count (a SQL count, not a Python loop)."""
+    query = filtered_query(session, filters, scope=scope)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+    page = max(1, page)
+    rows = session.scalars(
+        query.options(selectinload(Craftsman.region), selectinload(Craftsman.studio),
+                      selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour))
+        .order_by(Craftsman.id).offset((page - 1) * per_page).limit(per_page)
+    ).all()
+    return list(rows), int(total)
+
+
+# ---------------------------------------------------------------- pause, resume, exit
+def _change_status(session: Session, craftsman: Craftsman, action: str, changes: dict[str, Any], *,
+                   actor: User | str | None, now: dt.datetime, note: dict[str, Any] | None = None) -> Craftsman:
+    fields_ = (*AUDITED_FIELDS, "paused_until", "exit_reason", "exited_on")
+    before = audit.snapshot(craftsman, fields_)
+    for name, value in changes.items():
+        setattr(craftsman, name, value)
+    craftsman.updated_at = now
+    session.flush()
+    audit.record(session, actor=actor, action=action, entity=craftsman, now=now, before=before,
+                 after=audit.snapshot(craftsman, fields_) | (note or {}))
+    return craftsman
+
+
+def pause_craftsman(session: Session, craftsman: Craftsman, *, until: dt.date | None, reason: str = "",
+                    actor: User | str | None, now: dt.datetime) -> Craftsman:
+    """Take a craftsman out of matching until ``until`` (inclusive); an exited one cannot be paused."""
+    if craftsman.status == "exited":
+        raise ServiceError(_l("This craftsman has left the pool and cannot be paused."), field="status")
+    if until is not None and until < now.date():
+        raise ServiceError(_l("The pause must end today or later."), field="until")
+    return _change_status(session, craftsman, "craftsman.pause", {"status": "paused", "paused_until": until},
+                          actor=actor, now=now, note={"reason": reason})
+
+
+def resume_craftsman(session: Session, craftsman: Craftsman, *, actor: User | str | None,
+                     now: dt.datetime) -> Craftsman:
+    if craftsman.status != "paused":
+        raise ServiceError(_l("Only a paused craftsman can be resumed."), field="status")
+    return _change_status(session, craftsman, "craftsman.resume", {"status": "active", "paused_until": None},
+                          actor=actor, now=now)
+
+
+def exit_craftsman(session: Session, craftsman: Craftsman, *, reason: str, on: dt.date,
+                   actor: User | str | None, now: dt.datetime) -> Craftsman:
+    """退出: the craftsman keeps the history (engagements, points) but is never matched again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(_l("Give the reason for leaving the pool."), field="reason")
+    if len(reason) > 200:
+        raise ServiceError(_l("At most %(count)d characters.", count=200), field="reason")
+    if craftsman.status == "exited":
+        raise ServiceError(_l("This craftsman has already left the pool."), field="status")
+    return _change_status(session, craftsman, "craftsman.exit",
+                          {"status": "exited", "exit_reason": reason, "exited_on": on, "paused_until": None},
+                          actor=actor, now=now)
+
+
+def reactivate_expired_pauses(session: Session, *, today: dt.date) -> int:
+    """Paused craftsmen whose pause ended before ``today`` count as active again (one UPDATE)."""
+    result = session.execute(
+        sa.update(Craftsman).where(Craftsman.status == "paused", Craftsman.paused_until.is_not(None),
+                                   Craftsman.paused_until < today)
+        .values(status="active", paused_until=None)
+    )
+    return result.rowcount or 0
+
+
+def form_data(craftsman: Craftsman) -> dict[str, Any]:
+    """The schema's input dict for an existing craftsman (edit form, import comparison)."""
+    return {
+        "name": craftsman.name, "gender": craftsman.gender, "phone": craftsman.phone,
+        "employer": craftsman.employer, "region_code": craftsman.region.code,
+        "studio": craftsman.studio.name if craftsman.studio else "", "bio": craftsman.bio or "",
+        "honours": [{"code": h.honour.code, "year": h.year} for h in craftsman.honours],
+        "skills": [{"code": s.skill.code, "proficiency": s.proficiency} for s in craftsman.skills],
+        "industries": [i.code for i in craftsman.industries],
+        "can_onsite": craftsman.can_onsite, "can_remote": craftsman.can_remote,
+        "travel_radius_km": craftsman.travel_radius_km, "yearly_capacity": craftsman.yearly_capacity,
+        "round_capacity": craftsman.round_capacity,
+        "availability": [{"start": w.starts_on.isoformat(), "end": w.ends_on.isoformat()}
+                         for w in craftsman.availability],
+        "status": craftsman.status,
+    }

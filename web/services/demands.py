@@ -1,0 +1,549 @@
+"""The enterprise demand pool: submission (企业点单) and the coordinator's review of demands.
+
+Every function takes the session, the acting user (or "public" for the enterprise) and
+``now``; it validates, changes, records a status event and an audit entry with before and
+after, and flushes. Nothing here commits or reads the request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased, selectinload
+
+from web.models import (
+    Craftsman,
+    CraftsmanHonour,
+    Demand,
+    DemandSkill,
+    DemandStatusEvent,
+    Engagement,
+    EngagementMember,
+    Enterprise,
+    Region,
+    User,
+)
+from web.schemas.common import load_or_raise
+from web.schemas.demands import AnswerSchema, DemandEditSchema, DemandSchema, ReasonSchema
+from web.services import audit, reference
+from web.services.enterprises import find_by_credit_code, find_or_register_enterprise
+from web.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
+from web.services.tracking import new_tracking_code, normalize_code
+
+Actor = User | str | None
+
+STATUS_LABELS = {
+    "submitted": _l("Submitted, waiting for review"),
+    "needs_info": _l("More information needed"),
+    "approved": _l("Approved"),
+    "open": _l("Open for matching"),
+    "matched": _l("Matched with craftsmen"),
+    "in_service": _l("In service"),
+    "completed": _l("Completed"),
+    "evaluated": _l("Completed and rated"),
+    "rejected": _l("Not accepted"),
+    "withdrawn": _l("Withdrawn"),
+    "merged": _l("Merged into another demand"),
+}
+# What the enterprise reads on its status page for each status: what happens next.
+STATUS_HELP = {
+    "submitted": _l("A coordinator reviews the demand, usually within two working days."),
+    "needs_info": _l("Please answer the coordinator's question below; the review continues after your answer."),
+    "approved": _l("The demand is approved and waits for the next matching round with the craftsman pool."),
+    "open": _l("The demand is approved and waits for the next matching round with the craftsman pool."),
+    "matched": _l("Craftsmen are assigned; the coordinator contacts you to arrange the service."),
+    "in_service": _l("The craftsmen are serving your enterprise."),
+    "completed": _l("The service is completed. Please rate it below."),
+    "evaluated": _l("The service is completed and rated. Thank you!"),
+    "rejected": _l("The demand was not accepted; the reason is shown below."),
+    "withdrawn": _l("The demand was withdrawn."),
+    "merged": _l("The demand continues under another tracking code, shown below."),
+}
+MODE_LABELS = {"onsite": _l("On site"), "remote": _l("Remote"), "hybrid": _l("On site and remote")}
+URGENCY_LABELS = {"low": _l("Low"), "medium": _l("Medium"), "high": _l("High")}
+
+# Which statuses each review action starts from.
+APPROVE_FROM = ("submitted", "needs_info")
+REJECT_FROM = ("submitted", "needs_info", "approved", "open")
+ASK_FROM = ("submitted", "needs_info", "approved", "open")
+EDIT_IN = ("submitted", "needs_info", "approved", "open")
+WITHDRAW_FROM = ("submitted", "needs_info", "approved", "open")
+MERGE_FROM = ("submitted", "needs_info", "approved", "open")
+MERGE_INTO = ("submitted", "needs_info", "approved", "open", "matched", "in_service")
+CLOSED = ("completed", "evaluated", "rejected", "withdrawn", "merged")
+# The coordinator's queue: what waits for a coordinator's decision.
+WAITING = ("submitted",)
+
+AGEING_WORKING_DAYS = 2
+DUPLICATE_WINDOW = dt.timedelta(days=30)
+DUPLICATE_SIMILARITY = 0.6
+MAX_CODE_ATTEMPTS = 8
+
+AUDITED_FIELDS = (
+    "tracking_code", "status", "title", "description", "category_id", "team_size", "mode", "urgency",
+    "region_id", "other_skills", "review_note", "info_request", "info_response", "liaison_id", "merged_into_id",
+)
+
+
+def snapshot(demand: Demand) -> dict[str, Any]:
+    values = audit.snapshot(demand, AUDITED_FIELDS)
+    values["skills"] = sorted(link.skill.code for link in demand.skills)
+    return values
+
+
+def version_of(demand: Demand) -> str:
+    """A token of the demand's last change; forms send it back so a stale page cannot overwrite."""
+    return demand.updated_at.isoformat()
+
+
+# --- submission ---------------------------------------------------------------------------------
+
+
+def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, actor: Actor = "public") -> Demand:
+    """Validate and store an enterprise's demand with a fresh tracking code.
+
+    The same ``submission_key`` posted twice (a double click, a retried request) returns the
+    demand created by the first post; the unique constraints decide under concurrency.
+    """
+    values = load_or_raise(DemandSchema(), data)
+    _take_write_lock(session)
+    key = values["submission_key"]
+    if key and (existing := _by_submission_key(session, key)) is not None:
+        return existing
+    region = reference.region(session, values["region_code"])
+    if region.level == "province":
+        raise ValidationFailed({"region_code": [_l("Choose the city and district, not only the province.")]})
+    category = reference.category(session, values["category_code"])
+    industries = reference.industries(session, [values["industry_code"]], field="industry_code")
+    skills = reference.skills(session, values["skills"])
+    enterprise = _enterprise_for(session, values, actor=actor, now=now)
+
+    for attempt in range(MAX_CODE_ATTEMPTS):
+        demand = _new_demand(values, enterprise=enterprise, region=region, category=category,
+                             industries=industries, skills=skills, now=now,
+                             code=new_tracking_code(region.province_code, now))
+        try:
+            with session.begin_nested():
+                session.add(demand)
+                session.flush()
+            break
+        except IntegrityError:
+            # Either the same form was posted twice concurrently, or the random code collided.
+            if key and (existing := _by_submission_key(session, key)) is not None:
+                return existing
+            if attempt == MAX_CODE_ATTEMPTS - 1:
+                raise Conflict(_l("The demand could not be stored just now. Please submit again.")) from None
+    session.add(DemandStatusEvent(demand_id=demand.id, from_status=None, to_status="submitted", at=now,
+                                  actor_id=_actor_id(actor), public=True))
+    audit.record(session, actor=actor, action="demand.submit", entity=demand, now=now, after=snapshot(demand))
+    session.flush()
+    return demand
+
+
+def _take_write_lock(session: Session) -> None:
+    """SQLite only: take the write lock before the first read, so two submissions never deadlock.
+
+    SQLAlchemy opens a deferred transaction whose first read takes a shared lock; two such
+    transactions that then both want to write fail at once with "database is locked" (the busy
+    timeout cannot help). An UPDATE that matches nothing, as the transaction's first statement,
+    takes the write lock up front, waiting for the other writer as long as the timeout allows.
+    PostgreSQL needs none of this.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.update(Demand).where(sa.false()).values(updated_at=Demand.updated_at))
+
+
+def _by_submission_key(session: Session, key: str) -> Demand | None:
+    return session.scalar(sa.select(Demand).where(Demand.submission_key == key))
+
+
+def _enterprise_for(session: Session, values: dict[str, Any], *, actor: Actor, now: dt.datetime) -> Enterprise:
+    payload = {
+        "name": values["enterprise_name"], "credit_code": values["credit_code"], "type": values["enterprise_type"],
+        "region_code": values["region_code"], "industries": [values["industry_code"]],
+        "address": values["address"], "contact_name": values["contact_name"],
+        "contact_phone": values["contact_phone"],
+    }
+    try:
+        with session.begin_nested():
+            enterprise, _created = find_or_register_enterprise(session, payload, actor=actor, now=now)
+    except ValidationFailed as error:  # the enterprise contract names its fields a little differently
+        renamed = {"name": "enterprise_name", "type": "enterprise_type", "industries": "industry_code"}
+        raise ValidationFailed({renamed.get(key, key): value for key, value in error.errors.items()}) from None
+    except IntegrityError:
+        enterprise = find_by_credit_code(session, values["credit_code"])  # registered by a concurrent request
+        if enterprise is None:
+            raise
+    return enterprise
+
+
+def _new_demand(values: dict[str, Any], *, enterprise: Enterprise, region: Region, category, industries,
+                skills, now: dt.datetime, code: str) -> Demand:
+    return Demand(
+        tracking_code=code, submission_key=values["submission_key"], enterprise=enterprise,
+        title=values["title"], description=values["description"], original_title=values["title"],
+        original_description=values["description"], other_skills=values["other_skills"], category=category,
+        team_size=values["team_size"], mode=values["mode"], region=region, address=values["address"],
+        window_start=values["window_start"], window_end=values["window_end"], urgency=values["urgency"],
+        support_needed=values["support_needed"], contact_name=values["contact_name"],
+        contact_phone=values["contact_phone"], consent_given_at=now, status="submitted",
+        submitted_at=now, updated_at=now, industries=list(industries),
+        skills=[DemandSkill(skill=skill, importance=2) for skill in skills],
+    )
+
+
+# --- review -------------------------------------------------------------------------------------
+
+
+def get_demand(session: Session, demand_id: int) -> Demand:
+    demand = session.get(Demand, demand_id)
+    if demand is None:
+        raise NotFound(_l("This demand does not exist."))
+    return demand
+
+
+def approve(session: Session, demand: Demand, *, actor: Actor, now: dt.datetime, note: str = "",
+            version: str | None = None) -> Demand:
+    """Accept the demand as matchable: it becomes ``open`` and the next matching round picks it up."""
+    _check(demand, APPROVE_FROM, version, _l("approved"))
+    note = note.strip()
+    return _move(session, demand, "open", actor=actor, now=now, action="approve", note=note or None,
+                 changes={"reviewed_at": now, "review_note": note or demand.review_note})
+
+
+def reject(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor, now: dt.datetime,
+           version: str | None = None) -> Demand:
+    """Refuse the demand with a reason that the enterprise reads on its status page."""
+    reason = load_or_raise(ReasonSchema(), data)["text"]
+    _check(demand, REJECT_FROM, version, _l("rejected"))
+    return _move(session, demand, "rejected", actor=actor, now=now, action="reject", note=reason,
+                 changes={"reviewed_at": now, "review_note": reason})
+
+
+def request_info(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor, now: dt.datetime,
+                 version: str | None = None) -> Demand:
+    """Ask the enterprise a question; the status page shows it and takes the answer."""
+    question = load_or_raise(ReasonSchema(), data)["text"]
+    _check(demand, ASK_FROM, version, _l("sent a question"))
+    return _move(session, demand, "needs_info", actor=actor, now=now, action="request_info", note=question,
+                 changes={"reviewed_at": now, "info_request": question, "info_response": None})
+
+
+def answer_info(session: Session, demand: Demand, data: dict[str, Any], *, now: dt.datetime,
+                actor: Actor = "public") -> Demand:
+    """The enterprise's answer: the demand goes back to the coordinator's queue."""
+    answer = load_or_raise(AnswerSchema(), data)["answer"]
+    if demand.status != "needs_info":
+        raise Conflict(_l("This demand is not waiting for an answer."))
+    return _move(session, demand, "submitted", actor=actor, now=now, action="answer_info", note=answer,
+                 changes={"info_response": answer})
+
+
+def edit(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor, now: dt.datetime,
+         version: str | None = None) -> Demand:
+    """Scope the demand (title, description, category, skills, team, urgency, mode); the original text stays."""
+    values = load_or_raise(DemandEditSchema(), data)
+    _check(demand, EDIT_IN, version, _l("edited"))
+    category = reference.category(session, values["category_code"])
+    skills = reference.skills(session, values["skills"])
+    before = snapshot(demand)
+    demand.title = values["title"]
+    demand.description = values["description"]
+    demand.category = category
+    demand.other_skills = values["other_skills"]
+    demand.team_size = values["team_size"]
+    demand.urgency = values["urgency"]
+    demand.mode = values["mode"]
+    _replace_skills(session, demand, skills)
+    after = snapshot(demand)
+    if after == before:
+        return demand
+    demand.updated_at = now
+    audit.record(session, actor=actor, action="demand.edit", entity=demand, now=now, before=before, after=after)
+    session.flush()
+    return demand
+
+
+def _replace_skills(session: Session, demand: Demand, skills: Sequence[Any]) -> None:
+    wanted = {skill.id: skill for skill in skills}
+    for link in list(demand.skills):
+        if link.skill_id not in wanted:
+            demand.skills.remove(link)
+    present = {link.skill_id for link in demand.skills}
+    for skill_id, skill in wanted.items():
+        if skill_id not in present:
+            demand.skills.append(DemandSkill(skill=skill, importance=2))
+    session.flush()
+
+
+def assign_liaison(session: Session, demand: Demand, liaison_id: int | None, *, actor: Actor, now: dt.datetime,
+                   version: str | None = None) -> Demand:
+    """Name the liaison coordinator (联络专员) who follows this demand; None clears it."""
+    _check(demand, tuple(s for s in _all_statuses() if s not in CLOSED), version, _l("given a liaison"))
+    if liaison_id is not None:
+        liaison = session.get(User, liaison_id)
+        if liaison is None or not liaison.active or liaison.role not in ("admin", "coordinator"):
+            raise ServiceError(_l("Choose an active coordinator as liaison."), field="liaison_id")
+    if demand.liaison_id == liaison_id:
+        return demand
+    before = snapshot(demand)
+    demand.liaison_id = liaison_id
+    demand.updated_at = now
+    audit.record(session, actor=actor, action="demand.assign_liaison", entity=demand, now=now, before=before,
+                 after=snapshot(demand))
+    session.flush()
+    return demand
+
+
+def merge(session: Session, demand: Demand, target_code: str, *, actor: Actor, now: dt.datetime,
+          version: str | None = None) -> Demand:
+    """Close ``demand`` as a duplicate of the demand with tracking code ``target_code``."""
+    _check(demand, MERGE_FROM, version, _l("merged"))
+    code = normalize_code(target_code)
+    target = session.scalar(sa.select(Demand).where(Demand.tracking_code == code)) if code else None
+    if target is None:
+        raise ServiceError(_l("No demand has this tracking code."), field="target_code")
+    if target.id == demand.id:
+        raise ServiceError(_l("A demand cannot be merged into itself."), field="target_code")
+    if target.status not in MERGE_INTO:
+        raise ServiceError(_l("The demand %(code)s is closed; merge into an active demand.", code=target.tracking_code),
+                           field="target_code")
+    note = str(_l("Merged into demand %(code)s, which continues your request.", code=target.tracking_code))
+    return _move(session, demand, "merged", actor=actor, now=now, action="merge", note=note,
+                 changes={"merged_into_id": target.id, "reviewed_at": now})
+
+
+def withdraw(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor, now: dt.datetime,
+             version: str | None = None) -> Demand:
+    """Withdraw at the enterprise's request (recorded with the reason)."""
+    reason = load_or_raise(ReasonSchema(), data)["text"]
+    _check(demand, WITHDRAW_FROM, version, _l("withdrawn"))
+    return _move(session, demand, "withdrawn", actor=actor, now=now, action="withdraw", note=reason,
+                 changes={"review_note": reason})
+
+
+def _all_statuses() -> tuple[str, ...]:
+    return tuple(STATUS_LABELS)
+
+
+def _check(demand: Demand, allowed: Iterable[str], version: str | None, verb: Any) -> None:
+    if version is not None and version != version_of(demand):
+        raise Conflict(_l("Someone changed this demand meanwhile. The page now shows its current state; "
+                          "please check and try again."))
+    if demand.status not in allowed:
+        raise Conflict(_l("A demand that is “%(status)s” cannot be %(verb)s.",
+                          status=STATUS_LABELS.get(demand.status, demand.status), verb=verb))
+
+
+def _move(session: Session, demand: Demand, to_status: str, *, actor: Actor, now: dt.datetime, action: str,
+          note: str | None, changes: dict[str, Any] | None = None, public: bool = True) -> Demand:
+    """Change the status (and ``changes``), with a status event and an audit entry of before and after."""
+    before = snapshot(demand)
+    before_status = demand.status
+    for name, value in (changes or {}).items():
+        setattr(demand, name, value)
+    demand.status = to_status
+    demand.updated_at = now
+    session.add(DemandStatusEvent(demand_id=demand.id, from_status=before_status, to_status=to_status, at=now,
+                                  actor_id=_actor_id(actor), note=note, public=public))
+    audit.record(session, actor=actor, action=f"demand.{action}", entity=demand, now=now, before=before,
+                 after=snapshot(demand))
+    session.flush()
+    return demand
+
+
+def _actor_id(actor: Actor) -> int | None:
+    return actor.id if isinstance(actor, User) else None
+
+
+# --- who may see what ---------------------------------------------------------------------------
+
+
+def region_subtree(region_id: int) -> sa.Select:
+    """SELECT of the ids of a region and every region under it (a prefecture covers its counties)."""
+    tree = sa.select(Region.id).where(Region.id == region_id).cte("region_tree", recursive=True)
+    child = aliased(Region)
+    tree = tree.union_all(sa.select(child.id).where(child.parent_id == tree.c.id))
+    return sa.select(tree.c.id)
+
+
+def visible_to(user: User) -> sa.ColumnElement[bool]:
+    """The demands a staff user may see: all, or those of the user's region and below."""
+    if user.region_id is None:
+        return sa.true()
+    return Demand.region_id.in_(region_subtree(user.region_id))
+
+
+def can_see(session: Session, user: User, demand: Demand) -> bool:
+    if user.region_id is None:
+        return True
+    return session.scalar(sa.select(sa.literal(True)).where(Demand.id == demand.id, visible_to(user))) is True
+
+
+# --- the inbox ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class InboxFilters:
+    status: str | None = None
+    category: str | None = None
+    region: str | None = None
+    industry: str | None = None
+    urgency: str | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    q: str | None = None
+    ageing: bool = False
+
+
+@dataclasses.dataclass
+class InboxPage:
+    items: list[Demand]
+    total: int
+    page: int
+    per_page: int
+    counts: dict[str, int]
+    ageing_ids: set[int]
+    duplicates: dict[int, list[Demand]]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def ageing_cutoff(now: dt.datetime, working_days: int = AGEING_WORKING_DAYS) -> dt.datetime:
+    """The moment ``working_days`` working days (Mon–Fri) before ``now``: older untouched demands are ageing."""
+    moment, counted = now, 0
+    while counted < working_days:
+        moment -= dt.timedelta(days=1)
+        if moment.weekday() < 5:
+            counted += 1
+    return moment
+
+
+def is_ageing(demand: Demand, now: dt.datetime) -> bool:
+    return demand.status in WAITING and demand.updated_at < ageing_cutoff(now)
+
+
+def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per_page: int,
+          now: dt.datetime) -> InboxPage:
+    conditions = _filter_conditions(session, user, filters, now)
+    base = sa.select(Demand).join(Demand.enterprise).where(*conditions)
+    count_rows = session.execute(
+        sa.select(Demand.status, sa.func.count()).join(Demand.enterprise).where(*conditions).group_by(Demand.status)
+    ).all()
+    counts = {status: count for status, count in count_rows}
+    if filters.status:
+        base = base.where(Demand.status == filters.status)
+    total = counts.get(filters.status, 0) if filters.status else sum(counts.values())
+    page = max(1, min(page, max(1, -(-total // per_page))))
+    items = list(session.scalars(
+        base.options(selectinload(Demand.enterprise), selectinload(Demand.category), selectinload(Demand.region))
+        .order_by(Demand.submitted_at.desc(), Demand.id.desc()).offset((page - 1) * per_page).limit(per_page)
+    ))
+    cutoff = ageing_cutoff(now)
+    ageing_ids = {d.id for d in items if d.status in WAITING and d.updated_at < cutoff}
+    return InboxPage(items=items, total=total, page=page, per_page=per_page, counts=counts,
+                     ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items))
+
+
+def _filter_conditions(session: Session, user: User, filters: InboxFilters, now: dt.datetime) -> list[Any]:
+    from web.models import DemandCategory, Industry, demand_industry
+
+    conditions: list[Any] = [visible_to(user)]
+    if filters.category:
+        conditions.append(Demand.category_id == sa.select(DemandCategory.id)
+                          .where(DemandCategory.code == filters.category).scalar_subquery())
+    if filters.region:
+        region_id = session.scalar(sa.select(Region.id).where(Region.code == filters.region))
+        conditions.append(Demand.region_id.in_(region_subtree(region_id)) if region_id else sa.false())
+    if filters.industry:
+        conditions.append(Demand.id.in_(
+            sa.select(demand_industry.c.demand_id).join(Industry, Industry.id == demand_industry.c.industry_id)
+            .where(sa.or_(Industry.code == filters.industry, Industry.parent_id == sa.select(Industry.id)
+                          .where(Industry.code == filters.industry).scalar_subquery()))))
+    if filters.urgency:
+        conditions.append(Demand.urgency == filters.urgency)
+    if filters.date_from:
+        conditions.append(Demand.submitted_at >= dt.datetime.combine(filters.date_from, dt.time()))
+    if filters.date_to:
+        conditions.append(Demand.submitted_at < dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time()))
+    if filters.q:
+        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", filters.q.strip()) + "%"
+        conditions.append(sa.or_(Demand.title.ilike(pattern, escape="\\"), Enterprise.name.ilike(pattern, escape="\\"),
+                                 Demand.tracking_code.ilike(pattern, escape="\\")))
+    if filters.ageing:
+        conditions.append(sa.and_(Demand.status.in_(WAITING), Demand.updated_at < ageing_cutoff(now)))
+    return conditions
+
+
+# --- possible duplicates ------------------------------------------------------------------------
+
+
+def _normalized_title(title: str) -> str:
+    return re.sub(r"[\W_]+", "", title.lower())
+
+
+def titles_similar(first: str, second: str) -> bool:
+    a, b = _normalized_title(first), _normalized_title(second)
+    if not a or not b:
+        return False
+    if a in b or b in a:
+        return True
+    return difflib.SequenceMatcher(None, a, b).ratio() >= DUPLICATE_SIMILARITY
+
+
+def possible_duplicates(session: Session, demands: Sequence[Demand]) -> dict[int, list[Demand]]:
+    """For each demand: other demands of the same enterprise with a similar title within 30 days."""
+    active = [d for d in demands if d.status not in ("merged", "withdrawn")]
+    if not active:
+        return {}
+    earliest = min(d.submitted_at for d in active) - DUPLICATE_WINDOW
+    latest = max(d.submitted_at for d in active) + DUPLICATE_WINDOW
+    candidates = session.scalars(sa.select(Demand).where(
+        Demand.enterprise_id.in_({d.enterprise_id for d in active}),
+        Demand.submitted_at.between(earliest, latest),
+        Demand.status.not_in(("merged", "withdrawn")),
+    )).all()
+    found: dict[int, list[Demand]] = {}
+    for demand in active:
+        for other in candidates:
+            if (other.id != demand.id and other.enterprise_id == demand.enterprise_id
+                    and abs(other.submitted_at - demand.submitted_at) <= DUPLICATE_WINDOW
+                    and titles_similar(demand.title, other.title)):
+                found.setdefault(demand.id, []).append(other)
+    return found
+
+
+# --- what the enterprise sees -------------------------------------------------------------------
+
+
+def public_events(demand: Demand) -> list[DemandStatusEvent]:
+    return [event for event in demand.events if event.public]
+
+
+def assigned_craftsmen(session: Session, demand: Demand) -> list[dict[str, Any]]:
+    """Names, highest honour and studio of the craftsmen serving this demand (never their phone)."""
+    rows = session.execute(
+        sa.select(Craftsman).join(EngagementMember, EngagementMember.craftsman_id == Craftsman.id)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .where(Engagement.demand_id == demand.id, Engagement.status != "cancelled",
+               EngagementMember.status.not_in(("declined", "no_show")))
+        .options(selectinload(Craftsman.studio),
+                 selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour))
+        .order_by(Craftsman.name)
+    ).scalars().unique().all()
+    result = []
+    for craftsman in rows:
+        honours = sorted((link.honour for link in craftsman.honours), key=lambda honour: -honour.rank)
+        result.append({"name": craftsman.name, "honour": honours[0] if honours else None,
+                       "studio": craftsman.studio.name if craftsman.studio else None})
+    return result

@@ -1,0 +1,57 @@
+"""Enterprises: register once per unified social credit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from web.models import Enterprise, User
+from web.schemas.common import load_or_raise
+from web.schemas.enterprises import EnterpriseSchema
+from web.services import audit, reference
+from web.services.errors import Conflict
+
+AUDITED_FIELDS = ("name", "credit_code", "type", "region_id", "employees", "address", "contact_name")
+
+
+def find_by_credit_code(session: Session, credit_code: str) -> Enterprise | None:
+    return session.scalar(sa.select(Enterprise).where(Enterprise.credit_code == credit_code))
+
+
+def register_enterprise(session: Session, data: dict[str, Any], *, actor: User | str | None,
+                        now: dt.datetime) -> Enterprise:
+    """Validate and create an enterprise; a credit code already in the pool is refused."""
+    values = load_or_raise(EnterpriseSchema(), data)
+    if find_by_credit_code(session, values["credit_code"]) is not None:
+        raise Conflict(_l("An enterprise with this unified social credit code is already registered."),
+                       field="credit_code")
+    return _create(session, values, actor=actor, now=now)
+
+
+def find_or_register_enterprise(session: Session, data: dict[str, Any], *, actor: User | str | None,
+                                now: dt.datetime) -> tuple[Enterprise, bool]:
+    """The enterprise with this credit code (recognised, not duplicated), or a new one. Returns (row, created)."""
+    values = load_or_raise(EnterpriseSchema(), data)
+    existing = find_by_credit_code(session, values["credit_code"])
+    if existing is not None:
+        return existing, False
+    return _create(session, values, actor=actor, now=now), True
+
+
+def _create(session: Session, values: dict[str, Any], *, actor: User | str | None, now: dt.datetime) -> Enterprise:
+    enterprise = Enterprise(
+        name=values["name"], credit_code=values["credit_code"], type=values["type"],
+        region=reference.region(session, values["region_code"]),
+        industries=reference.industries(session, values["industries"]),
+        employees=values["employees"], address=values["address"], contact_name=values["contact_name"],
+        contact_phone=values["contact_phone"], created_at=now,
+    )
+    session.add(enterprise)
+    session.flush()
+    audit.record(session, actor=actor, action="enterprise.create", entity=enterprise, now=now,
+                 after=audit.snapshot(enterprise, AUDITED_FIELDS))
+    return enterprise

@@ -1,0 +1,41 @@
+"""XLSX export: one workbook writer; every text cell is neutralised against formula injection."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from openpyxl import Workbook
+
+# A cell that starts with one of these is read as a formula by spreadsheet programs (CSV/formula injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def safe_cell(value: Any) -> Any:
+    """Numbers and dates pass through; text that a spreadsheet would evaluate gets a leading apostrophe."""
+    if value is None or isinstance(value, bool | int | float | dt.date | dt.datetime):
+        return value
+    text = str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def workbook_bytes(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]) -> bytes:
+    """An XLSX file with one sheet per (title, header, rows); written in streaming mode (large exports)."""
+    book = Workbook(write_only=True)
+    for title, header, rows in sheets:
+        sheet = book.create_sheet(title=title[:31])
+        sheet.append([safe_cell(name) for name in header])
+        for row in rows:
+            sheet.append([safe_cell(value) for value in row])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def single_sheet(title: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    return workbook_bytes([(title, header, rows)])

@@ -1,0 +1,399 @@
+"""The only bridge between the database and ``matching``: rows → feature arrays, snapshot ↔ JSON.
+
+Everything is read with column queries (tuples, never ORM objects per row) and turned into numpy
+arrays, so a province-scale round (5,000 craftsmen × 2,000 demands) loads in a fraction of a second.
+The features of a round are frozen in ``MatchingRound.snapshot`` on the first solve: a re-solve or a
+replay (``problem_from_snapshot``) uses the same inputs and gives the same answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from matching.config import RoundConfig
+from matching.features import CraftsmanFeatures, DemandFeatures, History, Windows
+from matching.pipeline import build_problem
+from matching.problem import Problem
+from web.models import (
+    Availability,
+    ConflictLink,
+    Craftsman,
+    CraftsmanHonour,
+    CraftsmanSkill,
+    Demand,
+    DemandCategory,
+    DemandSkill,
+    Engagement,
+    EngagementMember,
+    HonourLevel,
+    Industry,
+    Region,
+    RoundCraftsman,
+    RoundDemand,
+    Skill,
+    Studio,
+    craftsman_industry,
+    demand_industry,
+)
+
+EPOCH = dt.date(2000, 1, 1)
+DEFAULT_WINDOW_DAYS = 180
+DIFFICULTY = {"tech_tackling": 2, "digital": 1, "management": 1, "standards": 1, "transfer": 1}
+URGENCY = {"low": 0, "medium": 1, "high": 2}
+HONOUR_KINDS_RANKED = ("craftsman", "trainee")
+SNAPSHOT_VERSION = 1
+
+
+def _core(session: Session):
+    """The session's connection: plain Core rows, without the ORM's per-row result processing."""
+    return session.connection()
+
+
+def day(value: dt.date) -> int:
+    return (value - EPOCH).days
+
+
+# ---------------------------------------------------------------- vocabularies
+def _vocabulary(session: Session, model) -> tuple[dict[int, int], np.ndarray]:
+    """id → column, and the parent column of every column (-1 for roots)."""
+    rows = _core(session).execute(sa.select(model.id, model.parent_id).order_by(model.id)).all()
+    column = {row.id: index for index, row in enumerate(rows)}
+    parent = np.array([column.get(row.parent_id, -1) for row in rows], dtype=np.int64)
+    return column, parent
+
+
+def _matrix(n_rows: int, n_cols: int, rows, cols, values, parent: np.ndarray | None) -> sp.csr_matrix:
+    """A (rows × vocabulary) matrix; a child skill also counts for its parent (max of the two)."""
+    dense = np.zeros((n_rows, n_cols), dtype=np.float64)
+    rows, cols, values = (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64),
+                          np.asarray(values, dtype=np.float64))
+    if rows.size:
+        np.maximum.at(dense, (rows, cols), values)
+        if parent is not None:
+            up = parent[cols]
+            keep = up >= 0
+            np.maximum.at(dense, (rows[keep], up[keep]), values[keep])
+    return sp.csr_matrix(dense)
+
+
+def _places(lat, lon, parent_lat, parent_lon) -> tuple[np.ndarray, np.ndarray]:
+    def pick(own, parent):
+        return np.array([np.nan if (a if a is not None else b) is None else (a if a is not None else b)
+                         for a, b in zip(own, parent, strict=True)], dtype=np.float64)
+
+    lat, lon = pick(lat, parent_lat), pick(lon, parent_lon)
+    unknown = np.isnan(lat) | np.isnan(lon)
+    lat[unknown] = lon[unknown] = np.nan
+    return lat, lon
+
+
+# ---------------------------------------------------------------- craftsmen
+def load_craftsmen(session: Session, round_id: int, *, today: dt.date) -> CraftsmanFeatures:
+    parent = aliased(Region)
+    rows = _core(session).execute(
+        sa.select(Craftsman.id, Craftsman.travel_radius_km, Craftsman.can_onsite, Craftsman.can_remote,
+                  Craftsman.status, Craftsman.paused_until, Craftsman.employer_enterprise_id, Craftsman.bio,
+                  Studio.name.label("studio"), Region.latitude, Region.longitude, Region.province_code,
+                  parent.latitude.label("plat"), parent.longitude.label("plon"), RoundCraftsman.capacity)
+        .join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
+        .join(Region, Region.id == Craftsman.region_id)
+        .outerjoin(parent, parent.id == Region.parent_id)
+        .outerjoin(Studio, Studio.id == Craftsman.studio_id)
+        .where(RoundCraftsman.round_id == round_id).order_by(Craftsman.id)
+    ).all()
+    index = {row.id: i for i, row in enumerate(rows)}
+    n = len(rows)
+    in_round = sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id)
+
+    skill_col, skill_parent = _vocabulary(session, Skill)
+    skill_rows = _core(session).execute(
+        sa.select(CraftsmanSkill.craftsman_id, CraftsmanSkill.skill_id, CraftsmanSkill.proficiency, Skill.name_zh)
+        .join(Skill, Skill.id == CraftsmanSkill.skill_id).where(CraftsmanSkill.craftsman_id.in_(in_round))).all()
+    skills = _matrix(n, len(skill_col), [index[r[0]] for r in skill_rows], [skill_col[r[1]] for r in skill_rows],
+                     [r[2] for r in skill_rows], skill_parent)
+    words: dict[int, list[str]] = defaultdict(list)
+    for craftsman_id, _, _, name in skill_rows:
+        words[craftsman_id].append(name)
+
+    industry_col, industry_parent = _vocabulary(session, Industry)
+    industry_rows = _core(session).execute(sa.select(craftsman_industry.c.craftsman_id, craftsman_industry.c.industry_id)
+                                    .where(craftsman_industry.c.craftsman_id.in_(in_round))).all()
+    industries = _matrix(n, len(industry_col), [index[c] for c, _ in industry_rows],
+                         [industry_col[i] for _, i in industry_rows], [1.0] * len(industry_rows), industry_parent)
+
+    rank = np.zeros(n, dtype=np.int64)
+    model_worker = np.zeros(n, dtype=bool)
+    for craftsman_id, kind, level in _core(session).execute(
+            sa.select(CraftsmanHonour.craftsman_id, HonourLevel.kind, HonourLevel.rank)
+            .join(HonourLevel, HonourLevel.id == CraftsmanHonour.honour_level_id)
+            .where(CraftsmanHonour.craftsman_id.in_(in_round))):
+        if kind == "model_worker":
+            model_worker[index[craftsman_id]] = True
+        else:
+            rank[index[craftsman_id]] = max(rank[index[craftsman_id]], min(level, 4))
+
+    windows: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for craftsman_id, start, end in _core(session).execute(
+            sa.select(Availability.craftsman_id, Availability.starts_on, Availability.ends_on)
+            .where(Availability.craftsman_id.in_(in_round))):
+        windows[index[craftsman_id]].append((day(start), day(end)))
+
+    conflicts: list[list[str]] = [[] for _ in range(n)]
+    for craftsman_id, enterprise_id in _core(session).execute(
+            sa.select(ConflictLink.craftsman_id, ConflictLink.enterprise_id)
+            .where(ConflictLink.craftsman_id.in_(in_round))):
+        conflicts[index[craftsman_id]].append(str(enterprise_id))
+
+    lat, lon = _places([r.latitude for r in rows], [r.longitude for r in rows], [r.plat for r in rows],
+                       [r.plon for r in rows])
+    active = np.array([r.status == "active" or (r.status == "paused" and r.paused_until is not None
+                                                and r.paused_until < today) for r in rows], dtype=bool)
+    return CraftsmanFeatures(
+        ids=tuple(str(r.id) for r in rows),
+        skills=skills,
+        industries=industries,
+        profile_text=tuple(" ".join(filter(None, [r.bio or "", r.studio or "", " ".join(words[r.id])]))
+                           for r in rows),
+        lat=lat, lon=lon,
+        province=tuple((r.province_code or "")[:2] for r in rows),
+        travel_radius_km=np.array([float(r.travel_radius_km) for r in rows], dtype=np.float64),
+        honour_rank=rank,
+        model_worker=model_worker,
+        can_onsite=np.array([r.can_onsite for r in rows], dtype=bool),
+        can_remote=np.array([r.can_remote for r in rows], dtype=bool),
+        availability=Windows.from_lists(windows),
+        active=active,
+        employer_id=tuple(str(r.employer_enterprise_id or "") for r in rows),
+        conflict_enterprise_ids=tuple(tuple(c) for c in conflicts),
+        capacity=np.array([r.capacity for r in rows], dtype=np.int64),
+    )
+
+
+# ---------------------------------------------------------------- demands
+def load_demands(session: Session, round_id: int, *, today: dt.date) -> DemandFeatures:
+    parent = aliased(Region)
+    rows = _core(session).execute(
+        sa.select(Demand.id, Demand.enterprise_id, Demand.mode, Demand.window_start, Demand.window_end,
+                  Demand.urgency, DemandCategory.code.label("category"), Demand.title, Demand.description,
+                  Demand.support_needed, Demand.other_skills, Region.latitude, Region.longitude,
+                  Region.province_code, parent.latitude.label("plat"), parent.longitude.label("plon"),
+                  RoundDemand.slots, RoundDemand.priority)
+        .join(RoundDemand, RoundDemand.demand_id == Demand.id)
+        .join(DemandCategory, DemandCategory.id == Demand.category_id)
+        .join(Region, Region.id == Demand.region_id)
+        .outerjoin(parent, parent.id == Region.parent_id)
+        .where(RoundDemand.round_id == round_id).order_by(Demand.id)
+    ).all()
+    index = {row.id: i for i, row in enumerate(rows)}
+    n = len(rows)
+    in_round = sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)
+    skill_col, _ = _vocabulary(session, Skill)
+    skill_rows = _core(session).execute(sa.select(DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance)
+                                 .where(DemandSkill.demand_id.in_(in_round))).all()
+    required = _matrix(n, len(skill_col), [index[r[0]] for r in skill_rows], [skill_col[r[1]] for r in skill_rows],
+                       [r[2] for r in skill_rows], None)
+    industry_col, _ = _vocabulary(session, Industry)
+    industry_rows = _core(session).execute(sa.select(demand_industry.c.demand_id, demand_industry.c.industry_id)
+                                    .where(demand_industry.c.demand_id.in_(in_round))).all()
+    industries = _matrix(n, len(industry_col), [index[d] for d, _ in industry_rows],
+                         [industry_col[i] for _, i in industry_rows], [1.0] * len(industry_rows), None)
+    lat, lon = _places([r.latitude for r in rows], [r.longitude for r in rows], [r.plat for r in rows],
+                       [r.plon for r in rows])
+    start = np.array([day(r.window_start or today) for r in rows], dtype=np.int64)
+    end = np.array([day(r.window_end) if r.window_end else day(r.window_start or today) + DEFAULT_WINDOW_DAYS
+                    for r in rows], dtype=np.int64)
+    return DemandFeatures(
+        ids=tuple(str(r.id) for r in rows),
+        enterprise_id=tuple(str(r.enterprise_id) for r in rows),
+        required_skills=required,
+        industries=industries,
+        description=tuple(" ".join(filter(None, [r.title, r.description, r.support_needed, r.other_skills]))
+                          for r in rows),
+        lat=lat, lon=lon,
+        province=tuple((r.province_code or "")[:2] for r in rows),
+        mode=tuple(r.mode for r in rows),
+        window_start=start,
+        window_end=np.maximum(end, start),
+        difficulty=np.array([DIFFICULTY.get(r.category, 0) for r in rows], dtype=np.int64),
+        urgency=np.array([URGENCY.get(r.urgency, 1) for r in rows], dtype=np.int64),
+        slots=np.array([r.slots for r in rows], dtype=np.int64),
+        priority=np.array([r.priority for r in rows], dtype=np.float64),
+    )
+
+
+def load_history(session: Session, craftsmen: CraftsmanFeatures, demands: DemandFeatures) -> History:
+    """Past ratings for continuity, from the engagements feature's history service."""
+    try:
+        from web.services.history import build_history
+    except ImportError:  # pragma: no cover - the engagements feature not installed
+        return History.empty()
+    enterprise_ids = sorted({int(e) for e in demands.enterprise_id})
+    if not enterprise_ids or not len(craftsmen):
+        return History.empty()
+    return build_history(session, enterprise_ids=enterprise_ids)
+
+
+def declined_pairs(session: Session, round_id: int) -> list[tuple[str, str]]:
+    """(craftsman, demand) pairs of this round's demands that a craftsman declined after an earlier publish."""
+    rows = _core(session).execute(
+        sa.select(EngagementMember.craftsman_id, Engagement.demand_id)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .where(EngagementMember.status == "declined",
+               Engagement.demand_id.in_(sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)),
+               EngagementMember.craftsman_id.in_(
+                   sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id)))
+    ).all()
+    return sorted({(str(c), str(d)) for c, d in rows})
+
+
+# ---------------------------------------------------------------- snapshot (JSON) and replay
+def _csr(matrix: sp.csr_matrix) -> dict[str, Any]:
+    return {"shape": list(matrix.shape), "indptr": matrix.indptr.tolist(), "indices": matrix.indices.tolist(),
+            "data": matrix.data.tolist()}
+
+
+def _from_csr(data: dict[str, Any]) -> sp.csr_matrix:
+    return sp.csr_matrix((np.asarray(data["data"], dtype=np.float64), np.asarray(data["indices"], dtype=np.int64),
+                          np.asarray(data["indptr"], dtype=np.int64)), shape=tuple(data["shape"]))
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in values.tolist()]
+
+
+def _nan(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def craftsmen_to_json(c: CraftsmanFeatures) -> dict[str, Any]:
+    return {
+        "ids": list(c.ids), "skills": _csr(c.skills), "industries": _csr(c.industries),
+        "profile_text": list(c.profile_text), "lat": _floats(c.lat), "lon": _floats(c.lon),
+        "province": list(c.province), "travel_radius_km": _floats(c.travel_radius_km),
+        "honour_rank": c.honour_rank.tolist(), "model_worker": c.model_worker.tolist(),
+        "can_onsite": c.can_onsite.tolist(), "can_remote": c.can_remote.tolist(),
+        "availability": {"indptr": c.availability.indptr.tolist(), "start": c.availability.start.tolist(),
+                         "end": c.availability.end.tolist()},
+        "active": c.active.tolist(), "employer_id": list(c.employer_id),
+        "conflict_enterprise_ids": [list(x) for x in c.conflict_enterprise_ids], "capacity": c.capacity.tolist(),
+    }
+
+
+def craftsmen_from_json(d: dict[str, Any]) -> CraftsmanFeatures:
+    w = d["availability"]
+    return CraftsmanFeatures(
+        ids=tuple(d["ids"]), skills=_from_csr(d["skills"]), industries=_from_csr(d["industries"]),
+        profile_text=tuple(d["profile_text"]), lat=_nan(d["lat"]), lon=_nan(d["lon"]), province=tuple(d["province"]),
+        travel_radius_km=_nan(d["travel_radius_km"]), honour_rank=np.asarray(d["honour_rank"], dtype=np.int64),
+        model_worker=np.asarray(d["model_worker"], dtype=bool), can_onsite=np.asarray(d["can_onsite"], dtype=bool),
+        can_remote=np.asarray(d["can_remote"], dtype=bool),
+        availability=Windows(np.asarray(w["indptr"], dtype=np.int64), np.asarray(w["start"], dtype=np.int64),
+                             np.asarray(w["end"], dtype=np.int64)),
+        active=np.asarray(d["active"], dtype=bool), employer_id=tuple(d["employer_id"]),
+        conflict_enterprise_ids=tuple(tuple(x) for x in d["conflict_enterprise_ids"]),
+        capacity=np.asarray(d["capacity"], dtype=np.int64),
+    )
+
+
+def demands_to_json(m: DemandFeatures) -> dict[str, Any]:
+    return {
+        "ids": list(m.ids), "enterprise_id": list(m.enterprise_id), "required_skills": _csr(m.required_skills),
+        "industries": _csr(m.industries), "description": list(m.description), "lat": _floats(m.lat),
+        "lon": _floats(m.lon), "province": list(m.province), "mode": list(m.mode),
+        "window_start": m.window_start.tolist(), "window_end": m.window_end.tolist(),
+        "difficulty": m.difficulty.tolist(), "urgency": m.urgency.tolist(), "slots": m.slots.tolist(),
+        "priority": m.priority.tolist(),
+    }
+
+
+def demands_from_json(d: dict[str, Any]) -> DemandFeatures:
+    return DemandFeatures(
+        ids=tuple(d["ids"]), enterprise_id=tuple(d["enterprise_id"]), required_skills=_from_csr(d["required_skills"]),
+        industries=_from_csr(d["industries"]), description=tuple(d["description"]), lat=_nan(d["lat"]),
+        lon=_nan(d["lon"]), province=tuple(d["province"]), mode=tuple(d["mode"]),
+        window_start=np.asarray(d["window_start"], dtype=np.int64),
+        window_end=np.asarray(d["window_end"], dtype=np.int64),
+        difficulty=np.asarray(d["difficulty"], dtype=np.int64), urgency=np.asarray(d["urgency"], dtype=np.int64),
+        slots=np.asarray(d["slots"], dtype=np.int64), priority=np.asarray(d["priority"], dtype=np.float64),
+    )
+
+
+def history_to_json(h: History) -> dict[str, Any]:
+    return {"craftsman_id": list(h.craftsman_id), "enterprise_id": list(h.enterprise_id), "rating": _floats(h.rating)}
+
+
+def history_from_json(d: dict[str, Any]) -> History:
+    if not d["craftsman_id"]:
+        return History.empty()
+    return History(tuple(d["craftsman_id"]), tuple(d["enterprise_id"]), _nan(d["rating"]))
+
+
+def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
+                  *, locks, exclusions, previous) -> dict[str, Any]:
+    return {
+        "version": SNAPSHOT_VERSION, "config": config.to_dict(), "craftsmen": craftsmen_to_json(craftsmen),
+        "demands": demands_to_json(demands), "history": history_to_json(history),
+        "locks": [list(p) for p in locks], "exclusions": [list(p) for p in exclusions],
+        "previous": None if previous is None else [list(p) for p in previous],
+    }
+
+
+def digest(snapshot: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def inputs_from_snapshot(snapshot: dict[str, Any]):
+    return (craftsmen_from_json(snapshot["craftsmen"]), demands_from_json(snapshot["demands"]),
+            history_from_json(snapshot["history"]), RoundConfig.from_dict(snapshot["config"]))
+
+
+def problem_from_snapshot(snapshot: dict[str, Any]) -> Problem:
+    """The exact Problem a stored round was solved with (replay, audit, tests)."""
+    craftsmen, demands, history, config = inputs_from_snapshot(snapshot)
+    previous = snapshot.get("previous")
+    return build_problem(craftsmen, demands, config, history=history,
+                         locks=[tuple(p) for p in snapshot["locks"]],
+                         exclusions=[tuple(p) for p in snapshot["exclusions"]],
+                         previous=None if previous is None else [tuple(p) for p in previous])
+
+
+# ---------------------------------------------------------------- Result → proposal rows
+def pair_lookup(problem: Problem):
+    """A function (craftsman ids, demand ids) → {component: values} for any candidate pairs, vectorised."""
+    c_index = {c: i for i, c in enumerate(problem.craftsmen)}
+    d_index = {d: i for i, d in enumerate(problem.demands)}
+    n_d = len(problem.demands)
+    if problem.is_sparse:
+        keys = problem.pair_craftsman.astype(np.int64) * n_d + problem.pair_demand
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
+
+    def components(cs, ds) -> dict[str, np.ndarray]:
+        ci = np.array([c_index[c] for c in cs], dtype=np.int64)
+        di = np.array([d_index[d] for d in ds], dtype=np.int64)
+        if not problem.is_sparse:
+            return {name: np.asarray(values)[ci, di] for name, values in problem.components.items()}
+        wanted = ci * n_d + di
+        at = np.clip(np.searchsorted(sorted_keys, wanted), 0, max(len(sorted_keys) - 1, 0))
+        found = sorted_keys[at] == wanted if len(sorted_keys) else np.zeros(len(wanted), bool)
+        position = order[at]
+        return {name: np.where(found, np.asarray(values)[position], 0.0)
+                for name, values in problem.components.items()}
+
+    return components
+
+
+def distance_km(craftsmen: CraftsmanFeatures, demands: DemandFeatures, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
+    lat1, lon1 = np.radians(craftsmen.lat[ci]), np.radians(craftsmen.lon[ci])
+    lat2, lon2 = np.radians(demands.lat[di]), np.radians(demands.lon[di])
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))

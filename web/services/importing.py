@@ -1,0 +1,511 @@
+"""Craftsman import from the sheets unions keep (XLSX or CSV, Chinese or English headers).
+
+``preview_import`` is the dry run: every row is read, resolved against the reference tables and
+validated by ``CraftsmanSchema`` (the same contract as the form and the API), and classified as
+would-create / would-update / unchanged, with row-level errors naming row and column in Chinese and
+English. ``apply_import`` repeats the same reading and then writes everything in one go, or nothing:
+rows with errors block the write unless the coordinator chose to skip them.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from openpyxl import load_workbook
+from sqlalchemy.orm import Session, selectinload
+
+from web.models import (
+    AuditLog,
+    Availability,
+    Craftsman,
+    CraftsmanHonour,
+    CraftsmanSkill,
+    HonourLevel,
+    Industry,
+    Region,
+    Skill,
+    Studio,
+    User,
+    craftsman_industry,
+)
+from web.schemas.common import load_or_raise
+from web.schemas.craftsmen import CraftsmanSchema
+from web.services import audit
+from web.services.craftsmen import AUDITED_FIELDS, _apply, form_data
+from web.services.errors import ServiceError, ValidationFailed
+from web.services.exporting import single_sheet
+
+MAX_ROWS = 20_000
+SPLIT = re.compile(r"[,，;；、/\n|]+")
+LEVEL = re.compile(r"^(?P<name>.+?)\s*[:：(（]\s*(?P<level>\d+)\s*[)）]?\s*(级)?$")
+
+# column key → (Chinese header, English header, other accepted spellings)
+COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "name": ("姓名", "name", ()),
+    "gender": ("性别", "gender", ("sex",)),
+    "phone": ("手机", "phone", ("手机号", "手机号码", "mobile", "联系电话")),
+    "employer": ("单位", "employer", ("工作单位", "所在单位")),
+    "region": ("地区", "region", ("所在地区", "region code", "地区代码")),
+    "honours": ("荣誉", "honours", ("honors", "荣誉称号")),
+    "skills": ("技能", "skills", ("专业技能", "技能专长")),
+    "industries": ("行业", "industries", ("industry", "所属行业")),
+    "studio": ("工作室", "studio", ("创新工作室",)),
+    "modes": ("服务方式", "service modes", ("modes", "mode", "service mode")),
+    "travel_radius_km": ("服务半径（公里）", "travel radius (km)", ("服务半径", "travel radius", "出行半径")),
+    "yearly_capacity": ("年度服务次数", "yearly capacity", ("年度上限",)),
+    "round_capacity": ("每轮服务数", "capacity per round", ("round capacity", "每轮上限")),
+    "bio": ("简介", "bio", ("个人简介", "profile")),
+}
+REQUIRED_COLUMNS = ("name", "phone", "employer", "region")
+# schema field → sheet column (for error messages)
+FIELD_COLUMN = {
+    "name": "name", "gender": "gender", "phone": "phone", "employer": "employer", "region_code": "region",
+    "studio": "studio", "bio": "bio", "honours": "honours", "skills": "skills", "industries": "industries",
+    "can_onsite": "modes", "can_remote": "modes", "travel_radius_km": "travel_radius_km",
+    "yearly_capacity": "yearly_capacity", "round_capacity": "round_capacity", "_schema": "name",
+}
+GENDER_WORDS = {"男": "M", "女": "F", "m": "M", "f": "F", "male": "M", "female": "F"}
+ONSITE_WORDS = ("线下", "现场", "到企", "onsite", "on-site", "offline", "混合", "hybrid", "线上线下")
+REMOTE_WORDS = ("线上", "远程", "remote", "online", "混合", "hybrid")
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str
+    message_zh: str
+    message_en: str
+
+    @property
+    def text_zh(self) -> str:
+        return f"第 {self.row} 行，「{COLUMNS[self.column][0]}」列：{self.message_zh}"
+
+    @property
+    def text_en(self) -> str:
+        return f"Row {self.row}, column \"{COLUMNS[self.column][1]}\": {self.message_en}"
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    create: int = 0
+    update: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    written: bool = False
+    skipped_rows: int = 0
+    # (row number, values, existing craftsman id or None, verdict) of the valid rows
+    plan: list[tuple[int, dict[str, Any], int | None, str]] = field(default_factory=list, repr=False)
+
+    @property
+    def error_rows(self) -> int:
+        return len({error.row for error in self.errors})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "create": self.create, "update": self.update, "unchanged": self.unchanged,
+                "error_rows": self.error_rows, "written": self.written, "skipped_rows": self.skipped_rows,
+                "errors": [{"row": e.row, "column": e.column, "zh": e.text_zh, "en": e.text_en}
+                           for e in self.errors]}
+
+
+class ImportFileError(ServiceError):
+    pass
+
+
+# ---------------------------------------------------------------- reading the file
+def read_rows(content: bytes, filename: str) -> tuple[list[str], list[tuple[int, list[Any]]]]:
+    """(header, [(sheet row number, cells)]) of the first sheet of an XLSX file or of a CSV file."""
+    name = filename.lower()
+    if name.endswith(".csv"):
+        return _read_csv(content)
+    if name.endswith((".xlsx", ".xlsm")):
+        return _read_xlsx(content)
+    raise ImportFileError(_l("Upload an .xlsx or .csv file."), field="file")
+
+
+def _read_csv(content: bytes) -> tuple[list[str], list[tuple[int, list[Any]]]]:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = content.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ImportFileError(_l("The CSV file is neither UTF-8 nor GB18030 text."), field="file")
+    reader = csv.reader(io.StringIO(text))
+    rows = list(reader)
+    if not rows:
+        raise ImportFileError(_l("The file is empty."), field="file")
+    return rows[0], [(number, row) for number, row in enumerate(rows[1:], start=2)]
+
+
+def _read_xlsx(content: bytes) -> tuple[list[str], list[tuple[int, list[Any]]]]:
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable upload is the same error for the user
+        raise ImportFileError(_l("This file cannot be read as an Excel workbook (.xlsx)."), field="file") from None
+    try:
+        sheet = book.worksheets[0]
+        iterator = sheet.iter_rows(values_only=True)
+        header = next(iterator, None)
+        if header is None:
+            raise ImportFileError(_l("The file is empty."), field="file")
+        rows = [(number, list(row)) for number, row in enumerate(iterator, start=2)]
+    finally:
+        book.close()
+    return ["" if cell is None else str(cell) for cell in header], rows
+
+
+def _normal(header: str) -> str:
+    return re.sub(r"[\s_*]+", " ", str(header)).strip().lower()
+
+
+def map_header(header: list[str]) -> dict[str, int]:
+    """column key → index; each header may be Chinese, English or both ("姓名 / name")."""
+    spellings: dict[str, str] = {}
+    for key, (zh, en, others) in COLUMNS.items():
+        for spelling in (zh, en, key, *others):
+            spellings[_normal(spelling)] = key
+    found: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        candidates = [_normal(raw)] + [_normal(part) for part in re.split(r"[/（()）]", str(raw)) if part.strip()]
+        for candidate in candidates:
+            key = spellings.get(candidate)
+            if key and key not in found:
+                found[key] = index
+                break
+    missing = [key for key in REQUIRED_COLUMNS if key not in found]
+    if missing:
+        names = "、".join(f"{COLUMNS[key][0]} ({COLUMNS[key][1]})" for key in missing)
+        raise ImportFileError(_l("Required columns are missing: %(names)s.", names=names), field="file")
+    return found
+
+
+# ---------------------------------------------------------------- resolving names to codes
+class Resolver:
+    """Reference names (Chinese, English) or codes → codes, loaded once per import."""
+
+    def __init__(self, session: Session) -> None:
+        self.skills = self._table(session, Skill)
+        self.industries = self._table(session, Industry)
+        self.honours = self._table(session, HonourLevel)
+        self.regions = self._regions(session)
+
+    @staticmethod
+    def _table(session: Session, model) -> dict[str, str]:
+        lookup: dict[str, str] = {}
+        for code, name_zh, name_en in session.execute(sa.select(model.code, model.name_zh, model.name_en)):
+            for key in (name_en.lower(), name_zh, code.lower()):
+                lookup.setdefault(key, code)
+        return lookup
+
+    @staticmethod
+    def _regions(session: Session) -> dict[str, str | None]:
+        rows = session.execute(sa.select(Region.id, Region.code, Region.name, Region.parent_id)).all()
+        by_id = {row.id: row for row in rows}
+        lookup: dict[str, str | None] = {}
+
+        def put(key: str, code: str) -> None:
+            # an ambiguous short name (two 东区) resolves to nothing; the full name still works
+            lookup[key] = code if lookup.get(key, code) == code else None
+
+        for row in rows:
+            lookup[row.code] = row.code
+            names = [row.name]
+            parent = by_id.get(row.parent_id)
+            while parent is not None:
+                if parent.name not in names[0]:
+                    names.insert(0, parent.name)
+                put("".join(names), row.code)
+                parent = by_id.get(parent.parent_id)
+            put(row.name, row.code)
+        return lookup
+
+    def region(self, text: str) -> str:
+        key = text.strip().replace(" ", "")
+        code = self.regions.get(key)
+        if code is None:
+            raise ValueError(_l("Unknown region: %(code)s.", code=text))
+        return code
+
+    def many(self, table: dict[str, str], text: str, message) -> list[str]:
+        codes = []
+        for part in _parts(text):
+            code = table.get(part) or table.get(part.lower())
+            if code is None:
+                raise ValueError(message(part))
+            codes.append(code)
+        return list(dict.fromkeys(codes))
+
+    def skill_levels(self, text: str) -> list[dict[str, Any]]:
+        result: dict[str, int] = {}
+        for part in _parts(text):
+            match = LEVEL.match(part)
+            name, level = (match["name"], int(match["level"])) if match else (part, 3)
+            code = self.skills.get(name) or self.skills.get(name.lower())
+            if code is None:
+                raise ValueError(_l("Unknown skill: %(code)s.", code=name))
+            result[code] = level
+        return [{"code": code, "proficiency": level} for code, level in result.items()]
+
+
+def _parts(text: str) -> list[str]:
+    return [part.strip() for part in SPLIT.split(text or "") if part.strip()]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def row_to_data(cells: dict[str, str], resolver: Resolver) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """Sheet cells → the CraftsmanSchema input dict, and (column, message) for what could not be resolved."""
+    problems: list[tuple[str, Any]] = []
+    data: dict[str, Any] = {"name": cells.get("name", ""), "phone": cells.get("phone", ""),
+                            "employer": cells.get("employer", ""), "studio": cells.get("studio", ""),
+                            "bio": cells.get("bio", "")}
+    gender = cells.get("gender", "")
+    data["gender"] = GENDER_WORDS.get(gender.lower(), gender)
+    for column, key, resolve in (
+        ("region", "region_code", resolver.region),
+        ("honours", "honours", lambda text: [{"code": code, "year": None} for code in resolver.many(
+            resolver.honours, text, lambda code: _l("Unknown honour level: %(code)s.", code=code))]),
+        ("skills", "skills", resolver.skill_levels),
+        ("industries", "industries", lambda text: resolver.many(
+            resolver.industries, text, lambda code: _l("Unknown industry: %(code)s.", code=code))),
+    ):
+        try:
+            data[key] = resolve(cells.get(column, ""))
+        except ValueError as error:
+            problems.append((column, error.args[0]))
+    modes = cells.get("modes", "").lower()
+    if modes:
+        data["can_onsite"] = any(word in modes for word in ONSITE_WORDS)
+        data["can_remote"] = any(word in modes for word in REMOTE_WORDS)
+    for column in ("travel_radius_km", "yearly_capacity", "round_capacity"):
+        if cells.get(column):
+            data[column] = cells[column]
+    return data, problems
+
+
+def _bilingual(message: Any) -> tuple[str, str]:
+    with force_locale("zh_CN"):
+        zh = str(message)
+    with force_locale("en"):
+        en = str(message)
+    return zh, en
+
+
+# ---------------------------------------------------------------- preview and apply
+def _existing(session: Session, phones: Iterable[str], names: Iterable[tuple[str, str]]):
+    by_phone: dict[str, int] = {}
+    phones = list(phones)
+    for start in range(0, len(phones), 500):
+        by_phone.update(session.execute(sa.select(Craftsman.phone, Craftsman.id)
+                                        .where(Craftsman.phone.in_(phones[start:start + 500]))).all())
+    by_name: dict[tuple[str, str], int] = {}
+    wanted = {name for name, _ in names}
+    wanted_list = list(wanted)
+    for start in range(0, len(wanted_list), 500):
+        rows = session.execute(sa.select(Craftsman.name, Craftsman.employer, Craftsman.id)
+                               .where(Craftsman.name.in_(wanted_list[start:start + 500]))).all()
+        by_name.update({(row.name, row.employer): row.id for row in rows})
+    return by_phone, by_name
+
+
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+    data = dict(values)
+    data.pop("status", None)
+    data.pop("availability", None)
+    data["honours"] = sorted(h["code"] for h in data.get("honours", []))
+    data["skills"] = sorted((s["code"], s["proficiency"]) for s in data.get("skills", []))
+    data["industries"] = sorted(data.get("industries", []))
+    return data
+
+
+def preview_import(session: Session, content: bytes, filename: str) -> ImportReport:
+    """The dry run: reads and validates every row; writes nothing."""
+    header, rows = read_rows(content, filename)
+    columns = map_header(header)
+    rows = [(number, cells) for number, cells in rows if any(_text(cell) for cell in cells)]
+    if len(rows) > MAX_ROWS:
+        raise ImportFileError(_l("At most %(count)d rows per import.", count=MAX_ROWS), field="file")
+    report = ImportReport(rows=len(rows))
+    resolver = Resolver(session)
+    schema = CraftsmanSchema()
+    valid: list[tuple[int, dict[str, Any]]] = []
+    seen_phones: dict[str, int] = {}
+    for number, raw in rows:
+        cells = {key: _text(raw[index]) if index < len(raw) else "" for key, index in columns.items()}
+        data, problems = row_to_data(cells, resolver)
+        for column, message in problems:
+            report.errors.append(RowError(number, column, *_bilingual(message)))
+        if problems:
+            continue
+        try:
+            values = load_or_raise(schema, data)
+        except ValidationFailed as failure:
+            for key, messages in failure.errors.items():
+                column = FIELD_COLUMN.get(key.split(".")[0], "name")
+                report.errors.append(RowError(number, column, *_bilingual(messages[0])))
+            continue
+        first = seen_phones.setdefault(values["phone"], number)
+        if first != number:
+            zh = f"与第 {first} 行手机号重复"
+            en = f"the same mobile number as row {first}"
+            report.errors.append(RowError(number, "phone", zh, en))
+            continue
+        valid.append((number, values))
+    by_phone, by_name = _existing(session, (v["phone"] for _, v in valid),
+                                  ((v["name"], v["employer"]) for _, v in valid))
+    matched = {number: by_phone.get(v["phone"]) or by_name.get((v["name"], v["employer"])) for number, v in valid}
+    current = _current_values(session, [cid for cid in matched.values() if cid])
+    for number, values in valid:
+        craftsman_id = matched[number]
+        if craftsman_id is None:
+            verdict = "create"
+        elif _comparable(current[craftsman_id]) == _comparable(values):
+            verdict = "unchanged"
+        else:
+            verdict = "update"
+        setattr(report, verdict, getattr(report, verdict) + 1)
+        report.plan.append((number, values, craftsman_id, verdict))
+    return report
+
+
+def _current_values(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
+    result: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        rows = session.scalars(sa.select(Craftsman).where(Craftsman.id.in_(ids[start:start + 500])).options(
+            selectinload(Craftsman.region), selectinload(Craftsman.studio), selectinload(Craftsman.industries),
+            selectinload(Craftsman.availability),
+            selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour),
+            selectinload(Craftsman.skills).selectinload(CraftsmanSkill.skill)))
+        for craftsman in rows:
+            data = form_data(craftsman)
+            result[craftsman.id] = load_or_raise(CraftsmanSchema(), data)
+    return result
+
+
+def apply_import(session: Session, content: bytes, filename: str, *, skip_invalid: bool,
+                 actor: User | str | None, now: dt.datetime) -> ImportReport:
+    """Write the import: all valid rows or nothing. Rows with errors block it unless ``skip_invalid``."""
+    report = preview_import(session, content, filename)
+    if report.errors and not skip_invalid:
+        raise ServiceError(_l("%(count)d rows have errors: fix them, or confirm that they are skipped.",
+                              count=report.error_rows), field="file")
+    with session.begin_nested():  # all or nothing: any failure rolls every row back
+        created = _bulk_create(session, [values for _, values, cid, verdict in report.plan if verdict == "create"],
+                               actor=actor, now=now)
+        updates = [(cid, values) for _, values, cid, verdict in report.plan if verdict == "update"]
+        _update_existing(session, updates, actor=actor, now=now)
+        session.add(AuditLog(actor_id=actor.id if isinstance(actor, User) else None,
+                             actor_label=actor.username if isinstance(actor, User) else (actor or "system"),
+                             action="craftsman.import", entity_type="craftsman", entity_id=None,
+                             after={"file": filename[:120], "created": len(created), "updated": len(updates),
+                                    "unchanged": report.unchanged, "skipped_rows": report.error_rows},
+                             at=now))
+        session.flush()
+    report.written = True
+    report.skipped_rows = report.error_rows
+    return report
+
+
+def _studio_ids(session: Session, wanted: dict[str, int | None]) -> dict[str, int]:
+    names = [name for name in wanted if name]
+    ids: dict[str, int] = {}
+    for start in range(0, len(names), 500):
+        ids.update(session.execute(sa.select(Studio.name, Studio.id)
+                                   .where(Studio.name.in_(names[start:start + 500]))).all())
+    missing = [name for name in names if name not in ids]
+    if missing:
+        new_ids = session.scalars(sa.insert(Studio).returning(Studio.id, sort_by_parameter_order=True),
+                                  [{"name": name, "level": "municipal", "region_id": wanted[name]}
+                                   for name in missing]).all()
+        ids.update(zip(missing, new_ids, strict=True))
+    return ids
+
+
+def _bulk_create(session: Session, records: list[dict[str, Any]], *, actor: User | str | None,
+                 now: dt.datetime) -> list[int]:
+    """Insert new craftsmen with executemany statements (5,000 rows in seconds, not minutes)."""
+    if not records:
+        return []
+
+    def lookup(model) -> dict[str, int]:
+        return dict(session.execute(sa.select(model.code, model.id)).all())
+
+    regions, skills, industries, honours = lookup(Region), lookup(Skill), lookup(Industry), lookup(HonourLevel)
+    studios = _studio_ids(session, {v["studio"]: regions[v["region_code"]] for v in records if v["studio"]})
+    rows = [{
+        "name": v["name"], "gender": v["gender"], "phone": v["phone"], "employer": v["employer"],
+        "region_id": regions[v["region_code"]], "studio_id": studios.get(v["studio"]), "bio": v["bio"],
+        "can_onsite": v["can_onsite"], "can_remote": v["can_remote"], "travel_radius_km": v["travel_radius_km"],
+        "yearly_capacity": v["yearly_capacity"], "round_capacity": v["round_capacity"], "status": "active",
+        "points_balance": 0, "created_at": now, "updated_at": now,
+    } for v in records]
+    ids = session.scalars(sa.insert(Craftsman).returning(Craftsman.id, sort_by_parameter_order=True), rows).all()
+    pairs = list(zip(records, ids, strict=True))
+
+    def insert(target, link_rows: list[dict[str, Any]]) -> None:
+        if link_rows:
+            session.execute(sa.insert(target), link_rows)
+
+    insert(CraftsmanHonour, [{"craftsman_id": cid, "honour_level_id": honours[h["code"]], "year": h["year"]}
+                             for v, cid in pairs for h in v["honours"]])
+    insert(CraftsmanSkill, [{"craftsman_id": cid, "skill_id": skills[s["code"]], "proficiency": s["proficiency"]}
+                            for v, cid in pairs for s in v["skills"]])
+    insert(craftsman_industry, [{"craftsman_id": cid, "industry_id": industries[code]}
+                                for v, cid in pairs for code in v["industries"]])
+    insert(Availability, [{"craftsman_id": cid, "starts_on": w["start"], "ends_on": w["end"]}
+                          for v, cid in pairs for w in v["availability"]])
+    label = actor.username if isinstance(actor, User) else (actor or "system")
+    actor_id = actor.id if isinstance(actor, User) else None
+    insert(AuditLog, [{
+        "actor_id": actor_id, "actor_label": label, "action": "craftsman.create", "entity_type": "craftsman",
+        "entity_id": cid, "before": None, "at": now,
+        "after": {name: row[name] for name in AUDITED_FIELDS if name in row} | {"source": "import"},
+    } for row, cid in zip(rows, ids, strict=True)])
+    return list(ids)
+
+
+def _update_existing(session: Session, updates: list[tuple[int, dict[str, Any]]], *,
+                     actor: User | str | None, now: dt.datetime) -> None:
+    for craftsman_id, values in updates:
+        craftsman = session.get(Craftsman, craftsman_id)
+        before = audit.snapshot(craftsman, AUDITED_FIELDS)
+        values = dict(values)
+        values["availability"] = [{"start": w.starts_on, "end": w.ends_on} for w in craftsman.availability]
+        _apply(session, craftsman, values, now)
+        session.flush()
+        audit.record(session, actor=actor, action="craftsman.update", entity=craftsman, now=now, before=before,
+                     after=audit.snapshot(craftsman, AUDITED_FIELDS) | {"source": "import"})
+
+
+# ---------------------------------------------------------------- the template
+TEMPLATE_ORDER = ("name", "gender", "phone", "employer", "region", "honours", "skills", "industries", "studio",
+                  "modes", "travel_radius_km", "yearly_capacity", "round_capacity", "bio")
+
+
+def template_header() -> list[str]:
+    return [f"{COLUMNS[key][0]} / {COLUMNS[key][1]}" for key in TEMPLATE_ORDER]
+
+
+def template_bytes() -> bytes:
+    """The import template: bilingual headers and one example row."""
+    example = ["张明", "男", "13800000000", "东方电气集团东方锅炉股份有限公司", "四川省德阳市旌阳区", "四川工匠",
+               "焊接:5、无损检测:3", "装备制造", "张明焊接创新工作室", "线下、线上", 200, 6, 1,
+               "压力容器焊接工艺专家，带徒20余名。"]
+    return single_sheet("craftsmen 工匠", template_header(), [example])

@@ -1,0 +1,558 @@
+"""Dashboard and period-report figures, every one a SQL aggregate (GROUP BY; no row-by-row Python).
+
+Definitions (the same on the dashboard, the period report and the XLSX export):
+- a demand is counted in the period it was *submitted*; the match rate is the share of demands that
+  reached "matched" or later among those that could be matched (approved or later, not rejected/withdrawn/merged);
+- service figures (problems solved, value created 万元, workers trained 人次, apprentices, agreements) are the
+  sums of the follow-up records *recorded* in the period — each record holds what is new since the previous one;
+- enterprises served and craftsman visits (人次) count engagements *started* in the period;
+- satisfaction is the enterprises' ratings *given* in the period;
+- engagements active and follow-ups overdue are the state today.
+Rolling regions up to cities and provinces happens on already-grouped rows (one per region, a few hundred).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from web.models import (
+    Demand,
+    DemandCategory,
+    Engagement,
+    EngagementMember,
+    Feedback,
+    FollowUp,
+    Industry,
+    Outcome,
+    Region,
+    RegionTarget,
+    VisitLog,
+    demand_industry,
+)
+from web.models.demands import DEMAND_STATUSES
+from web.schemas.common import load_or_raise
+from web.schemas.engagements import TargetSchema
+from web.services import audit, reference
+
+MATCHED_OR_LATER = ("matched", "in_service", "completed", "evaluated")
+MATCHABLE = ("approved", "open", *MATCHED_OR_LATER)
+SERVED_ENGAGEMENTS = ("in_service", "completed", "evaluated")
+SERVING_MEMBERS = ("assigned", "accepted", "served")
+HIGH_RATING = 4
+
+
+@dataclass(frozen=True)
+class Period:
+    """Inclusive dates; None = open-ended. ``province`` ("51" Sichuan, "50" Chongqing) narrows to one province."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    province: str | None = None
+
+    def on(self, column: Any) -> list[Any]:
+        """Conditions keeping ``column`` (a date or a naive datetime) inside the period."""
+        conditions = []
+        is_datetime = isinstance(column.type, sa.DateTime)
+        if self.start is not None:
+            start = dt.datetime.combine(self.start, dt.time()) if is_datetime else self.start
+            conditions.append(column >= start)
+        if self.end is not None:
+            if is_datetime:
+                conditions.append(column < dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time()))
+            else:
+                conditions.append(column <= self.end)
+        return conditions
+
+    def region(self, demand_region_id: Any) -> list[Any]:
+        if not self.province:
+            return []
+        return [demand_region_id.in_(sa.select(Region.id).where(Region.province_code == self.province))]
+
+
+# ---------------------------------------------------------------- dialect helpers
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def days_between(session: Session, start: Any, end: Any) -> Any:
+    if _dialect(session) == "sqlite":
+        return sa.func.julianday(end) - sa.func.julianday(start)
+    return sa.extract("epoch", sa.cast(end, sa.DateTime) - sa.cast(start, sa.DateTime)) / 86400.0
+
+
+def month_of(session: Session, column: Any) -> Any:
+    if _dialect(session) == "sqlite":
+        return sa.func.strftime("%Y-%m", column)
+    return sa.func.to_char(column, "YYYY-MM")
+
+
+def median(session: Session, expression: Any, *where: Any, select_from: Any = Demand) -> float | None:
+    """The median of ``expression`` over the rows matching ``where``: a count, then the middle one or two rows."""
+    n = session.scalar(sa.select(sa.func.count()).select_from(select_from).where(*where)) or 0
+    if n == 0:
+        return None
+    middle = session.scalars(sa.select(expression).select_from(select_from).where(*where)
+                             .order_by(expression).offset((n - 1) // 2).limit(2 - n % 2)).all()
+    return round(sum(float(v) for v in middle) / len(middle), 1)
+
+
+# ---------------------------------------------------------------- the figures
+def _demand_filter(period: Period) -> list[Any]:
+    return [*period.on(Demand.submitted_at), *period.region(Demand.region_id)]
+
+
+class Facts:
+    """The heavy joins of a report, each run ONCE and grouped small (per region × month or per region).
+
+    - ``follow``: follow-up sums per (demand region, month of the record, inside the period or not);
+    - ``members``: per demand region, enterprises and craftsman visits of engagements started inside the
+      period and inside the target year.
+    Headline, by-region, trend and target figures are sums over these few hundred grouped rows.
+    """
+
+    def __init__(self, session: Session, period: Period, today: dt.date, year: int, months: int = 12, *,
+                 regions: bool = True, upper: dt.date | None = None) -> None:
+        """``regions=False`` skips the join to the demand's region (the dashboard's headline and trend need no
+        region unless a province is chosen); ``upper`` bounds the records read (the target year's facts)."""
+        self.period, self.today, self.year, self.regions = period, today, year, regions
+        self.months = month_keys(period, today, months)
+        bounds = [dt.date(int(self.months[0][:4]), int(self.months[0][5:]), 1), dt.date(year, 1, 1)]
+        lower = min(bounds + [period.start]) if period.start else None
+        self.follow = self._follow(session, lower, upper)
+        self.members = self._members(session)
+
+    def _region_column(self) -> Any:
+        return Demand.region_id if self.regions else sa.literal(None)
+
+    def _joined(self, query: Any) -> Any:
+        """Join the demand when a region is grouped by or filtered on."""
+        if self.regions or self.period.province:
+            return query.join(Demand, Demand.id == Engagement.demand_id)
+        return query
+
+    def _flag(self, column: Any) -> Any:
+        conditions = self.period.on(column)
+        return sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
+
+    def _follow(self, session: Session, lower: dt.date | None, upper: dt.date | None) -> list[Any]:
+        query = (sa.select(self._region_column().label("region_id"), month_of(session, FollowUp.done_on).label("month"),
+                           self._flag(FollowUp.done_on).label("in_period"), FollowUp.problems_solved,
+                           FollowUp.value_created_wan, FollowUp.workers_trained, FollowUp.apprentices)
+                 .select_from(FollowUp))
+        if self.regions or self.period.province:
+            query = self._joined(query.join(Engagement, Engagement.id == FollowUp.engagement_id))
+        inner = query.where(FollowUp.done_on.is_not(None), *self.period.region(Demand.region_id),
+                            *([FollowUp.done_on >= lower] if lower else []),
+                            *([FollowUp.done_on <= upper] if upper else [])).subquery()
+        return session.execute(
+            sa.select(inner.c.region_id, inner.c.month, inner.c.in_period,
+                      sa.func.sum(inner.c.problems_solved).label("problems"),
+                      sa.func.sum(inner.c.value_created_wan).label("value_wan"),
+                      sa.func.sum(inner.c.workers_trained).label("trained"),
+                      sa.func.sum(inner.c.apprentices).label("apprentices"))
+            .group_by(inner.c.region_id, inner.c.month, inner.c.in_period)).all()
+
+    def _members(self, session: Session) -> dict[int, Any]:
+        in_year = sa.case((Engagement.started_on.between(dt.date(self.year, 1, 1), dt.date(self.year, 12, 31)), 1),
+                          else_=0)
+        enterprise = Demand.enterprise_id if self.regions else sa.literal(None)
+        inner = (self._joined(sa.select(self._region_column().label("region_id"), enterprise.label("enterprise_id"),
+                                        self._flag(Engagement.started_on).label("p"), in_year.label("y"))
+                              .select_from(EngagementMember)
+                              .join(Engagement, Engagement.id == EngagementMember.engagement_id))
+                 .where(EngagementMember.status.in_(SERVING_MEMBERS), Engagement.started_on.is_not(None),
+                        *self.period.region(Demand.region_id)).subquery())
+        rows = session.execute(
+            sa.select(inner.c.region_id,
+                      sa.func.count(sa.distinct(sa.case((inner.c.p == 1, inner.c.enterprise_id)))).label("enterprises_p"),
+                      sa.func.sum(inner.c.p).label("visits_p"),
+                      sa.func.count(sa.distinct(sa.case((inner.c.y == 1, inner.c.enterprise_id)))).label("enterprises_y"),
+                      sa.func.sum(inner.c.y).label("visits_y"))
+            .group_by(inner.c.region_id)).all()
+        return {row.region_id: row for row in rows}
+
+    def service_sums(self, rows: Any) -> dict[str, float]:
+        totals = {"problems": 0.0, "value_wan": 0.0, "trained": 0.0, "apprentices": 0.0}
+        for row in rows:
+            for key in totals:
+                totals[key] += float(getattr(row, key) or 0)
+        return totals
+
+    def in_period(self) -> list[Any]:
+        return [row for row in self.follow if row.in_period == 1]
+
+
+def month_keys(period: Period, today: dt.date, months: int = 12) -> list[str]:
+    """The trend's months: the ``months`` months up to the period's end (or today), not before its start."""
+    end = period.end or today
+    first = dt.date(end.year, end.month, 1)
+    for _ in range(months - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    if period.start and period.start > first:
+        first = period.start.replace(day=1)
+    keys, cursor = [], first
+    while cursor <= end:
+        keys.append(f"{cursor:%Y-%m}")
+        cursor = (cursor.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return keys
+
+
+def _facts(session: Session, period: Period, today: dt.date, facts: Facts | None) -> Facts:
+    return facts if facts is not None else Facts(session, period, today, (period.end or today).year)
+
+
+def headline(session: Session, period: Period, today: dt.date, facts: Facts | None = None) -> dict[str, Any]:
+    """The leaders' figures: 服务企业 N 家、解决难题 N 项、培训职工 N 人次、节创价值 N 万元, and the rest."""
+    facts = _facts(session, period, today, facts)
+    sums = facts.service_sums(facts.in_period())
+    figures: dict[str, Any] = {
+        "problems_solved": int(sums["problems"]), "value_created_wan": round(sums["value_wan"], 2),
+        "workers_trained": int(sums["trained"]), "apprentices": int(sums["apprentices"]),
+        "craftsman_visits": int(sum(row.visits_p or 0 for row in facts.members.values())),
+    }
+    figures["agreements"] = session.scalar(
+        sa.select(sa.func.count(sa.distinct(FollowUp.engagement_id)))
+        .where(FollowUp.agreement_signed.is_(True), FollowUp.done_on.is_not(None), *period.on(FollowUp.done_on),
+               *_in_province(period, FollowUp.engagement_id))) or 0
+    started = (sa.select(sa.func.count(sa.distinct(Demand.enterprise_id)).label("enterprises_served"),
+                         sa.func.count(Engagement.id).label("engagements_started"))
+               .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id)
+               .where(Engagement.started_on.is_not(None), *period.on(Engagement.started_on),
+                      *period.region(Demand.region_id)))
+    figures.update(session.execute(started).one()._mapping)
+    figures["visits_logged"] = session.scalar(
+        sa.select(sa.func.count()).select_from(VisitLog)
+        .where(*period.on(VisitLog.visited_on), *_in_province(period, VisitLog.engagement_id))) or 0
+    figures["outcomes"] = session.scalar(
+        sa.select(sa.func.count()).select_from(Outcome).join(FollowUp, FollowUp.id == Outcome.follow_up_id)
+        .where(*period.on(Outcome.created_at), *_in_province(period, FollowUp.engagement_id))) or 0
+    figures.update(_state_today(session, period, today))
+    figures.update(_satisfaction(session, period))
+    figures.update(_matching(session, period))
+    return figures
+
+
+def _in_province(period: Period, engagement_id: Any) -> list[Any]:
+    """Keep rows of engagements whose demand lies in the period's province (nothing when no province)."""
+    if not period.province:
+        return []
+    return [engagement_id.in_(sa.select(Engagement.id).join(Demand, Demand.id == Engagement.demand_id)
+                              .where(*period.region(Demand.region_id)))]
+
+
+def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, int]:
+    by_status = dict(session.execute(
+        sa.select(Engagement.status, sa.func.count()).where(*_in_province(period, Engagement.id))
+        .group_by(Engagement.status)).all())
+    overdue = session.scalar(
+        sa.select(sa.func.count()).select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
+        .where(FollowUp.done_on.is_(None), FollowUp.due_on < today, Engagement.status.in_(SERVED_ENGAGEMENTS),
+               *_in_province(period, Engagement.id))) or 0
+    return {"engagements_active": by_status.get("in_service", 0),
+            "engagements_scheduled": by_status.get("scheduled", 0),
+            "engagements_completed": by_status.get("completed", 0) + by_status.get("evaluated", 0),
+            "follow_ups_overdue": overdue}
+
+
+def _satisfaction(session: Session, period: Period) -> dict[str, Any]:
+    row = session.execute(
+        sa.select(sa.func.count(Feedback.id), sa.func.avg(Feedback.rating),
+                  sa.func.sum(sa.case((Feedback.rating >= HIGH_RATING, 1), else_=0)))
+        .join(Demand, Demand.id == Feedback.demand_id)
+        .where(*period.on(Feedback.created_at), *period.region(Demand.region_id))).one()
+    count, average, high = row
+    return {"ratings": count, "rating_average": round(float(average), 2) if average is not None else None,
+            "satisfied_share": round(100.0 * (high or 0) / count, 1) if count else None}
+
+
+def _matching(session: Session, period: Period) -> dict[str, Any]:
+    where = _demand_filter(period)
+    row = session.execute(
+        sa.select(sa.func.count(),
+                  sa.func.sum(sa.case((Demand.status.in_(MATCHABLE), 1), else_=0)),
+                  sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)),
+                  sa.func.sum(sa.case((Demand.status.in_(("completed", "evaluated")), 1), else_=0)))
+        .select_from(Demand).where(*where)).one()
+    total, matchable, matched, solved = (value or 0 for value in row)
+    return {
+        "demands": total, "demands_matchable": matchable, "demands_matched": matched, "demands_solved": solved,
+        "match_rate": round(100.0 * matched / matchable, 1) if matchable else None,
+        "median_days_to_match": median(session, days_between(session, Demand.submitted_at, Demand.matched_at),
+                                       Demand.matched_at.is_not(None), *where),
+        # Completion is the engagement's completion date (set by the service; imported history has it too).
+        "median_days_to_completion": median(
+            session, days_between(session, Demand.submitted_at, Engagement.completed_on),
+            Engagement.completed_on.is_not(None), Engagement.status.in_(("completed", "evaluated")), *where,
+            select_from=sa.join(Engagement, Demand, Demand.id == Engagement.demand_id)),
+    }
+
+
+def demands_by_status(session: Session, period: Period) -> list[tuple[str, int]]:
+    counts = dict(session.execute(sa.select(Demand.status, sa.func.count()).where(*_demand_filter(period))
+                                  .group_by(Demand.status)).all())
+    return [(status, counts[status]) for status in DEMAND_STATUSES if counts.get(status)]
+
+
+def demands_by_category(session: Session, period: Period) -> list[dict[str, Any]]:
+    rows = session.execute(
+        sa.select(DemandCategory.code, DemandCategory.name_zh, DemandCategory.name_en, sa.func.count(Demand.id),
+                  sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)))
+        .join(Demand, Demand.category_id == DemandCategory.id).where(*_demand_filter(period))
+        .group_by(DemandCategory.id, DemandCategory.code, DemandCategory.name_zh, DemandCategory.name_en,
+                  DemandCategory.sort)
+        .order_by(sa.func.count(Demand.id).desc(), DemandCategory.sort))
+    return [{"code": code, "name_zh": zh, "name_en": en, "demands": n, "matched": matched or 0}
+            for code, zh, en, n, matched in rows]
+
+
+def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bool = False) -> dict[int, dict]:
+    """Figures per demand region id, from SQL-grouped rows (period figures, or the target year's)."""
+    figures: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    demand_period = Period(dt.date(facts.year, 1, 1), dt.date(facts.year, 12, 31), period.province) \
+        if year_only else period
+    for region_id, demands, matched in session.execute(
+            sa.select(Demand.region_id, sa.func.count(),
+                      sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)))
+            .where(*_demand_filter(demand_period)).group_by(Demand.region_id)):
+        figures[region_id]["demands"] += demands
+        figures[region_id]["matched"] += matched or 0
+    if not facts.regions:  # the facts were grouped without regions (the dashboard): demand figures only
+        return figures
+    for region_id, row in facts.members.items():
+        figures[region_id]["enterprises"] += (row.enterprises_y if year_only else row.enterprises_p) or 0
+        figures[region_id]["visits"] += (row.visits_y if year_only else row.visits_p) or 0
+    year = str(facts.year)
+    for row in facts.follow:
+        if (row.month.startswith(year)) if year_only else row.in_period == 1:
+            target = figures[row.region_id]
+            target["problems"] += row.problems or 0
+            target["value_wan"] += float(row.value_wan or 0)
+            target["trained"] += row.trained or 0
+            target["skill_upgrades"] += (row.trained or 0) + (row.apprentices or 0)
+    return figures
+
+
+class RegionTree:
+    """The region reference table (a few hundred rows) as parent links, for rolling grouped rows up."""
+
+    def __init__(self, session: Session) -> None:
+        rows = session.execute(sa.select(Region.id, Region.parent_id, Region.level, Region.name)).all()
+        self.parent = {r.id: r.parent_id for r in rows}
+        self.level = {r.id: r.level for r in rows}
+        self.name = {r.id: r.name for r in rows}
+
+    def ancestors(self, region_id: int) -> list[int]:
+        chain, node = [], region_id
+        while node is not None and node not in chain:
+            chain.append(node)
+            node = self.parent.get(node)
+        return chain
+
+    def city(self, region_id: int) -> int:
+        """The prefecture-level city (Sichuan) or the district/county directly under a province (Chongqing)."""
+        chain = self.ancestors(region_id)
+        for node in chain:
+            if self.level.get(node) == "prefecture":
+                return node
+        for node, up in zip(chain, chain[1:], strict=False):
+            if self.level.get(up) == "province" and self.level.get(node) != "functional_area":
+                return node
+        return chain[0]
+
+
+def by_region(session: Session, period: Period, facts: Facts | None = None,
+              tree: RegionTree | None = None) -> list[dict[str, Any]]:
+    # Without facts: today only sets the trend months, which this table does not use.
+    facts = _facts(session, period, period.end or dt.date(2099, 12, 31), facts)
+    tree = tree or RegionTree(session)
+    rolled: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for region_id, figures in _per_region(session, period, facts).items():
+        target = rolled[tree.city(region_id)]
+        for key, value in figures.items():
+            target[key] += value
+    rows = [{"region_id": rid, "name": tree.name.get(rid, "?"), **{k: round(v, 2) for k, v in figures.items()}}
+            for rid, figures in rolled.items()]
+    return sorted(rows, key=lambda r: (-r.get("demands", 0), r["name"]))
+
+
+def by_industry(session: Session, period: Period, *, with_values: bool = True) -> list[dict[str, Any]]:
+    """Per top-level industry (a demand with two industries counts in both); value and training figures
+    (a join through every follow-up) only when ``with_values``: the period report and the export."""
+    parent = aliased(Industry)
+    top_id = sa.func.coalesce(Industry.parent_id, Industry.id)
+    demand_rows = session.execute(
+        sa.select(top_id, sa.func.count(sa.distinct(Demand.id)),
+                  sa.func.count(sa.distinct(sa.case((Demand.status.in_(MATCHED_OR_LATER), Demand.id)))))
+        .select_from(demand_industry).join(Demand, Demand.id == demand_industry.c.demand_id)
+        .join(Industry, Industry.id == demand_industry.c.industry_id)
+        .where(*_demand_filter(period)).group_by(top_id)).all()
+    value_rows = {} if not with_values else dict((k, (float(v or 0), t or 0)) for k, v, t in session.execute(
+        sa.select(top_id, sa.func.sum(FollowUp.value_created_wan), sa.func.sum(FollowUp.workers_trained))
+        .select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
+        .join(demand_industry, demand_industry.c.demand_id == Engagement.demand_id)
+        .join(Industry, Industry.id == demand_industry.c.industry_id)
+        .join(Demand, Demand.id == Engagement.demand_id)
+        .where(FollowUp.done_on.is_not(None), *period.on(FollowUp.done_on), *period.region(Demand.region_id))
+        .group_by(top_id)).all())
+    ids = {row[0] for row in demand_rows} | set(value_rows)
+    names = {i: (zh, en) for i, zh, en in session.execute(
+        sa.select(parent.id, parent.name_zh, parent.name_en).where(parent.id.in_(ids)))} if ids else {}
+    counts = {row[0]: (row[1], row[2]) for row in demand_rows}
+    rows = [{"industry_id": i, "name_zh": names.get(i, ("?", "?"))[0], "name_en": names.get(i, ("?", "?"))[1],
+             "demands": counts.get(i, (0, 0))[0], "matched": counts.get(i, (0, 0))[1],
+             "value_wan": round(value_rows.get(i, (0.0, 0))[0], 2), "trained": value_rows.get(i, (0.0, 0))[1]}
+            for i in ids]
+    return sorted(rows, key=lambda r: (-r["demands"], -r["value_wan"], r["name_zh"]))
+
+
+def trend(session: Session, period: Period, today: dt.date, facts: Facts | None = None) -> list[dict[str, Any]]:
+    """Per month: demands submitted, engagements completed, value created and workers trained."""
+    facts = _facts(session, period, today, facts)
+    keys = facts.months
+    series: dict[str, dict[str, float]] = {key: defaultdict(float) for key in keys}
+    first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
+    window = Period(first, period.end or today, period.province)
+    demand_month = sa.select(month_of(session, Demand.submitted_at).label("month")) \
+        .where(*_demand_filter(window)).subquery()
+    completed_month = sa.select(month_of(session, Engagement.completed_on).label("month")) \
+        .where(Engagement.completed_on.is_not(None), *window.on(Engagement.completed_on),
+               *_in_province(window, Engagement.id)).subquery()
+    for name, sub in (("demands", demand_month), ("completed", completed_month)):
+        for month, count in session.execute(sa.select(sub.c.month, sa.func.count()).group_by(sub.c.month)):
+            if month in series:
+                series[month][name] = float(count)
+    for row in facts.follow:
+        if row.month in series:
+            series[row.month]["value_wan"] += float(row.value_wan or 0)
+            series[row.month]["trained"] += float(row.trained or 0)
+    return [{"month": key, **{name: round(series[key].get(name, 0.0), 2)
+                              for name in ("demands", "completed", "value_wan", "trained")}} for key in keys]
+
+
+def targets(session: Session, year: int, province: str | None = None, facts: Facts | None = None,
+            tree: RegionTree | None = None) -> list[dict[str, Any]]:
+    """Yearly targets per region with the year's actuals (the region and every region under it)."""
+    query = sa.select(RegionTarget, Region.name).join(Region, Region.id == RegionTarget.region_id)\
+        .where(RegionTarget.year == year).order_by(Region.code)
+    if province:
+        query = query.where(Region.province_code == province)
+    rows = session.execute(query).all()
+    if not rows:
+        return []
+    if facts is None or facts.year != year or not facts.regions:
+        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+        facts = Facts(session, Period(first, last, province), last, year, upper=last)
+    tree = tree or RegionTree(session)
+    actual: dict[int, dict[str, float]] = {target.region_id: defaultdict(float) for target, _ in rows}
+    for region_id, figures in _per_region(session, Period(province=province), facts, year_only=True).items():
+        for ancestor in tree.ancestors(region_id):
+            if ancestor in actual:
+                for key, value in figures.items():
+                    actual[ancestor][key] += value
+    result = []
+    for target, name in rows:
+        got = actual[target.region_id]
+        measures = []
+        for key, goal in (("visits", target.visits), ("enterprises", target.enterprises),
+                          ("problems", target.problems), ("skill_upgrades", target.skill_upgrades)):
+            value = int(got.get(key, 0))
+            measures.append({"key": key, "target": goal, "actual": value,
+                             "percent": round(100.0 * value / goal, 1) if goal else None})
+        result.append({"region_id": target.region_id, "name": name, "year": year, "measures": measures})
+    return result
+
+
+@dataclass
+class Report:
+    period: Period
+    today: dt.date
+    year: int
+    headline: dict[str, Any] = field(default_factory=dict)
+    by_status: list[tuple[str, int]] = field(default_factory=list)
+    by_category: list[dict[str, Any]] = field(default_factory=list)
+    by_region: list[dict[str, Any]] = field(default_factory=list)
+    by_industry: list[dict[str, Any]] = field(default_factory=list)
+    trend: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+
+
+def build(session: Session, period: Period, today: dt.date, year: int | None = None, *,
+          detail: bool = True) -> Report:
+    """Every figure of the report; the heavy joins run once (``Facts``). ``detail=False`` (the dashboard)
+    leaves out the per-region and per-industry service figures, which need a join through every follow-up."""
+    year = year or (period.end or today).year
+    facts = Facts(session, period, today, year, regions=detail)
+    tree = RegionTree(session)
+    return Report(period=period, today=today, year=year, headline=headline(session, period, today, facts),
+                  by_status=demands_by_status(session, period), by_category=demands_by_category(session, period),
+                  by_region=by_region(session, period, facts, tree),
+                  by_industry=by_industry(session, period, with_values=detail),
+                  trend=trend(session, period, today, facts),
+                  targets=targets(session, year, period.province, facts, tree))
+
+
+# ---------------------------------------------------------------- a short-lived cache of built reports
+# Every change of the figures goes through a service that inserts a row (an audit entry at least), so the
+# largest ids of these tables identify the data; a report built for the same ids and filters is reused for
+# at most ``ttl`` seconds (the TTL also covers changes made outside the services, e.g. raw SQL).
+_CACHE: dict[tuple, tuple[float, Report]] = {}
+_CACHE_LIMIT = 64
+
+
+def data_version(session: Session) -> tuple:
+    from web.models import AuditLog
+
+    tables = (AuditLog, Demand, Engagement, FollowUp, Feedback, Outcome, RegionTarget, VisitLog)
+    return tuple(session.execute(sa.select(*(sa.select(sa.func.max(t.id)).scalar_subquery() for t in tables))).one())
+
+
+def cached_build(session: Session, period: Period, today: dt.date, year: int | None = None, *,
+                 detail: bool = True, ttl: float = 0) -> Report:
+    if ttl <= 0:
+        return build(session, period, today, year, detail=detail)
+    bind = session.get_bind()
+    key = (str(getattr(bind, "url", None) or bind.engine.url), period, today, year, detail, data_version(session))
+    clock = time.monotonic()
+    hit = _CACHE.get(key)
+    if hit is not None and clock - hit[0] < ttl:
+        return hit[1]
+    report = build(session, period, today, year, detail=detail)
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[key] = (clock, report)
+    return report
+
+
+# ---------------------------------------------------------------- yearly targets
+TARGET_FIELDS = ("visits", "enterprises", "problems", "skill_upgrades")
+
+
+def target_regions(session: Session) -> list[Any]:
+    """Regions a target can be set for: the provinces and prefecture-level cities (few dozen rows)."""
+    return list(session.execute(sa.select(Region.code, Region.name, Region.level)
+                                .where(Region.level.in_(("province", "prefecture"))).order_by(Region.code)))
+
+
+def set_target(session: Session, data: dict[str, Any], *, actor: Any, now: dt.datetime) -> RegionTarget:
+    """Create or change a region's targets for a year (audited with before and after)."""
+    values = load_or_raise(TargetSchema(), data)
+    region = reference.region(session, values["region_code"])
+    target = session.scalar(sa.select(RegionTarget).where(RegionTarget.region_id == region.id,
+                                                          RegionTarget.year == values["year"]))
+    before = audit.snapshot(target, TARGET_FIELDS) if target is not None else None
+    if target is None:
+        target = RegionTarget(region_id=region.id, year=values["year"])
+        session.add(target)
+    for name in TARGET_FIELDS:
+        setattr(target, name, values[name])
+    session.flush()
+    audit.record(session, actor=actor, action="target.set", entity=target, now=now, before=before,
+                 after={"region": region.code, "year": target.year, **audit.snapshot(target, TARGET_FIELDS)})
+    return target

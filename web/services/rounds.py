@@ -1,0 +1,541 @@
+"""Matching rounds: create (scope, filters, config, capacities) → solve → review/adjust → publish.
+
+A round's inputs are frozen in its snapshot on the first solve, so a re-solve (after a lock, an
+exclusion or a capacity change) and a replay see the same features. Every change bumps the round's
+version (an optimistic lock): a coordinator acting on an old page gets a ``Conflict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from matching.config import RoundConfig
+from matching.pipeline import build_problem
+from matching.problem import ProblemError
+from matching.result import OPTIMAL, Result
+from matching.solve import solve
+from web.models import (
+    Craftsman,
+    Demand,
+    DemandCategory,
+    DemandStatusEvent,
+    Engagement,
+    EngagementMember,
+    Industry,
+    MatchingRound,
+    Proposal,
+    Region,
+    RoundCraftsman,
+    RoundDemand,
+    User,
+    demand_industry,
+)
+from web.services import audit, features, notifications
+from web.services.craftsmen import filtered_query, region_scope_ids, user_scope
+from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
+
+PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
+FAR_KM = 150.0
+LOW_SCORE = 0.4
+ACTIVE_MEMBER_STATUSES = ("assigned", "accepted")
+ACTIVE_ENGAGEMENT_STATUSES = ("scheduled", "in_service")
+WARNING_LABELS = {
+    "far": _l("far away"),
+    "cross_province": _l("cross-province (Sichuan ↔ Chongqing)"),
+    "low_score": _l("low score"),
+    "overloaded": _l("craftsman overloaded"),
+}
+DEMAND_FILTER_KEYS = ("region", "category", "industry", "urgency", "q")
+CRAFTSMAN_FILTER_KEYS = ("region", "honour", "industry", "skill", "studio")
+
+
+def default_config() -> dict[str, Any]:
+    return RoundConfig().to_dict()
+
+
+def _config(data: dict[str, Any]) -> RoundConfig:
+    try:
+        return RoundConfig.from_dict(data)
+    except ProblemError as error:  # FeatureError is a ProblemError: it names the field
+        raise ValidationFailed({getattr(error, "field", "config"): [str(error)]}) from None
+
+
+def get_round(session: Session, round_id: int, actor: User | None = None) -> MatchingRound:
+    rnd = session.get(MatchingRound, round_id)
+    if rnd is None:
+        raise NotFound(_l("This matching round does not exist."))
+    if actor is not None and not can_see(session, actor, rnd):
+        raise PermissionDenied(_l("This round belongs to another region."))
+    return rnd
+
+
+def can_see(session: Session, actor: User, rnd: MatchingRound) -> bool:
+    scope = user_scope(session, actor)
+    return scope is None or (rnd.region_id is not None and rnd.region_id in scope)
+
+
+def _require_editor(actor: User | str | None) -> None:
+    if isinstance(actor, User) and not actor.can_edit():
+        raise PermissionDenied(_l("Viewers cannot change matching rounds."))
+
+
+def _check_version(rnd: MatchingRound, expected_version: int | None) -> None:
+    if expected_version is not None and int(expected_version) != rnd.version:
+        raise Conflict(_l("Someone else changed this round meanwhile. Reload the page to see the current state."))
+
+
+def _require_editable(rnd: MatchingRound, expected_version: int | None) -> None:
+    _check_version(rnd, expected_version)
+    if rnd.status == "published":
+        raise ServiceError(_l("This round is published and can no longer change."), field="status")
+
+
+def _touch(session: Session, rnd: MatchingRound) -> None:
+    """Bump the round's version (optimistic lock); a concurrent writer gets a Conflict, not an overwrite."""
+    flag_modified(rnd, "filters")
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict(_l("Someone else changed this round meanwhile. Reload the page to see the current state.")) \
+            from None
+
+
+# ---------------------------------------------------------------- create
+def demand_query(session: Session, filters: dict[str, Any], scope: list[int] | None) -> sa.Select:
+    query = sa.select(Demand.id, Demand.team_size, Demand.urgency).where(Demand.status == "open")
+    if scope is not None:
+        query = query.where(Demand.region_id.in_(scope))
+    if filters.get("region"):
+        region_id = session.scalar(sa.select(Region.id).where(Region.code == filters["region"]))
+        query = query.where(Demand.region_id.in_(region_scope_ids(session, region_id) or [-1]))
+    if filters.get("category"):
+        query = query.where(Demand.category_id.in_(
+            sa.select(DemandCategory.id).where(DemandCategory.code == filters["category"])))
+    if filters.get("industry"):
+        query = query.where(Demand.id.in_(sa.select(demand_industry.c.demand_id).join(Industry)
+                                          .where(Industry.code == filters["industry"])))
+    if filters.get("urgency") in PRIORITY_BY_URGENCY:
+        query = query.where(Demand.urgency == filters["urgency"])
+    if filters.get("q"):
+        query = query.where(Demand.title.contains(filters["q"]))
+    return query
+
+
+def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] | None = None,
+                 craftsman_filters: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+                 default_capacity: int | None = None, actor: User | str | None, now: dt.datetime) -> MatchingRound:
+    """A draft round over the open demands and active craftsmen that pass the filters, within the actor's region."""
+    _require_editor(actor)
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise ServiceError(_l("Give the round a name of at most 120 characters."), field="name")
+    if default_capacity is not None and not 0 <= default_capacity <= 50:
+        raise ServiceError(_l("The capacity per round must be between 0 and 50."), field="default_capacity")
+    round_config = _config({**default_config(), **(config or {})})
+    demand_filters = {k: v for k, v in (demand_filters or {}).items() if k in DEMAND_FILTER_KEYS and v}
+    craftsman_filters = {k: v for k, v in (craftsman_filters or {}).items() if k in CRAFTSMAN_FILTER_KEYS and v}
+    actor_region = actor.region_id if isinstance(actor, User) else None
+    scope = region_scope_ids(session, actor_region)
+    demands = session.execute(demand_query(session, demand_filters, scope).order_by(Demand.id)).all()
+    pool = filtered_query(session, {**craftsman_filters, "status": "active"}, scope=scope).subquery()
+    craftsmen = session.execute(sa.select(pool.c.id, pool.c.round_capacity).order_by(pool.c.id)).all()
+    if not demands:
+        raise ServiceError(_l("No open demand matches these filters."), field="demand_filters")
+    if not craftsmen:
+        raise ServiceError(_l("No active craftsman matches these filters."), field="craftsman_filters")
+    rnd = MatchingRound(name=name, status="draft", region_id=actor_region, config=round_config.to_dict(),
+                        filters={"demands": demand_filters, "craftsmen": craftsman_filters,
+                                 "default_capacity": default_capacity},
+                        created_by_id=actor.id if isinstance(actor, User) else None, created_at=now)
+    session.add(rnd)
+    session.flush()
+    session.execute(sa.insert(RoundDemand), [
+        {"round_id": rnd.id, "demand_id": d.id, "slots": max(1, d.team_size),
+         "priority": PRIORITY_BY_URGENCY.get(d.urgency, 1.0)} for d in demands])
+    session.execute(sa.insert(RoundCraftsman), [
+        {"round_id": rnd.id, "craftsman_id": c.id,
+         "capacity": c.round_capacity if default_capacity is None else default_capacity} for c in craftsmen])
+    audit.record(session, actor=actor, action="round.create", entity=rnd, now=now,
+                 after={"name": name, "filters": rnd.filters, "config": rnd.config, "demands": len(demands),
+                        "craftsmen": len(craftsmen)})
+    return rnd
+
+
+# ---------------------------------------------------------------- solve
+def _pairs(session: Session, rnd: MatchingRound, *flags) -> list[tuple[str, str]]:
+    rows = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id)
+                           .where(Proposal.round_id == rnd.id, *flags)
+                           .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
+    return [(str(c), str(d)) for c, d in rows]
+
+
+def mark_queued(session: Session, rnd: MatchingRound, *, job_id: str | None, actor: User | str | None,
+                now: dt.datetime, expected_version: int | None = None) -> MatchingRound:
+    _require_editor(actor)
+    _require_editable(rnd, expected_version)
+    rnd.status = "queued"
+    rnd.job_id = job_id
+    _touch(session, rnd)
+    audit.record(session, actor=actor, action="round.queue", entity=rnd, now=now, after={"job_id": job_id})
+    return rnd
+
+
+def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | None, now: dt.datetime,
+                expected_version: int | None = None) -> Result:
+    """Build features (or reuse the snapshot), solve exactly, store proposals and metrics."""
+    _require_editor(actor)
+    _require_editable(rnd, expected_version)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    config = _config(rnd.config)
+    capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
+                                      .where(RoundCraftsman.round_id == rnd.id)).all())
+    slots = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.slots)
+                                 .where(RoundDemand.round_id == rnd.id)).all())
+    if rnd.snapshot:
+        craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
+    else:
+        today = now.date()
+        craftsmen = features.load_craftsmen(session, rnd.id, today=today)
+        demands = features.load_demands(session, rnd.id, today=today)
+        history = features.load_history(session, craftsmen, demands)
+    craftsmen = dataclasses.replace(craftsmen, capacity=np.array([capacities[int(c)] for c in craftsmen.ids]))
+    demands = dataclasses.replace(demands, slots=np.array([slots[int(d)] for d in demands.ids]))
+    locks = _pairs(session, rnd, Proposal.locked.is_(True))
+    exclusions = sorted(set(_pairs(session, rnd, Proposal.excluded.is_(True)))
+                        | set(features.declined_pairs(session, rnd.id)))
+    previous = _pairs(session, rnd, Proposal.assigned.is_(True)) if rnd.solved_at else None
+    timings["load"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    try:
+        problem = build_problem(craftsmen, demands, config, history=history, locks=locks, exclusions=exclusions,
+                                previous=previous)
+    except ProblemError as error:
+        raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
+    timings["score"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    result = solve(problem)
+    timings["solve"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    rnd.snapshot = features.make_snapshot(craftsmen, demands, history, config, locks=locks, exclusions=exclusions,
+                                          previous=previous)
+    rnd.snapshot_digest = features.digest(rnd.snapshot)
+    rnd.solver_status = result.status
+    rnd.solver_message = result.message or None
+    if result.status == OPTIMAL:
+        _store_result(session, rnd, result, problem, craftsmen, demands, config)
+        rnd.objective = result.objective
+        rnd.status = "solved"
+        rnd.solved_at = now
+    else:
+        rnd.status = "failed"
+    timings["save"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    changes = result.changes or {"added": [], "removed": []}
+    rnd.metrics = {**result.metrics, "timings": timings, "solver_timings": dict(result.timings),
+                   "solver": result.solver, "unfilled": len(result.unfilled),
+                   "craftsmen": len(craftsmen), "demands": len(demands),
+                   "changes": {kind: [list(map(int, p)) for p in pairs] for kind, pairs in changes.items()},
+                   "incremental": previous is not None}
+    _touch(session, rnd)
+    audit.record(session, actor=actor, action="round.solve", entity=rnd, now=now,
+                 after={"status": rnd.status, "objective": rnd.objective, "digest": rnd.snapshot_digest,
+                        "locks": len(locks), "exclusions": len(exclusions),
+                        "added": len(changes["added"]), "removed": len(changes["removed"])})
+    return result
+
+
+def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
+    """Engagements each craftsman is already committed to (scheduled or in service)."""
+    rows = session.execute(
+        sa.select(EngagementMember.craftsman_id, sa.func.count())
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .where(Engagement.status.in_(ACTIVE_ENGAGEMENT_STATUSES),
+               EngagementMember.status.in_(ACTIVE_MEMBER_STATUSES))
+        .group_by(EngagementMember.craftsman_id)).all()
+    wanted = set(craftsman_ids)
+    return {c: n for c, n in rows if c in wanted}
+
+
+def _store_result(session: Session, rnd: MatchingRound, result: Result, problem, craftsmen, demands,
+                  config: RoundConfig) -> None:
+    """Proposals = assignments (with breakdown and warnings) + alternates; locked/excluded rows are kept."""
+    flagged = {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
+        sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
+        .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
+    session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),
+                                              Proposal.excluded.is_(False)))
+    pairs: list[tuple[str, str, float, bool, int | None]] = [
+        (a.craftsman, a.demand, a.score, True, None) for a in result.assignments]
+    for demand, alternates in result.alternates.items():
+        pairs += [(c, demand, s, False, rank) for rank, (c, s) in enumerate(alternates, start=1)]
+    if not pairs:
+        return
+    cs = [p[0] for p in pairs]
+    ds = [p[1] for p in pairs]
+    components = features.pair_lookup(problem)(cs, ds)
+    c_index = {c: i for i, c in enumerate(craftsmen.ids)}
+    d_index = {d: i for i, d in enumerate(demands.ids)}
+    ci = np.array([c_index[c] for c in cs])
+    di = np.array([d_index[d] for d in ds])
+    km = features.distance_km(craftsmen, demands, ci, di)
+    remote = np.array([demands.mode[i] == "remote" for i in di.tolist()], dtype=bool)
+    far = (km > FAR_KM) & ~remote
+    cross = np.array([craftsmen.province[a] != demands.province[b] and bool(craftsmen.province[a])
+                      and bool(demands.province[b]) for a, b in zip(ci.tolist(), di.tolist(), strict=True)])
+    score = np.array([p[2] for p in pairs])
+    low = score < max(LOW_SCORE, config.min_score + 0.1)
+    load = defaultdict(int)
+    for c, count in result.loads.items():
+        load[int(c)] = count
+    committed = _active_loads(session, list(load))
+    capacity = craftsmen.capacity
+    rows, updates = [], []
+    names = list(components)
+    for k, (c, d, s, assigned, rank) in enumerate(pairs):
+        cid, did = int(c), int(d)
+        warnings = [code for code, flag in (("far", far[k]), ("cross_province", cross[k]), ("low_score", low[k]))
+                    if flag]
+        if assigned and load[cid] + committed.get(cid, 0) > max(1, int(capacity[ci[k]])):
+            warnings.append("overloaded")
+        breakdown = {name: float(components[name][k]) for name in names}
+        if not np.isnan(km[k]):
+            breakdown["distance_km"] = round(float(km[k]), 1)
+        values = {"score": max(0.0, float(s)), "breakdown": breakdown, "assigned": assigned,
+                  "alternate_rank": rank, "warnings": warnings}
+        if (cid, did) in flagged:
+            updates.append({"id": flagged.pop((cid, did)), **values})
+        else:
+            rows.append({"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False,
+                         "excluded": False, **values})
+    for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
+        updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None})
+    if rows:  # Core executemany: thousands of rows without ORM bookkeeping
+        session.connection().execute(sa.insert(Proposal.__table__), rows)
+    if updates:
+        session.execute(sa.update(Proposal), updates)
+
+
+# ---------------------------------------------------------------- adjust
+def _proposal(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id: int) -> Proposal:
+    in_round = session.scalar(sa.select(sa.func.count()).select_from(RoundDemand).where(
+        RoundDemand.round_id == rnd.id, RoundDemand.demand_id == demand_id)) and session.scalar(
+        sa.select(sa.func.count()).select_from(RoundCraftsman).where(
+            RoundCraftsman.round_id == rnd.id, RoundCraftsman.craftsman_id == craftsman_id))
+    if not in_round:
+        raise ServiceError(_l("This craftsman or demand is not part of the round."), field="pair")
+    proposal = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.craftsman_id ==
+                                                        craftsman_id, Proposal.demand_id == demand_id))
+    if proposal is None:
+        proposal = Proposal(round_id=rnd.id, craftsman_id=craftsman_id, demand_id=demand_id, score=0.0,
+                            breakdown={}, warnings=[], assigned=False)
+        session.add(proposal)
+    return proposal
+
+
+def set_pair(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id: int, mode: str, *,
+             actor: User | str | None, now: dt.datetime, expected_version: int | None = None) -> Proposal:
+    """``mode``: "lock" (keep it in every re-solve), "exclude" (never propose it) or "clear"."""
+    _require_editor(actor)
+    _require_editable(rnd, expected_version)
+    if mode not in ("lock", "exclude", "clear"):
+        raise ServiceError(_l("Unknown change."), field="mode")
+    proposal = _proposal(session, rnd, craftsman_id, demand_id)
+    before = {"locked": proposal.locked, "excluded": proposal.excluded}
+    proposal.locked = mode == "lock"
+    proposal.excluded = mode == "exclude"
+    _touch(session, rnd)
+    audit.record(session, actor=actor, action=f"round.{mode}", entity=rnd, now=now, before=before,
+                 after={"craftsman_id": craftsman_id, "demand_id": demand_id, "locked": proposal.locked,
+                        "excluded": proposal.excluded})
+    return proposal
+
+
+def set_capacity(session: Session, rnd: MatchingRound, craftsman_id: int, capacity: int, *,
+                 actor: User | str | None, now: dt.datetime, expected_version: int | None = None) -> RoundCraftsman:
+    _require_editor(actor)
+    _require_editable(rnd, expected_version)
+    if not isinstance(capacity, int) or not 0 <= capacity <= 50:
+        raise ServiceError(_l("The capacity per round must be between 0 and 50."), field="capacity")
+    row = session.scalar(sa.select(RoundCraftsman).where(RoundCraftsman.round_id == rnd.id,
+                                                         RoundCraftsman.craftsman_id == craftsman_id))
+    if row is None:
+        raise ServiceError(_l("This craftsman or demand is not part of the round."), field="craftsman_id")
+    before = {"capacity": row.capacity}
+    row.capacity = capacity
+    _touch(session, rnd)
+    audit.record(session, actor=actor, action="round.capacity", entity=rnd, now=now, before=before,
+                 after={"craftsman_id": craftsman_id, "capacity": capacity})
+    return row
+
+
+def pending_changes(session: Session, rnd: MatchingRound) -> bool:
+    """Whether locks, exclusions or capacities changed since the last solve (then publish waits for a re-solve)."""
+    if rnd.snapshot is None:
+        return False
+    stale_pair = session.scalar(sa.select(sa.func.count()).select_from(Proposal).where(
+        Proposal.round_id == rnd.id,
+        sa.or_(sa.and_(Proposal.locked, Proposal.assigned.is_(False)),
+               sa.and_(Proposal.excluded, Proposal.assigned)))) or 0
+    if stale_pair:
+        return True
+    if sorted(map(tuple, rnd.snapshot["locks"])) != sorted(_pairs(session, rnd, Proposal.locked.is_(True))):
+        return True
+    capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
+                                      .where(RoundCraftsman.round_id == rnd.id)).all())
+    snap = rnd.snapshot["craftsmen"]
+    return any(capacities.get(int(c)) != k for c, k in zip(snap["ids"], snap["capacity"], strict=True))
+
+
+# ---------------------------------------------------------------- publish and decline
+def publish_round(session: Session, rnd: MatchingRound, *, actor: User | str | None, now: dt.datetime,
+                  expected_version: int | None = None) -> int:
+    """Atomically: proposals → engagements (+ members), demands → matched, the outbox; returns engagements made.
+
+    Publishing twice does nothing more (returns 0). Any failure leaves nothing half-done.
+    """
+    _require_editor(actor)
+    if rnd.status == "published":
+        return 0
+    _check_version(rnd, expected_version)
+    if rnd.status != "solved":
+        raise ServiceError(_l("Solve the round before publishing it."), field="status")
+    if pending_changes(session, rnd):
+        raise ServiceError(_l("Locks, exclusions or capacities changed: re-solve before publishing."),
+                           field="status")
+    actor_id = actor.id if isinstance(actor, User) else None
+    with session.begin_nested():  # all or nothing
+        assigned = session.execute(
+            sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
+            .join(Demand, Demand.id == Proposal.demand_id)
+            .where(Proposal.round_id == rnd.id, Proposal.assigned, Proposal.excluded.is_(False),
+                   Demand.status == "open")
+            .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
+        by_demand: dict[int, list] = defaultdict(list)
+        for row in assigned:
+            by_demand[row.demand_id].append(row)
+        demand_ids = list(by_demand)
+        engagement_ids: list[int] = []
+        if demand_ids:
+            engagement_ids = list(session.scalars(
+                sa.insert(Engagement).returning(Engagement.id, sort_by_parameter_order=True),
+                [{"demand_id": d, "round_id": rnd.id, "status": "scheduled", "coordinator_id": actor_id,
+                  "created_at": now, "updated_at": now} for d in demand_ids]))
+            session.execute(sa.insert(EngagementMember), [
+                {"engagement_id": e, "craftsman_id": row.craftsman_id, "proposal_id": row.id, "status": "assigned"}
+                for e, d in zip(engagement_ids, demand_ids, strict=True) for row in by_demand[d]])
+            session.execute(sa.update(Demand).where(Demand.id.in_(demand_ids))
+                            .values(status="matched", matched_at=now, updated_at=now))
+            session.execute(sa.insert(DemandStatusEvent), [
+                {"demand_id": d, "from_status": "open", "to_status": "matched", "at": now, "actor_id": actor_id,
+                 "note": None, "public": True} for d in demand_ids])
+            notifications.write_outbox(session, rnd, by_demand, now=now)
+        rnd.status = "published"
+        rnd.published_at = now
+        rnd.published_by_id = actor_id
+        _touch(session, rnd)
+        audit.record(session, actor=actor, action="round.publish", entity=rnd, now=now,
+                     after={"engagements": len(engagement_ids), "demands": demand_ids[:2000]})
+    session.expire_all()
+    return len(engagement_ids)
+
+
+def decline_member(session: Session, member: EngagementMember, *, reason: str, actor: User | str | None,
+                   now: dt.datetime) -> EngagementMember:
+    """A craftsman declines after publish: recorded, the engagement cancelled, the demand back in the queue.
+
+    The declined pair is excluded from every later round of that demand (``features.declined_pairs``).
+    """
+    _require_editor(actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError(_l("Give the reason for declining."), field="reason")
+    if member.status not in ACTIVE_MEMBER_STATUSES:
+        raise ServiceError(_l("Only an assigned craftsman can decline."), field="status")
+    engagement = member.engagement
+    if engagement.status != "scheduled":
+        raise ServiceError(_l("Only a scheduled engagement can be declined."), field="status")
+    before = {"status": member.status}
+    member.status = "declined"
+    member.status_reason = reason[:300]
+    session.flush()
+    audit.record(session, actor=actor, action="engagement.decline", entity=engagement, now=now, before=before,
+                 after={"craftsman_id": member.craftsman_id, "status": "declined", "reason": reason})
+    from web.services.engagements import cancel_engagement
+
+    cancel_engagement(session, engagement, {"reason": reason}, actor=actor, now=now)
+    return member
+
+
+# ---------------------------------------------------------------- review
+def review_rows(session: Session, rnd: MatchingRound, *, only_warnings: bool = False, page: int = 1,
+                per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """Per demand: its assigned craftsmen (with breakdown and warnings), alternates, locks and exclusions."""
+    demand_query_ = (sa.select(RoundDemand.demand_id, RoundDemand.slots).where(RoundDemand.round_id == rnd.id))
+    if only_warnings:
+        demand_query_ = demand_query_.where(RoundDemand.demand_id.in_(
+            sa.select(Proposal.demand_id).where(Proposal.round_id == rnd.id, Proposal.assigned,
+                                                sa.cast(Proposal.warnings, sa.String) != "[]")))
+    total = session.scalar(sa.select(sa.func.count()).select_from(demand_query_.subquery())) or 0
+    chosen = session.execute(demand_query_.order_by(RoundDemand.demand_id)
+                             .offset((max(page, 1) - 1) * per_page).limit(per_page)).all()
+    ids = [row.demand_id for row in chosen]
+    demands = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_(ids)))}
+    proposals = session.scalars(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.demand_id.in_(ids))
+                                .order_by(Proposal.demand_id, Proposal.assigned.desc(), Proposal.alternate_rank,
+                                          Proposal.craftsman_id)).all()
+    names = dict(session.execute(sa.select(Craftsman.id, Craftsman.name).where(
+        Craftsman.id.in_({p.craftsman_id for p in proposals}))).all())
+    grouped: dict[int, list[Proposal]] = defaultdict(list)
+    for proposal in proposals:
+        grouped[proposal.demand_id].append(proposal)
+    rows = []
+    for demand_id, slots in chosen:
+        group = grouped[demand_id]
+        rows.append({"demand": demands[demand_id], "slots": slots, "names": names,
+                     "assigned": [p for p in group if p.assigned],
+                     "alternates": [p for p in group if not p.assigned and p.alternate_rank and not p.excluded],
+                     "excluded": [p for p in group if p.excluded],
+                     "locked_unassigned": [p for p in group if p.locked and not p.assigned]})
+    return rows, int(total)
+
+
+def craftsman_loads(session: Session, rnd: MatchingRound, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Per craftsman in the round: capacity and load (most loaded first)."""
+    load = (sa.select(Proposal.craftsman_id, sa.func.count().label("load"))
+            .where(Proposal.round_id == rnd.id, Proposal.assigned).group_by(Proposal.craftsman_id).subquery())
+    rows = session.execute(
+        sa.select(Craftsman.id, Craftsman.name, RoundCraftsman.capacity, sa.func.coalesce(load.c.load, 0))
+        .join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
+        .outerjoin(load, load.c.craftsman_id == Craftsman.id)
+        .where(RoundCraftsman.round_id == rnd.id)
+        .order_by(sa.func.coalesce(load.c.load, 0).desc(), Craftsman.id).limit(limit)).all()
+    return [{"id": r[0], "name": r[1], "capacity": r[2], "load": r[3]} for r in rows]
+
+
+def round_counts(session: Session, rnd: MatchingRound) -> dict[str, int]:
+    def count(model, *where):
+        return sa.select(sa.func.count()).select_from(model).where(*where).scalar_subquery()
+
+    row = session.execute(sa.select(
+        count(RoundDemand, RoundDemand.round_id == rnd.id).label("demands"),
+        count(RoundCraftsman, RoundCraftsman.round_id == rnd.id).label("craftsmen"),
+        count(Proposal, Proposal.round_id == rnd.id, Proposal.assigned).label("assigned"),
+        count(Proposal, Proposal.round_id == rnd.id, Proposal.locked).label("locked"),
+        count(Proposal, Proposal.round_id == rnd.id, Proposal.excluded).label("excluded"),
+        count(Engagement, Engagement.round_id == rnd.id).label("engagements"),
+    )).one()
+    return dict(row._mapping)

@@ -1,0 +1,40 @@
+"""Jinja helpers shared by every page: locale switch, labels of coded values."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request, url_for
+from flask_babel import get_locale
+
+from web import navigation
+
+
+def _registered(entries):
+    return [(endpoint, label) for endpoint, label in entries if endpoint in current_app.view_functions]
+
+
+def register_template_helpers(app: Flask) -> None:
+    @app.context_processor
+    def inject_locale():
+        def switch_locale_url(locale: str) -> str:
+            args = dict(request.view_args or {})
+            args.update(request.args.to_dict())
+            args["lang"] = locale
+            return url_for(request.endpoint or "public.index", **args)
+
+        current = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
+        return {
+            "current_locale": current,
+            "switch_locale_url": switch_locale_url,
+            "public_nav_links": lambda: _registered(navigation.PUBLIC_NAV),
+            "public_action_links": lambda: _registered(navigation.PUBLIC_ACTIONS),
+            "workspace_nav_links": lambda: _registered(navigation.WORKSPACE_NAV),
+        }
+
+    @app.template_filter("localized")
+    def localized(entity, field: str = "name") -> str:
+        """``name_zh`` or ``name_en`` of a taxonomy row, by the current locale."""
+        if entity is None:
+            return ""
+        locale = str(get_locale() or "zh_CN")
+        suffix = "en" if locale.startswith("en") else "zh"
+        return getattr(entity, f"{field}_{suffix}", None) or getattr(entity, f"{field}_zh", "")

@@ -1,0 +1,435 @@
+"""Engagements (服务跟踪): due follow-ups, the engagement page, follow-up records, acceptance, completion, flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy.orm import selectinload
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+
+from web.auth import editor_required, staff_required
+from web.clock import utcnow
+from web.extensions import db
+from web.models import Attachment, Craftsman, Demand, Engagement, EngagementMember, FollowUp, Outcome, User
+from web.models.engagements import ENGAGEMENT_STATUSES
+from web.models.outcomes import OUTCOME_KINDS
+from web.schemas.engagements import MAX_OUTCOMES_PER_FOLLOW_UP
+from web.services import engagements as service
+from web.services import flags, followups, points
+from web.services.errors import ServiceError
+
+bp = Blueprint("engagements", __name__, url_prefix="/workspace/engagements")
+
+OUTCOME_KIND_LABELS = {
+    "patent": _l("Patent"), "method": _l("Work method"), "small_innovation": _l("Small innovation (五小)"),
+    "standard": _l("Standard"), "course": _l("Course"),
+}
+PER_PAGE = 50
+
+
+# ---------------------------------------------------------------- forms (thin: the schemas validate)
+def _date(label):
+    return StringField(label, render_kw={"type": "date"})
+
+
+def _number(label, step="1"):
+    return StringField(label, render_kw={"type": "number", "min": "0", "step": step})
+
+
+class StartForm(FlaskForm):
+    started_on = _date(_l("Start date"))
+
+
+class VisitForm(FlaskForm):
+    visited_on = _date(_l("Visit date"))
+    craftsman_id = SelectField(_l("Craftsman"), choices=[], validate_choice=False)
+    hours = _number(_l("Hours"), "0.5")
+    note = TextAreaField(_l("What was done"))
+
+
+class AcceptanceForm(FlaskForm):
+    confirmed_by = StringField(_l("Confirmed by (enterprise contact)"))
+
+
+class CompleteForm(FlaskForm):
+    completed_on = _date(_l("Completion date"))
+    override_reason = StringField(_l("Reason to complete with open follow-ups"))
+
+
+class ReasonForm(FlaskForm):
+    reason = StringField(_l("Reason"))
+
+
+class OutcomeRow(Form):
+    kind = SelectField(_l("Kind"), choices=[SelectChoice("", "—")]
+                       + [SelectChoice(k, OUTCOME_KIND_LABELS[k]) for k in OUTCOME_KINDS], validate_choice=False)
+    title = StringField(_l("Title"))
+    reference = StringField(_l("Number or reference"))
+    value_wan = _number(_l("Value (万元)"), "0.01")
+
+
+class FollowUpForm(FlaskForm):
+    done_on = _date(_l("Date of the follow-up"))
+    problems_solved = _number(_l("Problems solved"))
+    value_created_wan = _number(_l("Value created / cost saved (万元)"), "0.01")
+    workers_trained = _number(_l("Workers trained (person-times)"))
+    apprentices = _number(_l("Apprentices taken (师徒结对)"))
+    agreement_signed = BooleanField(_l("Long-term cooperation agreement signed"))
+    agreement_term_months = _number(_l("Agreement term (months)"))
+    note = TextAreaField(_l("Notes"))
+    outcomes = FieldList(FormField(OutcomeRow), min_entries=3, max_entries=MAX_OUTCOMES_PER_FOLLOW_UP)
+    attachment = FileField(_l("Photo or document"))
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(_l("Note"))
+    corrects_id = HiddenField()
+
+
+class AttachmentForm(FlaskForm):
+    attachment = FileField(_l("Photo or document"))
+
+
+def _payload(form: FlaskForm, *names: str) -> dict[str, Any]:
+    """Form data for a schema: blanks left out (the schema's defaults and required checks apply)."""
+    return {name: form[name].data for name in names if form[name].data not in ("", None)}
+
+
+def show_errors(form: FlaskForm, error: ServiceError) -> None:
+    """A service's errors next to the form's fields; errors of no field become flash messages."""
+    for field, messages in error.as_errors().items():
+        target = form._fields.get(field)  # noqa: SLF001 - WTForms' own field registry
+        if target is not None:
+            target.errors = [*list(target.errors or []), *messages]
+        else:
+            for message in messages:
+                flash(message, "error")
+
+
+# ---------------------------------------------------------------- scope and lookups
+def _visible() -> sa.ColumnElement[bool]:
+    """A city's coordinator sees the engagements of its own region and below."""
+    try:
+        from web.services.demands import visible_to
+    except ImportError:  # pragma: no cover - the intake feature not installed
+        return sa.true()
+    return visible_to(current_user)
+
+
+def _engagement(engagement_id: int) -> Engagement:
+    engagement = db.session.scalar(sa.select(Engagement).join(Demand).where(Engagement.id == engagement_id,
+                                                                           _visible()))
+    if engagement is None:
+        abort(404)
+    return engagement
+
+
+def _follow_up(follow_up_id: int) -> FollowUp:
+    follow_up = db.session.get(FollowUp, follow_up_id)
+    if follow_up is None:
+        abort(404)
+    _engagement(follow_up.engagement_id)
+    return follow_up
+
+
+def _back(engagement: Engagement):
+    return redirect(url_for("engagements.show", engagement_id=engagement.id))
+
+
+@bp.app_context_processor
+def overdue_follow_ups_in_header() -> dict[str, Any]:
+    """``overdue_follow_ups()`` for the page header: the logged-in coordinator's overdue follow-ups."""
+    def count() -> int:
+        if not (current_user and current_user.is_authenticated):
+            return 0
+        return followups.overdue_count(db.session, utcnow().date(), coordinator_id=current_user.id)
+
+    return {"overdue_follow_ups": count}
+
+
+# ---------------------------------------------------------------- lists
+@bp.get("/")
+@staff_required
+def index():
+    today = utcnow().date()
+    who = request.args.get("who", "mine")
+    coordinator_id = current_user.id if who == "mine" else None
+    due = followups.due_list(db.session, today, coordinator_id=coordinator_id, where=(_visible(),))
+    status = request.args.get("status", "")
+    page = max(request.args.get("page", 1, type=int), 1)
+    query = (sa.select(Engagement).join(Demand).where(_visible())
+             .options(selectinload(Engagement.demand).selectinload(Demand.enterprise),
+                      selectinload(Engagement.members).selectinload(EngagementMember.craftsman)))
+    if status in ENGAGEMENT_STATUSES:
+        query = query.where(Engagement.status == status)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    rows = db.session.scalars(query.order_by(Engagement.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE))
+    coordinators = dict(db.session.execute(sa.select(User.id, User.display_name)).all())
+    return render_template("engagements/index.html", due=due, today=today, who=who, rows=list(rows), total=total,
+                           pending_ratings=service.pending_feedback_count(db.session), sync_form=FlaskForm(),
+                           page=page, pages=max(1, -(-total // PER_PAGE)), status=status,
+                           statuses=ENGAGEMENT_STATUSES, labels=service.STATUS_LABELS,
+                           kind_labels=service.KIND_LABELS, coordinators=coordinators)
+
+
+@bp.get("/<int:engagement_id>")
+@staff_required
+def show(engagement_id: int):
+    return _render_show(_engagement(engagement_id))
+
+
+def _render_show(engagement: Engagement, status: int = 200, **bound: FlaskForm):
+    """The engagement page; ``bound`` replaces a form by the one just posted (its errors shown next to fields)."""
+    today = utcnow().date()
+    forms: dict[str, FlaskForm] = {
+        "start_form": StartForm(formdata=None, data={"started_on": today.isoformat()}),
+        "visit_form": VisitForm(formdata=None), "accept_form": AcceptanceForm(formdata=None),
+        "complete_form": CompleteForm(formdata=None, data={"completed_on": today.isoformat()}),
+        "cancel_form": ReasonForm(formdata=None), "noshow_form": ReasonForm(formdata=None),
+    }
+    forms.update(bound)
+    forms["visit_form"].craftsman_id.choices = [SelectChoice("", "—")] + [
+        SelectChoice(str(m.craftsman_id), m.craftsman.name) for m in engagement.members]
+    blockers = service.completion_blockers(db.session, engagement, today) if engagement.status == "in_service" else []
+    return render_template("engagements/show.html", e=engagement, today=today, blockers=blockers,
+                           labels=service.STATUS_LABELS, kind_labels=service.KIND_LABELS,
+                           member_labels=service.MEMBER_STATUS_LABELS, **forms), status
+
+
+def _act(engagement_id: int, form_class, names: tuple[str, ...], action, done_message: str, slot: str):
+    engagement = _engagement(engagement_id)
+    form = form_class()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        action(db.session, engagement, _payload(form, *names), actor=current_user, now=utcnow())
+    except ServiceError as error:
+        db.session.rollback()
+        show_errors(form, error)
+        return _render_show(_engagement(engagement_id), 422, **{slot: form})
+    db.session.commit()
+    flash(done_message, "success")
+    return _back(engagement)
+
+
+@bp.post("/<int:engagement_id>/start")
+@editor_required
+def start(engagement_id: int):
+    return _act(engagement_id, StartForm, ("started_on",), service.start_engagement,
+                _("The service has started; follow-ups are scheduled."), "start_form")
+
+
+@bp.post("/<int:engagement_id>/visits")
+@editor_required
+def visit(engagement_id: int):
+    return _act(engagement_id, VisitForm, ("visited_on", "craftsman_id", "hours", "note"), service.record_visit,
+                _("The visit is logged."), "visit_form")
+
+
+@bp.post("/<int:engagement_id>/accept")
+@editor_required
+def accept(engagement_id: int):
+    return _act(engagement_id, AcceptanceForm, ("confirmed_by",), service.record_acceptance,
+                _("The enterprise's acceptance is recorded."), "accept_form")
+
+
+@bp.post("/<int:engagement_id>/complete")
+@editor_required
+def complete(engagement_id: int):
+    return _act(engagement_id, CompleteForm, ("completed_on", "override_reason"), service.complete_engagement,
+                _("The engagement is completed; the enterprise can now rate the service."), "complete_form")
+
+
+@bp.post("/<int:engagement_id>/cancel")
+@editor_required
+def cancel(engagement_id: int):
+    return _act(engagement_id, ReasonForm, ("reason",), service.cancel_engagement,
+                _("The engagement is cancelled; the demand is open again."), "cancel_form")
+
+
+@bp.post("/<int:engagement_id>/members/<int:craftsman_id>/no-show")
+@editor_required
+def no_show(engagement_id: int, craftsman_id: int):
+    def action(session, engagement, data, *, actor, now):
+        return service.mark_no_show(session, engagement, craftsman_id, data, actor=actor, now=now)
+
+    return _act(engagement_id, ReasonForm, ("reason",), action, _("The no-show is recorded."), "noshow_form")
+
+
+@bp.post("/ratings")
+@editor_required
+def apply_ratings():
+    """Apply the enterprises' new ratings: engagements become "evaluated", ratings of 4–5 earn points."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    count = service.sync_feedback(db.session, actor=current_user, now=utcnow())
+    db.session.commit()
+    flash(_("Ratings applied: %(count)d.", count=count), "success")
+    return redirect(url_for("engagements.index"))
+
+
+# ---------------------------------------------------------------- follow-ups
+@bp.route("/<int:engagement_id>/follow-ups/<kind>", methods=["GET", "POST"])
+@staff_required
+def follow_up(engagement_id: int, kind: str):
+    engagement = _engagement(engagement_id)
+    existing = db.session.scalar(sa.select(FollowUp).where(FollowUp.engagement_id == engagement.id,
+                                                           FollowUp.kind == kind))
+    if kind not in service.KIND_LABELS:
+        abort(404)
+    if existing is not None and existing.done_on is not None:
+        return redirect(url_for("engagements.follow_up_detail", follow_up_id=existing.id))
+    form = FollowUpForm()
+    if request.method == "POST":
+        if not current_user.can_edit():
+            abort(403)
+        if form.validate_on_submit():
+            try:
+                slot = followups.slot(db.session, engagement, kind, now=utcnow())
+                followups.record_follow_up(db.session, slot, _follow_up_data(form), actor=current_user, now=utcnow())
+                upload = form.attachment.data
+                if upload and getattr(upload, "filename", ""):
+                    followups.add_attachment(db.session, slot, filename=upload.filename, stream=upload.stream,
+                                             actor=current_user, now=utcnow())
+            except ServiceError as error:
+                db.session.rollback()
+                show_errors(form, error)
+            else:
+                db.session.commit()
+                flash(_("The follow-up is recorded."), "success")
+                return _back(engagement)
+    elif not form.done_on.data:
+        form.done_on.data = utcnow().date().isoformat()
+    return render_template("engagements/follow_up_form.html", e=engagement, kind=kind, form=form,
+                           follow_up=existing, kind_labels=service.KIND_LABELS), 200 if not form.errors else 422
+
+
+def _follow_up_data(form: FollowUpForm) -> dict[str, Any]:
+    data = _payload(form, "done_on", "problems_solved", "value_created_wan", "workers_trained", "apprentices",
+                    "agreement_term_months", "note")
+    data["agreement_signed"] = bool(form.agreement_signed.data)
+    data["outcomes"] = [
+        {key: value for key, value in row.data.items() if value not in ("", None)}
+        for row in form.outcomes if row.form.kind.data or row.form.title.data
+    ]
+    return data
+
+
+@bp.get("/follow-ups/<int:follow_up_id>")
+@staff_required
+def follow_up_detail(follow_up_id: int):
+    follow_up = _follow_up(follow_up_id)
+    outcomes = db.session.scalars(sa.select(Outcome).where(Outcome.follow_up_id == follow_up.id))
+    return render_template("engagements/follow_up.html", f=follow_up, e=follow_up.engagement,
+                           note_form=NoteForm(), attachment_form=AttachmentForm(), outcomes=list(outcomes),
+                           kind_labels=service.KIND_LABELS, outcome_labels=OUTCOME_KIND_LABELS)
+
+
+@bp.post("/follow-ups/<int:follow_up_id>/notes")
+@editor_required
+def add_note(follow_up_id: int):
+    follow_up = _follow_up(follow_up_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        followups.add_note(db.session, follow_up, _payload(form, "body", "corrects_id"), actor=current_user,
+                           now=utcnow())
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+        flash(_("The note is added."), "success")
+    return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
+
+
+@bp.post("/follow-ups/<int:follow_up_id>/attachments")
+@editor_required
+def add_attachment(follow_up_id: int):
+    follow_up = _follow_up(follow_up_id)
+    form = AttachmentForm()
+    upload = form.attachment.data if form.validate_on_submit() else None
+    if upload is None or not getattr(upload, "filename", ""):
+        flash(_("Choose a file to attach."), "error")
+        return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
+    try:
+        followups.add_attachment(db.session, follow_up, filename=upload.filename, stream=upload.stream,
+                                 actor=current_user, now=utcnow())
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+        flash(_("The file is attached."), "success")
+    return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@staff_required
+def attachment(attachment_id: int):
+    row = db.session.get(Attachment, attachment_id)
+    if row is None:
+        abort(404)
+    _follow_up(row.follow_up_id)
+    path = followups.attachment_path(row)
+    if not path.is_file():
+        abort(404)
+    return send_file(path, mimetype=row.content_type, download_name=row.filename, as_attachment=True)
+
+
+# ---------------------------------------------------------------- points and the review flags
+@bp.get("/craftsmen/<int:craftsman_id>/points")
+@staff_required
+def points_ledger(craftsman_id: int):
+    craftsman = db.session.get(Craftsman, craftsman_id)
+    if craftsman is None:
+        abort(404)
+    return render_template("engagements/points.html", c=craftsman, entries=points.ledger(db.session, craftsman_id),
+                           rule_labels=points.RULE_LABELS)
+
+
+@bp.get("/flags")
+@staff_required
+def flag_list():
+    rows = flags.flagged(db.session, utcnow().date())
+    return render_template("engagements/flags.html", rows=rows, form=ReasonForm(), reason_labels=flags.REASON_LABELS)
+
+
+@bp.post("/flags/<int:craftsman_id>/<any(pause, exit):decision>")
+@editor_required
+def flag_decision(craftsman_id: int, decision: str):
+    craftsman = db.session.get(Craftsman, craftsman_id)
+    if craftsman is None:
+        abort(404)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        flags.decide(db.session, craftsman, decision, _payload(form, "reason"), actor=current_user, now=utcnow())
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+        flash(_("Paused: %(name)s.", name=craftsman.name) if decision == "pause"
+              else _("Left the pool: %(name)s.", name=craftsman.name), "success")
+    return redirect(url_for("engagements.flag_list"))
+

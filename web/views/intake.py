@@ -1,0 +1,413 @@
+"""Public demand intake (企业点单): the form, confirmation, receipt, status lookup, answers and rating.
+
+Nobody logs in here. The WTForms layer only renders fields and checks CSRF; every rule lives
+in ``web.schemas.demands`` and the services. What was typed stays in the form on any error
+(bad input, an expired form, a rate limit), so a legitimate submission is never lost.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+
+from web.clock import utcnow
+from web.extensions import db, limiter
+from web.models import Demand, DemandCategory, Industry, Region, Skill
+from web.models.enterprises import ENTERPRISE_TYPES
+from web.services import demands as demand_service
+from web.services import feedback as feedback_service
+from web.services import tracking
+from web.services.errors import ServiceError
+
+bp = Blueprint("intake", __name__, url_prefix="/demand")
+
+TRACKED_KEY = "tracked_demands"
+TRACKED_MAX = 20
+FORM_BODY_LIMIT = 256 * 1024  # the public forms are text only: far below the app-wide upload limit
+HONEYPOT = "homepage"
+ENTERPRISE_TYPE_LABELS = {"zjtx": _l("Specialised and innovative SME (专精特新)"),
+                          "smme": _l("Small, medium or micro enterprise"), "large": _l("Large enterprise"),
+                          "other": _l("Other")}
+
+
+def choices_of(labels: dict[str, Any]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in labels.items()]
+
+
+def _submit_limit() -> str:
+    return current_app.config["PUBLIC_SUBMIT_LIMIT"]
+
+
+def _lookup_limit() -> str:
+    return current_app.config["PUBLIC_LOOKUP_LIMIT"]
+
+
+class Marked:
+    """Marks a field as required on the page (asterisk, ``required`` attribute); the schema checks it."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form: Any, field: Any) -> None:
+        return None
+
+
+class DemandForm(FlaskForm):
+    enterprise_name = StringField(_l("Enterprise name"), [Marked()], render_kw={"autocomplete": "organization"})
+    credit_code = StringField(_l("Unified social credit code"), [Marked()],
+                              render_kw={"autocapitalize": "characters", "spellcheck": "false", "maxlength": 24})
+    enterprise_type = SelectField(_l("Enterprise type"), validate_choice=False,
+                                  choices=[SelectChoice(code, ENTERPRISE_TYPE_LABELS[code]) for code in ENTERPRISE_TYPES])
+    region_code = SelectField(_l("Region"), [Marked()], validate_choice=False)
+    industry_code = SelectField(_l("Industry"), [Marked()], validate_choice=False)
+    contact_name = StringField(_l("Contact person"), [Marked()], render_kw={"autocomplete": "name"})
+    contact_phone = StringField(_l("Contact mobile"), [Marked()],
+                                render_kw={"type": "tel", "inputmode": "numeric", "autocomplete": "tel"})
+    category_code = SelectField(_l("Demand category"), [Marked()], validate_choice=False)
+    title = StringField(_l("Title of the demand"), [Marked()], render_kw={"maxlength": 120})
+    description = TextAreaField(_l("Describe the problem"), [Marked()], render_kw={"rows": 6})
+    skills = SelectMultipleField(_l("Skills needed"), validate_choice=False)
+    other_skills = StringField(_l("Other skills (not in the list)"), render_kw={"maxlength": 200})
+    team_size = StringField(_l("Craftsmen wanted"), default="1",
+                            render_kw={"type": "number", "min": 1, "max": 10, "inputmode": "numeric"})
+    mode = RadioField(_l("Service mode"), validate_choice=False, default="onsite",
+                      choices=choices_of(demand_service.MODE_LABELS))
+    address = StringField(_l("Service address"), render_kw={"autocomplete": "street-address", "maxlength": 200})
+    window_start = StringField(_l("Preferred from"), render_kw={"type": "date"})
+    window_end = StringField(_l("Preferred until"), render_kw={"type": "date"})
+    urgency = RadioField(_l("Urgency"), validate_choice=False, default="medium",
+                         choices=choices_of(demand_service.URGENCY_LABELS))
+    consent = BooleanField(_l("I agree that the trade union stores these data to match my demand with craftsmen "
+                              "and contacts me about it."), [Marked()])
+    submission_key = HiddenField()
+    homepage = StringField(_l("Leave this field empty"), render_kw={"autocomplete": "off", "tabindex": "-1"})
+
+    CONTRACT_FIELDS = ("enterprise_name", "credit_code", "enterprise_type", "region_code", "industry_code",
+                       "contact_name", "contact_phone", "category_code", "title", "description", "skills",
+                       "other_skills", "team_size", "mode", "address", "window_start", "window_end", "urgency",
+                       "consent", "submission_key")
+
+    def contract_data(self) -> dict[str, Any]:
+        data = {name: self[name].data for name in self.CONTRACT_FIELDS}
+        data["consent"] = bool(data["consent"])
+        data["skills"] = [code for code in (data["skills"] or []) if code]
+        return {key: ("" if value is None else value) for key, value in data.items()}
+
+
+class LookupForm(FlaskForm):
+    tracking_code = StringField(_l("Tracking code"), [Marked()],
+                                render_kw={"autocapitalize": "characters", "spellcheck": "false",
+                                           "placeholder": "CQ-2026-7K3M9P", "maxlength": 40})
+    last4 = StringField(_l("Last four digits of the contact mobile"), [Marked()],
+                        render_kw={"inputmode": "numeric", "maxlength": 4, "autocomplete": "off"})
+
+
+class AnswerForm(FlaskForm):
+    answer = TextAreaField(_l("Your answer"), [Marked()], render_kw={"rows": 4, "maxlength": 2000})
+
+
+class RatingForm(FlaskForm):
+    rating = RadioField(_l("Your rating"), [Marked()], validate_choice=False,
+                        choices=[SelectChoice(str(n), str(n)) for n in range(5, 0, -1)])
+    comment = TextAreaField(_l("Comment (optional)"), render_kw={"rows": 3, "maxlength": 1000})
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@bp.url_value_preprocessor
+def _limit_body_size(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    # Runs before every before_request hook (CSRFProtect reads the form in one), so the limit applies.
+    request.max_content_length = min(FORM_BODY_LIMIT, current_app.config.get("MAX_CONTENT_LENGTH") or FORM_BODY_LIMIT)
+
+
+@bp.context_processor
+def labels() -> dict[str, Any]:
+    return {"status_labels": demand_service.STATUS_LABELS, "status_help": demand_service.STATUS_HELP,
+            "mode_labels": demand_service.MODE_LABELS,
+            "urgency_labels": demand_service.URGENCY_LABELS, "mask_phone": _mask_phone}
+
+
+def _mask_phone(phone: str | None) -> str:
+    phone = phone or ""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+def _english() -> bool:
+    return str(get_locale() or "zh_CN").startswith("en")
+
+
+def _labeller() -> Any:
+    """``row → name`` in the current locale (the locale is looked up once, not per row)."""
+    attribute = "name_en" if _english() else "name_zh"
+    return lambda row: getattr(row, attribute) or row.name_zh
+
+
+def _fill_choices(form: DemandForm) -> dict[str, Any]:
+    """Options from the reference tables; returns what the template needs for the region and skills pickers."""
+    db_session = db.session
+    regions = db_session.execute(sa.select(Region.id, Region.code, Region.name, Region.level, Region.parent_id)
+                                 .order_by(Region.code)).all()
+    by_id = {row.id: row for row in regions}
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    whole_city = _("%(name)s (whole city)")  # translated once, formatted per prefecture
+    for row in regions:
+        if row.level == "province":
+            continue
+        parent = by_id.get(row.parent_id)
+        if row.level == "prefecture":
+            groups[f"{by_id[row.parent_id].name} · {row.name}"].insert(0, (row.code, whole_city % {"name": row.name}))
+            continue
+        anchor = parent
+        while anchor is not None and anchor.level not in ("prefecture", "province"):
+            anchor = by_id.get(anchor.parent_id)
+        if anchor is None:
+            continue
+        group = anchor.name if anchor.level == "province" else f"{by_id[anchor.parent_id].name} · {anchor.name}"
+        groups[group].append((row.code, row.name if parent is anchor else f"{parent.name} · {row.name}"))
+    form.region_code.choices = [SelectChoice(code, name) for options in groups.values() for code, name in options]
+    label = _labeller()
+    form.industry_code.choices = [SelectChoice("", _("Choose an industry"))] + [
+        SelectChoice(row.code, label(row)) for row in db_session.scalars(sa.select(Industry).order_by(Industry.id))]
+    form.category_code.choices = category_choices(_("Choose a category"))
+    region_tree = [{"c": row.code, "n": row.name, "p": by_id[row.parent_id].code if row.parent_id else None}
+                   for row in regions]
+    return {**skill_choices(form.skills), "region_tree": region_tree, "region_groups": list(groups.items())}
+
+
+def skill_choices(field: SelectMultipleField) -> dict[str, Any]:
+    """Fill a skills field's choices; returns the groups (root skill, its children) for the picker."""
+    skills = db.session.scalars(sa.select(Skill).order_by(Skill.id)).all()
+    label = _labeller()
+    field.choices = [SelectChoice(row.code, label(row)) for row in skills]
+    children: dict[int | None, list[Skill]] = defaultdict(list)
+    for row in skills:
+        children[row.parent_id].append(row)
+    return {"skill_groups": [(root, children.get(root.id, [])) for root in children[None]], "skill_label": label}
+
+
+def apply_errors(form: FlaskForm, error: ServiceError) -> None:
+    leftovers = []
+    for name, messages in error.as_errors().items():
+        if name in form._fields and name != "csrf_token":
+            form[name].errors = list(messages)
+        else:
+            leftovers.extend(messages)
+    for message in leftovers:
+        flash(message, "error")
+
+
+def category_choices(placeholder: str) -> list[SelectChoice]:
+    rows = db.session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort))
+    label = _labeller()
+    return [SelectChoice("", placeholder)] + [SelectChoice(row.code, label(row)) for row in rows]
+
+
+def _render_form(form: DemandForm, status: int = 200):
+    return render_template("intake/new.html", form=form, **_fill_choices(form)), status
+
+
+def _remember(code: str) -> None:
+    codes = [c for c in session.get(TRACKED_KEY, []) if c != code]
+    session[TRACKED_KEY] = (codes + [code])[-TRACKED_MAX:]
+
+
+def _tracked_demand(code: str) -> Demand | None:
+    """The demand, if this browser proved it may see it (submitted it, or looked it up with the digits)."""
+    normalized = tracking.normalize_code(code)
+    if normalized is None or normalized not in session.get(TRACKED_KEY, []):
+        return None
+    return db.session.scalar(sa.select(Demand).where(Demand.tracking_code == normalized))
+
+
+def _require_tracked(code: str) -> Demand:
+    demand = _tracked_demand(code)
+    if demand is None:
+        abort(redirect(url_for("intake.lookup", code=code)))
+    return demand
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the form -----------------------------------------------------------------------------------
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@limiter.limit(_submit_limit, methods=["POST"])
+def new_demand():
+    form = DemandForm()
+    if request.method == "GET":
+        form.submission_key.data = secrets.token_urlsafe(24)
+        return _render_form(form)
+    if not form.submission_key.data:
+        form.submission_key.data = secrets.token_urlsafe(24)
+    if form.homepage.data:
+        # A bot filled the invisible field. A person who did so keeps everything typed and can send again.
+        form.homepage.errors = [_("Please leave this field empty.")]
+        flash(_("Your demand was not sent yet: please clear the field marked below and send again."), "error")
+        return _render_form(form, 400)
+    if not form.validate():  # CSRF only: the contract's rules are in the schema
+        flash(_("The form expired. Please check your entries and send again."), "error")
+        return _render_form(form, 400)
+    try:
+        demand = demand_service.submit_demand(db.session, form.contract_data(), now=utcnow())
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        apply_errors(form, error)
+        flash(_("Please correct the marked fields; nothing was sent yet."), "error")
+        return _render_form(form, 422)
+    _remember(demand.tracking_code)
+    return redirect(url_for("intake.confirmation", code=demand.tracking_code), 303)
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_expired(_error: CSRFError):
+    """An expired or missing CSRF token: show the page again with what was typed and a fresh token."""
+    message = _("The form expired or was sent from elsewhere. Please check your entries and send again.")
+    if request.endpoint == "intake.new_demand":
+        form = DemandForm()
+        flash(message, "error")
+        return _render_form(form, 400)
+    return render_template("error.html", status=400, message=message), 400
+
+
+@bp.errorhandler(429)
+def _too_many(_error: Exception):
+    message = _("Too many requests from your network. Please wait a while and try again; "
+                "what you typed is kept below.")
+    if request.endpoint == "intake.new_demand" and request.method == "POST":
+        flash(message, "error")
+        return _render_form(DemandForm(), 429)
+    if request.endpoint == "intake.lookup":
+        flash(message, "error")
+        return render_template("intake/lookup.html", form=LookupForm()), 429
+    demand = _tracked_demand((request.view_args or {}).get("code", ""))
+    if demand is not None and request.endpoint in ("intake.answer_info", "intake.rate"):
+        flash(message, "error")
+        form_name, form = (("answer_form", AnswerForm()) if request.endpoint == "intake.answer_info"
+                           else ("rating_form", RatingForm()))
+        return _render_status(demand, status=429, **{form_name: form})
+    return render_template("error.html", status=429, message=message), 429
+
+
+@bp.get("/submitted/<code>")
+def confirmation(code: str):
+    demand = _require_tracked(code)
+    return _no_store(current_app.make_response(render_template("intake/confirmation.html", demand=demand)))
+
+
+@bp.get("/receipt/<code>")
+def receipt(code: str):
+    demand = _require_tracked(code)
+    return _no_store(current_app.make_response(render_template("intake/receipt.html", demand=demand,
+                                                               now=utcnow())))
+
+
+# --- tracking -----------------------------------------------------------------------------------
+
+
+@bp.route("/track", methods=["GET", "POST"])
+@limiter.limit(_lookup_limit, methods=["POST"])
+def lookup():
+    form = LookupForm()
+    if request.method == "GET" and request.args.get("code"):
+        form.tracking_code.data = request.args["code"]
+    if request.method == "POST" and form.validate():
+        demand = tracking.lookup(db.session, form.tracking_code.data, form.last4.data)
+        if demand is not None:
+            _remember(demand.tracking_code)
+            return redirect(url_for("intake.status", code=demand.tracking_code), 303)
+        flash(_("No demand matches this tracking code and mobile number. Please check both and try again."),
+              "error")
+        return render_template("intake/lookup.html", form=form), 200
+    return render_template("intake/lookup.html", form=form)
+
+
+def _render_status(demand: Demand, *, answer_form: AnswerForm | None = None, rating_form: RatingForm | None = None,
+                   status: int = 200):
+    feedback = feedback_service.feedback_for(db.session, demand)
+    show_team = demand.status in ("matched", "in_service", "completed", "evaluated")
+    page = render_template(
+        "intake/status.html", demand=demand, events=demand_service.public_events(demand),
+        craftsmen=demand_service.assigned_craftsmen(db.session, demand) if show_team else [],
+        feedback=feedback, can_rate=demand.status == "completed" and feedback is None,
+        answer_form=answer_form or AnswerForm(), rating_form=rating_form or RatingForm(),
+        merged_into=db.session.get(Demand, demand.merged_into_id) if demand.merged_into_id else None,
+    )
+    return _no_store(current_app.make_response((page, status)))
+
+
+@bp.get("/status/<code>")
+def status(code: str):
+    return _render_status(_require_tracked(code))
+
+
+def _post_on_status_page(code: str, form: FlaskForm, form_name: str, run, done: str):
+    """Handle a form of the status page: CSRF, the service ``run(demand, data)``, commit, thanks or errors."""
+    demand = _require_tracked(code)
+    if not form.validate():
+        flash(_("The form expired. Please check your entries and send again."), "error")
+        return _render_status(demand, status=400, **{form_name: form})
+    data = {name: field.data or "" for name, field in form._fields.items() if name != "csrf_token"}
+    try:
+        run(demand, data)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        apply_errors(form, error)
+        return _render_status(demand, status=422, **{form_name: form})
+    flash(done, "success")
+    return redirect(url_for("intake.status", code=demand.tracking_code), 303)
+
+
+# The two forms of the status page: URL part → (endpoint, form, its name in the template, service, thanks).
+STATUS_FORMS = {
+    "answer": ("answer_info", AnswerForm, "answer_form", demand_service.answer_info,
+               _l("Thank you. Your answer was sent to the coordinator.")),
+    "rate": ("rate", RatingForm, "rating_form", feedback_service.rate_demand, _l("Thank you for rating the service.")),
+}
+
+
+def _status_form_view(endpoint: str, form_class: type[FlaskForm], form_name: str, service, done: Any):
+    def view(code: str):
+        return _post_on_status_page(code, form_class(), form_name,
+                                    lambda demand, data: service(db.session, demand, data, now=utcnow()), str(done))
+
+    view.__name__ = view.__qualname__ = endpoint  # Flask-Limiter keeps one bucket per view name
+    return limiter.limit(_submit_limit)(view)
+
+
+for _path, (_endpoint, *_rest) in STATUS_FORMS.items():
+    bp.add_url_rule(f"/status/<code>/{_path}", _endpoint, _status_form_view(_endpoint, *_rest), methods=["POST"])

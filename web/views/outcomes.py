@@ -1,0 +1,134 @@
+"""The outcome pool (创新成果库): browse and search, create and edit, export."""
+
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import FloatField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from web.auth import editor_required, staff_required
+from web.clock import utcnow
+from web.extensions import db
+from web.models import Industry, Outcome
+from web.models.outcomes import OUTCOME_KINDS
+from web.services import importing
+from web.services import outcomes as pool
+from web.services.craftsmen import user_scope
+from web.services.errors import ServiceError, ValidationFailed
+from web.services.exporting import XLSX_MIMETYPE, single_sheet
+from web.views.pool import show_errors
+
+bp = Blueprint("outcomes", __name__, url_prefix="/workspace/outcomes")
+KIND_LABELS = {"patent": _l("Patent"), "method": _l("Work method (工法)"), "small_innovation": _l("Small innovation (五小)"),
+               "standard": _l("Standard"), "course": _l("Course")}
+FILTER_KEYS = ("q", "kind", "industry", "year", "craftsman", "studio", "source")
+
+
+class OutcomeForm(FlaskForm):
+    kind = SelectField(_l("Kind"), choices=[SelectChoice(k, KIND_LABELS[k]) for k in OUTCOME_KINDS])
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=4000)])
+    craftsman_id = IntegerField(_l("Craftsman number"), validators=[Optional()])
+    studio = StringField(_l("Innovation studio"), validators=[Length(max=120)])
+    industries = StringField(_l("Industries"), validators=[Length(max=300)])
+    value_wan = FloatField(_l("Value created (万元)"), validators=[Optional()])
+    year = IntegerField(_l("Year"), validators=[Optional()])
+    reference = StringField(_l("Reference (patent or standard number)"), validators=[Length(max=80)])
+
+
+def _filters() -> dict[str, str]:
+    return {key: request.args.get(key, "").strip() for key in FILTER_KEYS}
+
+
+def _data(form: OutcomeForm) -> dict:
+    try:
+        resolver = importing.Resolver(db.session)
+        industries = resolver.many(resolver.industries, form.industries.data or "",
+            lambda code: _l("Unknown industry: %(code)s.", code=code))
+    except ValueError as error:
+        raise ValidationFailed({"industries": [str(error.args[0])]}) from None
+    return {"kind": form.kind.data, "title": form.title.data or "", "description": form.description.data or "",
+            "craftsman_id": form.craftsman_id.data, "studio": form.studio.data or "", "industries": industries,
+            "value_wan": form.value_wan.data, "year": form.year.data, "reference": form.reference.data or ""}
+
+
+def _load(outcome_id: int) -> Outcome:
+    outcome = db.session.get(Outcome, outcome_id)
+    if outcome is None:
+        abort(404)
+    return outcome
+
+
+@bp.get("/")
+@staff_required
+def index():
+    filters = _filters()
+    page = request.args.get("page", 1, type=int) or 1
+    rows, total = pool.list_outcomes(db.session, filters, scope=user_scope(db.session, current_user), page=page)
+    industries = db.session.scalars(sa.select(Industry).where(Industry.parent_id.is_(None)).order_by(Industry.code))
+    return render_template("outcomes/index.html", rows=rows, total=total, page=page,
+                           pages=max(1, -(-total // pool.PAGE_SIZE)), filters=filters, kinds=KIND_LABELS,
+                           industries=industries.all())
+
+
+def _save(form: OutcomeForm, outcome: Outcome | None):
+    scope = user_scope(db.session, current_user)
+    try:
+        if outcome is None:
+            outcome = pool.create_outcome(db.session, _data(form), scope=scope, actor=current_user, now=utcnow())
+        else:
+            pool.update_outcome(db.session, outcome, _data(form), scope=scope, actor=current_user, now=utcnow())
+    except ServiceError as error:
+        db.session.rollback()
+        show_errors(form, error)
+        return None
+    db.session.commit()
+    flash(_("The outcome was saved."), "success")
+    return redirect(url_for("outcomes.index", q=outcome.title))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@editor_required
+def create():
+    form = OutcomeForm()
+    if request.method == "GET" and request.args.get("craftsman", "").isdigit():
+        form.craftsman_id.data = int(request.args["craftsman"])
+    if form.validate_on_submit() and (response := _save(form, None)) is not None:
+        return response
+    return render_template("outcomes/form.html", form=form, outcome=None)
+
+
+@bp.route("/<int:outcome_id>/edit", methods=["GET", "POST"])
+@editor_required
+def edit(outcome_id: int):
+    outcome = _load(outcome_id)
+    form = OutcomeForm()
+    if request.method == "GET":
+        data = pool.form_data(outcome)
+        data["industries"] = "、".join(i.name_zh for i in outcome.industries)
+        form.process(data=data)
+    elif form.validate_on_submit() and (response := _save(form, outcome)) is not None:
+        return response
+    return render_template("outcomes/form.html", form=form, outcome=outcome)
+
+
+@bp.get("/export.xlsx")
+@staff_required
+def export():
+    query = pool.filtered_query(db.session, _filters(), scope=user_scope(db.session, current_user))
+    rows = ([o.id, str(KIND_LABELS[o.kind]), o.title, o.description, o.craftsman.name if o.craftsman else "",
+             o.studio.name if o.studio else "", "、".join(i.name_zh for i in o.industries), o.value_wan, o.year,
+             o.reference or "", "follow-up" if o.follow_up_id else ""]
+            for o in db.session.scalars(query.order_by(Outcome.id)))
+    header = ["编号 / id", "类型 / kind", "名称 / title", "简介 / description", "工匠 / craftsman",
+              "工作室 / studio", "行业 / industries", "节创价值（万元）/ value", "年份 / year", "编号 / reference",
+              "来源 / source"]
+    return send_file(io.BytesIO(single_sheet("outcomes 成果", header, rows)), mimetype=XLSX_MIMETYPE,
+                     as_attachment=True, download_name=f"outcomes-{utcnow():%Y%m%d}.xlsx")

@@ -1,0 +1,390 @@
+"""The craftsman pool (劳模工匠资源库): list, profile, create/edit, pause/exit, import, export."""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from sqlalchemy.orm import selectinload
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+from web.auth import editor_required, staff_required
+from web.clock import utcnow
+from web.extensions import db
+from web.models import (
+    Craftsman,
+    CraftsmanHonour,
+    CraftsmanSkill,
+    Engagement,
+    EngagementMember,
+    Feedback,
+    HonourLevel,
+    Industry,
+    Outcome,
+    PointsEntry,
+    Skill,
+)
+from web.models.craftsmen import CRAFTSMAN_STATUSES
+from web.services import craftsmen as pool
+from web.services import importing
+from web.services.errors import ServiceError, ValidationFailed
+from web.services.exporting import XLSX_MIMETYPE, single_sheet
+
+bp = Blueprint("pool", __name__, url_prefix="/workspace/craftsmen")
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(xlsx|csv)$")
+
+
+class CraftsmanForm(FlaskForm):
+    """A thin form: its text cells are read like an import row and validated by CraftsmanSchema."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
+    gender = SelectField(_l("Gender"), choices=[SelectChoice("M", _l("Male")), SelectChoice("F", _l("Female"))])
+    phone = StringField(_l("Mobile"), validators=[DataRequired(), Length(max=20)])
+    employer = StringField(_l("Employer"), validators=[DataRequired(), Length(max=120)])
+    region = StringField(_l("Region"), validators=[DataRequired(), Length(max=60)])
+    honours = StringField(_l("Honours"), validators=[Length(max=300)])
+    skills = StringField(_l("Skills"), validators=[Length(max=500)])
+    industries = StringField(_l("Industries"), validators=[Length(max=300)])
+    studio = StringField(_l("Innovation studio"), validators=[Length(max=120)])
+    can_onsite = BooleanField(_l("Serves on site"), default=True)
+    can_remote = BooleanField(_l("Serves remotely"))
+    travel_radius_km = IntegerField(_l("Travel radius (km)"), default=200, validators=[Optional()])
+    yearly_capacity = IntegerField(_l("Services per year"), default=6, validators=[Optional()])
+    round_capacity = IntegerField(_l("Demands per round"), default=1, validators=[Optional()])
+    bio = TextAreaField(_l("Profile"), validators=[Length(max=2000)])
+
+
+class PauseForm(FlaskForm):
+    until = DateField(_l("Paused until"), validators=[Optional()])
+    reason = StringField(_l("Reason"), validators=[Length(max=200)])
+
+
+class ExitForm(FlaskForm):
+    reason = StringField(_l("Reason for leaving"), validators=[DataRequired(), Length(max=200)])
+    on = DateField(_l("Date of leaving"), validators=[DataRequired()])
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("Sheet (.xlsx or .csv)"),
+                     validators=[FileRequired(), FileAllowed(["xlsx", "csv"], _l("Upload an .xlsx or .csv file."))])
+
+
+class ConfirmImportForm(FlaskForm):
+    skip_invalid = BooleanField(_l("Skip the rows with errors and import the others"))
+
+
+# ---------------------------------------------------------------- helpers
+def _filters() -> dict[str, str]:
+    return {key: request.args.get(key, "").strip() for key in pool.FILTER_KEYS}
+
+
+def _scope():
+    return pool.user_scope(db.session, current_user)
+
+
+def _load(craftsman_id: int) -> Craftsman:
+    craftsman = db.session.get(Craftsman, craftsman_id)
+    if craftsman is None:
+        abort(404)
+    if not pool.in_scope(db.session, current_user, craftsman.region_id):
+        abort(403)
+    return craftsman
+
+
+def _choices():
+    session = db.session
+    return {
+        "honours": session.scalars(sa.select(HonourLevel).order_by(HonourLevel.rank.desc())).all(),
+        "industries": session.scalars(sa.select(Industry).where(Industry.parent_id.is_(None))
+                                      .order_by(Industry.code)).all(),
+        "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all(),
+        "statuses": CRAFTSMAN_STATUSES,
+    }
+
+
+def _form_to_data(form: CraftsmanForm) -> dict:
+    cells = {key: str(getattr(form, key).data or "") for key in
+             ("name", "gender", "phone", "employer", "region", "honours", "skills", "industries", "studio", "bio")}
+    data, problems = importing.row_to_data(cells, importing.Resolver(db.session))
+    data["can_onsite"] = form.can_onsite.data
+    data["can_remote"] = form.can_remote.data
+    for key in ("travel_radius_km", "yearly_capacity", "round_capacity"):
+        value = getattr(form, key).data
+        if value is not None:
+            data[key] = value
+    if problems:
+        raise ValidationFailed({column: [str(message)] for column, message in problems})
+    return data
+
+
+FORM_FIELD = {"region_code": "region", "honours": "honours", "skills": "skills", "industries": "industries"}
+
+
+def show_errors(form: FlaskForm, error: ServiceError, field_names: dict[str, str] | None = None) -> None:
+    """Put a service's errors next to the form fields they name (the rest is flashed)."""
+    for key, messages in error.as_errors().items():
+        name = (field_names or {}).get(key.split(".")[0], key.split(".")[0])
+        target = getattr(form, name, None)
+        if target is None or not hasattr(target, "errors"):
+            flash(" ".join(messages), "error")
+            continue
+        target.errors = list(target.errors) + list(messages)
+
+
+def _prefill(form: CraftsmanForm, craftsman: Craftsman) -> None:
+    form.name.data = craftsman.name
+    form.gender.data = craftsman.gender
+    form.phone.data = craftsman.phone
+    form.employer.data = craftsman.employer
+    form.region.data = craftsman.region.code
+    form.honours.data = "、".join(h.honour.name_zh for h in craftsman.honours)
+    form.skills.data = "、".join(f"{s.skill.name_zh}:{s.proficiency}" for s in craftsman.skills)
+    form.industries.data = "、".join(i.name_zh for i in craftsman.industries)
+    form.studio.data = craftsman.studio.name if craftsman.studio else ""
+    form.can_onsite.data = craftsman.can_onsite
+    form.can_remote.data = craftsman.can_remote
+    form.travel_radius_km.data = craftsman.travel_radius_km
+    form.yearly_capacity.data = craftsman.yearly_capacity
+    form.round_capacity.data = craftsman.round_capacity
+    form.bio.data = craftsman.bio
+
+
+# ---------------------------------------------------------------- list, profile
+@bp.get("/")
+@staff_required
+def craftsmen():
+    filters = _filters()
+    page = request.args.get("page", 1, type=int) or 1
+    rows, total = pool.list_craftsmen(db.session, filters, scope=_scope(), page=page)
+    pages = max(1, -(-total // pool.PAGE_SIZE))
+    return render_template("pool/list.html", rows=rows, total=total, page=page, pages=pages, filters=filters,
+                           **_choices())
+
+
+@bp.get("/<int:craftsman_id>")
+@staff_required
+def profile(craftsman_id: int):
+    craftsman = _load(craftsman_id)
+    session = db.session
+    engagements = session.execute(
+        sa.select(Engagement, EngagementMember.status, Feedback.rating)
+        .join(EngagementMember, EngagementMember.engagement_id == Engagement.id)
+        .outerjoin(Feedback, Feedback.engagement_id == Engagement.id)
+        .where(EngagementMember.craftsman_id == craftsman.id)
+        .options(selectinload(Engagement.demand))
+        .order_by(Engagement.created_at.desc()).limit(100)
+    ).all()
+    ratings = [rating for _, _, rating in engagements if rating is not None]
+    points = session.scalars(sa.select(PointsEntry).where(PointsEntry.craftsman_id == craftsman.id)
+                             .order_by(PointsEntry.created_at.desc()).limit(50)).all()
+    outcomes = session.scalars(sa.select(Outcome).where(Outcome.craftsman_id == craftsman.id)
+                               .order_by(Outcome.id.desc()).limit(50)).all()
+    return render_template("pool/profile.html", c=craftsman, engagements=engagements, points=points,
+                           average_rating=(sum(ratings) / len(ratings)) if ratings else None, outcomes=outcomes,
+                           pause_form=PauseForm(), exit_form=ExitForm(on=utcnow().date()))
+
+
+# ---------------------------------------------------------------- create, edit
+def _save(form: CraftsmanForm, craftsman: Craftsman | None, done: str):
+    """Create (``craftsman`` None) or update from the form; errors go next to the fields, nothing saved."""
+    try:
+        data = _form_to_data(form)
+        if craftsman is None:
+            craftsman = pool.create_craftsman(db.session, data, actor=current_user, now=utcnow())
+        else:
+            data["status"] = craftsman.status
+            pool.update_craftsman(db.session, craftsman, data, actor=current_user, now=utcnow())
+        if not pool.in_scope(db.session, current_user, craftsman.region_id):
+            raise ServiceError(_l("You may only add craftsmen of your own region."), field="region")
+    except ServiceError as error:
+        db.session.rollback()
+        show_errors(form, error, FORM_FIELD)
+        return None
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("pool.profile", craftsman_id=craftsman.id))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@editor_required
+def create():
+    form = CraftsmanForm()
+    if form.validate_on_submit():
+        response = _save(form, None, _("The craftsman was added to the pool."))
+        if response is not None:
+            return response
+    return render_template("pool/form.html", form=form, craftsman=None)
+
+
+@bp.route("/<int:craftsman_id>/edit", methods=["GET", "POST"])
+@editor_required
+def edit(craftsman_id: int):
+    craftsman = _load(craftsman_id)
+    form = CraftsmanForm()
+    if request.method == "GET":
+        _prefill(form, craftsman)
+    elif form.validate_on_submit():
+        response = _save(form, craftsman, _("The changes were saved."))
+        if response is not None:
+            return response
+    return render_template("pool/form.html", form=form, craftsman=craftsman)
+
+
+# ---------------------------------------------------------------- pause, resume, exit
+def _status_change(craftsman_id: int, form: FlaskForm, invalid: str, change, done: str):
+    """Validate ``form``, call ``change(craftsman, form)``, commit and flash; errors are flashed, nothing saved."""
+    craftsman = _load(craftsman_id)
+    if not form.validate_on_submit():
+        flash(invalid, "error")
+    else:
+        try:
+            change(craftsman, form)
+        except ServiceError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+        else:
+            db.session.commit()
+            flash(done, "success")
+    return redirect(url_for("pool.profile", craftsman_id=craftsman_id))
+
+
+@bp.post("/<int:craftsman_id>/pause")
+@editor_required
+def pause(craftsman_id: int):
+    return _status_change(
+        craftsman_id, PauseForm(), _("Check the pause date."),
+        lambda c, f: pool.pause_craftsman(db.session, c, until=f.until.data, reason=f.reason.data or "",
+                                          actor=current_user, now=utcnow()),
+        _("The craftsman is paused and will not be matched meanwhile."))
+
+
+@bp.post("/<int:craftsman_id>/resume")
+@editor_required
+def resume(craftsman_id: int):
+    return _status_change(
+        craftsman_id, FlaskForm(), _("The form expired; please try again."),
+        lambda c, _f: pool.resume_craftsman(db.session, c, actor=current_user, now=utcnow()),
+        _("The craftsman is active again."))
+
+
+@bp.post("/<int:craftsman_id>/exit")
+@editor_required
+def exit_pool(craftsman_id: int):
+    return _status_change(
+        craftsman_id, ExitForm(), _("Give the reason and the date of leaving."),
+        lambda c, f: pool.exit_craftsman(db.session, c, reason=f.reason.data, on=f.on.data,
+                                         actor=current_user, now=utcnow()),
+        _("The craftsman has left the pool; the history is kept."))
+
+
+# ---------------------------------------------------------------- import
+def _stash_dir() -> Path:
+    path = Path(current_app.config["UPLOAD_DIR"]) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _stashed(token: str) -> tuple[bytes, str]:
+    if not TOKEN.match(token):
+        abort(404)
+    path = _stash_dir() / token
+    if not path.exists():
+        abort(404)
+    return path.read_bytes(), token
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@editor_required
+def import_upload():
+    form = ImportForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        suffix = "csv" if upload.filename.lower().endswith(".csv") else "xlsx"
+        token = f"{secrets.token_urlsafe(18)}.{suffix}"
+        (_stash_dir() / token).write_bytes(upload.read())
+        return redirect(url_for("pool.import_preview", token=token))
+    return render_template("pool/import.html", form=form)
+
+
+@bp.get("/import/<token>")
+@editor_required
+def import_preview(token: str):
+    content, name = _stashed(token)
+    try:
+        report = importing.preview_import(db.session, content, name)
+    except ServiceError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("pool.import_upload"))
+    return render_template("pool/import_preview.html", report=report, token=token, form=ConfirmImportForm())
+
+
+@bp.post("/import/<token>")
+@editor_required
+def import_confirm(token: str):
+    content, name = _stashed(token)
+    form = ConfirmImportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        report = importing.apply_import(db.session, content, name, skip_invalid=form.skip_invalid.data,
+                                        actor=current_user, now=utcnow())
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("pool.import_preview", token=token))
+    db.session.commit()
+    (_stash_dir() / token).unlink(missing_ok=True)
+    flash(_("Import done: %(create)d added, %(update)d updated, %(unchanged)d unchanged, %(skipped)d rows skipped.",
+            create=report.create, update=report.update, unchanged=report.unchanged,
+            skipped=report.skipped_rows), "success")
+    return redirect(url_for("pool.craftsmen"))
+
+
+@bp.get("/import/template.xlsx")
+@staff_required
+def import_template():
+    return send_file(_bytes_io(importing.template_bytes()), mimetype=XLSX_MIMETYPE, as_attachment=True,
+                     download_name="craftsmen_import_template.xlsx")
+
+
+# ---------------------------------------------------------------- export
+@bp.get("/export.xlsx")
+@staff_required
+def export():
+    query = pool.filtered_query(db.session, _filters(), scope=_scope()).options(
+        selectinload(Craftsman.region), selectinload(Craftsman.studio), selectinload(Craftsman.industries),
+        selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour),
+        selectinload(Craftsman.skills).selectinload(CraftsmanSkill.skill)).order_by(Craftsman.id)
+    rows = ([c.name, {"M": "男", "F": "女"}[c.gender], c.phone, c.employer, c.region.code,
+             "、".join(h.honour.name_zh for h in c.honours),
+             "、".join(f"{s.skill.name_zh}:{s.proficiency}" for s in c.skills),
+             "、".join(i.name_zh for i in c.industries), c.studio.name if c.studio else "",
+             "、".join(m for m, on in (("线下", c.can_onsite), ("线上", c.can_remote)) if on),
+             c.travel_radius_km, c.yearly_capacity, c.round_capacity, c.bio, c.status]
+            for c in db.session.scalars(query))
+    header = importing.template_header() + ["状态 / status"]
+    content = single_sheet("craftsmen 工匠", header, rows)
+    return send_file(_bytes_io(content), mimetype=XLSX_MIMETYPE, as_attachment=True,
+                     download_name=f"craftsmen-{utcnow():%Y%m%d}.xlsx")
+
+
+def _bytes_io(content: bytes) -> io.BytesIO:
+    return io.BytesIO(content)

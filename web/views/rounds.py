@@ -1,0 +1,345 @@
+"""Matching rounds in the workspace: create, solve (inline or queued), review, adjust, publish, outbox."""
+
+from __future__ import annotations
+
+import io
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import (
+    DecimalRangeField,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from matching.config import COMPONENTS, DEFAULT_WEIGHTS, RoundConfig
+from web.auth import editor_required, staff_required
+from web.clock import utcnow
+from web.extensions import db
+from web.models import (
+    DemandCategory,
+    Engagement,
+    EngagementMember,
+    HonourLevel,
+    Industry,
+    MatchingRound,
+    Notification,
+    Skill,
+)
+from web.services import jobs, notifications, rounds
+from web.services.craftsmen import user_scope
+from web.services.errors import ServiceError
+from web.services.exporting import XLSX_MIMETYPE, single_sheet
+
+bp = Blueprint("rounds", __name__, url_prefix="/workspace/rounds")
+
+COMPONENT_LABELS = {
+    "skill": _l("Skills"), "industry": _l("Industry"), "text": _l("Description fit"), "distance": _l("Distance"),
+    "honour": _l("Honour"), "availability": _l("Availability"), "continuity": _l("Past ratings"),
+}
+_DEFAULTS = RoundConfig()
+
+
+def _weight_field(name: str) -> DecimalRangeField:
+    return DecimalRangeField(COMPONENT_LABELS[name], default=DEFAULT_WEIGHTS[name], places=2,
+                             validators=[NumberRange(min=0, max=1)], render_kw={"min": 0, "max": 1, "step": 0.05})
+
+
+class RoundForm(FlaskForm):
+    name = StringField(_l("Name of the round"), validators=[DataRequired(), Length(max=120)])
+    demand_region = StringField(_l("Demands: region code"), validators=[Optional(), Length(max=24)])
+    demand_category = SelectField(_l("Demands: category"), choices=[], validate_choice=False)
+    demand_industry = SelectField(_l("Demands: industry"), choices=[], validate_choice=False)
+    demand_urgency = SelectField(_l("Demands: urgency"), validate_choice=False, choices=[])
+    craftsman_region = StringField(_l("Craftsmen: region code"), validators=[Optional(), Length(max=24)])
+    craftsman_honour = SelectField(_l("Craftsmen: honour"), choices=[], validate_choice=False)
+    craftsman_industry = SelectField(_l("Craftsmen: industry"), choices=[], validate_choice=False)
+    craftsman_skill = SelectField(_l("Craftsmen: skill"), choices=[], validate_choice=False)
+    weight_skill = _weight_field("skill")
+    weight_industry = _weight_field("industry")
+    weight_text = _weight_field("text")
+    weight_distance = _weight_field("distance")
+    weight_honour = _weight_field("honour")
+    weight_availability = _weight_field("availability")
+    weight_continuity = _weight_field("continuity")
+    min_score = FloatField(_l("Minimum score"), default=_DEFAULTS.min_score, validators=[NumberRange(min=0, max=1)])
+    load_penalty = FloatField(_l("Fairness penalty (per extra demand of one craftsman)"),
+                              default=_DEFAULTS.load_penalty, validators=[NumberRange(min=0, max=10)])
+    default_capacity = IntegerField(_l("Capacity per craftsman in this round (blank: each one's own)"),
+                                    validators=[Optional(), NumberRange(min=0, max=50)])
+
+
+class ActionForm(FlaskForm):
+    version = HiddenField()
+
+
+class PairForm(ActionForm):
+    craftsman_id = IntegerField(validators=[DataRequired()])
+    demand_id = IntegerField(validators=[DataRequired()])
+    mode = SelectField(choices=[SelectChoice(m) for m in ("lock", "exclude", "clear")])
+
+
+class CapacityForm(ActionForm):
+    craftsman_id = IntegerField(validators=[DataRequired()])
+    capacity = IntegerField(_l("Capacity"), validators=[NumberRange(min=0, max=50)])
+
+
+class DeclineForm(FlaskForm):
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=300)])
+
+
+def _option(value: str, label) -> SelectChoice:
+    return SelectChoice(value, str(label))
+
+
+def _fill_choices(form: RoundForm) -> None:
+    session = db.session
+    every = [_option("", _("All"))]
+    form.demand_category.choices = every + [
+        _option(c.code, c.name_zh + " / " + c.name_en)
+        for c in session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort))]
+    industries = every + [_option(i.code, i.name_zh) for i in session.scalars(
+        sa.select(Industry).where(Industry.parent_id.is_(None)).order_by(Industry.code))]
+    form.demand_industry.choices = industries
+    form.craftsman_industry.choices = industries
+    form.demand_urgency.choices = every + [_option("high", _("High")), _option("medium", _("Medium")),
+                                           _option("low", _("Low"))]
+    form.craftsman_honour.choices = every + [_option(h.code, h.name_zh) for h in session.scalars(
+        sa.select(HonourLevel).order_by(HonourLevel.rank.desc()))]
+    form.craftsman_skill.choices = every + [_option(s.code, s.name_zh) for s in session.scalars(
+        sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code))]
+
+
+def _round(round_id: int) -> MatchingRound:
+    return rounds.get_round(db.session, round_id, current_user)
+
+
+def _version() -> int | None:
+    raw = request.form.get("version", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _back(rnd: MatchingRound, **args):
+    return redirect(url_for("rounds.show", round_id=rnd.id, **args))
+
+
+def _act(rnd: MatchingRound, form: FlaskForm, call, done: str, **back_args):
+    """Validate the form, run the service, commit and flash; a ServiceError (e.g. a Conflict) is flashed."""
+    if not form.validate_on_submit():
+        flash(_("The request was incomplete; nothing was changed."), "error")
+        return _back(rnd, **back_args)
+    try:
+        call(form)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+    else:
+        db.session.commit()
+        flash(done, "success")
+    return _back(rnd, **back_args)
+
+
+# ---------------------------------------------------------------- list, create
+@bp.get("/")
+@staff_required
+def index():
+    query = sa.select(MatchingRound).order_by(MatchingRound.id.desc()).limit(200)
+    scope = user_scope(db.session, current_user)
+    if scope is not None:
+        query = query.where(MatchingRound.region_id.in_(scope))
+    return render_template("rounds/index.html", rounds=db.session.scalars(query).all())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@editor_required
+def create():
+    form = RoundForm()
+    _fill_choices(form)
+    if request.method == "GET" and not form.name.data:
+        form.name.data = _("Matching round %(date)s", date=utcnow().strftime("%Y-%m-%d %H:%M"))
+    if form.validate_on_submit():
+        config = {"weights": {name: float(getattr(form, f"weight_{name}").data or 0) for name in COMPONENTS},
+                  "min_score": float(form.min_score.data), "load_penalty": float(form.load_penalty.data)}
+        try:
+            rnd = rounds.create_round(
+                db.session, name=form.name.data,
+                demand_filters={"region": form.demand_region.data, "category": form.demand_category.data,
+                                "industry": form.demand_industry.data, "urgency": form.demand_urgency.data},
+                craftsman_filters={"region": form.craftsman_region.data, "honour": form.craftsman_honour.data,
+                                   "industry": form.craftsman_industry.data, "skill": form.craftsman_skill.data},
+                config=config, default_capacity=form.default_capacity.data, actor=current_user, now=utcnow())
+        except ServiceError as error:
+            db.session.rollback()
+            for key, messages in error.as_errors().items():
+                flash(f"{key}: {' '.join(messages)}" if key not in ("_schema", "name") else " ".join(messages),
+                      "error")
+        else:
+            db.session.commit()
+            flash(_("The round was created as a draft. Solve it to see proposals."), "success")
+            return redirect(url_for("rounds.show", round_id=rnd.id))
+    return render_template("rounds/new.html", form=form, components=COMPONENTS)
+
+
+# ---------------------------------------------------------------- show, status
+@bp.get("/<int:round_id>")
+@staff_required
+def show(round_id: int):
+    rnd = _round(round_id)
+    session = db.session
+    only_warnings = request.args.get("warnings") == "1"
+    page = request.args.get("page", 1, type=int) or 1
+    review, total = rounds.review_rows(session, rnd, only_warnings=only_warnings, page=page)
+    engagements = []
+    if rnd.status == "published":
+        engagements = session.execute(
+            sa.select(Engagement, EngagementMember).join(EngagementMember)
+            .where(Engagement.round_id == rnd.id).order_by(Engagement.id).limit(200)).all()
+    return render_template(
+        "rounds/show.html", rnd=rnd, review=review, total=total, page=page, pages=max(1, -(-total // 50)),
+        only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd),
+        counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd),
+        labels=COMPONENT_LABELS, warning_labels=rounds.WARNING_LABELS, action=ActionForm(),
+        engagements=engagements, decline_form=DeclineForm(),
+        job_state=jobs.job_state(current_app, rnd.job_id))
+
+
+@bp.get("/<int:round_id>/status.json")
+@staff_required
+def status(round_id: int):
+    rnd = _round(round_id)
+    return jsonify({"id": rnd.id, "status": rnd.status, "version": rnd.version, "objective": rnd.objective,
+                    "job": jobs.job_state(current_app, rnd.job_id), "message": rnd.solver_message})
+
+
+# ---------------------------------------------------------------- solve, adjust, publish
+@bp.post("/<int:round_id>/solve")
+@editor_required
+def solve(round_id: int):
+    rnd = _round(round_id)
+    form = ActionForm()
+    if jobs.queue_configured(current_app):
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            rounds.mark_queued(db.session, rnd, job_id=None, actor=current_user, now=utcnow(),
+                               expected_version=_version())
+        except ServiceError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+            return _back(rnd)
+        db.session.commit()  # the worker must see the queued round before it starts
+        rnd.job_id = jobs.enqueue_solve(current_app, rnd.id, current_user.id)
+        db.session.commit()
+        flash(_("The round is queued for solving."), "success")
+        return _back(rnd)
+    return _act(rnd, form, lambda _f: rounds.solve_round(db.session, rnd, actor=current_user, now=utcnow(),
+                                                         expected_version=_version()),
+                _("The round was solved."))
+
+
+@bp.post("/<int:round_id>/pair")
+@editor_required
+def pair(round_id: int):
+    rnd = _round(round_id)
+    form = PairForm()
+    done = {"lock": _("The pair is locked; re-solve to apply."), "exclude": _("The pair is excluded; re-solve to "
+                                                                              "apply."),
+            "clear": _("The lock or exclusion was removed.")}.get(form.mode.data or "", "")
+    return _act(rnd, form, lambda f: rounds.set_pair(db.session, rnd, f.craftsman_id.data, f.demand_id.data,
+                                                     f.mode.data, actor=current_user, now=utcnow(),
+                                                     expected_version=_version()), done,
+                **({"page": request.args["page"]} if request.args.get("page") else {}))
+
+
+@bp.post("/<int:round_id>/capacity")
+@editor_required
+def capacity(round_id: int):
+    rnd = _round(round_id)
+    return _act(rnd, CapacityForm(), lambda f: rounds.set_capacity(
+        db.session, rnd, f.craftsman_id.data, f.capacity.data, actor=current_user, now=utcnow(),
+        expected_version=_version()), _("The capacity was changed; re-solve to apply."))
+
+
+@bp.post("/<int:round_id>/publish")
+@editor_required
+def publish(round_id: int):
+    rnd = _round(round_id)
+    return _act(rnd, ActionForm(), lambda _f: rounds.publish_round(
+        db.session, rnd, actor=current_user, now=utcnow(), expected_version=_version()),
+        _("The round is published: engagements were created and the notifications are in the outbox."))
+
+
+@bp.post("/members/<int:member_id>/decline")
+@editor_required
+def decline(member_id: int):
+    member = db.session.get(EngagementMember, member_id)
+    if member is None or member.engagement.round_id is None:
+        abort(404)
+    rnd = _round(member.engagement.round_id)
+    return _act(rnd, DeclineForm(), lambda f: rounds.decline_member(
+        db.session, member, reason=f.reason.data, actor=current_user, now=utcnow()),
+        _("The decline was recorded; the demand is open again and this pair will not be proposed again."))
+
+
+# ---------------------------------------------------------------- outbox
+def _outbox_query(round_id: int | None):
+    query = sa.select(Notification).order_by(Notification.id.desc())
+    if round_id:
+        query = query.where(Notification.round_id == round_id)
+    scope = user_scope(db.session, current_user)
+    if scope is not None:
+        query = query.where(Notification.round_id.in_(
+            sa.select(MatchingRound.id).where(MatchingRound.region_id.in_(scope))))
+    return query
+
+
+@bp.get("/outbox")
+@staff_required
+def outbox():
+    round_id = request.args.get("round", type=int)
+    messages = db.session.scalars(_outbox_query(round_id).limit(500)).all()
+    return render_template("rounds/outbox.html", messages=messages, round_id=round_id, form=FlaskForm())
+
+
+@bp.get("/outbox.xlsx")
+@staff_required
+def outbox_export():
+    round_id = request.args.get("round", type=int)
+    rows = ([n.id, n.round_id, n.recipient_kind, n.recipient_id, n.channel, n.address, n.subject, n.body, n.status,
+             n.created_at, n.sent_at] for n in db.session.scalars(_outbox_query(round_id)))
+    header = ["编号 / id", "轮次 / round", "对象 / recipient", "对象编号 / recipient id", "渠道 / channel",
+              "地址 / address", "主题 / subject", "内容 / body", "状态 / status", "创建 / created", "发送 / sent"]
+    return send_file(io.BytesIO(single_sheet("outbox 通知", header, rows)), mimetype=XLSX_MIMETYPE,
+                     as_attachment=True, download_name="notifications.xlsx")
+
+
+@bp.post("/outbox/send")
+@editor_required
+def outbox_send():
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    backend = notifications.backend_from_setting(current_app.config.get("NOTIFICATION_BACKEND"))
+    sent, failed = notifications.deliver_pending(db.session, backend=backend, now=utcnow())
+    db.session.commit()
+    flash(_("%(sent)d messages sent, %(failed)d failed.", sent=sent, failed=failed), "success")
+    return redirect(url_for("rounds.outbox"))
