@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
@@ -12,6 +13,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from web.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
+# C0 controls but tab, line feed and carriage return: no field takes them, and PostgreSQL refuses NUL outright.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def wants_json() -> bool:
@@ -23,7 +26,25 @@ def error_body(status: int, code: str, message: str, errors: dict | None = None)
     return {"code": status, "status": code, "message": message, "errors": errors or {}}
 
 
+def _has_control_characters() -> bool:
+    values = [request.path]
+    for source in (request.args, request.form):
+        for key, items in source.lists():
+            values.append(key)
+            values.extend(items)
+    return any(CONTROL_CHARACTERS.search(value) for value in values)
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def refuse_control_characters():
+        if _has_control_characters():
+            message = _("The request contains control characters (such as NUL) that no field accepts.")
+            if wants_json():
+                return jsonify(error_body(400, "bad_request", message)), 400
+            return render_template("error.html", status=400, message=message), 400
+        return None
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         message = _("The form expired or was sent from elsewhere. Please reload the page and try again.")

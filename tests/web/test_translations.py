@@ -32,3 +32,12 @@ def _placeholders(text: str) -> list[str]:
     import re
 
     return re.findall(r"%\([a-z_]+\)[sd]", text)
+
+
+def test_fragments_have_no_stray_percent_sign():
+    # Jinja's gettext always applies ``%`` formatting: a bare "%" in a translation crashes the page.
+    import re
+
+    stray = re.compile(r"%(?!\([a-z_]+\)(?:\.\d+)?[sdf]|%)")
+    offenders = {msgid: text for msgid, text in i18n_catalog.fragment_translations().items() if stray.search(text)}
+    assert offenders == {}, "use the full-width ％ or a placeholder"
