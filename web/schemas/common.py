@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import phonenumbers
@@ -19,18 +20,44 @@ class StrictSchema(Schema):
         ordered = True
 
 
-class Text(fields.String):
-    """A stripped string with a maximum length; empty counts as missing when required."""
+# C0 control characters and DEL: never typed by a person, and PostgreSQL refuses NUL in text outright.
+# Tab, line feed and carriage return are allowed in multi-line text only.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_BREAK = re.compile(r"[\t\n\r]")
+CONTROL_CHARACTERS_MESSAGE = _l("This text contains invisible control characters; please retype it.")
+ONE_LINE_MESSAGE = _l("Please write this on one line, without tabs or line breaks.")
 
-    def __init__(self, *, max_length: int, **kwargs: Any) -> None:
+
+def has_control_characters(text: str, *, multiline: bool = False) -> bool:
+    """True if ``text`` holds a control character (a NUL byte…); tab and line breaks count unless ``multiline``."""
+    return bool(_CONTROL.search(text) or (not multiline and _LINE_BREAK.search(text)))
+
+
+def refuse_control_characters(text: str, *, multiline: bool = False) -> str:
+    if _CONTROL.search(text):
+        raise ValidationError(CONTROL_CHARACTERS_MESSAGE)
+    if not multiline and _LINE_BREAK.search(text):
+        raise ValidationError(ONE_LINE_MESSAGE)
+    return text
+
+
+class Text(fields.String):
+    """A stripped string with a maximum length; empty counts as missing when required.
+
+    Control characters are refused; ``multiline=True`` (notes, descriptions) allows tabs and line breaks.
+    """
+
+    def __init__(self, *, max_length: int, multiline: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("error_messages", {})
         kwargs["error_messages"].setdefault("required", _l("This field is required."))
         kwargs["error_messages"].setdefault("invalid", _l("Not a valid text."))
         super().__init__(**kwargs)
         self.max_length = max_length
+        self.multiline = multiline
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        text = refuse_control_characters(super()._deserialize(value, attr, data, **kwargs).strip(),
+                                         multiline=self.multiline)
         if self.required and not text:
             raise ValidationError(_l("This field is required."))
         if len(text) > self.max_length:
@@ -87,7 +114,7 @@ class Code(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         code = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not code or len(code) > 60:
+        if not code or len(code) > 60 or has_control_characters(code):
             raise ValidationError(_l("Choose a value from the list."))
         return code
 

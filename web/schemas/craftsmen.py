@@ -37,7 +37,7 @@ class CraftsmanSchema(StrictSchema):
     employer = Text(max_length=120, required=True)
     region_code = Code(required=True)
     studio = Text(max_length=120, load_default="")
-    bio = Text(max_length=2000, load_default="")
+    bio = Text(max_length=2000, load_default="", multiline=True)
     honours = fields.List(fields.Nested(HonourSchema), load_default=list)
     skills = fields.List(fields.Nested(SkillLevelSchema), load_default=list)
     industries = fields.List(Code(), load_default=list)

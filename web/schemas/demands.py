@@ -25,11 +25,10 @@ TEAM_SIZE_MAX = 10
 # Markup has no place in a plain-text demand: "<script>", "<img onerror=…>", "</b>", "<!--" …
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?]")
 _REF_CODE = re.compile(r"^[A-Za-z0-9._-]{1,60}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class PlainText(Text):
-    """Text without HTML markup or control characters (shown back to staff and the enterprise)."""
+    """Text without HTML markup (shown back to staff and the enterprise); ``Text`` refuses control characters."""
 
     def __init__(self, *, min_length: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -39,8 +38,6 @@ class PlainText(Text):
         text = super()._deserialize(value, attr, data, **kwargs)
         if _MARKUP.search(text):
             raise ValidationError(_l("Please write plain text: HTML tags such as <script> are not allowed."))
-        if _CONTROL.search(text):
-            raise ValidationError(_l("This text contains invisible control characters; please retype it."))
         if text and len(text) < self.min_length:
             raise ValidationError(_l("Please write at least %(count)d characters.", count=self.min_length))
         return text
@@ -104,7 +101,7 @@ class DemandSchema(StrictSchema):
     # the demand
     category_code = RefCode(required=True, error_messages={"required": _l("Choose a demand category.")})
     title = PlainText(max_length=TITLE_MAX, min_length=4, required=True)
-    description = PlainText(max_length=DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True)
+    description = PlainText(max_length=DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True, multiline=True)
     skills = _skills()
     other_skills = PlainText(max_length=200, load_default="")
     team_size = _team_size()
@@ -115,7 +112,7 @@ class DemandSchema(StrictSchema):
     window_end = fields.Date(load_default=None, allow_none=True,
                              error_messages={"invalid": _l("Enter a date such as 2026-12-01.")})
     urgency = _urgency()
-    support_needed = PlainText(max_length=500, load_default="")
+    support_needed = PlainText(max_length=500, load_default="", multiline=True)
     consent = fields.Boolean(required=True, truthy={True, "y", "yes", "on", "true", "1"},
                              falsy={False, "", "n", "no", "off", "false", "0"},
                              error_messages={"required": _l("Please agree to the use of your data to continue."),
@@ -145,7 +142,7 @@ class DemandEditSchema(StrictSchema):
     """What a coordinator may change while scoping a demand (the enterprise's original text is kept)."""
 
     title = PlainText(max_length=TITLE_MAX, min_length=4, required=True)
-    description = PlainText(max_length=DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True)
+    description = PlainText(max_length=DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True, multiline=True)
     category_code = RefCode(required=True, error_messages={"required": _l("Choose a demand category.")})
     skills = _skills()
     other_skills = PlainText(max_length=200, load_default="")
@@ -161,18 +158,24 @@ class DemandEditSchema(StrictSchema):
 class ReasonSchema(StrictSchema):
     """A reason the enterprise reads (rejection, question) or a short internal note."""
 
-    text = PlainText(max_length=1000, min_length=4, required=True)
+    text = PlainText(max_length=1000, min_length=4, required=True, multiline=True)
+
+
+class ApprovalSchema(StrictSchema):
+    """The coordinator's optional note when approving a demand (the enterprise reads it)."""
+
+    note = PlainText(max_length=1000, load_default="", multiline=True)
 
 
 class AnswerSchema(StrictSchema):
-    answer = PlainText(max_length=2000, min_length=4, required=True)
+    answer = PlainText(max_length=2000, min_length=4, required=True, multiline=True)
 
 
 class FeedbackSchema(StrictSchema):
     rating = fields.Integer(required=True, strict=False, validate=validate.Range(
         min=1, max=5, error=_l("Choose a rating from 1 to 5.")),
         error_messages={"required": _l("Choose a rating from 1 to 5."), "invalid": _l("Choose a rating from 1 to 5.")})
-    comment = PlainText(max_length=1000, load_default="")
+    comment = PlainText(max_length=1000, load_default="", multiline=True)
 
 
 class DemandLookupSchema(StrictSchema):

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from web.models.outcomes import OUTCOME_KINDS
-from web.schemas.common import StrictSchema, Text
+from web.schemas.common import Code, StrictSchema, Text
 
 _COUNT = validate.Range(min=0, max=1_000_000, error=_l("Enter a whole number between 0 and 1,000,000."))
 _MONEY = validate.Range(min=0, max=10_000_000, error=_l("Enter an amount between 0 and 10,000,000 (万元)."))
@@ -36,7 +36,7 @@ class FollowUpRecordSchema(StrictSchema):
     agreement_signed = fields.Boolean(load_default=False)
     agreement_term_months = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(
         min=1, max=240, error=_l("The agreement term is between 1 and 240 months.")))
-    note = Text(max_length=5000, load_default="")
+    note = Text(max_length=5000, load_default="", multiline=True)
     outcomes = fields.List(fields.Nested(OutcomeItemSchema), load_default=list,
                            validate=validate.Length(max=MAX_OUTCOMES_PER_FOLLOW_UP))
 
@@ -49,7 +49,7 @@ class FollowUpRecordSchema(StrictSchema):
 
 
 class NoteSchema(StrictSchema):
-    body = Text(max_length=5000, required=True)
+    body = Text(max_length=5000, required=True, multiline=True)
     corrects_id = fields.Integer(load_default=None, allow_none=True)
 
 
@@ -58,7 +58,7 @@ class VisitSchema(StrictSchema):
     craftsman_id = fields.Integer(load_default=None, allow_none=True)
     hours = fields.Float(load_default=None, allow_none=True, validate=validate.Range(
         min=0, max=24, error=_l("Hours of one visit are between 0 and 24.")))
-    note = Text(max_length=2000, load_default="")
+    note = Text(max_length=2000, load_default="", multiline=True)
 
 
 class StartSchema(StrictSchema):
@@ -102,8 +102,7 @@ class ReportFilterSchema(StrictSchema):
 class TargetSchema(StrictSchema):
     """A region's yearly targets (Shanghai-style: 1,000 visits, 1,000 enterprises, 1,000 problems, 10,000 upgrades)."""
 
-    region_code = fields.String(required=True, validate=validate.Length(min=1, max=24),
-                                error_messages={"required": _l("This field is required.")})
+    region_code = Code(required=True, error_messages={"required": _l("This field is required.")})
     year = fields.Integer(required=True, validate=validate.Range(
         min=2000, max=2100, error=_l("Enter a year between 2000 and 2100.")),
         error_messages={"required": _l("This field is required.")})

@@ -9,7 +9,7 @@ from web.schemas.engagements import OutcomeItemSchema
 
 
 class OutcomeSchema(OutcomeItemSchema):
-    description = Text(max_length=4000, load_default="")
+    description = Text(max_length=4000, load_default="", multiline=True)
     craftsman_id = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
     studio = Text(max_length=120, load_default="")
     year = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1950, max=2100))

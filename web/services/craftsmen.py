@@ -23,7 +23,7 @@ from web.models import (
     craftsman_industry,
 )
 from web.models.craftsmen import CRAFTSMAN_STATUSES
-from web.schemas.common import load_or_raise
+from web.schemas.common import CONTROL_CHARACTERS_MESSAGE, has_control_characters, load_or_raise
 from web.schemas.craftsmen import CraftsmanSchema
 from web.services import audit, reference
 from web.services.errors import Conflict, ServiceError
@@ -232,6 +232,8 @@ def exit_craftsman(session: Session, craftsman: Craftsman, *, reason: str, on: d
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_l("Give the reason for leaving the pool."), field="reason")
+    if has_control_characters(reason):
+        raise ServiceError(CONTROL_CHARACTERS_MESSAGE, field="reason")
     if len(reason) > 200:
         raise ServiceError(_l("At most %(count)d characters.", count=200), field="reason")
     if craftsman.status == "exited":

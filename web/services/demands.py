@@ -32,7 +32,7 @@ from web.models import (
     User,
 )
 from web.schemas.common import load_or_raise
-from web.schemas.demands import AnswerSchema, DemandEditSchema, DemandSchema, ReasonSchema
+from web.schemas.demands import AnswerSchema, ApprovalSchema, DemandEditSchema, DemandSchema, ReasonSchema
 from web.services import audit, reference
 from web.services.enterprises import find_by_credit_code, find_or_register_enterprise
 from web.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
@@ -213,8 +213,8 @@ def get_demand(session: Session, demand_id: int) -> Demand:
 def approve(session: Session, demand: Demand, *, actor: Actor, now: dt.datetime, note: str = "",
             version: str | None = None) -> Demand:
     """Accept the demand as matchable: it becomes ``open`` and the next matching round picks it up."""
+    note = load_or_raise(ApprovalSchema(), {"note": note or ""})["note"]
     _check(demand, APPROVE_FROM, version, _l("approved"))
-    note = note.strip()
     return _move(session, demand, "open", actor=actor, now=now, action="approve", note=note or None,
                  changes={"reviewed_at": now, "review_note": note or demand.review_note})
 

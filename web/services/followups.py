@@ -151,7 +151,7 @@ def max_attachment_bytes() -> int:
 def add_attachment(session: Session, follow_up: FollowUp, *, filename: str, stream: IO[bytes],
                    actor: User | str | None, now: dt.datetime) -> Attachment:
     """Store a photo or document (type checked by extension AND content, size limited) under UPLOAD_DIR."""
-    name = Path(filename or "").name.strip()[:200]
+    name = "".join(ch for ch in Path(filename or "").name if ch.isprintable()).strip()[:200]
     extension = Path(name).suffix.lower()
     if extension not in ALLOWED_ATTACHMENTS:
         raise ServiceError(_l("Attach photos (JPG, PNG) or documents (PDF, DOCX, XLSX) only."), field="attachment")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from web.models import ApiToken, Region, User
 from web.models.users import ROLES
+from web.schemas.common import has_control_characters
 from web.services import audit
 from web.services.errors import Conflict, ServiceError
 
@@ -69,7 +70,10 @@ def create_user(
 
 def authenticate(session: Session, *, username: str, password: str, now: dt.datetime) -> User | None:
     """The active user with this name and password, or None (same answer for both failures)."""
-    user = session.scalar(sa.select(User).where(User.username == username.strip()))
+    username = username.strip()
+    # A control character (a NUL byte…) is in no user name; PostgreSQL would refuse it in the query.
+    user = None if has_control_characters(username) else session.scalar(
+        sa.select(User).where(User.username == username))
     if user is None or not user.active:
         # Spend the same time as a real check so that timing does not reveal user names.
         _verify(hash_password("x" * MIN_PASSWORD_LENGTH), password)
