@@ -234,3 +234,31 @@ def test_rating_once_when_completed(app, browser):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Feedback)
                                  .where(Feedback.demand_id == demand.id)) == 1
+
+
+@pytest.mark.parametrize(("rating", "points"), [(5, 5), (3, 0)])
+def test_rating_evaluates_the_engagement_and_awards_points_at_once(app, browser, rating, points):
+    from web.models import Craftsman, Engagement, PointsEntry
+    from web.services import engagements
+
+    code = _submitted(app, browser)
+    with app.app_context():
+        demand = db.session.scalar(sa.select(Demand).where(Demand.tracking_code == code))
+        team = [factories.make_craftsman(db.session), factories.make_craftsman(db.session)]
+        engagement = factories.make_engagement(db.session, demand, team, status="completed",
+                                               started_on=NOW.date(), completed_on=NOW.date())
+        for member in engagement.members:
+            member.status = "served"
+        demand.status = "completed"
+        db.session.commit()
+        engagement_id, team_ids = engagement.id, [c.id for c in team]
+
+    rated = browser.submit(f"/demand/status/{code}/rate", {"rating": str(rating)}, form_url=f"/demand/status/{code}")
+    assert rated.status_code == 303
+    with app.app_context():  # no `craftmatch followup sync-feedback` needed
+        session = db.session
+        assert session.get(Engagement, engagement_id).status == "evaluated"
+        assert [session.get(Craftsman, cid).points_balance for cid in team_ids] == [points, points]
+        entries = session.scalars(sa.select(PointsEntry.rule).where(PointsEntry.engagement_id == engagement_id)).all()
+        assert entries == (["rating_high", "rating_high"] if points else [])
+        assert engagements.pending_feedback_count(session) == 0

@@ -1,4 +1,7 @@
-"""The enterprise's rating of a completed demand: once, 1–5 with a comment; the demand becomes ``evaluated``."""
+"""The enterprise's rating of a completed demand: once, 1–5 with a comment; the demand becomes ``evaluated``.
+
+The engagement follows at once (``engagements.on_feedback``: evaluated, points for a rating of 4–5).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from sqlalchemy.orm import Session
 from web.models import Demand, DemandStatusEvent, Engagement, Feedback, User
 from web.schemas.common import load_or_raise
 from web.schemas.demands import FeedbackSchema
-from web.services import audit
+from web.services import audit, engagements
 from web.services.demands import snapshot
 from web.services.errors import Conflict
 
@@ -53,5 +56,6 @@ def rate_demand(session: Session, demand: Demand, data: dict[str, Any], *, now: 
                  after={"rating": feedback.rating, "comment": feedback.comment, "demand_id": demand.id})
     audit.record(session, actor=actor, action="demand.evaluate", entity=demand, now=now, before=before,
                  after=snapshot(demand))
+    engagements.on_feedback(session, feedback, actor=actor, now=now)
     session.flush()
     return feedback
