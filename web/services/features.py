@@ -165,7 +165,7 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date) -> Crafts
                            for r in rows),
         lat=lat, lon=lon,
         province=tuple((r.province_code or "")[:2] for r in rows),
-        travel_radius_km=np.array([float(r.travel_radius_km) for r in rows], dtype=np.float64),
+        travel_radius_km=_nan([r.travel_radius_km for r in rows]),  # NaN: none given, the round's default
         honour_rank=rank,
         model_worker=model_worker,
         can_onsite=np.array([r.can_onsite for r in rows], dtype=bool),
@@ -271,6 +271,7 @@ def _floats(values: np.ndarray) -> list[float | None]:
 
 
 def _nan(values) -> np.ndarray:
+    """Floats with NaN for None: an unknown place, a missing radius (``matching`` applies its default), …"""
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
