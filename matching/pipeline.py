@@ -20,7 +20,7 @@ import numpy as np
 
 from matching.config import RoundConfig
 from matching.features import CraftsmanFeatures, DemandFeatures, FeatureError, History
-from matching.problem import Problem
+from matching.problem import Problem, handed_over
 from matching.rules import ALLOWED, reason_label, rule_codes, score_and_mask
 from matching.scoring import (
     CandidatePairs,
@@ -74,13 +74,13 @@ def build_problem(
         "alternates_k": config.alternates_k,
     }
     if uses_dense(len(craftsmen), len(demands), config):
-        table, allowed, _ = score_and_mask(rnd)
+        table, allowed, _ = score_and_mask(rnd)  # fresh arrays of this call: handed over, not copied
         return Problem(
             craftsmen.ids,
             demands.ids,
-            scores=table.total,
-            allowed=allowed,
-            components=table.components,
+            scores=handed_over(table.total),
+            allowed=handed_over(allowed),
+            components={name: handed_over(values) for name, values in table.components.items()},
             **common,
         )
     candidates = with_required_pairs(

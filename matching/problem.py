@@ -28,9 +28,23 @@ class ProblemError(ValueError):
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
-    """A read-only copy: a later change to the caller's array cannot change the problem."""
+    """A read-only copy: a later change to the caller's array cannot change the problem.
+
+    An array that is already read-only and owns its memory is taken as is: its maker handed it
+    over (see ``handed_over``), and copying the score matrices of a province-scale round costs
+    most of a second.
+    """
+    if isinstance(array, np.ndarray) and not array.flags.writeable and array.flags.owndata:
+        return array
     array = np.array(array, copy=True)
     array.flags.writeable = False
+    return array
+
+
+def handed_over(array: np.ndarray) -> np.ndarray:
+    """Mark a freshly built array read-only so that ``Problem`` can keep it without a copy."""
+    if isinstance(array, np.ndarray) and array.flags.owndata:
+        array.flags.writeable = False
     return array
 
 

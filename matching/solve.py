@@ -44,6 +44,12 @@ ASSIGNMENT_MAX_CELLS = 250_000
 # Column generation adds every candidate after this many pricing rounds: a bound on the
 # time a degenerate tail of tiny violators can take (warm restarts make rounds cheap).
 ROUNDS_BEFORE_ALL_PAIRS = 30
+# Pricing adds at most this many columns per round (the most profitable violators), at least
+# MIN_PRICING_BATCH: adding every violator at once made one LP of millions of columns (a 5,000 ×
+# 2,000 round: 2.8M columns, 24 s of dual simplex); capped batches end in ~8 short warm rounds (~1 s).
+# Optimality is untouched: the loop only stops when no pair prices out positive.
+PRICING_BATCH_PER_ROW = 1
+MIN_PRICING_BATCH = 1_000
 # Dual simplex (a vertex, hence integral; warm restarts after adding columns), devex
 # pricing (measured fastest on these flow LPs), quiet.
 _HIGHS_OPTIONS = {"output_flag": False, "simplex_strategy": 1, "simplex_dual_edge_weight_strategy": 1}
@@ -308,12 +314,34 @@ class _SparseCandidates:
         return c[keep], d[keep], score[keep]
 
 
+# Up to this k, `_top_k_per_row` takes k row-wise argmax passes (a 2,000 × 4,534 matrix: ~30 ms
+# instead of ~500 ms for a full argpartition).
+TOP_K_BY_ARGMAX = 16
+
+
 def _top_k_per_row(matrix: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the k largest entries of every row (unordered), k ≤ row length."""
+    """Column indices of the k largest entries of every row (unordered), k ≤ row length.
+
+    Ties go to the lower column index when k is small (argmax passes; the matrix is restored)."""
     if k <= 0:
         return np.zeros((matrix.shape[0], 0), dtype=np.int64)
     n = matrix.shape[1]
-    return np.argpartition(matrix, n - k, axis=1)[:, n - k :]
+    if k > TOP_K_BY_ARGMAX or k >= n or not matrix.flags.writeable or matrix.dtype.kind != "f":
+        return np.argpartition(matrix, n - k, axis=1)[:, n - k :]
+    rows = np.arange(matrix.shape[0])
+    picked = np.empty((matrix.shape[0], k), dtype=np.int64)
+    saved = np.empty((matrix.shape[0], k), dtype=matrix.dtype)
+    done = 0
+    try:
+        for i in range(k):
+            picked[:, i] = np.argmax(matrix, axis=1)
+            saved[:, i] = matrix[rows, picked[:, i]]
+            matrix[rows, picked[:, i]] = -np.inf
+            done = i + 1
+    finally:
+        for j in range(done):
+            matrix[rows, picked[:, j]] = saved[:, j]
+    return picked
 
 
 def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndarray:
@@ -393,6 +421,11 @@ def _column_generation(instance: _Instance, candidates, seed_c: np.ndarray, seed
         new_c, new_d = candidates.violators(dual_c, dual_d, tolerance)
         if new_c.size == 0:
             return flow.chosen_pairs()
+        batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (instance.n_c + instance.n_d))
+        if new_c.size > batch:  # the most violated columns first
+            profit = candidates.weights(new_c, new_d) + dual_c[new_c] + dual_d[new_d]
+            keep = np.argpartition(-profit, batch)[:batch]
+            new_c, new_d = new_c[keep], new_d[keep]
         if rounds >= ROUNDS_BEFORE_ALL_PAIRS:
             new_c, new_d = candidates.everything()
         new_c, new_d = candidates.add(new_c, new_d)

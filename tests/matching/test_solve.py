@@ -117,3 +117,39 @@ def test_sticky_resolves_match_milp(seed, stickiness, sparse):
     check_feasible(problem, result)
     assert sticky_objective(problem, result) == pytest.approx(milp_optimum(problem), abs=1e-7)
     assert set(result.changes["added"]) == result.pairs - set(previous)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_capped_pricing_batches_stay_exact(monkeypatch, seed, sparse):
+    # Pricing adds only the few most violated columns per round (here 3, never all of them at
+    # once): the loop must still end on the optimum, proved by the last pricing round alone.
+    import importlib
+
+    solve_module = importlib.import_module("matching.solve")
+    monkeypatch.setattr(solve_module, "MIN_PRICING_BATCH", 3)
+    monkeypatch.setattr(solve_module, "PRICING_BATCH_PER_ROW", 0)
+    monkeypatch.setattr(solve_module, "ROUNDS_BEFORE_ALL_PAIRS", 10_000)
+    problem = random_problem(seed, 30, 15, locks=3, forbidden=10, load_penalty=0.05, min_score=0.1, sparse=sparse)
+    result = solve(problem, method="flow")
+    check_feasible(problem, result)
+    assert sticky_objective(problem, result) == pytest.approx(milp_optimum(problem), abs=1e-7)
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_top_k_per_row_by_argmax_passes(k):
+    import importlib
+
+    top_k = importlib.import_module("matching.solve")._top_k_per_row
+    rng = np.random.default_rng(k)
+    matrix = np.round(rng.random((50, 40)), 1)  # many ties
+    before = matrix.copy()
+    picked = top_k(matrix, k)
+    np.testing.assert_array_equal(matrix, before)  # restored
+    for row, columns in zip(matrix, picked, strict=True):
+        assert len(set(columns.tolist())) == k
+        assert sorted(row[columns]) == sorted(row)[-k:]  # the k largest values
+        threshold = row[columns].min()
+        assert all(c in columns for c in np.flatnonzero(row > threshold))
+        ties = np.flatnonzero(row == threshold)
+        assert set(columns.tolist()) & set(ties.tolist()) == set(ties[: k - int((row > threshold).sum())].tolist())
