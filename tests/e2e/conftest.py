@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from web.db import make_engine
 from web.extensions import db
 from web.services import seeding
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -148,10 +149,18 @@ def staff_page(page) -> object:
     return page
 
 
-@pytest.fixture(scope="session")
-def screenshots_dir() -> Path:
-    """docs/screenshots (created if missing); CRAFTMATCH_SCREENSHOTS_DIR overrides it."""
-    default = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    target = Path(os.environ.get("CRAFTMATCH_SCREENSHOTS_DIR", default))
+def screenshots_target(environ: Mapping[str, str], scratch: Callable[[], Path]) -> Path:
+    """``CRAFTMATCH_SCREENSHOTS_DIR`` (relative to the repository, or absolute) when set, else ``scratch()``."""
+    configured = environ.get("CRAFTMATCH_SCREENSHOTS_DIR", "").strip()
+    target = REPO_ROOT / configured if configured else scratch()
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temporary folder, so that a test run leaves the git tree clean.
+
+    To refresh the documentation's screenshots: ``CRAFTMATCH_SCREENSHOTS_DIR=docs/screenshots make test-e2e``.
+    """
+    return screenshots_target(os.environ, lambda: tmp_path_factory.mktemp("screenshots"))
