@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
@@ -35,13 +35,31 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option naming how SQLite transactions begin. A deferred BEGIN takes the shared lock at the
+# first read; if the transaction then writes while another connection is writing, the upgrade fails at
+# once with "database is locked" (waiting could deadlock, so SQLite does not use the busy timeout there).
+# BEGIN IMMEDIATE takes the write lock up front and waits for it (up to the busy timeout) instead.
+SQLITE_BEGIN = "craftmatch_sqlite_begin"
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def _begin_sqlite_transaction(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
+
+
+def writer_engine(engine: Engine) -> Engine:
+    """``engine`` whose SQLite transactions begin IMMEDIATE (the same pool; other databases: ``engine`` itself)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = sa.create_engine(url, echo=echo, connect_args={"check_same_thread": False,
+                                                                "timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         sa.event.listen(engine, "connect", _configure_sqlite_connection)
         sa.event.listen(engine, "begin", _begin_sqlite_transaction)
         return engine
@@ -53,6 +71,7 @@ class _DatabaseState:
         self.url = url
         self.echo = echo
         self._engine: Engine | None = None
+        self._writer: Engine | None = None
         self.bind_override: Connection | None = None
 
     @property
@@ -60,6 +79,12 @@ class _DatabaseState:
         if self._engine is None:
             self._engine = make_engine(self.url, self.echo)
         return self._engine
+
+    @property
+    def writer(self) -> Engine:
+        if self._writer is None:
+            self._writer = writer_engine(self.engine)
+        return self._writer
 
 
 class Database:
@@ -78,16 +103,20 @@ class Database:
     def engine(self) -> Engine:
         return self.state().engine
 
-    def new_session(self, app: Flask | None = None) -> Session:
+    def new_session(self, app: Flask | None = None, *, write: bool = True) -> Session:
+        """A session; on SQLite a ``write`` session's transactions begin IMMEDIATE (see ``SQLITE_BEGIN``)."""
         state = self.state(app)
         if state.bind_override is not None:
             return Session(bind=state.bind_override, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        return Session(bind=state.engine, expire_on_commit=False)
+        return Session(bind=state.writer if write else state.engine, expire_on_commit=False)
 
     @property
     def session(self) -> Session:
+        """The app context's session. Requests with a safe method (GET…) read without taking SQLite's write
+        lock; every other request, CLI command and job may write, so it takes the lock when it begins."""
         if "_craftmatch_session" not in g:
-            g._craftmatch_session = self.new_session()
+            reading = has_request_context() and request.method in READ_ONLY_METHODS
+            g._craftmatch_session = self.new_session(write=not reading)
         return g._craftmatch_session
 
     def bind_to(self, app: Flask, connection: Connection | None) -> None:
