@@ -73,3 +73,31 @@ def test_viewer_reads_only(browser, make_user):
     browser.login("viewer1", TEST_PASSWORD)
     assert browser.get("/workspace/outcomes/").status_code == 200
     assert browser.get("/workspace/outcomes/new").status_code == 403
+
+
+def test_region_coordinator_cannot_open_another_regions_outcome(browser, make_user, session):
+    outside = make_craftsman(session, region_code="500103")
+    outcome = Outcome(kind="patent", title="重庆专利", craftsman=outside, created_at=outside.created_at)
+    session.add(outcome)
+    session.commit()
+    make_user("chengdu", "coordinator", region_code="510100")
+    browser.login("chengdu", TEST_PASSWORD)
+    assert browser.get(f"/workspace/outcomes/{outcome.id}/edit").status_code == 403
+    sheet = load_workbook(io.BytesIO(browser.get("/workspace/outcomes/export.xlsx").data)).worksheets[0]
+    assert "重庆专利" not in [row[2] for row in sheet.iter_rows(min_row=2, values_only=True)]
+
+
+def test_export_is_the_search_and_neutralises_every_formula_start(coordinator_browser, session):
+    craftsman = make_craftsman(session)
+    for title in ("+SUM(A1)", "-2+3", "@cmd", "普通成果"):
+        session.add(Outcome(kind="method", title=title, description="=1+1", craftsman=craftsman,
+                            created_at=craftsman.created_at))
+    session.commit()
+    sheet = load_workbook(io.BytesIO(coordinator_browser.get(
+        "/workspace/outcomes/export.xlsx?kind=method").data)).worksheets[0]
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert sorted(row[2] for row in rows) == sorted(["'+SUM(A1)", "'-2+3", "'@cmd", "普通成果"])
+    assert {row[3] for row in rows} == {"'=1+1"}
+    only = list(load_workbook(io.BytesIO(coordinator_browser.get(
+        "/workspace/outcomes/export.xlsx?q=普通").data)).worksheets[0].iter_rows(min_row=2, values_only=True))
+    assert [row[2] for row in only] == ["普通成果"]

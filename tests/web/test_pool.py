@@ -125,3 +125,16 @@ def test_export_neutralises_formulas(coordinator_browser, session):
 def test_safe_cell():
     assert safe_cell("-1+2") == "'-1+2" and safe_cell("+86") == "'+86" and safe_cell("ok") == "ok"
     assert safe_cell(-5) == -5 and safe_cell(None) is None
+
+
+def test_export_is_the_filtered_list_of_the_own_region(browser, make_user, session):
+    make_craftsman(session, name="+成都工匠", region_code="510104", employer="-负号单位")
+    make_craftsman(session, name="重庆导出工匠", region_code="500103")
+    session.commit()
+    make_user("chengdu", "coordinator", region_code="510100")
+    browser.login("chengdu", TEST_PASSWORD)
+    rows = list(load_workbook(io.BytesIO(browser.get("/workspace/craftsmen/export.xlsx").data))
+                .worksheets[0].iter_rows(min_row=2, values_only=True))
+    names = [row[0] for row in rows]
+    assert "'+成都工匠" in names and "重庆导出工匠" not in names
+    assert next(row for row in rows if row[0] == "'+成都工匠")[3] == "'-负号单位"

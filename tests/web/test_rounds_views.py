@@ -8,6 +8,7 @@ import re
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
+from tests.browser import Browser
 from tests.conftest import TEST_PASSWORD
 from tests.factories import make_craftsman, make_demand
 from web.models import Engagement, MatchingRound, Notification, Proposal
@@ -110,3 +111,36 @@ def test_viewer_cannot_change_a_round(browser, make_user, session):
     browser.login("viewer1", TEST_PASSWORD)
     assert browser.get("/workspace/rounds/").status_code == 200
     assert browser.get("/workspace/rounds/new").status_code == 403
+
+
+def test_rounds_of_other_regions_are_hidden(browser, make_user, session):
+    _pool(session, "510100")
+    _pool(session, "500103")
+    session.commit()
+    make_user("chongqing", "coordinator", region_code="500000")
+    make_user("chengdu", "coordinator", region_code="510100")
+    browser.login("chongqing", TEST_PASSWORD)
+    url = _create(browser, name="重庆轮次").headers["Location"]
+    assert "重庆轮次" in browser.text("/workspace/rounds/")
+    chengdu = Browser(browser.client.application.test_client())
+    chengdu.login("chengdu", TEST_PASSWORD)
+    assert "重庆轮次" not in chengdu.text("/workspace/rounds/")
+    assert chengdu.get(url).status_code == 403
+    assert chengdu.get(f"{url}/status.json").status_code == 403
+
+
+def test_viewer_cannot_solve_or_publish(coordinator_browser, make_user, session):
+    _pool(session)
+    session.commit()
+    url = _create(coordinator_browser).headers["Location"]
+    rnd = session.scalar(sa.select(MatchingRound).order_by(MatchingRound.id.desc()))
+    make_user("viewer1", "viewer")
+    viewer = Browser(coordinator_browser.client.application.test_client())
+    viewer.login("viewer1", TEST_PASSWORD)
+    page = viewer.text(url)
+    assert 'action="' + url + '/solve"' not in page  # no buttons for a viewer
+    for action in ("solve", "publish"):
+        response = viewer.submit(f"{url}/{action}", {"version": str(rnd.version)}, form_url=url)
+        assert response.status_code == 403
+    session.expire_all()
+    assert session.get(MatchingRound, rnd.id).status == "draft"

@@ -335,8 +335,13 @@ def _comparable(values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def preview_import(session: Session, content: bytes, filename: str) -> ImportReport:
-    """The dry run: reads and validates every row; writes nothing."""
+def preview_import(session: Session, content: bytes, filename: str, *,
+                   scope: list[int] | None = None) -> ImportReport:
+    """The dry run: reads and validates every row; writes nothing.
+
+    ``scope`` (region ids, None = everywhere) limits a city's coordinator to the own pool: a row placed
+    outside it, or matching a craftsman of another region, is a row error.
+    """
     header, rows = read_rows(content, filename)
     columns = map_header(header)
     rows = [(number, cells) for number, cells in rows if any(_text(cell) for cell in cells)]
@@ -356,10 +361,8 @@ def preview_import(session: Session, content: bytes, filename: str) -> ImportRep
             continue
         try:
             values = load_or_raise(schema, data)
-        except ValidationFailed as failure:
-            for key, messages in failure.errors.items():
-                column = FIELD_COLUMN.get(key.split(".")[0], "name")
-                report.errors.append(RowError(number, column, *_bilingual(messages[0])))
+        except ValidationFailed:
+            report.errors.extend(_schema_errors(schema, number, data))
             continue
         first = seen_phones.setdefault(values["phone"], number)
         if first != number:
@@ -371,6 +374,8 @@ def preview_import(session: Session, content: bytes, filename: str) -> ImportRep
     by_phone, by_name = _existing(session, (v["phone"] for _, v in valid),
                                   ((v["name"], v["employer"]) for _, v in valid))
     matched = {number: by_phone.get(v["phone"]) or by_name.get((v["name"], v["employer"])) for number, v in valid}
+    if scope is not None:
+        valid = _within_scope(session, report, valid, matched, set(scope))
     current = _current_values(session, [cid for cid in matched.values() if cid])
     for number, values in valid:
         craftsman_id = matched[number]
@@ -382,7 +387,48 @@ def preview_import(session: Session, content: bytes, filename: str) -> ImportRep
             verdict = "update"
         setattr(report, verdict, getattr(report, verdict) + 1)
         report.plan.append((number, values, craftsman_id, verdict))
+    report.errors.sort(key=lambda error: error.row)
     return report
+
+
+def _schema_errors(schema: CraftsmanSchema, number: int, data: dict[str, Any]) -> list[RowError]:
+    """The schema's messages for one bad row in Chinese and in English (validated once per language)."""
+    texts: dict[str, dict[str, list[str]]] = {}
+    for locale in ("zh_CN", "en"):
+        with force_locale(locale):
+            try:
+                load_or_raise(schema, data)
+            except ValidationFailed as failure:
+                texts[locale] = failure.errors
+    errors = []
+    for key, messages in texts.get("en", {}).items():
+        column = FIELD_COLUMN.get(key.split(".")[0], "name")
+        zh = texts.get("zh_CN", {}).get(key, messages)
+        errors.append(RowError(number, column, zh[0], messages[0]))
+    return errors
+
+
+def _within_scope(session: Session, report: ImportReport, valid: list[tuple[int, dict[str, Any]]],
+                  matched: dict[int, int | None], scope: set[int]) -> list[tuple[int, dict[str, Any]]]:
+    """Drop (as row errors) the rows placed outside ``scope`` or matching a craftsman of another region."""
+    codes = {v["region_code"] for _, v in valid}
+    region_ids = dict(session.execute(sa.select(Region.code, Region.id).where(Region.code.in_(codes))).all())
+    existing = [cid for cid in matched.values() if cid]
+    homes: dict[int, int] = {}
+    for start in range(0, len(existing), 500):
+        homes.update(session.execute(sa.select(Craftsman.id, Craftsman.region_id)
+                                     .where(Craftsman.id.in_(existing[start:start + 500]))).all())
+    kept = []
+    for number, values in valid:
+        if region_ids.get(values["region_code"]) not in scope:
+            report.errors.append(RowError(number, "region", *_bilingual(
+                _l("This region is outside your area; only your own region's craftsmen can be imported."))))
+        elif matched[number] and homes.get(matched[number]) not in scope:
+            report.errors.append(RowError(number, "phone", *_bilingual(
+                _l("This craftsman is already in another region's pool."))))
+        else:
+            kept.append((number, values))
+    return kept
 
 
 def _current_values(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -400,9 +446,9 @@ def _current_values(session: Session, ids: list[int]) -> dict[int, dict[str, Any
 
 
 def apply_import(session: Session, content: bytes, filename: str, *, skip_invalid: bool,
-                 actor: User | str | None, now: dt.datetime) -> ImportReport:
+                 actor: User | str | None, now: dt.datetime, scope: list[int] | None = None) -> ImportReport:
     """Write the import: all valid rows or nothing. Rows with errors block it unless ``skip_invalid``."""
-    report = preview_import(session, content, filename)
+    report = preview_import(session, content, filename, scope=scope)
     if report.errors and not skip_invalid:
         raise ServiceError(_l("%(count)d rows have errors: fix them, or confirm that they are skipped.",
                               count=report.error_rows), field="file")

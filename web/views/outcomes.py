@@ -63,6 +63,8 @@ def _load(outcome_id: int) -> Outcome:
     outcome = db.session.get(Outcome, outcome_id)
     if outcome is None:
         abort(404)
+    if not pool.in_scope(db.session, outcome, user_scope(db.session, current_user)):
+        abort(403)  # another region's outcome
     return outcome
 
 

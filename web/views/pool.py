@@ -329,7 +329,7 @@ def import_upload():
 def import_preview(token: str):
     content, name = _stashed(token)
     try:
-        report = importing.preview_import(db.session, content, name)
+        report = importing.preview_import(db.session, content, name, scope=_scope())
     except ServiceError as error:
         flash(str(error.message), "error")
         return redirect(url_for("pool.import_upload"))
@@ -345,7 +345,7 @@ def import_confirm(token: str):
         abort(400)
     try:
         report = importing.apply_import(db.session, content, name, skip_invalid=form.skip_invalid.data,
-                                        actor=current_user, now=utcnow())
+                                        actor=current_user, now=utcnow(), scope=_scope())
     except ServiceError as error:
         db.session.rollback()
         flash(str(error.message), "error")

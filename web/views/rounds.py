@@ -46,6 +46,7 @@ from web.models import (
     Notification,
     Skill,
 )
+from web.services import engagements as engagement_labels
 from web.services import jobs, notifications, rounds
 from web.services.craftsmen import user_scope
 from web.services.errors import ServiceError
@@ -58,6 +59,18 @@ COMPONENT_LABELS = {
     "honour": _l("Honour"), "availability": _l("Availability"), "continuity": _l("Past ratings"),
 }
 _DEFAULTS = RoundConfig()
+STATUS_LABELS = {
+    "draft": _l("Draft"), "queued": _l("Queued"), "solving": _l("Solving"), "solved": _l("Solved"),
+    "failed": _l("Failed"), "published": _l("Published"),
+}
+NOTIFICATION_LABELS = {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _l("Failed")}
+
+
+@bp.context_processor
+def _labels() -> dict:
+    return {"round_status_labels": STATUS_LABELS, "notification_labels": NOTIFICATION_LABELS,
+            "engagement_labels": engagement_labels.STATUS_LABELS,
+            "member_labels": engagement_labels.MEMBER_STATUS_LABELS}
 
 
 def _weight_field(name: str) -> DecimalRangeField:
