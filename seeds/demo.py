@@ -100,7 +100,7 @@ def generate_demo(seed: int = DEFAULT_SEED) -> dict[str, list[dict]]:
     demands += template_demands(rng, index, enterprises, specialty_of, tracking, statuses)
     _merge_duplicates(rng, demands)
     engagements = _engagements(rng, demands, craftsmen)
-    _award_points(craftsmen, engagements)
+    _standing_points(craftsmen)
     outcomes = _outcomes(rng, index, craftsmen, demands)
     return {
         "studios": studios,
@@ -520,27 +520,38 @@ def _engagements(rng, demands: list[dict], craftsmen: list[dict]) -> list[dict]:
     return engagements
 
 
+def _moment(rng: random.Random, day: date) -> str:
+    """A time in office hours on ``day``, Beijing time."""
+    return datetime.combine(day, time(rng.randint(9, 17), rng.randrange(60))).isoformat(timespec="minutes") + "+08:00"
+
+
 def _engagement(demand, keys, started, completed, follow_ups, feedback) -> dict:
+    """Times come from a generator of the engagement's own (seeded by its tracking code), so that adding
+    them leaves the rest of the demo data unchanged: matched a few days before the start, rated a few
+    days after the completion."""
+    rng = random.Random(demand["tracking_code"])
+    matched = _moment(rng, started - timedelta(days=rng.randint(3, 12)))
     return {
         "demand_tracking_code": demand["tracking_code"],
         "craftsman_keys": keys,
         "status": demand["status"],
+        "matched_at": matched,
         "started_on": iso(started),
         "completed_on": iso(completed) if completed else None,
+        "completed_at": _moment(rng, completed) if completed else None,
         "follow_ups": follow_ups,
-        "feedback": {"rating": feedback[0], "comment": feedback[1]} if feedback else None,
+        "feedback": {"rating": feedback[0], "comment": feedback[1],
+                     "rated_at": _moment(rng, completed + timedelta(days=rng.randint(1, 10)))}
+        if feedback else None,
     }
 
 
-def _award_points(craftsmen: list[dict], engagements: list[dict]) -> None:
-    """Service points: real craftsmen start from their standing, everyone earns 20 per finished engagement."""
+def _standing_points(craftsmen: list[dict]) -> None:
+    """Points the real craftsmen bring from their standing (the pool's records). The points of the demo
+    engagements (completion, high ratings) are written by the loader through the points ledger."""
     by_key = {craftsman["key"]: craftsman for craftsman in craftsmen}
     for real in content.REAL_CRAFTSMEN:
         by_key[real["key"]]["points"] = 100 * _top_rank(real)
-    for engagement in engagements:
-        if engagement["completed_on"]:
-            for key in engagement["craftsman_keys"]:
-                by_key[key]["points"] += 20
 
 
 # ---------------------------------------------------------------- outcomes

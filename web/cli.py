@@ -76,8 +76,9 @@ def seed_demo(if_empty: bool) -> None:
         if seeding.demo_users_exist(session):
             click.echo(f"demo login: {seeding.DEMO_USERS[0][0]} / {seeding.DEMO_PASSWORD}")
         return
-    report = seeding.load_demo(session, now=utcnow())
+    # the logins first: the demo engagements are the demo coordinator's
     logins = seeding.ensure_demo_users(session, now=utcnow(), production=current_app.config["ENV"] == "production")
+    report = seeding.load_demo(session, now=utcnow())
     session.commit()
     click.echo(report.summary())
     for username, password, role in logins:

@@ -74,8 +74,8 @@ def _seed(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         with Session(bind=engine) as session:
-            seeding.load_demo(session, now=NOW)
             seeding.ensure_demo_users(session, now=NOW, production=False)
+            seeding.load_demo(session, now=NOW)
             session.commit()
     finally:
         engine.dispose()

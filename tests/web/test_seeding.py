@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from tests.conftest import NOW
@@ -75,3 +77,49 @@ def test_synthetic_pool_loads(session):
     assert report.created["craftsmen"] == 200
     assert report.created["demands"] == 80
     assert _count(session, Demand, Demand.status == "open") >= 80
+
+
+def test_demo_engagements_have_times_a_coordinator_and_explained_points(session):
+    from web.models import PointsEntry
+    from web.services import engagements, points
+
+    seeding.ensure_demo_users(session, now=NOW, production=False)
+    seeding.load_demo(session, now=NOW)
+    coordinator = session.scalar(sa.select(User.id).where(User.username == "demo"))
+    rows = session.scalars(sa.select(Engagement)).all()
+    assert rows and {e.coordinator_id for e in rows} == {coordinator}
+    for engagement in rows:
+        assert engagement.created_at.date() < engagement.started_on  # matched days before the service began
+        assert engagement.started_on - engagement.created_at.date() <= dt.timedelta(days=13)
+        if engagement.completed_on:
+            assert engagement.acceptance_at.date() == engagement.completed_on  # office hours in Beijing
+        assert engagement.updated_at >= engagement.created_at and engagement.updated_at < NOW
+    assert points.mismatches(session) == []
+    assert engagements.pending_feedback_count(session) == 0
+    completed = [e for e in rows if e.completed_on]
+    awarded = session.scalar(sa.select(sa.func.count()).select_from(PointsEntry)
+                             .where(PointsEntry.rule == "engagement_completed"))
+    assert awarded == sum(len(e.members) for e in completed) > 0
+    assert _count(session, PointsEntry, PointsEntry.rule == "rating_high") > 0
+    assert _count(session, PointsEntry, PointsEntry.rule == "opening_balance") > 0
+
+
+def test_seed_demo_then_check_points_lists_nobody(tmp_path):
+    from tests.conftest import make_test_app
+    from web.cli import db_group, followup_group, seed_group
+
+    app = make_test_app(f"sqlite:///{tmp_path / 'seeded.sqlite'}")
+    runner = app.test_cli_runner()
+    assert runner.invoke(db_group, ["upgrade"]).exit_code == 0
+    seeded = runner.invoke(seed_group, ["demo"])
+    assert seeded.exit_code == 0, seeded.output
+    checked = runner.invoke(followup_group, ["check-points"])
+    assert checked.exit_code == 0 and checked.output.strip() == "mismatches: 0", checked.output
+    synced = runner.invoke(followup_group, ["sync-feedback"])
+    assert synced.output.strip() == "ratings applied: 0"
+    with app.app_context():
+        from web.extensions import db
+
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Engagement)
+                                 .where(Engagement.coordinator_id.is_(None))) == 0
+        db.engine.dispose()

@@ -33,6 +33,7 @@ from web.models import (
     HonourLevel,
     Industry,
     Outcome,
+    PointsEntry,
     Region,
     RegionTarget,
     Skill,
@@ -43,10 +44,13 @@ from web.models import (
     enterprise_industry,
     outcome_industry,
 )
+from web.services import engagements as engagements_service
+from web.services import points
 from web.services.users import create_user
 
 DEMO_PASSWORD = "gongjiang-2026"
 DEMO_USERS = (("demo", "coordinator", "演示协调员"), ("viewer", "viewer", "演示查看员"))
+OPENING_BALANCE_EXPLANATION = "入库时的积分（来自工匠库原有记录）"
 
 
 @dataclasses.dataclass
@@ -66,10 +70,13 @@ def has_pool_data(session: Session) -> bool:
 
 
 def load_demo(session: Session, *, now: dt.datetime) -> LoadReport:
+    """The demo pools; their engagements are the demo coordinator's when that login exists already
+    (``ensure_demo_users`` first, as ``craftmatch seed demo`` does)."""
     from seeds.demo import generate_demo
 
     report = load_reference(session)
-    load_pool(session, generate_demo(), now=now, report=report)
+    coordinator_id = session.scalar(sa.select(User.id).where(User.username == DEMO_USERS[0][0]))
+    load_pool(session, generate_demo(), now=now, report=report, coordinator_id=coordinator_id)
     return report
 
 
@@ -203,14 +210,18 @@ class _Codes:
 
 
 def load_pool(session: Session, data: dict[str, list[dict[str, Any]]], *, now: dt.datetime,
-              report: LoadReport) -> None:
+              report: LoadReport, coordinator_id: int | None = None) -> None:
+    """Insert what is new. Every point balance is explained by the ledger: an opening entry for the points
+    a craftsman brings, then the points of the seeded engagements (completion, rating) as the services
+    award them, so ``craftmatch followup check-points`` finds nothing afterwards."""
     codes = _Codes(session)
     studio_ids = _load_studios(session, data.get("studios", []), codes, report)
     enterprise_ids = _load_enterprises(session, data.get("enterprises", []), codes, now, report)
     craftsman_ids = _load_craftsmen(session, data.get("craftsmen", []), codes, studio_ids, now, report)
     demand_ids = _load_demands(session, data.get("demands", []), codes, enterprise_ids, now, report)
     _load_outcomes(session, data.get("outcomes", []), codes, studio_ids, craftsman_ids, now, report)
-    _load_engagements(session, data.get("engagements", []), demand_ids, craftsman_ids, now, report)
+    _load_engagements(session, data.get("engagements", []), demand_ids, craftsman_ids, now, report,
+                      coordinator_id=coordinator_id)
     _load_targets(session, data.get("targets", []), codes, report)
     session.flush()
 
@@ -315,6 +326,11 @@ def _load_craftsmen(session, craftsmen, codes: _Codes, studio_ids, now, report) 
         {"craftsman_id": new_id, "starts_on": _date(w["start"]), "ends_on": _date(w["end"])}
         for record, new_id in inserted for w in record.get("availability", [])
     ])
+    _insert_links(session, PointsEntry, [
+        {"craftsman_id": new_id, "delta": record["points"], "rule": "opening_balance",
+         "explanation": OPENING_BALANCE_EXPLANATION, "created_at": now}
+        for record, new_id in inserted if record.get("points")
+    ])
     return {c["key"]: by_phone[c["phone"]] for c in craftsmen}
 
 
@@ -395,18 +411,24 @@ def _load_outcomes(session, outcomes, codes: _Codes, studio_ids, craftsman_ids, 
     ])
 
 
-def _load_engagements(session, engagements, demand_ids, craftsman_ids, now, report) -> None:
+def _load_engagements(session, engagements, demand_ids, craftsman_ids, now, report, *,
+                      coordinator_id: int | None) -> None:
     already = set(session.scalars(sa.select(Engagement.demand_id)).all())
     count = 0
     for record in engagements:
         demand_id = demand_ids[record["demand_tracking_code"]]
         if demand_id in already:
             continue
+        matched_at = _datetime(record.get("matched_at"), now)
+        completed_at = _datetime(record.get("completed_at") or record.get("completed_on"), now) \
+            if record.get("completed_on") else None
+        feedback = record.get("feedback")
+        rated_at = _datetime(feedback.get("rated_at"), completed_at or now) if feedback else None
         engagement = Engagement(
             demand_id=demand_id, status=record["status"], started_on=_date(record.get("started_on")),
-            completed_on=_date(record.get("completed_on")), created_at=now, updated_at=now,
-            acceptance_confirmed_by="企业负责人" if record.get("completed_on") else None,
-            acceptance_at=_datetime(record.get("completed_on"), now) if record.get("completed_on") else None,
+            completed_on=_date(record.get("completed_on")), created_at=matched_at,
+            updated_at=rated_at or completed_at or matched_at, coordinator_id=coordinator_id,
+            acceptance_confirmed_by="企业负责人" if completed_at else None, acceptance_at=completed_at,
         )
         engagement.members = [EngagementMember(craftsman_id=craftsman_ids[key], status="served")
                               for key in record["craftsman_keys"]]
@@ -422,10 +444,14 @@ def _load_engagements(session, engagements, demand_ids, craftsman_ids, now, repo
         ]
         session.add(engagement)
         session.flush()
-        if record.get("feedback"):
-            session.add(Feedback(demand_id=demand_id, engagement_id=engagement.id,
-                                 rating=record["feedback"]["rating"], comment=record["feedback"].get("comment", ""),
-                                 created_at=_datetime(record.get("completed_on"), now)))
+        if completed_at is not None:
+            points.award_completion(session, engagement, actor="seed", now=completed_at)
+        if feedback:
+            rating = Feedback(demand_id=demand_id, engagement_id=engagement.id, rating=feedback["rating"],
+                              comment=feedback.get("comment", ""), created_at=rated_at)
+            session.add(rating)
+            session.flush()
+            engagements_service.on_feedback(session, rating, actor="seed", now=rated_at)
         count += 1
     report.add("engagements", count)
 
