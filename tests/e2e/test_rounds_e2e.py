@@ -127,7 +127,10 @@ def test_import_round_lock_resolve_publish(staff_page, live_server, screenshots_
     locked = page.locator(f"#review tr[data-demand='{demand_id}'] .proposal[data-craftsman='{craftsman_id}']")
     expect(locked).to_have_count(1)
     expect(locked.locator(".badge").first).to_contain_text("🔒")
-    expect(page.locator("#changes")).to_be_visible()
+    with live_server.session() as session:
+        locked_name = session.get(Craftsman, craftsman_id).name
+    change = page.locator(f"#changes li[data-change=added][data-craftsman='{craftsman_id}'][data-demand='{demand_id}']")
+    expect(change).to_contain_text(locked_name)  # what changed, by name
     with live_server.session() as session:
         second = _assigned(session, round_id)
         metrics = session.get(MatchingRound, round_id).metrics

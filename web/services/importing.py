@@ -86,6 +86,10 @@ class RowError:
     message_en: str
 
     @property
+    def column_label(self) -> str:
+        return f"{COLUMNS[self.column][0]} / {COLUMNS[self.column][1]}"
+
+    @property
     def text_zh(self) -> str:
         return f"第 {self.row} 行，「{COLUMNS[self.column][0]}」列：{self.message_zh}"
 

@@ -526,6 +526,20 @@ def craftsman_loads(session: Session, rnd: MatchingRound, *, limit: int = 200) -
     return [{"id": r[0], "name": r[1], "capacity": r[2], "load": r[3]} for r in rows]
 
 
+def change_names(session: Session, rnd: MatchingRound, *, limit: int = 20) -> dict[str, dict[int, str]]:
+    """Names of the craftsmen and titles of the demands in the first ``limit`` changes of the last re-solve."""
+    changes = (rnd.metrics or {}).get("changes") or {}
+    pairs = [pair for kind in ("added", "removed") for pair in changes.get(kind, [])[:limit]]
+    craftsmen = {c for c, _ in pairs}
+    demands = {d for _, d in pairs}
+    return {
+        "craftsmen": dict(session.execute(sa.select(Craftsman.id, Craftsman.name)
+                                          .where(Craftsman.id.in_(craftsmen))).all()) if craftsmen else {},
+        "demands": dict(session.execute(sa.select(Demand.id, Demand.title)
+                                        .where(Demand.id.in_(demands))).all()) if demands else {},
+    }
+
+
 def round_counts(session: Session, rnd: MatchingRound) -> dict[str, int]:
     def count(model, *where):
         return sa.select(sa.func.count()).select_from(model).where(*where).scalar_subquery()

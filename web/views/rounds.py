@@ -232,7 +232,7 @@ def show(round_id: int):
         only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd),
         counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd),
         labels=COMPONENT_LABELS, warning_labels=rounds.WARNING_LABELS, action=ActionForm(),
-        engagements=engagements, decline_form=DeclineForm(),
+        engagements=engagements, decline_form=DeclineForm(), changed=rounds.change_names(session, rnd),
         job_state=jobs.job_state(current_app, rnd.job_id))
 
 
