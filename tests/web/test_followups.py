@@ -7,6 +7,7 @@ import io
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale
 
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_engagement
@@ -90,7 +91,8 @@ def test_attachments_are_checked_by_extension_and_content(session, service_app, 
     with pytest.raises(ServiceError) as error:
         followups.add_attachment(session, _check(started), filename=filename, stream=io.BytesIO(content),
                                  actor="test", now=NOW)
-    assert message in str(error.value.message) and error.value.field == "attachment"
+    with force_locale("en"):
+        assert message in str(error.value.message) and error.value.field == "attachment"
     assert not any(tmp_path.rglob("*.*"))
 
 
