@@ -31,6 +31,7 @@ from web.models import Attachment, Craftsman, Demand, Engagement, EngagementMemb
 from web.models.engagements import ENGAGEMENT_STATUSES
 from web.models.outcomes import OUTCOME_KINDS
 from web.schemas.engagements import MAX_OUTCOMES_PER_FOLLOW_UP
+from web.services import demands as demand_service
 from web.services import engagements as service
 from web.services import flags, followups, points
 from web.services.errors import ServiceError
@@ -126,11 +127,7 @@ def show_errors(form: FlaskForm, error: ServiceError) -> None:
 # ---------------------------------------------------------------- scope and lookups
 def _visible() -> sa.ColumnElement[bool]:
     """A city's coordinator sees the engagements of its own region and below."""
-    try:
-        from web.services.demands import visible_to
-    except ImportError:  # pragma: no cover - the intake feature not installed
-        return sa.true()
-    return visible_to(current_user)
+    return demand_service.visible_to(current_user)
 
 
 def _engagement(engagement_id: int) -> Engagement:
