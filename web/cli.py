@@ -167,9 +167,15 @@ def round_create(name: str, demand_region: str, craftsman_region: str, config_js
 
     from web.services import rounds
 
+    try:
+        config = json.loads(config_json)
+    except ValueError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="--config") from None
+    if not isinstance(config, dict):
+        raise click.BadParameter('a JSON object is expected, e.g. {"min_score": 0.3}', param_hint="--config")
     rnd = _round_call(lambda: rounds.create_round(
         db.session, name=name, demand_filters={"region": demand_region},
-        craftsman_filters={"region": craftsman_region}, config=json.loads(config_json),
+        craftsman_filters={"region": craftsman_region}, config=config,
         default_capacity=capacity, actor="cli", now=utcnow()))
     counts = rounds.round_counts(db.session, rnd)
     click.echo(f"round {rnd.id}: {counts['demands']} demands, {counts['craftsmen']} craftsmen (draft)")

@@ -36,3 +36,7 @@ def test_create_solve_publish(tmp_path):
     assert count == made > 0
     bad = runner.invoke(round_group, ["create", "--name", "x", "--config", '{"min_score": 7}'])
     assert bad.exit_code != 0 and "min_score" in bad.output
+    for config, says in (("{bad", "not JSON"), ("[1]", "JSON object")):
+        refused = runner.invoke(round_group, ["create", "--name", "x", "--config", config])
+        assert refused.exit_code == 2 and says in refused.output and refused.exception is not None
+        assert not isinstance(refused.exception, TypeError | ValueError), refused.exception
