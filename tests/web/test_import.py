@@ -9,10 +9,10 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import NOW, TEST_PASSWORD
 from tests.factories import make_craftsman
 from web.models import AuditLog, Craftsman
-from web.services import importing
+from web.services import importing, seeding
 from web.services.errors import ServiceError
 
 HEADER_ZH = ["姓名", "性别", "手机", "单位", "地区", "荣誉", "技能", "行业", "工作室", "服务方式"]
@@ -126,6 +126,25 @@ def test_template_download_reads_back(coordinator_browser, session):
     assert response.status_code == 200
     report = importing.preview_import(session, response.data, "template.xlsx")
     assert report.rows == 1 and not report.errors, report.as_dict()
+
+
+def test_the_sample_sheet_imports_twenty_craftsmen_into_the_demo_pool(coordinator_browser, session):
+    seeding.load_demo(session, now=NOW)
+    session.commit()
+    page = coordinator_browser.text("/workspace/craftsmen/import")
+    assert "/workspace/craftsmen/import/sample.csv" in page
+    sample = coordinator_browser.get("/workspace/craftsmen/import/sample.csv")
+    assert sample.status_code == 200 and sample.mimetype == "text/csv"
+    response = coordinator_browser.submit("/workspace/craftsmen/import",
+                                          {"file": (io.BytesIO(sample.data), "sample.csv")},
+                                          content_type="multipart/form-data")
+    preview_url = response.headers["Location"]
+    before = _count(session)
+    preview = importing.preview_import(session, sample.data, "sample.csv")
+    assert (preview.rows, preview.create, preview.errors) == (20, 20, [])
+    assert coordinator_browser.submit(preview_url, {}).status_code == 302
+    assert _count(session) == before + 20
+    assert session.scalar(sa.select(Craftsman.name).where(Craftsman.phone == "13990127311")) == "吴刚"
 
 
 def test_errors_are_explained_in_both_languages(session):

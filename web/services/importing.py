@@ -15,6 +15,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
@@ -551,6 +552,11 @@ TEMPLATE_ORDER = ("name", "gender", "phone", "employer", "region", "honours", "s
 
 def template_header() -> list[str]:
     return [f"{COLUMNS[key][0]} / {COLUMNS[key][1]}" for key in TEMPLATE_ORDER]
+
+
+def sample_sheet_bytes() -> bytes:
+    """The demo sheet (seeds/samples): 20 invented craftsmen of Sichuan and Chongqing, Chinese headers."""
+    return resources.files("seeds").joinpath("samples/craftsmen_import_sample.csv").read_bytes()
 
 
 def template_bytes() -> bytes:

@@ -365,6 +365,14 @@ def import_template():
                      download_name="craftsmen_import_template.xlsx")
 
 
+@bp.get("/import/sample.csv")
+@staff_required
+def import_sample():
+    """A filled sheet of 20 invented craftsmen, to try the import on the demo pool."""
+    return send_file(_bytes_io(importing.sample_sheet_bytes()), mimetype="text/csv", as_attachment=True,
+                     download_name="craftsmen_import_sample.csv")
+
+
 # ---------------------------------------------------------------- export
 @bp.get("/export.xlsx")
 @staff_required
