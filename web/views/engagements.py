@@ -35,6 +35,7 @@ from web.services import demands as demand_service
 from web.services import engagements as service
 from web.services import flags, followups, points
 from web.services.errors import ServiceError
+from web.views.actions import run_service
 
 bp = Blueprint("engagements", __name__, url_prefix="/workspace/engagements")
 
@@ -346,15 +347,8 @@ def add_note(follow_up_id: int):
     form = NoteForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        followups.add_note(db.session, follow_up, _payload(form, "body", "corrects_id"), actor=current_user,
-                           now=utcnow())
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        db.session.commit()
-        flash(_("The note is added."), "success")
+    run_service(lambda: followups.add_note(db.session, follow_up, _payload(form, "body", "corrects_id"),
+                                           actor=current_user, now=utcnow()), _("The note is added."))
     return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
 
 
@@ -367,15 +361,9 @@ def add_attachment(follow_up_id: int):
     if upload is None or not getattr(upload, "filename", ""):
         flash(_("Choose a file to attach."), "error")
         return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
-    try:
-        followups.add_attachment(db.session, follow_up, filename=upload.filename, stream=upload.stream,
-                                 actor=current_user, now=utcnow())
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        db.session.commit()
-        flash(_("The file is attached."), "success")
+    run_service(lambda: followups.add_attachment(db.session, follow_up, filename=upload.filename,
+                                                 stream=upload.stream, actor=current_user, now=utcnow()),
+                _("The file is attached."))
     return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
 
 
@@ -419,14 +407,9 @@ def flag_decision(craftsman_id: int, decision: str):
     form = ReasonForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        flags.decide(db.session, craftsman, decision, _payload(form, "reason"), actor=current_user, now=utcnow())
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        db.session.commit()
-        flash(_("Paused: %(name)s.", name=craftsman.name) if decision == "pause"
-              else _("Left the pool: %(name)s.", name=craftsman.name), "success")
+    done = (_("Paused: %(name)s.", name=craftsman.name) if decision == "pause"
+            else _("Left the pool: %(name)s.", name=craftsman.name))
+    run_service(lambda: flags.decide(db.session, craftsman, decision, _payload(form, "reason"),
+                                     actor=current_user, now=utcnow()), done)
     return redirect(url_for("engagements.flag_list"))
 

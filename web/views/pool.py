@@ -47,6 +47,7 @@ from web.services import craftsmen as pool
 from web.services import importing
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
+from web.views.actions import run_service
 
 bp = Blueprint("pool", __name__, url_prefix="/workspace/craftsmen")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(xlsx|csv)$")
@@ -255,14 +256,7 @@ def _status_change(craftsman_id: int, form: FlaskForm, invalid: str, change, don
     if not form.validate_on_submit():
         flash(invalid, "error")
     else:
-        try:
-            change(craftsman, form)
-        except ServiceError as error:
-            db.session.rollback()
-            flash(str(error.message), "error")
-        else:
-            db.session.commit()
-            flash(done, "success")
+        run_service(lambda: change(craftsman, form), done)
     return redirect(url_for("pool.profile", craftsman_id=craftsman_id))
 
 

@@ -51,6 +51,7 @@ from web.services import jobs, notifications, rounds
 from web.services.craftsmen import user_scope
 from web.services.errors import ServiceError
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
+from web.views.actions import run_service
 
 bp = Blueprint("rounds", __name__, url_prefix="/workspace/rounds")
 
@@ -161,14 +162,7 @@ def _act(rnd: MatchingRound, form: FlaskForm, call, done: str, **back_args):
     if not form.validate_on_submit():
         flash(_("The request was incomplete; nothing was changed."), "error")
         return _back(rnd, **back_args)
-    try:
-        call(form)
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
-    else:
-        db.session.commit()
-        flash(done, "success")
+    run_service(lambda: call(form), done)
     return _back(rnd, **back_args)
 
 
