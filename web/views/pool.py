@@ -45,6 +45,8 @@ from web.models import (
 from web.models.craftsmen import CRAFTSMAN_STATUSES
 from web.services import craftsmen as pool
 from web.services import importing
+from web.services.engagements import MEMBER_STATUS_LABELS
+from web.services.engagements import STATUS_LABELS as ENGAGEMENT_STATUS_LABELS
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
 from web.views.actions import run_service
@@ -200,7 +202,8 @@ def profile(craftsman_id: int):
                                .order_by(Outcome.id.desc()).limit(50)).all()
     return render_template("pool/profile.html", c=craftsman, engagements=engagements, points=points,
                            average_rating=(sum(ratings) / len(ratings)) if ratings else None, outcomes=outcomes,
-                           pause_form=PauseForm(), exit_form=ExitForm(on=utcnow().date()))
+                           pause_form=PauseForm(), exit_form=ExitForm(on=utcnow().date()),
+                           engagement_labels=ENGAGEMENT_STATUS_LABELS, member_labels=MEMBER_STATUS_LABELS)
 
 
 # ---------------------------------------------------------------- create, edit
