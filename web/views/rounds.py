@@ -128,19 +128,19 @@ def _option(value: str, label) -> SelectChoice:
 
 def _fill_choices(form: RoundForm) -> None:
     session = db.session
+    name = current_app.jinja_env.filters["localized"]  # name_zh or name_en by the page's language
     every = [_option("", _("All"))]
     form.demand_category.choices = every + [
-        _option(c.code, c.name_zh + " / " + c.name_en)
-        for c in session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort))]
-    industries = every + [_option(i.code, i.name_zh) for i in session.scalars(
+        _option(c.code, name(c)) for c in session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort))]
+    industries = every + [_option(i.code, name(i)) for i in session.scalars(
         sa.select(Industry).where(Industry.parent_id.is_(None)).order_by(Industry.code))]
     form.demand_industry.choices = industries
     form.craftsman_industry.choices = industries
     form.demand_urgency.choices = every + [_option("high", _("High")), _option("medium", _("Medium")),
                                            _option("low", _("Low"))]
-    form.craftsman_honour.choices = every + [_option(h.code, h.name_zh) for h in session.scalars(
+    form.craftsman_honour.choices = every + [_option(h.code, name(h)) for h in session.scalars(
         sa.select(HonourLevel).order_by(HonourLevel.rank.desc()))]
-    form.craftsman_skill.choices = every + [_option(s.code, s.name_zh) for s in session.scalars(
+    form.craftsman_skill.choices = every + [_option(s.code, name(s)) for s in session.scalars(
         sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code))]
 
 
