@@ -76,6 +76,24 @@ FORMS = {"approve": ApproveForm, "reject": ReasonForm, "ask": ReasonForm, "withd
 REASON_ACTIONS = {"reject": service.reject, "ask": service.request_info, "withdraw": service.withdraw}
 REASON_LABELS = {"reject": _l("Reason (the enterprise reads it)"), "ask": _l("Question to the enterprise"),
                  "withdraw": _l("Reason for withdrawing")}
+# The audit log in words: what was done, and which fields changed (the raw codes stay in the database).
+AUDIT_ACTION_LABELS = {
+    "demand.submit": _l("Submitted"), "demand.edit": _l("Edited by a coordinator"),
+    "demand.approve": _l("Approved"), "demand.reject": _l("Rejected"),
+    "demand.request_info": _l("Asked for more information"), "demand.answer_info": _l("Enterprise answered"),
+    "demand.merge": _l("Merged into another demand"), "demand.withdraw": _l("Withdrawn"),
+    "demand.assign_liaison": _l("Liaison coordinator set"), "demand.status": _l("Status changed"),
+    "demand.evaluate": _l("Rated by the enterprise"),
+}
+AUDIT_FIELD_LABELS = {
+    "tracking_code": _l("Tracking code"), "status": _l("Status"), "title": _l("Title"),
+    "description": _l("Description"), "category_id": _l("Demand category"), "team_size": _l("Craftsmen wanted"),
+    "mode": _l("Service mode"), "urgency": _l("Urgency"), "region_id": _l("Region"),
+    "other_skills": _l("Other skills"), "review_note": _l("Note to the enterprise"),
+    "info_request": _l("Question to the enterprise"), "info_response": _l("Enterprise's answer"),
+    "liaison_id": _l("Liaison coordinator"), "merged_into_id": _l("Merged into"), "skills": _l("Skills"),
+    "note": _l("Note"),
+}
 DONE_MESSAGES = {
     "approve": _l("The demand is approved and open for matching."),
     "reject": _l("The demand was rejected; the enterprise sees the reason."),
@@ -189,14 +207,18 @@ def _render_review(demand: Demand, status: int = 200, **given: FlaskForm):
     audits = session.scalars(sa.select(AuditLog).where(AuditLog.entity_type == "demand",
                                                        AuditLog.entity_id == demand.id)
                              .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(50)).all()
+    liaisons = {entry.get("liaison_id") for a in audits for entry in (a.before or {}, a.after or {})}
     names = _user_names({e.actor_id for e in events if e.actor_id} | {a.actor_id for a in audits if a.actor_id}
-                        | ({demand.liaison_id} if demand.liaison_id else set()))
+                        | ({demand.liaison_id} if demand.liaison_id else set())
+                        | {i for i in liaisons if isinstance(i, int)})
     duplicates = service.possible_duplicates(session, [demand]).get(demand.id, [])
     merged_from = session.scalars(sa.select(Demand).where(Demand.merged_into_id == demand.id)).all()
     page = render_template(
         "demands/review.html", demand=demand, events=events, audits=audits, names=names, duplicates=duplicates,
         merged_from=merged_from, ageing=service.is_ageing(demand, utcnow()), forms=_forms(demand, **given),
         can_edit=current_user.can_edit(), allowed=_allowed(demand),
+        audit_actions=AUDIT_ACTION_LABELS, audit_fields=AUDIT_FIELD_LABELS, status_labels=service.STATUS_LABELS,
+        mode_labels=service.MODE_LABELS, urgency_labels=service.URGENCY_LABELS,
         merged_into=session.get(Demand, demand.merged_into_id) if demand.merged_into_id else None,
     )
     return page, status
