@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,6 +50,9 @@ from matching.features import (
     check_compatible,
 )
 from matching.text import tfidf_pair
+
+if TYPE_CHECKING:
+    from matching.groups import CraftsmanGroups
 
 EARTH_RADIUS_KM = 6371.0088
 HONOUR_TARGET_BY_DIFFICULTY = (2, 3, 4)  # municipal, provincial, national by difficulty 0, 1, 2
@@ -572,8 +576,11 @@ def candidate_pairs(
     1. Support first.  A pair sharing no skill and no industry scores at most
        ``1 − w_skill − w_industry`` (less when no one has history with the
        enterprise).  Pairs that share one (a sparse product) are searched; a
-       demand whose k-th best of them beats that bound is done.  Only the
-       other demands are evaluated against every craftsman, in dense blocks.
+       demand whose k-th best of them beats that bound is done.  For the other
+       demands that k-th best is a floor: craftsmen are grouped by place,
+       honour rank, modes and province (``matching.groups``), one bound per
+       (group, demand) covers every member's off-support score, and only the
+       members of groups reaching the floor are scored.
     2. Bounds before exact scores.  Among sharing pairs, skill, industry,
        honour and continuity are cheap; with the rest at their maximum they
        bound a pair's total.  The ``LEAD_FACTOR × k`` best bounds per demand are
@@ -586,6 +593,8 @@ def candidate_pairs(
     Measured: 100,000 × 50,000, top 30 → ~350 s CPU, ~660 MB peak (see
     benchmarks/bench_scoring.py).
     """
+    from matching.groups import group_craftsmen  # groups are built on this module's kernels
+
     rnd = prepared or prepare(
         craftsmen, demands, config or RoundConfig(), history=history, exclusions=exclusions
     )
@@ -633,17 +642,35 @@ def candidate_pairs(
         keep = _top_k_per_group(pd, total, pc, k)
         pc, pd, total = pc[keep], pd[keep], total[keep]
         kth = _kth_best(pd, total, k, n_d)[cols]
-        settled = kth > off_support_bound[cols] + 1e-12  # strictly above: ties go to the full blocks
-        chosen = settled[pd - cols[0]]
-        return pc[chosen], pd[chosen], cols[~settled]
+        settled = kth > off_support_bound[cols] + 1e-12  # strictly above: ties go to the off-support search
+        return pc, pd, cols[~settled], kth[~settled]
 
     chunks = [np.arange(start, min(start + step, n_d)) for start in range(0, n_d, step)]
     first = map_in_threads(settle, chunks)
-    unsettled = np.concatenate([np.zeros(0, dtype=np.int64)] + [open_cols for _, _, open_cols in first])
+    # the best sharing pairs of every demand: final for settled demands, a floor to beat for the others
+    best_c, best_d = (
+        np.concatenate([np.zeros(0, dtype=np.int64)] + [part[i] for part in first]) for i in (0, 1)
+    )
+    unsettled = np.concatenate([np.zeros(0, dtype=np.int64)] + [part[2] for part in first])
+    floor = np.full(n_d, -np.inf)
+    floor[unsettled] = np.concatenate([np.zeros(0)] + [part[3] for part in first])
+    is_open = np.zeros(n_d, dtype=bool)
+    is_open[unsettled] = True
+    done = ~is_open[best_d]
+    groups = group_craftsmen(rnd)
+
+    def search(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        in_block = np.zeros(n_d, dtype=bool)
+        in_block[cols] = True
+        sharing = in_block[best_d]
+        return _search_off_support(
+            rnd, groups, cols, floor[cols], best_continuity[cols], best_c[sharing], best_d[sharing], k, names
+        )
+
     blocks = [unsettled[start : start + step] for start in range(0, unsettled.size, step)]
-    second = map_in_threads(lambda cols: _best_in_block(rnd, cols, k, names), blocks)
-    chosen_c = [np.zeros(0, dtype=np.int64)] + [pc for pc, _, _ in first] + [pc for pc, _ in second]
-    chosen_d = [np.zeros(0, dtype=np.int64)] + [pd for _, pd, _ in first] + [pd for _, pd in second]
+    second = map_in_threads(search, blocks)
+    chosen_c = [best_c[done]] + [pc for pc, _ in second]
+    chosen_d = [best_d[done]] + [pd for _, pd in second]
     return _candidate_table(rnd, np.concatenate(chosen_c), np.concatenate(chosen_d), names)
 
 
@@ -683,29 +710,32 @@ def _base_of_pairs(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, names: li
     return base
 
 
-def _best_in_block(
-    rnd: PreparedRound, cols: np.ndarray, k: int, names: list[str]
+def _search_off_support(
+    rnd: PreparedRound,
+    groups: CraftsmanGroups,
+    cols: np.ndarray,
+    floor: np.ndarray,
+    best_continuity: np.ndarray,
+    sharing_c: np.ndarray,
+    sharing_d: np.ndarray,
+    k: int,
+    names: list[str],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top k of some demands against every craftsman, one dense (C, len(cols)) block."""
-    from matching.rules import ALLOWED, rule_codes
+    """Top k of demands whose best sharing pairs (``sharing_*``, k-th best ``floor``) off-support pairs may beat.
 
-    n_c = rnd.shape[0]
-    norm = rnd.config.normalised_weights
-    ci, di = block_indices(np.arange(n_c), cols)
-    memo: dict = {}
-    base = np.zeros((n_c, cols.size))
-    for name in names:
-        if name != "text":
-            base += norm[name] * _component(rnd, name, ci, di, memo)
-    base[rule_codes(rnd, ci, di, memo) != ALLOWED] = -np.inf
-    del memo
-    keep = np.isfinite(base)
-    if n_c > k:  # coarse cut before going to pairs: within w_text of the k-th best non-text score
-        by_demand = np.ascontiguousarray(base.T)  # partition along a contiguous axis
-        kth = np.partition(by_demand, n_c - k, axis=1)[:, n_c - k]
-        keep &= base >= kth - rnd.config.normalised_weights["text"] - 1e-12
-    rows, local = np.nonzero(keep)
-    pc, pd, _ = _best_of_pairs(rnd, rows, cols[local], base[rows, local], k)
+    The top k is among the top k sharing pairs and the off-support pairs scoring at
+    least ``floor``; those are among the members of groups whose bound reaches it.
+    Some sharing pairs come along with their groups: scored again, they change nothing.
+    """
+    from matching.groups import SCORE_MARGIN, members_of, off_support_bounds
+
+    bound = off_support_bounds(rnd, groups, cols, best_continuity)
+    group, local = np.nonzero(bound >= floor[None, :] - SCORE_MARGIN)
+    pc, pd = members_of(groups, group, cols[local])
+    pc, pd = np.concatenate([pc, sharing_c]), np.concatenate([pd, sharing_d])
+    unique = np.unique(pd * rnd.shape[0] + pc)
+    pd, pc = np.divmod(unique, rnd.shape[0])
+    pc, pd, _ = _best_of_pairs(rnd, pc, pd, _base_of_pairs(rnd, pc, pd, names), k)
     return pc, pd
 
 

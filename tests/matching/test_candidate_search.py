@@ -1,0 +1,113 @@
+"""Exactness of the pruning inside the sparse candidate search (``candidate_pairs``).
+
+Every rule that skips pairs must only skip pairs that cannot reach a demand's
+top k: each bound is checked against the exact scores of every pair it covers,
+and the whole search against the dense top k on rounds built to stress it
+(no skills, no industries, everyone in one place, heavy ties, one province).
+"""
+
+from dataclasses import replace
+
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching.config import RoundConfig
+from matching.features import synthetic_features
+from matching.groups import group_craftsmen, members_of, off_support_bounds
+from matching.rules import ALLOWED, rule_codes
+from matching.scoring import block_indices, candidate_pairs, component_values, prepare
+from tests.matching.test_scoring import dense_top_k
+
+WEIGHTS = (
+    None,  # the defaults
+    {
+        "text": 1.0,
+        "distance": 1.0,
+        "honour": 1.0,
+    },  # shared skills do not count: every demand searched off support
+    {"skill": 0.2, "distance": 2.0, "availability": 0.5, "continuity": 1.0},
+    {"industry": 1.0, "honour": 3.0},  # honour decides: many exact ties, broken by craftsman index
+)
+
+
+def stressed_round(seed: int, n_c: int, n_d: int, *, one_place: bool, no_skills: bool, no_industries: bool):
+    """A synthetic round, optionally squeezed into one place or stripped of skills / industries."""
+    crafts, dems, history = synthetic_features(
+        np.random.default_rng(seed), n_c, n_d, n_skills=12, n_industries=4
+    )
+    if one_place:  # the groups cannot be told apart by place; unknown places stay unknown
+        same = {"lat": 30.67, "lon": 104.07}
+        crafts = replace(
+            crafts, **{key: np.where(np.isnan(crafts.lat), np.nan, v) for key, v in same.items()}
+        )
+        dems = replace(dems, **{key: np.where(np.isnan(dems.lat), np.nan, v) for key, v in same.items()})
+    if no_skills:
+        dems = replace(dems, required_skills=sp.csr_matrix(dems.required_skills.shape))
+    if no_industries:
+        dems = replace(dems, industries=sp.csr_matrix(dems.industries.shape))
+    return crafts, dems, history
+
+
+ROUNDS = dict(
+    seed=st.integers(0, 2**32 - 1),
+    one_place=st.booleans(),
+    no_skills=st.booleans(),
+    no_industries=st.booleans(),
+    cross=st.booleans(),
+    weights=st.sampled_from(WEIGHTS),
+)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(**ROUNDS)
+def test_group_bounds_cover_every_allowed_off_support_pair(
+    seed, one_place, no_skills, no_industries, cross, weights
+):
+    crafts, dems, history = stressed_round(
+        seed, 70, 25, one_place=one_place, no_skills=no_skills, no_industries=no_industries
+    )
+    config = RoundConfig(**({"weights": weights} if weights else {}), cross_province_allowed=cross)
+    rnd = prepare(crafts, dems, config, history=history)
+    norm = config.normalised_weights
+    ci, di = block_indices(np.arange(len(crafts)), np.arange(len(dems)))
+    values = component_values(rnd, ci, di, [n for n in norm if norm[n] > 0])
+    total = sum(norm[name] * value for name, value in values.items())
+    allowed = rule_codes(rnd, ci, di) == ALLOWED
+    off_support = ((rnd.skill.left @ rnd.skill.right.T).toarray() == 0) & (
+        (rnd.industry.left @ rnd.industry.right.T).toarray() == 0
+    )
+    best_continuity = rnd.continuity.max(axis=0).toarray().ravel()[rnd.enterprise_d]
+    groups = group_craftsmen(rnd)
+    bound = off_support_bounds(rnd, groups, np.arange(len(dems)), best_continuity)
+    group, demand = np.divmod(np.arange(bound.size), len(dems))
+    pc, pd = members_of(groups, group, demand)
+    pair_bound = np.repeat(bound.ravel(), groups.sizes[group])
+    # every craftsman who may serve is in exactly one group
+    usable = crafts.active & (crafts.can_onsite | crafts.can_remote)
+    assert sorted(groups.members.tolist()) == np.flatnonzero(usable).tolist()
+    covered = off_support[pc, pd] & allowed[pc, pd]
+    assert (pair_bound[covered] >= total[pc, pd][covered] - 1e-12).all()
+    # a group the rules forbid as a whole holds no allowed pair
+    assert not allowed[pc, pd][np.isneginf(pair_bound)].any()
+    assert not allowed[np.setdiff1d(np.arange(len(crafts)), groups.members)].any()
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(k=st.integers(1, 8), **ROUNDS)
+def test_candidate_pairs_equal_the_dense_top_k_on_stressed_rounds(
+    seed, k, one_place, no_skills, no_industries, cross, weights
+):
+    crafts, dems, history = stressed_round(
+        seed, 80, 30, one_place=one_place, no_skills=no_skills, no_industries=no_industries
+    )
+    config = RoundConfig(
+        **({"weights": weights} if weights else {}), top_k=k, chunk_cells=80 * 7, cross_province_allowed=cross
+    )
+    candidates = candidate_pairs(crafts, dems, config, history)
+    expected = dense_top_k(crafts, dems, config, history, k)
+    for d in range(len(dems)):
+        np.testing.assert_array_equal(
+            candidates.craftsman[candidates.demand == d], expected[d], err_msg=f"d{d}"
+        )
