@@ -50,13 +50,21 @@ REASONS = MappingProxyType(
 )
 
 
-def _broken_rules(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None):
-    """Yield ``(code, failing mask)`` per rule, broadcastable to the block / pairs shape."""
+def _broken_rules(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None, cheap_only: bool):
+    """Yield ``(code, failing mask)`` per rule, broadcastable to the block / pairs shape.
+
+    ``cheap_only`` skips the rules that need lookup tables or calendars (exclusions, conflicts,
+    availability): a quick first filter whose survivors still get every rule.
+    """
     c = rnd.craftsmen
     yield INACTIVE, ~c.active[ci]
-    yield EXCLUDED, sparse_lookup(rnd.excluded, ci, di).astype(bool)
     enterprise = rnd.enterprise_d[di]
-    yield CONFLICT, (rnd.employer_c[ci] == enterprise) | sparse_lookup(rnd.links, ci, enterprise).astype(bool)
+    if not cheap_only:
+        yield EXCLUDED, sparse_lookup(rnd.excluded, ci, di).astype(bool)
+        yield (
+            CONFLICT,
+            (rnd.employer_c[ci] == enterprise) | sparse_lookup(rnd.links, ci, enterprise).astype(bool),
+        )
 
     mode = rnd.mode_d[di]
     onsite, remote = c.can_onsite[ci], c.can_remote[ci]
@@ -76,14 +84,20 @@ def _broken_rules(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict
     if not rnd.config.cross_province_allowed:
         pc, pd = rnd.province_c[ci], rnd.province_d[di]
         yield CROSS_PROVINCE, (pc >= 0) & (pd >= 0) & (pc != pd)
-    yield UNAVAILABLE, availability_coverage(rnd, ci, di, memo) <= 0.0
+    if not cheap_only:
+        yield UNAVAILABLE, availability_coverage(rnd, ci, di, memo) <= 0.0
 
 
-def rule_codes(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None) -> np.ndarray:
-    """Reason code per pair (0 = allowed) for a block or for 1-D pairs (``memo``: see great_circle_km)."""
+def rule_codes(
+    rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None, *, cheap_only: bool = False
+) -> np.ndarray:
+    """Reason code per pair (0 = allowed) for a block or for 1-D pairs (``memo``: see great_circle_km).
+
+    ``cheap_only``: only the rules without lookups (0 then means "maybe allowed"; see ``_broken_rules``).
+    """
     shape = (ci.shape[0], di.shape[1]) if ci.ndim == 2 else ci.shape
     codes = np.zeros(shape, dtype=np.int8)
-    broken = list(_broken_rules(rnd, ci, di, memo))
+    broken = list(_broken_rules(rnd, ci, di, memo, cheap_only))
     for code, failing in reversed(broken):  # earlier rules overwrite later ones: lowest code wins
         codes[np.broadcast_to(failing, shape)] = code
     return codes

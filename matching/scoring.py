@@ -632,7 +632,9 @@ def candidate_pairs(
         # ... and only the pairs whose bound beats it are scored too
         rest = np.ones(pc.size, dtype=bool)
         rest[lead] = False
-        rest &= bound >= _kth_best(best_d, best_t, k, n_d)[pd] - 1e-9
+        floor = _kth_best(best_d, best_t, k, n_d)
+        rest &= bound >= floor[pd] - 1e-9
+        rest[rest] = _with_exact_distance(rnd, pc[rest], pd[rest], bound[rest]) >= floor[pd[rest]] - 1e-9
         more_c, more_d, more_t = _best_of_pairs(
             rnd, pc[rest], pd[rest], _base_of_pairs(rnd, pc[rest], pd[rest], names), k
         )
@@ -686,14 +688,47 @@ def _rank_in_sorted_groups(sorted_group: np.ndarray) -> np.ndarray:
 def _kth_best(group: np.ndarray, value: np.ndarray, k: int, n_groups: int) -> np.ndarray:
     """The k-th largest value of each group; -inf where a group has fewer than k values.
 
-    One float sort key (group, then -value) is enough: callers compare with a
-    margin far wider than the key's rounding (values are in [0, 1]).
+    Linear, not a sort of every value: an integer (radix) sort by group, the
+    values of each group with at least k of them laid out as one padded row,
+    then one ``np.partition`` along the rows.
     """
-    order = np.argsort(group * 4.0 - value)
     kth = np.full(n_groups, -np.inf)
-    at_k = order[_rank_in_sorted_groups(group[order]) == k - 1]
-    kth[group[at_k]] = value[at_k]
+    if group.size < k:
+        return kth
+    low = int(group.min())
+    local = group - low
+    counts = np.bincount(local)
+    full = np.flatnonzero(counts >= k)
+    if full.size == 0:
+        return kth
+    order = np.argsort(local.astype(np.uint16) if counts.size <= 2**16 else local, kind="stable")
+    sorted_local = local[order]
+    row_of = np.full(counts.size, -1)
+    row_of[full] = np.arange(full.size)
+    rows = row_of[sorted_local]
+    taken = rows >= 0
+    width = int(counts[full].max())
+    padded = np.full((full.size, width), -np.inf)
+    padded[rows[taken], _rank_in_sorted_groups(sorted_local)[taken]] = value[order[taken]]
+    kth[full + low] = np.partition(padded, width - k, axis=1)[:, width - k]
     return kth
+
+
+def _with_exact_distance(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """Pairs' ``bound`` that counted distance at its maximum (1), with the exact distance instead.
+
+    -inf where a rule needing no lookup forbids the pair (inactive, mode, travel radius, province):
+    such a pair never enters a top k; the others keep a valid upper bound of their total.
+    """
+    from matching.rules import ALLOWED, rule_codes
+
+    memo: dict = {}  # the distance and the travel-radius rule share one great-circle computation
+    weight = rnd.config.normalised_weights["distance"]
+    tighter = bound.copy()
+    if weight > 0:
+        tighter -= weight * (1.0 - _component(rnd, "distance", pc, pd, memo))
+    tighter[rule_codes(rnd, pc, pd, memo, cheap_only=True) != ALLOWED] = -np.inf
+    return tighter
 
 
 def _base_of_pairs(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, names: list[str]) -> np.ndarray:
@@ -732,7 +767,18 @@ def _search_off_support(
     bound = off_support_bounds(rnd, groups, cols, best_continuity)
     group, local = np.nonzero(bound >= floor[None, :] - SCORE_MARGIN)
     pc, pd = members_of(groups, group, cols[local])
-    pc, pd = np.concatenate([pc, sharing_c]), np.concatenate([pd, sharing_d])
+    # per member, the same bound with its exact distance (and the cheap rules) instead of the group's best
+    norm = rnd.config.normalised_weights
+    member_local = np.repeat(local, groups.sizes[group])
+    member_bound = (
+        norm["text"]
+        + norm["availability"]
+        + norm["distance"]
+        + norm["continuity"] * best_continuity[member_local]
+        + norm["honour"] * _component(rnd, "honour", pc, pd)
+    )
+    near = _with_exact_distance(rnd, pc, pd, member_bound) >= floor[member_local] - SCORE_MARGIN
+    pc, pd = np.concatenate([pc[near], sharing_c]), np.concatenate([pd[near], sharing_d])
     unique = np.unique(pd * rnd.shape[0] + pc)
     pd, pc = np.divmod(unique, rnd.shape[0])
     pc, pd, _ = _best_of_pairs(rnd, pc, pd, _base_of_pairs(rnd, pc, pd, names), k)

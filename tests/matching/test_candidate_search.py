@@ -17,7 +17,7 @@ from matching.config import RoundConfig
 from matching.features import synthetic_features
 from matching.groups import group_craftsmen, members_of, off_support_bounds
 from matching.rules import ALLOWED, rule_codes
-from matching.scoring import block_indices, candidate_pairs, component_values, prepare
+from matching.scoring import _with_exact_distance, block_indices, candidate_pairs, component_values, prepare
 from tests.matching.test_scoring import dense_top_k
 
 WEIGHTS = (
@@ -111,3 +111,28 @@ def test_candidate_pairs_equal_the_dense_top_k_on_stressed_rounds(
         np.testing.assert_array_equal(
             candidates.craftsman[candidates.demand == d], expected[d], err_msg=f"d{d}"
         )
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(**ROUNDS)
+def test_exact_distance_tightening_keeps_a_bound_of_every_allowed_pair(
+    seed, one_place, no_skills, no_industries, cross, weights
+):
+    crafts, dems, history = stressed_round(
+        seed, 40, 20, one_place=one_place, no_skills=no_skills, no_industries=no_industries
+    )
+    config = RoundConfig(**({"weights": weights} if weights else {}), cross_province_allowed=cross)
+    rnd = prepare(crafts, dems, config, history=history)
+    norm = config.normalised_weights
+    pc, pd = np.divmod(np.arange(len(crafts) * len(dems)), len(dems))
+    values = component_values(rnd, pc, pd, [n for n in norm if norm[n] > 0])
+    total = sum(norm[name] * value for name, value in values.items())
+    distance = values.get("distance", np.zeros(pc.size))
+    loose = total + norm["distance"] * (1.0 - distance)  # distance counted at its maximum
+    tight = _with_exact_distance(rnd, pc, pd, loose)
+    allowed = rule_codes(rnd, pc, pd) == ALLOWED
+    np.testing.assert_allclose(tight[allowed], total[allowed], atol=1e-12)  # exact distance: the total again
+    assert (tight[allowed] >= total[allowed] - 1e-12).all()
+    cheap_codes = rule_codes(rnd, pc, pd, cheap_only=True)
+    np.testing.assert_array_equal(np.isneginf(tight), cheap_codes != ALLOWED)
+    assert not (allowed & (cheap_codes != ALLOWED)).any()  # the cheap rules never forbid an allowed pair
