@@ -123,3 +123,15 @@ def test_seed_demo_then_check_points_lists_nobody(tmp_path):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Engagement)
                                  .where(Engagement.coordinator_id.is_(None))) == 0
         db.engine.dispose()
+
+
+def test_demo_demands_carry_their_matching_dates(session):
+    from web.services import reports
+
+    seeding.load_demo(session, now=NOW)
+    matched = session.execute(sa.select(Demand.status, Demand.submitted_at, Demand.matched_at)).all()
+    later = [row for row in matched if row.status in reports.MATCHED_OR_LATER]
+    assert later and all(row.matched_at is not None and row.matched_at > row.submitted_at for row in later)
+    assert all(row.matched_at is None for row in matched if row.status not in reports.MATCHED_OR_LATER)
+    figures = reports.build(session, reports.Period(), NOW.date())
+    assert 4 <= figures.headline["median_days_to_match"] <= 24
