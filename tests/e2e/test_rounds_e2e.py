@@ -92,8 +92,8 @@ def test_import_round_lock_resolve_publish(staff_page, live_server, screenshots_
     # --- a round over Chengdu's open demands and craftsmen
     page.goto("/workspace/rounds/new")
     page.fill("input[name=name]", f"成都十二月轮次{tag}")
-    page.fill("input[name=demand_region]", REGION)
-    page.fill("input[name=craftsman_region]", REGION)
+    page.select_option("select[name=demand_region]", REGION)
+    page.select_option("select[name=craftsman_region]", REGION)
     with page.expect_navigation():
         page.click("#round-form [type=submit]")
     match = re.search(r"/workspace/rounds/(\d+)$", page.url)

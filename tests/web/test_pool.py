@@ -32,6 +32,7 @@ def test_list_filters_and_search(coordinator_browser, session):
     assert a.name in page and b.name not in page
     page = coordinator_browser.text("/workspace/craftsmen/?region=500000")
     assert b.name in page and a.name not in page
+    assert '<option value="500000" selected>' in page  # the region is picked by name from a list
     page = coordinator_browser.text("/workspace/craftsmen/?q=乙钳")
     assert b.name in page and a.name not in page
 

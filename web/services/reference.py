@@ -15,6 +15,17 @@ from web.services.errors import ServiceError
 T = TypeVar("T")
 
 
+def filter_regions(session: Session) -> list[tuple[str, str, str]]:
+    """(code, name, level) of the provinces, Sichuan's prefectures and Chongqing's districts, by code:
+    the places a coordinator filters by (a filter on a place covers the places under it)."""
+    parent = sa.orm.aliased(Region)
+    return [tuple(row) for row in session.execute(
+        sa.select(Region.code, Region.name, Region.level).outerjoin(parent, parent.id == Region.parent_id)
+        .where(sa.or_(Region.level.in_(("province", "prefecture")),
+                      sa.and_(Region.level == "county", parent.level == "province")))
+        .order_by(Region.code))]
+
+
 def region(session: Session, code: str, *, field: str = "region_code") -> Region:
     row = session.scalar(sa.select(Region).where(Region.code == code))
     if row is None:

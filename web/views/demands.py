@@ -22,10 +22,10 @@ from wtforms.fields import SelectChoice, SelectMultipleField
 from web.auth import editor_required, staff_required
 from web.clock import utcnow
 from web.extensions import db
-from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, Region, User
+from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, User
 from web.models.demands import URGENCIES
 from web.services import demands as service
-from web.services import tracking
+from web.services import reference, tracking
 from web.services.errors import ServiceError
 from web.views.intake import Marked, apply_errors, category_choices, choices_of, labels, skill_choices
 
@@ -140,12 +140,7 @@ def _filters() -> service.InboxFilters:
 
 def _filter_options() -> dict[str, Any]:
     session = db.session
-    parent = sa.orm.aliased(Region)
-    regions = session.execute(
-        sa.select(Region.code, Region.name, Region.level).outerjoin(parent, parent.id == Region.parent_id)
-        .where(sa.or_(Region.level.in_(("province", "prefecture")),
-                      sa.and_(Region.level == "county", parent.level == "province")))
-        .order_by(Region.code)).all()
+    regions = reference.filter_regions(session)
     return {
         "categories": session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort)).all(),
         "industries": session.scalars(sa.select(Industry).order_by(Industry.id)).all(),

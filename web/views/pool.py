@@ -44,7 +44,7 @@ from web.models import (
 )
 from web.models.craftsmen import CRAFTSMAN_STATUSES
 from web.services import craftsmen as pool
-from web.services import importing
+from web.services import importing, reference
 from web.services.engagements import MEMBER_STATUS_LABELS
 from web.services.engagements import STATUS_LABELS as ENGAGEMENT_STATUS_LABELS
 from web.services.errors import ServiceError, ValidationFailed
@@ -120,6 +120,7 @@ def _choices():
                                       .order_by(Industry.code)).all(),
         "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all(),
         "statuses": CRAFTSMAN_STATUSES,
+        "regions": reference.filter_regions(session),
     }
 
 

@@ -47,7 +47,7 @@ from web.models import (
     Skill,
 )
 from web.services import engagements as engagement_labels
-from web.services import jobs, notifications, rounds
+from web.services import jobs, notifications, reference, rounds
 from web.services.craftsmen import user_scope
 from web.services.errors import ServiceError
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
@@ -81,11 +81,11 @@ def _weight_field(name: str) -> DecimalRangeField:
 
 class RoundForm(FlaskForm):
     name = StringField(_l("Name of the round"), validators=[DataRequired(), Length(max=120)])
-    demand_region = StringField(_l("Demands: region code"), validators=[Optional(), Length(max=24)])
+    demand_region = SelectField(_l("Demands: region"), choices=[], validate_choice=False)
     demand_category = SelectField(_l("Demands: category"), choices=[], validate_choice=False)
     demand_industry = SelectField(_l("Demands: industry"), choices=[], validate_choice=False)
     demand_urgency = SelectField(_l("Demands: urgency"), validate_choice=False, choices=[])
-    craftsman_region = StringField(_l("Craftsmen: region code"), validators=[Optional(), Length(max=24)])
+    craftsman_region = SelectField(_l("Craftsmen: region"), choices=[], validate_choice=False)
     craftsman_honour = SelectField(_l("Craftsmen: honour"), choices=[], validate_choice=False)
     craftsman_industry = SelectField(_l("Craftsmen: industry"), choices=[], validate_choice=False)
     craftsman_skill = SelectField(_l("Craftsmen: skill"), choices=[], validate_choice=False)
@@ -130,6 +130,10 @@ def _fill_choices(form: RoundForm) -> None:
     session = db.session
     name = current_app.jinja_env.filters["localized"]  # name_zh or name_en by the page's language
     every = [_option("", _("All"))]
+    regions = every + [_option(code, name if level == "province" else f"\u3000{name}")
+                       for code, name, level in reference.filter_regions(session)]
+    form.demand_region.choices = regions
+    form.craftsman_region.choices = regions
     form.demand_category.choices = every + [
         _option(c.code, name(c)) for c in session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort))]
     industries = every + [_option(i.code, name(i)) for i in session.scalars(
