@@ -584,14 +584,18 @@ def candidate_pairs(
     2. Bounds before exact scores.  Among sharing pairs, skill, industry,
        honour and continuity are cheap; with the rest at their maximum they
        bound a pair's total.  The ``LEAD_FACTOR × k`` best bounds per demand are
-       scored exactly, then only pairs whose bound reaches that k-th best.
+       scored exactly, then only pairs whose bound reaches that k-th best, once
+       more with the exact distance and the rules that need no lookup
+       (inactive, mode, travel radius, province), both cheap on pairs.
     3. Text last.  Text (the costly sparse product) adds at most ``w_text``, so
        it is computed only for pairs whose other components are within
        ``w_text`` of the k-th best.
 
     Ties are broken by the lower craftsman index, as in a stable dense sort.
-    Measured: 100,000 × 50,000, top 30 → ~350 s CPU, ~660 MB peak (see
-    benchmarks/bench_scoring.py).
+    Measured (2 shared cores, benchmarks/bench_scoring.py): 20,000 × 10,000,
+    top 30 → 8 s wall, 15 s CPU (was 17 s, 24 s); 100,000 × 50,000 → 159 s
+    wall, 204 s CPU, ~710 MB peak (was ~350 s CPU).  Most of it is now step 2
+    over the ~11,000 sharing pairs per demand.
     """
     from matching.groups import group_craftsmen  # groups are built on this module's kernels
 
