@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from tests.browser import Browser
 from tests.conftest import NOW, TEST_PASSWORD
 from web.models import Attachment, Craftsman, Demand, Engagement, FollowUp, MatchingRound, Outcome
-from web.services import seeding
+from web.services import rounds, seeding
 from web.services.engagements import KIND_LABELS
 
 HOSTILE_QUERIES = (
@@ -33,6 +33,15 @@ def _first_id(session, column) -> int:
 @pytest.fixture()
 def demo_session(session):
     seeding.load_demo(session, now=NOW)
+    # one round of each state the pages know: draft, solved, published
+    for name in ("crawl-draft", "crawl-solved", "crawl-published"):
+        rnd = rounds.create_round(session, name=name, demand_filters={"region": "510000"},
+                                  craftsman_filters={"region": "510000"}, config={}, default_capacity=None,
+                                  actor="test", now=NOW)
+        if name != "crawl-draft":
+            rounds.solve_round(session, rnd, actor="test", now=NOW)
+        if name == "crawl-published":
+            rounds.publish_round(session, rnd, actor="test", now=NOW)
     session.commit()
     return session
 
@@ -47,6 +56,7 @@ def _urls(app, session) -> Iterator[str]:
         "round_id": _first_id(session, MatchingRound.id),
         "outcome_id": _first_id(session, Outcome.id),
     }
+    every_round = session.scalars(sa.select(MatchingRound.id)).all()  # draft, solved and published
     tracking_code = session.scalar(sa.select(Demand.tracking_code).limit(1))
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static":
@@ -61,7 +71,7 @@ def _urls(app, session) -> Iterator[str]:
             elif name == "token":
                 values = ["bogus-token"]
             else:
-                values = [real[name], BOGUS_ID]
+                values = [*(every_round if name == "round_id" else [real[name]]), BOGUS_ID]
             variants = [dict(v, **{name: value}) for v in variants for value in values]
         for args in variants:
             path = rule.rule

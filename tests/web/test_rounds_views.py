@@ -46,6 +46,9 @@ def test_create_solve_lock_resolve_publish(coordinator_browser, session):
     page = coordinator_browser.text(url)
     assert "solved" in page and 'id="review"' in page
     session.expire_all()
+    listing = coordinator_browser.text("/workspace/rounds/")  # the list tells how well each round filled
+    assert "100%" in listing and "%.2f" % session.get(MatchingRound, rnd.id).metrics["mean_score"] in listing
+    session.expire_all()
     proposal = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.assigned))
     response = coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "lock",
                                                           "craftsman_id": proposal.craftsman_id,
