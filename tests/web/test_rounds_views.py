@@ -47,7 +47,8 @@ def test_create_solve_lock_resolve_publish(coordinator_browser, session):
     assert "solved" in page and 'id="review"' in page
     session.expire_all()
     listing = coordinator_browser.text("/workspace/rounds/")  # the list tells how well each round filled
-    assert "100%" in listing and "%.2f" % session.get(MatchingRound, rnd.id).metrics["mean_score"] in listing
+    mean_score = session.get(MatchingRound, rnd.id).metrics["mean_score"]
+    assert "100%" in listing and f"{mean_score:.2f}" in listing
     session.expire_all()
     proposal = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.assigned))
     response = coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "lock",
