@@ -163,3 +163,33 @@ def members_of(
     first = np.repeat(groups.start[group], sizes)
     within = np.arange(first.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     return groups.members[first + within], np.repeat(demand, sizes)
+
+
+def group_of_craftsman(groups: CraftsmanGroups, n_craftsmen: int) -> np.ndarray:
+    """(C,) each craftsman's group; ``G`` (one past the last) for those in no group (never allowed)."""
+    n_groups = groups.sizes.size
+    group_of = np.full(n_craftsmen, n_groups, dtype=np.int64)
+    group_of[groups.members] = np.repeat(np.arange(n_groups), groups.sizes)
+    return group_of
+
+
+def sharing_bounds(
+    rnd: PreparedRound,
+    groups: CraftsmanGroups,
+    group_of: np.ndarray,
+    cols: np.ndarray,
+    best_continuity: np.ndarray,
+    pc: np.ndarray,
+    local: np.ndarray,
+    shared: np.ndarray,
+) -> np.ndarray:
+    """Upper bound of the total of pairs (``pc``, ``cols[local]``) whose skill + industry part is ``shared``.
+
+    The rest of a pair's total is what an off-support pair scores, so the bound of the
+    craftsman's group (:func:`off_support_bounds`) covers it; -inf where the rules forbid the
+    whole group or the craftsman is in no group (inactive, or neither on site nor remote).
+    """
+    table = np.vstack(
+        [off_support_bounds(rnd, groups, cols, best_continuity), np.full((1, cols.size), -np.inf)]
+    )
+    return shared + table.ravel()[group_of[pc] * cols.size + local]

@@ -581,12 +581,15 @@ def candidate_pairs(
        honour rank, modes and province (``matching.groups``), one bound per
        (group, demand) covers every member's off-support score, and only the
        members of groups reaching the floor are scored.
-    2. Bounds before exact scores.  Among sharing pairs, skill, industry,
-       honour and continuity are cheap; with the rest at their maximum they
-       bound a pair's total.  The ``LEAD_FACTOR × k`` best bounds per demand are
+    2. Bounds before exact scores.  A sharing pair's skill + industry come
+       from the sparse product; the rest is bounded by the off-support bound
+       of the craftsman's group (honour exact, distance at the group's nearest
+       member, group-wide rules -inf), one gather per pair.  At least the
+       ``LEAD_FACTOR × k`` best bounds per demand (a histogram, not a sort) are
        scored exactly, then only pairs whose bound reaches that k-th best, once
-       more with the exact distance and the rules that need no lookup
-       (inactive, mode, travel radius, province), both cheap on pairs.
+       more with the pair's own honour, continuity, exact distance and the
+       rules that need no lookup (inactive, mode, travel radius, province).
+       Scored pairs reuse the product's skill + industry.
     3. Text last.  Text (the costly sparse product) adds at most ``w_text``, so
        it is computed only for pairs whose other components are within
        ``w_text`` of the k-th best.
@@ -597,7 +600,8 @@ def candidate_pairs(
     wall, 204 s CPU, ~710 MB peak (was ~350 s CPU).  Most of it is now step 2
     over the ~11,000 sharing pairs per demand.
     """
-    from matching.groups import group_craftsmen  # groups are built on this module's kernels
+    # groups are built on this module's kernels
+    from matching.groups import group_craftsmen, group_of_craftsman, sharing_bounds
 
     rnd = prepared or prepare(
         craftsmen, demands, config or RoundConfig(), history=history, exclusions=exclusions
@@ -617,30 +621,37 @@ def candidate_pairs(
     # components other than these four are bounded by their weight until computed
     slack = sum(norm[n] for n in names if n not in ("skill", "industry", "honour", "continuity"))
 
-    def settle(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    groups = group_craftsmen(rnd)
+    group_of = group_of_craftsman(groups, n_c)
+    honour_or_continuity = [name for name in ("honour", "continuity") if norm[name] > 0]
+
+    def settle(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Best pairs of the demands settled by their sharing craftsmen, and the demands still open."""
         shared = (
             norm["skill"] * (rnd.skill.left @ rnd.skill.right[cols].T)
             + norm["industry"] * (rnd.industry.left @ rnd.industry.right[cols].T)
         ).tocoo()
-        pc, pd = shared.row.astype(np.int64), cols[shared.col]
-        bound = shared.data + slack  # an upper bound of each pair's total, from its cheap components
-        for name in ("honour", "continuity"):
-            if norm[name] > 0:
-                bound += norm[name] * _component(rnd, name, pc, pd)
+        pc, local, value = shared.row.astype(np.int64), shared.col.astype(np.int64), shared.data
+        # an upper bound of each pair's total: its skill + industry part plus its group's bound of the rest
+        bound = sharing_bounds(rnd, groups, group_of, cols, best_continuity[cols], pc, local, value)
+        possible = np.isfinite(bound)  # -inf: the rules forbid the craftsman's whole group
+        pc, local, value, bound = pc[possible], local[possible], value[possible], bound[possible]
+        pd = cols[local]
         # exact scores for the most promising pairs give each demand a k-th best to beat ...
-        lead = _top_k_per_group(pd, bound, pc, LEAD_FACTOR * k)
+        lead = _at_least_top(local, bound, LEAD_FACTOR * k, cols.size)
         best_c, best_d, best_t = _best_of_pairs(
-            rnd, pc[lead], pd[lead], _base_of_pairs(rnd, pc[lead], pd[lead], names), k
+            rnd, pc[lead], pd[lead], _base_of_pairs(rnd, pc[lead], pd[lead], names, value[lead]), k
         )
         # ... and only the pairs whose bound beats it are scored too
-        rest = np.ones(pc.size, dtype=bool)
-        rest[lead] = False
         floor = _kth_best(best_d, best_t, k, n_d)
-        rest &= bound >= floor[pd] - 1e-9
-        rest[rest] = _with_exact_distance(rnd, pc[rest], pd[rest], bound[rest]) >= floor[pd[rest]] - 1e-9
+        rest = ~lead & (bound >= floor[pd] - 1e-9)
+        # the same with the pair's own honour, continuity and exact distance (text, availability at 1)
+        tight = value[rest] + slack
+        for name in honour_or_continuity:
+            tight += norm[name] * _component(rnd, name, pc[rest], pd[rest])
+        rest[rest] = _with_exact_distance(rnd, pc[rest], pd[rest], tight) >= floor[pd[rest]] - 1e-9
         more_c, more_d, more_t = _best_of_pairs(
-            rnd, pc[rest], pd[rest], _base_of_pairs(rnd, pc[rest], pd[rest], names), k
+            rnd, pc[rest], pd[rest], _base_of_pairs(rnd, pc[rest], pd[rest], names, value[rest]), k
         )
         pc, pd, total = (
             np.concatenate(pair) for pair in ((best_c, more_c), (best_d, more_d), (best_t, more_t))
@@ -663,7 +674,6 @@ def candidate_pairs(
     is_open = np.zeros(n_d, dtype=bool)
     is_open[unsettled] = True
     done = ~is_open[best_d]
-    groups = group_craftsmen(rnd)
 
     def search(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         in_block = np.zeros(n_d, dtype=bool)
@@ -678,6 +688,24 @@ def candidate_pairs(
     chosen_c = [best_c[done]] + [pc for pc, _ in second]
     chosen_d = [best_d[done]] + [pd for _, pd in second]
     return _candidate_table(rnd, np.concatenate(chosen_c), np.concatenate(chosen_d), names)
+
+
+def _at_least_top(group: np.ndarray, value: np.ndarray, m: int, n_groups: int, bins: int = 512) -> np.ndarray:
+    """Mask of at least the ``m`` largest values of each group (all of a group with fewer), in linear time.
+
+    A histogram per group instead of a sort: every value in or above the bin holding a
+    group's m-th largest is taken, so a few more than m come along.
+    """
+    if value.size == 0:
+        return np.zeros(0, dtype=bool)
+    low, high = float(value.min()), float(value.max())
+    scale = (bins - 1) / (high - low) if high > low else 0.0
+    level = ((value - low) * scale).astype(np.int64)
+    counts = np.bincount(group * bins + level, minlength=n_groups * bins).reshape(n_groups, bins)
+    from_top = np.cumsum(counts[:, ::-1], axis=1)
+    enough = from_top >= m
+    lowest = np.where(enough.any(axis=1), bins - 1 - np.argmax(enough, axis=1), 0)
+    return level >= lowest[group]
 
 
 def _rank_in_sorted_groups(sorted_group: np.ndarray) -> np.ndarray:
@@ -735,15 +763,21 @@ def _with_exact_distance(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, bou
     return tighter
 
 
-def _base_of_pairs(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, names: list[str]) -> np.ndarray:
-    """Weighted sum of every component but text for pairs; -inf where a rule forbids the pair."""
+def _base_of_pairs(
+    rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, names: list[str], shared: np.ndarray | None = None
+) -> np.ndarray:
+    """Weighted sum of every component but text for pairs; -inf where a rule forbids the pair.
+
+    ``shared``: the pairs' weighted skill + industry, when a sparse product already gave them
+    (the same sums, in the same order, as the row-wise dots would give).
+    """
     from matching.rules import ALLOWED, rule_codes  # rules are built on this module's kernels
 
     norm = rnd.config.normalised_weights
     memo: dict = {}
-    base = np.zeros(pc.shape)
+    base = np.zeros(pc.shape) if shared is None else shared.astype(np.float64, copy=True)
     for name in names:
-        if name != "text":
+        if name != "text" and (shared is None or name not in ("skill", "industry")):
             base += norm[name] * _component(rnd, name, pc, pd, memo)
     base[rule_codes(rnd, pc, pd, memo) != ALLOWED] = -np.inf
     return base

@@ -15,9 +15,22 @@ from hypothesis import strategies as st
 
 from matching.config import RoundConfig
 from matching.features import synthetic_features
-from matching.groups import group_craftsmen, members_of, off_support_bounds
+from matching.groups import (
+    group_craftsmen,
+    group_of_craftsman,
+    members_of,
+    off_support_bounds,
+    sharing_bounds,
+)
 from matching.rules import ALLOWED, rule_codes
-from matching.scoring import _with_exact_distance, block_indices, candidate_pairs, component_values, prepare
+from matching.scoring import (
+    _at_least_top,
+    _with_exact_distance,
+    block_indices,
+    candidate_pairs,
+    component_values,
+    prepare,
+)
 from tests.matching.test_scoring import dense_top_k
 
 WEIGHTS = (
@@ -136,3 +149,45 @@ def test_exact_distance_tightening_keeps_a_bound_of_every_allowed_pair(
     cheap_codes = rule_codes(rnd, pc, pd, cheap_only=True)
     np.testing.assert_array_equal(np.isneginf(tight), cheap_codes != ALLOWED)
     assert not (allowed & (cheap_codes != ALLOWED)).any()  # the cheap rules never forbid an allowed pair
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(**ROUNDS)
+def test_sharing_bounds_cover_every_allowed_pair(seed, one_place, no_skills, no_industries, cross, weights):
+    """Skill + industry plus the group's bound of the rest: never below an allowed pair's total."""
+    crafts, dems, history = stressed_round(
+        seed, 70, 25, one_place=one_place, no_skills=no_skills, no_industries=no_industries
+    )
+    config = RoundConfig(**({"weights": weights} if weights else {}), cross_province_allowed=cross)
+    rnd = prepare(crafts, dems, config, history=history)
+    norm = config.normalised_weights
+    cols = np.random.default_rng(seed).permutation(len(dems))[:17]  # a chunk: columns in any order
+    pc, local = np.divmod(np.arange(len(crafts) * cols.size), cols.size)
+    pd = cols[local]
+    values = component_values(rnd, pc, pd, [n for n in norm if norm[n] > 0])
+    total = sum(norm[name] * value for name, value in values.items())
+    shared = sum(norm[name] * values[name] for name in ("skill", "industry") if name in values) + np.zeros(
+        pc.size
+    )
+    best_continuity = rnd.continuity.max(axis=0).toarray().ravel()[rnd.enterprise_d]
+    groups = group_craftsmen(rnd)
+    group_of = group_of_craftsman(groups, len(crafts))
+    bound = sharing_bounds(rnd, groups, group_of, cols, best_continuity[cols], pc, local, shared)
+    allowed = rule_codes(rnd, pc, pd) == ALLOWED
+    assert (bound[allowed] >= total[allowed] - 1e-12).all()
+    assert not allowed[np.isneginf(bound)].any()
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 12), ties=st.booleans())
+def test_at_least_top_keeps_every_value_up_to_the_mth_best(seed, m, ties):
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 6, 200)
+    value = rng.integers(0, 4, 200) / 4 if ties else rng.random(200)
+    taken = _at_least_top(group, value, m, 7)
+    for g in range(7):
+        mine = np.sort(value[group == g])[::-1]
+        if mine.size <= m:
+            assert taken[group == g].all()
+        else:
+            assert taken[(group == g) & (value >= mine[m - 1])].all()
