@@ -826,16 +826,26 @@ def _search_off_support(
 def _best_of_pairs(
     rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, base: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top k per demand among pairs with known non-text ``base`` (-inf = forbidden), adding text lazily."""
+    """Top k per demand among pairs with known non-text ``base`` (-inf = forbidden), adding text lazily.
+
+    Text adds at most ``w_text``.  It is computed first for the pairs at or above each
+    demand's k-th best base: the k-th best of their totals is a floor no top-k pair is
+    below, so text is needed only where ``base`` reaches that floor minus ``w_text``.
+    """
     allowed = np.isfinite(base)
     pc, pd, base = pc[allowed], pd[allowed], base[allowed]
     text_weight = rnd.config.normalised_weights["text"]
     total = base
     if text_weight > 0 and pc.size:
-        kth_base = _kth_best(pd, base, k, rnd.shape[1])
-        near = base >= kth_base[pd] - text_weight - 1e-9
-        pc, pd, base = pc[near], pd[near], base[near]
-        total = base + text_weight * _component(rnd, "text", pc, pd)
+        n_d = rnd.shape[1]
+        first = base >= _kth_best(pd, base, k, n_d)[pd]  # every pair of a demand with fewer than k
+        total = np.full(base.shape, -np.inf)
+        total[first] = base[first] + text_weight * _component(rnd, "text", pc[first], pd[first])
+        floor = _kth_best(pd[first], total[first], k, n_d)
+        more = ~first & (base >= floor[pd] - text_weight - 1e-9)
+        total[more] = base[more] + text_weight * _component(rnd, "text", pc[more], pd[more])
+        near = first | more
+        pc, pd, total = pc[near], pd[near], total[near]
     keep = _top_k_per_group(pd, total, pc, k)
     return pc[keep], pd[keep], total[keep]
 

@@ -25,6 +25,7 @@ from matching.groups import (
 from matching.rules import ALLOWED, rule_codes
 from matching.scoring import (
     _at_least_top,
+    _best_of_pairs,
     _with_exact_distance,
     block_indices,
     candidate_pairs,
@@ -191,3 +192,32 @@ def test_at_least_top_keeps_every_value_up_to_the_mth_best(seed, m, ties):
             assert taken[group == g].all()
         else:
             assert taken[(group == g) & (value >= mine[m - 1])].all()
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 6), weights=st.sampled_from(WEIGHTS[:2]))
+def test_lazy_text_keeps_the_top_k(seed, k, weights):
+    """Text computed only where the base reaches the floor minus w_text: the same top k as text everywhere."""
+    rng = np.random.default_rng(seed)
+    crafts, dems, history = stressed_round(
+        seed, 60, 12, one_place=False, no_skills=False, no_industries=False
+    )
+    profiles = list(crafts.profile_text)
+    for c in rng.choice(len(crafts), 20, replace=False):  # a demand's very words: text cosine 1
+        profiles[c] = dems.description[rng.integers(len(dems))]
+    crafts = replace(crafts, profile_text=tuple(profiles))
+    config = RoundConfig(**({"weights": weights} if weights else {}))
+    rnd = prepare(crafts, dems, config, history=history)
+    w_text = config.normalised_weights["text"]
+    pc, pd = np.divmod(np.arange(len(crafts) * len(dems)), len(dems))
+    text = component_values(rnd, pc, pd, ["text"])["text"]
+    # bases that make the total (level + 1e-6·text) hinge on pairs whose base is w_text below the rest
+    base = rng.integers(0, 3, pc.size) / 4 - w_text * text + 1e-6 * text
+    base[rng.random(pc.size) < 0.1] = -np.inf
+    got_c, got_d, got_total = _best_of_pairs(rnd, pc, pd, base, k)
+    total = base + w_text * text
+    for d in range(len(dems)):
+        mine = np.flatnonzero((pd == d) & np.isfinite(base))
+        best = mine[np.lexsort((pc[mine], -total[mine]))][:k]
+        np.testing.assert_array_equal(got_c[got_d == d], pc[best], err_msg=f"d{d}")
+        np.testing.assert_array_equal(got_total[got_d == d], total[best])
