@@ -88,6 +88,13 @@ def _broken_rules(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict
         yield UNAVAILABLE, availability_coverage(rnd, ci, di, memo) <= 0.0
 
 
+def possible_craftsmen(rnd: PreparedRound, mode: int) -> np.ndarray:
+    """Indices of the craftsmen the activity and mode rules allow for a demand in ``mode``; no one else is."""
+    c = rnd.craftsmen
+    may = {MODE_ONSITE: c.can_onsite, MODE_REMOTE: c.can_remote}.get(mode, c.can_onsite | c.can_remote)
+    return np.flatnonzero(c.active & may)
+
+
 def rule_codes(
     rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None, *, cheap_only: bool = False
 ) -> np.ndarray:

@@ -602,6 +602,7 @@ def candidate_pairs(
     """
     # groups are built on this module's kernels
     from matching.groups import group_craftsmen, group_of_craftsman, sharing_bounds
+    from matching.rules import possible_craftsmen
 
     rnd = prepared or prepare(
         craftsmen, demands, config or RoundConfig(), history=history, exclusions=exclusions
@@ -625,13 +626,21 @@ def candidate_pairs(
     group_of = group_of_craftsman(groups, n_c)
     honour_or_continuity = [name for name in ("honour", "continuity") if norm[name] > 0]
 
-    def settle(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    # per demand mode, the craftsmen the mode and activity rules may allow: the product's only rows
+    by_mode = {}
+    for mode in np.unique(rnd.mode_d):
+        rows = possible_craftsmen(rnd, int(mode))
+        by_mode[int(mode)] = (rows, rnd.skill.left[rows], rnd.industry.left[rows])
+
+    def settle(chunk: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Best pairs of the demands settled by their sharing craftsmen, and the demands still open."""
+        mode, cols = chunk
+        rows, skill_left, industry_left = by_mode[mode]
         shared = (
-            norm["skill"] * (rnd.skill.left @ rnd.skill.right[cols].T)
-            + norm["industry"] * (rnd.industry.left @ rnd.industry.right[cols].T)
+            norm["skill"] * (skill_left @ rnd.skill.right[cols].T)
+            + norm["industry"] * (industry_left @ rnd.industry.right[cols].T)
         ).tocoo()
-        pc, local, value = shared.row.astype(np.int64), shared.col.astype(np.int64), shared.data
+        pc, local, value = rows[shared.row], shared.col.astype(np.int64), shared.data
         # an upper bound of each pair's total: its skill + industry part plus its group's bound of the rest
         bound = sharing_bounds(rnd, groups, group_of, cols, best_continuity[cols], pc, local, value)
         possible = np.isfinite(bound)  # -inf: the rules forbid the craftsman's whole group
@@ -651,7 +660,7 @@ def candidate_pairs(
             tight += norm[name] * _component(rnd, name, pc[rest], pd[rest])
         rest[rest] = _with_exact_distance(rnd, pc[rest], pd[rest], tight) >= floor[pd[rest]] - 1e-9
         more_c, more_d, more_t = _best_of_pairs(
-            rnd, pc[rest], pd[rest], _base_of_pairs(rnd, pc[rest], pd[rest], names, value[rest]), k
+            rnd, pc[rest], pd[rest], _base_of_pairs(rnd, pc[rest], pd[rest], names, value[rest]), k, floor
         )
         pc, pd, total = (
             np.concatenate(pair) for pair in ((best_c, more_c), (best_d, more_d), (best_t, more_t))
@@ -662,7 +671,10 @@ def candidate_pairs(
         settled = kth > off_support_bound[cols] + 1e-12  # strictly above: ties go to the off-support search
         return pc, pd, cols[~settled], kth[~settled]
 
-    chunks = [np.arange(start, min(start + step, n_d)) for start in range(0, n_d, step)]
+    chunks = []
+    for mode in by_mode:
+        of_mode = np.flatnonzero(rnd.mode_d == mode)
+        chunks += [(mode, of_mode[start : start + step]) for start in range(0, of_mode.size, step)]
     first = map_in_threads(settle, chunks)
     # the best sharing pairs of every demand: final for settled demands, a floor to beat for the others
     best_c, best_d = (
@@ -824,25 +836,37 @@ def _search_off_support(
 
 
 def _best_of_pairs(
-    rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, base: np.ndarray, k: int
+    rnd: PreparedRound,
+    pc: np.ndarray,
+    pd: np.ndarray,
+    base: np.ndarray,
+    k: int,
+    floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top k per demand among pairs with known non-text ``base`` (-inf = forbidden), adding text lazily.
 
     Text adds at most ``w_text``.  It is computed first for the pairs at or above each
     demand's k-th best base: the k-th best of their totals is a floor no top-k pair is
     below, so text is needed only where ``base`` reaches that floor minus ``w_text``.
+
+    ``floor`` (per demand): the k-th best total of k other pairs, known already.  Pairs that
+    cannot reach it are left out: the result then holds the top k only where they reach it.
     """
-    allowed = np.isfinite(base)
-    pc, pd, base = pc[allowed], pd[allowed], base[allowed]
     text_weight = rnd.config.normalised_weights["text"]
+    allowed = np.isfinite(base)
+    if floor is not None:
+        allowed &= base >= floor[pd] - text_weight - 1e-9
+    pc, pd, base = pc[allowed], pd[allowed], base[allowed]
     total = base
     if text_weight > 0 and pc.size:
         n_d = rnd.shape[1]
         first = base >= _kth_best(pd, base, k, n_d)[pd]  # every pair of a demand with fewer than k
         total = np.full(base.shape, -np.inf)
         total[first] = base[first] + text_weight * _component(rnd, "text", pc[first], pd[first])
-        floor = _kth_best(pd[first], total[first], k, n_d)
-        more = ~first & (base >= floor[pd] - text_weight - 1e-9)
+        floor_now = _kth_best(pd[first], total[first], k, n_d)
+        if floor is not None:
+            np.maximum(floor_now, floor, out=floor_now)
+        more = ~first & (base >= floor_now[pd] - text_weight - 1e-9)
         total[more] = base[more] + text_weight * _component(rnd, "text", pc[more], pd[more])
         near = first | more
         pc, pd, total = pc[near], pd[near], total[near]

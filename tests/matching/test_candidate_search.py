@@ -22,10 +22,13 @@ from matching.groups import (
     off_support_bounds,
     sharing_bounds,
 )
-from matching.rules import ALLOWED, rule_codes
+from matching.rules import ALLOWED, possible_craftsmen, rule_codes
 from matching.scoring import (
     _at_least_top,
+    _base_of_pairs,
     _best_of_pairs,
+    _kth_best,
+    _top_k_per_group,
     _with_exact_distance,
     block_indices,
     candidate_pairs,
@@ -221,3 +224,47 @@ def test_lazy_text_keeps_the_top_k(seed, k, weights):
         best = mine[np.lexsort((pc[mine], -total[mine]))][:k]
         np.testing.assert_array_equal(got_c[got_d == d], pc[best], err_msg=f"d{d}")
         np.testing.assert_array_equal(got_total[got_d == d], total[best])
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 6), weights=st.sampled_from(WEIGHTS))
+def test_a_known_floor_keeps_the_top_k(seed, k, weights):
+    """Pairs below the k-th best total of other pairs are left out: with those, still the exact top k."""
+    rng = np.random.default_rng(seed)
+    crafts, dems, history = stressed_round(
+        seed, 60, 12, one_place=False, no_skills=False, no_industries=False
+    )
+    config = RoundConfig(**({"weights": weights} if weights else {}))
+    rnd = prepare(crafts, dems, config, history=history)
+    norm = config.normalised_weights
+    pc, pd = np.divmod(np.arange(len(crafts) * len(dems)), len(dems))
+    base = _base_of_pairs(rnd, pc, pd, [n for n in norm if norm[n] > 0])
+    total = base + norm["text"] * component_values(rnd, pc, pd, ["text"])["text"]
+    lead = rng.random(pc.size) < 0.3  # any pairs will do: their k-th best total is a floor
+    floor = _kth_best(pd[lead & np.isfinite(total)], total[lead & np.isfinite(total)], k, len(dems))
+    got_c, got_d, got_total = _best_of_pairs(rnd, pc[~lead], pd[~lead], base[~lead], k, floor)
+    both_c, both_d = np.r_[pc[lead], got_c], np.r_[pd[lead], got_d]
+    both_total = np.r_[total[lead], got_total]
+    finite = np.isfinite(both_total)
+    both_c, both_d, both_total = both_c[finite], both_d[finite], both_total[finite]
+    keep = _top_k_per_group(both_d, both_total, both_c, k)
+    for d in range(len(dems)):
+        mine = np.flatnonzero((pd == d) & np.isfinite(total))
+        best = mine[np.lexsort((pc[mine], -total[mine]))][:k]
+        np.testing.assert_array_equal(both_c[keep][both_d[keep] == d], pc[best], err_msg=f"d{d}")
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(**ROUNDS)
+def test_no_craftsman_outside_the_possible_ones_is_allowed(
+    seed, one_place, no_skills, no_industries, cross, weights
+):
+    """The product's rows per demand mode hold every craftsman the rules may allow."""
+    crafts, dems, history = stressed_round(
+        seed, 70, 25, one_place=one_place, no_skills=no_skills, no_industries=no_industries
+    )
+    rnd = prepare(crafts, dems, RoundConfig(cross_province_allowed=cross), history=history)
+    allowed = rule_codes(rnd, *block_indices(np.arange(len(crafts)), np.arange(len(dems)))) == ALLOWED
+    for mode in np.unique(rnd.mode_d):
+        outside = np.setdiff1d(np.arange(len(crafts)), possible_craftsmen(rnd, int(mode)))
+        assert not allowed[np.ix_(outside, np.flatnonzero(rnd.mode_d == mode))].any()
