@@ -590,15 +590,20 @@ def candidate_pairs(
        more with the pair's own honour, continuity, exact distance and the
        rules that need no lookup (inactive, mode, travel radius, province).
        Scored pairs reuse the product's skill + industry.
-    3. Text last.  Text (the costly sparse product) adds at most ``w_text``, so
-       it is computed only for pairs whose other components are within
-       ``w_text`` of the k-th best.
+    3. Text last.  Text (the costly sparse product) adds at most ``w_text``:
+       it is computed for the pairs at each demand's k-th best other
+       components, then only where those reach the k-th best total so far
+       (or the lead's floor) minus ``w_text``.
 
     Ties are broken by the lower craftsman index, as in a stable dense sort.
-    Measured (2 shared cores, benchmarks/bench_scoring.py): 20,000 × 10,000,
-    top 30 → 8 s wall, 15 s CPU (was 17 s, 24 s); 100,000 × 50,000 → 159 s
-    wall, 204 s CPU, ~710 MB peak (was ~350 s CPU).  Most of it is now step 2
-    over the ~11,000 sharing pairs per demand.
+    Demands are chunked by mode, and each chunk's product has only the rows of
+    craftsmen the activity and mode rules may allow (``rules.possible_craftsmen``).
+    Measured (2 shared cores, benchmarks/bench_scoring.py, before/after in one
+    session): 20,000 × 10,000, top 30 → 7 s wall, 12.4 s CPU (was 7.8 s, 14.1 s);
+    100,000 × 50,000 → 57–59 s wall, 96–103 s CPU, ~740 MB traced peak, ~930 MB
+    RSS (was 159 s wall, 204 s CPU).  The rest is spread over the sparse
+    product (~25 %), per-pair bookkeeping of the ~8,500 sharing pairs per
+    demand the group rules leave, and exact scoring of ~900 of them.
     """
     # groups are built on this module's kernels
     from matching.groups import group_craftsmen, group_of_craftsman, sharing_bounds
