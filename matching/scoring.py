@@ -653,19 +653,25 @@ def candidate_pairs(
         pd = cols[local]
         # exact scores for the most promising pairs give each demand a k-th best to beat ...
         lead = _at_least_top(local, bound, LEAD_FACTOR * k, cols.size)
+        lead_c, lead_d = pc[lead], pd[lead]
         best_c, best_d, best_t = _best_of_pairs(
-            rnd, pc[lead], pd[lead], _base_of_pairs(rnd, pc[lead], pd[lead], names, value[lead]), k
+            rnd, lead_c, lead_d, _base_of_pairs(rnd, lead_c, lead_d, names, value[lead]), k
         )
-        # ... and only the pairs whose bound beats it are scored too
+        # ... and only the pairs whose bound beats it are scored too (gathered once, then narrowed)
         floor = _kth_best(best_d, best_t, k, n_d)
-        rest = ~lead & (bound >= floor[pd] - 1e-9)
+        reach = floor - 1e-9  # the same per-pair thresholds as ``floor[pd] - 1e-9``
+        rest = bound >= reach[pd]
+        rest &= ~lead
+        rest = np.flatnonzero(rest)
+        rest_c, rest_d, rest_v = pc[rest], pd[rest], value[rest]
         # the same with the pair's own honour, continuity and exact distance (text, availability at 1)
-        tight = value[rest] + slack
+        tight = rest_v + slack
         for name in honour_or_continuity:
-            tight += norm[name] * _component(rnd, name, pc[rest], pd[rest])
-        rest[rest] = _with_exact_distance(rnd, pc[rest], pd[rest], tight) >= floor[pd[rest]] - 1e-9
+            tight += norm[name] * _component(rnd, name, rest_c, rest_d)
+        near = _with_exact_distance(rnd, rest_c, rest_d, tight) >= reach[rest_d]
+        rest_c, rest_d, rest_v = rest_c[near], rest_d[near], rest_v[near]
         more_c, more_d, more_t = _best_of_pairs(
-            rnd, pc[rest], pd[rest], _base_of_pairs(rnd, pc[rest], pd[rest], names, value[rest]), k, floor
+            rnd, rest_c, rest_d, _base_of_pairs(rnd, rest_c, rest_d, names, rest_v), k, floor
         )
         pc, pd, total = (
             np.concatenate(pair) for pair in ((best_c, more_c), (best_d, more_d), (best_t, more_t))
@@ -739,7 +745,9 @@ def _kth_best(group: np.ndarray, value: np.ndarray, k: int, n_groups: int) -> np
 
     Linear, not a sort of every value: an integer (radix) sort by group, the
     values of each group with at least k of them laid out as one padded row,
-    then one ``np.partition`` along the rows.
+    then one ``np.partition`` along the rows.  Groups are laid out in bands of
+    similar size (each band padded to its own widest group), so padding stays
+    below about a third of the cells however unequal the groups are.
     """
     kth = np.full(n_groups, -np.inf)
     if group.size < k:
@@ -750,16 +758,29 @@ def _kth_best(group: np.ndarray, value: np.ndarray, k: int, n_groups: int) -> np
     full = np.flatnonzero(counts >= k)
     if full.size == 0:
         return kth
-    order = np.argsort(local.astype(np.uint16) if counts.size <= 2**16 else local, kind="stable")
-    sorted_local = local[order]
-    row_of = np.full(counts.size, -1)
-    row_of[full] = np.arange(full.size)
-    rows = row_of[sorted_local]
-    taken = rows >= 0
-    width = int(counts[full].max())
-    padded = np.full((full.size, width), -np.inf)
-    padded[rows[taken], _rank_in_sorted_groups(sorted_local)[taken]] = value[order[taken]]
-    kth[full + low] = np.partition(padded, width - k, axis=1)[:, width - k]
+    # renumber groups: full groups first, by band (size within a factor of about 1.4), then the others
+    band = np.floor(2.0 * np.log2(counts[full])).astype(np.int64)
+    by_band = np.argsort(band, kind="stable")
+    full, band = full[by_band], band[by_band]
+    new_id = np.full(counts.size, full.size, dtype=np.int64)
+    new_id[full] = np.arange(full.size)
+    key = new_id[local]
+    order = np.argsort(key.astype(np.uint16) if full.size < 2**16 else key, kind="stable")
+    sizes = counts[full]
+    n_full = int(sizes.sum())  # the values of full groups come first
+    order = order[:n_full]
+    sorted_key = key[order]
+    rank = _rank_in_sorted_groups(sorted_key)
+    sorted_value = value[order]
+    group_starts = np.flatnonzero(np.r_[True, band[1:] != band[:-1]])
+    group_ends = np.r_[group_starts[1:], full.size]
+    value_starts = np.r_[0, np.cumsum(sizes)]
+    for g0, g1 in zip(group_starts.tolist(), group_ends.tolist(), strict=True):
+        e0, e1 = int(value_starts[g0]), int(value_starts[g1])
+        width = int(sizes[g0:g1].max())
+        padded = np.full((g1 - g0, width), -np.inf)
+        padded[sorted_key[e0:e1] - g0, rank[e0:e1]] = sorted_value[e0:e1]
+        kth[full[g0:g1] + low] = np.partition(padded, width - k, axis=1)[:, width - k]
     return kth
 
 
