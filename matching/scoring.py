@@ -901,7 +901,17 @@ def _best_of_pairs(
 
 
 def _candidate_table(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, names: list[str]) -> CandidatePairs:
-    total, contributions = weighted(rnd, component_values(rnd, pc, pd, names))
+    # parts of PAIR_CHUNK pairs on a few threads: the kernels are element-wise per pair, and the
+    # row-wise dots chunk by PAIR_CHUNK themselves, so every value is the one a single call gives
+    parts = [slice(start, start + PAIR_CHUNK) for start in range(0, pc.size, PAIR_CHUNK)]
+    if len(parts) > 1 and names:
+        scored = map_in_threads(
+            lambda part: weighted(rnd, component_values(rnd, pc[part], pd[part], names)), parts
+        )
+        total = np.concatenate([part_total for part_total, _ in scored])
+        contributions = {name: np.concatenate([part[name] for _, part in scored]) for name in names}
+    else:
+        total, contributions = weighted(rnd, component_values(rnd, pc, pd, names))
     order = np.lexsort((pc, -total, pd))
     return CandidatePairs(
         craftsman_ids=rnd.craftsmen.ids,
