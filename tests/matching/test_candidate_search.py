@@ -67,6 +67,22 @@ def stressed_round(seed: int, n_c: int, n_d: int, *, one_place: bool, no_skills:
     return crafts, dems, history
 
 
+def prepared_round(seed, n_c, n_d, *, one_place, no_skills, no_industries, cross, weights):
+    """A stressed round prepared under its config: (craftsmen, demands, config, prepared round)."""
+    crafts, dems, history = stressed_round(
+        seed, n_c, n_d, one_place=one_place, no_skills=no_skills, no_industries=no_industries
+    )
+    config = RoundConfig(**({"weights": weights} if weights else {}), cross_province_allowed=cross)
+    return crafts, dems, config, prepare(crafts, dems, config, history=history)
+
+
+def exact_totals(rnd, config, pc, pd):
+    """Every weighted component of the pairs (pc, pd) and their exact totals."""
+    norm = config.normalised_weights
+    values = component_values(rnd, pc, pd, [n for n in norm if norm[n] > 0])
+    return values, sum(norm[name] * value for name, value in values.items())
+
+
 ROUNDS = dict(
     seed=st.integers(0, 2**32 - 1),
     one_place=st.booleans(),
@@ -82,15 +98,10 @@ ROUNDS = dict(
 def test_group_bounds_cover_every_allowed_off_support_pair(
     seed, one_place, no_skills, no_industries, cross, weights
 ):
-    crafts, dems, history = stressed_round(
-        seed, 70, 25, one_place=one_place, no_skills=no_skills, no_industries=no_industries
-    )
-    config = RoundConfig(**({"weights": weights} if weights else {}), cross_province_allowed=cross)
-    rnd = prepare(crafts, dems, config, history=history)
-    norm = config.normalised_weights
+    crafts, dems, config, rnd = prepared_round(seed, 70, 25, one_place=one_place, no_skills=no_skills,
+                                               no_industries=no_industries, cross=cross, weights=weights)
     ci, di = block_indices(np.arange(len(crafts)), np.arange(len(dems)))
-    values = component_values(rnd, ci, di, [n for n in norm if norm[n] > 0])
-    total = sum(norm[name] * value for name, value in values.items())
+    _values, total = exact_totals(rnd, config, ci, di)
     allowed = rule_codes(rnd, ci, di) == ALLOWED
     off_support = ((rnd.skill.left @ rnd.skill.right.T).toarray() == 0) & (
         (rnd.industry.left @ rnd.industry.right.T).toarray() == 0
@@ -135,15 +146,11 @@ def test_candidate_pairs_equal_the_dense_top_k_on_stressed_rounds(
 def test_exact_distance_tightening_keeps_a_bound_of_every_allowed_pair(
     seed, one_place, no_skills, no_industries, cross, weights
 ):
-    crafts, dems, history = stressed_round(
-        seed, 40, 20, one_place=one_place, no_skills=no_skills, no_industries=no_industries
-    )
-    config = RoundConfig(**({"weights": weights} if weights else {}), cross_province_allowed=cross)
-    rnd = prepare(crafts, dems, config, history=history)
+    crafts, dems, config, rnd = prepared_round(seed, 40, 20, one_place=one_place, no_skills=no_skills,
+                                               no_industries=no_industries, cross=cross, weights=weights)
     norm = config.normalised_weights
     pc, pd = np.divmod(np.arange(len(crafts) * len(dems)), len(dems))
-    values = component_values(rnd, pc, pd, [n for n in norm if norm[n] > 0])
-    total = sum(norm[name] * value for name, value in values.items())
+    values, total = exact_totals(rnd, config, pc, pd)
     distance = values.get("distance", np.zeros(pc.size))
     loose = total + norm["distance"] * (1.0 - distance)  # distance counted at its maximum
     tight = _with_exact_distance(rnd, pc, pd, loose)
@@ -159,17 +166,13 @@ def test_exact_distance_tightening_keeps_a_bound_of_every_allowed_pair(
 @given(**ROUNDS)
 def test_sharing_bounds_cover_every_allowed_pair(seed, one_place, no_skills, no_industries, cross, weights):
     """Skill + industry plus the group's bound of the rest: never below an allowed pair's total."""
-    crafts, dems, history = stressed_round(
-        seed, 70, 25, one_place=one_place, no_skills=no_skills, no_industries=no_industries
-    )
-    config = RoundConfig(**({"weights": weights} if weights else {}), cross_province_allowed=cross)
-    rnd = prepare(crafts, dems, config, history=history)
+    crafts, dems, config, rnd = prepared_round(seed, 70, 25, one_place=one_place, no_skills=no_skills,
+                                               no_industries=no_industries, cross=cross, weights=weights)
     norm = config.normalised_weights
     cols = np.random.default_rng(seed).permutation(len(dems))[:17]  # a chunk: columns in any order
     pc, local = np.divmod(np.arange(len(crafts) * cols.size), cols.size)
     pd = cols[local]
-    values = component_values(rnd, pc, pd, [n for n in norm if norm[n] > 0])
-    total = sum(norm[name] * value for name, value in values.items())
+    values, total = exact_totals(rnd, config, pc, pd)
     shared = sum(norm[name] * values[name] for name in ("skill", "industry") if name in values) + np.zeros(
         pc.size
     )
