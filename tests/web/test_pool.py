@@ -58,6 +58,12 @@ def test_add_edit_and_errors_next_to_the_field(coordinator_browser, session):
     actions = session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_id == craftsman.id,
                                                                AuditLog.entity_type == "craftsman")).all()
     assert {"craftsman.create", "craftsman.update"} <= set(actions)
+    # kept skills change level in place, new ones are added (the unique (craftsman, skill) pair holds)
+    response = coordinator_browser.submit(url, _craftsman_form(phone=craftsman.phone, skills="焊接:3、无损检测:2"))
+    assert response.status_code == 302
+    session.expire_all()
+    levels = {link.skill.name_zh: link.proficiency for link in session.get(Craftsman, craftsman.id).skills}
+    assert levels == {"焊接": 3, "无损检测": 2}
 
 
 def test_pause_resume_and_exit_keep_history(coordinator_browser, session):

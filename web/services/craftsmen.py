@@ -79,6 +79,18 @@ def _apply(session: Session, craftsman: Craftsman, values: dict[str, Any], now: 
         _apply_values(session, craftsman, values, now)
 
 
+def _merged_links(links: list, target: str, rows: list, attribute: str, wanted: dict[str, Any], link_type: type) -> list:
+    """The link rows for ``rows``, each carrying ``attribute`` = ``wanted[code]``.
+
+    Existing links are kept and updated in place: replacing them would insert a (craftsman, honour or
+    skill) pair before its old row is deleted and break the unique constraint on edit.
+    """
+    kept = {getattr(link, target).code: link for link in links if getattr(link, target).code in wanted}
+    for code, link in kept.items():
+        setattr(link, attribute, wanted[code])
+    return [kept.get(row.code) or link_type(**{target: row, attribute: wanted[row.code]}) for row in rows]
+
+
 def _apply_values(session: Session, craftsman: Craftsman, values: dict[str, Any], now: dt.datetime) -> None:
     region = reference.region(session, values["region_code"])
     honour_rows = reference.honours(session, [h["code"] for h in values["honours"]])
@@ -96,20 +108,10 @@ def _apply_values(session: Session, craftsman: Craftsman, values: dict[str, Any]
     craftsman.yearly_capacity = values["yearly_capacity"]
     craftsman.round_capacity = values["round_capacity"]
     craftsman.industries = reference.industries(session, values["industries"])
-    # Merge the link rows in place: replacing them would insert a (craftsman, honour) pair before its
-    # old row is deleted and break the unique constraint on edit.
     years = {h["code"]: h["year"] for h in values["honours"]}
-    kept_honours = {h.honour.code: h for h in craftsman.honours if h.honour.code in years}
-    for code, link in kept_honours.items():
-        link.year = years[code]
-    craftsman.honours = [kept_honours.get(row.code) or CraftsmanHonour(honour=row, year=years[row.code])
-                         for row in honour_rows]
+    craftsman.honours = _merged_links(craftsman.honours, "honour", honour_rows, "year", years, CraftsmanHonour)
     levels = {s["code"]: s["proficiency"] for s in values["skills"]}
-    kept_skills = {s.skill.code: s for s in craftsman.skills if s.skill.code in levels}
-    for code, link in kept_skills.items():
-        link.proficiency = levels[code]
-    craftsman.skills = [kept_skills.get(row.code) or CraftsmanSkill(skill=row, proficiency=levels[row.code])
-                        for row in skill_rows]
+    craftsman.skills = _merged_links(craftsman.skills, "skill", skill_rows, "proficiency", levels, CraftsmanSkill)
     craftsman.availability = [Availability(starts_on=w["start"], ends_on=w["end"]) for w in values["availability"]]
     if craftsman.status != "exited":  # leaving the pool goes through the exit path, not an edit
         craftsman.status = values["status"] if values["status"] != "exited" else craftsman.status
