@@ -106,6 +106,19 @@ def make_user(service_app: Flask, connection: sa.Connection):
 
 
 @pytest.fixture()
+def api_token(service_app: Flask, make_user) -> str:
+    """The clear bearer token of a fresh viewer account (for the JSON API)."""
+    from web.models import User
+    from web.services.users import issue_api_token
+
+    user_id = make_user("api-tool", "viewer")
+    with service_app.app_context():
+        token = issue_api_token(db.session, user=db.session.get(User, user_id), name="tool", actor="test", now=NOW)
+        db.session.commit()
+    return token
+
+
+@pytest.fixture()
 def coordinator_browser(browser: Browser, make_user) -> Browser:
     make_user("coordinator1", "coordinator")
     response = browser.login("coordinator1", TEST_PASSWORD)

@@ -8,27 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.conftest import NOW
-from web.extensions import db
-from web.services.users import issue_api_token
-
 EXAMPLES_PER_OPERATION = 40
 
 
-def _api_token(app, make_user) -> str:
-    user_id = make_user("fuzzer", "viewer")
-    with app.app_context():
-        from web.models import User
-
-        token = issue_api_token(db.session, user=db.session.get(User, user_id), name="fuzz", actor="test", now=NOW)
-        db.session.commit()
-    return token
-
-
-def test_the_api_never_answers_a_server_error(app, connection, make_user):
+def test_the_api_never_answers_a_server_error(app, connection, api_token):
     # schemathesis' own pytest plugin does not run under pytest 9 yet, so each operation gets a hypothesis run
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-    token = _api_token(app, make_user)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {operation.path for operation in operations} >= {"/api/v1/solve", "/api/v1/pools"}
     for operation in operations:
@@ -37,7 +22,7 @@ def test_the_api_never_answers_a_server_error(app, connection, make_user):
         @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def call(case) -> None:
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = {"Authorization": f"Bearer {api_token}"}
             case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
 
         call()

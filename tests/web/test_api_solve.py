@@ -6,10 +6,6 @@ import json
 
 import pytest
 
-from tests.conftest import NOW
-from web.extensions import db
-from web.services.users import issue_api_token
-
 PROBLEM = {
     "craftsmen": [{"id": "c1", "capacity": 1}, {"id": "c2", "capacity": 1}],
     "demands": [{"id": "d1", "slots": 1}, {"id": "d2", "slots": 1, "priority": 2.0}],
@@ -19,14 +15,8 @@ PROBLEM = {
 
 
 @pytest.fixture()
-def token(app, make_user):
-    user_id = make_user("tool", "viewer")
-    with app.app_context():
-        from web.models import User
-
-        clear = issue_api_token(db.session, user=db.session.get(User, user_id), name="tool", actor="test", now=NOW)
-        db.session.commit()
-    return clear
+def token(api_token):
+    return api_token
 
 
 def _post(browser, body, token=None, **kwargs):
