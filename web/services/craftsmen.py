@@ -40,7 +40,7 @@ def create_craftsman(session: Session, data: dict[str, Any], *, actor: User | st
     if session.scalar(sa.select(Craftsman.id).where(Craftsman.phone == values["phone"])) is not None:
         raise Conflict(_l("A craftsman with this mobile number is already in the pool."), field="phone")
     craftsman = Craftsman(created_at=now, updated_at=now, points_balance=0)
-    _apply(session, craftsman, values, now)
+    apply_profile(session, craftsman, values, now)
     session.add(craftsman)
     session.flush()
     audit.record(session, actor=actor, action="craftsman.create", entity=craftsman, now=now,
@@ -56,7 +56,7 @@ def update_craftsman(session: Session, craftsman: Craftsman, data: dict[str, Any
     if clash is not None:
         raise Conflict(_l("A craftsman with this mobile number is already in the pool."), field="phone")
     before = audit.snapshot(craftsman, AUDITED_FIELDS)
-    _apply(session, craftsman, values, now)
+    apply_profile(session, craftsman, values, now)
     session.flush()
     after = audit.snapshot(craftsman, AUDITED_FIELDS)
     audit.record(session, actor=actor, action="craftsman.update", entity=craftsman, now=now,
@@ -74,7 +74,12 @@ def find_or_create_studio(session: Session, name: str, region_id: int | None) ->
     return studio
 
 
-def _apply(session: Session, craftsman: Craftsman, values: dict[str, Any], now: dt.datetime) -> None:
+def apply_profile(session: Session, craftsman: Craftsman, values: dict[str, Any], now: dt.datetime) -> None:
+    """Set a craftsman's fields, region, honours, skills, industries and windows from validated ``values``.
+
+    Used by create, update and the import (form and API go through create and update); the caller audits
+    and flushes.
+    """
     with session.no_autoflush:
         _apply_values(session, craftsman, values, now)
 

@@ -41,7 +41,7 @@ from web.models import (
 from web.schemas.common import load_or_raise
 from web.schemas.craftsmen import CraftsmanSchema
 from web.services import audit
-from web.services.craftsmen import AUDITED_FIELDS, _apply, form_data
+from web.services.craftsmen import AUDITED_FIELDS, apply_profile, form_data
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import single_sheet
 
@@ -539,7 +539,7 @@ def _update_existing(session: Session, updates: list[tuple[int, dict[str, Any]]]
         before = audit.snapshot(craftsman, AUDITED_FIELDS)
         values = dict(values)
         values["availability"] = [{"start": w.starts_on, "end": w.ends_on} for w in craftsman.availability]
-        _apply(session, craftsman, values, now)
+        apply_profile(session, craftsman, values, now)
         session.flush()
         audit.record(session, actor=actor, action="craftsman.update", entity=craftsman, now=now, before=before,
                      after=audit.snapshot(craftsman, AUDITED_FIELDS) | {"source": "import"})
