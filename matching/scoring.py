@@ -125,7 +125,8 @@ class PreparedRound:
 def _unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     phi, lam = np.radians(lat), np.radians(lon)
     unit = np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
-    return np.nan_to_num(unit, nan=0.0)  # unknown places are masked by known_c / known_d
+    # column-major: pairs gather each coordinate from one contiguous column
+    return np.asfortranarray(np.nan_to_num(unit, nan=0.0))  # unknown places are masked by known_c / known_d
 
 
 def _row_scaled(mat: sp.csr_matrix, row_factor: np.ndarray) -> sp.csr_matrix:
@@ -297,8 +298,11 @@ def great_circle_km(
         dot = uc[:, 0:1] * ud[:, 0]
         dot += uc[:, 1:2] * ud[:, 1]
         dot += uc[:, 2:3] * ud[:, 2]
-    else:
-        dot = np.einsum("ij,ij->i", rnd.unit_c[ci], rnd.unit_d[di])
+    else:  # the block's order of sums (einsum's differs in the last bit), on contiguous columns
+        uc, ud = rnd.unit_c, rnd.unit_d
+        dot = uc[:, 0][ci] * ud[:, 0][di]
+        dot += uc[:, 1][ci] * ud[:, 1][di]
+        dot += uc[:, 2][ci] * ud[:, 2][di]
     # half chord = sqrt((2 - 2·dot) / 4); in place because blocks are large
     np.multiply(dot, -0.5, out=dot)
     np.add(dot, 0.5, out=dot)

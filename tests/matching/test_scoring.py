@@ -403,3 +403,19 @@ def test_scoring_is_deterministic_whatever_the_thread_schedule(monkeypatch):
 def test_round_config_is_hashable_and_equal_after_a_round_trip():
     config = RoundConfig(weights={"skill": 1.0}, top_k=5)
     assert {config, RoundConfig.from_dict(config.to_dict())} == {config}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pairs_give_the_block_values_bit_for_bit(seed):
+    # sparse mode scores pairs, dense mode blocks: equal bits keep their near-ties breaking alike.
+    # Text is the exception (row-wise dots sum in another order), within one rounding of the cosine.
+    crafts, dems, history = synthetic_features(np.random.default_rng(seed), 400, 300)
+    rnd = prepare(crafts, dems, RoundConfig(), history=history)
+    rows, cols = np.arange(400), np.arange(300)
+    block = component_values(rnd, *block_indices(rows, cols))
+    pairs = component_values(rnd, np.repeat(rows, cols.size), np.tile(cols, rows.size))
+    for name in COMPONENTS:
+        if name == "text":
+            np.testing.assert_allclose(pairs[name].reshape(block[name].shape), block[name], rtol=0, atol=1e-15)
+        else:
+            np.testing.assert_array_equal(pairs[name].reshape(block[name].shape), block[name], err_msg=name)
