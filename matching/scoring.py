@@ -605,7 +605,8 @@ def candidate_pairs(
     Measured (2 shared cores, benchmarks/bench_scoring.py, before/after in one
     session): 20,000 × 10,000, top 30 → 7 s wall, 12.4 s CPU (was 7.8 s, 14.1 s);
     100,000 × 50,000 → 57–59 s wall, 96–103 s CPU, ~740 MB traced peak, ~930 MB
-    RSS (was 159 s wall, 204 s CPU).  The rest is spread over the sparse
+    RSS (was 159 s wall, 204 s CPU); later, in benchmarks/bench_scale.py on a quieter
+    machine (load 1.2), 33.7–35.3 s wall, 62–65 s CPU.  The rest is spread over the sparse
     product (~25 %), per-pair bookkeeping of the ~8,500 sharing pairs per
     demand the group rules leave, and exact scoring of ~900 of them.
     """
