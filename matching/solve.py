@@ -292,8 +292,8 @@ class _SparseCandidates:
         instance = self.instance
         by_demand = _rank_within(self.d, -self.weight, self.c)
         by_craftsman = _rank_within(self.c, -self.weight, self.d)
-        room = np.minimum(instance.room, self.degree)
-        keep = (by_demand < instance.open_slots[self.d]) | (by_craftsman < room[self.c])
+        copies = np.minimum(instance.room, self.degree)  # as the flow LP counts a craftsman's copies
+        keep = (by_demand < instance.open_slots[self.d]) | (by_craftsman < copies[self.c])
         return self.c[keep], self.d[keep]
 
     def _positions(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
