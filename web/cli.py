@@ -150,7 +150,9 @@ def _round_call(call):
         value = call()
     except ServiceError as error:
         db.session.rollback()
-        raise click.ClickException(str(error.message)) from None
+        details = "".join(f"\n  {line}" for lines in error.as_errors().values() for line in lines
+                          if line != str(error.message))
+        raise click.ClickException(str(error.message) + details) from None
     db.session.commit()
     return value
 
@@ -202,8 +204,12 @@ def round_publish(round_id: int) -> None:
     from web.services import rounds
 
     rnd = _round_call(lambda: rounds.get_round(db.session, round_id))
-    made = _round_call(lambda: rounds.publish_round(db.session, rnd, actor="cli", now=utcnow()))
-    click.echo(f"round {round_id}: published, {made} engagements created")
+    done = _round_call(lambda: rounds.publish_round(db.session, rnd, actor="cli", now=utcnow()))
+    if done.already_published:
+        click.echo(f"round {round_id}: already published on {done.published_at:%Y-%m-%d %H:%M} UTC"
+                   f"{' by ' + done.published_by if done.published_by else ''}; nothing new created")
+    else:
+        click.echo(f"round {round_id}: published, {done.created} engagements created")
 
 
 @click.group("followup", cls=AppGroup, help="The engagement loop: ratings into points, the points ledger.")
