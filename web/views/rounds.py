@@ -221,8 +221,10 @@ def _settle_stuck_solve(rnd: MatchingRound) -> None:
     reason = jobs.stuck_reason(current_app, rnd, now)
     if reason is None:
         return
+    round_id = rnd.id
+    db.session.rollback()  # end this request's read (and touch nothing until the write): SQLite's writer waits on it
     with db.new_session() as session:
-        rounds.mark_solve_interrupted(session, session.get(MatchingRound, rnd.id), reason=str(reason),
+        rounds.mark_solve_interrupted(session, session.get(MatchingRound, round_id), reason=str(reason),
                                       actor="system", now=now)
         session.commit()
     db.session.refresh(rnd)
