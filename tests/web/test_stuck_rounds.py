@@ -22,7 +22,7 @@ from tests.factories import make_craftsman, make_demand
 from tests.web.conftest import needs_redis
 from web import migrate
 from web.db import make_engine
-from web.models import AuditLog, MatchingRound
+from web.models import AuditLog
 from web.services import jobs, rounds, seeding
 from web.services.users import create_user
 
