@@ -5,6 +5,7 @@ Each command is an entry point: it opens a session, calls services, and commits 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -253,17 +254,16 @@ def token_group() -> None:
     pass
 
 
-def _token_call(call):
-    """Run a tokens service as the "cli" actor and commit once; bad input becomes one line and exit 2."""
+@contextlib.contextmanager
+def _bad_input_exits_2():
+    """A tokens service's refusal becomes one line on stderr and exit status 2; nothing is written."""
     from web.services.errors import ServiceError
 
     try:
-        value = call()
+        yield
     except ServiceError as error:
         db.session.rollback()
         raise BadInput(" ".join(" ".join(messages) for messages in error.as_errors().values())) from None
-    db.session.commit()
-    return value
 
 
 @token_group.command("issue", help="Issue a token for USERNAME; its clear text is printed once.")
@@ -274,9 +274,11 @@ def _token_call(call):
 def token_issue(username: str, name: str, scopes: tuple[str, ...], days: int | None) -> None:
     from web.services import tokens
 
-    user = _token_call(lambda: tokens.account_named(db.session, username))
-    token, clear = _token_call(lambda: tokens.issue_token(
-        db.session, user=user, name=name, scopes=scopes, days=days, actor="cli", now=utcnow()))
+    with _bad_input_exits_2():
+        user = tokens.account_named(db.session, username)
+        token, clear = tokens.issue_token(db.session, user=user, name=name, scopes=scopes, days=days, actor="cli",
+                                          now=utcnow())
+    db.session.commit()
     click.echo(f"token {token.id} for {username} ({token.scopes}), expires {token.expires_at:%Y-%m-%d %H:%M} UTC")
     click.echo("shown once, store it now:")
     click.echo(clear)
@@ -305,7 +307,9 @@ def token_list() -> None:
 def token_revoke(token_id: int) -> None:
     from web.services import tokens
 
-    token = _token_call(lambda: tokens.get_token(db.session, token_id))
-    _token_call(lambda: tokens.revoke_token(db.session, token, actor="cli", now=utcnow()))
+    with _bad_input_exits_2():
+        token = tokens.get_token(db.session, token_id)
+        tokens.revoke_token(db.session, token, actor="cli", now=utcnow())
+    db.session.commit()
     click.echo(f"token {token_id} ({token.prefix}…, {token.name}) revoked")
 

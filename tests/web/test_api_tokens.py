@@ -198,3 +198,34 @@ def test_the_cli_answers_bad_input_with_one_line_and_exit_2(app, session, make_u
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1 and message in result.output
     assert session.scalar(sa.select(sa.func.count()).select_from(ApiToken)) == 0
+
+
+def test_the_migration_limits_tokens_issued_before_scopes(fresh_database_url):
+    from web import migrate
+    from web.db import make_engine
+
+    migrate.upgrade(fresh_database_url, "0001")
+    engine = make_engine(fresh_database_url)
+    created = dt.datetime(2026, 1, 5, 8, 0)
+    try:
+        with engine.begin() as connection:
+            for user_id, role in ((1, "coordinator"), (2, "viewer")):
+                connection.execute(sa.text(
+                    "INSERT INTO user_account (id, username, display_name, role, password_hash, active, created_at)"
+                    " VALUES (:id, :name, :name, :role, 'x', :active, :at)"),
+                    {"id": user_id, "name": f"user{user_id}", "role": role, "active": True, "at": created})
+                connection.execute(sa.text(
+                    "INSERT INTO api_token (user_id, name, token_hash, created_at) VALUES (:id, 'old', :hash, :at)"),
+                    {"id": user_id, "hash": f"{user_id:064d}", "at": created})
+        migrate.upgrade(fresh_database_url)
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT user_id, scopes, prefix, expires_at FROM api_token ORDER BY user_id")
+                .columns(expires_at=sa.DateTime())).all()
+            versions = connection.execute(sa.text("SELECT session_version FROM user_account")).scalars().all()
+    finally:
+        engine.dispose()
+    assert [(row.user_id, row.scopes, row.prefix) for row in rows] == [(1, "solve", ""), (2, "", "")]
+    for row in rows:
+        assert dt.timedelta(days=89) < row.expires_at - utcnow() <= dt.timedelta(days=90)
+    assert versions == [1, 1]

@@ -101,6 +101,14 @@ def test_deactivating_an_account_ends_its_sessions(app, session, make_user):
     assert _browser(app).login("coordinator1", TEST_PASSWORD).status_code == 200  # refused: inactive
 
 
+def test_an_account_deactivated_by_other_means_is_logged_out_too(app, session, make_user):
+    user_id = make_user("coordinator1")
+    browser = _logged_in(app, "coordinator1")
+    session.get(User, user_id).active = False  # e.g. in the database by hand: no session_version bump
+    session.commit()
+    assert _is_logged_out(browser)
+
+
 def test_logins_are_audited_with_name_and_address_never_the_password(app, session, make_user):
     user_id = make_user("coordinator1")
     client = _browser(app)
