@@ -35,8 +35,8 @@ class IssueTokenForm(FlaskForm):
     days = IntegerField(_l("Valid for (days)"), default=tokens.DEFAULT_DAYS, validators=[Optional()])
 
 
-def _issue_form() -> IssueTokenForm:
-    form = IssueTokenForm()
+def _issue_form(**kwargs) -> IssueTokenForm:
+    form = IssueTokenForm(**kwargs)
     users = db.session.scalars(sa.select(User).where(User.active.is_(True)).order_by(User.username))
     form.user_id.choices = [(user.id, f"{user.username} ({user.role})") for user in users]
     form.scopes.choices = [(scope.name, f"{scope.name}: {scope.description}") for scope in tokens.SCOPES.values()]
@@ -70,7 +70,7 @@ def issue():
             show_errors(form, error, {"user": "user_id"})
         else:
             db.session.commit()
-            return _page(_issue_form(), issued=(token, clear))
+            return _page(_issue_form(formdata=None), issued=(token, clear))  # an empty form for the next one
     return _page(form)
 
 
