@@ -4,6 +4,7 @@ always a 4xx in the one error shape (or the error page), never a 500; the API's 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -183,3 +184,15 @@ def test_an_unknown_reference_is_a_validation_error_like_any_other(post_json, fi
         return
     body = _error(response, 422)
     assert body["status"] == "validation" and field in body["errors"], body
+
+
+@pytest.mark.parametrize(("environment", "derandomized"), [({"CI": "true"}, True), ({}, False)])
+def test_property_tests_are_derandomized_in_ci_only(environment, derandomized):
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key not in ("CI", "HYPOTHESIS_PROFILE")}
+    probe = "import tests.conftest; from hypothesis import settings; print(settings.default.derandomize)"
+    result = subprocess.run([sys.executable, "-c", probe], env={**env, **environment}, cwd=WEB.parent,
+                            capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.strip() == str(derandomized)
