@@ -58,7 +58,7 @@ def solve_problem():
                       {"input": [str(error)]})
     if (where := _first_huge_number(document)) is not None:
         return _error(422, "validation", _("A number in the problem is out of range."),
-                      {where: [_("must be between -%(limit)s and %(limit)s", limit=f"{MAX_ABS_NUMBER:.0e}")]})
+                      {where: [_("must be between -%(limit)s and %(limit)s", limit=format(MAX_ABS_NUMBER, ".0e"))]})
     try:
         problem = parse_problem(document)
     except ProblemError as error:
