@@ -17,6 +17,7 @@ Two exact routes; ``method="auto"`` takes the first for small dense rounds only:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import sys
@@ -107,9 +108,17 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     candidates = instance.candidates()
     clock.lap("prepare")
 
-    pair_c, pair_d, solver = _optimise(instance, candidates, method)
+    if problem.roles:
+        teams = _Teams(instance, candidates)
+        pair_c, pair_d, solver = teams.solve()
+        if pair_c is None:
+            return Result(status=INFEASIBLE, message=solver, timings=clock.laps)
+    else:
+        pair_c, pair_d, solver = _optimise(instance, candidates, method)
     clock.lap("optimise")
     result = _build_result(instance, candidates, pair_c, pair_d, solver)
+    if problem.roles:
+        teams.report(result)
     clock.lap("explain")
     result.timings = clock.laps
     return result
@@ -511,6 +520,161 @@ def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.nd
     second = candidates.on_face(first, dual_c, dual_d, tolerance)
     pair_c, pair_d, _ = _column_generation(instance, second, seed_c, seed_d, face=face)
     return pair_c, pair_d, "flow+relevance"
+
+
+class _Teams:
+    """Rounds with team roles, as one explicit LP (every usable column, no column generation).
+
+    Columns x_cdr: craftsman c fills role r of demand d (a demand without roles has one role: its
+    slots).  Rows: per craftsman Σ x − Σ_k copy_k ≤ 1 (copy k ≥ 1 costs λ·k), per team pair (c, d)
+    Σ_r x_cdr ≤ 1 (a craftsman fills one role of a team; ≥ 1 when locked), per role Σ_c x_cdr ≤
+    count.  The craftsman and pair rows form one laminar family and the role rows another, so the
+    matrix is totally unimodular and simplex vertices are integral.  Relevance first runs the same
+    lexicographic phases as `_relevance_first`, fixing the optimal face with HiGHS's duals.
+    """
+
+    def __init__(self, instance: _Instance, candidates) -> None:
+        problem = self.problem = instance.problem
+        self.instance = instance
+        n_d = instance.n_d
+        if problem.is_sparse:
+            usable = np.zeros(problem.pair_score.size, dtype=bool)
+            usable[candidates.kept] = True
+            usable[instance.pair_position(instance.locked_c, instance.locked_d)] = True
+            position = np.flatnonzero(usable)
+            c, d = problem.pair_craftsman[position], problem.pair_demand[position]
+        else:
+            d, c = np.nonzero(candidates.weight > 0)
+            c, d = np.r_[c, instance.locked_c], np.r_[d, instance.locked_d]
+            position = (c, d)
+        weight = problem.priority[d] * instance.score_of(c, d)
+        if problem.stickiness and problem.previous:
+            sticky_c, sticky_d = instance._index_pairs(problem.previous)
+            weight[np.isin(c * n_d + d, sticky_c * n_d + sticky_d)] += problem.stickiness
+        tier = None if problem.relevance is None else problem.relevance[position]
+        locked = np.isin(c * n_d + d, instance.locked_c * n_d + instance.locked_d)
+        self.roles = [(d_index, None, int(problem.slots[d_index]), None) for d_index in range(n_d)]
+        team = np.zeros(n_d, dtype=bool)
+        for role in problem.roles:
+            j = instance.d_index[role.demand]
+            if not team[j]:
+                self.roles[j] = None
+                team[j] = True
+            self.roles.append((j, role.role, role.count, role.eligible))
+        self.roles = [role for role in self.roles if role is not None]
+        col_c, col_r = [], []
+        for r, (j, _, _, eligible) in enumerate(self.roles):
+            of_demand = np.flatnonzero(d == j)
+            if eligible is not None:
+                of_demand = of_demand[eligible[c[of_demand]]]
+            col_c.append(of_demand)
+            col_r.append(np.full(of_demand.size, r))
+        pair = np.concatenate(col_c) if col_c else np.zeros(0, dtype=np.int64)
+        self.col_pair, self.col_role = pair, np.concatenate(col_r) if col_r else pair
+        self.c, self.d, self.weight, self.tier, self.locked, self.team = c, d, weight, tier, locked, team
+
+    def _model(self) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        problem, instance = self.problem, self.instance
+        n_c = instance.n_c
+        pair, role = self.col_pair, self.col_role
+        copies_c = np.repeat(np.arange(n_c), np.maximum(problem.capacity - 1, 0))
+        copy_k = np.arange(copies_c.size) - np.repeat(
+            np.cumsum(np.maximum(problem.capacity - 1, 0)) - np.maximum(problem.capacity - 1, 0),
+            np.maximum(problem.capacity - 1, 0),
+        ) + 1
+        team_pairs = np.flatnonzero(self.team[self.d])
+        pair_row = np.full(self.c.size, -1)
+        pair_row[team_pairs] = n_c + np.arange(team_pairs.size)
+        n_rows = n_c + team_pairs.size + len(self.roles)
+        n_x = pair.size
+        in_team = pair_row[pair] >= 0
+        rows = np.r_[self.c[pair], pair_row[pair][in_team], n_c + team_pairs.size + role, copies_c]
+        cols = np.r_[np.arange(n_x), np.arange(n_x)[in_team], np.arange(n_x), n_x + np.arange(copies_c.size)]
+        values = np.r_[np.ones(2 * n_x + int(in_team.sum())), -np.ones(copies_c.size)]
+        matrix = sp.csc_matrix((values, (rows, cols)), shape=(n_rows, n_x + copies_c.size))
+        row_lower = np.full(n_rows, -np.inf)
+        row_lower[n_c:][: team_pairs.size][self.locked[team_pairs]] = 1.0
+        row_upper = np.r_[np.minimum(problem.capacity, 1), np.ones(team_pairs.size),
+                          [count for _, _, count, _ in self.roles]].astype(np.float64)
+        col_lower = np.zeros(matrix.shape[1])
+        col_lower[:n_x][self.locked[pair] & ~in_team] = 1.0
+        return matrix, row_lower, row_upper, col_lower, problem.load_penalty * copy_k, n_x
+
+    def solve(self):
+        """(chosen pair indices without locks, route) or (None, None, message) when infeasible."""
+        matrix, row_lower, row_upper, col_lower, copy_cost, n_x = self._model()
+        profit = self.weight[self.col_pair]
+        unit = float(profit.max(initial=0.0)) or 1.0
+        phases = [np.r_[-profit / unit, np.minimum(copy_cost / unit, row_upper.sum() + 1)]]
+        if self.problem.relevance is not None and self.problem.relevance_mode != "off":
+            relevant = self.tier[self.col_pair] >= 1
+            if self.problem.relevance_mode == "only":
+                col_upper_mask = relevant | self.locked[self.col_pair]
+            else:
+                col_upper_mask = np.ones(n_x, dtype=bool)
+            priority = self.problem.priority[self.d[self.col_pair]]
+            first = np.where(relevant & col_upper_mask, priority, 0.0)
+            phases.insert(0, np.r_[-first / (float(first.max(initial=0.0)) or 1.0), np.zeros(copy_cost.size)])
+        else:
+            col_upper_mask = np.ones(n_x, dtype=bool)
+        col_upper = np.r_[col_upper_mask.astype(np.float64), np.ones(copy_cost.size)]
+        highs = new_highs()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = phases[0], col_lower, col_upper
+        lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf)
+        lp.row_upper_ = row_upper
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data
+        highs.passModel(lp)
+        for phase, cost in enumerate(phases):
+            if phase:  # the optimal face of the previous phase: fix what its duals price away
+                solution = highs.getSolution()
+                x, reduced = np.asarray(solution.col_value), np.asarray(solution.col_dual)
+                activity, dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
+                fix = np.abs(reduced) > FACE_TOLERANCE
+                col_lower, col_upper = np.where(fix, np.round(x), col_lower), np.where(fix, np.round(x), col_upper)
+                tight = np.abs(dual) > FACE_TOLERANCE
+                row_lower = np.where(tight, np.round(activity), row_lower)
+                row_upper = np.where(tight, np.round(activity), row_upper)
+                n_col, n_row = col_lower.size, row_lower.size
+                highs.changeColsBounds(n_col, np.arange(n_col, dtype=np.int32), col_lower, col_upper)
+                highs.changeRowsBounds(
+                    n_row, np.arange(n_row, dtype=np.int32),
+                    np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf), row_upper,
+                )
+                highs.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), cost)
+            highs.run()
+            if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                return None, None, "the locked pairs cannot all take a role of their team"
+        x = np.asarray(highs.getSolution().col_value)[:n_x] > 0.5
+        chosen = self.col_pair[x]
+        self.chosen_role = dict(zip(chosen.tolist(), self.col_role[x].tolist(), strict=True))
+        free = ~self.locked[chosen]
+        self.chosen = chosen
+        return self.c[chosen][free], self.d[chosen][free], "roles"
+
+    def report(self, result: Result) -> None:
+        """Name the role of every team member, and why each open role stays open."""
+        problem = self.problem
+        role_of = {
+            (problem.craftsmen[self.c[p]], problem.demands[self.d[p]]): self.roles[r][1]
+            for p, r in self.chosen_role.items()
+        }
+        result.assignments = [
+            dataclasses.replace(a, role=role_of.get((a.craftsman, a.demand))) for a in result.assignments
+        ]
+        filled = np.bincount(np.asarray(list(self.chosen_role.values()), dtype=np.int64), minlength=len(self.roles))
+        offered = np.bincount(self.col_role, minlength=len(self.roles))
+        for r, (j, role, count, _) in enumerate(self.roles):
+            if role is None or filled[r] >= count:
+                continue
+            reason = "eligible craftsmen are taken" if offered[r] else "no eligible craftsman"
+            result.unfilled_roles.append(
+                {"demand": problem.demands[j], "role": role, "missing": int(count - filled[r]), "reason": reason}
+            )
 
 
 def _no_pairs() -> tuple[np.ndarray, np.ndarray]:
