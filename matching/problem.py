@@ -240,6 +240,9 @@ class Problem:
             components[name] = _frozen(array)
         put(self, "components", MappingProxyType(components))
 
+        scores = self.scores if self.scores is not None else self.pair_score
+        if scores.size and n_d and not np.isfinite(float(scores.max()) * float(self.priority.max())):
+            raise ProblemError("priority", "priority × score overflows: scale priorities or scores down")
         known_c, known_d = set(craftsmen), set(demands)
         put(self, "locked", _pairs("locked", self.locked, known_c, known_d))
         put(self, "forbidden", _pairs("forbidden", self.forbidden, known_c, known_d))

@@ -151,7 +151,8 @@ class _Instance:
         self.n_c, self.n_d = problem.shape
         self.c_index = {c: i for i, c in enumerate(problem.craftsmen)}
         self.d_index = {d: i for i, d in enumerate(problem.demands)}
-        self.locked_c, self.locked_d = self._index_pairs(problem.locked)
+        # a pair locked twice is reported as such, not as the capacity and slot overflows it causes
+        self.locked_c, self.locked_d = self._index_pairs(tuple(dict.fromkeys(problem.locked)))
         self.forbidden_c, self.forbidden_d = self._index_pairs(problem.forbidden)
         self.locked_load = np.bincount(self.locked_c, minlength=self.n_c)
         self.locked_team = np.bincount(self.locked_d, minlength=self.n_d)
@@ -181,12 +182,13 @@ class _Instance:
 
     def lock_conflicts(self) -> list[str]:
         problem, messages = self.problem, []
-        keys = self.locked_c * self.n_d + self.locked_d
+        all_c, all_d = self._index_pairs(problem.locked)
+        keys = all_c * self.n_d + all_d
         forbidden = set((self.forbidden_c * self.n_d + self.forbidden_d).tolist())
         if problem.is_sparse:
-            allowed = self.pair_position(self.locked_c, self.locked_d) >= 0
+            allowed = self.pair_position(all_c, all_d) >= 0
         else:
-            allowed = problem.allowed[self.locked_c, self.locked_d]
+            allowed = problem.allowed[all_c, all_d]
         seen: set[int] = set()
         for (c, d), key, ok in zip(problem.locked, keys.tolist(), allowed.tolist(), strict=True):
             if key in seen:
