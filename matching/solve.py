@@ -507,7 +507,9 @@ def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.nd
     if first is None:  # no relevant candidate: the first phase is empty
         pair_c, pair_d, _ = _column_generation(instance, candidates, *_no_pairs())
         return pair_c, pair_d, "flow"
-    seed_c, seed_d, flow = _column_generation(instance, first, *_no_pairs(), load_penalty=0.0)
+    # the first phase's profits tie (one priority per demand): its columns start from the best
+    # scorers, which the second phase wants anyway, instead of arbitrary equals
+    seed_c, seed_d, flow = _column_generation(instance, first, *candidates.initial(), load_penalty=0.0)
     dual_c, dual_d = flow.duals
     tolerance = FACE_TOLERANCE * first.scale
     load = np.bincount(seed_c, minlength=instance.n_c)

@@ -138,12 +138,15 @@ def usable_pairs(problem: Problem) -> list[tuple]:
     ]
 
 
-def brute_force(problem: Problem) -> float:
-    """Best sticky objective by enumerating every subset of usable pairs."""
-    pairs, locked = usable_pairs(problem), set(problem.locked)
+def brute_force(problem: Problem, key=None, pairs=None):
+    """Best sticky objective by enumerating every subset of usable pairs (``key(subset)`` instead
+    of the objective, over ``pairs`` instead of every usable pair, when given)."""
+    pairs = usable_pairs(problem) if pairs is None else pairs
+    locked = set(problem.locked)
+    key = key or (lambda subset: objective_of(problem, subset, sticky=True))
     capacity = dict(zip(problem.craftsmen, problem.capacity, strict=True))
     slots = dict(zip(problem.demands, problem.slots, strict=True))
-    best = -np.inf
+    best = None
     for size in range(len(pairs) + 1):
         for subset in itertools.combinations(pairs, size):
             if not locked <= set(subset):
@@ -151,7 +154,7 @@ def brute_force(problem: Problem) -> float:
             loads, teams = Counter(c for c, _ in subset), Counter(d for _, d in subset)
             if any(n > capacity[c] for c, n in loads.items()) or any(n > slots[d] for d, n in teams.items()):
                 continue
-            best = max(best, objective_of(problem, subset, sticky=True))
+            best = key(subset) if best is None else max(best, key(subset))
     return best
 
 
@@ -166,10 +169,8 @@ def milp_optimum(problem: Problem, *, relevance_floor: float | None = None) -> f
     if tiers is not None and problem.relevance_mode == "only":
         pairs = [p for p in pairs if p in locked or tiers[p] >= 1]
     table = score_table(problem)
-    priority = dict(zip(problem.demands, problem.priority, strict=True))
+    priority, c_row, d_row = _rows(problem)
     previous = set(problem.previous or ())
-    c_row = {c: i for i, c in enumerate(problem.craftsmen)}
-    d_row = {d: len(c_row) + j for j, d in enumerate(problem.demands)}
     copies = [(c, k) for c, cap in zip(problem.craftsmen, problem.capacity, strict=True) for k in range(cap)]
     n_x, n = len(pairs), len(pairs) + len(copies)
     gain = np.zeros(n)
@@ -197,6 +198,13 @@ def milp_optimum(problem: Problem, *, relevance_floor: float | None = None) -> f
     )
     assert solution.status == 0, solution.message
     return -solution.fun
+
+
+def _rows(problem: Problem) -> tuple[dict, dict, dict]:
+    """Priority per demand, and the MILP row of every craftsman and demand."""
+    c_row = {c: i for i, c in enumerate(problem.craftsmen)}
+    d_row = {d: len(c_row) + j for j, d in enumerate(problem.demands)}
+    return dict(zip(problem.demands, problem.priority, strict=True)), c_row, d_row
 
 
 def tier_table(problem: Problem) -> dict[tuple, int] | None:
@@ -231,9 +239,7 @@ def _milp_relevant(problem: Problem, tiers) -> float:
     pairs, locked = usable_pairs(problem), set(problem.locked)
     if problem.relevance_mode == "only":
         pairs = [p for p in pairs if p in locked or tiers[p] >= 1]
-    priority = dict(zip(problem.demands, problem.priority, strict=True))
-    c_row = {c: i for i, c in enumerate(problem.craftsmen)}
-    d_row = {d: len(c_row) + j for j, d in enumerate(problem.demands)}
+    priority, c_row, d_row = _rows(problem)
     if not pairs:
         return 0.0
     gain = np.array([priority[d] * (tiers[(c, d)] >= 1) for c, d in pairs])

@@ -2,9 +2,6 @@
 slots filled by relevant craftsmen (tier ≥ 1), then priority·score minus the load penalty.  Checked
 against two MILPs and brute force on seeded random instances, dense and sparse, both exact routes."""
 
-import itertools
-from collections import Counter
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,6 +10,7 @@ from hypothesis import strategies as st
 from matching import Problem, solve
 
 from .conftest import (
+    brute_force,
     check_feasible,
     milp_optimum,
     objective_of,
@@ -68,19 +66,10 @@ def brute_force_lexicographic(problem):
     tiers = tier_table(problem)
     if problem.relevance_mode == "only":
         pairs = [p for p in pairs if p in locked or tiers[p] >= 1]
-    capacity = dict(zip(problem.craftsmen, problem.capacity, strict=True))
-    slots = dict(zip(problem.demands, problem.slots, strict=True))
-    best = (-np.inf, -np.inf)
-    for size in range(len(pairs) + 1):
-        for subset in itertools.combinations(pairs, size):
-            if not locked <= set(subset):
-                continue
-            loads, teams = Counter(c for c, _ in subset), Counter(d for _, d in subset)
-            if any(n > capacity[c] for c, n in loads.items()) or any(n > slots[d] for d, n in teams.items()):
-                continue
-            key = (round(relevant_weight(problem, subset), 9), objective_of(problem, subset))
-            best = max(best, key)
-    return best
+    return brute_force(
+        problem, key=lambda subset: (round(relevant_weight(problem, subset), 9), objective_of(problem, subset)),
+        pairs=pairs,
+    )
 
 
 @settings(derandomize=True, max_examples=40, deadline=None)
