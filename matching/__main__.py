@@ -41,9 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     document = json.dumps(result_to_json(solve(problem)), ensure_ascii=False, indent=2) + "\n"
     if args.output == "-":
         sys.stdout.write(document)
-    else:
+        return 0
+    try:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(document)
+    except OSError as error:  # a missing folder, a folder, no permission
+        print(f"error: {args.output}: cannot write: {error.strerror or error}", file=sys.stderr)
+        return 2
     return 0
 
 

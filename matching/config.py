@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 
 from matching.features import FeatureError
+from matching.problem import RELEVANCE_MODES
 
 COMPONENTS = ("skill", "industry", "text", "distance", "honour", "availability", "continuity")
 
@@ -41,6 +42,11 @@ class RoundConfig:
       Dense needs about 36 bytes per cell in scoring (float64 total, float32
       components, mask) and the solver's Problem copies components as float64.
     - ``chunk_cells``: cells per chunk of the sparse candidate search (memory ≈ 60 bytes × this).
+    - ``relevance``: "first" fills as many slots (priority-weighted) with relevant
+      craftsmen as possible before the score counts, irrelevant ones only where no relevant one
+      can, flagged "no_required_skill"; "only" leaves such slots unfilled; "off" (the default
+      until the first phase is fast enough for province rounds) is the plain weighted sum.  Tier 2 does not outrank tier 1 here: both are relevant, and the skill
+      component of the score already prefers the holder of the required skill.
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -54,6 +60,7 @@ class RoundConfig:
     top_k: int = 30
     dense_budget_cells: float = 25e6
     chunk_cells: float = 4e6
+    relevance: str = "off"
 
     def __post_init__(self):
         weights = dict(self.weights)
@@ -81,6 +88,8 @@ class RoundConfig:
                 )
         if not isinstance(self.cross_province_allowed, bool):
             raise FeatureError("cross_province_allowed", "must be true or false")
+        if self.relevance not in RELEVANCE_MODES:
+            raise FeatureError("relevance", f"must be one of {RELEVANCE_MODES}, got {self.relevance!r}")
 
     def __hash__(self) -> int:  # the weights mapping is not hashable itself
         return hash(

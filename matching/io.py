@@ -7,7 +7,12 @@ Input (extra keys are refused at every level; defaults in brackets)::
      "scores":    [{"craftsman": "c1", "demand": "d1", "score": 0.83}],
      "forbidden": [{"craftsman": "c1", "demand": "d2"}]   [[]],
      "locked":    [{"craftsman": "c1", "demand": "d1"}]   [[]],
-     "min_score": 0.0 [0], "load_penalty": 0.0 [0]}
+     "min_score": 0.0 [0], "load_penalty": 0.0 [0],
+     "relevance": "first" | "only" | "off" ["first"]}
+
+A score entry may carry a relevance "tier" (0, 1 or 2; [2] when some entry gives one, none
+at all: no tiers).  Counts are at most 1,000,000, numbers at most 1e100; NaN / Infinity are
+refused by the field that holds them, a pair locked twice by the second entry.
 
 A pair absent from "scores" is not allowed.  Malformed input raises `ProblemError`
 naming the field by its path (``scores[3].score``); a lock that cannot be honoured is
@@ -22,17 +27,27 @@ from collections.abc import Callable
 
 import numpy as np
 
-from matching.problem import Problem, ProblemError
+from matching.problem import RELEVANCE_MODES, Problem, ProblemError
 from matching.result import Result
 
-_TOP_LEVEL = {"craftsmen", "demands", "scores", "forbidden", "locked", "min_score", "load_penalty"}
+_TOP_LEVEL = {"craftsmen", "demands", "scores", "forbidden", "locked", "min_score", "load_penalty", "relevance"}
+MAX_COUNT = 1_000_000  # capacities and slots above this are typing errors, and overflow int64 sums
+MAX_NUMBER = 1e100  # scores, priorities, penalties: their products stay finite
+
+
+class NotANumber:
+    """Where the document said NaN, Infinity or -Infinity: refused by the field that holds it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 def loads_json(text: str):
-    """`json.loads` that refuses NaN/Infinity and duplicate keys (Python accepts both)."""
+    """`json.loads` that refuses duplicate keys and marks NaN/Infinity (Python accepts both), so the
+    field holding one can name itself; too deep a nesting is refused too."""
 
     def refuse_constant(name: str):
-        raise ProblemError("input", f"{name} is not a JSON number")
+        return NotANumber(name)
 
     def refuse_duplicates(pairs):
         keys = [key for key, _ in pairs]
@@ -45,6 +60,8 @@ def loads_json(text: str):
         return json.loads(text, parse_constant=refuse_constant, object_pairs_hook=refuse_duplicates)
     except json.JSONDecodeError as error:
         raise ProblemError("input", f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise ProblemError("input", "nested too deeply") from None
 
 
 def _object(path: str, value, required: set[str], optional: set[str] = frozenset()) -> dict:
@@ -65,17 +82,28 @@ def _list(path: str, value) -> list:
     return value
 
 
+def _refuse_not_a_number(path: str, value) -> None:
+    if isinstance(value, NotANumber):
+        raise ProblemError(path, f"{value.name} is not a JSON number")
+
+
 def _integer(path: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ProblemError(path, f"must be an integer ≥ {minimum}")
+    _refuse_not_a_number(path, value)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_COUNT:
+        raise ProblemError(path, f"must be an integer in [{minimum}, {MAX_COUNT}]")
     return value
 
 
 def _number(path: str, value, *, positive: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        raise ProblemError(path, f"must be a finite number {'> 0' if positive else '≥ 0'}")
-    return float(value)
+    _refuse_not_a_number(path, value)
+    try:
+        number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not math.isfinite(number) or number < 0 or (positive and number == 0) or number > MAX_NUMBER:
+        rule = "> 0" if positive else "≥ 0"
+        raise ProblemError(path, f"must be a finite number {rule} and ≤ {MAX_NUMBER:g}")
+    return number
 
 
 def _id(path: str, value) -> str:
@@ -99,12 +127,26 @@ def _entities(path: str, value, fields: dict[str, Callable], optional: set[str] 
     return ids, columns, index
 
 
-def _pair_refs(path: str, value, craftsmen: dict, demands: dict, extra: dict[str, Callable] | None = None):
-    """Parse a list of {"craftsman", "demand", ...}; returns index pairs and extra values."""
-    extra = extra or {}
-    pairs, values = [], {name: [] for name in extra}
+def _tier(path: str, value) -> int:
+    if isinstance(value, bool) or value not in (0, 1, 2):
+        raise ProblemError(path, "must be 0, 1 or 2")
+    return int(value)
+
+
+def _pair_refs(
+    path: str,
+    value,
+    craftsmen: dict,
+    demands: dict,
+    extra: dict[str, Callable] | None = None,
+    optional: dict[str, Callable] | None = None,
+):
+    """Parse a list of {"craftsman", "demand", ...}; returns index pairs and extra values
+    (None where an optional one is absent)."""
+    extra, optional = extra or {}, optional or {}
+    pairs, values = [], {name: [] for name in extra | optional}
     for i, item in enumerate(_list(path, value)):
-        item = _object(f"{path}[{i}]", item, {"craftsman", "demand"} | extra.keys())
+        item = _object(f"{path}[{i}]", item, {"craftsman", "demand"} | extra.keys(), set(optional))
         craftsman = _id(f"{path}[{i}].craftsman", item["craftsman"])
         demand = _id(f"{path}[{i}].demand", item["demand"])
         if craftsman not in craftsmen:
@@ -114,6 +156,8 @@ def _pair_refs(path: str, value, craftsmen: dict, demands: dict, extra: dict[str
         pairs.append((craftsman, demand))
         for name, parse in extra.items():
             values[name].append(parse(f"{path}[{i}].{name}", item[name]))
+        for name, parse in optional.items():
+            values[name].append(parse(f"{path}[{i}].{name}", item[name]) if name in item else None)
     return pairs, values
 
 
@@ -132,8 +176,13 @@ def parse_problem(obj) -> Problem:
         optional={"priority"},
     )
     scored, score_fields = _pair_refs(
-        "scores", obj["scores"], craftsman_index, demand_index, {"score": _number}
+        "scores", obj["scores"], craftsman_index, demand_index, {"score": _number}, {"tier": _tier}
     )
+    given = [t for t in score_fields["tier"] if t is not None]
+    tiers = [2 if t is None else t for t in score_fields["tier"]] if given else None
+    relevance_mode = obj.get("relevance", "first")
+    if relevance_mode not in RELEVANCE_MODES:
+        raise ProblemError("relevance", f"must be one of {RELEVANCE_MODES}")
     seen: dict[tuple[str, str], int] = {}
     for i, pair in enumerate(scored):
         if pair in seen:
@@ -141,6 +190,11 @@ def parse_problem(obj) -> Problem:
         seen[pair] = i
     forbidden, _ = _pair_refs("forbidden", obj.get("forbidden", []), craftsman_index, demand_index)
     locked, _ = _pair_refs("locked", obj.get("locked", []), craftsman_index, demand_index)
+    first_lock: dict[tuple[str, str], int] = {}
+    for i, pair in enumerate(locked):
+        if pair in first_lock:
+            raise ProblemError(f"locked[{i}]", f"pair {pair} is already locked at locked[{first_lock[pair]}]")
+        first_lock[pair] = i
     priority = [1.0 if p is None else p for p in demand_fields["priority"]]
     return Problem(
         craftsmen,
@@ -155,6 +209,8 @@ def parse_problem(obj) -> Problem:
         locked=locked,
         min_score=_number("min_score", obj.get("min_score", 0.0)),
         load_penalty=_number("load_penalty", obj.get("load_penalty", 0.0)),
+        relevance=None if tiers is None else np.array(tiers, dtype=np.int8),
+        relevance_mode=relevance_mode,
     )
 
 
@@ -165,7 +221,9 @@ def result_to_json(result: Result) -> dict:
         "message": result.message,
         "objective": result.objective,
         "assignments": [
-            {"craftsman": a.craftsman, "demand": a.demand, "score": a.score} for a in result.assignments
+            {"craftsman": a.craftsman, "demand": a.demand, "score": a.score, "tier": a.tier,
+             "relevant": a.relevant, "flags": list(a.flags)}
+            for a in result.assignments
         ],
         "unfilled": [{"demand": demand, "missing": missing} for demand, missing in result.unfilled],
         "loads": dict(result.loads),

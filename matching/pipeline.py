@@ -17,10 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from matching.config import RoundConfig
 from matching.features import CraftsmanFeatures, DemandFeatures, FeatureError, History
-from matching.problem import Problem, handed_over
+from matching.problem import Problem, Role, handed_over
 from matching.rules import ALLOWED, reason_label, rule_codes, score_and_mask
 from matching.scoring import (
     CandidatePairs,
@@ -29,6 +30,7 @@ from matching.scoring import (
     component_values,
     explain,
     prepare,
+    relevance_tiers,
     weighted,
 )
 
@@ -50,6 +52,8 @@ def build_problem(
     exclusions: Iterable[Pair] = (),
     previous: Iterable[Pair] | None = None,
     prepared: PreparedRound | None = None,
+    skill_parent: np.ndarray | None = None,
+    roles: Iterable[tuple[str, int, int]] = (),
 ) -> Problem:
     """Score, apply the hard rules and hand the result to the solver's Problem.
 
@@ -60,7 +64,9 @@ def build_problem(
     config = config or RoundConfig()
     locks, exclusions = tuple(locks), tuple(exclusions)
     previous = None if previous is None else tuple(previous)
-    rnd = prepared or prepare(craftsmen, demands, config, history=history, exclusions=exclusions)
+    rnd = prepared or prepare(
+        craftsmen, demands, config, history=history, exclusions=exclusions, skill_parent=skill_parent
+    )
     common = {
         "capacity": craftsmen.capacity,
         "slots": demands.slots,
@@ -72,6 +78,8 @@ def build_problem(
         "previous": previous,
         "stickiness": config.stickiness if previous is not None else 0.0,
         "alternates_k": config.alternates_k,
+        "relevance_mode": config.relevance,
+        "roles": team_roles(craftsmen, demands, roles),
     }
     if uses_dense(len(craftsmen), len(demands), config):
         table, allowed, _ = score_and_mask(rnd)  # fresh arrays of this call: handed over, not copied
@@ -81,6 +89,7 @@ def build_problem(
             scores=handed_over(table.total),
             allowed=handed_over(allowed),
             components={name: handed_over(values) for name, values in table.components.items()},
+            relevance=handed_over(table.relevance),
             **common,
         )
     candidates = with_required_pairs(
@@ -93,8 +102,33 @@ def build_problem(
         pair_demand=candidates.demand,
         pair_score=candidates.total,
         components=candidates.components,
+        relevance=candidates.relevance,
         **common,
     )
+
+
+def team_roles(
+    craftsmen: CraftsmanFeatures, demands: DemandFeatures, roles: Iterable[tuple[str, int, int]]
+) -> tuple[Role, ...]:
+    """The solver's roles from (demand id, speciality skill column, count) triples.
+
+    A craftsman is eligible for a role when he holds its speciality (proficiency > 0 in that
+    skill column).  A demand with roles gets as many slots as its roles want in all.
+    """
+    result = []
+    known = set(demands.ids)
+    skills = sp.csc_matrix(craftsmen.skills)
+    for i, (demand, column, count) in enumerate(roles):
+        if demand not in known:
+            raise FeatureError(f"roles[{i}]", f"unknown demand {demand!r}")
+        if isinstance(column, bool) or not isinstance(column, int | np.integer) or not (
+            0 <= column < skills.shape[1]
+        ):
+            raise FeatureError(f"roles[{i}]", f"unknown skill column {column!r}")
+        eligible = np.zeros(len(craftsmen), dtype=bool)
+        eligible[skills[:, int(column)].nonzero()[0]] = True
+        result.append(Role(demand, int(column), count, eligible))
+    return tuple(result)
 
 
 def _pair_indices(rnd: PreparedRound, pairs: Sequence[Pair], field: str) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +157,7 @@ def with_required_pairs(
     extra_c, extra_d = np.divmod(key, n_d)
     names = list(candidates.components)
     total, contributions = weighted(rnd, component_values(rnd, extra_c, extra_d, names))
+    tiers = relevance_tiers(rnd, extra_c, extra_d)
     return CandidatePairs(
         craftsman_ids=candidates.craftsman_ids,
         demand_ids=candidates.demand_ids,
@@ -131,6 +166,7 @@ def with_required_pairs(
         total=np.concatenate([candidates.total, total]),
         components={n: np.concatenate([candidates.components[n], contributions[n]]) for n in names},
         weights=candidates.weights,
+        relevance=np.concatenate([candidates.relevance, tiers]),
     )
 
 

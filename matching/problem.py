@@ -17,6 +17,7 @@ from types import MappingProxyType
 import numpy as np
 
 Pair = tuple[Hashable, Hashable]
+RELEVANCE_MODES = ("first", "only", "off")
 
 
 class ProblemError(ValueError):
@@ -99,6 +100,53 @@ def _scalar(name: str, value, *, integer: bool = False) -> float:
     return int(value) if integer else float(value)
 
 
+@dataclass(frozen=True, eq=False)
+class Role:
+    """One role of a team demand: ``count`` distinct craftsmen among ``eligible`` (a (C,) bool mask:
+    who holds the role's speciality) fill it.
+
+    Parameters
+    ----------
+    demand : Hashable
+        The demand's id.
+    role : Hashable
+        The role's id within the demand (e.g. the speciality's code, "焊接").
+    count : int
+        Craftsmen wanted in this role (≥ 1).
+    eligible : (C,) bool array
+        Craftsmen holding the speciality; pairs must also be allowed candidates of the demand.
+    """
+
+    demand: Hashable
+    role: Hashable
+    count: int
+    eligible: np.ndarray
+
+
+def _roles(roles: Iterable[Role], demands: tuple, n_c: int, slots: np.ndarray) -> tuple[Role, ...]:
+    result, seen, total = [], set(), {}
+    index = {d: j for j, d in enumerate(demands)}
+    for i, role in enumerate(roles):
+        if not isinstance(role, Role):
+            raise ProblemError(f"roles[{i}]", "must be a matching.problem.Role")
+        if role.demand not in index:
+            raise ProblemError(f"roles[{i}].demand", f"unknown demand {role.demand!r}")
+        if (role.demand, role.role) in seen:
+            raise ProblemError(f"roles[{i}].role", f"role {role.role!r} of demand {role.demand!r} listed twice")
+        seen.add((role.demand, role.role))
+        if isinstance(role.count, bool) or not isinstance(role.count, int | np.integer) or role.count < 1:
+            raise ProblemError(f"roles[{i}].count", f"must be an integer ≥ 1, got {role.count!r}")
+        eligible = np.asarray(role.eligible)
+        if eligible.shape != (n_c,) or eligible.dtype != bool:
+            raise ProblemError(f"roles[{i}].eligible", f"must be a bool array of shape ({n_c},)")
+        total[role.demand] = total.get(role.demand, 0) + int(role.count)
+        result.append(Role(role.demand, role.role, int(role.count), _frozen(eligible)))
+    for demand, count in total.items():
+        if count != slots[index[demand]]:
+            raise ProblemError("roles", f"demand {demand!r} has {slots[index[demand]]} slots but roles for {count}")
+    return tuple(result)
+
+
 def _pairs(name: str, pairs: Iterable[Pair], craftsmen: set, demands: set) -> tuple[Pair, ...]:
     result = []
     for i, pair in enumerate(pairs):
@@ -146,6 +194,9 @@ class Problem:
     previous: Sequence[Pair] | None = None
     stickiness: float = 0.0
     alternates_k: int = 3
+    relevance: np.ndarray | None = None
+    relevance_mode: str = "first"
+    roles: Sequence[Role] = ()
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -189,6 +240,9 @@ class Problem:
             components[name] = _frozen(array)
         put(self, "components", MappingProxyType(components))
 
+        scores = self.scores if self.scores is not None else self.pair_score
+        if scores.size and n_d and not np.isfinite(float(scores.max()) * float(self.priority.max())):
+            raise ProblemError("priority", "priority × score overflows: scale priorities or scores down")
         known_c, known_d = set(craftsmen), set(demands)
         put(self, "locked", _pairs("locked", self.locked, known_c, known_d))
         put(self, "forbidden", _pairs("forbidden", self.forbidden, known_c, known_d))
@@ -197,6 +251,15 @@ class Problem:
         for name in ("min_score", "load_penalty", "stickiness"):
             put(self, name, _scalar(name, getattr(self, name)))
         put(self, "alternates_k", _scalar("alternates_k", self.alternates_k, integer=True))
+        if self.relevance_mode not in RELEVANCE_MODES:
+            raise ProblemError("relevance_mode", f"must be one of {RELEVANCE_MODES}, got {self.relevance_mode!r}")
+        if self.relevance is not None:
+            tiers = np.asarray(self.relevance)
+            if tiers.shape != shape or tiers.dtype.kind not in "iu" or (tiers.size and not (
+                    tiers.min() >= 0 and tiers.max() <= 2)):
+                raise ProblemError("relevance", f"must hold tiers 0, 1 or 2 with shape {shape}")
+            put(self, "relevance", _frozen(tiers.astype(np.int8)))
+        put(self, "roles", _roles(self.roles, demands, n_c, self.slots))
 
     def _check_pairs(self, n_c: int, n_d: int) -> None:
         put = object.__setattr__

@@ -11,10 +11,31 @@ OPTIMAL = "optimal"
 INFEASIBLE = "infeasible"
 
 
+NO_REQUIRED_SKILL = "no_required_skill"
+
+
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """One craftsman given to one demand.  ``weighted`` = priority × score;
-    ``breakdown`` holds the named score components (they sum to ``score``)."""
+    """One craftsman given to one demand.
+
+    Attributes
+    ----------
+    craftsman, demand : Hashable
+        The ids.
+    score : float
+        The pair's score; ``weighted`` = priority × score.
+    breakdown : dict
+        The named score components (they sum to ``score``).
+    locked : bool
+        Put there by the coordinator.
+    tier : int or None
+        Relevance: 2 holds a required skill (or, for a demand naming no skill, works in its
+        industry), 1 holds a skill of the same family, 0 neither; None when the problem had no tiers.
+    role : Hashable or None
+        The role of a team demand this craftsman fills.
+    flags : tuple of str
+        ``"no_required_skill"`` when the craftsman is not relevant (tier 0).
+    """
 
     craftsman: Hashable
     demand: Hashable
@@ -22,6 +43,14 @@ class Assignment:
     weighted: float
     breakdown: dict[str, float]
     locked: bool
+    tier: int | None = None
+    role: Hashable | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def relevant(self) -> bool:
+        """Tier ≥ 1 (True when tiers are unknown)."""
+        return self.tier is None or self.tier >= 1
 
     def to_dict(self) -> dict:
         return {
@@ -31,6 +60,10 @@ class Assignment:
             "weighted": self.weighted,
             "breakdown": dict(self.breakdown),
             "locked": self.locked,
+            "tier": self.tier,
+            "relevant": self.relevant,
+            "role": self.role,
+            "flags": list(self.flags),
         }
 
 
@@ -44,7 +77,10 @@ class Result:
     ``loads`` lists only craftsmen with at least one assignment; ``alternates`` maps every
     demand to the next best allowed craftsmen (id, score) not assigned to it;
     ``changes`` is {"added": [...], "removed": [...]} against ``previous`` (None without
-    it); ``solver`` names the route taken ("assignment", "flow", "assignment+flow").
+    it); ``solver`` names the route taken ("assignment", "flow", "assignment+flow",
+    "flow+relevance", "roles").  ``unfilled_roles`` lists the open roles of team demands
+    ({"demand", "role", "missing", "reason"}); ``fairness`` the demand floor's report when the
+    problem asked for one.
     """
 
     status: str
@@ -52,6 +88,8 @@ class Result:
     objective: float | None = None
     assignments: list[Assignment] = field(default_factory=list)
     unfilled: list[tuple[Hashable, int]] = field(default_factory=list)
+    unfilled_roles: list[dict] = field(default_factory=list)
+    fairness: dict | None = None
     loads: dict[Hashable, int] = field(default_factory=dict)
     alternates: dict[Hashable, list[tuple[Hashable, float]]] = field(default_factory=dict)
     changes: dict[str, list[tuple[Hashable, Hashable]]] | None = None
@@ -71,6 +109,8 @@ class Result:
             "objective": self.objective,
             "assignments": [a.to_dict() for a in self.assignments],
             "unfilled": [{"demand": d, "missing": m} for d, m in self.unfilled],
+            "unfilled_roles": [dict(role) for role in self.unfilled_roles],
+            "fairness": None if self.fairness is None else dict(self.fairness),
             "loads": dict(self.loads),
             "alternates": {
                 d: [{"craftsman": c, "score": s} for c, s in alts] for d, alts in self.alternates.items()

@@ -116,6 +116,10 @@ class PreparedRound:
     radius_c: np.ndarray  # (C,) km, defaults filled in
     province_c: np.ndarray  # (C,) index into the round's provinces, -1 if unknown
     province_d: np.ndarray  # (D,)
+    held: Product  # 0/1 holds a skill · 0/1 requires it (relevance tier 2)
+    family: Product  # 0/1 holds a skill of a family · 0/1 requires one of it (tier 1)
+    names_skill_d: np.ndarray  # (D,) the demand requires at least one skill
+    names_industry_d: np.ndarray  # (D,) the demand names at least one industry
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -144,8 +148,28 @@ def prepare(
     *,
     history: History | None = None,
     exclusions: Iterable[tuple[str, str]] = (),
+    skill_parent: np.ndarray | None = None,
 ) -> PreparedRound:
-    """Derive everything the component and rule kernels need, once per round."""
+    """Derive everything the component and rule kernels need, once per round.
+
+    Parameters
+    ----------
+    craftsmen, demands : CraftsmanFeatures, DemandFeatures
+        The round's two sides, on the same skill and industry vocabularies.
+    config : RoundConfig
+    history : History, optional
+        Past engagements (continuity).
+    exclusions : iterable of (craftsman id, demand id)
+        Pairs the coordinator excluded.
+    skill_parent : (S,) int array, optional
+        The parent column of every skill column, -1 for a root: skills sharing a parent (or a
+        root and its children) form a family, which decides relevance tier 1.  None: every skill
+        is its own family.
+
+    Returns
+    -------
+    PreparedRound
+    """
     check_compatible(craftsmen, demands)
     n_c, n_d = len(craftsmen), len(demands)
     importance_total = np.asarray(demands.required_skills.sum(axis=1)).ravel()
@@ -180,6 +204,9 @@ def prepare(
     provinces[""] = -1
     radius = craftsmen.travel_radius_km.copy()
     radius[np.isnan(radius)] = config.max_onsite_km_default
+    holds = sp.csr_matrix((craftsmen.skills > 0).astype(np.float64))
+    requires = sp.csr_matrix((demands.required_skills > 0).astype(np.float64))
+    to_family = _family_map(skill_parent, craftsmen.skills.shape[1])
     return PreparedRound(
         craftsmen=craftsmen,
         demands=demands,
@@ -211,7 +238,50 @@ def prepare(
         radius_c=radius,
         province_c=np.array([provinces[p] for p in craftsmen.province], dtype=np.int64),
         province_d=np.array([provinces[p] for p in demands.province], dtype=np.int64),
+        held=Product.of(holds, requires),
+        family=Product.of(_binary(holds @ to_family), _binary(requires @ to_family)),
+        names_skill_d=importance_total > 0,
+        names_industry_d=industry_count > 0,
     )
+
+
+def _family_map(skill_parent: np.ndarray | None, n_skills: int) -> sp.csr_matrix:
+    """(S, S) 0/1: skill column → its family's column (its parent's, or its own for a root)."""
+    if skill_parent is None:
+        family = np.arange(n_skills)
+    else:
+        parent = np.asarray(skill_parent)
+        if parent.shape != (n_skills,) or parent.dtype.kind not in "iu" or (
+            n_skills and (parent.min() < -1 or parent.max() >= n_skills)
+        ):
+            raise FeatureError("skill_parent", f"must hold {n_skills} column indices (or -1 for a root)")
+        family = np.where(parent >= 0, parent, np.arange(n_skills))
+    return sp.csr_matrix((np.ones(n_skills), (np.arange(n_skills), family)), shape=(n_skills, n_skills))
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    matrix = sp.csr_matrix(matrix)
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def relevance_tiers(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
+    """Relevance tier (int8) of a block or of pairs.
+
+    2: the craftsman holds a required skill of the demand; 1: he holds a skill of the same family
+    (shares a parent); 0: neither.  A demand that requires no skill: 2 if he works in one of its
+    industries, else 0; a demand naming neither skills nor industries: 1 for everyone (nothing
+    speaks against anyone).  Products of 0/1 rows are sums of positive terms, so "> 0" is the same
+    whatever the order of the sums: blocks and pairs agree exactly.
+    """
+    names_skill = rnd.names_skill_d[di]
+    names_industry = rnd.names_industry_d[di]
+    exact = _cross(rnd.held, ci, di) > 0
+    family = _cross(rnd.family, ci, di) > 0
+    industry = _cross(rnd.industry, ci, di) > 0
+    by_skill = np.where(exact, 2, np.where(family, 1, 0))
+    by_industry = np.where(names_industry, np.where(industry, 2, 0), 1)
+    return np.where(names_skill, by_skill, by_industry).astype(np.int8)
 
 
 def _continuity_table(
@@ -468,6 +538,7 @@ class ScoreTable:
     total: np.ndarray  # (C, D) float64 in [0, 1]
     components: Mapping[str, np.ndarray]  # name → (C, D) float32
     weights: Mapping[str, float]  # normalised, sum 1
+    relevance: np.ndarray | None = None  # (C, D) int8 tiers, see relevance_tiers
 
 
 def score(
@@ -495,6 +566,7 @@ def score(
     norm = rnd.config.normalised_weights
     names = [n for n in COMPONENTS if norm[n] > 0]
     total = np.empty((n_c, n_d))
+    tiers = np.empty((n_c, n_d), dtype=np.int8)
     contributions = (
         {name: np.empty((n_c, n_d), dtype=np.float32) for name in names} if with_components else {}
     )
@@ -514,9 +586,10 @@ def score(
             if with_components:
                 contributions[name][rows] = contribution
         total[rows] = chunk_total
+        tiers[rows] = relevance_tiers(rnd, ci, di)
 
     for_row_chunks(n_c, n_d, fill)
-    for array in (total, *contributions.values()):
+    for array in (total, tiers, *contributions.values()):
         array.flags.writeable = False
     return ScoreTable(
         craftsman_ids=rnd.craftsmen.ids,
@@ -524,6 +597,7 @@ def score(
         total=total,
         components=MappingProxyType(contributions),
         weights=MappingProxyType(norm),
+        relevance=tiers,
     )
 
 
@@ -543,6 +617,7 @@ class CandidatePairs:
     total: np.ndarray  # (P,)
     components: Mapping[str, np.ndarray]  # name → (P,)
     weights: Mapping[str, float]
+    relevance: np.ndarray | None = None  # (P,) int8 tiers, see relevance_tiers
 
     def __len__(self) -> int:
         return int(self.craftsman.size)
@@ -926,6 +1001,7 @@ def _candidate_table(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, names: 
         total=total[order],
         components=MappingProxyType({name: value[order] for name, value in contributions.items()}),
         weights=MappingProxyType(rnd.config.normalised_weights),
+        relevance=relevance_tiers(rnd, pc[order], pd[order]),
     )
 
 

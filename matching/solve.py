@@ -17,24 +17,22 @@ Two exact routes; ``method="auto"`` takes the first for small dense rounds only:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
+import sys
+import threading
 import time
 from collections.abc import Hashable
+from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, linprog, milp
+from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 
 from matching.problem import Problem
-from matching.result import INFEASIBLE, OPTIMAL, Assignment, Result, gini
-
-try:  # scipy's own HiGHS bindings: an LP that can be re-solved warm after adding columns
-    from scipy.optimize._highspy import _core as _highs
-except ImportError:  # pragma: no cover - older or slimmer scipy builds
-    _highs = None
-_HIGHS_METHODS = ("setOptionValue", "passModel", "addCols", "run", "getModelStatus", "getSolution")
-if _highs is not None and not all(hasattr(getattr(_highs, "_Highs", None), m) for m in _HIGHS_METHODS):
-    _highs = None  # pragma: no cover - a private API: use it only in the shape we tested
+from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
 
 METHODS = ("auto", "assignment", "flow")
 # Expanded slot × copy matrices up to this many cells try linear_sum_assignment first.
@@ -50,16 +48,50 @@ ROUNDS_BEFORE_ALL_PAIRS = 30
 # Optimality is untouched: the loop only stops when no pair prices out positive.
 PRICING_BATCH_PER_ROW = 1
 MIN_PRICING_BATCH = 1_000
-# Dual simplex (a vertex, hence integral; warm restarts after adding columns), steepest-edge
-# pricing, quiet.  Steepest edge vs devex (one session, 2 shared cores): the scored sparse round
-# of bench_scale.py (100,000 x 50,000, top 30, load penalty 0.05, 1.5M pairs) 55 s -> 25 s, as
-# its warm restarts after a pricing batch take far fewer iterations; random sparse 5.8 -> 6.1 s,
-# bench_solver's dense 5,000 x 2,000 unchanged (0.25 s).  Only the pivoting rule: same optimum.
-# Tried on that scored round and slower (2026-11): primal simplex for the warm restarts (> 100 s), IPM with
-# crossover on all pairs (54 s), parallel dual (PAMI/SIP, no faster), cold re-solves or larger first sets (the dual
-# simplex pays 1-3 iterations per added column however they come), and scipy's LAPJVsp on the slot-expanded
-# relaxation (61 s, and 22k pairs taken twice).
-_HIGHS_OPTIONS = {"output_flag": False, "simplex_strategy": 1, "simplex_dual_edge_weight_strategy": 2}
+# Dual simplex: a vertex, hence integral, with warm restarts after adding columns; steepest-edge
+# pricing (fewer iterations on warm restarts; measurements in benchmarks/NOTES.md).  The LP is scaled
+# so that its largest profit is 1, which makes HiGHS's absolute tolerances relative to the objective.
+_HIGHS_OPTIONS = {
+    "output_flag": False,
+    "simplex_strategy": 1,
+    "simplex_dual_edge_weight_strategy": 2,
+    "primal_feasibility_tolerance": 1e-9,
+    "dual_feasibility_tolerance": 1e-9,
+}
+# Reduced profits (in units of the largest profit) this close to 0 count as 0 when a lexicographic
+# phase fixes the optimal face of the previous one.
+FACE_TOLERANCE = 1e-7
+_BANNER_LOCK = threading.Lock()
+_banner_shown = False
+
+
+def new_highs() -> highspy.Highs:
+    """A quiet HiGHS instance.
+
+    Notes
+    -----
+    HiGHS prints a banner on the C-level stdout when the first instance of a process is made, before
+    any option can silence it; ``python -m matching`` writes its JSON result to stdout, so that first
+    construction runs with file descriptor 1 pointed at the null device.
+    """
+    global _banner_shown
+    with _BANNER_LOCK:
+        if not _banner_shown:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            try:
+                with open(os.devnull, "w") as null:
+                    os.dup2(null.fileno(), 1)
+                    highs = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            _banner_shown = True
+        else:
+            highs = highspy.Highs()
+    for option, value in _HIGHS_OPTIONS.items():
+        highs.setOptionValue(option, value)
+    return highs
 
 
 def solve(problem: Problem, *, method: str = "auto") -> Result:
@@ -76,9 +108,17 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     candidates = instance.candidates()
     clock.lap("prepare")
 
-    pair_c, pair_d, solver = _optimise(instance, candidates, method)
+    if problem.roles:
+        teams = _Teams(instance, candidates)
+        pair_c, pair_d, solver = teams.solve()
+        if pair_c is None:
+            return Result(status=INFEASIBLE, message=solver, timings=clock.laps)
+    else:
+        pair_c, pair_d, solver = _optimise(instance, candidates, method)
     clock.lap("optimise")
     result = _build_result(instance, candidates, pair_c, pair_d, solver)
+    if problem.roles:
+        teams.report(result)
     clock.lap("explain")
     result.timings = clock.laps
     return result
@@ -111,12 +151,15 @@ class _Instance:
         self.n_c, self.n_d = problem.shape
         self.c_index = {c: i for i, c in enumerate(problem.craftsmen)}
         self.d_index = {d: i for i, d in enumerate(problem.demands)}
-        self.locked_c, self.locked_d = self._index_pairs(problem.locked)
+        # a pair locked twice is reported as such, not as the capacity and slot overflows it causes
+        self.locked_c, self.locked_d = self._index_pairs(tuple(dict.fromkeys(problem.locked)))
         self.forbidden_c, self.forbidden_d = self._index_pairs(problem.forbidden)
         self.locked_load = np.bincount(self.locked_c, minlength=self.n_c)
         self.locked_team = np.bincount(self.locked_d, minlength=self.n_d)
         self.room = np.maximum(problem.capacity - self.locked_load, 0)
         self.open_slots = np.maximum(problem.slots - self.locked_team, 0)
+        self.lexicographic = problem.relevance is not None and problem.relevance_mode != "off"
+        self.relevant_only = problem.relevance is not None and problem.relevance_mode == "only"
         if problem.is_sparse:
             keys = problem.pair_craftsman * self.n_d + problem.pair_demand
             self.key_order = np.argsort(keys, kind="stable")
@@ -139,12 +182,13 @@ class _Instance:
 
     def lock_conflicts(self) -> list[str]:
         problem, messages = self.problem, []
-        keys = self.locked_c * self.n_d + self.locked_d
+        all_c, all_d = self._index_pairs(problem.locked)
+        keys = all_c * self.n_d + all_d
         forbidden = set((self.forbidden_c * self.n_d + self.forbidden_d).tolist())
         if problem.is_sparse:
-            allowed = self.pair_position(self.locked_c, self.locked_d) >= 0
+            allowed = self.pair_position(all_c, all_d) >= 0
         else:
-            allowed = problem.allowed[self.locked_c, self.locked_d]
+            allowed = problem.allowed[all_c, all_d]
         seen: set[int] = set()
         for (c, d), key, ok in zip(problem.locked, keys.tolist(), allowed.tolist(), strict=True):
             if key in seen:
@@ -175,6 +219,8 @@ class _Instance:
             forbidden = self.pair_position(self.forbidden_c, self.forbidden_d)
             eligible[forbidden[forbidden >= 0]] = False
             eligible[self.pair_position(self.locked_c, self.locked_d)] = False
+            if self.relevant_only:
+                eligible &= problem.relevance >= 1
             weight = problem.priority[problem.pair_demand] * problem.pair_score
             sticky = self.pair_position(sticky_c, sticky_d)
             weight[sticky[sticky >= 0]] += problem.stickiness
@@ -193,6 +239,9 @@ class _Instance:
         if min_score > 0:
             below = np.less(problem.scores.T, min_score)
             ineligible = below if ineligible is None else ineligible | below
+        if self.relevant_only:
+            irrelevant = problem.relevance.T == 0
+            ineligible = irrelevant if ineligible is None else ineligible | irrelevant
         if ineligible is not None:
             np.copyto(weight, 0.0, where=ineligible)
         if stickiness and problem.previous:
@@ -233,17 +282,36 @@ class _DenseCandidates:
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.weight[d, c]
 
+    def _blocks(self):
+        rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
+        return (slice(start, start + rows) for start in range(0, self.weight.shape[0], rows))
+
+    def relevant_part(self, instance: _Instance) -> _DenseCandidates | None:
+        """The first phase of relevance first: weight = priority on relevant candidates, else 0."""
+        weight = np.zeros(self.weight.shape)
+        for rows in self._blocks():
+            relevant = (instance.problem.relevance[:, rows].T >= 1) & (self.weight[rows] > 0)
+            weight[rows] = np.where(relevant, instance.problem.priority[rows, None], 0.0)
+        return _DenseCandidates(instance, weight) if weight.any() else None
+
+    def on_face(self, first: _DenseCandidates, dual_c, dual_d, tolerance: float) -> _DenseCandidates:
+        """These candidates without the pairs whose reduced profit in ``first`` is negative."""
+        weight = self.weight.copy()
+        for rows in self._blocks():
+            reduced = first.weight[rows] + dual_d[rows, None] + dual_c[None, :]
+            weight[rows][reduced < -tolerance] = 0.0
+        return _DenseCandidates(self.instance, weight)
+
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         """Pairs outside the restricted set whose reduced profit is positive."""
         found_c, found_d = [], []
-        rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
-        for start in range(0, self.weight.shape[0], rows):
-            block = self.weight[start : start + rows]
-            profit = block + dual_d[start : start + rows, None] + dual_c[None, :]
-            hit = (profit > tolerance) & (block > 0) & ~self.chosen[start : start + rows]
+        for rows in self._blocks():
+            block = self.weight[rows]
+            profit = block + dual_d[rows, None] + dual_c[None, :]
+            hit = (profit > tolerance) & (block > 0) & ~self.chosen[rows]
             d, c = np.nonzero(hit)
             found_c.append(c)
-            found_d.append(d + start)
+            found_d.append(d + rows.start)
         return np.concatenate(found_c), np.concatenate(found_d)
 
     def everything(self) -> tuple[np.ndarray, np.ndarray]:
@@ -274,7 +342,7 @@ class _SparseCandidates:
 
     def __init__(self, instance: _Instance, kept: np.ndarray, weight: np.ndarray) -> None:
         problem = instance.problem
-        self.instance, self.weight = instance, weight
+        self.instance, self.weight, self.kept = instance, weight, kept
         self.c, self.d = problem.pair_craftsman[kept], problem.pair_demand[kept]
         self.score = problem.pair_score[kept]
         self.candidate_of_pair = np.full(problem.pair_score.size, -1, dtype=np.int64)
@@ -310,6 +378,21 @@ class _SparseCandidates:
 
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.weight[self._positions(c, d)]
+
+    def _first_weight(self) -> np.ndarray:
+        problem = self.instance.problem
+        return np.where(problem.relevance[self.kept] >= 1, problem.priority[self.d], 0.0)
+
+    def relevant_part(self, instance: _Instance) -> _SparseCandidates | None:
+        """The first phase of relevance first: weight = priority on relevant candidates."""
+        weight = self._first_weight()
+        keep = weight > 0
+        return _SparseCandidates(instance, self.kept[keep], weight[keep]) if keep.any() else None
+
+    def on_face(self, first: _SparseCandidates, dual_c, dual_d, tolerance: float) -> _SparseCandidates:
+        """These candidates without the pairs whose reduced profit in ``first`` is negative."""
+        keep = self._first_weight() + dual_c[self.c] + dual_d[self.d] >= -tolerance
+        return _SparseCandidates(self.instance, self.kept[keep], self.weight[keep])
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         profit = self.weight + dual_c[self.c] + dual_d[self.d]
@@ -382,6 +465,8 @@ def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndar
 
 def _optimise(instance: _Instance, candidates, method: str) -> tuple[np.ndarray, np.ndarray, str]:
     """The chosen (craftsman, demand) index pairs, locks excluded, and the route taken."""
+    if instance.lexicographic:
+        return _relevance_first(instance, candidates)
     if method == "auto":
         cells = int(instance.open_slots.sum()) * int(np.minimum(instance.room, candidates.degree).sum())
         method = "assignment" if not instance.problem.is_sparse and cells <= ASSIGNMENT_MAX_CELLS else "flow"
@@ -395,8 +480,209 @@ def _optimise(instance: _Instance, candidates, method: str) -> tuple[np.ndarray,
         method = "assignment+flow"
     else:
         method = "flow"
-    pair_c, pair_d = _column_generation(instance, candidates, seed_c, seed_d)
+    pair_c, pair_d, _ = _column_generation(instance, candidates, seed_c, seed_d)
     return pair_c, pair_d, method
+
+
+@dataclass
+class _Face:
+    """Where a lexicographic phase leaves the next one: the optimal face of its LP.
+
+    Complementary slackness with the phase's optimal duals: a pair with negative reduced profit stays
+    out (dropped from the candidates), one with positive reduced profit stays in (``fixed_keys``,
+    c·D + d), a craftsman / demand row with a non-zero dual stays tight (``exact_load`` ≥ 0,
+    ``exact_team``).  Fixing inequalities of a totally unimodular system to equalities gives a face
+    of an integral polytope, so the next phase still ends on an integral vertex.
+    """
+
+    exact_load: np.ndarray
+    exact_team: np.ndarray
+    fixed_keys: np.ndarray
+
+
+def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.ndarray, str]:
+    """Lexicographic: first the priority-weighted number of slots filled by relevant craftsmen
+    (tier ≥ 1), then priority·score minus the load penalty, on the optimal face of the first."""
+    first = candidates.relevant_part(instance)
+    if first is None:  # no relevant candidate: the first phase is empty
+        pair_c, pair_d, _ = _column_generation(instance, candidates, *_no_pairs())
+        return pair_c, pair_d, "flow"
+    # the first phase's profits tie (one priority per demand): its columns start from the best
+    # scorers, which the second phase wants anyway, instead of arbitrary equals
+    seed_c, seed_d, flow = _column_generation(instance, first, *candidates.initial(), load_penalty=0.0)
+    dual_c, dual_d = flow.duals
+    tolerance = FACE_TOLERANCE * first.scale
+    load = np.bincount(seed_c, minlength=instance.n_c)
+    tight_c, tight_d = dual_c < -tolerance, dual_d < -tolerance
+    reduced = first.weights(seed_c, seed_d) + dual_c[seed_c] + dual_d[seed_d]
+    fixed = reduced > tolerance
+    face = _Face(
+        exact_load=np.where(tight_c, load, -1),
+        exact_team=tight_d,
+        fixed_keys=np.sort(seed_c[fixed] * instance.n_d + seed_d[fixed]),
+    )
+    second = candidates.on_face(first, dual_c, dual_d, tolerance)
+    pair_c, pair_d, _ = _column_generation(instance, second, seed_c, seed_d, face=face)
+    return pair_c, pair_d, "flow+relevance"
+
+
+class _Teams:
+    """Rounds with team roles, as one explicit LP (every usable column, no column generation).
+
+    Columns x_cdr: craftsman c fills role r of demand d (a demand without roles has one role: its
+    slots).  Rows: per craftsman Σ x − Σ_k copy_k ≤ 1 (copy k ≥ 1 costs λ·k), per team pair (c, d)
+    Σ_r x_cdr ≤ 1 (a craftsman fills one role of a team; ≥ 1 when locked), per role Σ_c x_cdr ≤
+    count.  The craftsman and pair rows form one laminar family and the role rows another, so the
+    matrix is totally unimodular and simplex vertices are integral.  Relevance first runs the same
+    lexicographic phases as `_relevance_first`, fixing the optimal face with HiGHS's duals.
+    """
+
+    def __init__(self, instance: _Instance, candidates) -> None:
+        problem = self.problem = instance.problem
+        self.instance = instance
+        n_d = instance.n_d
+        if problem.is_sparse:
+            usable = np.zeros(problem.pair_score.size, dtype=bool)
+            usable[candidates.kept] = True
+            usable[instance.pair_position(instance.locked_c, instance.locked_d)] = True
+            position = np.flatnonzero(usable)
+            c, d = problem.pair_craftsman[position], problem.pair_demand[position]
+        else:
+            d, c = np.nonzero(candidates.weight > 0)
+            c, d = np.r_[c, instance.locked_c], np.r_[d, instance.locked_d]
+            position = (c, d)
+        weight = problem.priority[d] * instance.score_of(c, d)
+        if problem.stickiness and problem.previous:
+            sticky_c, sticky_d = instance._index_pairs(problem.previous)
+            weight[np.isin(c * n_d + d, sticky_c * n_d + sticky_d)] += problem.stickiness
+        tier = None if problem.relevance is None else problem.relevance[position]
+        locked = np.isin(c * n_d + d, instance.locked_c * n_d + instance.locked_d)
+        self.roles = [(d_index, None, int(problem.slots[d_index]), None) for d_index in range(n_d)]
+        team = np.zeros(n_d, dtype=bool)
+        for role in problem.roles:
+            j = instance.d_index[role.demand]
+            if not team[j]:
+                self.roles[j] = None
+                team[j] = True
+            self.roles.append((j, role.role, role.count, role.eligible))
+        self.roles = [role for role in self.roles if role is not None]
+        col_c, col_r = [], []
+        for r, (j, _, _, eligible) in enumerate(self.roles):
+            of_demand = np.flatnonzero(d == j)
+            if eligible is not None:
+                of_demand = of_demand[eligible[c[of_demand]]]
+            col_c.append(of_demand)
+            col_r.append(np.full(of_demand.size, r))
+        pair = np.concatenate(col_c) if col_c else np.zeros(0, dtype=np.int64)
+        self.col_pair, self.col_role = pair, np.concatenate(col_r) if col_r else pair
+        self.c, self.d, self.weight, self.tier, self.locked, self.team = c, d, weight, tier, locked, team
+
+    def _model(self) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        problem, instance = self.problem, self.instance
+        n_c = instance.n_c
+        pair, role = self.col_pair, self.col_role
+        copies_c = np.repeat(np.arange(n_c), np.maximum(problem.capacity - 1, 0))
+        copy_k = np.arange(copies_c.size) - np.repeat(
+            np.cumsum(np.maximum(problem.capacity - 1, 0)) - np.maximum(problem.capacity - 1, 0),
+            np.maximum(problem.capacity - 1, 0),
+        ) + 1
+        team_pairs = np.flatnonzero(self.team[self.d])
+        pair_row = np.full(self.c.size, -1)
+        pair_row[team_pairs] = n_c + np.arange(team_pairs.size)
+        n_rows = n_c + team_pairs.size + len(self.roles)
+        n_x = pair.size
+        in_team = pair_row[pair] >= 0
+        rows = np.r_[self.c[pair], pair_row[pair][in_team], n_c + team_pairs.size + role, copies_c]
+        cols = np.r_[np.arange(n_x), np.arange(n_x)[in_team], np.arange(n_x), n_x + np.arange(copies_c.size)]
+        values = np.r_[np.ones(2 * n_x + int(in_team.sum())), -np.ones(copies_c.size)]
+        matrix = sp.csc_matrix((values, (rows, cols)), shape=(n_rows, n_x + copies_c.size))
+        row_lower = np.full(n_rows, -np.inf)
+        row_lower[n_c:][: team_pairs.size][self.locked[team_pairs]] = 1.0
+        row_upper = np.r_[np.minimum(problem.capacity, 1), np.ones(team_pairs.size),
+                          [count for _, _, count, _ in self.roles]].astype(np.float64)
+        col_lower = np.zeros(matrix.shape[1])
+        col_lower[:n_x][self.locked[pair] & ~in_team] = 1.0
+        return matrix, row_lower, row_upper, col_lower, problem.load_penalty * copy_k, n_x
+
+    def solve(self):
+        """(chosen pair indices without locks, route) or (None, None, message) when infeasible."""
+        matrix, row_lower, row_upper, col_lower, copy_cost, n_x = self._model()
+        profit = self.weight[self.col_pair]
+        unit = float(profit.max(initial=0.0)) or 1.0
+        phases = [np.r_[-profit / unit, np.minimum(copy_cost / unit, row_upper.sum() + 1)]]
+        if self.problem.relevance is not None and self.problem.relevance_mode != "off":
+            relevant = self.tier[self.col_pair] >= 1
+            if self.problem.relevance_mode == "only":
+                col_upper_mask = relevant | self.locked[self.col_pair]
+            else:
+                col_upper_mask = np.ones(n_x, dtype=bool)
+            priority = self.problem.priority[self.d[self.col_pair]]
+            first = np.where(relevant & col_upper_mask, priority, 0.0)
+            phases.insert(0, np.r_[-first / (float(first.max(initial=0.0)) or 1.0), np.zeros(copy_cost.size)])
+        else:
+            col_upper_mask = np.ones(n_x, dtype=bool)
+        col_upper = np.r_[col_upper_mask.astype(np.float64), np.ones(copy_cost.size)]
+        highs = new_highs()
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = phases[0], col_lower, col_upper
+        lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf)
+        lp.row_upper_ = row_upper
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+        lp.a_matrix_.value_ = matrix.data
+        highs.passModel(lp)
+        for phase, cost in enumerate(phases):
+            if phase:  # the optimal face of the previous phase: fix what its duals price away
+                solution = highs.getSolution()
+                x, reduced = np.asarray(solution.col_value), np.asarray(solution.col_dual)
+                activity, dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
+                fix = np.abs(reduced) > FACE_TOLERANCE
+                col_lower, col_upper = np.where(fix, np.round(x), col_lower), np.where(fix, np.round(x), col_upper)
+                tight = np.abs(dual) > FACE_TOLERANCE
+                row_lower = np.where(tight, np.round(activity), row_lower)
+                row_upper = np.where(tight, np.round(activity), row_upper)
+                n_col, n_row = col_lower.size, row_lower.size
+                highs.changeColsBounds(n_col, np.arange(n_col, dtype=np.int32), col_lower, col_upper)
+                highs.changeRowsBounds(
+                    n_row, np.arange(n_row, dtype=np.int32),
+                    np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf), row_upper,
+                )
+                highs.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), cost)
+            highs.run()
+            if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                return None, None, "the locked pairs cannot all take a role of their team"
+        x = np.asarray(highs.getSolution().col_value)[:n_x] > 0.5
+        chosen = self.col_pair[x]
+        self.chosen_role = dict(zip(chosen.tolist(), self.col_role[x].tolist(), strict=True))
+        free = ~self.locked[chosen]
+        self.chosen = chosen
+        return self.c[chosen][free], self.d[chosen][free], "roles"
+
+    def report(self, result: Result) -> None:
+        """Name the role of every team member, and why each open role stays open."""
+        problem = self.problem
+        role_of = {
+            (problem.craftsmen[self.c[p]], problem.demands[self.d[p]]): self.roles[r][1]
+            for p, r in self.chosen_role.items()
+        }
+        result.assignments = [
+            dataclasses.replace(a, role=role_of.get((a.craftsman, a.demand))) for a in result.assignments
+        ]
+        filled = np.bincount(np.asarray(list(self.chosen_role.values()), dtype=np.int64), minlength=len(self.roles))
+        offered = np.bincount(self.col_role, minlength=len(self.roles))
+        for r, (j, role, count, _) in enumerate(self.roles):
+            if role is None or filled[r] >= count:
+                continue
+            reason = "eligible craftsmen are taken" if offered[r] else "no eligible craftsman"
+            result.unfilled_roles.append(
+                {"demand": problem.demands[j], "role": role, "missing": int(count - filled[r]), "reason": reason}
+            )
+
+
+def _no_pairs() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
 
 
 def slot_matrix(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -432,20 +718,31 @@ def _assignment_relaxation(instance: _Instance, candidates: _DenseCandidates):
     return col_c[cols[used]], row_d[rows[used]]
 
 
-def _column_generation(instance: _Instance, candidates, seed_c: np.ndarray, seed_d: np.ndarray):
-    """Solve the flow LP over a growing pair set until no pair prices out positive."""
+def _column_generation(
+    instance: _Instance,
+    candidates,
+    seed_c: np.ndarray,
+    seed_d: np.ndarray,
+    *,
+    load_penalty: float | None = None,
+    face: _Face | None = None,
+):
+    """Solve the flow LP over a growing pair set until no pair prices out positive.
+
+    Returns the chosen pairs and the LP (its last duals are optimal for every candidate)."""
     start_c, start_d = candidates.initial()
     new_c, new_d = candidates.add(np.r_[start_c, seed_c], np.r_[start_d, seed_d])
+    penalty = instance.problem.load_penalty if load_penalty is None else load_penalty
+    flow = _FlowLP(instance, candidates, penalty, face)
     if new_c.size == 0:
-        return new_c, new_d
-    tolerance = 1e-9 * max(1.0, candidates.scale)
-    flow = _FlowLP(instance, candidates)
+        return new_c, new_d, flow
+    tolerance = 1e-9 * max(candidates.scale, np.finfo(float).tiny)
     for rounds in itertools.count(1):
         flow.add(new_c, new_d)
         dual_c, dual_d = flow.run()
         new_c, new_d = candidates.violators(dual_c, dual_d, tolerance)
         if new_c.size == 0:
-            return flow.chosen_pairs()
+            return (*flow.chosen_pairs(), flow)
         batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (instance.n_c + instance.n_d))
         if new_c.size > batch:  # the most violated columns first
             profit = candidates.weights(new_c, new_d) + dual_c[new_c] + dual_d[new_d]
@@ -465,39 +762,52 @@ class _FlowLP:
     copies that cost nothing (all when λ = 0, else the first of an unlocked craftsman)
     are the right-hand side instead of columns, which keeps the LP small.  HiGHS keeps
     its basis between `run`s, so a round after adding columns is a short warm restart
-    of the dual simplex; without scipy's HiGHS bindings every round is a fresh `linprog`.
+    of the dual simplex.  Profits and costs are divided by the largest profit (``unit``):
+    HiGHS's tolerances are absolute, so this makes them relative to the objective's scale.
+    A ``face`` (see `_Face`) turns rows into equalities and fixes pairs at 1.
     """
 
-    def __init__(self, instance: _Instance, candidates) -> None:
-        self.candidates = candidates
-        n_c, penalty = instance.n_c, instance.problem.load_penalty
-        self.n_c = n_c
-        copies = np.minimum(instance.room, candidates.degree)
+    def __init__(self, instance: _Instance, candidates, penalty: float, face: _Face | None) -> None:
+        self.candidates, self.face = candidates, face
+        n_c, n_d = instance.n_c, instance.n_d
+        self.n_c, self.n_d = n_c, n_d
+        self.unit = candidates.scale if candidates.scale > 0 else 1.0
+        copies = instance.room if penalty == 0 else np.minimum(instance.room, candidates.degree)
         free = copies if penalty == 0 else np.minimum(copies, instance.locked_load == 0)
+        row_lower = np.full(n_c + n_d, -np.inf)
+        if face is not None:
+            exact = face.exact_load >= 0
+            free = np.where(exact, face.exact_load, free)
+            copies = np.where(exact, face.exact_load, copies)
+            row_lower[:n_c][exact] = face.exact_load[exact]
+            row_lower[n_c:][face.exact_team] = instance.open_slots[face.exact_team]
         paid = copies - free
         self.copy_rows = np.repeat(np.arange(n_c), paid)
         copy_k = (
             np.arange(self.copy_rows.size) - np.repeat(np.cumsum(paid) - paid, paid) + free[self.copy_rows]
         )
-        self.copy_cost = penalty * (copy_k + instance.locked_load[self.copy_rows])
-        craftsman_bound = free.astype(np.float64)
-        self.bound = np.r_[craftsman_bound, instance.open_slots.astype(np.float64)]
+        # a copy dearer than every profit together is never used: capping its cost keeps it finite
+        most = float(instance.open_slots.sum()) + 1.0
+        self.copy_cost = np.minimum(penalty * (copy_k + instance.locked_load[self.copy_rows]) / self.unit, most)
+        self.bound = np.r_[free.astype(np.float64), instance.open_slots.astype(np.float64)]
+        self.row_lower = row_lower
         self.pair_c: list[np.ndarray] = []
         self.pair_d: list[np.ndarray] = []
         self.profit: list[np.ndarray] = []
+        self.lower: list[np.ndarray] = []
         self.x = np.zeros(0)
-        self.highs = None if _highs is None else self._start_highs()
+        self.duals = (np.zeros(n_c), np.zeros(n_d))
+        self.highs = self._start_highs()
 
-    def _start_highs(self):
-        highs = _highs._Highs()
-        for option, value in _HIGHS_OPTIONS.items():
-            highs.setOptionValue(option, value)
-        lp = _highs.HighsLp()
+    def _start_highs(self) -> highspy.Highs:
+        highs = new_highs()
+        lp = highspy.HighsLp()
         n_copies, n_rows = self.copy_rows.size, self.bound.size
         lp.num_col_, lp.num_row_ = n_copies, n_rows
         lp.col_cost_, lp.col_lower_, lp.col_upper_ = self.copy_cost, np.zeros(n_copies), np.ones(n_copies)
-        lp.row_lower_, lp.row_upper_ = np.full(n_rows, -_highs.kHighsInf), self.bound
-        lp.a_matrix_.format_ = _highs.MatrixFormat.kColwise
+        lp.row_lower_ = np.where(np.isfinite(self.row_lower), self.row_lower, -highspy.kHighsInf)
+        lp.row_upper_ = self.bound
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = np.arange(n_copies + 1, dtype=np.int32)
         lp.a_matrix_.index_ = self.copy_rows.astype(np.int32)
         lp.a_matrix_.value_ = -np.ones(n_copies)
@@ -505,16 +815,19 @@ class _FlowLP:
         return highs
 
     def add(self, pair_c: np.ndarray, pair_d: np.ndarray) -> None:
-        profit = self.candidates.weights(pair_c, pair_d)
+        profit = self.candidates.weights(pair_c, pair_d) / self.unit
+        lower = np.zeros(pair_c.size)
+        if self.face is not None and self.face.fixed_keys.size:
+            lower[_lookup(self.face.fixed_keys, pair_c * self.n_d + pair_d) >= 0] = 1.0
         self.pair_c.append(pair_c)
         self.pair_d.append(pair_d)
         self.profit.append(profit)
-        if self.highs is not None:
-            n = pair_c.size
-            rows = np.empty(2 * n, dtype=np.int32)
-            rows[0::2], rows[1::2] = pair_c, self.n_c + pair_d
-            starts = np.arange(0, 2 * n, 2, dtype=np.int32)
-            self.highs.addCols(n, -profit, np.zeros(n), np.ones(n), 2 * n, starts, rows, np.ones(2 * n))
+        self.lower.append(lower)
+        n = pair_c.size
+        rows = np.empty(2 * n, dtype=np.int32)
+        rows[0::2], rows[1::2] = pair_c, self.n_c + pair_d
+        starts = np.arange(0, 2 * n, 2, dtype=np.int32)
+        self.highs.addCols(n, -profit, lower, np.ones(n), 2 * n, starts, rows, np.ones(2 * n))
 
     def _matrix(self) -> tuple[np.ndarray, sp.csc_matrix]:
         pair_c, pair_d = np.concatenate(self.pair_c), np.concatenate(self.pair_d)
@@ -526,30 +839,28 @@ class _FlowLP:
         return cost, sp.csc_matrix((values, (rows, cols)), shape=(self.bound.size, cost.size))
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
-        """Solve; returns the craftsman and demand row duals (≤ 0)."""
-        if self.highs is not None:
-            self.highs.run()
-            status = self.highs.getModelStatus()
-            if status != _highs.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
-                raise RuntimeError(f"flow LP failed: {self.highs.modelStatusToString(status)}")
-            solution = self.highs.getSolution()
-            self.x, dual = np.asarray(solution.col_value), np.asarray(solution.row_dual)
-        else:  # pragma: no cover - scipy without its HiGHS bindings
-            cost, matrix = self._matrix()
-            lp = linprog(cost, A_ub=matrix, b_ub=self.bound, bounds=(0, 1), method="highs-ds")
-            self.x, dual = lp.x, lp.ineqlin.marginals
-        return dual[: self.n_c], dual[self.n_c :]
+        """Solve; returns the craftsman and demand row duals (≤ 0 on ≤ rows), in profit units."""
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
+            raise RuntimeError(f"flow LP failed: {self.highs.modelStatusToString(status)}")
+        solution = self.highs.getSolution()
+        self.x = np.asarray(solution.col_value)
+        dual = np.asarray(solution.row_dual) * self.unit
+        self.duals = (dual[: self.n_c], dual[self.n_c :])
+        return self.duals
 
     def chosen_pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The pairs at 1 in the last solution, which is integral (a TU vertex)."""
         x = self.x
         if np.any(np.abs(x - np.round(x)) > 1e-6):  # pragma: no cover - TU ⇒ vertices are integral
             cost, matrix = self._matrix()
+            lower = np.r_[np.zeros(self.copy_rows.size), np.concatenate(self.lower)]
             x = milp(
                 cost,
-                constraints=LinearConstraint(matrix, -np.inf, self.bound),
+                constraints=LinearConstraint(matrix, self.row_lower, self.bound),
                 integrality=np.ones(cost.size),
-                bounds=Bounds(0, 1),
+                bounds=Bounds(lower, 1),
             ).x
         picked = x[self.copy_rows.size :] > 0.5
         return np.concatenate(self.pair_c)[picked], np.concatenate(self.pair_d)[picked]
@@ -575,15 +886,17 @@ def _build_result(
     component_index = instance.pair_position(pair_c, pair_d) if problem.is_sparse else (pair_c, pair_d)
     breakdowns = _breakdowns(problem, component_index, pair_c.size)
     craftsmen, demands = problem.craftsmen, problem.demands
+    tiers = [None] * pair_c.size if problem.relevance is None else problem.relevance[component_index].tolist()
     assignments = [
-        Assignment(craftsmen[c], demands[d], s, w, b, k)
-        for c, d, s, w, b, k in zip(
+        Assignment(craftsmen[c], demands[d], s, w, b, k, t, None, () if t is None or t else (NO_REQUIRED_SKILL,))
+        for c, d, s, w, b, k, t in zip(
             pair_c.tolist(),
             pair_d.tolist(),
             score.tolist(),
             weighted.tolist(),
             breakdowns,
             locked.tolist(),
+            tiers,
             strict=True,
         )
     ]
@@ -613,6 +926,11 @@ def _build_result(
         "weighted_score": float(weighted.sum()),
         "load_penalty_cost": penalty_cost,
     }
+    if problem.relevance is not None:
+        relevant = problem.relevance[component_index] >= 1
+        result.metrics["relevant_pairs"] = int(np.count_nonzero(relevant))
+        result.metrics["relevance_rate"] = float(relevant.mean()) if relevant.size else 1.0
+        result.metrics["relevant_weight"] = float(problem.priority[pair_d][relevant].sum())
     return result
 
 

@@ -26,6 +26,8 @@ def random_problem(
     load_penalty: float = 0.0,
     sparse: bool = False,
     ties: bool = False,
+    relevance: str | None = None,
+    priority_scale: float = 1.0,
 ) -> Problem:
     """A random dense (or sparse) instance; locks are drawn so they stay feasible."""
     rng = np.random.default_rng(seed)
@@ -35,7 +37,7 @@ def random_problem(
         rng.integers(0, 5, (n_craftsmen, n_demands)) / 4 if ties else rng.random((n_craftsmen, n_demands))
     )
     allowed = rng.random((n_craftsmen, n_demands)) < density
-    priority = rng.choice([0.5, 1.0, 2.0], n_demands)
+    priority = rng.choice([0.5, 1.0, 2.0], n_demands) * priority_scale
     craftsmen = [f"c{i}" for i in range(n_craftsmen)]
     demands = [f"d{j}" for j in range(n_demands)]
     cells = [(int(c), int(d)) for c, d in np.argwhere(allowed)]
@@ -57,6 +59,9 @@ def random_problem(
         min_score=min_score,
         load_penalty=load_penalty,
     )
+    if relevance is not None:  # drawn last: the instances without tiers stay as they were
+        tiers = rng.choice(np.array([0, 1, 2], dtype=np.int8), (n_craftsmen, n_demands), p=[0.5, 0.2, 0.3])
+        options.update(relevance=tiers, relevance_mode=relevance)
     if sparse:
         c, d = np.nonzero(allowed)
         return Problem(
@@ -67,7 +72,7 @@ def random_problem(
             pair_craftsman=c,
             pair_demand=d,
             pair_score=scores[c, d],
-            **options,
+            **{**options, **({"relevance": options["relevance"][c, d]} if relevance else {})},
         )
     return Problem(craftsmen, demands, capacity, slots, scores=scores, allowed=allowed, **options)
 
@@ -133,12 +138,15 @@ def usable_pairs(problem: Problem) -> list[tuple]:
     ]
 
 
-def brute_force(problem: Problem) -> float:
-    """Best sticky objective by enumerating every subset of usable pairs."""
-    pairs, locked = usable_pairs(problem), set(problem.locked)
+def brute_force(problem: Problem, key=None, pairs=None):
+    """Best sticky objective by enumerating every subset of usable pairs (``key(subset)`` instead
+    of the objective, over ``pairs`` instead of every usable pair, when given)."""
+    pairs = usable_pairs(problem) if pairs is None else pairs
+    locked = set(problem.locked)
+    key = key or (lambda subset: objective_of(problem, subset, sticky=True))
     capacity = dict(zip(problem.craftsmen, problem.capacity, strict=True))
     slots = dict(zip(problem.demands, problem.slots, strict=True))
-    best = -np.inf
+    best = None
     for size in range(len(pairs) + 1):
         for subset in itertools.combinations(pairs, size):
             if not locked <= set(subset):
@@ -146,32 +154,39 @@ def brute_force(problem: Problem) -> float:
             loads, teams = Counter(c for c, _ in subset), Counter(d for _, d in subset)
             if any(n > capacity[c] for c, n in loads.items()) or any(n > slots[d] for d, n in teams.items()):
                 continue
-            best = max(best, objective_of(problem, subset, sticky=True))
+            best = key(subset) if best is None else max(best, key(subset))
     return best
 
 
-def milp_optimum(problem: Problem) -> float:
+def milp_optimum(problem: Problem, *, relevance_floor: float | None = None) -> float:
     """Best sticky objective from scipy's MILP: x per usable pair, binary copy variables
-    y_ck (k-th demand of craftsman c, costing λ(k−1)) with Σ_d x_cd = Σ_k y_ck."""
+    y_ck (k-th demand of craftsman c, costing λ(k−1)) with Σ_d x_cd = Σ_k y_ck.
+
+    ``relevance_floor``: also require Σ priority over relevant pairs ≥ it (the lexicographic
+    second phase); relevance "only" drops irrelevant pairs that are not locked."""
     pairs, locked = usable_pairs(problem), set(problem.locked)
+    tiers = tier_table(problem)
+    if tiers is not None and problem.relevance_mode == "only":
+        pairs = [p for p in pairs if p in locked or tiers[p] >= 1]
     table = score_table(problem)
-    priority = dict(zip(problem.demands, problem.priority, strict=True))
+    priority, c_row, d_row = _rows(problem)
     previous = set(problem.previous or ())
-    c_row = {c: i for i, c in enumerate(problem.craftsmen)}
-    d_row = {d: len(c_row) + j for j, d in enumerate(problem.demands)}
     copies = [(c, k) for c, cap in zip(problem.craftsmen, problem.capacity, strict=True) for k in range(cap)]
     n_x, n = len(pairs), len(pairs) + len(copies)
     gain = np.zeros(n)
-    matrix = np.zeros((len(c_row) + len(d_row), n))
+    matrix = np.zeros((len(c_row) + len(d_row) + 1, n))
     for i, (c, d) in enumerate(pairs):
         gain[i] = priority[d] * table[(c, d)] + problem.stickiness * ((c, d) in previous)
         matrix[c_row[c], i] = 1
         matrix[d_row[d], i] = 1
+        if tiers is not None and tiers[(c, d)] >= 1:
+            matrix[-1, i] = priority[d]
     for i, (c, k) in enumerate(copies, start=n_x):
         gain[i] = -problem.load_penalty * k
         matrix[c_row[c], i] = -1
-    lower = np.r_[np.zeros(len(c_row)), np.full(len(d_row), -np.inf)]
-    upper = np.r_[np.zeros(len(c_row)), problem.slots]
+    floor = -np.inf if relevance_floor is None else relevance_floor - 1e-9
+    lower = np.r_[np.zeros(len(c_row)), np.full(len(d_row), -np.inf), floor]
+    upper = np.r_[np.zeros(len(c_row)), problem.slots, np.inf]
     low_bound = np.array([1.0 if i < n_x and pairs[i] in locked else 0.0 for i in range(n)])
     if n == 0:
         return 0.0
@@ -180,6 +195,64 @@ def milp_optimum(problem: Problem) -> float:
         constraints=LinearConstraint(matrix, lower, upper),
         integrality=np.ones(n),
         bounds=Bounds(low_bound, np.ones(n)),
+    )
+    assert solution.status == 0, solution.message
+    return -solution.fun
+
+
+def _rows(problem: Problem) -> tuple[dict, dict, dict]:
+    """Priority per demand, and the MILP row of every craftsman and demand."""
+    c_row = {c: i for i, c in enumerate(problem.craftsmen)}
+    d_row = {d: len(c_row) + j for j, d in enumerate(problem.demands)}
+    return dict(zip(problem.demands, problem.priority, strict=True)), c_row, d_row
+
+
+def tier_table(problem: Problem) -> dict[tuple, int] | None:
+    """{(craftsman id, demand id): relevance tier} of every allowed pair, None without tiers."""
+    if problem.relevance is None:
+        return None
+    if problem.is_sparse:
+        triples = zip(problem.pair_craftsman, problem.pair_demand, problem.relevance, strict=True)
+        return {(problem.craftsmen[c], problem.demands[d]): int(t) for c, d, t in triples}
+    return {
+        (problem.craftsmen[c], problem.demands[d]): int(problem.relevance[c, d])
+        for c, d in np.argwhere(problem.allowed)
+    }
+
+
+def relevant_weight(problem: Problem, pairs) -> float:
+    """Σ priority over the pairs whose craftsman is relevant (tier ≥ 1)."""
+    tiers = tier_table(problem)
+    priority = dict(zip(problem.demands, problem.priority, strict=True))
+    return sum(priority[d] for c, d in pairs if tiers[(c, d)] >= 1)
+
+
+def relevance_optimum(problem: Problem) -> tuple[float, float]:
+    """The lexicographic reference by two MILPs: the most priority-weighted relevant slots, then the
+    best sticky objective among the assignments reaching it."""
+    tiers = tier_table(problem)
+    best_relevant = _milp_relevant(problem, tiers)
+    return best_relevant, milp_optimum(problem, relevance_floor=best_relevant)
+
+
+def _milp_relevant(problem: Problem, tiers) -> float:
+    pairs, locked = usable_pairs(problem), set(problem.locked)
+    if problem.relevance_mode == "only":
+        pairs = [p for p in pairs if p in locked or tiers[p] >= 1]
+    priority, c_row, d_row = _rows(problem)
+    if not pairs:
+        return 0.0
+    gain = np.array([priority[d] * (tiers[(c, d)] >= 1) for c, d in pairs])
+    matrix = np.zeros((len(c_row) + len(d_row), len(pairs)))
+    for i, (c, d) in enumerate(pairs):
+        matrix[c_row[c], i] = matrix[d_row[d], i] = 1
+    upper = np.r_[problem.capacity, problem.slots]
+    low_bound = np.array([1.0 if p in locked else 0.0 for p in pairs])
+    solution = milp(
+        -gain,
+        constraints=LinearConstraint(matrix, -np.inf, upper),
+        integrality=np.ones(len(pairs)),
+        bounds=Bounds(low_bound, np.ones(len(pairs))),
     )
     assert solution.status == 0, solution.message
     return -solution.fun

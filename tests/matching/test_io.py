@@ -91,8 +91,22 @@ MALFORMED = {
     "zero slots": (mutate(("demands", 0, "slots"), 0), "demands[0].slots"),
     "zero priority": (mutate(("demands", 0, "priority"), 0), "demands[0].priority"),
     "negative score": (mutate(("scores", 3, "score"), -0.5), "scores[3].score"),
-    "NaN score": (json.dumps(VALID).replace("0.83", "NaN"), "input"),
-    "Infinity score": (json.dumps(VALID).replace("0.83", "Infinity"), "input"),
+    "NaN score": (json.dumps(VALID).replace("0.83", "NaN"), "scores[0].score: NaN"),
+    "Infinity score": (json.dumps(VALID).replace("0.83", "Infinity"), "scores[0].score: Infinity"),
+    "NaN priority": (json.dumps(VALID).replace("2.0", "NaN"), "demands[0].priority: NaN"),
+    "NaN capacity": (json.dumps(VALID).replace('"capacity": 2', '"capacity": NaN'), "craftsmen[0].capacity: NaN"),
+    "nested 100,000 deep": ("[" * 100_000 + "]" * 100_000, "input: nested too deeply"),
+    "capacity 1e30": (mutate(("craftsmen", 0, "capacity"), 10**30), "craftsmen[0].capacity"),
+    "capacity 1e30 as float": (mutate(("craftsmen", 0, "capacity"), 1e30), "craftsmen[0].capacity"),
+    "slots 2**63": (mutate(("demands", 0, "slots"), 2**63), "demands[0].slots"),
+    "400-digit score": (json.dumps(VALID).replace("0.83", "1" + "0" * 400), "scores[0].score"),
+    "priority 1e300": (mutate(("demands", 0, "priority"), 1e300), "demands[0].priority"),
+    "lock listed twice": (
+        mutate(("locked",), [{"craftsman": "c1", "demand": "d2"}, {"craftsman": "c1", "demand": "d2"}]),
+        "locked[1]: pair ('c1', 'd2') is already locked at locked[0]",
+    ),
+    "unknown relevance": (mutate(("relevance",), "sometimes"), "relevance"),
+    "tier 3": (mutate(("scores", 0, "tier"), 3), "scores[0].tier"),
     "unknown craftsman": (mutate(("scores", 2, "craftsman"), "zz"), "scores[2].craftsman"),
     "unknown demand in locked": (mutate(("locked", 0, "demand"), "zz"), "locked[0].demand"),
     "duplicate id": (mutate(("craftsmen", 1, "id"), "c1"), "craftsmen[1].id"),
@@ -125,7 +139,10 @@ def test_the_module_runs_as_a_program(tmp_path):
 
 # Each run of the program pays for importing numpy and scipy (1–2 s here), so by default
 # one case per family goes through a real process; `-m slow` runs them all.
-PROGRAM_CASES = {"bad json", "NaN score", "capacity as bool", "duplicate pair", "extra score key"}
+PROGRAM_CASES = {
+    "bad json", "NaN score", "capacity as bool", "duplicate pair", "extra score key", "nested 100,000 deep",
+    "slots 2**63", "400-digit score", "lock listed twice",
+}
 
 
 @pytest.mark.parametrize(
@@ -140,7 +157,41 @@ def test_the_program_refuses_malformed_input_in_one_line(case):
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 
-def test_loads_json_refuses_nan():
+def test_nan_is_refused_by_the_field_that_holds_it():
     with pytest.raises(ProblemError) as caught:
-        loads_json('{"a": NaN}')
-    assert caught.value.field == "input"
+        parse_problem(loads_json(json.dumps(VALID).replace("0.4", "-Infinity")))
+    assert caught.value.field == "scores[2].score"
+
+
+@pytest.mark.parametrize("priority", [1e19, 1e-6, 1e-12])
+def test_huge_and_tiny_priorities_solve(tmp_path, priority):
+    code, output = run_main(tmp_path, mutate(("demands", 0, "priority"), priority))
+    assert code == 0 and output["status"] == "optimal"
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder"])
+def test_an_unwritable_output_exits_2_with_one_line(tmp_path, capsys, where):
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(VALID), encoding="utf-8")
+    target = tmp_path / "nowhere" / "out.json" if where == "missing folder" else tmp_path
+    assert main([str(source), "-o", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {target}: cannot write")
+
+
+def test_a_lock_listed_twice_is_reported_as_such_by_the_solver():
+    from matching import Problem, solve
+
+    problem = Problem(["c"], ["d"], [1], [1], scores=[[0.5]], locked=[("c", "d"), ("c", "d")])
+    result = solve(problem)
+    assert result.status == "infeasible"
+    assert result.message == "locked pair (c, d) is listed twice"
+
+
+def test_tiers_round_trip_through_the_json_format(tmp_path):
+    document = mutate(("scores", 0, "tier"), 0)
+    document["relevance"] = "first"
+    code, output = run_main(tmp_path, document)
+    assert code == 0
+    tiers = {(a["craftsman"], a["demand"]): (a["tier"], a["flags"]) for a in output["assignments"]}
+    assert all(t == 2 and f == [] for pair, (t, f) in tiers.items() if pair != ("c1", "d1"))

@@ -2,6 +2,7 @@
 generation that stops early or adds every pair, on instances where pricing has work."""
 
 import importlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,14 +50,11 @@ def test_pricing_rounds_are_exact(monkeypatch, seed, sparse):
     assert len(rounds) >= 2  # pricing found pairs the first restricted LP lacked
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_without_scipys_highs_bindings_linprog_gives_the_same_optimum(monkeypatch, seed):
-    problem = contested(seed)
-    expected = solve(problem, method="flow").objective
-    monkeypatch.setattr(solve_module, "_highs", None)
-    result = solve(problem, method="flow")
-    check_feasible(problem, result)
-    assert result.objective == pytest.approx(expected, abs=1e-9)
+def test_the_solver_uses_the_public_highspy_package():
+    import highspy
+
+    assert isinstance(solve_module.new_highs(), highspy.Highs)
+    assert "_highspy" not in Path(solve_module.__file__).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("sparse", [False, True])

@@ -338,10 +338,23 @@ def history_from_json(d: dict[str, Any]) -> History:
     return History(tuple(d["craftsman_id"]), tuple(d["enterprise_id"]), _nan(d["rating"]))
 
 
+def load_skill_parent(session: Session) -> np.ndarray:
+    """The parent column of every skill column (-1 for a root): the families that decide relevance tier 1."""
+    return _vocabulary(session, Skill)[1]
+
+
+def skill_parent_from_snapshot(snapshot: dict[str, Any]) -> np.ndarray | None:
+    """The stored skill families; None for a snapshot taken before they were stored."""
+    parent = snapshot.get("skill_parent")
+    return None if parent is None else np.asarray(parent, dtype=np.int64)
+
+
 def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
-                  *, locks, exclusions, previous, kept=()) -> dict[str, Any]:
+                  *, locks, exclusions, previous, kept=(),
+                  skill_parent: np.ndarray | None = None) -> dict[str, Any]:
     """``kept``: pairs held for this solve only (a repair after the pools moved), apart from the round's locks."""
     return {
+        "skill_parent": None if skill_parent is None else skill_parent.tolist(),
         "version": SNAPSHOT_VERSION, "config": config.to_dict(), "craftsmen": craftsmen_to_json(craftsmen),
         "demands": demands_to_json(demands), "history": history_to_json(history),
         "locks": [list(p) for p in locks], "exclusions": [list(p) for p in exclusions],
@@ -366,7 +379,8 @@ def problem_from_snapshot(snapshot: dict[str, Any]) -> Problem:
     return build_problem(craftsmen, demands, config, history=history,
                          locks=[tuple(p) for p in snapshot["locks"] + snapshot.get("kept", [])],
                          exclusions=[tuple(p) for p in snapshot["exclusions"]],
-                         previous=None if previous is None else [tuple(p) for p in previous])
+                         previous=None if previous is None else [tuple(p) for p in previous],
+                         skill_parent=skill_parent_from_snapshot(snapshot))
 
 
 # ---------------------------------------------------------------- Result → proposal rows

@@ -24,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from matching.config import RoundConfig
 from matching.pipeline import build_problem
 from matching.problem import ProblemError
-from matching.result import OPTIMAL, Result
+from matching.result import NO_REQUIRED_SKILL, OPTIMAL, Result
 from matching.solve import solve
 from web.models import (
     Craftsman,
@@ -57,6 +57,7 @@ WARNING_LABELS = {
     "cross_province": _l("cross-province (Sichuan ↔ Chongqing)"),
     "low_score": _l("low score"),
     "overloaded": _l("craftsman overloaded"),
+    NO_REQUIRED_SKILL: _l("holds no required skill"),
 }
 DEMAND_FILTER_KEYS = ("region", "category", "industry", "urgency", "q")
 CRAFTSMAN_FILTER_KEYS = ("region", "honour", "industry", "skill", "studio")
@@ -242,6 +243,9 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     if not open_ids:
         raise ServiceError(_l("None of this round's demands is still open: they were served, withdrawn or "
                               "closed since the round was created."), field="demands")
+    skill_parent = features.skill_parent_from_snapshot(rnd.snapshot) if rnd.snapshot else None
+    if skill_parent is None:
+        skill_parent = features.load_skill_parent(session)
     if rnd.snapshot and not eligibility.edited_demands(session, rnd, open_ids):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
     else:
@@ -271,7 +275,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     mark = time.perf_counter()
     try:
         problem = build_problem(craftsmen, demands, config, history=history, locks=locks + kept,
-                                exclusions=exclusions, previous=previous)
+                                exclusions=exclusions, previous=previous, skill_parent=skill_parent)
     except ProblemError as error:
         raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
     timings["score"] = time.perf_counter() - mark
@@ -281,7 +285,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
 
     mark = time.perf_counter()
     rnd.snapshot = features.make_snapshot(craftsmen, demands, history, config, locks=locks, exclusions=exclusions,
-                                          previous=previous, kept=kept)
+                                          previous=previous, kept=kept, skill_parent=skill_parent)
     rnd.snapshot_digest = features.digest(rnd.snapshot)
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
@@ -368,6 +372,7 @@ def _store_result(session: Session, rnd: MatchingRound, result: Result, problem,
                                               Proposal.excluded.is_(False)))
     pairs: list[tuple[str, str, float, bool, int | None]] = [
         (a.craftsman, a.demand, a.score, True, None) for a in result.assignments]
+    tiers = {(a.craftsman, a.demand): a.tier for a in result.assignments}
     for demand, alternates in result.alternates.items():
         pairs += [(c, demand, s, False, rank) for rank, (c, s) in enumerate(alternates, start=1)]
     if not pairs:
@@ -399,7 +404,12 @@ def _store_result(session: Session, rnd: MatchingRound, result: Result, problem,
                     if flag]
         if assigned and load[cid] + committed.get(cid, 0) > max(1, int(capacity[ci[k]])):
             warnings.append("overloaded")
+        tier = tiers.get((c, d)) if assigned else None
+        if tier == 0:
+            warnings.append(NO_REQUIRED_SKILL)
         breakdown = {name: float(components[name][k]) for name in names}
+        if tier is not None:
+            breakdown["relevance_tier"] = tier
         if not np.isnan(km[k]):
             breakdown["distance_km"] = round(float(km[k]), 1)
         values = {"score": max(0.0, float(s)), "breakdown": breakdown, "assigned": assigned,

@@ -1,0 +1,149 @@
+"""Teams by role (issue 11.2): each role of a team demand is filled by a distinct craftsman holding its
+speciality; exact against brute force over (craftsman, demand, role) triples on seeded instances."""
+
+import itertools
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matching import Problem, ProblemError, solve
+from matching.problem import Role
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def team_problem(seed, *, relevance=None, load_penalty=0.0, lock=False):
+    rng = np.random.default_rng(seed)
+    n_c, n_d = 5, 3
+    capacity = rng.integers(1, 3, n_c)
+    scores = rng.random((n_c, n_d)).round(3)
+    allowed = rng.random((n_c, n_d)) < 0.8
+    counts = [int(x) for x in rng.integers(1, 3, 3)]
+    roles = [Role("d0", name, count, rng.random(n_c) < 0.5) for name, count in zip(["weld", "cnc", "elec"], counts, strict=True)]
+    slots = [sum(counts), int(rng.integers(1, 3)), 1]
+    options = dict(
+        scores=scores, allowed=allowed, priority=rng.choice([0.5, 1.0, 2.0], n_d), roles=roles,
+        load_penalty=load_penalty,
+    )
+    if relevance:
+        options.update(relevance=rng.choice(np.array([0, 1, 2], np.int8), (n_c, n_d), p=[0.4, 0.2, 0.4]),
+                       relevance_mode=relevance)
+    if lock:
+        c = int(np.flatnonzero(allowed[:, 1])[0]) if allowed[:, 1].any() else None
+        if c is not None:
+            options["locked"] = [(f"c{c}", "d1")]
+    return Problem([f"c{i}" for i in range(n_c)], [f"d{j}" for j in range(n_d)], capacity, slots, **options)
+
+
+def brute_force(problem):
+    """Best (relevant weight, objective) over every feasible set of (craftsman, demand, role) triples."""
+    c_index = {c: i for i, c in enumerate(problem.craftsmen)}
+    d_index = {d: j for j, d in enumerate(problem.demands)}
+    roles = {(r.demand, r.role): r for r in problem.roles}
+    team_demands = {r.demand for r in problem.roles}
+    triples = []
+    for c, i in c_index.items():
+        for d, j in d_index.items():
+            if not problem.allowed[i, j]:
+                continue
+            if d in team_demands:
+                triples += [(c, d, key[1]) for key, r in roles.items() if key[0] == d and r.eligible[i]]
+            else:
+                triples.append((c, d, None))
+    count = {key: r.count for key, r in roles.items()}
+    capacity = dict(zip(problem.craftsmen, problem.capacity, strict=True))
+    slots = dict(zip(problem.demands, problem.slots, strict=True))
+    locked = set(problem.locked)
+    best = (-np.inf, -np.inf)
+    for size in range(0, min(len(triples), int(sum(problem.slots))) + 1):
+        for subset in itertools.combinations(triples, size):
+            pairs = [(c, d) for c, d, _ in subset]
+            if len(set(pairs)) < len(pairs) or not locked <= set(pairs):
+                continue
+            loads = Counter(c for c, _ in pairs)
+            if any(n > capacity[c] for c, n in loads.items()):
+                continue
+            if any(n > slots[d] for d, n in Counter(d for _, d in pairs).items()):
+                continue
+            if any(n > count[(d, r)] for (d, r), n in Counter((d, r) for _, d, r in subset if r).items()):
+                continue
+            tiers_ok = [problem.relevance[c_index[c], d_index[d]] >= 1 if problem.relevance is not None else True
+                        for c, d in pairs]
+            if problem.relevance_mode == "only" and problem.relevance is not None and not all(
+                ok or (c, d) in locked for ok, (c, d) in zip(tiers_ok, pairs, strict=True)
+            ):
+                continue
+            priority = [problem.priority[d_index[d]] for _, d in pairs]
+            objective = sum(p * problem.scores[c_index[c], d_index[d]] for p, (c, d) in zip(priority, pairs, strict=True))
+            objective -= problem.load_penalty * sum(n * (n - 1) / 2 for n in loads.values())
+            relevant = 0.0
+            if problem.relevance is not None and problem.relevance_mode != "off":
+                relevant = round(sum(p for p, ok in zip(priority, tiers_ok, strict=True) if ok), 9)
+            best = max(best, (relevant, objective))
+    return best
+
+
+def check_roles(problem, result):
+    assert result.status == "optimal", result.message
+    roles = {(r.demand, r.role): r for r in problem.roles}
+    c_index = {c: i for i, c in enumerate(problem.craftsmen)}
+    filled = Counter()
+    for a in result.assignments:
+        if a.demand == "d0":
+            assert a.role is not None and roles[(a.demand, a.role)].eligible[c_index[a.craftsman]]
+            filled[a.role] += 1
+        else:
+            assert a.role is None
+    for (_, name), role in roles.items():
+        assert filled[name] <= role.count
+        missing = role.count - filled[name]
+        reported = [u for u in result.unfilled_roles if u["role"] == name]
+        assert (missing > 0) == bool(reported)
+        if reported:
+            assert reported[0]["missing"] == missing and reported[0]["reason"]
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(
+    seed=SEEDS,
+    relevance=st.sampled_from([None, "first", "only", "off"]),
+    load_penalty=st.sampled_from([0.0, 0.3]),
+    lock=st.booleans(),
+)
+def test_teams_by_role_match_brute_force(seed, relevance, load_penalty, lock):
+    problem = team_problem(seed, relevance=relevance, load_penalty=load_penalty, lock=lock)
+    result = solve(problem)
+    check_roles(problem, result)
+    relevant_best, objective_best = brute_force(problem)
+    assert result.objective == pytest.approx(objective_best, abs=1e-9)
+    if problem.relevance is not None and relevance != "off":
+        priority = dict(zip(problem.demands, problem.priority, strict=True))
+        weight = sum(priority[a.demand] for a in result.assignments if a.relevant)
+        assert weight == pytest.approx(relevant_best, abs=1e-9)
+
+
+def test_the_three_role_team_is_filled_role_by_role():
+    # 焊接, 数控加工, 电气控制: the fitter (c2) holds none of them; the electrician (c3) must be taken
+    eligible = {
+        "焊接": np.array([True, False, False, False]),
+        "数控加工": np.array([False, True, False, False]),
+        "电气控制": np.array([False, False, False, True]),
+    }
+    roles = [Role("team", name, 1, mask) for name, mask in eligible.items()]
+    scores = np.array([[0.9], [0.8], [0.95], [0.3]])
+    result = solve(Problem(["c0", "c1", "c2", "c3"], ["team"], [1, 1, 1, 1], [3], scores=scores, roles=roles))
+    assert {(a.craftsman, a.role) for a in result.assignments} == {("c0", "焊接"), ("c1", "数控加工"), ("c3", "电气控制")}
+    assert result.unfilled_roles == []
+    # without an electrician the role stays open, with a reason
+    scores[3, 0] = 0.0
+    result = solve(Problem(["c0", "c1", "c2", "c3"], ["team"], [1, 1, 1, 1], [3], scores=scores, roles=roles,
+                           allowed=np.array([[True], [True], [True], [False]])))
+    assert result.unfilled_roles == [{"demand": "team", "role": "电气控制", "missing": 1, "reason": "no eligible craftsman"}]
+
+
+def test_roles_must_add_up_to_the_slots():
+    with pytest.raises(ProblemError, match="roles"):
+        Problem(["c"], ["d"], [1], [2], scores=[[0.5]], roles=[Role("d", "weld", 1, np.array([True]))])
