@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 from web.clock import utcnow
 from web.errors import error_body
 from web.extensions import db, limiter
+from web.policy import ANONYMOUS, policy
 from web.schemas.common import load_or_raise
 from web.schemas.demands import DemandLookupSchema, DemandSchema
 from web.services import demands as demand_service
@@ -66,6 +67,7 @@ def _lookup_limit() -> str:
 
 
 @blp.route("/demands", methods=["POST"])
+@policy(ANONYMOUS)
 @limiter.limit(_submit_limit)
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": DemandSchema}}},
          responses={"201": {"description": "Stored; the tracking code",
@@ -81,6 +83,7 @@ def submit():
 
 
 @blp.route("/demands/status", methods=["POST"])
+@policy(ANONYMOUS)
 @limiter.limit(_lookup_limit)
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": DemandLookupSchema}}},
          responses={"200": {"description": "Status and public history",

@@ -14,8 +14,7 @@ from matching.io import loads_json, parse_problem, result_to_json
 from matching.problem import ProblemError
 from matching.solve import solve
 from web.errors import error_body
-from web.extensions import db
-from web.services.users import user_for_token
+from web.policy import TOKEN, policy
 
 blp = Blueprint("solve", __name__, description="Solve a matching problem given as craftmatch solve JSON")
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
@@ -35,11 +34,8 @@ def _error(status: int, code: str, message: str, errors: dict | None = None):
                     "401": {"description": "Missing or invalid bearer token"},
                     "413": {"description": "The problem is larger than the limit"},
                     "422": {"description": "Malformed problem; errors names the field"}})
+@policy(TOKEN)  # 401 in the one error shape without a valid bearer token
 def solve_problem():
-    header = request.headers.get("Authorization", "")
-    scheme, _sep, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip() or user_for_token(db.session, token.strip()) is None:
-        return _error(401, "unauthorized", _("A valid API token is required (Authorization: Bearer …)."))
     limit = int(current_app.config.get("SOLVE_MAX_BYTES", DEFAULT_MAX_BYTES))
     too_large = _("The problem is larger than %(limit)d bytes; run a matching round in the workspace instead.",
                   limit=limit)

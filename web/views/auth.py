@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from web.clock import utcnow
 from web.extensions import db, limiter
+from web.policy import ANONYMOUS, policy
 from web.services.users import authenticate
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -32,6 +33,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@policy(ANONYMOUS)
 @limiter.limit("20 per 10 minutes", methods=["POST"])
 def login():
     if current_user.is_authenticated:
@@ -48,6 +50,7 @@ def login():
 
 
 @bp.post("/logout")
+@policy(ANONYMOUS)
 def logout():
     logout_user()
     flash(_("You are logged out."), "info")
