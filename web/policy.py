@@ -136,8 +136,9 @@ ATTACHMENT = Record("attachment", "attachment_id", Attachment,
                     lambda a: {_demand_region(a.follow_up.engagement.demand_id)}, hidden=True)
 # A round without a region is province-wide: only province-wide staff cover it.
 ROUND = Record("round", "round_id", MatchingRound, lambda r: {r.region_id})
-ROUND_MEMBER = Record("round member", "member_id", EngagementMember,
-                      lambda m: {m.engagement.round.region_id} if m.engagement.round_id else set())
+ROUND_MEMBER = Record("round member", "member_id", EngagementMember, lambda m: set(db.session.scalars(
+    sa.select(MatchingRound.region_id).join(Engagement, Engagement.round_id == MatchingRound.id)
+    .where(Engagement.id == m.engagement_id))))
 OUTCOME = Record("outcome", "outcome_id", Outcome, _outcome_regions)
 
 

@@ -304,7 +304,7 @@ def decline(member_id: int):
     member = current_record()
     if member.engagement.round_id is None:
         abort(404)
-    rnd = member.engagement.round
+    rnd = db.session.get(MatchingRound, member.engagement.round_id)
     return _act(rnd, DeclineForm(), lambda f: rounds.decline_member(
         db.session, member, reason=f.reason.data, actor=current_user, now=utcnow()),
         _("The decline was recorded; the demand is open again and this pair will not be proposed again."))
