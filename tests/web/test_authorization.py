@@ -143,15 +143,20 @@ def test_the_table_lists_every_route_and_nothing_else(app):
     assert {(endpoint, method) for endpoint, method, _rule in _routes(app)} == set(EXPECTED)
 
 
-def test_an_undeclared_route_is_refused_to_everyone(database_url, engine, make_user):
+def test_an_undeclared_route_is_refused_to_everyone(database_url, connection, make_user):
     """Fail closed: a view that forgot its decorator answers 403, even to an admin."""
     app = make_test_app(database_url)
     app.add_url_rule("/workspace/forgotten", "forgotten", lambda: "every mobile number")
-    make_user("boss", "admin")
-    browser = Browser(app.test_client())
-    assert browser.get("/workspace/forgotten").status_code == 403
-    browser.login("boss", TEST_PASSWORD)
-    assert browser.get("/workspace/forgotten").status_code == 403
+    db.bind_to(app, connection)  # the test's transaction, not a pool of its own
+    try:
+        make_user("boss", "admin")
+        browser = Browser(app.test_client())
+        assert browser.get("/workspace/forgotten").status_code == 403
+        assert browser.login("boss", TEST_PASSWORD).status_code == 302
+        assert browser.get("/workspace/").status_code == 200
+        assert browser.get("/workspace/forgotten").status_code == 403
+    finally:
+        db.bind_to(app, None)
 
 
 # ---------------------------------------------------------------- records in 成都 and the five users
