@@ -77,3 +77,14 @@ def test_exports_are_audited_with_who_what_and_how_many_rows(browser, make_user,
         ("export.outbox", "coordinator-user", "user_account", {"export": "outbox", "rows": 1, "filters": {}}),
     ]
     assert all(e.at is not None for e in entries)
+
+
+def test_a_viewer_cannot_find_a_craftsman_by_mobile_number(browser, make_user, chengdu_records, session):
+    """A search by digits would reveal the masked number; names and employers are still searched."""
+    link = f'href="{chengdu_records["profile"]}"'
+    viewer = _as(browser, make_user, "viewer")
+    assert link not in viewer.text("/workspace/craftsmen/?q=12341234")
+    assert link in viewer.text("/workspace/craftsmen/?q=东方电气")
+    browser.submit("/auth/logout", {}, form_url="/workspace/")
+    coordinator = _as(browser, make_user, "coordinator")
+    assert link in coordinator.text("/workspace/craftsmen/?q=12341234")

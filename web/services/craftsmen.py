@@ -130,10 +130,13 @@ PAGE_SIZE = 50
 FILTER_KEYS = ("region", "honour", "industry", "skill", "status", "studio", "q")
 
 
-def filtered_query(session: Session, filters: dict[str, Any], *, scope: Collection[int] | None) -> sa.Select:
+def filtered_query(session: Session, filters: dict[str, Any], *, scope: Collection[int] | None,
+                   search_phones: bool = True) -> sa.Select:
     """``select(Craftsman)`` narrowed by the pool filters (region, honour, industry, skill, status, studio, q).
 
-    ``scope``: the region ids of the user (``web.policy.scope``); None = every region."""
+    ``scope``: the region ids of the user (``web.policy.scope``); None = every region. ``search_phones``:
+    whether the text also matches mobile numbers (not for users who see them masked: a search would reveal them).
+    """
     query = sa.select(Craftsman)
     if scope is not None:
         query = query.where(Craftsman.region_id.in_(sorted(scope)))
@@ -167,14 +170,15 @@ def filtered_query(session: Session, filters: dict[str, Any], *, scope: Collecti
     if text:
         like = f"%{text}%"
         query = query.where(sa.or_(Craftsman.name.like(like), Craftsman.employer.like(like),
-                                   Craftsman.phone.like(like)))
+                                   Craftsman.phone.like(like) if search_phones else sa.false()))
     return query
 
 
-def list_craftsmen(session: Session, filters: dict[str, Any], *, scope: Collection[int] | None, page: int = 1,
+def list_craftsmen(session: Session, filters: dict[str, Any], *, scope: Collection[int] | None,
+                   search_phones: bool = True, page: int = 1,
                    per_page: int = PAGE_SIZE) -> tuple[list[Craftsman], int]:
     """One page of the filtered pool and the total count (a SQL count, not a Python loop)."""
-    query = filtered_query(session, filters, scope=scope)
+    query = filtered_query(session, filters, scope=scope, search_phones=search_phones)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     page = max(1, page)
     rows = session.scalars(
