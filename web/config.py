@@ -43,6 +43,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "PUBLIC_SUBMIT_LIMIT": env.get("CRAFTMATCH_PUBLIC_SUBMIT_LIMIT", "10 per hour;30 per day"),
         "PUBLIC_LOOKUP_LIMIT": env.get("CRAFTMATCH_PUBLIC_LOOKUP_LIMIT", "20 per hour"),
         "MAX_CONTENT_LENGTH": int(env.get("CRAFTMATCH_MAX_CONTENT_LENGTH", str(8 * 1024 * 1024))),
+        # A background solve is stopped after this long; a worker silent for the grace is taken as gone.
+        "SOLVE_TIMEOUT_SECONDS": int(env.get("CRAFTMATCH_SOLVE_TIMEOUT_SECONDS", "900")),
+        "SOLVE_HEARTBEAT_GRACE_SECONDS": int(env.get("CRAFTMATCH_SOLVE_HEARTBEAT_GRACE_SECONDS", "120")),
         "NOTIFICATION_BACKEND": env.get("CRAFTMATCH_NOTIFICATION_BACKEND", "log"),
         "UPLOAD_DIR": env.get("CRAFTMATCH_UPLOAD_DIR", str(Path("instance") / "uploads")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",

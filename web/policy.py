@@ -2,8 +2,9 @@
 
 Every view states its policy with ``@policy(role, record=..., write=...)``:
 
-- ``role``: ``ANONYMOUS`` (anyone), ``STAFF`` (viewer, coordinator, admin), ``EDITOR`` (coordinator, admin),
-  ``ADMIN``, or ``TOKEN`` (a bearer API token, for tools);
+- ``role``: ``ANONYMOUS`` (anyone), ``STAFF`` (viewer, coordinator, admin), ``EDITOR`` (coordinator, admin)
+  or ``ADMIN``. JSON API operations for tools declare ``TOKEN`` through ``web.api.auth.token_required(blp,
+  scope)``, which checks the bearer token and its scope;
 - ``write``: a stricter role for the methods that change something (a page read by staff, posted by editors);
 - ``record``: a ``Record`` naming the URL argument that holds a record's id; the record is loaded before the
   view runs (missing → 404) and the user's region must cover it (otherwise 403, or 404 for records whose
@@ -26,9 +27,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from flask import Flask, abort, current_app, g, has_app_context, jsonify, request
+from flask import Flask, abort, current_app, g, has_app_context, request
 from flask.signals import Namespace
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm import Session, aliased
 
@@ -43,7 +43,6 @@ from web.models import (
     Outcome,
     Region,
     Studio,
-    User,
 )
 from web.models import Demand as DemandModel
 
@@ -153,6 +152,7 @@ class Policy:
     role: str
     record: Record | None = None
     write: str | None = None
+    scope: str | None = None  # the API token scope of a TOKEN policy
 
     def role_for(self, method: str) -> str:
         return self.write if self.write and method not in READ_METHODS else self.role
@@ -160,6 +160,8 @@ class Policy:
 
 def policy(role: str, *, record: Record | None = None, write: str | None = None) -> Callable[[F], F]:
     """Declare and enforce who may call the view (see the module's docstring)."""
+    if TOKEN in (role, write):
+        raise ValueError("a bearer-token operation is declared with web.api.auth.token_required(blp, scope)")
     declared = Policy(role, record, write)
 
     def decorate(view: F) -> F:
@@ -181,8 +183,6 @@ def enforce(declared: Policy, view_args: dict[str, Any]) -> Any:
     role = declared.role_for(request.method)
     if role == ANONYMOUS:
         return None
-    if role == TOKEN:
-        return None if _bearer_user() is not None else _token_required()
     if not current_user.is_authenticated:
         _denied(302)
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
@@ -213,25 +213,6 @@ def _denied(status: int) -> None:
                 status)
     access_denied.send(current_app._get_current_object(), endpoint=request.endpoint,  # type: ignore[attr-defined]
                        status=status)
-
-
-def _bearer_user() -> User | None:
-    from web.services.users import user_for_token
-
-    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return user_for_token(db.session, token.strip())
-
-
-def _token_required():
-    from web.errors import error_body
-
-    _denied(401)
-    response = jsonify(error_body(401, "unauthorized", _("A valid API token is required (Authorization: Bearer …).")))
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = 'Bearer realm="craftmatch"'
-    return response
 
 
 # ---------------------------------------------------------------- every endpoint declares one

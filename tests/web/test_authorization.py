@@ -32,12 +32,14 @@ from web.models import (
     Notification,
     Outcome,
     RegionTarget,
+    User,
 )
+from web.services import tokens
 
 ROLES = ("anonymous", "viewer", "other_coordinator", "coordinator", "admin")
 # One letter per role, in the order of ROLES: A allowed, L sent to the login page, F 403, N 404 (another
 # region's record answers like a missing one), U 401 (the API wants a bearer token).
-ANYONE, STAFF, EDITOR = "AAAAA", "LAAAA", "LFAAA"
+ANYONE, STAFF, EDITOR, ADMIN = "AAAAA", "LAAAA", "LFAAA", "LFFFA"
 STAFF_RECORD, EDITOR_RECORD = "LAFAA", "LFFAA"
 STAFF_HIDDEN, EDITOR_HIDDEN = "LANAA", "LFNAA"
 EXPECTED = {
@@ -47,6 +49,11 @@ EXPECTED = {
     ("auth.login", "GET"): ANYONE,
     ("auth.login", "POST"): ANYONE,
     ("auth.logout", "POST"): ANYONE,
+    ("auth.password", "GET"): STAFF,
+    ("auth.password", "POST"): STAFF,
+    ("admin_tokens.index", "GET"): ADMIN,
+    ("admin_tokens.issue", "POST"): ADMIN,
+    ("admin_tokens.revoke", "POST"): ADMIN,
     ("coordinator.home", "GET"): STAFF,
     ("pool.craftsmen", "GET"): STAFF,
     ("pool.profile", "GET"): STAFF_RECORD,
@@ -121,7 +128,7 @@ EXPECTED = {
     ("reports.export", "GET"): STAFF,
     ("api-docs.openapi_json", "GET"): ANYONE,
     ("pools.Pools", "GET"): ANYONE,
-    ("solve.solve_problem", "POST"): "UUUUU",  # a session is not a bearer token
+    ("solve.solve_problem", "POST"): "UUUUU",  # a session is not a bearer token (web.api.auth.token_required)
     ("demands_api.submit", "POST"): ANYONE,
     ("demands_api.status", "POST"): ANYONE,
 }
@@ -161,9 +168,10 @@ def test_an_undeclared_route_is_refused_to_everyone(database_url, connection, ma
 
 # ---------------------------------------------------------------- records in 成都 and the five users
 @pytest.fixture()
-def records(session):
+def records(session, make_user):
     """A craftsman, a demand, its engagement (of a published round), a follow-up with an attachment, an
-    outcome and an outbox message, all in 成都."""
+    outcome and an outbox message, all in 成都; and an API token."""
+    tool_owner = session.get(User, make_user("tool-owner", "admin"))
     craftsman = make_craftsman(session, region_code="510100", phone="13812341234")
     demand = make_demand(session, region_code="510104", status="matched")
     rnd = MatchingRound(name="成都第一轮", status="published", region_id=region(session, "510100").id,
@@ -177,6 +185,8 @@ def records(session):
     attachment = Attachment(follow_up_id=follow_up.id, filename="photo.jpg", content_type="image/jpeg",
                             size_bytes=3, storage_key="authz-test-missing", uploaded_at=NOW)
     outcome = Outcome(kind="method", title="压力容器焊接工法", craftsman_id=craftsman.id, created_at=NOW)
+    api_token, _clear = tokens.issue_token(session, user=tool_owner, name="tool",
+                                           scopes=["solve"], days=30, actor="test", now=NOW)
     session.add_all([attachment, outcome, Notification(
         round_id=rnd.id, recipient_kind="craftsman", recipient_id=craftsman.id, address=craftsman.phone,
         subject="任务", body="您已被安排服务", status="sent", created_at=NOW)])
@@ -185,7 +195,7 @@ def records(session):
             "follow_up_id": follow_up.id, "attachment_id": attachment.id, "round_id": rnd.id,
             "member_id": engagement.members[0].id, "outcome_id": outcome.id, "code": demand.tracking_code,
             "token": "x" * 22 + ".csv", "kind": "check_2w", "action": "approve", "decision": "pause",
-            "filename": "css/app.css"}
+            "filename": "css/app.css", "token_id": api_token.id}
 
 
 USERS = {"viewer": ("viewer", "510100"), "other_coordinator": ("coordinator", "500000"),
