@@ -1,19 +1,12 @@
-"""Login plumbing and role checks for views."""
+"""Login plumbing; the role checks of views are policies of ``web.policy``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
-
-from flask import abort
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
 
 from web.extensions import db, login_manager
 from web.models import User
-
-F = TypeVar("F", bound=Callable[..., Any])
+from web.policy import ADMIN, EDITOR, STAFF, policy
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = _l("Please log in to continue.")
@@ -35,22 +28,7 @@ def load_user(session_id: str) -> User | None:
     return user
 
 
-def roles_required(*roles: str) -> Callable[[F], F]:
-    """Logged in, and one of ``roles`` (403 otherwise)."""
-
-    def decorate(view: F) -> F:
-        @wraps(view)
-        @login_required
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if current_user.role not in roles:
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
-
-
-staff_required = roles_required("admin", "coordinator", "viewer")
-editor_required = roles_required("admin", "coordinator")
-admin_required = roles_required("admin")
+# The role decorators are policies (web.policy): each registers what the view needs, and enforces it.
+staff_required = policy(STAFF)
+editor_required = policy(EDITOR)
+admin_required = policy(ADMIN)

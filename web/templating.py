@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask import Flask, current_app, request, url_for
 from flask_babel import get_locale
+from flask_login import current_user
 
 from web import navigation
+from web.policy import EDITOR, ROLES_FOR, covers
+from web.services.personal_data import mask_phone
 
 
 def _registered(entries):
@@ -38,3 +41,11 @@ def register_template_helpers(app: Flask) -> None:
         locale = str(get_locale() or "zh_CN")
         suffix = "en" if locale.startswith("en") else "zh"
         return getattr(entity, f"{field}_{suffix}", None) or getattr(entity, f"{field}_zh", "")
+
+    @app.template_filter("masked_phone")
+    def masked_phone(phone: str | None, region_id: int | None) -> str:
+        """The full number for a coordinator or admin whose region covers ``region_id``; masked for everyone else."""
+        if (current_user and current_user.is_authenticated and current_user.role in ROLES_FOR[EDITOR]
+                and covers(current_user, region_id)):
+            return phone or ""
+        return mask_phone(phone)

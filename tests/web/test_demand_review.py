@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from tests import factories
 from tests.browser import Browser
 from tests.conftest import NOW, TEST_PASSWORD
+from web import policy
 from web.extensions import db
 from web.models import AuditLog, Demand, DemandStatusEvent, User
 from web.services import demands as service
@@ -268,4 +269,5 @@ def test_region_coordinator_sees_only_own_region(app, browser, make_user, make_d
     assert reload(app, chengdu_id).status == "submitted" and reload(app, cq_id).status == "submitted"
     with app.app_context():
         user = db.session.scalar(sa.select(User).where(User.username == "chengdu1"))
-        assert service.can_see(db.session, user, db.session.get(Demand, chengdu_id))
+        assert policy.covers(user, db.session.get(Demand, chengdu_id).region_id)
+        assert not policy.covers(user, db.session.get(Demand, cq_id).region_id)

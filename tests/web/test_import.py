@@ -156,11 +156,11 @@ def test_errors_are_explained_in_both_languages(session):
 
 def test_a_city_coordinator_imports_only_its_own_region(session):
     from tests.factories import region
-    from web.services.craftsmen import region_scope_ids
+    from web.policy import region_subtree
 
     chongqing = make_craftsman(session, name="重庆老工匠", region_code="500103", phone="13600000009")
     rows = [_row(1), _row(2, region="重庆市渝中区"), _row(3, name="重庆老工匠", phone="13600000009")]
-    scope = region_scope_ids(session, region(session, "510100").id)
+    scope = region_subtree(region(session, "510100").id, session)
     report = importing.preview_import(session, xlsx(rows), "x.xlsx", scope=scope)
     assert (report.create, report.update, report.error_rows) == (1, 0, 2)
     assert [(e.row, e.column) for e in report.errors] == [(3, "region"), (4, "phone")]

@@ -17,6 +17,7 @@ from flask_smorest import Api, Blueprint
 from web.clock import utcnow
 from web.errors import error_body
 from web.extensions import db
+from web.policy import TOKEN, Policy
 from web.services import tokens
 
 BEARER_SCHEME = "bearerAuth"
@@ -63,6 +64,8 @@ def token_required(blp: Blueprint, scope: str) -> Callable[[Callable[..., Any]],
             db.session.commit()
             g.api_user = token.user
             return view(*args, **kwargs)
+
+        wrapper.policy = Policy(TOKEN, scope=scope)  # type: ignore[attr-defined]  # web.policy's table of routes
 
         # OpenAPI 3.0 allows no scope list for an http scheme, so the scope is named in an extension field.
         return blp.doc(security=[{BEARER_SCHEME: []}], **{"x-required-scopes": [scope]},

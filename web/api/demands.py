@@ -18,6 +18,7 @@ from werkzeug.exceptions import BadRequest
 from web.clock import utcnow
 from web.errors import error_body
 from web.extensions import db, limiter
+from web.policy import ANONYMOUS, policy
 from web.schemas.common import load_or_raise
 from web.schemas.demands import DemandLookupSchema, DemandSchema
 from web.services import demands as demand_service
@@ -71,6 +72,7 @@ def _lookup_limit() -> str:
 
 
 @blp.route("/demands", methods=["POST"])
+@policy(ANONYMOUS)
 @limiter.limit(_submit_limit)
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": DemandSchema}}},
          responses={"201": {"description": "Stored; the tracking code",
@@ -86,6 +88,7 @@ def submit():
 
 
 @blp.route("/demands/status", methods=["POST"])
+@policy(ANONYMOUS)
 @limiter.limit(_lookup_limit)
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": DemandLookupSchema}}},
          responses={"200": {"description": "Status and public history",

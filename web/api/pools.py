@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from web.extensions import db
+from web.policy import ANONYMOUS, policy
 from web.services.stats import pool_counts
 
 blp = Blueprint("pools", __name__, description="Sizes of the three pools")
@@ -24,6 +25,7 @@ class PoolCountsSchema(Schema):
 
 @blp.route("/pools")
 class Pools(MethodView):
+    @policy(ANONYMOUS)
     @blp.response(200, PoolCountsSchema)
     def get(self):
         return pool_counts(db.session)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from web.models import (
     craftsman_industry,
 )
 from web.models.craftsmen import CRAFTSMAN_STATUSES
+from web.policy import region_subtree
 from web.schemas.common import CONTROL_CHARACTERS_MESSAGE, has_control_characters, load_or_raise
 from web.schemas.craftsmen import CraftsmanSchema
 from web.services import audit, reference
@@ -128,34 +130,20 @@ PAGE_SIZE = 50
 FILTER_KEYS = ("region", "honour", "industry", "skill", "status", "studio", "q")
 
 
-def region_scope_ids(session: Session, region_id: int | None) -> list[int] | None:
-    """The region and every region below it; None means no limit (province-wide staff)."""
-    if region_id is None:
-        return None
-    tree = sa.select(Region.id).where(Region.id == region_id).cte("scope", recursive=True)
-    tree = tree.union_all(sa.select(Region.id).where(Region.parent_id == tree.c.id))
-    return list(session.scalars(sa.select(tree.c.id)))
+def filtered_query(session: Session, filters: dict[str, Any], *, scope: Collection[int] | None,
+                   search_phones: bool = True) -> sa.Select:
+    """``select(Craftsman)`` narrowed by the pool filters (region, honour, industry, skill, status, studio, q).
 
-
-def user_scope(session: Session, user: User | None) -> list[int] | None:
-    """Region ids a user may see (None = all)."""
-    return region_scope_ids(session, getattr(user, "region_id", None))
-
-
-def in_scope(session: Session, user: User | None, region_id: int | None) -> bool:
-    scope = user_scope(session, user)
-    return scope is None or region_id in scope
-
-
-def filtered_query(session: Session, filters: dict[str, Any], *, scope: list[int] | None) -> sa.Select:
-    """``select(Craftsman)`` narrowed by the pool filters (region, honour, industry, skill, status, studio, q)."""
+    ``scope``: the region ids of the user (``web.policy.scope``); None = every region. ``search_phones``:
+    whether the text also matches mobile numbers (not for users who see them masked: a search would reveal them).
+    """
     query = sa.select(Craftsman)
     if scope is not None:
-        query = query.where(Craftsman.region_id.in_(scope))
+        query = query.where(Craftsman.region_id.in_(sorted(scope)))
     region_code = (filters.get("region") or "").strip()
     if region_code:
         region_id = session.scalar(sa.select(Region.id).where(Region.code == region_code))
-        query = query.where(Craftsman.region_id.in_(region_scope_ids(session, region_id) or [-1]))
+        query = query.where(Craftsman.region_id.in_(sorted(region_subtree(region_id, session)) if region_id else []))
     if filters.get("honour"):
         query = query.where(Craftsman.id.in_(
             sa.select(CraftsmanHonour.craftsman_id).join(HonourLevel)
@@ -182,14 +170,15 @@ def filtered_query(session: Session, filters: dict[str, Any], *, scope: list[int
     if text:
         like = f"%{text}%"
         query = query.where(sa.or_(Craftsman.name.like(like), Craftsman.employer.like(like),
-                                   Craftsman.phone.like(like)))
+                                   Craftsman.phone.like(like) if search_phones else sa.false()))
     return query
 
 
-def list_craftsmen(session: Session, filters: dict[str, Any], *, scope: list[int] | None, page: int = 1,
+def list_craftsmen(session: Session, filters: dict[str, Any], *, scope: Collection[int] | None,
+                   search_phones: bool = True, page: int = 1,
                    per_page: int = PAGE_SIZE) -> tuple[list[Craftsman], int]:
     """One page of the filtered pool and the total count (a SQL count, not a Python loop)."""
-    query = filtered_query(session, filters, scope=scope)
+    query = filtered_query(session, filters, scope=scope, search_phones=search_phones)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     page = max(1, page)
     rows = session.scalars(

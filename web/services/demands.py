@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from web.clock import working_days_before
 from web.models import (
@@ -33,6 +33,7 @@ from web.models import (
     Region,
     User,
 )
+from web.policy import region_clause, region_subtree
 from web.schemas.common import load_or_raise
 from web.schemas.demands import AnswerSchema, ApprovalSchema, DemandEditSchema, DemandSchema, ReasonSchema
 from web.services import audit, reference
@@ -353,30 +354,6 @@ def _actor_id(actor: Actor) -> int | None:
     return actor.id if isinstance(actor, User) else None
 
 
-# --- who may see what ---------------------------------------------------------------------------
-
-
-def region_subtree(region_id: int) -> sa.Select:
-    """SELECT of the ids of a region and every region under it (a prefecture covers its counties)."""
-    tree = sa.select(Region.id).where(Region.id == region_id).cte("region_tree", recursive=True)
-    child = aliased(Region)
-    tree = tree.union_all(sa.select(child.id).where(child.parent_id == tree.c.id))
-    return sa.select(tree.c.id)
-
-
-def visible_to(user: User) -> sa.ColumnElement[bool]:
-    """The demands a staff user may see: all, or those of the user's region and below."""
-    if user.region_id is None:
-        return sa.true()
-    return Demand.region_id.in_(region_subtree(user.region_id))
-
-
-def can_see(session: Session, user: User, demand: Demand) -> bool:
-    if user.region_id is None:
-        return True
-    return session.scalar(sa.select(sa.literal(True)).where(Demand.id == demand.id, visible_to(user))) is True
-
-
 # --- the inbox ----------------------------------------------------------------------------------
 
 
@@ -442,13 +419,14 @@ def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per
 def _filter_conditions(session: Session, user: User, filters: InboxFilters, now: dt.datetime) -> list[Any]:
     from web.models import DemandCategory, Industry, demand_industry
 
-    conditions: list[Any] = [visible_to(user)]
+    conditions: list[Any] = [region_clause(user, Demand.region_id, session)]
     if filters.category:
         conditions.append(Demand.category_id == sa.select(DemandCategory.id)
                           .where(DemandCategory.code == filters.category).scalar_subquery())
     if filters.region:
         region_id = session.scalar(sa.select(Region.id).where(Region.code == filters.region))
-        conditions.append(Demand.region_id.in_(region_subtree(region_id)) if region_id else sa.false())
+        conditions.append(Demand.region_id.in_(sorted(region_subtree(region_id, session))) if region_id
+                          else sa.false())
     if filters.industry:
         conditions.append(Demand.id.in_(
             sa.select(demand_industry.c.demand_id).join(Industry, Industry.id == demand_industry.c.industry_id)

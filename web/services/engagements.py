@@ -256,26 +256,30 @@ def on_feedback(session: Session, feedback: Any, *, actor: User | str | None, no
     points.award_rating(session, feedback, actor=actor, now=now)
 
 
-def _pending_feedback() -> sa.Select:
+def _pending_feedback(visible: sa.ColumnElement[bool] | None = None) -> sa.Select:
     from web.models import Feedback, PointsEntry
 
     awarded = sa.select(PointsEntry.engagement_id).where(PointsEntry.rule == "rating_high",
                                                          PointsEntry.engagement_id.is_not(None))
     return (sa.select(Feedback).join(Engagement, Engagement.id == Feedback.engagement_id)
+            .join(Demand, Demand.id == Engagement.demand_id).where(sa.true() if visible is None else visible)
             .where(sa.or_(Engagement.status == "completed",
                           sa.and_(Feedback.rating >= points.HIGH_RATING, Feedback.engagement_id.not_in(awarded)))))
 
 
-def pending_feedback_count(session: Session) -> int:
-    """Ratings given on the status page whose engagement and points are not updated yet."""
-    return session.scalar(sa.select(sa.func.count()).select_from(_pending_feedback().subquery())) or 0
+def pending_feedback_count(session: Session, visible: sa.ColumnElement[bool] | None = None) -> int:
+    """Ratings given on the status page whose engagement and points are not updated yet (of the demands
+    ``visible`` selects: a coordinator's region)."""
+    return session.scalar(sa.select(sa.func.count()).select_from(_pending_feedback(visible).subquery())) or 0
 
 
-def sync_feedback(session: Session, *, actor: User | str | None, now: dt.datetime) -> int:
-    """Apply ``on_feedback`` to ratings not yet applied (idempotent; for ratings recorded by the status page)."""
+def sync_feedback(session: Session, visible: sa.ColumnElement[bool] | None = None, *, actor: User | str | None,
+                  now: dt.datetime) -> int:
+    """Apply ``on_feedback`` to ratings not yet applied (idempotent; for ratings recorded by the status page),
+    of the demands ``visible`` selects (a coordinator's region; None: all)."""
     from web.models import Feedback
 
-    pending = session.scalars(_pending_feedback().order_by(Feedback.id)).all()
+    pending = session.scalars(_pending_feedback(visible).order_by(Feedback.id)).all()
     for feedback in pending:
         on_feedback(session, feedback, actor=actor, now=now)
     return len(pending)

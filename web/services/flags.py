@@ -40,8 +40,9 @@ def rules() -> dict[str, int]:
     return {**DEFAULT_FLAG_RULES, **configured}
 
 
-def flagged(session: Session, today: dt.date) -> list[Any]:
-    """Every craftsman still in the pool who meets a flag rule, with the counts that explain it (SQL only)."""
+def flagged(session: Session, today: dt.date, visible: sa.ColumnElement[bool] | None = None) -> list[Any]:
+    """Every craftsman still in the pool (of those ``visible`` selects: a coordinator's region) who meets a
+    flag rule, with the counts that explain it (SQL only)."""
     config = rules()
     cutoff = today - dt.timedelta(days=config["idle_days"])
     low = (sa.select(EngagementMember.craftsman_id, sa.func.count().label("n"))
@@ -69,7 +70,7 @@ def flagged(session: Session, today: dt.date) -> list[Any]:
         .outerjoin(low, low.c.craftsman_id == Craftsman.id)
         .outerjoin(no_shows, no_shows.c.craftsman_id == Craftsman.id)
         .outerjoin(last, last.c.craftsman_id == Craftsman.id)
-        .where(Craftsman.status != "exited",
+        .where(Craftsman.status != "exited", sa.true() if visible is None else visible,
                sa.or_(low_n >= config["low_ratings_count"], no_show_n >= config["no_shows_count"], idle))
         .order_by((low_n + no_show_n).desc(), Craftsman.id)
         .limit(500)

@@ -83,10 +83,13 @@ def write_outbox(session: Session, rnd: MatchingRound, by_demand: Mapping[int, S
     return len(messages)
 
 
-def deliver_pending(session: Session, *, backend: Backend, now: dt.datetime, limit: int = 1000) -> tuple[int, int]:
-    """Send pending messages through ``backend``; returns (sent, failed). A failure is recorded, not raised."""
+def deliver_pending(session: Session, *, backend: Backend, now: dt.datetime, limit: int = 1000,
+                    where: sa.ColumnElement[bool] | None = None) -> tuple[int, int]:
+    """Send pending messages (those matching ``where``) through ``backend``; returns (sent, failed).
+    A failure is recorded, not raised."""
     sent = failed = 0
-    pending = session.scalars(sa.select(Notification).where(Notification.status == "pending")
+    pending = session.scalars(sa.select(Notification)
+                              .where(Notification.status == "pending", sa.true() if where is None else where)
                               .order_by(Notification.id).limit(limit)).all()
     for notification in pending:
         try:

@@ -49,17 +49,6 @@ def filtered_query(session: Session, filters: dict[str, Any], *, scope: list[int
                          selectinload(Outcome.industries))
 
 
-def in_scope(session: Session, outcome: Outcome, scope: list[int] | None) -> bool:
-    """Whether a coordinator limited to ``scope`` (region ids; None = everywhere) may see ``outcome``."""
-    if scope is None:
-        return True
-    regions = {session.scalar(sa.select(Craftsman.region_id).where(Craftsman.id == outcome.craftsman_id))
-               if outcome.craftsman_id else None,
-               session.scalar(sa.select(Studio.region_id).where(Studio.id == outcome.studio_id))
-               if outcome.studio_id else None}
-    return bool(regions & set(scope))
-
-
 def list_outcomes(session: Session, filters: dict[str, Any], *, scope: list[int] | None,
                   page: int = 1) -> tuple[list[Outcome], int]:
     query = filtered_query(session, filters, scope=scope)

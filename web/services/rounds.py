@@ -42,8 +42,9 @@ from web.models import (
     User,
     demand_industry,
 )
+from web.policy import covers, region_subtree
 from web.services import audit, eligibility, features, notifications
-from web.services.craftsmen import filtered_query, region_scope_ids, user_scope
+from web.services.craftsmen import filtered_query
 from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
@@ -78,14 +79,9 @@ def get_round(session: Session, round_id: int, actor: User | None = None) -> Mat
     rnd = session.get(MatchingRound, round_id)
     if rnd is None:
         raise NotFound(_l("This matching round does not exist."))
-    if actor is not None and not can_see(session, actor, rnd):
+    if actor is not None and not covers(actor, rnd.region_id, session):
         raise PermissionDenied(_l("This round belongs to another region."))
     return rnd
-
-
-def can_see(session: Session, actor: User, rnd: MatchingRound) -> bool:
-    scope = user_scope(session, actor)
-    return scope is None or (rnd.region_id is not None and rnd.region_id in scope)
 
 
 def _require_editor(actor: User | str | None) -> None:
@@ -115,13 +111,13 @@ def _touch(session: Session, rnd: MatchingRound) -> None:
 
 
 # ---------------------------------------------------------------- create
-def demand_query(session: Session, filters: dict[str, Any], scope: list[int] | None) -> sa.Select:
+def demand_query(session: Session, filters: dict[str, Any], scope: frozenset[int] | None) -> sa.Select:
     query = sa.select(Demand.id, Demand.team_size, Demand.urgency).where(Demand.status == "open")
     if scope is not None:
-        query = query.where(Demand.region_id.in_(scope))
+        query = query.where(Demand.region_id.in_(sorted(scope)))
     if filters.get("region"):
         region_id = session.scalar(sa.select(Region.id).where(Region.code == filters["region"]))
-        query = query.where(Demand.region_id.in_(region_scope_ids(session, region_id) or [-1]))
+        query = query.where(Demand.region_id.in_(sorted(region_subtree(region_id, session)) if region_id else []))
     if filters.get("category"):
         query = query.where(Demand.category_id.in_(
             sa.select(DemandCategory.id).where(DemandCategory.code == filters["category"])))
@@ -149,7 +145,7 @@ def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] 
     demand_filters = {k: v for k, v in (demand_filters or {}).items() if k in DEMAND_FILTER_KEYS and v}
     craftsman_filters = {k: v for k, v in (craftsman_filters or {}).items() if k in CRAFTSMAN_FILTER_KEYS and v}
     actor_region = actor.region_id if isinstance(actor, User) else None
-    scope = region_scope_ids(session, actor_region)
+    scope = region_subtree(actor_region, session) if actor_region is not None else None
     demands = session.execute(demand_query(session, demand_filters, scope).order_by(Demand.id)).all()
     pool = filtered_query(session, {**craftsman_filters, "status": "active"}, scope=scope).subquery()
     craftsmen = session.execute(sa.select(pool.c.id, pool.c.round_capacity).order_by(pool.c.id)).all()

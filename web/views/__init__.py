@@ -6,6 +6,9 @@ from flask import Flask
 
 
 def register_views(app: Flask) -> None:
+    from web import policy
+
+    policy.init_app(app)  # every endpoint must declare who may call it (fails closed otherwise)
     from web.views.auth import bp as auth_bp
     from web.views.coordinator import bp as coordinator_bp
     from web.views.public import bp as public_bp

@@ -16,10 +16,10 @@ from wtforms import IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from web.auth import admin_required
 from web.clock import utcnow
 from web.extensions import db
 from web.models import User
+from web.policy import ADMIN, policy
 from web.services import tokens
 from web.services.errors import ServiceError
 from web.views.pool import show_errors
@@ -52,13 +52,13 @@ def _page(form: IssueTokenForm, issued: tuple | None = None):
 
 
 @bp.get("/")
-@admin_required
+@policy(ADMIN)
 def index():
     return _page(_issue_form())
 
 
 @bp.post("/")
-@admin_required
+@policy(ADMIN)
 def issue():
     form = _issue_form()
     if form.validate_on_submit():
@@ -75,7 +75,7 @@ def issue():
 
 
 @bp.post("/<int:token_id>/revoke")
-@admin_required
+@policy(ADMIN)
 def revoke(token_id: int):
     token = tokens.get_token(db.session, token_id)  # NotFound → 404 page
     try:

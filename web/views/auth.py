@@ -7,13 +7,14 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from web.clock import utcnow
 from web.extensions import db, limiter
+from web.policy import ANONYMOUS, STAFF, policy
 from web.services.errors import ServiceError
 from web.services.users import MIN_PASSWORD_LENGTH, authenticate, change_password, end_sessions
 from web.views.pool import show_errors
@@ -34,6 +35,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@policy(ANONYMOUS)
 @limiter.limit("20 per 10 minutes", methods=["POST"])
 def login():
     if current_user.is_authenticated:
@@ -51,6 +53,7 @@ def login():
 
 
 @bp.post("/logout")
+@policy(ANONYMOUS)
 def logout():
     if current_user.is_authenticated:
         user = current_user._get_current_object()  # the User itself: the audit entry names its type
@@ -69,7 +72,7 @@ class PasswordChangeForm(FlaskForm):
 
 
 @bp.route("/password", methods=["GET", "POST"])
-@login_required
+@policy(STAFF)  # every logged-in account
 def password():
     form = PasswordChangeForm()
     if form.validate_on_submit():

@@ -19,11 +19,11 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice, SelectMultipleField
 
-from web.auth import editor_required, staff_required
 from web.clock import utcnow
 from web.extensions import db
 from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, User
 from web.models.demands import URGENCIES
+from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
 from web.services import demands as service
 from web.services import reference, tracking
 from web.services.errors import ServiceError
@@ -149,7 +149,7 @@ def _filter_options() -> dict[str, Any]:
 
 
 @bp.get("/")
-@staff_required
+@policy(STAFF)
 def inbox():
     filters = _filters()
     page = service.inbox(db.session, current_user, filters, page=_number(_arg("page")) or 1, per_page=PER_PAGE,
@@ -163,13 +163,6 @@ def inbox():
 
 
 # --- the review page ----------------------------------------------------------------------------
-
-
-def _load(demand_id: int) -> Demand:
-    demand = db.session.get(Demand, demand_id)
-    if demand is None or not service.can_see(db.session, current_user, demand):
-        abort(404)  # outside the coordinator's region looks the same as missing
-    return demand
 
 
 def _user_names(ids: set[int]) -> dict[int, str]:
@@ -229,9 +222,9 @@ def _allowed(demand: Demand) -> dict[str, bool]:
 
 
 @bp.get("/<int:demand_id>")
-@staff_required
+@policy(STAFF, record=DEMAND)  # outside the coordinator's region looks the same as missing
 def review(demand_id: int):
-    return _render_review(_load(demand_id))
+    return _render_review(current_record())
 
 
 def _run(action: str, form: Any, demand: Demand, now: dt.datetime) -> None:
@@ -243,7 +236,7 @@ def _run(action: str, form: Any, demand: Demand, now: dt.datetime) -> None:
     elif action == "merge":
         code = tracking.normalize_code(form.target_code.data)
         target = db.session.scalar(sa.select(Demand).where(Demand.tracking_code == code)) if code else None
-        if target is not None and not service.can_see(db.session, current_user, target):
+        if target is not None and not covers(current_user, target.region_id):
             # a demand outside the coordinator's region is answered like a missing one
             raise ServiceError(_l("No demand has this tracking code."), field="target_code")
         service.merge(db.session, demand, form.target_code.data or "", **common)
@@ -252,11 +245,11 @@ def _run(action: str, form: Any, demand: Demand, now: dt.datetime) -> None:
 
 
 @bp.post("/<int:demand_id>/<action>")
-@editor_required
+@policy(EDITOR, record=DEMAND)
 def act(demand_id: int, action: str):
     if action not in FORMS:
         abort(404)
-    demand = _load(demand_id)
+    demand = current_record()
     form = FORMS[action](prefix=action)
     if not form.validate():
         flash(_("The form expired. Please try again."), "error")
@@ -274,9 +267,9 @@ def act(demand_id: int, action: str):
 
 
 @bp.route("/<int:demand_id>/edit", methods=["GET", "POST"])
-@editor_required
+@policy(EDITOR, record=DEMAND)
 def edit(demand_id: int):
-    demand = _load(demand_id)
+    demand = current_record()
     form = EditForm()
     status = 200
     if request.method == "GET":

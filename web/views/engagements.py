@@ -24,14 +24,23 @@ from wtforms import (
     TextAreaField,
 )
 
-from web.auth import editor_required, staff_required
 from web.clock import utcnow
 from web.extensions import db
-from web.models import Attachment, Craftsman, Demand, Engagement, EngagementMember, FollowUp, Outcome, User
+from web.models import Craftsman, Demand, Engagement, EngagementMember, FollowUp, Outcome, User
 from web.models.engagements import ENGAGEMENT_STATUSES
 from web.models.outcomes import OUTCOME_KINDS
+from web.policy import (
+    ATTACHMENT,
+    CRAFTSMAN,
+    EDITOR,
+    ENGAGEMENT,
+    FOLLOW_UP,
+    STAFF,
+    current_record,
+    policy,
+    region_clause,
+)
 from web.schemas.engagements import MAX_OUTCOMES_PER_FOLLOW_UP
-from web.services import demands as demand_service
 from web.services import engagements as service
 from web.services import flags, followups, points
 from web.services.errors import ServiceError
@@ -127,24 +136,12 @@ def show_errors(form: FlaskForm, error: ServiceError) -> None:
 
 # ---------------------------------------------------------------- scope and lookups
 def _visible() -> sa.ColumnElement[bool]:
-    """A city's coordinator sees the engagements of its own region and below."""
-    return demand_service.visible_to(current_user)
+    """A city's coordinator sees the engagements (of demands) of its own region and below."""
+    return region_clause(current_user, Demand.region_id)
 
 
-def _engagement(engagement_id: int) -> Engagement:
-    engagement = db.session.scalar(sa.select(Engagement).join(Demand).where(Engagement.id == engagement_id,
-                                                                           _visible()))
-    if engagement is None:
-        abort(404)
-    return engagement
-
-
-def _follow_up(follow_up_id: int) -> FollowUp:
-    follow_up = db.session.get(FollowUp, follow_up_id)
-    if follow_up is None:
-        abort(404)
-    _engagement(follow_up.engagement_id)
-    return follow_up
+def _engagement(_engagement_id: int) -> Engagement:
+    return current_record()  # loaded and checked by the route's policy
 
 
 def _back(engagement: Engagement):
@@ -164,7 +161,7 @@ def overdue_follow_ups_in_header() -> dict[str, Any]:
 
 # ---------------------------------------------------------------- lists
 @bp.get("/")
-@staff_required
+@policy(STAFF)
 def index():
     today = utcnow().date()
     who = request.args.get("who", "mine")
@@ -181,14 +178,14 @@ def index():
     rows = db.session.scalars(query.order_by(Engagement.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE))
     coordinators = dict(db.session.execute(sa.select(User.id, User.display_name)).all())
     return render_template("engagements/index.html", due=due, today=today, who=who, rows=list(rows), total=total,
-                           pending_ratings=service.pending_feedback_count(db.session), sync_form=FlaskForm(),
+                           pending_ratings=service.pending_feedback_count(db.session, _visible()), sync_form=FlaskForm(),
                            page=page, pages=max(1, -(-total // PER_PAGE)), status=status,
                            statuses=ENGAGEMENT_STATUSES, labels=service.STATUS_LABELS,
                            kind_labels=service.KIND_LABELS, coordinators=coordinators)
 
 
 @bp.get("/<int:engagement_id>")
-@staff_required
+@policy(STAFF, record=ENGAGEMENT)
 def show(engagement_id: int):
     return _render_show(_engagement(engagement_id))
 
@@ -221,49 +218,49 @@ def _act(engagement_id: int, form_class, names: tuple[str, ...], action, done_me
     except ServiceError as error:
         db.session.rollback()
         show_errors(form, error)
-        return _render_show(_engagement(engagement_id), 422, **{slot: form})
+        return _render_show(db.session.get(Engagement, engagement_id), 422, **{slot: form})
     db.session.commit()
     flash(done_message, "success")
     return _back(engagement)
 
 
 @bp.post("/<int:engagement_id>/start")
-@editor_required
+@policy(EDITOR, record=ENGAGEMENT)
 def start(engagement_id: int):
     return _act(engagement_id, StartForm, ("started_on",), service.start_engagement,
                 _("The service has started; follow-ups are scheduled."), "start_form")
 
 
 @bp.post("/<int:engagement_id>/visits")
-@editor_required
+@policy(EDITOR, record=ENGAGEMENT)
 def visit(engagement_id: int):
     return _act(engagement_id, VisitForm, ("visited_on", "craftsman_id", "hours", "note"), service.record_visit,
                 _("The visit is logged."), "visit_form")
 
 
 @bp.post("/<int:engagement_id>/accept")
-@editor_required
+@policy(EDITOR, record=ENGAGEMENT)
 def accept(engagement_id: int):
     return _act(engagement_id, AcceptanceForm, ("confirmed_by",), service.record_acceptance,
                 _("The enterprise's acceptance is recorded."), "accept_form")
 
 
 @bp.post("/<int:engagement_id>/complete")
-@editor_required
+@policy(EDITOR, record=ENGAGEMENT)
 def complete(engagement_id: int):
     return _act(engagement_id, CompleteForm, ("completed_on", "override_reason"), service.complete_engagement,
                 _("The engagement is completed; the enterprise can now rate the service."), "complete_form")
 
 
 @bp.post("/<int:engagement_id>/cancel")
-@editor_required
+@policy(EDITOR, record=ENGAGEMENT)
 def cancel(engagement_id: int):
     return _act(engagement_id, ReasonForm, ("reason",), service.cancel_engagement,
                 _("The engagement is cancelled; the demand is open again."), "cancel_form")
 
 
 @bp.post("/<int:engagement_id>/members/<int:craftsman_id>/no-show")
-@editor_required
+@policy(EDITOR, record=ENGAGEMENT)
 def no_show(engagement_id: int, craftsman_id: int):
     def action(session, engagement, data, *, actor, now):
         return service.mark_no_show(session, engagement, craftsman_id, data, actor=actor, now=now)
@@ -272,12 +269,12 @@ def no_show(engagement_id: int, craftsman_id: int):
 
 
 @bp.post("/ratings")
-@editor_required
+@policy(EDITOR)
 def apply_ratings():
     """Apply the enterprises' new ratings: engagements become "evaluated", ratings of 4–5 earn points."""
     if not FlaskForm().validate_on_submit():
         abort(400)
-    count = service.sync_feedback(db.session, actor=current_user, now=utcnow())
+    count = service.sync_feedback(db.session, _visible(), actor=current_user, now=utcnow())
     db.session.commit()
     flash(_("Ratings applied: %(count)d.", count=count), "success")
     return redirect(url_for("engagements.index"))
@@ -285,7 +282,7 @@ def apply_ratings():
 
 # ---------------------------------------------------------------- follow-ups
 @bp.route("/<int:engagement_id>/follow-ups/<kind>", methods=["GET", "POST"])
-@staff_required
+@policy(STAFF, write=EDITOR, record=ENGAGEMENT)
 def follow_up(engagement_id: int, kind: str):
     engagement = _engagement(engagement_id)
     existing = db.session.scalar(sa.select(FollowUp).where(FollowUp.engagement_id == engagement.id,
@@ -296,8 +293,6 @@ def follow_up(engagement_id: int, kind: str):
         return redirect(url_for("engagements.follow_up_detail", follow_up_id=existing.id))
     form = FollowUpForm()
     if request.method == "POST":
-        if not current_user.can_edit():
-            abort(403)
         if form.validate_on_submit():
             try:
                 slot = followups.slot(db.session, engagement, kind, now=utcnow())
@@ -331,9 +326,9 @@ def _follow_up_data(form: FollowUpForm) -> dict[str, Any]:
 
 
 @bp.get("/follow-ups/<int:follow_up_id>")
-@staff_required
+@policy(STAFF, record=FOLLOW_UP)
 def follow_up_detail(follow_up_id: int):
-    follow_up = _follow_up(follow_up_id)
+    follow_up = current_record()
     outcomes = db.session.scalars(sa.select(Outcome).where(Outcome.follow_up_id == follow_up.id))
     return render_template("engagements/follow_up.html", f=follow_up, e=follow_up.engagement,
                            note_form=NoteForm(), attachment_form=AttachmentForm(), outcomes=list(outcomes),
@@ -341,9 +336,9 @@ def follow_up_detail(follow_up_id: int):
 
 
 @bp.post("/follow-ups/<int:follow_up_id>/notes")
-@editor_required
+@policy(EDITOR, record=FOLLOW_UP)
 def add_note(follow_up_id: int):
-    follow_up = _follow_up(follow_up_id)
+    follow_up = current_record()
     form = NoteForm()
     if not form.validate_on_submit():
         abort(400)
@@ -353,9 +348,9 @@ def add_note(follow_up_id: int):
 
 
 @bp.post("/follow-ups/<int:follow_up_id>/attachments")
-@editor_required
+@policy(EDITOR, record=FOLLOW_UP)
 def add_attachment(follow_up_id: int):
-    follow_up = _follow_up(follow_up_id)
+    follow_up = current_record()
     form = AttachmentForm()
     upload = form.attachment.data if form.validate_on_submit() else None
     if upload is None or not getattr(upload, "filename", ""):
@@ -368,12 +363,9 @@ def add_attachment(follow_up_id: int):
 
 
 @bp.get("/attachments/<int:attachment_id>")
-@staff_required
+@policy(STAFF, record=ATTACHMENT)
 def attachment(attachment_id: int):
-    row = db.session.get(Attachment, attachment_id)
-    if row is None:
-        abort(404)
-    _follow_up(row.follow_up_id)
+    row = current_record()
     path = followups.attachment_path(row)
     if not path.is_file():
         abort(404)
@@ -382,28 +374,24 @@ def attachment(attachment_id: int):
 
 # ---------------------------------------------------------------- points and the review flags
 @bp.get("/craftsmen/<int:craftsman_id>/points")
-@staff_required
+@policy(STAFF, record=CRAFTSMAN)
 def points_ledger(craftsman_id: int):
-    craftsman = db.session.get(Craftsman, craftsman_id)
-    if craftsman is None:
-        abort(404)
+    craftsman = current_record()
     return render_template("engagements/points.html", c=craftsman, entries=points.ledger(db.session, craftsman_id),
                            rule_labels=points.RULE_LABELS)
 
 
 @bp.get("/flags")
-@staff_required
+@policy(STAFF)
 def flag_list():
-    rows = flags.flagged(db.session, utcnow().date())
+    rows = flags.flagged(db.session, utcnow().date(), region_clause(current_user, Craftsman.region_id))
     return render_template("engagements/flags.html", rows=rows, form=ReasonForm(), reason_labels=flags.REASON_LABELS)
 
 
 @bp.post("/flags/<int:craftsman_id>/<any(pause, exit):decision>")
-@editor_required
+@policy(EDITOR, record=CRAFTSMAN)
 def flag_decision(craftsman_id: int, decision: str):
-    craftsman = db.session.get(Craftsman, craftsman_id)
-    if craftsman is None:
-        abort(404)
+    craftsman = current_record()
     form = ReasonForm()
     if not form.validate_on_submit():
         abort(400)

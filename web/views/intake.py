@@ -43,10 +43,12 @@ from web.clock import utcnow
 from web.extensions import db, limiter
 from web.models import Demand, DemandCategory, Industry, Region, Skill
 from web.models.enterprises import ENTERPRISE_TYPES
+from web.policy import ANONYMOUS, policy
 from web.services import demands as demand_service
 from web.services import feedback as feedback_service
 from web.services import tracking
 from web.services.errors import ServiceError
+from web.services.personal_data import mask_phone
 
 bp = Blueprint("intake", __name__, url_prefix="/demand")
 
@@ -153,12 +155,7 @@ def _limit_body_size(_endpoint: str | None, _values: dict[str, Any] | None) -> N
 def labels() -> dict[str, Any]:
     return {"status_labels": demand_service.STATUS_LABELS, "status_help": demand_service.STATUS_HELP,
             "mode_labels": demand_service.MODE_LABELS,
-            "urgency_labels": demand_service.URGENCY_LABELS, "mask_phone": _mask_phone}
-
-
-def _mask_phone(phone: str | None) -> str:
-    phone = phone or ""
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+            "urgency_labels": demand_service.URGENCY_LABELS, "mask_phone": mask_phone}
 
 
 def _english() -> bool:
@@ -264,6 +261,7 @@ def _no_store(response):
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@policy(ANONYMOUS)
 @limiter.limit(_submit_limit, methods=["POST"])
 def new_demand():
     form = DemandForm()
@@ -323,12 +321,14 @@ def _too_many(_error: Exception):
 
 
 @bp.get("/submitted/<code>")
+@policy(ANONYMOUS)
 def confirmation(code: str):
     demand = _require_tracked(code)
     return _no_store(current_app.make_response(render_template("intake/confirmation.html", demand=demand)))
 
 
 @bp.get("/receipt/<code>")
+@policy(ANONYMOUS)
 def receipt(code: str):
     demand = _require_tracked(code)
     return _no_store(current_app.make_response(render_template("intake/receipt.html", demand=demand,
@@ -339,6 +339,7 @@ def receipt(code: str):
 
 
 @bp.route("/track", methods=["GET", "POST"])
+@policy(ANONYMOUS)
 @limiter.limit(_lookup_limit, methods=["POST"])
 def lookup():
     form = LookupForm()
@@ -370,6 +371,7 @@ def _render_status(demand: Demand, *, answer_form: AnswerForm | None = None, rat
 
 
 @bp.get("/status/<code>")
+@policy(ANONYMOUS)
 def status(code: str):
     return _render_status(_require_tracked(code))
 
@@ -410,4 +412,5 @@ def _status_form_view(endpoint: str, form_class: type[FlaskForm], form_name: str
 
 
 for _path, (_endpoint, *_rest) in STATUS_FORMS.items():
-    bp.add_url_rule(f"/status/<code>/{_path}", _endpoint, _status_form_view(_endpoint, *_rest), methods=["POST"])
+    bp.add_url_rule(f"/status/<code>/{_path}", _endpoint, policy(ANONYMOUS)(_status_form_view(_endpoint, *_rest)),
+                    methods=["POST"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,16 +13,16 @@ from flask_wtf import FlaskForm
 from wtforms import FloatField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from web.auth import editor_required, staff_required
 from web.clock import utcnow
 from web.extensions import db
 from web.models import Industry, Outcome
 from web.models.outcomes import OUTCOME_KINDS
+from web.policy import EDITOR, OUTCOME, STAFF, current_record, policy, scope
 from web.services import importing
 from web.services import outcomes as pool
-from web.services.craftsmen import user_scope
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
+from web.services.personal_data import record_export
 from web.views.pool import show_errors
 
 bp = Blueprint("outcomes", __name__, url_prefix="/workspace/outcomes")
@@ -59,21 +59,12 @@ def _data(form: OutcomeForm) -> dict:
             "value_wan": form.value_wan.data, "year": form.year.data, "reference": form.reference.data or ""}
 
 
-def _load(outcome_id: int) -> Outcome:
-    outcome = db.session.get(Outcome, outcome_id)
-    if outcome is None:
-        abort(404)
-    if not pool.in_scope(db.session, outcome, user_scope(db.session, current_user)):
-        abort(403)  # another region's outcome
-    return outcome
-
-
 @bp.get("/")
-@staff_required
+@policy(STAFF)
 def index():
     filters = _filters()
     page = request.args.get("page", 1, type=int) or 1
-    rows, total = pool.list_outcomes(db.session, filters, scope=user_scope(db.session, current_user), page=page)
+    rows, total = pool.list_outcomes(db.session, filters, scope=scope(current_user), page=page)
     industries = db.session.scalars(sa.select(Industry).where(Industry.parent_id.is_(None)).order_by(Industry.code))
     return render_template("outcomes/index.html", rows=rows, total=total, page=page,
                            pages=max(1, -(-total // pool.PAGE_SIZE)), filters=filters, kinds=KIND_LABELS,
@@ -81,12 +72,12 @@ def index():
 
 
 def _save(form: OutcomeForm, outcome: Outcome | None):
-    scope = user_scope(db.session, current_user)
+    regions = scope(current_user)
     try:
         if outcome is None:
-            outcome = pool.create_outcome(db.session, _data(form), scope=scope, actor=current_user, now=utcnow())
+            outcome = pool.create_outcome(db.session, _data(form), scope=regions, actor=current_user, now=utcnow())
         else:
-            pool.update_outcome(db.session, outcome, _data(form), scope=scope, actor=current_user, now=utcnow())
+            pool.update_outcome(db.session, outcome, _data(form), scope=regions, actor=current_user, now=utcnow())
     except ServiceError as error:
         db.session.rollback()
         show_errors(form, error)
@@ -97,7 +88,7 @@ def _save(form: OutcomeForm, outcome: Outcome | None):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@editor_required
+@policy(EDITOR)
 def create():
     form = OutcomeForm()
     if request.method == "GET" and request.args.get("craftsman", "").isdigit():
@@ -108,9 +99,9 @@ def create():
 
 
 @bp.route("/<int:outcome_id>/edit", methods=["GET", "POST"])
-@editor_required
+@policy(EDITOR, record=OUTCOME)  # another region's outcome: 403
 def edit(outcome_id: int):
-    outcome = _load(outcome_id)
+    outcome = current_record()
     form = OutcomeForm()
     if request.method == "GET":
         data = pool.form_data(outcome)
@@ -122,13 +113,15 @@ def edit(outcome_id: int):
 
 
 @bp.get("/export.xlsx")
-@staff_required
+@policy(STAFF)  # outcomes name craftsmen but hold no contact data
 def export():
-    query = pool.filtered_query(db.session, _filters(), scope=user_scope(db.session, current_user))
-    rows = ([o.id, str(KIND_LABELS[o.kind]), o.title, o.description, o.craftsman.name if o.craftsman else "",
+    query = pool.filtered_query(db.session, _filters(), scope=scope(current_user))
+    rows = [[o.id, str(KIND_LABELS[o.kind]), o.title, o.description, o.craftsman.name if o.craftsman else "",
              o.studio.name if o.studio else "", "、".join(i.name_zh for i in o.industries), o.value_wan, o.year,
              o.reference or "", "follow-up" if o.follow_up_id else ""]
-            for o in db.session.scalars(query.order_by(Outcome.id)))
+            for o in db.session.scalars(query.order_by(Outcome.id))]
+    record_export(db.session, what="outcomes", rows=len(rows), filters=_filters(), actor=current_user, now=utcnow())
+    db.session.commit()
     header = ["编号 / id", "类型 / kind", "名称 / title", "简介 / description", "工匠 / craftsman",
               "工作室 / studio", "行业 / industries", "节创价值（万元）/ value", "年份 / year", "编号 / reference",
               "来源 / source"]

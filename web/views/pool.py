@@ -26,7 +26,6 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from web.auth import editor_required, staff_required
 from web.clock import utcnow
 from web.extensions import db
 from web.models import (
@@ -43,12 +42,15 @@ from web.models import (
     Skill,
 )
 from web.models.craftsmen import CRAFTSMAN_STATUSES
+from web.policy import CRAFTSMAN, EDITOR, STAFF, covers, current_record, policy
+from web.policy import scope as policy_scope
 from web.services import craftsmen as pool
 from web.services import importing, reference
 from web.services.engagements import MEMBER_STATUS_LABELS
 from web.services.engagements import STATUS_LABELS as ENGAGEMENT_STATUS_LABELS
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
+from web.services.personal_data import record_export
 from web.views.actions import run_service
 
 bp = Blueprint("pool", __name__, url_prefix="/workspace/craftsmen")
@@ -100,16 +102,7 @@ def _filters() -> dict[str, str]:
 
 
 def _scope():
-    return pool.user_scope(db.session, current_user)
-
-
-def _load(craftsman_id: int) -> Craftsman:
-    craftsman = db.session.get(Craftsman, craftsman_id)
-    if craftsman is None:
-        abort(404)
-    if not pool.in_scope(db.session, current_user, craftsman.region_id):
-        abort(403)
-    return craftsman
+    return policy_scope(current_user)
 
 
 def _choices():
@@ -173,20 +166,21 @@ def _prefill(form: CraftsmanForm, craftsman: Craftsman) -> None:
 
 # ---------------------------------------------------------------- list, profile
 @bp.get("/")
-@staff_required
+@policy(STAFF)
 def craftsmen():
     filters = _filters()
     page = request.args.get("page", 1, type=int) or 1
-    rows, total = pool.list_craftsmen(db.session, filters, scope=_scope(), page=page)
+    rows, total = pool.list_craftsmen(db.session, filters, scope=_scope(), page=page,
+                                      search_phones=current_user.can_edit())  # viewers see numbers masked
     pages = max(1, -(-total // pool.PAGE_SIZE))
     return render_template("pool/list.html", rows=rows, total=total, page=page, pages=pages, filters=filters,
                            **_choices())
 
 
 @bp.get("/<int:craftsman_id>")
-@staff_required
+@policy(STAFF, record=CRAFTSMAN)
 def profile(craftsman_id: int):
-    craftsman = _load(craftsman_id)
+    craftsman = current_record()
     session = db.session
     engagements = session.execute(
         sa.select(Engagement, EngagementMember.status, Feedback.rating)
@@ -217,7 +211,7 @@ def _save(form: CraftsmanForm, craftsman: Craftsman | None, done: str):
         else:
             data["status"] = craftsman.status
             pool.update_craftsman(db.session, craftsman, data, actor=current_user, now=utcnow())
-        if not pool.in_scope(db.session, current_user, craftsman.region_id):
+        if not covers(current_user, craftsman.region_id):
             raise ServiceError(_l("You may only add craftsmen of your own region."), field="region")
     except ServiceError as error:
         db.session.rollback()
@@ -229,7 +223,7 @@ def _save(form: CraftsmanForm, craftsman: Craftsman | None, done: str):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@editor_required
+@policy(EDITOR)
 def create():
     form = CraftsmanForm()
     if form.validate_on_submit():
@@ -240,9 +234,9 @@ def create():
 
 
 @bp.route("/<int:craftsman_id>/edit", methods=["GET", "POST"])
-@editor_required
+@policy(EDITOR, record=CRAFTSMAN)
 def edit(craftsman_id: int):
-    craftsman = _load(craftsman_id)
+    craftsman = current_record()
     form = CraftsmanForm()
     if request.method == "GET":
         _prefill(form, craftsman)
@@ -256,7 +250,7 @@ def edit(craftsman_id: int):
 # ---------------------------------------------------------------- pause, resume, exit
 def _status_change(craftsman_id: int, form: FlaskForm, invalid: str, change, done: str):
     """Validate ``form``, call ``change(craftsman, form)``, commit and flash; errors are flashed, nothing saved."""
-    craftsman = _load(craftsman_id)
+    craftsman = current_record()
     if not form.validate_on_submit():
         flash(invalid, "error")
     else:
@@ -265,7 +259,7 @@ def _status_change(craftsman_id: int, form: FlaskForm, invalid: str, change, don
 
 
 @bp.post("/<int:craftsman_id>/pause")
-@editor_required
+@policy(EDITOR, record=CRAFTSMAN)
 def pause(craftsman_id: int):
     return _status_change(
         craftsman_id, PauseForm(), _("Check the pause date."),
@@ -275,7 +269,7 @@ def pause(craftsman_id: int):
 
 
 @bp.post("/<int:craftsman_id>/resume")
-@editor_required
+@policy(EDITOR, record=CRAFTSMAN)
 def resume(craftsman_id: int):
     return _status_change(
         craftsman_id, FlaskForm(), _("The form expired; please try again."),
@@ -284,7 +278,7 @@ def resume(craftsman_id: int):
 
 
 @bp.post("/<int:craftsman_id>/exit")
-@editor_required
+@policy(EDITOR, record=CRAFTSMAN)
 def exit_pool(craftsman_id: int):
     return _status_change(
         craftsman_id, ExitForm(), _("Give the reason and the date of leaving."),
@@ -310,7 +304,7 @@ def _stashed(token: str) -> tuple[bytes, str]:
 
 
 @bp.route("/import", methods=["GET", "POST"])
-@editor_required
+@policy(EDITOR)
 def import_upload():
     form = ImportForm()
     if form.validate_on_submit():
@@ -323,7 +317,7 @@ def import_upload():
 
 
 @bp.get("/import/<token>")
-@editor_required
+@policy(EDITOR)
 def import_preview(token: str):
     content, name = _stashed(token)
     try:
@@ -335,7 +329,7 @@ def import_preview(token: str):
 
 
 @bp.post("/import/<token>")
-@editor_required
+@policy(EDITOR)
 def import_confirm(token: str):
     content, name = _stashed(token)
     form = ConfirmImportForm()
@@ -357,14 +351,14 @@ def import_confirm(token: str):
 
 
 @bp.get("/import/template.xlsx")
-@staff_required
+@policy(STAFF)
 def import_template():
     return send_file(_bytes_io(importing.template_bytes()), mimetype=XLSX_MIMETYPE, as_attachment=True,
                      download_name="craftsmen_import_template.xlsx")
 
 
 @bp.get("/import/sample.csv")
-@staff_required
+@policy(STAFF)
 def import_sample():
     """A filled sheet of 20 invented craftsmen, to try the import on the demo pool."""
     return send_file(_bytes_io(importing.sample_sheet_bytes()), mimetype="text/csv", as_attachment=True,
@@ -373,7 +367,7 @@ def import_sample():
 
 # ---------------------------------------------------------------- export
 @bp.get("/export.xlsx")
-@staff_required
+@policy(EDITOR)  # a file of mobile numbers: not for read-only viewers
 def export():
     query = pool.filtered_query(db.session, _filters(), scope=_scope()).options(
         selectinload(Craftsman.region), selectinload(Craftsman.studio), selectinload(Craftsman.industries),
@@ -386,6 +380,9 @@ def export():
              "、".join(m for m, on in (("线下", c.can_onsite), ("线上", c.can_remote)) if on),
              c.travel_radius_km, c.yearly_capacity, c.round_capacity, c.bio, c.status]
             for c in db.session.scalars(query))
+    rows = list(rows)
+    record_export(db.session, what="craftsmen", rows=len(rows), filters=_filters(), actor=current_user, now=utcnow())
+    db.session.commit()
     header = importing.template_header() + ["状态 / status"]
     content = single_sheet("craftsmen 工匠", header, rows)
     return send_file(_bytes_io(content), mimetype=XLSX_MIMETYPE, as_attachment=True,

@@ -9,6 +9,7 @@ from flask import Blueprint, render_template
 
 from web.errors import RETRY_AFTER_SECONDS
 from web.extensions import db
+from web.policy import ANONYMOUS, policy
 from web.services.stats import pool_counts
 
 bp = Blueprint("public", __name__)
@@ -16,11 +17,13 @@ log = logging.getLogger(__name__)
 
 
 @bp.get("/")
+@policy(ANONYMOUS)
 def index():
     return render_template("index.html", counts=pool_counts(db.session))
 
 
 @bp.get("/healthz")
+@policy(ANONYMOUS)
 def healthz():
     """For the proxy and monitoring: 200 when the database answers a trivial query, 503 when it does not."""
     try:

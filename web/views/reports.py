@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -14,14 +15,15 @@ from flask_wtf import FlaskForm
 from openpyxl import Workbook
 from wtforms import SelectChoice, SelectField, StringField
 
-from web.auth import editor_required, staff_required
 from web.clock import utcnow
 from web.extensions import db
-from web.models import DemandStatus
+from web.models import DemandStatus, Region
+from web.policy import EDITOR, STAFF, policy, region_clause, require_region
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import ReportFilterSchema
 from web.services import charts, reports
 from web.services.errors import ServiceError, ValidationFailed
+from web.services.personal_data import record_export
 from web.views.engagements import show_errors
 
 bp = Blueprint("reports", __name__, url_prefix="/workspace/reports")
@@ -104,12 +106,15 @@ class TargetForm(FlaskForm):
 
 def _target_form(form: TargetForm | None = None, year: int | None = None) -> TargetForm:
     form = form or TargetForm(formdata=None, data={"year": str(year or utcnow().year)})
-    form.region_code.choices = [SelectChoice(code, name) for code, name, _level in reports.target_regions(db.session)]
+    # A city's coordinator sets the targets of its own region (and those under it) only.
+    covered = set(db.session.scalars(sa.select(Region.code).where(region_clause(current_user, Region.id))))
+    form.region_code.choices = [SelectChoice(code, name) for code, name, _level in reports.target_regions(db.session)
+                                if code in covered]
     return form
 
 
 @bp.get("/")
-@staff_required
+@policy(STAFF)
 def dashboard(target_form: TargetForm | None = None, status: int = 200):
     report, raw, errors = _report(detail=False)
     return render_template("reports/dashboard.html", r=report, h=report.headline, filters=raw, errors=errors,
@@ -119,11 +124,14 @@ def dashboard(target_form: TargetForm | None = None, status: int = 200):
 
 
 @bp.post("/targets")
-@editor_required
+@policy(EDITOR)
 def set_target():
     form = TargetForm()
     if not form.validate_on_submit():
         return dashboard(_target_form(form), 400)
+    region_id = db.session.scalar(sa.select(Region.id).where(Region.code == (form.region_code.data or "")))
+    if region_id is not None:  # an unknown code is the schema's to explain
+        require_region(region_id)
     data = {name: form[name].data for name in ("region_code", "year", *reports.TARGET_FIELDS)
             if form[name].data not in ("", None)}
     try:
@@ -138,7 +146,7 @@ def set_target():
 
 
 @bp.get("/period")
-@staff_required
+@policy(STAFF)
 def period_report():
     report, raw, errors = _report()
     return render_template("reports/period.html", r=report, h=report.headline, filters=raw, errors=errors,
@@ -147,9 +155,12 @@ def period_report():
 
 
 @bp.get("/export.xlsx")
-@staff_required
+@policy(STAFF)  # figures only, no personal data
 def export():
-    report, _raw, _errors = _report()
+    report, raw, _errors = _report()
+    record_export(db.session, what="report", rows=len(report.by_region), filters=raw, actor=current_user,
+                  now=utcnow())
+    db.session.commit()
     workbook = Workbook()
     summary = workbook.active
     summary.title = _("Summary")[:31]

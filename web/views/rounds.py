@@ -35,7 +35,6 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from matching.config import COMPONENTS, DEFAULT_WEIGHTS, RoundConfig
-from web.auth import editor_required, staff_required
 from web.clock import utcnow
 from web.extensions import db
 from web.models import (
@@ -48,11 +47,12 @@ from web.models import (
     Notification,
     Skill,
 )
+from web.policy import EDITOR, ROUND, ROUND_MEMBER, STAFF, current_record, policy, scope, visible_to
 from web.services import eligibility, jobs, notifications, reference, rounds
 from web.services import engagements as engagement_labels
-from web.services.craftsmen import user_scope
 from web.services.errors import ServiceError
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
+from web.services.personal_data import record_export, send_outbox
 from web.views.actions import run_service
 
 bp = Blueprint("rounds", __name__, url_prefix="/workspace/rounds")
@@ -150,8 +150,8 @@ def _fill_choices(form: RoundForm) -> None:
         sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code))]
 
 
-def _round(round_id: int) -> MatchingRound:
-    return rounds.get_round(db.session, round_id, current_user)
+def _round(_round_id: int) -> MatchingRound:
+    return current_record()  # loaded and checked by the route's policy
 
 
 def _version() -> int | None:
@@ -174,17 +174,15 @@ def _act(rnd: MatchingRound, form: FlaskForm, call, done: str, **back_args):
 
 # ---------------------------------------------------------------- list, create
 @bp.get("/")
-@staff_required
+@policy(STAFF)
 def index():
-    query = sa.select(MatchingRound).order_by(MatchingRound.id.desc()).limit(200)
-    scope = user_scope(db.session, current_user)
-    if scope is not None:
-        query = query.where(MatchingRound.region_id.in_(scope))
+    query = visible_to(sa.select(MatchingRound).order_by(MatchingRound.id.desc()).limit(200), current_user,
+                       MatchingRound.region_id)
     return render_template("rounds/index.html", rounds=db.session.scalars(query).all())
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@editor_required
+@policy(EDITOR)
 def create():
     form = RoundForm()
     _fill_choices(form)
@@ -231,7 +229,7 @@ def _settle_stuck_solve(rnd: MatchingRound) -> None:
 
 
 @bp.get("/<int:round_id>")
-@staff_required
+@policy(STAFF, record=ROUND)
 def show(round_id: int):
     rnd = _round(round_id)
     _settle_stuck_solve(rnd)
@@ -257,7 +255,7 @@ def show(round_id: int):
 
 
 @bp.get("/<int:round_id>/status.json")
-@staff_required
+@policy(STAFF, record=ROUND)
 def status(round_id: int):
     rnd = _round(round_id)
     _settle_stuck_solve(rnd)
@@ -267,7 +265,7 @@ def status(round_id: int):
 
 # ---------------------------------------------------------------- solve, adjust, publish
 @bp.post("/<int:round_id>/solve")
-@editor_required
+@policy(EDITOR, record=ROUND)
 def solve(round_id: int):
     rnd = _round(round_id)
     form = ActionForm()
@@ -305,7 +303,7 @@ def _keep() -> bool:
 
 
 @bp.post("/<int:round_id>/pair")
-@editor_required
+@policy(EDITOR, record=ROUND)
 def pair(round_id: int):
     rnd = _round(round_id)
     form = PairForm()
@@ -319,7 +317,7 @@ def pair(round_id: int):
 
 
 @bp.post("/<int:round_id>/capacity")
-@editor_required
+@policy(EDITOR, record=ROUND)
 def capacity(round_id: int):
     rnd = _round(round_id)
     return _act(rnd, CapacityForm(), lambda f: rounds.set_capacity(
@@ -328,7 +326,7 @@ def capacity(round_id: int):
 
 
 @bp.post("/<int:round_id>/publish")
-@editor_required
+@policy(EDITOR, record=ROUND)
 def publish(round_id: int):
     rnd = _round(round_id)
     if not ActionForm().validate_on_submit():
@@ -352,43 +350,52 @@ def publish(round_id: int):
 
 
 @bp.post("/members/<int:member_id>/decline")
-@editor_required
+@policy(EDITOR, record=ROUND_MEMBER)
 def decline(member_id: int):
-    member = db.session.get(EngagementMember, member_id)
-    if member is None or member.engagement.round_id is None:
+    member = current_record()
+    if member.engagement.round_id is None:
         abort(404)
-    rnd = _round(member.engagement.round_id)
+    rnd = db.session.get(MatchingRound, member.engagement.round_id)
     return _act(rnd, DeclineForm(), lambda f: rounds.decline_member(
         db.session, member, reason=f.reason.data, actor=current_user, now=utcnow()),
         _("The decline was recorded; the demand is open again and this pair will not be proposed again."))
 
 
 # ---------------------------------------------------------------- outbox
+def _visible_messages() -> sa.ColumnElement[bool]:
+    """The messages of the rounds the user's region covers (province-wide staff: every message)."""
+    if scope(current_user) is None:
+        return sa.true()
+    return Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
+
+
 def _outbox_query(round_id: int | None):
-    query = sa.select(Notification).order_by(Notification.id.desc())
+    query = sa.select(Notification).where(_visible_messages()).order_by(Notification.id.desc())
     if round_id:
         query = query.where(Notification.round_id == round_id)
-    scope = user_scope(db.session, current_user)
-    if scope is not None:
-        query = query.where(Notification.round_id.in_(
-            sa.select(MatchingRound.id).where(MatchingRound.region_id.in_(scope))))
     return query
 
 
 @bp.get("/outbox")
-@staff_required
+@policy(STAFF)
 def outbox():
     round_id = request.args.get("round", type=int)
     messages = db.session.scalars(_outbox_query(round_id).limit(500)).all()
-    return render_template("rounds/outbox.html", messages=messages, round_id=round_id, form=FlaskForm())
+    region_of = dict(db.session.execute(sa.select(MatchingRound.id, MatchingRound.region_id).where(
+        MatchingRound.id.in_({n.round_id for n in messages if n.round_id is not None}))).all())
+    return render_template("rounds/outbox.html", messages=messages, round_id=round_id, form=FlaskForm(),
+                           region_of=region_of)
 
 
 @bp.get("/outbox.xlsx")
-@staff_required
+@policy(EDITOR)  # recipients' mobile numbers: not for read-only viewers
 def outbox_export():
     round_id = request.args.get("round", type=int)
-    rows = ([n.id, n.round_id, n.recipient_kind, n.recipient_id, n.channel, n.address, n.subject, n.body, n.status,
-             n.created_at, n.sent_at] for n in db.session.scalars(_outbox_query(round_id)))
+    rows = [[n.id, n.round_id, n.recipient_kind, n.recipient_id, n.channel, n.address, n.subject, n.body, n.status,
+             n.created_at, n.sent_at] for n in db.session.scalars(_outbox_query(round_id))]
+    record_export(db.session, what="outbox", rows=len(rows), filters={"round": round_id}, actor=current_user,
+                  now=utcnow())
+    db.session.commit()
     header = ["编号 / id", "轮次 / round", "对象 / recipient", "对象编号 / recipient id", "渠道 / channel",
               "地址 / address", "主题 / subject", "内容 / body", "状态 / status", "创建 / created", "发送 / sent"]
     return send_file(io.BytesIO(single_sheet("outbox 通知", header, rows)), mimetype=XLSX_MIMETYPE,
@@ -396,12 +403,14 @@ def outbox_export():
 
 
 @bp.post("/outbox/send")
-@editor_required
+@policy(EDITOR)
 def outbox_send():
     if not FlaskForm().validate_on_submit():
         abort(400)
+    round_id = request.args.get("round", type=int)
     backend = notifications.backend_from_setting(current_app.config.get("NOTIFICATION_BACKEND"))
-    sent, failed = notifications.deliver_pending(db.session, backend=backend, now=utcnow())
+    sent, failed = send_outbox(db.session, _visible_messages(), round_id=round_id, backend=backend,
+                               actor=current_user, now=utcnow())
     db.session.commit()
     flash(_("%(sent)d messages sent, %(failed)d failed.", sent=sent, failed=failed), "success")
     return redirect(url_for("rounds.outbox"))
