@@ -26,7 +26,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from web.clock import utcnow
+from web.clock import local_today, utcnow
 from web.extensions import db
 from web.models import (
     Craftsman,
@@ -197,7 +197,7 @@ def profile(craftsman_id: int):
                                .order_by(Outcome.id.desc()).limit(50)).all()
     return render_template("pool/profile.html", c=craftsman, engagements=engagements, points=points,
                            average_rating=(sum(ratings) / len(ratings)) if ratings else None, outcomes=outcomes,
-                           pause_form=PauseForm(), exit_form=ExitForm(on=utcnow().date()),
+                           pause_form=PauseForm(), exit_form=ExitForm(on=local_today()),
                            engagement_labels=ENGAGEMENT_STATUS_LABELS, member_labels=MEMBER_STATUS_LABELS)
 
 
