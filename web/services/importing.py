@@ -1,10 +1,13 @@
 """Craftsman import from the sheets unions keep (XLSX or CSV, Chinese or English headers).
 
-``preview_import`` is the dry run: every row is read, resolved against the reference tables and
-validated by ``CraftsmanSchema`` (the same contract as the form and the API), and classified as
+``parse_upload`` reads the file once, bounded against hostile files (``sheet_reading``), into a
+``ParsedSheet``; ``stage_import`` keeps it with its preview next to the upload until it is confirmed
+or a day old. ``preview_import`` is the dry run: every row is resolved against the reference tables
+and validated by ``CraftsmanSchema`` (the same contract as the form and the API), and classified as
 would-create / would-update / unchanged, with row-level errors naming row and column in Chinese and
-English. ``apply_import`` repeats the same reading and then writes everything in one go, or nothing:
-rows with errors block the write unless the coordinator chose to skip them.
+English. ``apply_import`` validates the kept rows again against the pool as it is now and then writes
+everything in one go, or nothing: rows with errors block the write unless the coordinator chose to
+skip them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import re
 import secrets
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -161,16 +165,16 @@ class ParsedSheet:
 def parse_upload(content: bytes, filename: str, *, limits: SheetLimits = LIMITS,
                  budget: Budget | None = None) -> ParsedSheet:
     """Read an upload, streaming and bounded (``sheet_reading``): only the import's columns are kept."""
-    rows = sheet_rows(content, filename, limits=limits, budget=budget)
-    first = next(rows, None)
-    if first is None:
-        raise ImportFileError(_l("The file is empty."))
-    columns = map_header([_text(cell) for cell in first[1]])
-    kept: list[tuple[int, list[str]]] = []
-    for number, cells in rows:
-        if not any(_text(cell) for cell in cells):
-            continue
-        kept.append((number, [_text(cells[index]) if index < len(cells) else "" for index in columns.values()]))
+    with closing(sheet_rows(content, filename, limits=limits, budget=budget)) as rows:
+        first = next(rows, None)
+        if first is None:
+            raise ImportFileError(_l("The file is empty."))
+        columns = map_header([_text(cell) for cell in first[1]])
+        kept: list[tuple[int, list[str]]] = []
+        for number, cells in rows:
+            if any(_text(cell) for cell in cells):
+                kept.append((number, [_text(cells[index]) if index < len(cells) else ""
+                                      for index in columns.values()]))
     return ParsedSheet(filename[:200], list(columns), kept)
 
 
