@@ -255,6 +255,7 @@ def test_a_hostile_upload_is_refused_on_the_form_and_nothing_is_kept(coordinator
     response = _upload(coordinator_browser, workbook_with_sheet(zip_bomb()))
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and "压缩炸弹" in page
+    assert "最多 20,000 行、100 列、8 MB" in page  # the limits are stated before anyone hits them
     response = _upload(coordinator_browser, workbook_with_sheet(sheet("", dimension="A1:XFD1048576")))
     assert response.status_code == 422 and "1,048,576" in response.get_data(as_text=True)
     assert not upload_dir.exists() or not any(upload_dir.iterdir())

@@ -316,9 +316,9 @@ def import_upload():
         except ServiceError as error:
             db.session.rollback()
             form.file.errors.append(str(error.message))
-            return render_template("pool/import.html", form=form), 422
+            return render_template("pool/import.html", form=form, limits=importing.LIMITS), 422
         return redirect(url_for("pool.import_preview", token=staged.token))
-    return render_template("pool/import.html", form=form)
+    return render_template("pool/import.html", form=form, limits=importing.LIMITS)
 
 
 @bp.get("/import/<token>")
