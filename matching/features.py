@@ -354,6 +354,28 @@ class DemandFeatures:
         _check_known_fields(cls, values)
         return cls(ids=tuple(ids), **{**defaults, **values})
 
+    def take(self, keep: np.ndarray) -> DemandFeatures:
+        """The demands where the boolean mask ``keep`` is true, in their order (e.g. those still open).
+
+        Parameters
+        ----------
+        keep : (D,) bool array
+
+        Returns
+        -------
+        DemandFeatures
+            Every per-demand field restricted to the kept rows; the vocabularies stay the same.
+        """
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (len(self),):
+            raise FeatureError("keep", f"expected {len(self)} booleans, got shape {keep.shape}")
+        rows = np.flatnonzero(keep)
+        values = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            values[field.name] = tuple(value[i] for i in rows) if isinstance(value, tuple) else value[rows]
+        return DemandFeatures(**values)
+
     @property
     def mode_code(self) -> np.ndarray:
         """MODE_ONSITE / MODE_REMOTE / MODE_HYBRID per demand."""

@@ -40,8 +40,7 @@ OUTCOMES_TOTAL = 50
 # statuses of the 90 generated demands; with the ten appendix demands every status appears
 GENERATED_STATUSES = (
     ["submitted"] * 10
-    + ["approved"] * 8
-    + ["open"] * 24
+    + ["open"] * 32
     + ["matched"] * 8
     + ["in_service"] * 6
     + ["completed"] * 8
@@ -373,7 +372,7 @@ def template_demands(rng, index, enterprises, specialty_of, tracking, statuses: 
 
 def _merge_duplicates(rng: random.Random, demands: list[dict]) -> None:
     """A merged demand repeats an earlier, live demand of the same enterprise and points at it."""
-    live = [d for d in demands if d["status"] in ("approved", "open", "matched", "in_service")]
+    live = [d for d in demands if d["status"] in ("open", "matched", "in_service")]
     for demand in demands:
         if demand["status"] != "merged":
             continue

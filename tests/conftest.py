@@ -107,15 +107,17 @@ def make_user(service_app: Flask, connection: sa.Connection):
 
 @pytest.fixture()
 def api_token(service_app: Flask, make_user) -> str:
-    """The clear bearer token of a fresh viewer account (for the JSON API)."""
+    """The clear bearer token, with the solve scope, of a fresh coordinator account (for the JSON API)."""
+    from web.clock import utcnow
     from web.models import User
-    from web.services.users import issue_api_token
+    from web.services.tokens import issue_token
 
-    user_id = make_user("api-tool", "viewer")
+    user_id = make_user("api-tool", "coordinator")
     with service_app.app_context():
-        token = issue_api_token(db.session, user=db.session.get(User, user_id), name="tool", actor="test", now=NOW)
+        _token, clear = issue_token(db.session, user=db.session.get(User, user_id), name="tool", scopes=["solve"],
+                                    days=None, actor="test", now=utcnow())  # the API checks the wall clock
         db.session.commit()
-    return token
+    return clear
 
 
 @pytest.fixture()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -44,3 +45,32 @@ def test_upgrade_downgrade_upgrade_and_models_agree(fresh_database_url):
     migrate.upgrade(fresh_database_url)
     assert _schema_differences(fresh_database_url) == []
     assert set(Base.metadata.tables) <= _tables(fresh_database_url)
+
+
+def test_round_integrity_migration_moves_stuck_demands_and_keeps_one_live_engagement(fresh_database_url):
+    from sqlalchemy.orm import Session
+
+    from tests.factories import make_craftsman, make_demand, make_engagement
+    from web.services import seeding
+
+    migrate.upgrade(fresh_database_url, "0001")
+    engine = make_engine(fresh_database_url)
+    with Session(bind=engine) as session:
+        seeding.load_reference(session)
+        stuck = make_demand(session, status="approved")
+        twice = make_demand(session)
+        people = [make_craftsman(session) for _ in range(2)]
+        first, second = (make_engagement(session, twice, [person]) for person in people)
+        ids = stuck.id, first.id, second.id
+        session.commit()
+    migrate.upgrade(fresh_database_url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT status FROM demand WHERE id = :i"), {"i": ids[0]}).scalar_one() \
+            == "open"
+        assert connection.execute(sa.text("SELECT count(*) FROM demand_status_event WHERE demand_id = :i AND "
+                                          "from_status = 'approved' AND to_status = 'open'"), {"i": ids[0]}).scalar_one()
+        statuses = dict(connection.execute(sa.text("SELECT id, status FROM engagement")).all())
+        assert statuses == {ids[1]: "scheduled", ids[2]: "cancelled"}
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(sa.text("UPDATE demand SET status = 'approved' WHERE id = :i"), {"i": ids[0]})
+    engine.dispose()

@@ -241,7 +241,6 @@ DEMAND_FIELDS = {
 }
 DEMAND_STATUSES = {
     "submitted",
-    "approved",
     "open",
     "matched",
     "in_service",

@@ -22,10 +22,17 @@ login_manager.session_protection = "strong"
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+def load_user(session_id: str) -> User | None:
+    # "id:version" (User.get_id): a session from before a logout, password change or deactivation no longer
+    # matches the user's session_version, so even a copied cookie stops working. (An inactive user is
+    # never authenticated: Flask-Login's is_authenticated is User.is_active.)
+    user_id, _sep, version = session_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
         return None
-    return db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
 
 
 def roles_required(*roles: str) -> Callable[[F], F]:

@@ -5,6 +5,7 @@ Each command is an entry point: it opens a session, calls services, and commits 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -31,6 +32,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(round_group)
     app.cli.add_command(followup_group)
     app.cli.add_command(import_group)
+    app.cli.add_command(token_group)
 
 
 @click.group("db", cls=AppGroup, help="Database schema (alembic migrations).")
@@ -151,7 +153,9 @@ def _round_call(call):
         value = call()
     except ServiceError as error:
         db.session.rollback()
-        raise click.ClickException(str(error.message)) from None
+        details = "".join(f"\n  {line}" for lines in error.as_errors().values() for line in lines
+                          if line != str(error.message))
+        raise click.ClickException(str(error.message) + details) from None
     db.session.commit()
     return value
 
@@ -203,8 +207,12 @@ def round_publish(round_id: int) -> None:
     from web.services import rounds
 
     rnd = _round_call(lambda: rounds.get_round(db.session, round_id))
-    made = _round_call(lambda: rounds.publish_round(db.session, rnd, actor="cli", now=utcnow()))
-    click.echo(f"round {round_id}: published, {made} engagements created")
+    done = _round_call(lambda: rounds.publish_round(db.session, rnd, actor="cli", now=utcnow()))
+    if done.already_published:
+        click.echo(f"round {round_id}: already published on {done.published_at:%Y-%m-%d %H:%M} UTC"
+                   f"{' by ' + done.published_by if done.published_by else ''}; nothing new created")
+    else:
+        click.echo(f"round {round_id}: published, {done.created} engagements created")
 
 
 @click.group("followup", cls=AppGroup, help="The engagement loop: ratings into points, the points ledger.")
@@ -242,7 +250,6 @@ def followup_check_points() -> None:
         sys.exit(1)
 
 
-
 @click.group("import", cls=AppGroup, help="Craftsman-import uploads awaiting confirmation.")
 def import_group() -> None:
     pass
@@ -258,3 +265,75 @@ def import_cleanup(older_than_hours: int) -> None:
     removed = importing.cleanup_stashes(importing.staging_directory(current_app.config["UPLOAD_DIR"]),
                                         now=utcnow(), max_age=dt.timedelta(hours=older_than_hours))
     click.echo(f"import files deleted: {removed}")
+
+
+class BadInput(click.ClickException):
+    """Bad input on the command line: one line on stderr, exit status 2 (as click's own usage errors)."""
+
+    exit_code = 2
+
+
+@click.group("token", cls=AppGroup, help="API tokens for tools calling /api/v1: issue, list, revoke.")
+def token_group() -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _bad_input_exits_2():
+    """A tokens service's refusal becomes one line on stderr and exit status 2; nothing is written."""
+    from web.services.errors import ServiceError
+
+    try:
+        yield
+    except ServiceError as error:
+        db.session.rollback()
+        raise BadInput(" ".join(" ".join(messages) for messages in error.as_errors().values())) from None
+
+
+@token_group.command("issue", help="Issue a token for USERNAME; its clear text is printed once.")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for, e.g. the tool's name.")
+@click.option("--scope", "scopes", multiple=True, required=True, help="A scope (repeatable), e.g. solve.")
+@click.option("--days", type=int, default=None, help="Days until it expires (default 90, at most 365).")
+def token_issue(username: str, name: str, scopes: tuple[str, ...], days: int | None) -> None:
+    from web.services import tokens
+
+    with _bad_input_exits_2():
+        user = tokens.account_named(db.session, username)
+        token, clear = tokens.issue_token(db.session, user=user, name=name, scopes=scopes, days=days, actor="cli",
+                                          now=utcnow())
+    db.session.commit()
+    click.echo(f"token {token.id} for {username} ({token.scopes}), expires {token.expires_at:%Y-%m-%d %H:%M} UTC")
+    click.echo("shown once, store it now:")
+    click.echo(clear)
+
+
+@token_group.command("list", help="List every token: id, prefix, account, scopes, dates, status.")
+def token_list() -> None:
+    from web.services import tokens
+
+    now = utcnow()
+
+    def when(value) -> str:
+        return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+    rows = tokens.list_tokens(db.session)
+    for token in rows:
+        click.echo("\t".join([str(token.id), f"{token.prefix or '-'}…", token.user.username, token.name,
+                              token.scopes or "-", f"created {when(token.created_at)}",
+                              f"expires {when(token.expires_at)}", f"last used {when(token.last_used_at)}",
+                              tokens.token_state(token, now)]))
+    click.echo(f"tokens: {len(rows)}")
+
+
+@token_group.command("revoke", help="Revoke token TOKEN_ID (see token list); it stops working at once.")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    from web.services import tokens
+
+    with _bad_input_exits_2():
+        token = tokens.get_token(db.session, token_id)
+        tokens.revoke_token(db.session, token, actor="cli", now=utcnow())
+    db.session.commit()
+    click.echo(f"token {token_id} ({token.prefix}…, {token.name}) revoked")
+

@@ -54,6 +54,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, the peer is the client)
         "TRUSTED_PROXIES": env.get("CRAFTMATCH_TRUSTED_PROXIES", "0"),
         "MAX_CONTENT_LENGTH": int(env.get("CRAFTMATCH_MAX_CONTENT_LENGTH", str(8 * 1024 * 1024))),
+        # A background solve is stopped after this long; a worker silent for the grace is taken as gone.
+        "SOLVE_TIMEOUT_SECONDS": int(env.get("CRAFTMATCH_SOLVE_TIMEOUT_SECONDS", "900")),
+        "SOLVE_HEARTBEAT_GRACE_SECONDS": int(env.get("CRAFTMATCH_SOLVE_HEARTBEAT_GRACE_SECONDS", "120")),
         "NOTIFICATION_BACKEND": env.get("CRAFTMATCH_NOTIFICATION_BACKEND", "log"),
         "UPLOAD_DIR": env.get("CRAFTMATCH_UPLOAD_DIR", str(Path("instance") / "uploads")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",

@@ -25,4 +25,6 @@ WORKSPACE_NAV = [
     ("engagements.index", _l("Engagements")),
     ("outcomes.index", _l("Outcomes")),
     ("reports.dashboard", _l("Dashboard")),
+    ("admin_tokens.index", _l("API tokens")),
+    ("auth.password", _l("Password")),
 ]

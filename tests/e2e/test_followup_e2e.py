@@ -37,7 +37,7 @@ def published_engagement(live_server) -> int:
         rnd = rounds.create_round(session, name="端到端匹配批次", demand_filters={"q": demand.title},
                                   actor=actor, now=now)
         rounds.solve_round(session, rnd, actor=actor, now=now)
-        assert rounds.publish_round(session, rnd, actor=actor, now=now) == 1
+        assert rounds.publish_round(session, rnd, actor=actor, now=now).created == 1
         engagement_id = session.scalar(sa.select(Engagement.id).where(Engagement.demand_id == demand.id))
         session.commit()
         return engagement_id

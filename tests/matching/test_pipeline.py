@@ -134,3 +134,18 @@ def test_an_empty_side_gives_an_empty_solvable_round(config, sizes):
     dems = DemandFeatures.build([f"d{i}" for i in range(sizes[1])], n_skills=2, n_industries=1)
     result = solve(build_problem(crafts, dems, config))
     assert result.status == "optimal" and not result.assignments
+
+
+def test_taking_demands_keeps_every_field_row_aligned(round_features):
+    crafts, dems, history = round_features
+    keep = np.arange(len(dems)) % 3 != 0
+    kept = dems.take(keep)
+    rows = np.flatnonzero(keep)
+    assert kept.ids == tuple(dems.ids[i] for i in rows)
+    assert kept.mode == tuple(dems.mode[i] for i in rows)
+    assert (kept.required_skills != dems.required_skills[rows]).nnz == 0
+    np.testing.assert_array_equal(kept.priority, dems.priority[rows])
+    part = solve(build_problem(crafts, kept, DENSE, history=history))
+    assert part.assignments and {a.demand for a in part.assignments} <= set(kept.ids)
+    with pytest.raises(Exception, match="keep"):
+        dems.take(keep[:-1])

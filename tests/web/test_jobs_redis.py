@@ -3,54 +3,19 @@
 from __future__ import annotations
 
 import re
-import shutil
-import socket
-import subprocess
-import time
 
-import pytest
 from sqlalchemy.orm import Session
 
 from tests.browser import Browser
 from tests.conftest import NOW, TEST_PASSWORD, make_test_app
+from tests.web.conftest import needs_redis
 from web import migrate
 from web.db import make_engine
 from web.models import MatchingRound
 from web.services import jobs, rounds, seeding
 from web.services.users import create_user
 
-REDIS_SERVER = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (apt install redis-server)")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture()
-def redis_url(tmp_path):
-    port = _free_port()
-    process = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        from redis import Redis
-
-        client = Redis(host="127.0.0.1", port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except Exception:  # noqa: BLE001 - not listening yet
-                time.sleep(0.05)
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
+pytestmark = needs_redis
 
 def test_solve_runs_on_the_queue(tmp_path, redis_url):
     from rq import SimpleWorker

@@ -92,12 +92,13 @@ def test_publish_is_atomic_idempotent_and_writes_the_outbox(session, monkeypatch
         == {"open"}
     monkeypatch.undo()
 
-    made = rounds.publish_round(session, rnd, actor="test", now=NOW)
+    made = rounds.publish_round(session, rnd, actor="test", now=NOW).created
     assigned_demands = set(session.scalars(sa.select(Proposal.demand_id).where(Proposal.round_id == rnd.id,
                                                                                Proposal.assigned)))
     assert made == len(assigned_demands) > 0
     assert rnd.status == "published" and rnd.published_at == NOW
-    assert rounds.publish_round(session, rnd, actor="test", now=NOW) == 0  # twice: nothing more
+    again = rounds.publish_round(session, rnd, actor="test", now=NOW)  # twice: nothing more, and says so
+    assert again.created == 0 and again.already_published and again.published_at == NOW
     assert session.scalar(sa.select(sa.func.count()).select_from(Engagement)
                           .where(Engagement.round_id == rnd.id)) == made
     members = session.scalar(sa.select(sa.func.count()).select_from(EngagementMember).join(Engagement)

@@ -1,7 +1,8 @@
 """``POST /api/v1/solve``: the solver for tools, speaking the ``craftmatch solve`` JSON (``matching.io``).
 
-Bearer-token auth (``Authorization: Bearer cm_…``), a size limit, and every error in the app's one JSON
-error shape: 401 without a valid token, 413 when too large, 415 when not JSON, 422 naming the bad field.
+Bearer-token auth (``Authorization: Bearer cm_…``, scope ``solve``), a size limit, and every error in the
+app's one JSON error shape: 401 without a valid token, 403 without the scope, 413 when too large, 415 when
+not JSON, 422 naming the bad field.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from flask_smorest import Blueprint
 from matching.io import loads_json, parse_problem, result_to_json
 from matching.problem import ProblemError
 from matching.solve import solve
+from web.api.auth import token_required
 from web.errors import error_body
-from web.extensions import db
-from web.services.users import user_for_token
 
 blp = Blueprint("solve", __name__, description="Solve a matching problem given as craftmatch solve JSON")
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
@@ -24,22 +24,16 @@ DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 def _error(status: int, code: str, message: str, errors: dict | None = None):
     response = jsonify(error_body(status, code, message, errors))
     response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="craftmatch"'
     return response
 
 
 @blp.route("/solve", methods=["POST"])
+@token_required(blp, "solve")
 @blp.doc(requestBody={"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
          responses={"200": {"description": "The result document of craftmatch solve"},
-                    "401": {"description": "Missing or invalid bearer token"},
                     "413": {"description": "The problem is larger than the limit"},
                     "422": {"description": "Malformed problem; errors names the field"}})
 def solve_problem():
-    header = request.headers.get("Authorization", "")
-    scheme, _sep, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip() or user_for_token(db.session, token.strip()) is None:
-        return _error(401, "unauthorized", _("A valid API token is required (Authorization: Bearer …)."))
     limit = int(current_app.config.get("SOLVE_MAX_BYTES", DEFAULT_MAX_BYTES))
     too_large = _("The problem is larger than %(limit)d bytes; run a matching round in the workspace instead.",
                   limit=limit)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -15,3 +17,27 @@ def one_of(column: str, values: Iterable[str], name: str | None = None) -> sa.Ch
 
 # Money in 万元 (ten-thousand yuan): exact decimal storage, floats in Python (no SQLite Decimal warning).
 Money = sa.Numeric(14, 2, asdecimal=False)
+
+
+class TitledStrEnum(enum.StrEnum):
+    """A state stored as its plain string, with the title users read (indico's ``TitledIntEnum``, for strings).
+
+    ``DemandStatus.open == "open"`` holds, so columns, JSON and queries keep plain strings; ``.label`` is the
+    translatable title shown in every page, report and export.
+    """
+
+    label: Any
+
+    def __new__(cls, value: str, label: Any):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.label = label
+        return member
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        return tuple(member.value for member in cls)
+
+    @classmethod
+    def labels(cls) -> dict[str, Any]:
+        return {member.value: member.label for member in cls}

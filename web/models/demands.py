@@ -5,19 +5,38 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from web.db import Base
-from web.models._types import one_of
+from web.models._types import TitledStrEnum, one_of
 from web.models.enterprises import Enterprise
 from web.models.taxonomy import DemandCategory, Industry, Region, Skill
 
-# The lifecycle: submitted → approved → open → matched → in_service → completed → evaluated;
-# needs_info while the coordinator waits for the enterprise; rejected, withdrawn, merged end it.
-DEMAND_STATUSES = (
-    "submitted", "needs_info", "approved", "open", "matched", "in_service",
-    "completed", "evaluated", "rejected", "withdrawn", "merged",
-)
+
+class DemandStatus(TitledStrEnum):
+    """The demand's life cycle, one set of words for the inbox, the status page, reports and exports.
+
+    submitted → open (approved, ready for matching) → matched → in_service → completed → evaluated;
+    needs_info while the coordinator waits for the enterprise; rejected, withdrawn and merged end it.
+    """
+
+    submitted = "submitted", _l("Submitted, waiting for review")
+    needs_info = "needs_info", _l("More information needed")
+    open = "open", _l("Approved, waiting for matching")
+    matched = "matched", _l("Matched with craftsmen")
+    in_service = "in_service", _l("In service")
+    completed = "completed", _l("Completed")
+    evaluated = "evaluated", _l("Completed and rated")
+    rejected = "rejected", _l("Not accepted")
+    withdrawn = "withdrawn", _l("Withdrawn")
+    merged = "merged", _l("Merged into another demand")
+
+
+DEMAND_STATUSES = DemandStatus.values()
+# No transition leaves these: the demand's story is over.
+FINAL_DEMAND_STATUSES = (DemandStatus.evaluated, DemandStatus.rejected, DemandStatus.withdrawn,
+                         DemandStatus.merged)
 SERVICE_MODES = ("onsite", "remote", "hybrid")
 URGENCIES = ("low", "medium", "high")
 

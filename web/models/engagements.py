@@ -14,6 +14,7 @@ from web.models.demands import Demand
 
 ENGAGEMENT_STATUSES = ("scheduled", "in_service", "completed", "evaluated", "cancelled")
 MEMBER_STATUSES = ("assigned", "accepted", "declined", "no_show", "served")
+LIVE_ENGAGEMENT = "status <> 'cancelled'"
 FOLLOW_UP_KINDS = ("check_2w", "result", "review_3m", "review_6m", "impact_6m")
 
 
@@ -26,6 +27,10 @@ class Engagement(Base):
                            name="dates_ordered"),
         # Publishing a round twice must not create a second engagement for the same demand.
         sa.UniqueConstraint("round_id", "demand_id"),
+        # One demand, one live service: two rounds published at once cannot both serve it (a cancelled
+        # engagement frees the demand for a later round).
+        sa.Index("uq_engagement_live_demand", "demand_id", unique=True,
+                 sqlite_where=sa.text(LIVE_ENGAGEMENT), postgresql_where=sa.text(LIVE_ENGAGEMENT)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -41,6 +41,8 @@ class MatchingRound(Base):
     version: Mapped[int] = mapped_column(default=1)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     created_at: Mapped[dt.datetime]
+    # When the last background solve was queued: a job that outlives its time limit is reported, not awaited.
+    queued_at: Mapped[dt.datetime | None]
     solved_at: Mapped[dt.datetime | None]
     published_at: Mapped[dt.datetime | None]
     published_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
@@ -65,6 +67,9 @@ class RoundDemand(Base):
     demand_id: Mapped[int] = mapped_column(sa.ForeignKey("demand.id"), index=True)
     slots: Mapped[int]
     priority: Mapped[float] = mapped_column(default=1.0)
+    # What the demand said when the round last solved (``eligibility.demand_fingerprints``): an edit since
+    # then makes its proposals stale.
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(32))
 
     round: Mapped[MatchingRound] = relationship(back_populates="demands")
     demand: Mapped[Demand] = relationship()

@@ -24,6 +24,7 @@ from web.models import (
     CraftsmanHonour,
     Demand,
     DemandSkill,
+    DemandStatus,
     DemandStatusEvent,
     Engagement,
     EngagementMember,
@@ -40,24 +41,11 @@ from web.services.tracking import new_tracking_code, normalize_code
 
 Actor = User | str | None
 
-STATUS_LABELS = {
-    "submitted": _l("Submitted, waiting for review"),
-    "needs_info": _l("More information needed"),
-    "approved": _l("Approved"),
-    "open": _l("Open for matching"),
-    "matched": _l("Matched with craftsmen"),
-    "in_service": _l("In service"),
-    "completed": _l("Completed"),
-    "evaluated": _l("Completed and rated"),
-    "rejected": _l("Not accepted"),
-    "withdrawn": _l("Withdrawn"),
-    "merged": _l("Merged into another demand"),
-}
+STATUS_LABELS = DemandStatus.labels()
 # What the enterprise reads on its status page for each status: what happens next.
 STATUS_HELP = {
     "submitted": _l("A coordinator reviews the demand, usually within two working days."),
     "needs_info": _l("Please answer the coordinator's question below; the review continues after your answer."),
-    "approved": _l("The demand is approved and waits for the next matching round with the craftsman pool."),
     "open": _l("The demand is approved and waits for the next matching round with the craftsman pool."),
     "matched": _l("Craftsmen are assigned; the coordinator contacts you to arrange the service."),
     "in_service": _l("The craftsmen are serving your enterprise."),
@@ -72,12 +60,12 @@ URGENCY_LABELS = {"low": _l("Low"), "medium": _l("Medium"), "high": _l("High")}
 
 # Which statuses each review action starts from.
 APPROVE_FROM = ("submitted", "needs_info")
-REJECT_FROM = ("submitted", "needs_info", "approved", "open")
-ASK_FROM = ("submitted", "needs_info", "approved", "open")
-EDIT_IN = ("submitted", "needs_info", "approved", "open")
-WITHDRAW_FROM = ("submitted", "needs_info", "approved", "open")
-MERGE_FROM = ("submitted", "needs_info", "approved", "open")
-MERGE_INTO = ("submitted", "needs_info", "approved", "open", "matched", "in_service")
+REJECT_FROM = ("submitted", "needs_info", "open")
+ASK_FROM = ("submitted", "needs_info", "open")
+EDIT_IN = ("submitted", "needs_info", "open")
+WITHDRAW_FROM = ("submitted", "needs_info", "open")
+MERGE_FROM = ("submitted", "needs_info", "open")
+MERGE_INTO = ("submitted", "needs_info", "open", "matched", "in_service")
 CLOSED = ("completed", "evaluated", "rejected", "withdrawn", "merged")
 # The coordinator's queue: what waits for a coordinator's decision.
 WAITING = ("submitted",)

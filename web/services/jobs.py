@@ -7,14 +7,17 @@ the one place outside the entry points that does, because the job *is* an entry 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 QUEUE_NAME = "craftmatch"
-JOB_TIMEOUT = 30 * 60
 log = logging.getLogger("craftmatch.jobs")
+# A job queued this long without an id was never enqueued (the queue refused it).
+ENQUEUE_GRACE = dt.timedelta(minutes=1)
 
 
 def queue_configured(app: Flask) -> bool:
@@ -31,9 +34,66 @@ def queue(redis_url: str):
 def enqueue_solve(app: Flask, round_id: int, actor_id: int | None) -> str:
     """Put a solve on the queue; the worker runs :func:`run_solve`. Returns the job id."""
     job = queue(app.config["REDIS_URL"]).enqueue(
-        run_solve, round_id, actor_id, app.config["DATABASE_URL"], job_timeout=JOB_TIMEOUT,
+        run_solve, round_id, actor_id, app.config["DATABASE_URL"], job_timeout=app.config["SOLVE_TIMEOUT_SECONDS"],
         description=f"solve matching round {round_id}")
     return job.id
+
+
+def _naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    if moment is not None and moment.tzinfo is not None:
+        return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
+
+
+def stuck_reason(app: Flask, rnd, now: dt.datetime) -> Any | None:
+    """Why a queued or solving round will never finish on its own, or None while its job may still be running.
+
+    Failed, stopped or vanished jobs, a worker whose heartbeat stopped (killed, machine gone), and a solve that
+    outlived ``SOLVE_TIMEOUT_SECONDS`` are all reported, so the round page can stop waiting and offer a new solve.
+    """
+    if rnd.status not in ("queued", "solving"):
+        return None
+    if not queue_configured(app):
+        return _l("No task queue is configured any more, so the background solve cannot finish.")
+    timeout = dt.timedelta(seconds=app.config["SOLVE_TIMEOUT_SECONDS"])
+    grace = dt.timedelta(seconds=app.config["SOLVE_HEARTBEAT_GRACE_SECONDS"])
+    waited = now - (rnd.queued_at or now)
+    if rnd.job_id is None:
+        return _l("The solve never reached the task queue.") if waited > ENQUEUE_GRACE else None
+    from redis.exceptions import RedisError
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    try:
+        job = Job.fetch(rnd.job_id, connection=queue(app.config["REDIS_URL"]).connection)
+        status = job.get_status()
+    except NoSuchJobError:
+        return _l("The solve's job is no longer in the task queue (the queue was emptied or restarted).")
+    except RedisError:  # the queue cannot be asked: only the time limit can tell
+        return _l("The solve outlived its time limit.") if waited > timeout + grace else None
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        return _l("The background solve failed: %(error)s", error=_last_line(job) or status.value)
+    if status == JobStatus.FINISHED:
+        return _l("The background solve ended without saving its result.")
+    if status == JobStatus.STARTED:
+        heartbeat = _naive_utc(job.last_heartbeat or job.started_at)
+        if heartbeat is not None and now - heartbeat > grace:
+            return _l("The worker solving this round stopped answering (no sign of life for %(seconds)d s).",
+                      seconds=int((now - heartbeat).total_seconds()))
+    if waited > timeout + grace:
+        return _l("The solve outlived its time limit.")
+    return None
+
+
+def _last_line(job) -> str:
+    text = ""
+    try:
+        result = job.latest_result()
+        text = (getattr(result, "exc_string", "") or "") if result is not None else ""
+    except Exception:  # noqa: BLE001 - a missing result only makes the message shorter
+        text = ""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
 
 
 def job_state(app: Flask, job_id: str | None) -> str | None:
@@ -63,6 +123,8 @@ def run_solve(round_id: int, actor_id: int | None, database_url: str, config: di
         session = db.session
         rnd = session.get(MatchingRound, round_id)
         actor = session.get(User, actor_id) if actor_id else "worker"
+        if rnd.status not in ("queued", "solving"):  # settled meanwhile (reported stuck, or solved inline)
+            return {"round_id": round_id, "status": rnd.status}
         rnd.status = "solving"
         session.commit()
         try:

@@ -42,7 +42,7 @@ from web.schemas.engagements import TargetSchema
 from web.services import audit, reference
 
 MATCHED_OR_LATER = ("matched", "in_service", "completed", "evaluated")
-MATCHABLE = ("approved", "open", *MATCHED_OR_LATER)
+MATCHABLE = ("open", *MATCHED_OR_LATER)
 SERVED_ENGAGEMENTS = ("in_service", "completed", "evaluated")
 SERVING_MEMBERS = ("assigned", "accepted", "served")
 HIGH_RATING = 4

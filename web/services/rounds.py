@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
@@ -41,12 +42,13 @@ from web.models import (
     User,
     demand_industry,
 )
-from web.services import audit, features, notifications
+from web.services import audit, eligibility, features, notifications
 from web.services.craftsmen import filtered_query, region_scope_ids, user_scope
 from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
 FAR_KM = 150.0
+INTERRUPTED = "interrupted"  # solver_status of a background solve that never finished
 LOW_SCORE = 0.4
 ACTIVE_MEMBER_STATUSES = ("assigned", "accepted")
 ACTIVE_ENGAGEMENT_STATUSES = ("scheduled", "in_service")
@@ -186,36 +188,80 @@ def mark_queued(session: Session, rnd: MatchingRound, *, job_id: str | None, act
     _require_editable(rnd, expected_version)
     rnd.status = "queued"
     rnd.job_id = job_id
+    rnd.queued_at = now
     _touch(session, rnd)
     audit.record(session, actor=actor, action="round.queue", entity=rnd, now=now, after={"job_id": job_id})
     return rnd
 
 
+def mark_solve_interrupted(session: Session, rnd: MatchingRound, *, reason: str, actor: User | str | None,
+                           now: dt.datetime) -> MatchingRound:
+    """A background solve that will never finish (its job failed, vanished or ran out of time) ends the wait.
+
+    The round becomes ``failed`` with the reason, so its page stops polling and offers to solve again; its
+    earlier proposals, if any, stay for review. Doing it twice changes nothing.
+    """
+    if rnd.status not in ("queued", "solving"):
+        return rnd
+    before = {"status": rnd.status, "job_id": rnd.job_id}
+    rnd.status = "failed"
+    rnd.solver_status = INTERRUPTED
+    rnd.solver_message = str(reason)[:2000]
+    _touch(session, rnd)
+    audit.record(session, actor=actor, action="round.solve_interrupted", entity=rnd, now=now, before=before,
+                 after={"status": "failed", "reason": str(reason)})
+    return rnd
+
+
 def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | None, now: dt.datetime,
                 expected_version: int | None = None) -> Result:
-    """Build features (or reuse the snapshot), solve exactly, store proposals and metrics."""
+    """Solve exactly over the round's craftsmen and demands that are still eligible; store proposals and metrics.
+
+    The features come from the snapshot of the last solve unless a demand was edited since (then the round
+    reloads them), and the pools decide eligibility every time: craftsmen who paused or left get no demand,
+    capacity booked by other rounds since this one was created is taken off, demands no longer open drop out,
+    and locks on them are released (audited).
+    """
     _require_editor(actor)
     _require_editable(rnd, expected_version)
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    today = now.date()
     config = _config(rnd.config)
     capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
                                       .where(RoundCraftsman.round_id == rnd.id)).all())
     slots = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.slots)
                                  .where(RoundDemand.round_id == rnd.id)).all())
-    if rnd.snapshot:
+    inactive = eligibility.inactive_craftsmen(session, rnd, today)
+    booked = eligibility.booked_elsewhere(session, rnd)
+    closed = eligibility.closed_demands(session, rnd)
+    open_ids = [d for d in slots if d not in closed]
+    if not open_ids:
+        raise ServiceError(_l("None of this round's demands is still open: they were served, withdrawn or "
+                              "closed since the round was created."), field="demands")
+    if rnd.snapshot and not eligibility.edited_demands(session, rnd, open_ids):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
     else:
-        today = now.date()
         craftsmen = features.load_craftsmen(session, rnd.id, today=today)
         demands = features.load_demands(session, rnd.id, today=today)
         history = features.load_history(session, craftsmen, demands)
-    craftsmen = dataclasses.replace(craftsmen, capacity=np.array([capacities[int(c)] for c in craftsmen.ids]))
+    still_open = np.array([int(d) not in closed for d in demands.ids], dtype=bool)
+    if not still_open.all():
+        demands = demands.take(still_open)
+    craftsmen = dataclasses.replace(
+        craftsmen, active=np.array([int(c) not in inactive for c in craftsmen.ids], dtype=bool),
+        capacity=np.array([max(0, capacities[int(c)] - booked.get(int(c), 0)) for c in craftsmen.ids]))
     demands = dataclasses.replace(demands, slots=np.array([slots[int(d)] for d in demands.ids]))
+    _release_ineligible_locks(session, rnd, set(inactive), set(closed), actor=actor, now=now)
+    known = {"c": set(craftsmen.ids), "d": set(demands.ids)}
+
+    def in_round(pairs):
+        return [(c, d) for c, d in pairs if c in known["c"] and d in known["d"]]
+
     locks = _pairs(session, rnd, Proposal.locked.is_(True))
-    exclusions = sorted(set(_pairs(session, rnd, Proposal.excluded.is_(True)))
-                        | set(features.declined_pairs(session, rnd.id)))
-    previous = _pairs(session, rnd, Proposal.assigned.is_(True)) if rnd.solved_at else None
+    exclusions = sorted(set(in_round(_pairs(session, rnd, Proposal.excluded.is_(True))))
+                        | set(in_round(features.declined_pairs(session, rnd.id))))
+    previous = in_round(_pairs(session, rnd, Proposal.assigned.is_(True))) if rnd.solved_at else None
     timings["load"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -237,6 +283,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
         _store_result(session, rnd, result, problem, craftsmen, demands, config)
+        eligibility.store_fingerprints(session, rnd, [int(d) for d in demands.ids])
         rnd.objective = result.objective
         rnd.status = "solved"
         rnd.solved_at = now
@@ -245,17 +292,39 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     timings["save"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     changes = result.changes or {"added": [], "removed": []}
+    left_out: dict[str, int] = defaultdict(int)
+    for reason, _ in closed.values():
+        left_out[reason] += 1
     rnd.metrics = {**result.metrics, "timings": timings, "solver_timings": dict(result.timings),
                    "solver": result.solver, "unfilled": len(result.unfilled),
                    "craftsmen": len(craftsmen), "demands": len(demands),
                    "changes": {kind: [list(map(int, p)) for p in pairs] for kind, pairs in changes.items()},
-                   "incremental": previous is not None}
+                   "incremental": previous is not None,
+                   "inactive_craftsmen": len(inactive), "demands_left_out": dict(left_out),
+                   "booked_elsewhere": {str(c): n for c, n in booked.items()}}
     _touch(session, rnd)
     audit.record(session, actor=actor, action="round.solve", entity=rnd, now=now,
                  after={"status": rnd.status, "objective": rnd.objective, "digest": rnd.snapshot_digest,
                         "locks": len(locks), "exclusions": len(exclusions),
-                        "added": len(changes["added"]), "removed": len(changes["removed"])})
+                        "added": len(changes["added"]), "removed": len(changes["removed"]),
+                        "inactive_craftsmen": sorted(inactive), "demands_left_out": sorted(closed)})
     return result
+
+
+def _release_ineligible_locks(session: Session, rnd: MatchingRound, craftsmen: set[int], demands: set[int], *,
+                              actor: User | str | None, now: dt.datetime) -> None:
+    """A lock cannot hold a craftsman who left or a demand already served: release it, on the record."""
+    if not craftsmen and not demands:
+        return
+    stale = session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id).where(
+        Proposal.round_id == rnd.id, Proposal.locked,
+        sa.or_(Proposal.craftsman_id.in_(craftsmen), Proposal.demand_id.in_(demands)))).all()
+    if not stale:
+        return
+    session.execute(sa.update(Proposal).where(Proposal.id.in_([row.id for row in stale])).values(locked=False))
+    audit.record(session, actor=actor, action="round.release_locks", entity=rnd, now=now,
+                 after={"pairs": [[row.craftsman_id, row.demand_id] for row in stale],
+                        "reason": "craftsman or demand no longer eligible"})
 
 
 def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
@@ -396,20 +465,52 @@ def pending_changes(session: Session, rnd: MatchingRound) -> bool:
         return True
     capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
                                       .where(RoundCraftsman.round_id == rnd.id)).all())
+    booked = (rnd.metrics or {}).get("booked_elsewhere", {})  # what the solve took off for other rounds
     snap = rnd.snapshot["craftsmen"]
-    return any(capacities.get(int(c)) != k for c, k in zip(snap["ids"], snap["capacity"], strict=True))
+    return any(max(0, capacities.get(int(c), 0) - int(booked.get(c, 0))) != k
+               for c, k in zip(snap["ids"], snap["capacity"], strict=True))
 
 
 # ---------------------------------------------------------------- publish and decline
-def publish_round(session: Session, rnd: MatchingRound, *, actor: User | str | None, now: dt.datetime,
-                  expected_version: int | None = None) -> int:
-    """Atomically: proposals → engagements (+ members), demands → matched, the outbox; returns engagements made.
+@dataclasses.dataclass(frozen=True)
+class Publication:
+    """What a publish did: engagements made now, or when and by whom the round had been published already."""
 
-    Publishing twice does nothing more (returns 0). Any failure leaves nothing half-done.
+    created: int
+    already_published: bool = False
+    published_at: dt.datetime | None = None
+    published_by: str | None = None
+
+
+class RoundOutdated(ServiceError):
+    """The pools moved under the proposals since the solve: nothing is published; re-solve first."""
+
+    status_code = 409
+
+    def __init__(self, changes: list[eligibility.PoolChange]) -> None:
+        super().__init__(_l("The pools changed since the last solve, so nothing was published. Re-solve the round "
+                            "(locks and unaffected pairs are kept), check it, then publish."),
+                         field="status", code="round_outdated")
+        self.changes = changes
+
+    def as_errors(self) -> dict[str, list[str]]:
+        return {"changes": [f"{c.name}: {c.label}{' (' + c.detail + ')' if c.detail else ''}" for c in self.changes]}
+
+
+def publish_round(session: Session, rnd: MatchingRound, *, actor: User | str | None, now: dt.datetime,
+                  expected_version: int | None = None) -> Publication:
+    """Atomically: proposals → engagements (+ members), demands → matched, the outbox.
+
+    The round's row and its demands' rows are locked inside the transaction, and the pools are checked again
+    under those locks, so two publishes at once serialise: a round published twice creates one set of
+    engagements (the second call answers when and by whom), and of two rounds over the same demands one wins
+    whole while the other publishes nothing and raises :class:`RoundOutdated` naming the demands taken. The
+    partial unique index ``uq_engagement_live_demand`` is the last guard. Any failure leaves nothing half-done.
     """
     _require_editor(actor)
+    rnd = _lock_round(session, rnd)
     if rnd.status == "published":
-        return 0
+        return _already_published(session, rnd)
     _check_version(rnd, expected_version)
     if rnd.status != "solved":
         raise ServiceError(_l("Solve the round before publishing it."), field="status")
@@ -417,40 +518,68 @@ def publish_round(session: Session, rnd: MatchingRound, *, actor: User | str | N
         raise ServiceError(_l("Locks, exclusions or capacities changed: re-solve before publishing."),
                            field="status")
     actor_id = actor.id if isinstance(actor, User) else None
-    with session.begin_nested():  # all or nothing
-        assigned = session.execute(
-            sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
-            .join(Demand, Demand.id == Proposal.demand_id)
-            .where(Proposal.round_id == rnd.id, Proposal.assigned, Proposal.excluded.is_(False),
-                   Demand.status == "open")
-            .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
-        by_demand: dict[int, list] = defaultdict(list)
-        for row in assigned:
-            by_demand[row.demand_id].append(row)
-        demand_ids = list(by_demand)
-        engagement_ids: list[int] = []
-        if demand_ids:
-            engagement_ids = list(session.scalars(
-                sa.insert(Engagement).returning(Engagement.id, sort_by_parameter_order=True),
-                [{"demand_id": d, "round_id": rnd.id, "status": "scheduled", "coordinator_id": actor_id,
-                  "created_at": now, "updated_at": now} for d in demand_ids]))
-            session.execute(sa.insert(EngagementMember), [
-                {"engagement_id": e, "craftsman_id": row.craftsman_id, "proposal_id": row.id, "status": "assigned"}
-                for e, d in zip(engagement_ids, demand_ids, strict=True) for row in by_demand[d]])
-            session.execute(sa.update(Demand).where(Demand.id.in_(demand_ids))
-                            .values(status="matched", matched_at=now, updated_at=now))
-            session.execute(sa.insert(DemandStatusEvent), [
-                {"demand_id": d, "from_status": "open", "to_status": "matched", "at": now, "actor_id": actor_id,
-                 "note": None, "public": True} for d in demand_ids])
-            notifications.write_outbox(session, rnd, by_demand, now=now)
-        rnd.status = "published"
-        rnd.published_at = now
-        rnd.published_by_id = actor_id
-        _touch(session, rnd)
-        audit.record(session, actor=actor, action="round.publish", entity=rnd, now=now,
-                     after={"engagements": len(engagement_ids), "demands": demand_ids[:2000]})
+    assigned = session.execute(
+        sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
+        .where(Proposal.round_id == rnd.id, Proposal.assigned, Proposal.excluded.is_(False))
+        .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
+    by_demand: dict[int, list] = defaultdict(list)
+    for row in assigned:
+        by_demand[row.demand_id].append(row)
+    demand_ids = list(by_demand)
+    _lock_rows(session, Demand, demand_ids)
+    _lock_rows(session, Craftsman, sorted({row.craftsman_id for row in assigned}), read=True)
+    changes = eligibility.changes_since_solve(session, rnd, now.date())
+    if changes:
+        raise RoundOutdated(changes)
+    engagement_ids: list[int] = []
+    try:
+        with session.begin_nested():  # all or nothing
+            if demand_ids:
+                engagement_ids = list(session.scalars(
+                    sa.insert(Engagement).returning(Engagement.id, sort_by_parameter_order=True),
+                    [{"demand_id": d, "round_id": rnd.id, "status": "scheduled", "coordinator_id": actor_id,
+                      "created_at": now, "updated_at": now} for d in demand_ids]))
+                session.execute(sa.insert(EngagementMember), [
+                    {"engagement_id": e, "craftsman_id": row.craftsman_id, "proposal_id": row.id,
+                     "status": "assigned"}
+                    for e, d in zip(engagement_ids, demand_ids, strict=True) for row in by_demand[d]])
+                session.execute(sa.update(Demand).where(Demand.id.in_(demand_ids))
+                                .values(status="matched", matched_at=now, updated_at=now))
+                session.execute(sa.insert(DemandStatusEvent), [
+                    {"demand_id": d, "from_status": "open", "to_status": "matched", "at": now,
+                     "actor_id": actor_id, "note": None, "public": True} for d in demand_ids])
+                notifications.write_outbox(session, rnd, by_demand, now=now)
+            rnd.status = "published"
+            rnd.published_at = now
+            rnd.published_by_id = actor_id
+            _touch(session, rnd)
+            audit.record(session, actor=actor, action="round.publish", entity=rnd, now=now,
+                         after={"engagements": len(engagement_ids), "demands": demand_ids[:2000]})
+    except IntegrityError:
+        # Only reachable where the row locks do not serialise (the index is the last guard): same answer.
+        raise Conflict(_l("Another round served some of these demands at the same moment; nothing was published. "
+                          "Re-solve the round and publish again.")) from None
     session.expire_all()
-    return len(engagement_ids)
+    return Publication(created=len(engagement_ids))
+
+
+def _lock_round(session: Session, rnd: MatchingRound) -> MatchingRound:
+    """The round's row, locked for this transaction and read afresh (another publish may have just committed)."""
+    return session.scalars(sa.select(MatchingRound).where(MatchingRound.id == rnd.id).with_for_update()
+                           .execution_options(populate_existing=True)).one()
+
+
+def _lock_rows(session: Session, model, ids: list[int], *, read: bool = False) -> None:
+    """Row locks in id order (no deadlock between two publishes); SQLite's write lock already serialises."""
+    for start in range(0, len(ids), 5000):
+        session.execute(sa.select(model.id).where(model.id.in_(ids[start:start + 5000])).order_by(model.id)
+                        .with_for_update(read=read)).all()
+
+
+def _already_published(session: Session, rnd: MatchingRound) -> Publication:
+    by = session.get(User, rnd.published_by_id) if rnd.published_by_id else None
+    return Publication(created=0, already_published=True, published_at=rnd.published_at,
+                       published_by=by.display_name if by else None)
 
 
 def decline_member(session: Session, member: EngagementMember, *, reason: str, actor: User | str | None,

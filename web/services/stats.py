@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from web.models import Craftsman, Demand, Enterprise, Outcome, Studio
 
-OPEN_DEMAND_STATUSES = ("submitted", "needs_info", "approved", "open")
+OPEN_DEMAND_STATUSES = ("submitted", "needs_info", "open")
 
 
 def pool_counts(session: Session) -> dict[str, int]:

@@ -1,10 +1,9 @@
-"""Staff accounts: create, authenticate (argon2 hashes), API tokens."""
+"""Staff accounts: create, authenticate (argon2 hashes, every attempt audited), sessions, passwords."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -12,11 +11,11 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from web.models import ApiToken, Region, User
+from web.models import Region, User
 from web.models.users import ROLES
 from web.schemas.common import has_control_characters
 from web.services import audit
-from web.services.errors import Conflict, ServiceError
+from web.services.errors import Conflict, ServiceError, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
@@ -42,10 +41,7 @@ def create_user(
         raise ServiceError(_l("A user name of 1 to 60 characters is required."), field="username")
     if role not in ROLES:
         raise ServiceError(_l("Role must be one of: %(roles)s.", roles=", ".join(ROLES)), field="role")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise ServiceError(
-            _l("The password must have at least %(count)d characters.", count=MIN_PASSWORD_LENGTH), field="password"
-        )
+    _check_password_length(password, field="password")
     if session.scalar(sa.select(User.id).where(User.username == username)) is not None:
         raise Conflict(_l("The user name %(name)s is taken.", name=username), field="username")
     region_id = None
@@ -68,8 +64,27 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, *, username: str, password: str, now: dt.datetime) -> User | None:
-    """The active user with this name and password, or None (same answer for both failures)."""
+def _check_password_length(password: str, *, field: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ServiceError(
+            _l("The password must have at least %(count)d characters.", count=MIN_PASSWORD_LENGTH), field=field
+        )
+
+
+@dataclass(frozen=True)
+class _UnknownAccount:
+    """The audit entity of a login attempt under a name that no account has."""
+
+    __tablename__ = User.__tablename__
+    id: None = None
+
+
+def authenticate(session: Session, *, username: str, password: str, now: dt.datetime,
+                 address: str | None = None) -> User | None:
+    """The active user with this name and password, or None (same answer for every failure).
+
+    Every attempt is audited with the name typed and the client ``address`` (never the password).
+    """
     username = username.strip()
     # A control character (a NUL byte…) is in no user name; PostgreSQL would refuse it in the query.
     user = None if has_control_characters(username) else session.scalar(
@@ -77,14 +92,58 @@ def authenticate(session: Session, *, username: str, password: str, now: dt.date
     if user is None or not user.active:
         # Spend the same time as a real check so that timing does not reveal user names.
         _verify(hash_password("x" * MIN_PASSWORD_LENGTH), password)
+        _audit_login_failure(session, user, username, address, "unknown_user" if user is None else "inactive", now)
         return None
     if not _verify(user.password_hash, password):
+        _audit_login_failure(session, user, username, address, "wrong_password", now)
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = now
+    audit.record(session, actor=user, action="auth.login", entity=user, now=now,
+                 after={"username": user.username, "address": address})
     session.flush()
     return user
+
+
+def _audit_login_failure(session: Session, user: User | None, username: str, address: str | None, reason: str,
+                         now: dt.datetime) -> None:
+    # The name as typed (cut to the column's size; it may be garbage), never the password.
+    audit.record(session, actor="anonymous", action="auth.login_failed", entity=user or _UnknownAccount(), now=now,
+                 after={"username": username[:60], "address": address, "reason": reason})
+    session.flush()
+
+
+def end_sessions(session: Session, user: User, *, actor: User | str | None, now: dt.datetime,
+                 action: str = "auth.logout") -> None:
+    """End every login session of ``user`` (each browser, and any copy of its cookie)."""
+    user.session_version += 1
+    audit.record(session, actor=actor, action=action, entity=user, now=now,
+                 after={"username": user.username})
+    session.flush()
+
+
+def change_password(session: Session, user: User, *, current_password: str, new_password: str,
+                    now: dt.datetime) -> None:
+    """The user's own password change: the current one proves it is them; every other session ends."""
+    if not _verify(user.password_hash, current_password):
+        raise ValidationFailed({"current_password": [_l("The current password is not correct.")]})
+    _check_password_length(new_password, field="new_password")
+    if new_password == current_password:
+        raise ValidationFailed({"new_password": [_l("The new password must differ from the current one.")]})
+    user.password_hash = hash_password(new_password)
+    end_sessions(session, user, actor=user, now=now, action="user.password_change")
+
+
+def set_active(session: Session, user: User, *, active: bool, actor: User | str | None, now: dt.datetime) -> None:
+    """Activate or deactivate an account; deactivating ends its sessions at once."""
+    before = {"active": user.active}
+    user.active = active
+    if not active:
+        user.session_version += 1
+    audit.record(session, actor=actor, action="user.activate" if active else "user.deactivate", entity=user,
+                 now=now, before=before, after={"active": active})
+    session.flush()
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -92,28 +151,3 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, InvalidHashError):
         return False
-
-
-def issue_api_token(session: Session, *, user: User, name: str, actor: User | str | None, now: dt.datetime) -> str:
-    """Create a token and return its clear text (shown once; only the hash is stored)."""
-    clear = "cm_" + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, name=name, token_hash=token_digest(clear), created_at=now)
-    session.add(token)
-    session.flush()
-    audit.record(session, actor=actor, action="api_token.issue", entity=token, now=now,
-                 after={"user": user.username, "name": name})
-    return clear
-
-
-def token_digest(clear: str) -> str:
-    # Tokens are long random strings, so a fast hash is enough (no dictionary to attack).
-    return hashlib.sha256(clear.encode()).hexdigest()
-
-
-def user_for_token(session: Session, clear: str) -> User | None:
-    token = session.scalar(
-        sa.select(ApiToken).where(ApiToken.token_hash == token_digest(clear), ApiToken.revoked_at.is_(None))
-    )
-    if token is None or not token.user.active:
-        return None
-    return token.user

@@ -39,3 +39,7 @@ def register_views(app: Flask) -> None:
     from web.views.reports import bp as reports_bp
 
     app.register_blueprint(reports_bp)
+
+    from web.views.admin_tokens import bp as admin_tokens_bp
+
+    app.register_blueprint(admin_tokens_bp)

@@ -17,6 +17,7 @@ from wtforms import SelectChoice, SelectField, StringField
 from web.auth import editor_required, staff_required
 from web.clock import utcnow
 from web.extensions import db
+from web.models import DemandStatus
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import ReportFilterSchema
 from web.services import charts, reports
@@ -25,11 +26,7 @@ from web.views.engagements import show_errors
 
 bp = Blueprint("reports", __name__, url_prefix="/workspace/reports")
 
-STATUS_LABELS = {
-    "submitted": _l("Submitted"), "needs_info": _l("Waiting for information"), "approved": _l("Approved"),
-    "open": _l("Open"), "matched": _l("Matched"), "in_service": _l("In service"), "completed": _l("Completed"),
-    "evaluated": _l("Evaluated"), "rejected": _l("Rejected"), "withdrawn": _l("Withdrawn"), "merged": _l("Merged"),
-}
+STATUS_LABELS = DemandStatus.labels()  # the same words as the inbox and the status page
 PROVINCES = {"51": "四川省", "50": "重庆市"}
 
 

@@ -17,10 +17,12 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from redis.exceptions import RedisError
 from wtforms import (
     DecimalRangeField,
     FloatField,
@@ -46,8 +48,8 @@ from web.models import (
     Notification,
     Skill,
 )
+from web.services import eligibility, jobs, notifications, reference, rounds
 from web.services import engagements as engagement_labels
-from web.services import jobs, notifications, reference, rounds
 from web.services.craftsmen import user_scope
 from web.services.errors import ServiceError
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
@@ -212,10 +214,27 @@ def create():
 
 
 # ---------------------------------------------------------------- show, status
+def _settle_stuck_solve(rnd: MatchingRound) -> None:
+    """A background solve that can never finish is recorded as failed, in a short writing session of its own
+    (this is a GET), so that the page stops waiting and offers to solve again."""
+    now = utcnow()
+    reason = jobs.stuck_reason(current_app, rnd, now)
+    if reason is None:
+        return
+    round_id = rnd.id
+    db.session.rollback()  # end this request's read (and touch nothing until the write): SQLite's writer waits on it
+    with db.new_session() as session:
+        rounds.mark_solve_interrupted(session, session.get(MatchingRound, round_id), reason=str(reason),
+                                      actor="system", now=now)
+        session.commit()
+    db.session.refresh(rnd)
+
+
 @bp.get("/<int:round_id>")
 @staff_required
 def show(round_id: int):
     rnd = _round(round_id)
+    _settle_stuck_solve(rnd)
     session = db.session
     only_warnings = request.args.get("warnings") == "1"
     page = request.args.get("page", 1, type=int) or 1
@@ -225,19 +244,23 @@ def show(round_id: int):
         engagements = session.execute(
             sa.select(Engagement, EngagementMember).join(EngagementMember)
             .where(Engagement.round_id == rnd.id).order_by(Engagement.id).limit(200)).all()
+    pool_changes = eligibility.changes_since_solve(session, rnd, utcnow().date()) if rnd.status == "solved" else []
     return render_template(
         "rounds/show.html", rnd=rnd, review=review, total=total, page=page, pages=max(1, -(-total // 50)),
         only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd),
         counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd),
         labels=COMPONENT_LABELS, warning_labels=rounds.WARNING_LABELS, action=ActionForm(),
         engagements=engagements, decline_form=DeclineForm(), changed=rounds.change_names(session, rnd),
-        job_state=jobs.job_state(current_app, rnd.job_id))
+        job_state=jobs.job_state(current_app, rnd.job_id), pool_changes=pool_changes,
+        changed_in_pool={(change.kind, change.id): change for change in pool_changes},
+        interrupted=rnd.solver_status == rounds.INTERRUPTED)
 
 
 @bp.get("/<int:round_id>/status.json")
 @staff_required
 def status(round_id: int):
     rnd = _round(round_id)
+    _settle_stuck_solve(rnd)
     return jsonify({"id": rnd.id, "status": rnd.status, "version": rnd.version, "objective": rnd.objective,
                     "job": jobs.job_state(current_app, rnd.job_id), "message": rnd.solver_message})
 
@@ -259,7 +282,15 @@ def solve(round_id: int):
             flash(str(error.message), "error")
             return _back(rnd)
         db.session.commit()  # the worker must see the queued round before it starts
-        rnd.job_id = jobs.enqueue_solve(current_app, rnd.id, current_user.id)
+        try:
+            rnd.job_id = jobs.enqueue_solve(current_app, rnd.id, current_user.id)
+        except RedisError:
+            rounds.mark_solve_interrupted(db.session, rnd, reason=_("The task queue cannot be reached."),
+                                          actor=current_user, now=utcnow())
+            db.session.commit()
+            flash(_("The task queue cannot be reached, so the round was not solved. Try again in a moment."),
+                  "error")
+            return _back(rnd)
         db.session.commit()
         flash(_("The round is queued for solving."), "success")
         return _back(rnd)
@@ -295,9 +326,24 @@ def capacity(round_id: int):
 @editor_required
 def publish(round_id: int):
     rnd = _round(round_id)
-    return _act(rnd, ActionForm(), lambda _f: rounds.publish_round(
-        db.session, rnd, actor=current_user, now=utcnow(), expected_version=_version()),
-        _("The round is published: engagements were created and the notifications are in the outbox."))
+    if not ActionForm().validate_on_submit():
+        flash(_("The request was incomplete; nothing was changed."), "error")
+        return _back(rnd)
+    try:
+        done = rounds.publish_round(db.session, rnd, actor=current_user, now=utcnow(), expected_version=_version())
+    except ServiceError as error:  # RoundOutdated too: the page lists what changed beside a re-solve button
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return _back(rnd)
+    db.session.commit()
+    if done.already_published:
+        flash(_("This round was already published on %(date)s by %(name)s; nothing new was created.",
+                date=format_datetime(done.published_at, "yyyy-MM-dd HH:mm"),
+                name=done.published_by or _("the system")), "info")
+    else:
+        flash(_("The round is published: engagements created: %(n)d; the notifications are in the outbox.",
+                n=done.created), "success")
+    return _back(rnd)
 
 
 @bp.post("/members/<int:member_id>/decline")

@@ -1,0 +1,143 @@
+"""Publishing at the same moment, on PostgreSQL with real concurrent connections (one per thread).
+
+Two rounds over the same demands published at once: one wins whole, the other publishes nothing and names
+the demands taken. The same round published from two sessions at once: one set of engagements, and the
+other caller is told it was already published, without an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from tests.conftest import NOW, make_test_app
+from tests.databases import postgres_url, throwaway_postgres_database
+from tests.factories import make_craftsman, make_demand, make_enterprise
+from web import migrate
+from web.db import make_engine
+from web.extensions import db
+from web.models import Engagement, EngagementMember, MatchingRound, Notification
+from web.services import rounds, seeding
+from web.services.errors import ServiceError
+
+pytestmark = pytest.mark.skipif(postgres_url() is None, reason="needs a PostgreSQL server")
+
+TRIALS = 5
+DEMANDS_PER_TRIAL = 12
+
+
+@pytest.fixture(scope="module")
+def app():
+    with throwaway_postgres_database(postgres_url()) as url:
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        with Session(bind=engine) as session:
+            seeding.load_reference(session)
+            session.commit()
+        engine.dispose()
+        yield make_test_app(url)
+
+
+def _solved_rounds(app, trial: int, count: int) -> list[int]:
+    """``count`` solved rounds over the same fresh demands of this trial; committed."""
+    with app.app_context():
+        session = db.new_session()
+        for _ in range(DEMANDS_PER_TRIAL + 4):
+            make_craftsman(session, skills={"weld": 4}, region_code="510100", round_capacity=3)
+        enterprise = make_enterprise(session)
+        for i in range(DEMANDS_PER_TRIAL):
+            make_demand(session, enterprise, skills={"weld": 3}, title=f"并发试验{trial}号需求{i}")
+        ids = []
+        for n in range(count):
+            rnd = rounds.create_round(session, name=f"试验{trial}-{n}", demand_filters={"q": f"并发试验{trial}号"},
+                                      actor="test", now=NOW)
+            rounds.solve_round(session, rnd, actor="test", now=NOW)
+            ids.append(rnd.id)
+        session.commit()
+        session.close()
+        return ids
+
+
+def _publish_at_once(app, round_ids: list[int]) -> list[object]:
+    """Each round id published by its own thread and connection, all released at the same moment."""
+    start = threading.Barrier(len(round_ids))
+    outcomes: list[object] = [None] * len(round_ids)
+
+    def publish(slot: int, round_id: int) -> None:
+        with app.app_context():
+            session = db.new_session()
+            try:
+                rnd = session.get(MatchingRound, round_id)
+                start.wait(timeout=30)
+                outcomes[slot] = rounds.publish_round(session, rnd, actor="test", now=NOW + dt.timedelta(hours=1))
+                session.commit()
+            except ServiceError as error:
+                session.rollback()
+                outcomes[slot] = error
+            finally:
+                session.close()
+
+    threads = [threading.Thread(target=publish, args=(slot, round_id)) for slot, round_id in enumerate(round_ids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes
+
+
+def _live_per_demand(app, trial: int) -> Counter:
+    with app.app_context():
+        session = db.new_session()
+        rows = session.scalars(sa.select(Engagement.demand_id).join(Engagement.demand).where(
+            Engagement.status != "cancelled", sa.literal_column("demand.title").like(f"并发试验{trial}号%"))).all()
+        session.close()
+    return Counter(rows)
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
+def test_two_rounds_over_the_same_demands_published_at_once(app, trial):
+    first, second = _solved_rounds(app, trial, 2)
+    outcomes = _publish_at_once(app, [first, second])
+    won = [o for o in outcomes if isinstance(o, rounds.Publication)]
+    lost = [o for o in outcomes if isinstance(o, ServiceError)]
+    assert len(won) == 1 and len(lost) == 1, outcomes
+    assert won[0].created == DEMANDS_PER_TRIAL
+    assert isinstance(lost[0], rounds.RoundOutdated)
+    taken = {c.id for c in lost[0].changes if c.kind == "demand" and c.reason == "served"}
+    assert len(taken) == DEMANDS_PER_TRIAL
+    per_demand = _live_per_demand(app, trial)
+    assert len(per_demand) == DEMANDS_PER_TRIAL and set(per_demand.values()) == {1}
+    with app.app_context():
+        session = db.new_session()
+        loser = first if outcomes[1] is won[0] else second
+        assert session.get(MatchingRound, loser).status == "solved"
+        assert session.scalar(sa.select(sa.func.count()).select_from(Notification)
+                              .where(Notification.round_id == loser)) == 0
+        bookings = session.execute(sa.select(EngagementMember.craftsman_id, Engagement.demand_id).join(Engagement)
+                                   .where(Engagement.round_id.in_([first, second]))).all()
+        assert len(bookings) == len(set(bookings)) == DEMANDS_PER_TRIAL
+        session.close()
+
+
+@pytest.mark.parametrize("trial", range(TRIALS, TRIALS + 3))
+def test_the_same_round_published_from_two_sessions_at_once(app, trial):
+    (only,) = _solved_rounds(app, trial, 1)
+    outcomes = _publish_at_once(app, [only, only])
+    assert all(isinstance(o, rounds.Publication) for o in outcomes), outcomes
+    assert sorted(o.created for o in outcomes) == [0, DEMANDS_PER_TRIAL]
+    assert [o.already_published for o in outcomes].count(True) == 1
+    assert set(_live_per_demand(app, trial).values()) == {1}
+    with app.app_context():
+        session = db.new_session()
+        kinds = Counter(session.scalars(sa.select(Notification.recipient_kind)
+                                        .where(Notification.round_id == only)).all())
+        members = session.scalar(sa.select(sa.func.count()).select_from(EngagementMember).join(Engagement)
+                                 .where(Engagement.round_id == only))
+        session.close()
+    assert kinds["enterprise"] == 1 and members == DEMANDS_PER_TRIAL

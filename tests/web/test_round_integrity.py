@@ -1,0 +1,262 @@
+"""A round stays true to its pools: who left is never published, no demand is served twice, publish is honest."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from tests.conftest import NOW
+from tests.factories import make_craftsman, make_demand, make_engagement, make_enterprise
+from web.models import (
+    Demand,
+    DemandStatusEvent,
+    Engagement,
+    EngagementMember,
+    Notification,
+    Proposal,
+)
+from web.services import craftsmen as craftsman_service
+from web.services import demands as demand_service
+from web.services import eligibility, rounds
+from web.services.errors import ServiceError
+
+LATER = NOW + dt.timedelta(hours=2)
+LATEST = NOW + dt.timedelta(hours=4)
+
+
+def _pool(session, n_craftsmen=6, n_demands=4):
+    people = [make_craftsman(session, skills={"weld": 2 + i % 4}, region_code="510100", round_capacity=1)
+              for i in range(n_craftsmen)]
+    enterprise = make_enterprise(session)
+    needs = [make_demand(session, enterprise if i % 2 else None, skills={"weld": 3}) for i in range(n_demands)]
+    return people, needs
+
+
+def _round(session, name="轮次", now=NOW):
+    rnd = rounds.create_round(session, name=name, actor="test", now=now)
+    rounds.solve_round(session, rnd, actor="test", now=now)
+    assert rnd.status == "solved"
+    return rnd
+
+
+def _assigned(session, rnd) -> set[tuple[int, int]]:
+    return set(session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id)
+                               .where(Proposal.round_id == rnd.id, Proposal.assigned)).all())
+
+
+def _count(session, model, *where) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
+
+def _craftsman(session, craftsman_id):
+    return session.get(craftsman_service.Craftsman, craftsman_id)
+
+
+@pytest.mark.parametrize("leave", ["pause", "exit"])
+def test_a_craftsman_who_leaves_after_the_solve_is_never_published(session, leave):
+    _pool(session)
+    rnd = _round(session)
+    gone_id, demand_id = sorted(_assigned(session, rnd))[0]
+    gone = _craftsman(session, gone_id)
+    if leave == "pause":
+        craftsman_service.pause_craftsman(session, gone, until=None, reason="生病", actor="test", now=LATER)
+    else:
+        craftsman_service.exit_craftsman(session, gone, reason="退休", on=LATER.date(), actor="test", now=LATER)
+
+    changes = eligibility.changes_since_solve(session, rnd, LATER.date())
+    assert [(c.kind, c.id, c.reason) for c in changes] == [
+        ("craftsman", gone_id, "paused" if leave == "pause" else "exited")]
+    with pytest.raises(rounds.RoundOutdated) as refused:
+        rounds.publish_round(session, rnd, actor="test", now=LATER)
+    assert refused.value.changes == changes and gone.name in refused.value.as_errors()["changes"][0]
+    assert _count(session, Engagement) == 0 and _count(session, Notification) == 0
+    assert rnd.status == "solved"
+
+    kept = _assigned(session, rnd) - {(gone_id, demand_id)}
+    rounds.solve_round(session, rnd, actor="test", now=LATER)
+    after = _assigned(session, rnd)
+    assert all(c != gone_id for c, _ in after)
+    assert kept <= after  # the pairs the departure did not touch stay
+    assert rnd.metrics["inactive_craftsmen"] == 1
+    assert eligibility.changes_since_solve(session, rnd, LATER.date()) == []
+    assert rounds.publish_round(session, rnd, actor="test", now=LATER).created > 0
+    assert _count(session, EngagementMember, EngagementMember.craftsman_id == gone_id) == 0
+    assert _count(session, Notification, Notification.recipient_kind == "craftsman",
+                  Notification.recipient_id == gone_id) == 0
+
+
+def test_a_lock_on_a_craftsman_who_left_is_released_on_the_record(session):
+    people, _ = _pool(session)
+    rnd = _round(session)
+    craftsman_id, demand_id = sorted(_assigned(session, rnd))[0]
+    rounds.set_pair(session, rnd, craftsman_id, demand_id, "lock", actor="test", now=NOW)
+    craftsman_service.exit_craftsman(session, _craftsman(session, craftsman_id), reason="调离", on=LATER.date(),
+                                     actor="test", now=LATER)
+    rounds.solve_round(session, rnd, actor="test", now=LATER)
+    proposal = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id,
+                                                        Proposal.craftsman_id == craftsman_id,
+                                                        Proposal.demand_id == demand_id))
+    assert proposal is None or not (proposal.locked or proposal.assigned)
+    from web.models import AuditLog
+
+    released = session.scalar(sa.select(AuditLog).where(AuditLog.action == "round.release_locks"))
+    assert released is not None and released.after["pairs"] == [[craftsman_id, demand_id]]
+    assert not rounds.pending_changes(session, rnd)
+
+
+@pytest.mark.parametrize("change", ["withdraw", "merge", "edit"])
+def test_a_demand_that_changes_after_the_solve_blocks_publish_until_a_re_solve(session, change):
+    _, needs = _pool(session)
+    rnd = _round(session)
+    target = next(d for d in needs if any(d.id == pair[1] for pair in _assigned(session, rnd)))
+    other = next(d for d in needs if d.id != target.id)
+    if change == "withdraw":
+        demand_service.withdraw(session, target, {"text": "已自行解决"}, actor="test", now=LATER)
+    elif change == "merge":
+        demand_service.merge(session, target, other.tracking_code, actor="test", now=LATER)
+    else:
+        demand_service.edit(session, target, {
+            "title": "改为数控机床联网", "description": target.description, "category_code": target.category.code,
+            "skills": [link.skill.code for link in target.skills], "team_size": target.team_size,
+            "urgency": target.urgency, "mode": target.mode}, actor="test", now=LATER)
+    reasons = {(c.kind, c.id): c.reason for c in eligibility.changes_since_solve(session, rnd, LATER.date())}
+    assert reasons == {("demand", target.id): {"withdraw": "withdrawn", "merge": "merged", "edit": "edited"}[change]}
+    with pytest.raises(rounds.RoundOutdated):
+        rounds.publish_round(session, rnd, actor="test", now=LATER)
+
+    rounds.solve_round(session, rnd, actor="test", now=LATER)
+    assert eligibility.changes_since_solve(session, rnd, LATER.date()) == []
+    served = {d for _, d in _assigned(session, rnd)}
+    assert (target.id in served) == (change == "edit")  # an edited demand stays, re-scored from its new text
+    if change == "edit":
+        assert "数控机床" in " ".join(rnd.snapshot["demands"]["description"])
+    rounds.publish_round(session, rnd, actor="test", now=LATER)
+    session.expire_all()
+    assert session.get(Demand, target.id).status == {"withdraw": "withdrawn", "merge": "merged",
+                                                     "edit": "matched"}[change]
+
+
+def test_overlapping_rounds_serve_each_demand_once_and_the_second_is_told_which_were_taken(session):
+    people, needs = _pool(session, n_craftsmen=8, n_demands=3)
+    first = _round(session, "第一轮")
+    extra = make_demand(session, skills={"weld": 3})
+    second = _round(session, "第二轮")
+    assert rounds.publish_round(session, first, actor="test", now=LATER).created == 3
+
+    with pytest.raises(rounds.RoundOutdated) as refused:
+        rounds.publish_round(session, second, actor="test", now=LATEST)
+    taken = {c.id: (c.reason, c.detail) for c in refused.value.changes if c.kind == "demand"}
+    assert taken == {d.id: ("served", "第一轮") for d in needs if d.id in {p[1] for p in _assigned(session, second)}}
+    assert _count(session, Engagement, Engagement.round_id == second.id) == 0
+
+    rounds.solve_round(session, second, actor="test", now=LATEST)
+    assert {d for _, d in _assigned(session, second)} == {extra.id}
+    assert second.metrics["demands_left_out"] == {"served": 3}
+    assert rounds.publish_round(session, second, actor="test", now=LATEST).created == 1
+    live = session.execute(sa.select(Engagement.demand_id, sa.func.count()).where(Engagement.status != "cancelled")
+                           .group_by(Engagement.demand_id)).all()
+    assert sorted(live) == sorted((d.id, 1) for d in [*needs, extra])
+
+
+def test_a_craftsman_booked_by_another_round_has_no_capacity_left(session):
+    craftsman = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=1)
+    first_need, second_need = (make_demand(session, skills={"weld": 3}) for _ in range(2))
+    first = rounds.create_round(session, name="甲", demand_filters={"q": first_need.title}, actor="test", now=NOW)
+    second = rounds.create_round(session, name="乙", demand_filters={"q": second_need.title}, actor="test", now=NOW)
+    for rnd in (first, second):
+        rounds.solve_round(session, rnd, actor="test", now=NOW)
+        assert _assigned(session, rnd) == {(craftsman.id, rnd.demands[0].demand_id)}
+    rounds.publish_round(session, first, actor="test", now=LATER)
+
+    changes = eligibility.changes_since_solve(session, second, LATER.date())
+    assert [(c.kind, c.id, c.reason) for c in changes] == [("craftsman", craftsman.id, "out_of_capacity")]
+    rounds.solve_round(session, second, actor="test", now=LATER)
+    assert _assigned(session, second) == set()
+    assert second.metrics["booked_elsewhere"] == {str(craftsman.id): 1}
+    assert not rounds.pending_changes(session, second)  # the booking is not a pending capacity edit
+
+
+def test_a_round_whose_demands_were_all_served_elsewhere_says_so(session):
+    _pool(session)
+    first = _round(session, "第一轮")
+    second = _round(session, "第二轮")
+    rounds.publish_round(session, first, actor="test", now=LATER)
+    with pytest.raises(ServiceError, match="still open"):
+        rounds.solve_round(session, second, actor="test", now=LATEST)
+
+
+def test_publish_makes_every_record_exactly_once(session):
+    people, needs = _pool(session, n_craftsmen=7, n_demands=4)
+    needs[0].team_size = 2
+    rnd = rounds.create_round(session, name="发布", actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    pairs = _assigned(session, rnd)
+    assert len(pairs) == 5
+    done = rounds.publish_round(session, rnd, actor="test", now=LATER)
+    session.expire_all()
+    served = {d for _, d in pairs}
+    assert done.created == len(served) == _count(session, Engagement)
+    members = set(session.execute(sa.select(EngagementMember.craftsman_id, Engagement.demand_id)
+                                  .join(Engagement).where(EngagementMember.status == "assigned")).all())
+    assert members == pairs and _count(session, EngagementMember) == len(pairs)
+    for demand in needs:
+        assert session.get(Demand, demand.id).status == "matched"
+        assert session.get(Demand, demand.id).matched_at == LATER
+        assert _count(session, DemandStatusEvent, DemandStatusEvent.demand_id == demand.id,
+                      DemandStatusEvent.to_status == "matched") == 1
+    outbox = session.execute(sa.select(Notification.recipient_kind, Notification.recipient_id)).all()
+    assert sorted(outbox) == sorted({("craftsman", c) for c, _ in pairs}
+                                    | {("enterprise", session.get(Demand, d).enterprise_id) for d in served})
+    again = rounds.publish_round(session, rnd, actor="test", now=LATEST)
+    assert again.already_published and again.created == 0 and again.published_at == LATER
+    assert _count(session, Engagement) == len(served) and _count(session, Notification) == len(outbox)
+
+
+def test_the_database_refuses_a_second_live_engagement_for_a_demand(session):
+    people, needs = _pool(session, n_craftsmen=2, n_demands=1)
+    first = make_engagement(session, needs[0], [people[0]])
+    with pytest.raises(IntegrityError), session.begin_nested():
+        make_engagement(session, needs[0], [people[1]])
+    first.status, first.cancel_reason = "cancelled", "工匠临时出差"
+    session.flush()
+    assert make_engagement(session, needs[0], [people[1]]).id  # a cancelled one frees the demand
+
+
+def _version(page: str) -> str:
+    import re
+
+    return re.search(r'name="version" value="(\d+)"', page).group(1)
+
+
+def test_the_round_page_marks_what_changed_and_publish_refuses_with_a_re_solve(coordinator_browser, session):
+    _pool(session)
+    rnd = _round(session)
+    gone_id, _ = sorted(_assigned(session, rnd))[0]
+    craftsman_service.pause_craftsman(session, _craftsman(session, gone_id), until=None, reason="住院",
+                                      actor="test", now=LATER)
+    session.commit()
+    url = f"/workspace/rounds/{rnd.id}?lang=en"
+    page = coordinator_browser.text(url)
+    assert 'id="pool-changes"' in page and f'data-id="{gone_id}" data-reason="paused"' in page
+    assert 'data-pool-change="paused"' in page and "Re-solve now" in page
+    assert f'action="/workspace/rounds/{rnd.id}/publish' not in page  # no publish button on outdated proposals
+    refused = coordinator_browser.submit(f"/workspace/rounds/{rnd.id}/publish", {"version": _version(page)},
+                                         form_url=url, follow_redirects=True)
+    assert refused.status_code == 200 and "nothing was published" in refused.get_data(as_text=True)
+    assert _count(session, Engagement) == 0
+
+    coordinator_browser.submit(f"/workspace/rounds/{rnd.id}/solve", {"version": _version(page)}, form_url=url)
+    page = coordinator_browser.text(url)
+    assert 'id="pool-changes"' not in page
+    done = coordinator_browser.submit(f"/workspace/rounds/{rnd.id}/publish", {"version": _version(page)},
+                                      form_url=url, follow_redirects=True).get_data(as_text=True)
+    assert "The round is published" in done
+    again = coordinator_browser.submit(f"/workspace/rounds/{rnd.id}/publish", {"version": _version(page)},
+                                       form_url=url, follow_redirects=True)
+    assert again.status_code == 200 and "already published on" in again.get_data(as_text=True)
+    session.expire_all()
+    assert _count(session, EngagementMember, EngagementMember.craftsman_id == gone_id) == 0
+    assert _count(session, Engagement) == len({d for _, d in _assigned(session, rnd)}) > 0

@@ -1,0 +1,217 @@
+"""Is a round still true to its pools? Checked when it solves and again when it publishes.
+
+A round takes only active craftsmen with capacity left and demands still open. Between a solve and its
+publish the pools move: a craftsman pauses, exits or is booked by another round; a demand is withdrawn,
+merged, edited or served by another round. :func:`changes_since_solve` lists what moved under the round's
+proposals, so the review page can mark them, publish can refuse with the list, and a re-solve can drop them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session, aliased
+
+from web.models import (
+    Craftsman,
+    Demand,
+    DemandSkill,
+    DemandStatus,
+    Engagement,
+    EngagementMember,
+    MatchingRound,
+    Proposal,
+    RoundCraftsman,
+    RoundDemand,
+    demand_industry,
+)
+
+LIVE_ENGAGEMENT_STATUSES = ("scheduled", "in_service")
+BOOKED_MEMBER_STATUSES = ("assigned", "accepted")
+SERVED_STATUSES = (DemandStatus.matched, DemandStatus.in_service, DemandStatus.completed, DemandStatus.evaluated)
+
+REASON_LABELS = {
+    "paused": _l("paused"),
+    "exited": _l("left the pool"),
+    "out_of_capacity": _l("booked by another round: no capacity left"),
+    "served": _l("already served by another round"),
+    "edited": _l("edited since the solve"),
+    **{status.value: status.label for status in DemandStatus if status not in SERVED_STATUSES},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolChange:
+    """One craftsman or demand under a round's proposals that is no longer as the solve saw it."""
+
+    kind: str  # "craftsman" or "demand"
+    id: int
+    name: str
+    reason: str
+    detail: str = ""  # e.g. the round that took the demand
+
+    @property
+    def label(self) -> str:
+        return str(REASON_LABELS.get(self.reason, self.reason))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "name": self.name, "reason": self.reason, "detail": self.detail}
+
+
+# ---------------------------------------------------------------- craftsmen
+def is_active(status: str, paused_until: dt.date | None, today: dt.date) -> bool:
+    """Active, or paused until a day that has passed (the same rule as the features' ``active``)."""
+    return status == "active" or (status == "paused" and paused_until is not None and paused_until < today)
+
+
+def inactive_craftsmen(session: Session, rnd: MatchingRound, today: dt.date) -> dict[int, str]:
+    """The round's craftsmen who may not serve now, with their status."""
+    rows = session.execute(
+        sa.select(Craftsman.id, Craftsman.status, Craftsman.paused_until)
+        .join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
+        .where(RoundCraftsman.round_id == rnd.id, Craftsman.status != "active")).all()
+    return {row.id: row.status for row in rows if not is_active(row.status, row.paused_until, today)}
+
+
+def booked_elsewhere(session: Session, rnd: MatchingRound) -> dict[int, int]:
+    """Live bookings of the round's craftsmen that other rounds made after this round was created.
+
+    They use up the capacity this round counted on; bookings older than the round were known when its
+    capacities were set.
+    """
+    rows = session.execute(
+        sa.select(EngagementMember.craftsman_id, sa.func.count())
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .join(RoundCraftsman, sa.and_(RoundCraftsman.craftsman_id == EngagementMember.craftsman_id,
+                                      RoundCraftsman.round_id == rnd.id))
+        .where(Engagement.status.in_(LIVE_ENGAGEMENT_STATUSES),
+               EngagementMember.status.in_(BOOKED_MEMBER_STATUSES),
+               sa.or_(Engagement.round_id.is_(None), Engagement.round_id != rnd.id),
+               Engagement.created_at > rnd.created_at)
+        .group_by(EngagementMember.craftsman_id)).all()
+    return {craftsman_id: count for craftsman_id, count in rows}
+
+
+# ---------------------------------------------------------------- demands
+def closed_demands(session: Session, rnd: MatchingRound) -> dict[int, tuple[str, str]]:
+    """The round's demands that are no longer open: id → (reason, detail naming the round that served it)."""
+    rows = session.execute(
+        sa.select(Demand.id, Demand.status)
+        .join(RoundDemand, RoundDemand.demand_id == Demand.id)
+        .where(RoundDemand.round_id == rnd.id, Demand.status != DemandStatus.open.value)).all()
+    served = [row.id for row in rows if row.status in SERVED_STATUSES]
+    by_round: dict[int, str] = {}
+    if served:
+        other = aliased(MatchingRound)
+        by_round = dict(session.execute(
+            sa.select(Engagement.demand_id, sa.func.coalesce(other.name, ""))
+            .outerjoin(other, other.id == Engagement.round_id)
+            .where(Engagement.demand_id.in_(served), Engagement.status != "cancelled")).all())
+    return {row.id: ("served", by_round.get(row.id, "")) if row.status in SERVED_STATUSES else (row.status, "")
+            for row in rows}
+
+
+def demand_fingerprints(session: Session, demand_ids: Iterable[int]) -> dict[int, str]:
+    """A short hash of everything the matching reads from each demand; an edit that matters changes it."""
+    ids = sorted(set(demand_ids))
+    if not ids:
+        return {}
+    columns = (Demand.title, Demand.description, Demand.support_needed, Demand.other_skills, Demand.category_id,
+               Demand.team_size, Demand.mode, Demand.region_id, Demand.window_start, Demand.window_end,
+               Demand.urgency, Demand.enterprise_id)
+    parts: dict[int, list[Any]] = {}
+    for chunk in _chunks(ids):
+        for row in session.execute(sa.select(Demand.id, *columns).where(Demand.id.in_(chunk))):
+            parts[row[0]] = [str(value) for value in row[1:]]
+    skills: dict[int, list[Any]] = defaultdict(list)
+    industries: dict[int, list[Any]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        for demand_id, skill_id, importance in session.execute(
+                sa.select(DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance)
+                .where(DemandSkill.demand_id.in_(chunk))):
+            skills[demand_id].append((skill_id, importance))
+        for demand_id, industry_id in session.execute(
+                sa.select(demand_industry.c.demand_id, demand_industry.c.industry_id)
+                .where(demand_industry.c.demand_id.in_(chunk))):
+            industries[demand_id].append(industry_id)
+    return {demand_id: hashlib.md5(json.dumps([values, sorted(skills[demand_id]), sorted(industries[demand_id])],
+                                              ensure_ascii=False).encode(), usedforsecurity=False).hexdigest()
+            for demand_id, values in parts.items()}
+
+
+def edited_demands(session: Session, rnd: MatchingRound, demand_ids: Iterable[int]) -> set[int]:
+    """Which of ``demand_ids`` changed (for the matching) since the round's last solve stored their fingerprint."""
+    stored = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.fingerprint)
+                                  .where(RoundDemand.round_id == rnd.id)).all())
+    current = demand_fingerprints(session, demand_ids)
+    return {demand_id for demand_id, value in current.items() if stored.get(demand_id) != value}
+
+
+def store_fingerprints(session: Session, rnd: MatchingRound, open_ids: Iterable[int]) -> None:
+    """Remember what the solved demands said; the demands the solve left out get none."""
+    values = demand_fingerprints(session, open_ids)
+    session.execute(sa.update(RoundDemand).where(RoundDemand.round_id == rnd.id).values(fingerprint=None))
+    if values:
+        ids = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.id)
+                                   .where(RoundDemand.round_id == rnd.id)).all())
+        session.execute(sa.update(RoundDemand), [{"id": ids[d], "fingerprint": v} for d, v in values.items()])
+
+
+# ---------------------------------------------------------------- what moved under the proposals
+def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date) -> list[PoolChange]:
+    """Craftsmen and demands of the round's proposed (or locked) pairs that changed since the solve."""
+    if rnd.solved_at is None or rnd.status == "published":
+        return []
+    pairs = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
+        Proposal.round_id == rnd.id, sa.or_(Proposal.assigned, Proposal.locked), Proposal.excluded.is_(False))).all()
+    if not pairs:
+        return []
+    craftsman_ids = {c for c, _ in pairs}
+    demand_ids = {d for _, d in pairs}
+    load: dict[int, int] = defaultdict(int)
+    for craftsman_id, _ in pairs:
+        load[craftsman_id] += 1
+    reasons: dict[tuple[str, int], tuple[str, str]] = {}
+    for craftsman_id, status in inactive_craftsmen(session, rnd, today).items():
+        if craftsman_id in craftsman_ids:
+            reasons["craftsman", craftsman_id] = (status, "")
+    booked = booked_elsewhere(session, rnd)
+    if booked:
+        solved_with = (rnd.metrics or {}).get("booked_elsewhere", {})
+        capacity = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity).where(
+            RoundCraftsman.round_id == rnd.id, RoundCraftsman.craftsman_id.in_(list(booked)))).all())
+        for craftsman_id, count in booked.items():
+            newly = count - int(solved_with.get(str(craftsman_id), 0))
+            if (craftsman_id in craftsman_ids and ("craftsman", craftsman_id) not in reasons and newly > 0
+                    and load[craftsman_id] > capacity.get(craftsman_id, 0) - count):
+                reasons["craftsman", craftsman_id] = ("out_of_capacity", "")
+    closed = closed_demands(session, rnd)
+    for demand_id in demand_ids & set(closed):
+        reasons["demand", demand_id] = closed[demand_id]
+    for demand_id in edited_demands(session, rnd, demand_ids - set(closed)):
+        reasons["demand", demand_id] = ("edited", "")
+    return _named(session, reasons)
+
+
+def _named(session: Session, reasons: dict[tuple[str, int], tuple[str, str]]) -> list[PoolChange]:
+    craftsmen = [i for kind, i in reasons if kind == "craftsman"]
+    demands = [i for kind, i in reasons if kind == "demand"]
+    names = {("craftsman", i): n for i, n in session.execute(
+        sa.select(Craftsman.id, Craftsman.name).where(Craftsman.id.in_(craftsmen)))} if craftsmen else {}
+    names.update({("demand", i): t for i, t in session.execute(
+        sa.select(Demand.id, Demand.title).where(Demand.id.in_(demands)))} if demands else {})
+    return [PoolChange(kind=kind, id=i, name=names.get((kind, i), str(i)), reason=reason, detail=detail)
+            for (kind, i), (reason, detail) in sorted(reasons.items())]
+
+
+def _chunks(ids: list[int], size: int = 5000) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
