@@ -15,7 +15,7 @@ from flask import Flask
 
 from tests.browser import Browser
 from tests.conftest import TEST_PASSWORD, make_test_app
-from tests.web.test_jobs_redis import REDIS_SERVER, redis_url  # noqa: F401 - a fixture used below
+from tests.web.conftest import needs_redis
 from web.config import ConfigError, load_config
 from web.extensions import db, limiter
 
@@ -123,8 +123,8 @@ def test_rate_limit_storage_follows_redis_and_warns_in_production(caplog):
             load_config({"TRUSTED_PROXIES": wrong})
 
 
-@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
-def test_redis_counts_for_every_worker(limited, make_user, redis_url):  # noqa: F811 - the imported fixture
+@needs_redis
+def test_redis_counts_for_every_worker(limited, make_user, redis_url):
     from redis import Redis
 
     worker = limited(REDIS_URL=redis_url, RATELIMIT_STORAGE_URI=None, **SMALL)
