@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from hypothesis import settings
 from sqlalchemy.orm import Session
 
 from tests.browser import Browser
@@ -19,6 +21,14 @@ from web.services import seeding
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, 0)
 TEST_PASSWORD = "correct-horse-battery"
+
+# Property tests (hypothesis, schemathesis) explore new examples on a developer's machine and replay the ones
+# that failed there (the example database in .hypothesis/); CI runs them derandomized, so a run is reproducible
+# and fails only on a real change. A failure found anywhere is printed with its @reproduce_failure blob and
+# is then kept in the test as an explicit @example. HYPOTHESIS_PROFILE picks a profile by name.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, deadline=None)
+settings.register_profile("dev", print_blob=True, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(scope="session", params=backends())

@@ -20,17 +20,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from web import auth  # noqa: F401  (registers the user loader)
     from web.api import register_api
     from web.cli import register_cli
-    from web.errors import register_error_handlers
+    from web.errors import bound_request_numbers, register_error_handlers
     from web.extensions import babel, csrf, db, limiter, login_manager
     from web.i18n import select_locale
+    from web.security import register_security_headers
     from web.templating import register_template_helpers
     from web.views import register_views
 
+    bound_request_numbers(app)  # before any route is added
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
+    register_security_headers(app)
     register_template_helpers(app)
     register_views(app)
     register_api(app)

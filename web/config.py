@@ -67,15 +67,23 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("CRAFTMATCH_SESSION_COOKIE_SECURE", False),
+        # HTTPS: a TLS-terminating proxy sits in front, so the app does not redirect to https itself unless
+        # asked; HSTS is sent in production on requests that arrived over https (X-Forwarded-Proto).
+        "FORCE_HTTPS": _env_bool("CRAFTMATCH_FORCE_HTTPS", False),
+        "HSTS_ENABLED": None,  # None: in production only (CRAFTMATCH_HSTS=0/1 overrides)
         "API_TITLE": "craftmatch API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
     }
+    if "CRAFTMATCH_HSTS" in env:
+        config["HSTS_ENABLED"] = _env_bool("CRAFTMATCH_HSTS", False)
     if overrides:
         config.update(overrides)
     resolve_rate_limits(config)
+    if config["HSTS_ENABLED"] is None:
+        config["HSTS_ENABLED"] = config["ENV"] == "production"
     check_config(config)
     return config
 

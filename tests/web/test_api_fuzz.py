@@ -19,8 +19,8 @@ def test_the_api_never_answers_a_server_error(app, connection, api_token):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        # derandomized in CI, exploring on a developer's machine: the profile decides (tests/conftest.py)
+        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck))
         def call(case) -> None:
             headers = {"Authorization": f"Bearer {api_token}"}
             case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])

@@ -130,6 +130,19 @@ def test_ageing_counts_working_days():
     assert service.ageing_cutoff(tuesday) == dt.datetime(2026, 11, 20, 10, 0)
 
 
+def test_ageing_follows_the_chinese_working_calendar_in_beijing_time():
+    after_national_day = dt.datetime(2026, 10, 8, 10, 0)  # Thursday 18:00 in Beijing, the first working day
+    assert service.ageing_cutoff(after_national_day) == dt.datetime(2026, 9, 29, 10, 0)  # Oct 1–7 are holidays
+    make_up_sunday = dt.datetime(2026, 10, 12, 10, 0)  # Monday; Saturday Oct 10 was a 调休 working day
+    assert service.ageing_cutoff(make_up_sunday) == dt.datetime(2026, 10, 9, 10, 0)
+    late_evening = dt.datetime(2026, 11, 23, 17, 0)  # Tuesday 01:00 in Beijing: Monday already counts
+    assert service.ageing_cutoff(late_evening) == dt.datetime(2026, 11, 19, 17, 0)  # Friday 01:00 in Beijing
+    from web import clock
+
+    assert clock.local_today(dt.datetime(2026, 11, 30, 16, 30)) == dt.date(2026, 12, 1)
+    assert clock.is_working_day(dt.date(2040, 1, 2)) and not clock.is_working_day(dt.date(2040, 1, 7))
+
+
 def test_approve_opens_the_demand_with_event_and_audit(app, coordinator_browser, make_demand):
     demand_id, code, _ = make_demand()
     response = act(coordinator_browser, demand_id, "approve", note="")

@@ -40,7 +40,10 @@ def app():
             seeding.load_reference(session)
             session.commit()
         engine.dispose()
-        yield make_test_app(url)
+        app = make_test_app(url)
+        yield app
+        with app.app_context():
+            db.engine.dispose()  # before the database is dropped: no pooled connection outlives it
 
 
 def _solved_rounds(app, trial: int, count: int) -> list[int]:

@@ -76,10 +76,11 @@ def test_a_craftsman_who_leaves_after_the_solve_is_never_published(session, leav
     assert rnd.status == "solved"
 
     kept = _assigned(session, rnd) - {(gone_id, demand_id)}
-    rounds.solve_round(session, rnd, actor="test", now=LATER)
+    rounds.solve_round(session, rnd, actor="test", now=LATER, keep_unaffected=True)
     after = _assigned(session, rnd)
     assert all(c != gone_id for c, _ in after)
-    assert kept <= after  # the pairs the departure did not touch stay
+    assert kept <= after and len(after) == len(kept) + 1  # only the place he left is filled anew
+    assert rnd.snapshot["kept"] and rnd.snapshot["locks"] == []  # held for that solve, not locked for good
     assert rnd.metrics["inactive_craftsmen"] == 1
     assert eligibility.changes_since_solve(session, rnd, LATER.date()) == []
     assert rounds.publish_round(session, rnd, actor="test", now=LATER).created > 0
@@ -184,8 +185,9 @@ def test_a_round_whose_demands_were_all_served_elsewhere_says_so(session):
     first = _round(session, "第一轮")
     second = _round(session, "第二轮")
     rounds.publish_round(session, first, actor="test", now=LATER)
-    with pytest.raises(ServiceError, match="still open"):
+    with pytest.raises(ServiceError) as refused:
         rounds.solve_round(session, second, actor="test", now=LATEST)
+    assert refused.value.field == "demands"
 
 
 def test_publish_makes_every_record_exactly_once(session):
@@ -248,9 +250,14 @@ def test_the_round_page_marks_what_changed_and_publish_refuses_with_a_re_solve(c
     assert refused.status_code == 200 and "nothing was published" in refused.get_data(as_text=True)
     assert _count(session, Engagement) == 0
 
-    coordinator_browser.submit(f"/workspace/rounds/{rnd.id}/solve", {"version": _version(page)}, form_url=url)
+    assert 'name="keep" value="1"' in page  # the repair keeps what the change did not touch
+    kept = _assigned(session, rnd) - {p for p in _assigned(session, rnd) if p[0] == gone_id}
+    coordinator_browser.submit(f"/workspace/rounds/{rnd.id}/solve", {"version": _version(page), "keep": "1"},
+                               form_url=url)
     page = coordinator_browser.text(url)
     assert 'id="pool-changes"' not in page
+    session.expire_all()
+    assert kept <= _assigned(session, rnd)
     done = coordinator_browser.submit(f"/workspace/rounds/{rnd.id}/publish", {"version": _version(page)},
                                       form_url=url, follow_redirects=True).get_data(as_text=True)
     assert "The round is published" in done

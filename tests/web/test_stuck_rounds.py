@@ -22,6 +22,7 @@ from tests.factories import make_craftsman, make_demand
 from tests.web.conftest import needs_redis
 from web import migrate
 from web.db import make_engine
+from web.extensions import db
 from web.models import AuditLog
 from web.services import jobs, rounds, seeding
 from web.services.users import create_user
@@ -143,6 +144,8 @@ def test_a_worker_killed_mid_solve_leaves_a_failed_round_that_can_be_solved_agai
         assert browser.get(f"{url}/status.json").get_json()["status"] == "solved"
         queue.connection.close()
         engine.dispose()
+        with app.app_context():
+            db.engine.dispose()
 
 
 def test_a_vanished_job_is_reported_not_awaited(tmp_path, redis_url):

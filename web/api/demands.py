@@ -13,6 +13,7 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
+from werkzeug.exceptions import BadRequest
 
 from web.clock import utcnow
 from web.errors import error_body
@@ -51,10 +52,14 @@ class DemandStatusSchema(DemandReceiptSchema):
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
+    """The JSON object sent (unreadable JSON: 400; anything but an object: {}, so every field is missing: 422)."""
+    if not request.is_json:
         return {}
-    return body
+    try:
+        body = request.get_json()  # invalid JSON: BadRequest, 400
+    except RecursionError:
+        raise BadRequest(_("The request is nested too deeply to be read.")) from None
+    return body if isinstance(body, dict) else {}
 
 
 def _submit_limit() -> str:

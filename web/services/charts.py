@@ -30,8 +30,8 @@ def bars(items: Sequence[tuple[str, float]], *, title: str, width: int = 600, ba
     top = max(float(value or 0) for _, value in items) or 1.0
     plot = width - label_width - 70
     height = len(items) * (bar_height + 8) + 8
-    parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
-             f'style="max-width:{width * 1.2:.0f}px" '
+    # sizes come from CSS classes (reports.css), not style attributes: the CSP allows no inline style
+    parts = [f'<svg class="chart chart-bars" role="img" viewBox="0 0 {width} {height}" width="100%" '
              f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="13"><title>{escape(title)}</title>']
     for index, (label, value) in enumerate(items):
         y = 8 + index * (bar_height + 8)
@@ -55,8 +55,7 @@ def lines(months: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], 
     plot_w, plot_h = width - left - right, height - top - bottom
     step = plot_w / max(1, len(months) - 1)
     peak = max((float(v or 0) for _, values in series for v in values), default=0) or 1.0
-    parts = [f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
-             f'style="max-width:{width * 1.4:.0f}px" '
+    parts = [f'<svg class="chart chart-lines" role="img" viewBox="0 0 {width} {height}" width="100%" '
              f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="11"><title>{escape(title)}</title>',
              f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{GRID}"/>']
     for index, month in enumerate(months):
@@ -88,7 +87,6 @@ def progress(actual: float, target: float, *, title: str, width: int = 480, heig
     label = f"{_number(actual)} / {_number(target)}" + (f" ({share * 100:.0f}%)" if target else "")
     return Markup(
         f'<svg class="chart progress-chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
-        f'style="max-width:{width}px" '
         f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="12"><title>{escape(title)}: {label}</title>'
         f'<rect x="0" y="0" width="{width}" height="{height}" rx="4" fill="#eef0f3" stroke="{GRID}"/>'
         f'<rect x="0" y="0" width="{filled:.1f}" height="{height}" rx="4" fill="{PALETTE[2] if share >= 1 else PALETTE[0]}"'

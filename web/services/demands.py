@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, selectinload
 
+from web.clock import working_days_before
 from web.models import (
     Craftsman,
     CraftsmanHonour,
@@ -408,13 +409,8 @@ class InboxPage:
 
 
 def ageing_cutoff(now: dt.datetime, working_days: int = AGEING_WORKING_DAYS) -> dt.datetime:
-    """The moment ``working_days`` working days (Mon–Fri) before ``now``: older untouched demands are ageing."""
-    moment, counted = now, 0
-    while counted < working_days:
-        moment -= dt.timedelta(days=1)
-        if moment.weekday() < 5:
-            counted += 1
-    return moment
+    """The moment ``working_days`` working days (Chinese calendar) before ``now``: older untouched demands age."""
+    return working_days_before(now, working_days)
 
 
 def is_ageing(demand: Demand, now: dt.datetime) -> bool:

@@ -36,6 +36,15 @@ class ValidationFailed(ServiceError):
         return self.errors
 
 
+class UnknownReference(ServiceError):
+    """A code that names no region, category, industry, skill…: invalid input like any other (422)."""
+
+    status_code = 422
+
+    def __init__(self, message: Any, *, field: str) -> None:
+        super().__init__(message, field=field, code="validation")
+
+
 class NotFound(ServiceError):
     status_code = 404
 

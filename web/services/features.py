@@ -339,12 +339,14 @@ def history_from_json(d: dict[str, Any]) -> History:
 
 
 def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
-                  *, locks, exclusions, previous) -> dict[str, Any]:
+                  *, locks, exclusions, previous, kept=()) -> dict[str, Any]:
+    """``kept``: pairs held for this solve only (a repair after the pools moved), apart from the round's locks."""
     return {
         "version": SNAPSHOT_VERSION, "config": config.to_dict(), "craftsmen": craftsmen_to_json(craftsmen),
         "demands": demands_to_json(demands), "history": history_to_json(history),
         "locks": [list(p) for p in locks], "exclusions": [list(p) for p in exclusions],
         "previous": None if previous is None else [list(p) for p in previous],
+        "kept": [list(p) for p in kept],
     }
 
 
@@ -362,7 +364,7 @@ def problem_from_snapshot(snapshot: dict[str, Any]) -> Problem:
     craftsmen, demands, history, config = inputs_from_snapshot(snapshot)
     previous = snapshot.get("previous")
     return build_problem(craftsmen, demands, config, history=history,
-                         locks=[tuple(p) for p in snapshot["locks"]],
+                         locks=[tuple(p) for p in snapshot["locks"] + snapshot.get("kept", [])],
                          exclusions=[tuple(p) for p in snapshot["exclusions"]],
                          previous=None if previous is None else [tuple(p) for p in previous])
 

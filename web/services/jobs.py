@@ -31,11 +31,11 @@ def queue(redis_url: str):
     return Queue(QUEUE_NAME, connection=Redis.from_url(redis_url))
 
 
-def enqueue_solve(app: Flask, round_id: int, actor_id: int | None) -> str:
+def enqueue_solve(app: Flask, round_id: int, actor_id: int | None, *, keep_unaffected: bool = False) -> str:
     """Put a solve on the queue; the worker runs :func:`run_solve`. Returns the job id."""
     job = queue(app.config["REDIS_URL"]).enqueue(
-        run_solve, round_id, actor_id, app.config["DATABASE_URL"], job_timeout=app.config["SOLVE_TIMEOUT_SECONDS"],
-        description=f"solve matching round {round_id}")
+        run_solve, round_id, actor_id, app.config["DATABASE_URL"], keep_unaffected=keep_unaffected,
+        job_timeout=app.config["SOLVE_TIMEOUT_SECONDS"], description=f"solve matching round {round_id}")
     return job.id
 
 
@@ -110,32 +110,41 @@ def job_state(app: Flask, job_id: str | None) -> str | None:
         return None
 
 
-def run_solve(round_id: int, actor_id: int | None, database_url: str, config: dict[str, Any] | None = None) -> dict:
+def run_solve(round_id: int, actor_id: int | None, database_url: str, config: dict[str, Any] | None = None, *,
+              keep_unaffected: bool = False) -> dict:
     """The job: solve the round in its own app context and commit; a failure marks the round failed."""
     from web import create_app
-    from web.clock import utcnow
     from web.extensions import db
-    from web.models import MatchingRound, User
-    from web.services import rounds
 
     app = create_app({"DATABASE_URL": database_url, **(config or {})})
     with app.app_context():
-        session = db.session
-        rnd = session.get(MatchingRound, round_id)
-        actor = session.get(User, actor_id) if actor_id else "worker"
-        if rnd.status not in ("queued", "solving"):  # settled meanwhile (reported stuck, or solved inline)
-            return {"round_id": round_id, "status": rnd.status}
-        rnd.status = "solving"
-        session.commit()
         try:
-            result = rounds.solve_round(session, rnd, actor=actor, now=utcnow())
-            session.commit()
-        except Exception as error:
-            session.rollback()
-            log.exception("solving round %s failed", round_id)
-            rnd = session.get(MatchingRound, round_id)
-            rnd.status = "failed"
-            rnd.solver_message = str(getattr(error, "message", error))[:2000]
-            session.commit()
-            raise
-        return {"round_id": round_id, "status": result.status, "objective": result.objective}
+            return _solve_in_context(db.session, round_id, actor_id, keep_unaffected)
+        finally:  # a worker that runs jobs in one process (SimpleWorker) must not keep a pool per job
+            db.session.close()
+            db.engine.dispose()
+
+
+def _solve_in_context(session, round_id: int, actor_id: int | None, keep_unaffected: bool) -> dict:
+    from web.clock import utcnow
+    from web.models import MatchingRound, User
+    from web.services import rounds
+
+    rnd = session.get(MatchingRound, round_id)
+    actor = session.get(User, actor_id) if actor_id else "worker"
+    if rnd.status not in ("queued", "solving"):  # settled meanwhile (reported stuck, or solved inline)
+        return {"round_id": round_id, "status": rnd.status}
+    rnd.status = "solving"
+    session.commit()
+    try:
+        result = rounds.solve_round(session, rnd, actor=actor, now=utcnow(), keep_unaffected=keep_unaffected)
+        session.commit()
+    except Exception as error:
+        session.rollback()
+        log.exception("solving round %s failed", round_id)
+        rnd = session.get(MatchingRound, round_id)
+        rnd.status = "failed"
+        rnd.solver_message = str(getattr(error, "message", error))[:2000]
+        session.commit()
+        raise
+    return {"round_id": round_id, "status": result.status, "objective": result.objective}

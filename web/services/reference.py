@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from web.models import DemandCategory, HonourLevel, Industry, Region, Skill
-from web.services.errors import ServiceError
+from web.services.errors import UnknownReference
 
 T = TypeVar("T")
 
@@ -29,14 +29,14 @@ def filter_regions(session: Session) -> list[tuple[str, str, str]]:
 def region(session: Session, code: str, *, field: str = "region_code") -> Region:
     row = session.scalar(sa.select(Region).where(Region.code == code))
     if row is None:
-        raise ServiceError(_l("Unknown region: %(code)s.", code=code), field=field)
+        raise UnknownReference(_l("Unknown region: %(code)s.", code=code), field=field)
     return row
 
 
 def category(session: Session, code: str, *, field: str = "category_code") -> DemandCategory:
     row = session.scalar(sa.select(DemandCategory).where(DemandCategory.code == code))
     if row is None:
-        raise ServiceError(_l("Unknown demand category: %(code)s.", code=code), field=field)
+        raise UnknownReference(_l("Unknown demand category: %(code)s.", code=code), field=field)
     return row
 
 
@@ -60,5 +60,5 @@ def _many(session: Session, model: type[T], codes: Iterable[str], field: str, me
     for code in wanted:
         if code not in rows:
             # lazy_gettext strings format on str(); keep the code for the message
-            raise ServiceError(message % {"code": code}, field=field)
+            raise UnknownReference(message % {"code": code}, field=field)
     return [rows[code] for code in wanted]

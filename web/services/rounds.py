@@ -214,13 +214,14 @@ def mark_solve_interrupted(session: Session, rnd: MatchingRound, *, reason: str,
 
 
 def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | None, now: dt.datetime,
-                expected_version: int | None = None) -> Result:
+                expected_version: int | None = None, keep_unaffected: bool = False) -> Result:
     """Solve exactly over the round's craftsmen and demands that are still eligible; store proposals and metrics.
 
     The features come from the snapshot of the last solve unless a demand was edited since (then the round
     reloads them), and the pools decide eligibility every time: craftsmen who paused or left get no demand,
     capacity booked by other rounds since this one was created is taken off, demands no longer open drop out,
-    and locks on them are released (audited).
+    and locks on them are released (audited). With ``keep_unaffected`` (the repair after the pools moved) every
+    proposed pair that no change touches is held for this solve, so only the affected places are filled anew.
     """
     _require_editor(actor)
     _require_editable(rnd, expected_version)
@@ -232,6 +233,8 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                                       .where(RoundCraftsman.round_id == rnd.id)).all())
     slots = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.slots)
                                  .where(RoundDemand.round_id == rnd.id)).all())
+    affected = {(change.kind, change.id) for change in eligibility.changes_since_solve(session, rnd, today)} \
+        if keep_unaffected and rnd.status == "solved" else None
     inactive = eligibility.inactive_craftsmen(session, rnd, today)
     booked = eligibility.booked_elsewhere(session, rnd)
     closed = eligibility.closed_demands(session, rnd)
@@ -262,12 +265,13 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     exclusions = sorted(set(in_round(_pairs(session, rnd, Proposal.excluded.is_(True))))
                         | set(in_round(features.declined_pairs(session, rnd.id))))
     previous = in_round(_pairs(session, rnd, Proposal.assigned.is_(True))) if rnd.solved_at else None
+    kept = _unaffected(previous or [], affected, locks, exclusions, craftsmen) if affected is not None else []
     timings["load"] = time.perf_counter() - started
 
     mark = time.perf_counter()
     try:
-        problem = build_problem(craftsmen, demands, config, history=history, locks=locks, exclusions=exclusions,
-                                previous=previous)
+        problem = build_problem(craftsmen, demands, config, history=history, locks=locks + kept,
+                                exclusions=exclusions, previous=previous)
     except ProblemError as error:
         raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
     timings["score"] = time.perf_counter() - mark
@@ -277,7 +281,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
 
     mark = time.perf_counter()
     rnd.snapshot = features.make_snapshot(craftsmen, demands, history, config, locks=locks, exclusions=exclusions,
-                                          previous=previous)
+                                          previous=previous, kept=kept)
     rnd.snapshot_digest = features.digest(rnd.snapshot)
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
@@ -309,6 +313,21 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                         "added": len(changes["added"]), "removed": len(changes["removed"]),
                         "inactive_craftsmen": sorted(inactive), "demands_left_out": sorted(closed)})
     return result
+
+
+def _unaffected(previous, affected, locks, exclusions, craftsmen) -> list[tuple[str, str]]:
+    """The proposed pairs no pool change touches (and that still fit each craftsman's capacity), to hold."""
+    held = set(locks) | set(exclusions)
+    pairs = [(c, d) for c, d in previous if ("craftsman", int(c)) not in affected
+             and ("demand", int(d)) not in affected and (c, d) not in held]
+    room = dict(zip(craftsmen.ids, craftsmen.capacity.tolist(), strict=True))
+    active = dict(zip(craftsmen.ids, craftsmen.active.tolist(), strict=True))
+    for c, _ in locks:
+        room[c] = room.get(c, 0) - 1
+    count: dict[str, int] = defaultdict(int)
+    for c, _ in pairs:
+        count[c] += 1
+    return [(c, d) for c, d in pairs if active.get(c) and count[c] <= room.get(c, 0)]
 
 
 def _release_ineligible_locks(session: Session, rnd: MatchingRound, craftsmen: set[int], demands: set[int], *,

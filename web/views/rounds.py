@@ -283,7 +283,7 @@ def solve(round_id: int):
             return _back(rnd)
         db.session.commit()  # the worker must see the queued round before it starts
         try:
-            rnd.job_id = jobs.enqueue_solve(current_app, rnd.id, current_user.id)
+            rnd.job_id = jobs.enqueue_solve(current_app, rnd.id, current_user.id, keep_unaffected=_keep())
         except RedisError:
             rounds.mark_solve_interrupted(db.session, rnd, reason=_("The task queue cannot be reached."),
                                           actor=current_user, now=utcnow())
@@ -295,8 +295,13 @@ def solve(round_id: int):
         flash(_("The round is queued for solving."), "success")
         return _back(rnd)
     return _act(rnd, form, lambda _f: rounds.solve_round(db.session, rnd, actor=current_user, now=utcnow(),
-                                                         expected_version=_version()),
+                                                         expected_version=_version(), keep_unaffected=_keep()),
                 _("The round was solved."))
+
+
+def _keep() -> bool:
+    """The repair after the pools moved: hold every proposal that no change touches."""
+    return request.form.get("keep") == "1"
 
 
 @bp.post("/<int:round_id>/pair")

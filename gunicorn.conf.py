@@ -1,0 +1,31 @@
+"""gunicorn settings for craftmatch: ``gunicorn -c gunicorn.conf.py`` (read from the working directory).
+
+Every value can still be overridden on the command line or with GUNICORN_CMD_ARGS. The app runs behind a
+TLS-terminating proxy (see README, Production).
+"""
+
+from __future__ import annotations
+
+import os
+
+from gunicorn.http import wsgi
+
+wsgi_app = "web:create_app()"
+bind = os.environ.get("CRAFTMATCH_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("CRAFTMATCH_WORKERS", "4"))
+timeout = 60
+graceful_timeout = 30
+# the proxy answers slow clients; only request lines and headers of a sane size reach the app
+limit_request_line = 8190
+limit_request_fields = 100
+
+# No "Server:" header: gunicorn always writes "Server: gunicorn" and has no setting for it, so the response
+# class's default headers are filtered here (the config file runs in the master before workers fork).
+_default_headers = wsgi.Response.default_headers
+
+
+def _default_headers_without_server(self):
+    return [line for line in _default_headers(self) if not line.lower().startswith("server:")]
+
+
+wsgi.Response.default_headers = _default_headers_without_server
