@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 
 from matching.problem import Problem
+from matching.relevant_fill import PhaseOne, Pricer, max_relevant_fill
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
 
 METHODS = ("auto", "assignment", "flow")
@@ -58,8 +59,8 @@ _HIGHS_OPTIONS = {
     "primal_feasibility_tolerance": 1e-9,
     "dual_feasibility_tolerance": 1e-9,
 }
-# Reduced profits (in units of the largest profit) this close to 0 count as 0 when a lexicographic
-# phase fixes the optimal face of the previous one.
+# Reduced profits (in units of the largest profit) this close to 0 count as 0 when the team LP's
+# lexicographic phase fixes the optimal face of the previous one.
 FACE_TOLERANCE = 1e-7
 _BANNER_LOCK = threading.Lock()
 _banner_shown = False
@@ -258,14 +259,17 @@ class _Instance:
 class _DenseCandidates:
     """Candidates as a demand-major (D, C) weight matrix; 0 means "never worth it"."""
 
-    def __init__(self, instance: _Instance, weight: np.ndarray) -> None:
-        self.instance, self.weight = instance, weight
+    def __init__(self, instance: _Instance, weight: np.ndarray, start=None) -> None:
+        self.instance, self.weight, self.start = instance, weight, start
         self.chosen = np.zeros(weight.shape, dtype=bool)
         self.degree = np.count_nonzero(weight > 0, axis=0)
         self.scale = float(weight.max(initial=0.0))
+        self._relevant: np.ndarray | None = None
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
-        """The best few craftsmen of every demand."""
+        """The best few craftsmen of every demand (or the ``start`` pairs given)."""
+        if self.start is not None:
+            return self.start
         n_d, n_c = self.weight.shape
         per_demand = min(n_c, int(self.instance.open_slots.max(initial=0)) + 2)
         top_c = _top_k_per_row(self.weight, per_demand)
@@ -286,21 +290,52 @@ class _DenseCandidates:
         rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
         return (slice(start, start + rows) for start in range(0, self.weight.shape[0], rows))
 
-    def relevant_part(self, instance: _Instance) -> _DenseCandidates | None:
-        """The first phase of relevance first: weight = priority on relevant candidates, else 0."""
-        weight = np.zeros(self.weight.shape)
-        for rows in self._blocks():
-            relevant = (instance.problem.relevance[:, rows].T >= 1) & (self.weight[rows] > 0)
-            weight[rows] = np.where(relevant, instance.problem.priority[rows, None], 0.0)
-        return _DenseCandidates(instance, weight) if weight.any() else None
+    def relevant(self) -> np.ndarray:
+        """Demand-major (D, C) mask of relevant pairs (tier ≥ 1), made once (the tiers are (C, D))."""
+        if self._relevant is None:
+            tiers = self.instance.problem.relevance
+            self._relevant = np.empty(self.weight.shape, dtype=bool)
+            for rows in self._blocks():
+                np.greater_equal(tiers[:, rows].T, 1, out=self._relevant[rows])
+        return self._relevant
 
-    def on_face(self, first: _DenseCandidates, dual_c, dual_d, tolerance: float) -> _DenseCandidates:
-        """These candidates without the pairs whose reduced profit in ``first`` is negative."""
-        weight = self.weight.copy()
+    def relevant_pricer(self) -> Pricer:
+        """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
+        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
+        instance, relevant = self.instance, self.relevant()
+        handed = np.zeros(self.weight.shape, dtype=bool)
+        per_demand = min(instance.n_c, int(instance.open_slots.max(initial=0)) + 2)
+
+        def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            found_c, found_d = [_no_pairs()[0]], [_no_pairs()[1]]
+            rows = np.flatnonzero(demands)
+            chunk = max(1, 4_000_000 // max(instance.n_c, 1))  # bounded temporary memory
+            for start in range(0, rows.size, chunk):
+                d = rows[start : start + chunk]
+                usable = relevant[d] & ~handed[d]
+                if skip_c.any():
+                    usable &= ~skip_c
+                block = np.where(usable, self.weight[d], 0.0)
+                top = _top_k_per_row(block, per_demand)
+                keep = np.take_along_axis(block, top, axis=1) > 0
+                found_c.append(top[keep])
+                found_d.append(np.repeat(d, top.shape[1])[keep.ravel()])
+            c, d = np.concatenate(found_c), np.concatenate(found_d)
+            handed[d, c] = True
+            return c, d
+
+        return price
+
+    def on_face(self, phase: PhaseOne) -> _DenseCandidates:
+        """These candidates without the pairs that no optimum of relevance phase 1 uses; phase 1's
+        relevant pairs (the best relevant ones of every demand) start the restricted problem."""
+        weight, relevant = np.empty_like(self.weight), self.relevant()
+        every_c = np.arange(weight.shape[1])[None, :]
         for rows in self._blocks():
-            reduced = first.weight[rows] + dual_d[rows, None] + dual_c[None, :]
-            weight[rows][reduced < -tolerance] = 0.0
-        return _DenseCandidates(self.instance, weight)
+            d = np.arange(weight.shape[0])[rows, None]
+            np.copyto(weight[rows], self.weight[rows])
+            np.copyto(weight[rows], 0.0, where=phase.dropped(every_c, d, relevant[rows]))
+        return _DenseCandidates(self.instance, weight, start=(phase.edge_c, phase.edge_d))
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         """Pairs outside the restricted set whose reduced profit is positive."""
@@ -379,19 +414,26 @@ class _SparseCandidates:
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.weight[self._positions(c, d)]
 
-    def _first_weight(self) -> np.ndarray:
-        problem = self.instance.problem
-        return np.where(problem.relevance[self.kept] >= 1, problem.priority[self.d], 0.0)
+    def relevant_pricer(self) -> Pricer:
+        """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
+        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
+        instance = self.instance
+        relevant = instance.problem.relevance[self.kept] >= 1
+        handed = np.zeros(self.kept.size, dtype=bool)
+        per_demand = instance.open_slots + 2
 
-    def relevant_part(self, instance: _Instance) -> _SparseCandidates | None:
-        """The first phase of relevance first: weight = priority on relevant candidates."""
-        weight = self._first_weight()
-        keep = weight > 0
-        return _SparseCandidates(instance, self.kept[keep], weight[keep]) if keep.any() else None
+        def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            position = np.flatnonzero(relevant & ~handed & demands[self.d] & ~skip_c[self.c])
+            rank = _rank_within(self.d[position], -self.weight[position], self.c[position])
+            position = position[rank < per_demand[self.d[position]]]
+            handed[position] = True
+            return self.c[position], self.d[position]
 
-    def on_face(self, first: _SparseCandidates, dual_c, dual_d, tolerance: float) -> _SparseCandidates:
-        """These candidates without the pairs whose reduced profit in ``first`` is negative."""
-        keep = self._first_weight() + dual_c[self.c] + dual_d[self.d] >= -tolerance
+        return price
+
+    def on_face(self, phase: PhaseOne) -> _SparseCandidates:
+        """These candidates without the pairs that no optimum of relevance phase 1 uses."""
+        keep = ~phase.dropped(self.c, self.d, self.instance.problem.relevance[self.kept] >= 1)
         return _SparseCandidates(self.instance, self.kept[keep], self.weight[keep])
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
@@ -502,27 +544,21 @@ class _Face:
 
 def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.ndarray, str]:
     """Lexicographic: first the priority-weighted number of slots filled by relevant craftsmen
-    (tier ≥ 1), then priority·score minus the load penalty, on the optimal face of the first."""
-    first = candidates.relevant_part(instance)
-    if first is None:  # no relevant candidate: the first phase is empty
+    (tier ≥ 1), exactly by max-flows (`matching.relevant_fill`), then priority·score minus the load
+    penalty by the flow LP on the optimal face of the first, seeded with a first-phase optimum."""
+    phase = max_relevant_fill(
+        instance.room, instance.open_slots, instance.problem.priority, candidates.relevant_pricer()
+    )
+    if phase.value == 0:  # no relevant pair can be filled: the first phase constrains nothing
         pair_c, pair_d, _ = _column_generation(instance, candidates, *_no_pairs())
         return pair_c, pair_d, "flow"
-    # the first phase's profits tie (one priority per demand): its columns start from the best
-    # scorers, which the second phase wants anyway, instead of arbitrary equals
-    seed_c, seed_d, flow = _column_generation(instance, first, *candidates.initial(), load_penalty=0.0)
-    dual_c, dual_d = flow.duals
-    tolerance = FACE_TOLERANCE * first.scale
-    load = np.bincount(seed_c, minlength=instance.n_c)
-    tight_c, tight_d = dual_c < -tolerance, dual_d < -tolerance
-    reduced = first.weights(seed_c, seed_d) + dual_c[seed_c] + dual_d[seed_d]
-    fixed = reduced > tolerance
     face = _Face(
-        exact_load=np.where(tight_c, load, -1),
-        exact_team=tight_d,
-        fixed_keys=np.sort(seed_c[fixed] * instance.n_d + seed_d[fixed]),
+        exact_load=np.where(phase.tight_craftsmen, instance.room, -1),
+        exact_team=phase.tight_demands,
+        fixed_keys=np.sort(phase.fixed_c * instance.n_d + phase.fixed_d),
     )
-    second = candidates.on_face(first, dual_c, dual_d, tolerance)
-    pair_c, pair_d, _ = _column_generation(instance, second, seed_c, seed_d, face=face)
+    second = candidates.on_face(phase)
+    pair_c, pair_d, _ = _column_generation(instance, second, phase.pair_c, phase.pair_d, face=face)
     return pair_c, pair_d, "flow+relevance"
 
 
