@@ -264,7 +264,7 @@ class _DenseCandidates:
         self.chosen = np.zeros(weight.shape, dtype=bool)
         self.degree = np.count_nonzero(weight > 0, axis=0)
         self.scale = float(weight.max(initial=0.0))
-        self._relevant: np.ndarray | None = None
+        self._relevant_weight: np.ndarray | None = None
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """The best few craftsmen of every demand (or the ``start`` pairs given)."""
@@ -290,19 +290,14 @@ class _DenseCandidates:
         rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
         return (slice(start, start + rows) for start in range(0, self.weight.shape[0], rows))
 
-    def relevant(self) -> np.ndarray:
-        """Demand-major (D, C) mask of relevant pairs (tier ≥ 1), made once (the tiers are (C, D))."""
-        if self._relevant is None:
-            tiers = self.instance.problem.relevance
-            self._relevant = np.empty(self.weight.shape, dtype=bool)
-            for rows in self._blocks():
-                np.greater_equal(tiers[:, rows].T, 1, out=self._relevant[rows])
-        return self._relevant
-
     def relevant_pricer(self) -> Pricer:
         """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
         (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
-        instance, relevant = self.instance, self.relevant()
+        instance, tiers = self.instance, self.instance.problem.relevance
+        # the weights of relevant pairs, 0 elsewhere: priced here, then most of the second phase's face
+        self._relevant_weight = relevant_weight = np.empty_like(self.weight)
+        for rows in self._blocks():
+            np.multiply(self.weight[rows], tiers[:, rows].T >= 1, out=relevant_weight[rows])
         handed = np.zeros(self.weight.shape, dtype=bool)
         per_demand = min(instance.n_c, int(instance.open_slots.max(initial=0)) + 2)
 
@@ -312,10 +307,10 @@ class _DenseCandidates:
             chunk = max(1, 4_000_000 // max(instance.n_c, 1))  # bounded temporary memory
             for start in range(0, rows.size, chunk):
                 d = rows[start : start + chunk]
-                usable = relevant[d] & ~handed[d]
+                block = relevant_weight[d]
+                block[handed[d]] = 0.0
                 if skip_c.any():
-                    usable &= ~skip_c
-                block = np.where(usable, self.weight[d], 0.0)
+                    block[:, skip_c] = 0.0
                 top = _top_k_per_row(block, per_demand)
                 keep = np.take_along_axis(block, top, axis=1) > 0
                 found_c.append(top[keep])
@@ -328,13 +323,20 @@ class _DenseCandidates:
 
     def on_face(self, phase: PhaseOne) -> _DenseCandidates:
         """These candidates without the pairs that no optimum of relevance phase 1 uses; phase 1's
-        relevant pairs (the best relevant ones of every demand) start the restricted problem."""
-        weight, relevant = np.empty_like(self.weight), self.relevant()
-        every_c = np.arange(weight.shape[1])[None, :]
-        for rows in self._blocks():
-            d = np.arange(weight.shape[0])[rows, None]
-            np.copyto(weight[rows], self.weight[rows])
-            np.copyto(weight[rows], 0.0, where=phase.dropped(every_c, d, relevant[rows]))
+        relevant pairs (the best relevant ones of every demand) start the restricted problem.
+
+        Built from the pricer's relevant weights (the face of a full demand): the rows of the other
+        demands get their irrelevant pairs back, the columns of craftsmen some level's cut reaches
+        are recomputed as a whole (`PhaseOne.dropped`)."""
+        weight, self._relevant_weight = self._relevant_weight, None
+        open_rows = np.flatnonzero(~phase.tight_demands)
+        weight[open_rows] = self.weight[open_rows]
+        cut_c = np.flatnonzero(np.any([cut.craftsmen for cut in phase.cuts], axis=0))
+        if cut_c.size:
+            relevant = self.instance.problem.relevance[cut_c].T >= 1
+            every_d = np.arange(weight.shape[0])[:, None]
+            dropped = phase.dropped(cut_c[None, :], every_d, relevant)
+            weight[:, cut_c] = np.where(dropped, 0.0, self.weight[:, cut_c])
         return _DenseCandidates(self.instance, weight, start=(phase.edge_c, phase.edge_d))
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
