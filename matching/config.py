@@ -42,10 +42,10 @@ class RoundConfig:
       Dense needs about 36 bytes per cell in scoring (float64 total, float32
       components, mask) and the solver's Problem copies components as float64.
     - ``chunk_cells``: cells per chunk of the sparse candidate search (memory ≈ 60 bytes × this).
-    - ``relevance``: "first" fills as many slots (priority-weighted) with relevant
+    - ``relevance``: "first" (the default) fills as many slots (priority-weighted) with relevant
       craftsmen as possible before the score counts, irrelevant ones only where no relevant one
-      can, flagged "no_required_skill"; "only" leaves such slots unfilled; "off" (the default
-      until the first phase is fast enough for province rounds) is the plain weighted sum.  Tier 2 does not outrank tier 1 here: both are relevant, and the skill
+      can, flagged "no_required_skill"; "only" leaves such slots unfilled; "off" is the plain
+      weighted sum.  Tier 2 does not outrank tier 1 here: both are relevant, and the skill
       component of the score already prefers the holder of the required skill.
     """
 
@@ -60,7 +60,7 @@ class RoundConfig:
     top_k: int = 30
     dense_budget_cells: float = 25e6
     chunk_cells: float = 4e6
-    relevance: str = "off"
+    relevance: str = "first"
 
     def __post_init__(self):
         weights = dict(self.weights)
