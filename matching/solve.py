@@ -36,17 +36,16 @@ from matching.relevant_fill import PhaseOne, Pricer, max_relevant_fill
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
 
 METHODS = ("auto", "assignment", "flow")
-# Expanded slot × copy matrices up to this many cells try linear_sum_assignment first.
-# Measured on random rounds: beyond this the flow LP alone is as fast or faster, not
-# least because the relaxation's answer often duplicates and needs the flow anyway.
+# Expanded slot × copy matrices up to this many cells try linear_sum_assignment first; beyond it
+# the flow LP alone is as fast (the relaxation's answer often duplicates; see benchmarks/NOTES.md).
 ASSIGNMENT_MAX_CELLS = 250_000
 # Column generation adds every candidate after this many pricing rounds: a bound on the
 # time a degenerate tail of tiny violators can take (warm restarts make rounds cheap).
 ROUNDS_BEFORE_ALL_PAIRS = 30
 # Pricing adds at most this many columns per round (the most profitable violators), at least
-# MIN_PRICING_BATCH: adding every violator at once made one LP of millions of columns (a 5,000 ×
-# 2,000 round: 2.8M columns, 24 s of dual simplex); capped batches end in ~8 short warm rounds (~1 s).
-# Optimality is untouched: the loop only stops when no pair prices out positive.
+# MIN_PRICING_BATCH: adding every violator at once makes one LP of millions of columns, capped
+# batches end in a few short warm rounds (benchmarks/NOTES.md).  Optimality is untouched: the loop
+# only stops when no pair prices out positive.
 PRICING_BATCH_PER_ROW = 1
 MIN_PRICING_BATCH = 1_000
 # Dual simplex: a vertex, hence integral, with warm restarts after adding columns; steepest-edge
@@ -389,11 +388,8 @@ class _SparseCandidates:
         self.scale = float(weight.max(initial=0.0))
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each demand's best craftsmen for its open slots and each craftsman's best demands for its room.
-
-        Measured on bench_scale.py's scored round (1.5M pairs): 22.9-23.1 s instead of 24.5-24.8 s with
-        one spare candidate per demand and one demand per craftsman; random sparse rounds unchanged.
-        """
+        """Each demand's best craftsmen for its open slots and each craftsman's best demands for its room
+        (no spares: faster on scored rounds, see benchmarks/NOTES.md)."""
         instance = self.instance
         by_demand = _rank_within(self.d, -self.weight, self.c)
         by_craftsman = _rank_within(self.c, -self.weight, self.d)
@@ -455,8 +451,8 @@ class _SparseCandidates:
         return c[keep], d[keep], score[keep]
 
 
-# Up to this k, `_top_k_per_row` takes k row-wise argmax passes (a 2,000 × 4,534 matrix: ~30 ms
-# instead of ~500 ms for a full argpartition).
+# Up to this k, `_top_k_per_row` takes k row-wise argmax passes, much faster than a full
+# argpartition for the few best of a row (benchmarks/NOTES.md).
 TOP_K_BY_ARGMAX = 16
 
 
@@ -488,8 +484,8 @@ def _top_k_per_row(matrix: np.ndarray, k: int) -> np.ndarray:
 def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndarray:
     """0-based rank of each element inside its group, ordered by (key, tie); ``group``, ``tie`` ≥ 0.
 
-    One integer argsort of (group, rank of key, tie) packed into int64 where it fits: a third
-    of the time of a three-key lexsort (1.5M pairs: 0.65 s -> 0.24 s), the same order.
+    One integer argsort of (group, rank of key, tie) packed into int64 where it fits: the order of
+    a three-key lexsort in a fraction of its time.
     """
     if group.size == 0:
         return np.zeros(0, dtype=np.int64)
