@@ -47,6 +47,10 @@ class RoundConfig:
       can, flagged "no_required_skill"; "only" leaves such slots unfilled; "off" is the plain
       weighted sum.  Tier 2 does not outrank tier 1 here: both are relevant, and the skill
       component of the score already prefers the holder of the required skill.
+    - ``floor``: demand-floor fairness (`matching.floor`): first the largest q such that every
+      demand with an eligible candidate gets a craftsman scoring ≥ q × its own best candidate
+      (demands with team roles excepted), then the usual objective under that floor, as one
+      explicit LP over all candidate pairs (slower than the default route on province rounds).
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -61,6 +65,7 @@ class RoundConfig:
     dense_budget_cells: float = 25e6
     chunk_cells: float = 4e6
     relevance: str = "first"
+    floor: bool = False
 
     def __post_init__(self):
         weights = dict(self.weights)
@@ -86,8 +91,9 @@ class RoundConfig:
                 raise FeatureError(
                     name, f"must be an integer >= {1 if name == 'top_k' else 0}, got {value!r}"
                 )
-        if not isinstance(self.cross_province_allowed, bool):
-            raise FeatureError("cross_province_allowed", "must be true or false")
+        for name in ("cross_province_allowed", "floor"):
+            if not isinstance(getattr(self, name), bool):
+                raise FeatureError(name, "must be true or false")
         if self.relevance not in RELEVANCE_MODES:
             raise FeatureError("relevance", f"must be one of {RELEVANCE_MODES}, got {self.relevance!r}")
 

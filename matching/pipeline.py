@@ -79,6 +79,7 @@ def build_problem(
         "stickiness": config.stickiness if previous is not None else 0.0,
         "alternates_k": config.alternates_k,
         "relevance_mode": config.relevance,
+        "floor": config.floor,
         "roles": team_roles(craftsmen, demands, roles),
     }
     if uses_dense(len(craftsmen), len(demands), config):

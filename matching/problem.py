@@ -197,6 +197,7 @@ class Problem:
     relevance: np.ndarray | None = None
     relevance_mode: str = "first"
     roles: Sequence[Role] = ()
+    floor: bool = False
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -260,6 +261,9 @@ class Problem:
                 raise ProblemError("relevance", f"must hold tiers 0, 1 or 2 with shape {shape}")
             put(self, "relevance", _frozen(tiers.astype(np.int8)))
         put(self, "roles", _roles(self.roles, demands, n_c, self.slots))
+        if not isinstance(self.floor, bool | np.bool_):
+            raise ProblemError("floor", f"must be true or false, got {self.floor!r}")
+        put(self, "floor", bool(self.floor))
 
     def _check_pairs(self, n_c: int, n_d: int) -> None:
         put = object.__setattr__

@@ -128,6 +128,11 @@ def max_relevant_fill(
     return phase
 
 
+def flow_through(n_c: int, n_d: int, edge_c, edge_d, demand_cap, craftsman_cap) -> int:
+    """The max-flow source → demand (demand_cap) → craftsman (1 per pair) → sink (craftsman_cap)."""
+    return _fill(n_c, n_d, edge_c, edge_d, demand_cap, craftsman_cap)[0]
+
+
 def _fill(n_c: int, n_d: int, edge_c, edge_d, demand_cap, craftsman_cap, lower_d=None, lower_c=None):
     """Max-flow source → demand (demand_cap) → craftsman (1 per pair) → sink (craftsman_cap).
 

@@ -31,6 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 
+from matching.floor import best_floor, worst_normalised
 from matching.problem import Problem
 from matching.relevant_fill import PhaseOne, Pricer, max_relevant_fill
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
@@ -108,8 +109,10 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     candidates = instance.candidates()
     clock.lap("prepare")
 
-    if problem.roles:
+    if problem.roles or problem.floor:
         teams = _Teams(instance, candidates)
+        if problem.floor:
+            teams.set_floor()
         pair_c, pair_d, solver = teams.solve()
         if pair_c is None:
             return Result(status=INFEASIBLE, message=solver, timings=clock.laps)
@@ -119,6 +122,8 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     result = _build_result(instance, candidates, pair_c, pair_d, solver)
     if problem.roles:
         teams.report(result)
+    if problem.floor:
+        result.fairness = teams.floor_report(result)
     clock.lap("explain")
     result.timings = clock.laps
     return result
@@ -610,6 +615,7 @@ class _Teams:
         pair = np.concatenate(col_c) if col_c else np.zeros(0, dtype=np.int64)
         self.col_pair, self.col_role = pair, np.concatenate(col_r) if col_r else pair
         self.c, self.d, self.weight, self.tier, self.locked, self.team = c, d, weight, tier, locked, team
+        self.floor_columns: list[np.ndarray] = []  # set_floor: per raised demand, its qualifying columns
 
     def _model(self) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         problem, instance = self.problem, self.instance
@@ -638,9 +644,60 @@ class _Teams:
         col_lower[:n_x][self.locked[pair] & ~in_team] = 1.0
         return matrix, row_lower, row_upper, col_lower, problem.load_penalty * copy_k, n_x
 
+    def set_floor(self) -> None:
+        """Demand-floor fairness (`matching.floor`): the best q over the pairs of demands without team
+        roles, then one row per demand still short of a qualifying craftsman: Σ qualifying x ≥ 1."""
+        instance = self.instance
+        plain = ~self.team[self.d]
+        score = instance.score_of(self.c, self.d)
+        floor = best_floor(
+            self.c[plain], self.d[plain], score[plain], self.locked[plain], instance.room, instance.open_slots
+        )
+        ratio = np.zeros(self.c.size)
+        ratio[plain] = floor.ratio
+        self.floor, self.ratio = floor, ratio
+        if floor.q is None:
+            return
+        column_d = self.d[self.col_pair]
+        qualifying = ~self.locked[self.col_pair] & (ratio[self.col_pair] >= floor.q)
+        self.floor_demands = np.flatnonzero(floor.needs)
+        self.floor_columns = [np.flatnonzero(qualifying & (column_d == j)) for j in self.floor_demands]
+
+    def floor_report(self, result: Result) -> dict:
+        """q, the worst demand's best normalised score with and without the floor, and what it costs."""
+        problem = self.problem
+        without = solve(dataclasses.replace(problem, floor=False))
+        served = self.floor.served
+
+        def worst(res: Result) -> float:
+            chosen_keys = {(self.instance.c_index[a.craftsman], self.instance.d_index[a.demand]) for a in res.assignments}
+            chosen = np.fromiter(((c, d) in chosen_keys for c, d in zip(self.c.tolist(), self.d.tolist(), strict=True)),
+                                 dtype=bool, count=self.c.size)
+            return worst_normalised(self.ratio, self.d, chosen & ~self.team[self.d], served)
+
+        return {
+            "q": self.floor.q,
+            "worst_with_floor": worst(result),
+            "worst_without_floor": worst(without),
+            "objective_without_floor": without.objective,
+            "cost": without.objective - result.objective,
+            "demands_raised": int(self.floor.needs.sum()) if self.floor.q is not None else 0,
+            "thresholds_checked": self.floor.checked,
+        }
+
     def solve(self):
         """(chosen pair indices without locks, route) or (None, None, message) when infeasible."""
         matrix, row_lower, row_upper, col_lower, copy_cost, n_x = self._model()
+        if self.floor_columns:
+            floor_rows = sp.csc_matrix(
+                (np.ones(sum(cols.size for cols in self.floor_columns)),
+                 (np.repeat(np.arange(len(self.floor_columns)), [cols.size for cols in self.floor_columns]),
+                  np.concatenate(self.floor_columns))),
+                shape=(len(self.floor_columns), matrix.shape[1]),
+            )
+            matrix = sp.vstack([matrix, floor_rows], format="csc")
+            row_lower = np.r_[row_lower, np.ones(len(self.floor_columns))]
+            row_upper = np.r_[row_upper, np.full(len(self.floor_columns), np.inf)]
         profit = self.weight[self.col_pair]
         unit = float(profit.max(initial=0.0)) or 1.0
         phases = [np.r_[-profit / unit, np.minimum(copy_cost / unit, row_upper.sum() + 1)]]
@@ -692,7 +749,8 @@ class _Teams:
         self.chosen_role = dict(zip(chosen.tolist(), self.col_role[x].tolist(), strict=True))
         free = ~self.locked[chosen]
         self.chosen = chosen
-        return self.c[chosen][free], self.d[chosen][free], "roles"
+        route = "+".join(name for name, used in (("roles", self.problem.roles), ("floor", self.problem.floor)) if used)
+        return self.c[chosen][free], self.d[chosen][free], route
 
     def report(self, result: Result) -> None:
         """Name the role of every team member, and why each open role stays open."""
