@@ -27,12 +27,26 @@ DEFAULT_WEIGHTS = MappingProxyType(
 
 @dataclass(frozen=True)
 class RoundConfig:
-    """Weights, thresholds and switches of a round.
+    """Weights, thresholds and switches of a round (stored with the round, replayable).
 
-    The score of a pair is ``Σ w_i·component_i / Σ w_i`` so it stays in [0, 1]
-    whatever the weights' scale.  A ``weights`` mapping replaces the defaults
-    as a whole: components it leaves out weigh 0 (and are not computed).
+    Parameters
+    ----------
+    weights : mapping of component name to float ≥ 0
+        Replaces the defaults as a whole: components it leaves out weigh 0 (and are not
+        computed).  The score of a pair is ``Σ w_i·component_i / Σ w_i``, in [0, 1] whatever the
+        weights' scale.
+    min_score, load_penalty, alternates_k, stickiness, cross_province_allowed,
+    max_onsite_km_default, distance_scale_km, top_k, dense_budget_cells, chunk_cells,
+    relevance, floor
+        See the list below.
 
+    Raises
+    ------
+    FeatureError
+        On a bad value; its ``field`` names the setting.
+
+    Notes
+    -----
     - ``min_score``, ``load_penalty``, ``alternates_k``, ``stickiness``: passed to the solver.
     - ``cross_province_allowed``: False forbids pairs whose known provinces differ.
     - ``max_onsite_km_default``: travel radius of craftsmen who did not give one.
@@ -51,6 +65,12 @@ class RoundConfig:
       demand with an eligible candidate gets a craftsman scoring ≥ q × its own best candidate
       (demands with team roles excepted), then the usual objective under that floor, as one
       explicit LP over all candidate pairs (slower than the default route on province rounds).
+
+    Examples
+    --------
+    >>> config = RoundConfig(min_score=0.3)
+    >>> config.relevance, config.floor, RoundConfig.from_dict(config.to_dict()) == config
+    ('first', False, True)
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))

@@ -96,7 +96,39 @@ def new_highs() -> highspy.Highs:
 
 
 def solve(problem: Problem, *, method: str = "auto") -> Result:
-    """Solve `problem` exactly; lock conflicts give status "infeasible"."""
+    """Solve `problem` exactly.
+
+    Parameters
+    ----------
+    problem : Problem
+        The round.
+    method : {"auto", "assignment", "flow"}
+        The route for rounds without relevance phases, roles or floor: "auto" tries the dense
+        assignment relaxation on small rounds and falls back to the flow LP; both are exact.
+
+    Returns
+    -------
+    Result
+        Status "optimal" with the assignment, or "infeasible" with the lock conflicts in
+        ``message``.
+
+    Notes
+    -----
+    Maximises Σ priority·score − load_penalty·Σ L(L−1)/2 (plus stickiness on previous pairs).
+    With relevance "first"/"only" the objective is lexicographic: first the priority-weighted
+    number of slots filled by relevant craftsmen (max-flows per priority level,
+    `matching.relevant_fill`), then the score on that phase's optimal face.  With ``floor``,
+    the demand floor comes first (`matching.floor`).  Every route ends on an integral vertex of a
+    totally unimodular LP (see the module notes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matching import Problem
+    >>> result = solve(Problem(["c1", "c2"], ["d1"], [1, 1], [1], scores=np.array([[0.9], [0.4]])))
+    >>> result.status, [(a.craftsman, a.demand) for a in result.assignments]
+    ('optimal', [('c1', 'd1')])
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "assignment" and problem.is_sparse:
