@@ -27,12 +27,26 @@ DEFAULT_WEIGHTS = MappingProxyType(
 
 @dataclass(frozen=True)
 class RoundConfig:
-    """Weights, thresholds and switches of a round.
+    """Weights, thresholds and switches of a round (stored with the round, replayable).
 
-    The score of a pair is ``Σ w_i·component_i / Σ w_i`` so it stays in [0, 1]
-    whatever the weights' scale.  A ``weights`` mapping replaces the defaults
-    as a whole: components it leaves out weigh 0 (and are not computed).
+    Parameters
+    ----------
+    weights : mapping of component name to float ≥ 0
+        Replaces the defaults as a whole: components it leaves out weigh 0 (and are not
+        computed).  The score of a pair is ``Σ w_i·component_i / Σ w_i``, in [0, 1] whatever the
+        weights' scale.
+    min_score, load_penalty, alternates_k, stickiness, cross_province_allowed,
+    max_onsite_km_default, distance_scale_km, top_k, dense_budget_cells, chunk_cells,
+    relevance, floor
+        See the list below.
 
+    Raises
+    ------
+    FeatureError
+        On a bad value; its ``field`` names the setting.
+
+    Notes
+    -----
     - ``min_score``, ``load_penalty``, ``alternates_k``, ``stickiness``: passed to the solver.
     - ``cross_province_allowed``: False forbids pairs whose known provinces differ.
     - ``max_onsite_km_default``: travel radius of craftsmen who did not give one.
@@ -42,11 +56,21 @@ class RoundConfig:
       Dense needs about 36 bytes per cell in scoring (float64 total, float32
       components, mask) and the solver's Problem copies components as float64.
     - ``chunk_cells``: cells per chunk of the sparse candidate search (memory ≈ 60 bytes × this).
-    - ``relevance``: "first" fills as many slots (priority-weighted) with relevant
+    - ``relevance``: "first" (the default) fills as many slots (priority-weighted) with relevant
       craftsmen as possible before the score counts, irrelevant ones only where no relevant one
-      can, flagged "no_required_skill"; "only" leaves such slots unfilled; "off" (the default
-      until the first phase is fast enough for province rounds) is the plain weighted sum.  Tier 2 does not outrank tier 1 here: both are relevant, and the skill
+      can, flagged "no_required_skill"; "only" leaves such slots unfilled; "off" is the plain
+      weighted sum.  Tier 2 does not outrank tier 1 here: both are relevant, and the skill
       component of the score already prefers the holder of the required skill.
+    - ``floor``: demand-floor fairness (`matching.floor`): first the largest q such that every
+      demand with an eligible candidate gets a craftsman scoring ≥ q × its own best candidate
+      (demands with team roles excepted), then the usual objective under that floor, as one
+      explicit LP over all candidate pairs (slower than the default route on province rounds).
+
+    Examples
+    --------
+    >>> config = RoundConfig(min_score=0.3)
+    >>> config.relevance, config.floor, RoundConfig.from_dict(config.to_dict()) == config
+    ('first', False, True)
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -60,7 +84,8 @@ class RoundConfig:
     top_k: int = 30
     dense_budget_cells: float = 25e6
     chunk_cells: float = 4e6
-    relevance: str = "off"
+    relevance: str = "first"
+    floor: bool = False
 
     def __post_init__(self):
         weights = dict(self.weights)
@@ -86,8 +111,9 @@ class RoundConfig:
                 raise FeatureError(
                     name, f"must be an integer >= {1 if name == 'top_k' else 0}, got {value!r}"
                 )
-        if not isinstance(self.cross_province_allowed, bool):
-            raise FeatureError("cross_province_allowed", "must be true or false")
+        for name in ("cross_province_allowed", "floor"):
+            if not isinstance(getattr(self, name), bool):
+                raise FeatureError(name, "must be true or false")
         if self.relevance not in RELEVANCE_MODES:
             raise FeatureError("relevance", f"must be one of {RELEVANCE_MODES}, got {self.relevance!r}")
 

@@ -57,9 +57,43 @@ def build_problem(
 ) -> Problem:
     """Score, apply the hard rules and hand the result to the solver's Problem.
 
-    ``locks`` / ``exclusions`` / ``previous`` are (craftsman id, demand id)
-    pairs.  Exclusions are forbidden by the rules *and* recorded in the
-    Problem's ``forbidden``, so a stored problem replays without features.
+    Parameters
+    ----------
+    craftsmen, demands : CraftsmanFeatures, DemandFeatures
+        The pools as feature arrays (`matching.features`).
+    config : RoundConfig, optional
+        Weights, thresholds and switches (default: ``RoundConfig()``).
+    history : History, optional
+        Past engagements (continuity and track record).
+    locks, exclusions, previous : iterables of (craftsman id, demand id)
+        Pairs to keep, to forbid (forbidden by the rules *and* recorded in the Problem's
+        ``forbidden``, so a stored problem replays without features) and the last published
+        assignment.
+    prepared : PreparedRound, optional
+        ``scoring.prepare``'s result when the caller has it already.
+    skill_parent : integer array, optional
+        The parent column of every skill column (-1 for a root): the families of relevance tier 1.
+    roles : iterable of (demand index, skill column, count)
+        Team roles.
+
+    Returns
+    -------
+    Problem
+        Dense below ``config.dense_budget_cells`` C × D cells, else sparse (each demand's
+        ``config.top_k`` best candidates plus the locked and previous pairs).
+
+    Notes
+    -----
+    Relevance tiers, components (for explanations) and ``config.relevance`` / ``config.floor``
+    are carried into the Problem.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matching.features import synthetic_features
+    >>> craftsmen, demands, history = synthetic_features(np.random.default_rng(0), 30, 10)
+    >>> build_problem(craftsmen, demands, history=history).shape
+    (30, 10)
     """
     config = config or RoundConfig()
     locks, exclusions = tuple(locks), tuple(exclusions)
@@ -79,6 +113,7 @@ def build_problem(
         "stickiness": config.stickiness if previous is not None else 0.0,
         "alternates_k": config.alternates_k,
         "relevance_mode": config.relevance,
+        "floor": config.floor,
         "roles": team_roles(craftsmen, demands, roles),
     }
     if uses_dense(len(craftsmen), len(demands), config):

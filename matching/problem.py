@@ -164,16 +164,59 @@ def _pairs(name: str, pairs: Iterable[Pair], craftsmen: set, demands: set) -> tu
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """One matching round.  Arrays are stored as read-only copies; ids are strings or
-    integers.
+    """One matching round, validated on construction (arrays are kept as read-only copies).
 
-    Dense mode: ``scores`` (C, D) with ``allowed`` (C, D) bool (default: all allowed).
-    Sparse mode: ``pair_craftsman``/``pair_demand`` (integer indices) and ``pair_score``
-    list the allowed candidates; any other pair is not allowed.
-    ``components`` maps a name to an array aligned with the scores ((C, D) or per pair);
-    the named, weighted parts of each score, used only to explain assignments.
-    ``previous`` is the last published assignment: previously assigned pairs get
-    ``stickiness`` added to their weight, so a re-solve moves only where it gains more.
+    Parameters
+    ----------
+    craftsmen, demands : sequences of str or int
+        Distinct ids, in the order of the arrays' rows (craftsmen) and columns (demands).
+    capacity : (C,) integers ≥ 0
+        Demands a craftsman may take.
+    slots : (D,) integers ≥ 1
+        Craftsmen a demand wants.
+    priority : (D,) floats > 0, optional
+        Weight of a demand's slots (default 1).
+    scores, allowed : (C, D) arrays, optional
+        Dense mode: scores in [0, ∞) and the mask of allowed pairs (default: all allowed).
+    pair_craftsman, pair_demand, pair_score : (P,) arrays, optional
+        Sparse mode: the allowed pairs as indices and their scores; any other pair is not allowed.
+    components : mapping of str to arrays, optional
+        The named, weighted parts of each score (aligned with the scores), used only to explain.
+    locked, forbidden : sequences of (craftsman id, demand id)
+        Pairs that must / must not be assigned.
+    min_score, load_penalty : float ≥ 0
+        Pairs scoring below ``min_score`` are not chosen (unless locked); a craftsman with L
+        demands costs ``load_penalty`` · L(L−1)/2.
+    previous : sequence of pairs, optional
+        The last published assignment: its pairs get ``stickiness`` added to their weight, so a
+        re-solve moves only where it gains more.
+    alternates_k : int ≥ 0
+        Alternates listed per demand in the result.
+    relevance : int8 array of tiers 0/1/2, optional
+        Per pair, aligned with the scores; with ``relevance_mode`` "first" (fill relevant slots
+        first, exactly), "only" (leave a slot open rather than fill it irrelevantly) or "off".
+    roles : sequence of `Role`
+        Team demands: each role is filled by distinct craftsmen holding its speciality.
+    floor : bool
+        Demand-floor fairness first (see `matching.floor`).
+
+    Raises
+    ------
+    ProblemError
+        On any invalid input; its ``field`` names the offending field.
+
+    Notes
+    -----
+    Lock conflicts (more locks than a capacity, a locked pair that is forbidden…) are not
+    construction errors: `solve` reports them with status "infeasible".
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> problem = Problem(["c1", "c2"], ["d1"], capacity=[1, 1], slots=[1],
+    ...                   scores=np.array([[0.9], [0.4]]))
+    >>> problem.shape, problem.is_sparse
+    ((2, 1), False)
     """
 
     craftsmen: Sequence[Hashable]
@@ -197,6 +240,7 @@ class Problem:
     relevance: np.ndarray | None = None
     relevance_mode: str = "first"
     roles: Sequence[Role] = ()
+    floor: bool = False
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -260,6 +304,9 @@ class Problem:
                 raise ProblemError("relevance", f"must hold tiers 0, 1 or 2 with shape {shape}")
             put(self, "relevance", _frozen(tiers.astype(np.int8)))
         put(self, "roles", _roles(self.roles, demands, n_c, self.slots))
+        if not isinstance(self.floor, bool | np.bool_):
+            raise ProblemError("floor", f"must be true or false, got {self.floor!r}")
+        put(self, "floor", bool(self.floor))
 
     def _check_pairs(self, n_c: int, n_d: int) -> None:
         put = object.__setattr__

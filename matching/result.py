@@ -71,16 +71,43 @@ class Assignment:
 class Result:
     """The outcome of `solve`.
 
-    ``objective`` = Σ priority·score − load_penalty·Σ L(L−1)/2 over the assignment
-    (stickiness is a tie-breaker toward ``previous`` and is not part of it); None when
-    infeasible.  ``assignments`` are sorted by demand then craftsman (input order);
-    ``loads`` lists only craftsmen with at least one assignment; ``alternates`` maps every
-    demand to the next best allowed craftsmen (id, score) not assigned to it;
-    ``changes`` is {"added": [...], "removed": [...]} against ``previous`` (None without
-    it); ``solver`` names the route taken ("assignment", "flow", "assignment+flow",
-    "flow+relevance", "roles").  ``unfilled_roles`` lists the open roles of team demands
-    ({"demand", "role", "missing", "reason"}); ``fairness`` the demand floor's report when the
-    problem asked for one.
+    Parameters
+    ----------
+    status : {"optimal", "infeasible"}
+    message : str
+        Why it is infeasible (the lock conflicts), else empty.
+    objective : float or None
+        Σ priority·score − load_penalty·Σ L(L−1)/2 over the assignment (stickiness is a
+        tie-breaker toward ``previous`` and is not part of it); None when infeasible.
+    assignments : list of Assignment
+        Sorted by demand then craftsman (input order).
+    unfilled : list of (demand id, missing slots)
+    unfilled_roles : list of dict
+        Open roles of team demands: {"demand", "role", "missing", "reason"}.
+    fairness : dict or None
+        The demand floor's report when the problem asked for one: "q", "worst_with_floor",
+        "worst_without_floor", "objective_without_floor", "cost", "demands_raised",
+        "thresholds_checked".
+    loads : dict
+        Assigned demands per craftsman with at least one.
+    alternates : dict
+        Per demand the next best allowed craftsmen (id, score) not assigned to it.
+    changes : dict or None
+        {"added": [...], "removed": [...]} against ``previous`` (None without it).
+    metrics, timings : dict
+        Coverage, fill rate, relevance rate…; seconds per solver stage.
+    solver : str
+        The route taken ("assignment", "flow", "assignment+flow", "flow+relevance", "roles",
+        "floor", "roles+floor").
+
+    Notes
+    -----
+    `to_dict` gives plain JSON-ready data.
+
+    Examples
+    --------
+    >>> Result(status="infeasible", message="locked pair (c, d) is forbidden").objective is None
+    True
     """
 
     status: str

@@ -677,13 +677,7 @@ def candidate_pairs(
     Ties are broken by the lower craftsman index, as in a stable dense sort.
     Demands are chunked by mode, and each chunk's product has only the rows of
     craftsmen the activity and mode rules may allow (``rules.possible_craftsmen``).
-    Measured (2 shared cores, benchmarks/bench_scoring.py, before/after in one
-    session): 20,000 × 10,000, top 30 → 7 s wall, 12.4 s CPU (was 7.8 s, 14.1 s);
-    100,000 × 50,000 → 57–59 s wall, 96–103 s CPU, ~740 MB traced peak, ~930 MB
-    RSS (was 159 s wall, 204 s CPU); later, in benchmarks/bench_scale.py on a quieter
-    machine (load 1.2), 33.7–35.3 s wall, 62–65 s CPU.  The rest is spread over the sparse
-    product (~25 %), per-pair bookkeeping of the ~8,500 sharing pairs per
-    demand the group rules leave, and exact scoring of ~900 of them.
+    Timings and where the time goes: benchmarks/NOTES.md.
     """
     # groups are built on this module's kernels
     from matching.groups import group_craftsmen, group_of_craftsman, sharing_bounds

@@ -31,21 +31,22 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 
+from matching.floor import best_floor, worst_normalised
 from matching.problem import Problem
+from matching.relevant_fill import PhaseOne, Pricer, max_relevant_fill
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
 
 METHODS = ("auto", "assignment", "flow")
-# Expanded slot × copy matrices up to this many cells try linear_sum_assignment first.
-# Measured on random rounds: beyond this the flow LP alone is as fast or faster, not
-# least because the relaxation's answer often duplicates and needs the flow anyway.
+# Expanded slot × copy matrices up to this many cells try linear_sum_assignment first; beyond it
+# the flow LP alone is as fast (the relaxation's answer often duplicates; see benchmarks/NOTES.md).
 ASSIGNMENT_MAX_CELLS = 250_000
 # Column generation adds every candidate after this many pricing rounds: a bound on the
 # time a degenerate tail of tiny violators can take (warm restarts make rounds cheap).
 ROUNDS_BEFORE_ALL_PAIRS = 30
 # Pricing adds at most this many columns per round (the most profitable violators), at least
-# MIN_PRICING_BATCH: adding every violator at once made one LP of millions of columns (a 5,000 ×
-# 2,000 round: 2.8M columns, 24 s of dual simplex); capped batches end in ~8 short warm rounds (~1 s).
-# Optimality is untouched: the loop only stops when no pair prices out positive.
+# MIN_PRICING_BATCH: adding every violator at once makes one LP of millions of columns, capped
+# batches end in a few short warm rounds (benchmarks/NOTES.md).  Optimality is untouched: the loop
+# only stops when no pair prices out positive.
 PRICING_BATCH_PER_ROW = 1
 MIN_PRICING_BATCH = 1_000
 # Dual simplex: a vertex, hence integral, with warm restarts after adding columns; steepest-edge
@@ -58,8 +59,8 @@ _HIGHS_OPTIONS = {
     "primal_feasibility_tolerance": 1e-9,
     "dual_feasibility_tolerance": 1e-9,
 }
-# Reduced profits (in units of the largest profit) this close to 0 count as 0 when a lexicographic
-# phase fixes the optimal face of the previous one.
+# Reduced profits (in units of the largest profit) this close to 0 count as 0 when the team LP's
+# lexicographic phase fixes the optimal face of the previous one.
 FACE_TOLERANCE = 1e-7
 _BANNER_LOCK = threading.Lock()
 _banner_shown = False
@@ -95,7 +96,39 @@ def new_highs() -> highspy.Highs:
 
 
 def solve(problem: Problem, *, method: str = "auto") -> Result:
-    """Solve `problem` exactly; lock conflicts give status "infeasible"."""
+    """Solve `problem` exactly.
+
+    Parameters
+    ----------
+    problem : Problem
+        The round.
+    method : {"auto", "assignment", "flow"}
+        The route for rounds without relevance phases, roles or floor: "auto" tries the dense
+        assignment relaxation on small rounds and falls back to the flow LP; both are exact.
+
+    Returns
+    -------
+    Result
+        Status "optimal" with the assignment, or "infeasible" with the lock conflicts in
+        ``message``.
+
+    Notes
+    -----
+    Maximises Σ priority·score − load_penalty·Σ L(L−1)/2 (plus stickiness on previous pairs).
+    With relevance "first"/"only" the objective is lexicographic: first the priority-weighted
+    number of slots filled by relevant craftsmen (max-flows per priority level,
+    `matching.relevant_fill`), then the score on that phase's optimal face.  With ``floor``,
+    the demand floor comes first (`matching.floor`).  Every route ends on an integral vertex of a
+    totally unimodular LP (see the module notes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matching import Problem
+    >>> result = solve(Problem(["c1", "c2"], ["d1"], [1, 1], [1], scores=np.array([[0.9], [0.4]])))
+    >>> result.status, [(a.craftsman, a.demand) for a in result.assignments]
+    ('optimal', [('c1', 'd1')])
+    """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "assignment" and problem.is_sparse:
@@ -108,8 +141,10 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     candidates = instance.candidates()
     clock.lap("prepare")
 
-    if problem.roles:
+    if problem.roles or problem.floor:
         teams = _Teams(instance, candidates)
+        if problem.floor:
+            teams.set_floor()
         pair_c, pair_d, solver = teams.solve()
         if pair_c is None:
             return Result(status=INFEASIBLE, message=solver, timings=clock.laps)
@@ -119,6 +154,8 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     result = _build_result(instance, candidates, pair_c, pair_d, solver)
     if problem.roles:
         teams.report(result)
+    if problem.floor:
+        result.fairness = teams.floor_report(result)
     clock.lap("explain")
     result.timings = clock.laps
     return result
@@ -258,14 +295,17 @@ class _Instance:
 class _DenseCandidates:
     """Candidates as a demand-major (D, C) weight matrix; 0 means "never worth it"."""
 
-    def __init__(self, instance: _Instance, weight: np.ndarray) -> None:
-        self.instance, self.weight = instance, weight
+    def __init__(self, instance: _Instance, weight: np.ndarray, start=None) -> None:
+        self.instance, self.weight, self.start = instance, weight, start
         self.chosen = np.zeros(weight.shape, dtype=bool)
         self.degree = np.count_nonzero(weight > 0, axis=0)
         self.scale = float(weight.max(initial=0.0))
+        self._relevant_weight: np.ndarray | None = None
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
-        """The best few craftsmen of every demand."""
+        """The best few craftsmen of every demand (or the ``start`` pairs given)."""
+        if self.start is not None:
+            return self.start
         n_d, n_c = self.weight.shape
         per_demand = min(n_c, int(self.instance.open_slots.max(initial=0)) + 2)
         top_c = _top_k_per_row(self.weight, per_demand)
@@ -286,21 +326,54 @@ class _DenseCandidates:
         rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
         return (slice(start, start + rows) for start in range(0, self.weight.shape[0], rows))
 
-    def relevant_part(self, instance: _Instance) -> _DenseCandidates | None:
-        """The first phase of relevance first: weight = priority on relevant candidates, else 0."""
-        weight = np.zeros(self.weight.shape)
+    def relevant_pricer(self) -> Pricer:
+        """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
+        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
+        instance, tiers = self.instance, self.instance.problem.relevance
+        # the weights of relevant pairs, 0 elsewhere: priced here, then most of the second phase's face
+        self._relevant_weight = relevant_weight = np.empty_like(self.weight)
         for rows in self._blocks():
-            relevant = (instance.problem.relevance[:, rows].T >= 1) & (self.weight[rows] > 0)
-            weight[rows] = np.where(relevant, instance.problem.priority[rows, None], 0.0)
-        return _DenseCandidates(instance, weight) if weight.any() else None
+            np.multiply(self.weight[rows], tiers[:, rows].T >= 1, out=relevant_weight[rows])
+        handed = np.zeros(self.weight.shape, dtype=bool)
+        per_demand = min(instance.n_c, int(instance.open_slots.max(initial=0)) + 2)
 
-    def on_face(self, first: _DenseCandidates, dual_c, dual_d, tolerance: float) -> _DenseCandidates:
-        """These candidates without the pairs whose reduced profit in ``first`` is negative."""
-        weight = self.weight.copy()
-        for rows in self._blocks():
-            reduced = first.weight[rows] + dual_d[rows, None] + dual_c[None, :]
-            weight[rows][reduced < -tolerance] = 0.0
-        return _DenseCandidates(self.instance, weight)
+        def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            found_c, found_d = [_no_pairs()[0]], [_no_pairs()[1]]
+            rows = np.flatnonzero(demands)
+            chunk = max(1, 4_000_000 // max(instance.n_c, 1))  # bounded temporary memory
+            for start in range(0, rows.size, chunk):
+                d = rows[start : start + chunk]
+                block = relevant_weight[d]
+                block[handed[d]] = 0.0
+                if skip_c.any():
+                    block[:, skip_c] = 0.0
+                top = _top_k_per_row(block, per_demand)
+                keep = np.take_along_axis(block, top, axis=1) > 0
+                found_c.append(top[keep])
+                found_d.append(np.repeat(d, top.shape[1])[keep.ravel()])
+            c, d = np.concatenate(found_c), np.concatenate(found_d)
+            handed[d, c] = True
+            return c, d
+
+        return price
+
+    def on_face(self, phase: PhaseOne) -> _DenseCandidates:
+        """These candidates without the pairs that no optimum of relevance phase 1 uses; phase 1's
+        relevant pairs (the best relevant ones of every demand) start the restricted problem.
+
+        Built from the pricer's relevant weights (the face of a full demand): the rows of the other
+        demands get their irrelevant pairs back, the columns of craftsmen some level's cut reaches
+        are recomputed as a whole (`PhaseOne.dropped`)."""
+        weight, self._relevant_weight = self._relevant_weight, None
+        open_rows = np.flatnonzero(~phase.tight_demands)
+        weight[open_rows] = self.weight[open_rows]
+        cut_c = np.flatnonzero(np.any([cut.craftsmen for cut in phase.cuts], axis=0))
+        if cut_c.size:
+            relevant = self.instance.problem.relevance[cut_c].T >= 1
+            every_d = np.arange(weight.shape[0])[:, None]
+            dropped = phase.dropped(cut_c[None, :], every_d, relevant)
+            weight[:, cut_c] = np.where(dropped, 0.0, self.weight[:, cut_c])
+        return _DenseCandidates(self.instance, weight, start=(phase.edge_c, phase.edge_d))
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         """Pairs outside the restricted set whose reduced profit is positive."""
@@ -352,11 +425,8 @@ class _SparseCandidates:
         self.scale = float(weight.max(initial=0.0))
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each demand's best craftsmen for its open slots and each craftsman's best demands for its room.
-
-        Measured on bench_scale.py's scored round (1.5M pairs): 22.9-23.1 s instead of 24.5-24.8 s with
-        one spare candidate per demand and one demand per craftsman; random sparse rounds unchanged.
-        """
+        """Each demand's best craftsmen for its open slots and each craftsman's best demands for its room
+        (no spares: faster on scored rounds, see benchmarks/NOTES.md)."""
         instance = self.instance
         by_demand = _rank_within(self.d, -self.weight, self.c)
         by_craftsman = _rank_within(self.c, -self.weight, self.d)
@@ -379,19 +449,26 @@ class _SparseCandidates:
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.weight[self._positions(c, d)]
 
-    def _first_weight(self) -> np.ndarray:
-        problem = self.instance.problem
-        return np.where(problem.relevance[self.kept] >= 1, problem.priority[self.d], 0.0)
+    def relevant_pricer(self) -> Pricer:
+        """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
+        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
+        instance = self.instance
+        relevant = instance.problem.relevance[self.kept] >= 1
+        handed = np.zeros(self.kept.size, dtype=bool)
+        per_demand = instance.open_slots + 2
 
-    def relevant_part(self, instance: _Instance) -> _SparseCandidates | None:
-        """The first phase of relevance first: weight = priority on relevant candidates."""
-        weight = self._first_weight()
-        keep = weight > 0
-        return _SparseCandidates(instance, self.kept[keep], weight[keep]) if keep.any() else None
+        def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            position = np.flatnonzero(relevant & ~handed & demands[self.d] & ~skip_c[self.c])
+            rank = _rank_within(self.d[position], -self.weight[position], self.c[position])
+            position = position[rank < per_demand[self.d[position]]]
+            handed[position] = True
+            return self.c[position], self.d[position]
 
-    def on_face(self, first: _SparseCandidates, dual_c, dual_d, tolerance: float) -> _SparseCandidates:
-        """These candidates without the pairs whose reduced profit in ``first`` is negative."""
-        keep = self._first_weight() + dual_c[self.c] + dual_d[self.d] >= -tolerance
+        return price
+
+    def on_face(self, phase: PhaseOne) -> _SparseCandidates:
+        """These candidates without the pairs that no optimum of relevance phase 1 uses."""
+        keep = ~phase.dropped(self.c, self.d, self.instance.problem.relevance[self.kept] >= 1)
         return _SparseCandidates(self.instance, self.kept[keep], self.weight[keep])
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
@@ -411,8 +488,8 @@ class _SparseCandidates:
         return c[keep], d[keep], score[keep]
 
 
-# Up to this k, `_top_k_per_row` takes k row-wise argmax passes (a 2,000 × 4,534 matrix: ~30 ms
-# instead of ~500 ms for a full argpartition).
+# Up to this k, `_top_k_per_row` takes k row-wise argmax passes, much faster than a full
+# argpartition for the few best of a row (benchmarks/NOTES.md).
 TOP_K_BY_ARGMAX = 16
 
 
@@ -444,8 +521,8 @@ def _top_k_per_row(matrix: np.ndarray, k: int) -> np.ndarray:
 def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndarray:
     """0-based rank of each element inside its group, ordered by (key, tie); ``group``, ``tie`` ≥ 0.
 
-    One integer argsort of (group, rank of key, tie) packed into int64 where it fits: a third
-    of the time of a three-key lexsort (1.5M pairs: 0.65 s -> 0.24 s), the same order.
+    One integer argsort of (group, rank of key, tie) packed into int64 where it fits: the order of
+    a three-key lexsort in a fraction of its time.
     """
     if group.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -502,27 +579,21 @@ class _Face:
 
 def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.ndarray, str]:
     """Lexicographic: first the priority-weighted number of slots filled by relevant craftsmen
-    (tier ≥ 1), then priority·score minus the load penalty, on the optimal face of the first."""
-    first = candidates.relevant_part(instance)
-    if first is None:  # no relevant candidate: the first phase is empty
+    (tier ≥ 1), exactly by max-flows (`matching.relevant_fill`), then priority·score minus the load
+    penalty by the flow LP on the optimal face of the first, seeded with a first-phase optimum."""
+    phase = max_relevant_fill(
+        instance.room, instance.open_slots, instance.problem.priority, candidates.relevant_pricer()
+    )
+    if phase.value == 0:  # no relevant pair can be filled: the first phase constrains nothing
         pair_c, pair_d, _ = _column_generation(instance, candidates, *_no_pairs())
         return pair_c, pair_d, "flow"
-    # the first phase's profits tie (one priority per demand): its columns start from the best
-    # scorers, which the second phase wants anyway, instead of arbitrary equals
-    seed_c, seed_d, flow = _column_generation(instance, first, *candidates.initial(), load_penalty=0.0)
-    dual_c, dual_d = flow.duals
-    tolerance = FACE_TOLERANCE * first.scale
-    load = np.bincount(seed_c, minlength=instance.n_c)
-    tight_c, tight_d = dual_c < -tolerance, dual_d < -tolerance
-    reduced = first.weights(seed_c, seed_d) + dual_c[seed_c] + dual_d[seed_d]
-    fixed = reduced > tolerance
     face = _Face(
-        exact_load=np.where(tight_c, load, -1),
-        exact_team=tight_d,
-        fixed_keys=np.sort(seed_c[fixed] * instance.n_d + seed_d[fixed]),
+        exact_load=np.where(phase.tight_craftsmen, instance.room, -1),
+        exact_team=phase.tight_demands,
+        fixed_keys=np.sort(phase.fixed_c * instance.n_d + phase.fixed_d),
     )
-    second = candidates.on_face(first, dual_c, dual_d, tolerance)
-    pair_c, pair_d, _ = _column_generation(instance, second, seed_c, seed_d, face=face)
+    second = candidates.on_face(phase)
+    pair_c, pair_d, _ = _column_generation(instance, second, phase.pair_c, phase.pair_d, face=face)
     return pair_c, pair_d, "flow+relevance"
 
 
@@ -576,6 +647,7 @@ class _Teams:
         pair = np.concatenate(col_c) if col_c else np.zeros(0, dtype=np.int64)
         self.col_pair, self.col_role = pair, np.concatenate(col_r) if col_r else pair
         self.c, self.d, self.weight, self.tier, self.locked, self.team = c, d, weight, tier, locked, team
+        self.floor_columns: list[np.ndarray] = []  # set_floor: per raised demand, its qualifying columns
 
     def _model(self) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
         problem, instance = self.problem, self.instance
@@ -604,9 +676,60 @@ class _Teams:
         col_lower[:n_x][self.locked[pair] & ~in_team] = 1.0
         return matrix, row_lower, row_upper, col_lower, problem.load_penalty * copy_k, n_x
 
+    def set_floor(self) -> None:
+        """Demand-floor fairness (`matching.floor`): the best q over the pairs of demands without team
+        roles, then one row per demand still short of a qualifying craftsman: Σ qualifying x ≥ 1."""
+        instance = self.instance
+        plain = ~self.team[self.d]
+        score = instance.score_of(self.c, self.d)
+        floor = best_floor(
+            self.c[plain], self.d[plain], score[plain], self.locked[plain], instance.room, instance.open_slots
+        )
+        ratio = np.zeros(self.c.size)
+        ratio[plain] = floor.ratio
+        self.floor, self.ratio = floor, ratio
+        if floor.q is None:
+            return
+        column_d = self.d[self.col_pair]
+        qualifying = ~self.locked[self.col_pair] & (ratio[self.col_pair] >= floor.q)
+        self.floor_demands = np.flatnonzero(floor.needs)
+        self.floor_columns = [np.flatnonzero(qualifying & (column_d == j)) for j in self.floor_demands]
+
+    def floor_report(self, result: Result) -> dict:
+        """q, the worst demand's best normalised score with and without the floor, and what it costs."""
+        problem = self.problem
+        without = solve(dataclasses.replace(problem, floor=False))
+        served = self.floor.served
+
+        def worst(res: Result) -> float:
+            chosen_keys = {(self.instance.c_index[a.craftsman], self.instance.d_index[a.demand]) for a in res.assignments}
+            chosen = np.fromiter(((c, d) in chosen_keys for c, d in zip(self.c.tolist(), self.d.tolist(), strict=True)),
+                                 dtype=bool, count=self.c.size)
+            return worst_normalised(self.ratio, self.d, chosen & ~self.team[self.d], served)
+
+        return {
+            "q": self.floor.q,
+            "worst_with_floor": worst(result),
+            "worst_without_floor": worst(without),
+            "objective_without_floor": without.objective,
+            "cost": without.objective - result.objective,
+            "demands_raised": int(self.floor.needs.sum()) if self.floor.q is not None else 0,
+            "thresholds_checked": self.floor.checked,
+        }
+
     def solve(self):
         """(chosen pair indices without locks, route) or (None, None, message) when infeasible."""
         matrix, row_lower, row_upper, col_lower, copy_cost, n_x = self._model()
+        if self.floor_columns:
+            floor_rows = sp.csc_matrix(
+                (np.ones(sum(cols.size for cols in self.floor_columns)),
+                 (np.repeat(np.arange(len(self.floor_columns)), [cols.size for cols in self.floor_columns]),
+                  np.concatenate(self.floor_columns))),
+                shape=(len(self.floor_columns), matrix.shape[1]),
+            )
+            matrix = sp.vstack([matrix, floor_rows], format="csc")
+            row_lower = np.r_[row_lower, np.ones(len(self.floor_columns))]
+            row_upper = np.r_[row_upper, np.full(len(self.floor_columns), np.inf)]
         profit = self.weight[self.col_pair]
         unit = float(profit.max(initial=0.0)) or 1.0
         phases = [np.r_[-profit / unit, np.minimum(copy_cost / unit, row_upper.sum() + 1)]]
@@ -658,7 +781,8 @@ class _Teams:
         self.chosen_role = dict(zip(chosen.tolist(), self.col_role[x].tolist(), strict=True))
         free = ~self.locked[chosen]
         self.chosen = chosen
-        return self.c[chosen][free], self.d[chosen][free], "roles"
+        route = "+".join(name for name, used in (("roles", self.problem.roles), ("floor", self.problem.floor)) if used)
+        return self.c[chosen][free], self.d[chosen][free], route
 
     def report(self, result: Result) -> None:
         """Name the role of every team member, and why each open role stays open."""

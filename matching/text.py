@@ -62,8 +62,8 @@ def ngram_counts(
         docs_all.append(doc[:m][valid])
     codes = np.concatenate(codes_all) if codes_all else np.zeros(0, dtype=np.int64)
     docs = np.concatenate(docs_all) if docs_all else np.zeros(0, dtype=np.int64)
-    # a sort, then the inverse by binary search: unique's return_inverse argsorts every code (ngram_counts
-    # of the 100,000 x 50,000 benchmark round's texts, 6.2M n-grams: 2.0-2.5 s -> 1.4-1.8 s)
+    # a sort, then the inverse by binary search: unique's return_inverse would argsort every code
+    # (benchmarks/NOTES.md)
     vocabulary = np.unique(codes)
     term = np.searchsorted(vocabulary, codes)
     counts = sp.csr_matrix(

@@ -158,12 +158,16 @@ def brute_force(problem: Problem, key=None, pairs=None):
     return best
 
 
-def milp_optimum(problem: Problem, *, relevance_floor: float | None = None) -> float:
+def milp_optimum(
+    problem: Problem, *, relevance_floor: float | None = None, at_least_one: list[set] = (), feasible_only=False
+) -> float | None:
     """Best sticky objective from scipy's MILP: x per usable pair, binary copy variables
     y_ck (k-th demand of craftsman c, costing λ(k−1)) with Σ_d x_cd = Σ_k y_ck.
 
     ``relevance_floor``: also require Σ priority over relevant pairs ≥ it (the lexicographic
-    second phase); relevance "only" drops irrelevant pairs that are not locked."""
+    second phase); relevance "only" drops irrelevant pairs that are not locked.  ``at_least_one``:
+    sets of pairs of which every assignment must hold one (the demand floor); with
+    ``feasible_only`` None is returned when no assignment can."""
     pairs, locked = usable_pairs(problem), set(problem.locked)
     tiers = tier_table(problem)
     if tiers is not None and problem.relevance_mode == "only":
@@ -174,28 +178,32 @@ def milp_optimum(problem: Problem, *, relevance_floor: float | None = None) -> f
     copies = [(c, k) for c, cap in zip(problem.craftsmen, problem.capacity, strict=True) for k in range(cap)]
     n_x, n = len(pairs), len(pairs) + len(copies)
     gain = np.zeros(n)
-    matrix = np.zeros((len(c_row) + len(d_row) + 1, n))
+    matrix = np.zeros((len(c_row) + len(d_row) + 1 + len(at_least_one), n))
+    for row, required in enumerate(at_least_one, start=len(c_row) + len(d_row) + 1):
+        matrix[row, : len(pairs)] = [pair in required for pair in pairs]
     for i, (c, d) in enumerate(pairs):
         gain[i] = priority[d] * table[(c, d)] + problem.stickiness * ((c, d) in previous)
         matrix[c_row[c], i] = 1
         matrix[d_row[d], i] = 1
         if tiers is not None and tiers[(c, d)] >= 1:
-            matrix[-1, i] = priority[d]
+            matrix[len(c_row) + len(d_row), i] = priority[d]
     for i, (c, k) in enumerate(copies, start=n_x):
         gain[i] = -problem.load_penalty * k
         matrix[c_row[c], i] = -1
     floor = -np.inf if relevance_floor is None else relevance_floor - 1e-9
-    lower = np.r_[np.zeros(len(c_row)), np.full(len(d_row), -np.inf), floor]
-    upper = np.r_[np.zeros(len(c_row)), problem.slots, np.inf]
+    lower = np.r_[np.zeros(len(c_row)), np.full(len(d_row), -np.inf), floor, np.ones(len(at_least_one))]
+    upper = np.r_[np.zeros(len(c_row)), problem.slots, np.inf, np.full(len(at_least_one), np.inf)]
     low_bound = np.array([1.0 if i < n_x and pairs[i] in locked else 0.0 for i in range(n)])
     if n == 0:
-        return 0.0
+        return None if at_least_one and feasible_only else 0.0
     solution = milp(
         -gain,
         constraints=LinearConstraint(matrix, lower, upper),
         integrality=np.ones(n),
         bounds=Bounds(low_bound, np.ones(n)),
     )
+    if feasible_only and solution.status == 2:
+        return None
     assert solution.status == 0, solution.message
     return -solution.fun
 
@@ -227,15 +235,15 @@ def relevant_weight(problem: Problem, pairs) -> float:
     return sum(priority[d] for c, d in pairs if tiers[(c, d)] >= 1)
 
 
-def relevance_optimum(problem: Problem) -> tuple[float, float]:
+def relevance_optimum(problem: Problem, at_least_one: list[set] = ()) -> tuple[float, float]:
     """The lexicographic reference by two MILPs: the most priority-weighted relevant slots, then the
-    best sticky objective among the assignments reaching it."""
+    best sticky objective among the assignments reaching it (under ``at_least_one``, see milp_optimum)."""
     tiers = tier_table(problem)
-    best_relevant = _milp_relevant(problem, tiers)
-    return best_relevant, milp_optimum(problem, relevance_floor=best_relevant)
+    best_relevant = _milp_relevant(problem, tiers, at_least_one)
+    return best_relevant, milp_optimum(problem, relevance_floor=best_relevant, at_least_one=at_least_one)
 
 
-def _milp_relevant(problem: Problem, tiers) -> float:
+def _milp_relevant(problem: Problem, tiers, at_least_one: list[set] = ()) -> float:
     pairs, locked = usable_pairs(problem), set(problem.locked)
     if problem.relevance_mode == "only":
         pairs = [p for p in pairs if p in locked or tiers[p] >= 1]
@@ -243,14 +251,17 @@ def _milp_relevant(problem: Problem, tiers) -> float:
     if not pairs:
         return 0.0
     gain = np.array([priority[d] * (tiers[(c, d)] >= 1) for c, d in pairs])
-    matrix = np.zeros((len(c_row) + len(d_row), len(pairs)))
+    matrix = np.zeros((len(c_row) + len(d_row) + len(at_least_one), len(pairs)))
     for i, (c, d) in enumerate(pairs):
         matrix[c_row[c], i] = matrix[d_row[d], i] = 1
-    upper = np.r_[problem.capacity, problem.slots]
+    for row, required in enumerate(at_least_one, start=len(c_row) + len(d_row)):
+        matrix[row] = [pair in required for pair in pairs]
+    upper = np.r_[problem.capacity, problem.slots, np.full(len(at_least_one), np.inf)]
+    lower = np.r_[np.full(len(c_row) + len(d_row), -np.inf), np.ones(len(at_least_one))]
     low_bound = np.array([1.0 if p in locked else 0.0 for p in pairs])
     solution = milp(
         -gain,
-        constraints=LinearConstraint(matrix, -np.inf, upper),
+        constraints=LinearConstraint(matrix, lower, upper),
         integrality=np.ones(len(pairs)),
         bounds=Bounds(low_bound, np.ones(len(pairs))),
     )
