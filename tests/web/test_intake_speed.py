@@ -7,6 +7,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from tests import factories
+from tests.web.test_intake_service import valid_demand_data
 from web.models import Skill
 from web.services import reference, seeding
 
@@ -87,8 +89,6 @@ def test_the_cache_notices_new_reference_rows_and_seeding_invalidates_it(cached_
 
 
 def test_the_region_url_changes_when_the_regions_change(cached_app, browser, session):
-    from tests import factories
-
     before = _regions_url(browser.text(NEW))
     cached_app.config["REFERENCE_CACHE_SECONDS"] = 0
     parent = factories.region(session, "510100")
@@ -97,3 +97,30 @@ def test_the_region_url_changes_when_the_regions_change(cached_app, browser, ses
     after = _regions_url(browser.text(NEW))
     assert after != before
     assert any(row["c"] == "510199" for row in browser.get(after).get_json())
+
+
+def _without_tokens(page: str) -> str:
+    return re.sub(r'value="[^"]{20,}"', 'value="…"', page)
+
+
+def test_the_cached_fresh_form_is_the_form_rendered_live(app, browser):
+    for query in ("", "?lang=en", "?lang=zh_CN"):
+        live = _without_tokens(browser.text(NEW + query))  # the tests' default: nothing cached
+        app.config["REFERENCE_CACHE_SECONDS"] = 3600
+        try:
+            browser.text(NEW + query)
+            assert _without_tokens(browser.text(NEW + query)) == live
+        finally:
+            del app.config["REFERENCE_CACHE_SECONDS"]
+            reference.invalidate()
+
+
+def test_a_form_sent_back_with_an_error_keeps_what_was_typed_and_chosen(cached_app, browser):
+    browser.get(NEW)  # the fresh form is cached now
+    data = valid_demand_data(region_code="510104", skills=["weld.argon_arc"], title="")
+    response = browser.submit(NEW, data)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert '<option value="510104" selected>' in page
+    assert re.search(r'value="weld\.argon_arc" checked', page)
+    assert data["description"] in page

@@ -253,7 +253,7 @@ def _fill_choices(form: DemandForm) -> dict[str, Any]:
     return page
 
 
-MACROS, FORM_HELPERS = "intake/_macros.html", "_form_helpers.html"
+MACROS, FORM_HELPERS, FIELDS = "intake/_macros.html", "_form_helpers.html", "intake/_demand_fields.html"
 
 
 def _cached_fragment(data: reference.ReferenceData, template: str, macro: str, *args: Any) -> Markup:
@@ -290,7 +290,11 @@ def category_choices(placeholder: str) -> list[SelectChoice]:
 
 
 def _render_form(form: DemandForm, status: int = 200):
-    return render_template("intake/new.html", form=form, **_fill_choices(form)), status
+    pickers = _fill_choices(form)
+    fields_html = None
+    if request.method == "GET":  # a fresh form: its fields (defaults, no typed value, no error) are the same for all
+        fields_html = _cached_fragment(reference_data(), FIELDS, "demand_fields", form, pickers)
+    return render_template("intake/new.html", form=form, pickers=pickers, fields_html=fields_html), status
 
 
 def _remember(code: str) -> None:
