@@ -320,12 +320,14 @@ async def load(base: str, url: str, args: argparse.Namespace) -> bool:
     report(alone, None, None)
     phases = [
         (Phase(f"GET /demand/new, {args.clients} clients"), get_form, ("p95 ms", GET_P95_TARGET_MS)),
-        (Phase(f"POST /api/v1/demands, {args.clients} clients"), api_step(submissions),
+        (Phase(f"API POST /api/v1/demands, {args.clients} clients"), api_step(submissions),
          ("submissions/s", API_RATE_TARGET)),
         (Phase(f"HTML form GET+POST, {args.clients} clients"), form_step(submissions),
          ("submissions/s", FORM_RATE_TARGET)),
     ]
     for phase, step, (label, goal) in phases:
+        if not any(name in phase.name for name in args.only):
+            continue
         await drive(phase, base, args.clients, args.seconds, args.max_requests, step)
         check = verify(url, phase) if phase.sent_titles else None
         value = phase.percentile_ms(0.95) if label.startswith("p95") else phase.rate
@@ -340,6 +342,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each loaded phase")
     parser.add_argument("--max-requests", type=int, default=20_000, help="request budget of each phase")
+    parser.add_argument("--only", nargs="+", default=["GET", "API", "HTML"], choices=["GET", "API", "HTML"],
+                        help="the loaded phases to run (default: all)")
     parser.add_argument("--postgres", default=os.environ.get("CRAFTMATCH_TEST_POSTGRES_URL", LOCAL_POSTGRES_URL),
                         help="a database on the server to create the throwaway database next to")
     args = parser.parse_args()
