@@ -29,7 +29,8 @@ CONTENT_SECURITY_POLICY = {
     "frame-ancestors": "'none'",
 }
 REFERRER_POLICY = "strict-origin-when-cross-origin"
-CACHEABLE_ENDPOINTS = frozenset({"static"})
+# the region tree under its versioned URL sets its own long Cache-Control
+CACHEABLE_ENDPOINTS = frozenset({"static", "intake.regions"})
 
 
 def register_security_headers(app: Flask) -> None:

@@ -110,6 +110,7 @@ EXPECTED = {
     ("engagements.flag_decision", "POST"): EDITOR_RECORD,
     ("intake.new_demand", "GET"): ANYONE,
     ("intake.new_demand", "POST"): ANYONE,
+    ("intake.regions", "GET"): ANYONE,
     ("intake.confirmation", "GET"): ANYONE,
     ("intake.receipt", "GET"): ANYONE,
     ("intake.lookup", "GET"): ANYONE,
@@ -195,7 +196,7 @@ def records(session, make_user):
             "follow_up_id": follow_up.id, "attachment_id": attachment.id, "round_id": rnd.id,
             "member_id": engagement.members[0].id, "outcome_id": outcome.id, "code": demand.tracking_code,
             "token": "x" * 22 + ".csv", "kind": "check_2w", "action": "approve", "decision": "pause",
-            "filename": "css/app.css", "token_id": api_token.id}
+            "filename": "css/app.css", "token_id": api_token.id, "version": "0"}
 
 
 USERS = {"viewer": ("viewer", "510100"), "other_coordinator": ("coordinator", "500000"),

@@ -70,6 +70,8 @@ def _urls(app, session) -> Iterator[str]:
                 values = [*KIND_LABELS, "bogus"]
             elif name == "token":
                 values = ["bogus-token"]
+            elif name == "version":  # the versioned region tree: an outdated version is sent on
+                values = ["0", "%00"]
             else:
                 values = [*(every_round if name == "round_id" else [real[name]]), BOGUS_ID]
             variants = [dict(v, **{name: value}) for v in variants for value in values]

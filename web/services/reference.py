@@ -1,9 +1,15 @@
-"""Resolve reference codes (regions, industries, skills, …) to rows, with clear errors for unknown ones."""
+"""Resolve reference codes (regions, industries, skills, …) to rows, with clear errors for unknown ones;
+and a per-process cache of the reference tables for the public pages (``cached``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TypeVar
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -62,3 +68,87 @@ def _many(session: Session, model: type[T], codes: Iterable[str], field: str, me
             # lazy_gettext strings format on str(); keep the code for the message
             raise UnknownReference(message % {"code": code}, field=field)
     return [rows[code] for code in wanted]
+
+
+# --- the per-process cache --------------------------------------------------------------------
+# Reference tables change only when reference data is seeded (``seeding.load_reference`` calls
+# ``invalidate``). Another process's seeding is noticed by a cheap fingerprint (row counts and
+# largest ids: rows are only ever added) checked at most every ``max_age`` seconds.
+
+CACHED_TABLES = (Region, Industry, Skill, DemandCategory)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceData:
+    """The reference rows the public pages need, as plain immutable rows (no session attached)."""
+
+    regions: tuple[Any, ...]  # id, code, name, level, parent_id; by code
+    industries: tuple[Any, ...]  # id, code, name_zh, name_en; by id
+    skills: tuple[Any, ...]  # id, code, name_zh, name_en, parent_id; by id
+    categories: tuple[Any, ...]  # id, code, name_zh, name_en; by sort
+    version: str  # a hash of the content: names the versioned URLs and is their ETag
+    _derived: dict[Any, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, key: Any, build: Callable[[ReferenceData], Any]) -> Any:
+        """``build(self)`` computed once per key (e.g. per locale) for as long as this data is current."""
+        if key not in self._derived:
+            self._derived[key] = build(self)
+        return self._derived[key]
+
+
+@dataclasses.dataclass
+class _Entry:
+    fingerprint: tuple[Any, ...]
+    data: ReferenceData
+    checked: float
+
+
+_cache: dict[str, _Entry] = {}
+
+
+def invalidate() -> None:
+    """Forget the cached reference data of this process (after reference rows were added)."""
+    _cache.clear()
+
+
+def cached(session: Session, *, max_age: float | None) -> ReferenceData:
+    """The reference data, from this process's cache when its fingerprint was checked within ``max_age``
+    seconds (0: check on every call, one small query; None: no cache, load every time)."""
+    if max_age is None:
+        return _load(session)
+    bind = session.get_bind()
+    key = str(getattr(bind, "engine", bind).url)
+    entry = _cache.get(key)
+    now = time.monotonic()
+    if entry is not None and now - entry.checked < max_age:
+        return entry.data
+    fingerprint = _fingerprint(session)
+    if entry is None or entry.fingerprint != fingerprint:
+        entry = _Entry(fingerprint, _load(session), now)
+        _cache[key] = entry
+    entry.checked = now
+    return entry.data
+
+
+def _fingerprint(session: Session) -> tuple[Any, ...]:
+    columns = []
+    for model in CACHED_TABLES:
+        columns += [sa.select(sa.func.count(model.id)).scalar_subquery(),
+                    sa.select(sa.func.max(model.id)).scalar_subquery()]
+    return tuple(session.execute(sa.select(*columns)).one())
+
+
+def _load(session: Session) -> ReferenceData:
+    def rows(statement) -> tuple[Any, ...]:
+        return tuple(session.execute(statement).all())
+
+    regions = rows(sa.select(Region.id, Region.code, Region.name, Region.level, Region.parent_id)
+                   .order_by(Region.code))
+    industries = rows(sa.select(Industry.id, Industry.code, Industry.name_zh, Industry.name_en).order_by(Industry.id))
+    skills = rows(sa.select(Skill.id, Skill.code, Skill.name_zh, Skill.name_en, Skill.parent_id).order_by(Skill.id))
+    categories = rows(sa.select(DemandCategory.id, DemandCategory.code, DemandCategory.name_zh,
+                                DemandCategory.name_en).order_by(DemandCategory.sort, DemandCategory.id))
+    content = json.dumps([[list(row) for row in table] for table in (regions, industries, skills, categories)],
+                         ensure_ascii=False)
+    version = hashlib.sha256(content.encode()).hexdigest()[:16]
+    return ReferenceData(regions, industries, skills, categories, version)

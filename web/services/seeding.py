@@ -47,6 +47,7 @@ from web.models import (
 )
 from web.services import engagements as engagements_service
 from web.services import points
+from web.services import reference as reference_cache
 from web.services.reports import MATCHED_OR_LATER
 from web.services.users import create_user
 
@@ -133,6 +134,7 @@ def load_reference(session: Session) -> LoadReport:
          "rank": int(r["rank"]), "province_code": _province_prefix(r.get("province_code"))}
         for r in reference.load_honour_levels()
     ], report, "honour levels")
+    reference_cache.invalidate()
     return report
 
 

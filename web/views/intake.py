@@ -7,6 +7,7 @@ in ``web.schemas.demands`` and the services. What was typed stays in the form on
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import defaultdict
 from typing import Any
@@ -28,6 +29,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -41,12 +43,12 @@ from wtforms import (
 
 from web.clock import utcnow
 from web.extensions import db, limiter
-from web.models import Demand, DemandCategory, Industry, Region, Skill
+from web.models import Demand
 from web.models.enterprises import ENTERPRISE_TYPES
 from web.policy import ANONYMOUS, policy
 from web.services import demands as demand_service
 from web.services import feedback as feedback_service
-from web.services import tracking
+from web.services import reference, tracking
 from web.services.errors import ServiceError
 from web.services.personal_data import mask_phone
 
@@ -168,15 +170,23 @@ def _labeller() -> Any:
     return lambda row: getattr(row, attribute) or row.name_zh
 
 
-def _fill_choices(form: DemandForm) -> dict[str, Any]:
-    """Options from the reference tables; returns what the template needs for the region and skills pickers."""
-    db_session = db.session
-    regions = db_session.execute(sa.select(Region.id, Region.code, Region.name, Region.level, Region.parent_id)
-                                 .order_by(Region.code)).all()
-    by_id = {row.id: row for row in regions}
+# How long a worker trusts its cached reference data before checking the database's fingerprint
+# (one small query); the tests, whose transactions roll reference rows back, read them every time.
+REFERENCE_CACHE_SECONDS = 30.0
+REGIONS_MAX_AGE = 365 * 24 * 3600
+
+
+def reference_data() -> reference.ReferenceData:
+    default = None if current_app.testing else REFERENCE_CACHE_SECONDS
+    return reference.cached(db.session, max_age=current_app.config.get("REFERENCE_CACHE_SECONDS", default))
+
+
+def _region_groups(data: reference.ReferenceData) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The region <select>'s groups (province · prefecture) and options (code, name), in the current locale."""
+    by_id = {row.id: row for row in data.regions}
     groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
     whole_city = _("%(name)s (whole city)")  # translated once, formatted per prefecture
-    for row in regions:
+    for row in data.regions:
         if row.level == "province":
             continue
         parent = by_id.get(row.parent_id)
@@ -190,25 +200,78 @@ def _fill_choices(form: DemandForm) -> dict[str, Any]:
             continue
         group = anchor.name if anchor.level == "province" else f"{by_id[anchor.parent_id].name} · {anchor.name}"
         groups[group].append((row.code, row.name if parent is anchor else f"{parent.name} · {row.name}"))
-    form.region_code.choices = [SelectChoice(code, name) for options in groups.values() for code, name in options]
+    return list(groups.items())
+
+
+def region_tree(data: reference.ReferenceData) -> list[dict[str, Any]]:
+    """The regions as the cascading picker reads them: code, name, parent's code."""
+    code_of = {row.id: row.code for row in data.regions}
+    return [{"c": row.code, "n": row.name, "p": code_of.get(row.parent_id)} for row in data.regions]
+
+
+def _form_choices(data: reference.ReferenceData) -> dict[str, Any]:
+    """Everything the form's pickers need in the current locale, built once per locale and reference version."""
     label = _labeller()
-    form.industry_code.choices = [SelectChoice("", _("Choose an industry"))] + [
-        SelectChoice(row.code, label(row)) for row in db_session.scalars(sa.select(Industry).order_by(Industry.id))]
+    region_groups = _region_groups(data)
+    children: dict[int | None, list[Any]] = defaultdict(list)
+    for row in data.skills:
+        children[row.parent_id].append(row)
+    return {
+        "region_choices": [SelectChoice(code, name) for _group, options in region_groups for code, name in options],
+        "region_groups": region_groups,
+        "industry_choices": [SelectChoice("", _("Choose an industry"))]
+        + [SelectChoice(row.code, label(row)) for row in data.industries],
+        "skill_choices": [SelectChoice(row.code, label(row)) for row in data.skills],
+        "skill_groups": [(root, children.get(root.id, [])) for root in children[None]],
+        "category_choices": [SelectChoice(row.code, label(row)) for row in data.categories],
+    }
+
+
+def _localized_choices() -> dict[str, Any]:
+    return reference_data().derived(("form", str(get_locale())), _form_choices)
+
+
+def _fill_choices(form: DemandForm) -> dict[str, Any]:
+    """Options from the (cached) reference data; returns what the template needs for the pickers."""
+    data = reference_data()
+    choices = _localized_choices()
+    form.region_code.choices = choices["region_choices"]
+    form.industry_code.choices = choices["industry_choices"]
     form.category_code.choices = category_choices(_("Choose a category"))
-    region_tree = [{"c": row.code, "n": row.name, "p": by_id[row.parent_id].code if row.parent_id else None}
-                   for row in regions]
-    return {**skill_choices(form.skills), "region_tree": region_tree, "region_groups": list(groups.items())}
+    page = {**skill_choices(form.skills), "region_groups": choices["region_groups"],
+            "regions_url": url_for("intake.regions", version=data.version)}
+    # The two big pickers, with nothing chosen yet (every fresh form), are rendered once per locale and
+    # reference version; a form shown again with choices renders them with the choices marked.
+    if not form.region_code.data:
+        page["region_options_html"] = _cached_fragment(data, MACROS, "region_options", choices["region_groups"], "")
+    if not form.skills.data:
+        page["skills_picker_html"] = _cached_fragment(data, MACROS, "skills_picker", form.skills,
+                                                      page["skill_groups"], page["skill_label"])
+    for name in ("industry_code", "category_code"):
+        if not form[name].data and not form[name].errors:
+            page[f"{name}_html"] = _cached_fragment(data, FORM_HELPERS, "field", form[name])
+    return page
+
+
+MACROS, FORM_HELPERS, FIELDS = "intake/_macros.html", "_form_helpers.html", "intake/_demand_fields.html"
+
+
+def _cached_fragment(data: reference.ReferenceData, template: str, macro: str, *args: Any) -> Markup:
+    """A macro rendered once per locale and reference version: only for fields with nothing chosen and no
+    error, whose markup is the same for everyone (no CSRF token, no typed value)."""
+    def render(_data: reference.ReferenceData) -> Markup:
+        module = current_app.jinja_env.get_template(template).make_module({"_": _, "gettext": _})
+        return Markup(getattr(module, macro)(*args))
+
+    return data.derived((template, macro, args[0].name if hasattr(args[0], "name") else "", str(get_locale())),
+                        render)
 
 
 def skill_choices(field: SelectMultipleField) -> dict[str, Any]:
     """Fill a skills field's choices; returns the groups (root skill, its children) for the picker."""
-    skills = db.session.scalars(sa.select(Skill).order_by(Skill.id)).all()
-    label = _labeller()
-    field.choices = [SelectChoice(row.code, label(row)) for row in skills]
-    children: dict[int | None, list[Skill]] = defaultdict(list)
-    for row in skills:
-        children[row.parent_id].append(row)
-    return {"skill_groups": [(root, children.get(root.id, [])) for root in children[None]], "skill_label": label}
+    choices = _localized_choices()
+    field.choices = choices["skill_choices"]
+    return {"skill_groups": choices["skill_groups"], "skill_label": _labeller()}
 
 
 def apply_errors(form: FlaskForm, error: ServiceError) -> None:
@@ -223,13 +286,15 @@ def apply_errors(form: FlaskForm, error: ServiceError) -> None:
 
 
 def category_choices(placeholder: str) -> list[SelectChoice]:
-    rows = db.session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort))
-    label = _labeller()
-    return [SelectChoice("", placeholder)] + [SelectChoice(row.code, label(row)) for row in rows]
+    return [SelectChoice("", placeholder)] + _localized_choices()["category_choices"]
 
 
 def _render_form(form: DemandForm, status: int = 200):
-    return render_template("intake/new.html", form=form, **_fill_choices(form)), status
+    pickers = _fill_choices(form)
+    fields_html = None
+    if request.method == "GET":  # a fresh form: its fields (defaults, no typed value, no error) are the same for all
+        fields_html = _cached_fragment(reference_data(), FIELDS, "demand_fields", form, pickers)
+    return render_template("intake/new.html", form=form, pickers=pickers, fields_html=fields_html), status
 
 
 def _remember(code: str) -> None:
@@ -288,6 +353,24 @@ def new_demand():
         return _render_form(form, 422)
     _remember(demand.tracking_code)
     return redirect(url_for("intake.confirmation", code=demand.tracking_code), 303)
+
+
+@bp.get("/regions/<version>.json")
+@policy(ANONYMOUS)
+def regions(version: str):
+    """The region tree for the cascading picker: the same for everyone, so cached by browsers and proxies
+    for a year under a URL that names its content; an outdated version is sent on to the current one."""
+    data = reference_data()
+    if version != data.version:
+        response = redirect(url_for("intake.regions", version=data.version), 302)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+    response = current_app.response_class(
+        data.derived("regions.json", lambda d: json.dumps(region_tree(d), ensure_ascii=False, separators=(",", ":"))),
+        mimetype="application/json")
+    response.set_etag(data.version)
+    response.headers["Cache-Control"] = f"public, max-age={REGIONS_MAX_AGE}, immutable"
+    return response.make_conditional(request)
 
 
 @bp.errorhandler(CSRFError)

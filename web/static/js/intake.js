@@ -13,14 +13,23 @@
     return node;
   }
 
+  // The region tree comes from a versioned URL the browser caches for a year; until it arrives (or if it
+  // cannot be fetched) the plain grouped <select> stays in place and works.
   function regionCascade(form) {
     var field = form.querySelector("[data-region-field]");
-    var dataNode = document.getElementById("region-data");
-    if (!field || !dataNode) { return; }
+    if (!field || !window.fetch) { return; }
     var original = field.querySelector("[data-region-select]");
+    var url = original && original.getAttribute("data-regions-url");
+    if (!url) { return; }
+    window.fetch(url, { credentials: "same-origin" })
+      .then(function (response) { if (!response.ok) { throw new Error(String(response.status)); } return response.json(); })
+      .then(function (regions) { buildCascade(field, original, regions); })
+      .catch(function () { /* keep the plain <select> */ });
+  }
+
+  function buildCascade(field, original, regions) {
     var box = field.querySelector("[data-cascade]");
     var labels = JSON.parse(box.getAttribute("data-labels") || "{}");
-    var regions = JSON.parse(dataNode.textContent);
     var byCode = {}, children = {};
     regions.forEach(function (r) {
       byCode[r.c] = r;

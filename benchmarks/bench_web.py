@@ -1,0 +1,372 @@
+"""Load benchmark of the public side: the demand form and the JSON API under gunicorn and PostgreSQL.
+
+    .venv/bin/python benchmarks/bench_web.py [--workers 4] [--clients 50] [--seconds 15] [--max-requests 20000]
+
+Creates a throwaway PostgreSQL database next to ``--postgres`` (default: the local server of the tests,
+role craftmatch), migrates it and loads the reference data; starts a private ``redis-server`` on a free
+port as rate-limit storage when the binary exists (otherwise the limiter keeps its counts in memory);
+starts gunicorn with the project's ``gunicorn.conf.py`` (production settings) on a free port of 127.0.0.1;
+then drives it with an asyncio client (aiohttp), each phase bounded by ``--seconds`` and ``--max-requests``:
+
+1. one client alone: ``GET /demand/new`` (latency, page size);
+2. ``--clients`` concurrent clients: ``GET /demand/new``;
+3. ``--clients`` concurrent clients: ``POST /api/v1/demands``, each a unique submission;
+4. ``--clients`` concurrent clients filling in the HTML form as a browser does (GET the page, POST it with
+   its CSRF token and one-time key, cookies kept per client).
+
+Afterwards the database is checked: every accepted tracking code exists exactly once, every accepted
+submission is stored once (by its unique title), nothing unacknowledged was stored. Prints throughput,
+p50/p95/p99, errors, lost and duplicated submissions, and the ratio of each figure to its target
+(a ratio ≥ 1 meets the target). Everything started is stopped and the database dropped at the end.
+
+The public submit limits are raised for the run (CRAFTMATCH_PUBLIC_SUBMIT_LIMIT) so that rate limiting
+does not distort the figures; the limiter still counts every request in its storage. Only 127.0.0.1 is
+ever contacted. The client shares the machine's cores with the server: figures are for the pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.databases import LOCAL_POSTGRES_URL, throwaway_postgres_database  # noqa: E402
+from tests.factories import valid_credit_code  # noqa: E402
+from web import migrate  # noqa: E402
+from web.db import make_engine  # noqa: E402
+from web.models import Demand  # noqa: E402
+from web.services import seeding  # noqa: E402
+
+GET_P95_TARGET_MS = 50.0
+API_RATE_TARGET = 100.0
+FORM_RATE_TARGET = 50.0
+RAISED_LIMIT = "1000000 per minute"
+REQUEST_TIMEOUT_S = 30.0
+_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_KEY = re.compile(r'name="submission_key"[^>]*value="([^"]+)"')
+_CODE = re.compile(r"/demand/submitted/([A-Z]{2}-\d{4}-[0-9A-Z]{6})")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f} s")
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        wait_for_port(port, 60)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def redis_storage(workdir: Path) -> Iterator[str]:
+    """A private redis-server for the limiter's counts, or the limiter's in-memory storage without one."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield "memory://"
+        return
+    port = free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+               "--dir", str(workdir)]
+    with running(command, dict(os.environ), port, workdir / "redis.log"):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+def prepare_database(url: str) -> None:
+    """Migrated, with the reference data (regions, industries, skills, categories) the form offers."""
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(bind=engine) as session, session.begin():
+            seeding.load_reference(session)
+    finally:
+        engine.dispose()
+
+
+# --- the load -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)  # seconds, of the measured request
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)  # tracking codes
+    titles: list[str] = field(default_factory=list)  # of the accepted submissions
+    sent_titles: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+    page_bytes: int = 0
+
+    def count(self, status: int) -> None:
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def percentile_ms(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    @property
+    def rate(self) -> float:
+        done = len(self.accepted) if self.sent_titles else len(self.latencies)
+        return done / self.elapsed if self.elapsed else 0.0
+
+
+class Submissions:
+    """Unique, valid submissions: each its own title and one-time key; enterprises shared by a few."""
+
+    def __init__(self) -> None:
+        self.run = secrets.token_hex(4)
+        self.base = secrets.randbelow(10**9) + 10**9
+        self.n = 0
+
+    def next(self) -> dict:
+        self.n += 1
+        n = self.n
+        return {
+            "enterprise_name": f"压测企业{self.run}-{n // 5}", "credit_code": valid_credit_code(self.base + n // 5),
+            "enterprise_type": "smme", "region_code": "500112" if n % 2 else "510104",
+            "industry_code": "sc.equipment", "contact_name": "压测联系人", "contact_phone": f"139{n % 10**8:08d}",
+            "category_code": "tech_service", "title": f"压测需求 {self.run}-{n}",
+            "description": "负载测试提交的需求，每一条都必须保存且只保存一次。", "skills": ["weld"],
+            "team_size": "1", "mode": "onsite", "urgency": "medium", "consent": True,
+            "submission_key": f"bench-{self.run}-{n}",
+        }
+
+
+class Client:
+    """One simulated browser: its own connection and its own cookies (kept by hand: the production
+    session cookie is Secure, which aiohttp's jar would not send over plain http)."""
+
+    def __init__(self, base: str, connector: aiohttp.BaseConnector) -> None:
+        self.base = base
+        self.cookies: dict[str, str] = {}
+        self.http = aiohttp.ClientSession(connector=connector, connector_owner=False,
+                                          cookie_jar=aiohttp.DummyCookieJar(),
+                                          timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
+
+    async def request(self, method: str, path: str, **kwargs) -> tuple[int, str, str]:
+        headers = kwargs.pop("headers", {})
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        async with self.http.request(method, self.base + path, headers=headers, allow_redirects=False,
+                                     **kwargs) as response:
+            body = await response.text()
+            for morsel in response.cookies.values():
+                self.cookies[morsel.key] = morsel.value
+            return response.status, body, response.headers.get("Location", "")
+
+
+async def drive(phase: Phase, base: str, clients: int, seconds: float, max_requests: int, step) -> None:
+    """Run ``step(client, phase)`` in ``clients`` loops until the time or the request budget is spent."""
+    connector = aiohttp.TCPConnector(limit=0, force_close=False)
+    budget = [max_requests]
+    deadline = time.perf_counter() + seconds
+
+    async def loop() -> None:
+        client = Client(base, connector)
+        try:
+            while time.perf_counter() < deadline and budget[0] > 0:
+                budget[0] -= 1
+                try:
+                    await step(client, phase)
+                except (TimeoutError, aiohttp.ClientError) as error:
+                    phase.errors.append(type(error).__name__)
+        finally:
+            await client.http.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(clients)))
+    phase.elapsed = time.perf_counter() - started
+    await connector.close()
+
+
+async def get_form(client: Client, phase: Phase) -> None:
+    started = time.perf_counter()
+    status, body, _ = await client.request("GET", "/demand/new")
+    phase.latencies.append(time.perf_counter() - started)
+    phase.count(status)
+    phase.page_bytes = len(body.encode())
+
+
+def api_step(submissions: Submissions):
+    async def step(client: Client, phase: Phase) -> None:
+        payload = submissions.next()
+        phase.sent_titles.append(payload["title"])
+        started = time.perf_counter()
+        status, body, _ = await client.request("POST", "/api/v1/demands", json=payload)
+        phase.latencies.append(time.perf_counter() - started)
+        phase.count(status)
+        if status == 201:
+            phase.accepted.append(re.search(r'"tracking_code":\s*"([^"]+)"', body).group(1))
+            phase.titles.append(payload["title"])
+
+    return step
+
+
+def form_step(submissions: Submissions):
+    async def step(client: Client, phase: Phase) -> None:
+        status, page, _ = await client.request("GET", "/demand/new")
+        if status != 200:
+            phase.count(status)
+            return
+        payload = submissions.next()
+        form = {**payload, "consent": "y", "csrf_token": _TOKEN.search(page).group(1),
+                "submission_key": _KEY.search(page).group(1)}
+        phase.sent_titles.append(payload["title"])
+        started = time.perf_counter()
+        status, _body, location = await client.request("POST", "/demand/new", data=form)
+        phase.latencies.append(time.perf_counter() - started)
+        phase.count(status)
+        match = _CODE.search(location)
+        if status == 303 and match:
+            phase.accepted.append(match.group(1))
+            phase.titles.append(payload["title"])
+
+    return step
+
+
+# --- the check and the report -------------------------------------------------------------------
+
+
+def verify(url: str, phase: Phase) -> dict[str, int]:
+    """Lost: accepted but not stored (by code or by title); duplicated: stored more than once."""
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        by_code = dict(connection.execute(
+            sa.select(Demand.tracking_code, sa.func.count()).where(Demand.title.in_(phase.sent_titles))
+            .group_by(Demand.tracking_code)).all())
+        by_title = dict(connection.execute(
+            sa.select(Demand.title, sa.func.count()).where(Demand.title.in_(phase.sent_titles))
+            .group_by(Demand.title)).all())
+    engine.dispose()
+    accepted_titles = set(phase.titles)
+    return {
+        "lost": sum(1 for code in phase.accepted if by_code.get(code, 0) == 0)
+        + sum(1 for title in accepted_titles if title not in by_title),
+        "duplicated": sum(1 for n in by_code.values() if n > 1) + sum(1 for n in by_title.values() if n > 1)
+        + len(phase.accepted) - len(set(phase.accepted)),
+        "stored_unacknowledged": sum(1 for title in by_title if title not in accepted_titles),
+    }
+
+
+def report(phase: Phase, check: dict[str, int] | None, target: tuple[str, float, float] | None) -> None:
+    statuses = " ".join(f"{status}×{n}" for status, n in sorted(phase.statuses.items()))
+    line = (f"{phase.name:<34} n={len(phase.latencies):>5}  {phase.rate:7.1f}/s  p50 {phase.percentile_ms(0.5):7.1f} ms"
+            f"  p95 {phase.percentile_ms(0.95):7.1f} ms  p99 {phase.percentile_ms(0.99):7.1f} ms  [{statuses}]"
+            f"  5xx {phase.server_errors}  errors {len(phase.errors)}")
+    if phase.page_bytes:
+        line += f"  page {phase.page_bytes / 1024:.1f} KB"
+    if check is not None:
+        line += (f"  accepted {len(phase.accepted)}  lost {check['lost']}  duplicated {check['duplicated']}"
+                 f"  stored-unacknowledged {check['stored_unacknowledged']}")
+    print(line)
+    if target is not None:
+        label, value, goal = target
+        ratio = goal / value if label.startswith("p95") else value / goal
+        print(f"    target {label}: {value:.1f} vs {goal:.0f} → ratio {ratio:.2f} ({'met' if ratio >= 1 else 'NOT met'})")
+
+
+async def load(base: str, url: str, args: argparse.Namespace) -> bool:
+    submissions = Submissions()
+    ok = True
+    await drive(Phase("warm-up"), base, 2 * args.workers, 60, 4 * args.workers, get_form)  # boot every worker
+    alone = Phase("GET /demand/new, 1 client")
+    await drive(alone, base, 1, min(args.seconds, 10), 200, get_form)
+    report(alone, None, None)
+    phases = [
+        (Phase(f"GET /demand/new, {args.clients} clients"), get_form, ("p95 ms", GET_P95_TARGET_MS)),
+        (Phase(f"API POST /api/v1/demands, {args.clients} clients"), api_step(submissions),
+         ("submissions/s", API_RATE_TARGET)),
+        (Phase(f"HTML form GET+POST, {args.clients} clients"), form_step(submissions),
+         ("submissions/s", FORM_RATE_TARGET)),
+    ]
+    for phase, step, (label, goal) in phases:
+        if phase.name.split()[0] not in args.only:
+            continue
+        await drive(phase, base, args.clients, args.seconds, args.max_requests, step)
+        check = verify(url, phase) if phase.sent_titles else None
+        value = phase.percentile_ms(0.95) if label.startswith("p95") else phase.rate
+        report(phase, check, (label, value, goal))
+        ok &= phase.server_errors == 0 and not phase.errors and (check is None or not (check["lost"] or check["duplicated"]))
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each loaded phase")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="request budget of each phase")
+    parser.add_argument("--only", nargs="+", default=["GET", "API", "HTML"], choices=["GET", "API", "HTML"],
+                        help="the loaded phases to run (default: all)")
+    parser.add_argument("--postgres", default=os.environ.get("CRAFTMATCH_TEST_POSTGRES_URL", LOCAL_POSTGRES_URL),
+                        help="a database on the server to create the throwaway database next to")
+    args = parser.parse_args()
+    print(f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores · load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} · gunicorn {args.workers} workers · "
+          f"{args.clients} clients · {args.seconds:.0f} s per phase")
+    with tempfile.TemporaryDirectory(prefix="bench_web_") as tmp, \
+            throwaway_postgres_database(args.postgres) as url, redis_storage(Path(tmp)) as storage:
+        prepare_database(url)
+        port = free_port()
+        env = {**os.environ, "CRAFTMATCH_ENV": "production", "CRAFTMATCH_SECRET_KEY": secrets.token_hex(32),
+               "CRAFTMATCH_DATABASE_URL": url, "CRAFTMATCH_BIND": f"127.0.0.1:{port}",
+               "CRAFTMATCH_WORKERS": str(args.workers), "CRAFTMATCH_RATELIMIT_STORAGE_URI": storage,
+               "CRAFTMATCH_PUBLIC_SUBMIT_LIMIT": RAISED_LIMIT, "CRAFTMATCH_PUBLIC_LOOKUP_LIMIT": RAISED_LIMIT}
+        print(f"rate-limit storage {storage.split('://')[0]}; public submit limit raised to '{RAISED_LIMIT}' "
+              "for the run")
+        gunicorn = [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py"]
+        with running(gunicorn, env, port, Path(tmp) / "gunicorn.log"):
+            ok = asyncio.run(load(f"http://127.0.0.1:{port}", url, args))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
