@@ -214,6 +214,21 @@ def round_publish(round_id: int) -> None:
         click.echo(f"round {round_id}: published, {done.created} engagements created")
 
 
+@round_group.command("send-outbox", help="Send the outbox's due messages: new ones, and failed ones whose retry "
+                                        "wait is over (run it from cron so failures are retried).")
+@click.option("--round", "round_id", type=int, default=None, help="Only this round's messages.")
+def round_send_outbox(round_id: int | None) -> None:
+    from web.models import Notification
+    from web.services import notifications
+    from web.services.personal_data import send_outbox
+
+    sent, failed = _round_call(lambda: send_outbox(
+        db.session, Notification.round_id.is_not(None), round_id=round_id, actor="cli", now=utcnow(),
+        backend=notifications.backend_from_config(current_app.config),
+        retry=notifications.RetryPolicy.from_config(current_app.config)))
+    click.echo(f"{sent} sent, {failed} failed (retried later, or marked failed after the last attempt)")
+
+
 @click.group("followup", cls=AppGroup, help="The engagement loop: ratings into points, the points ledger.")
 def followup_group() -> None:
     pass

@@ -270,3 +270,26 @@ def test_the_outbox_shows_a_failed_send_waiting_for_its_retry(liaison_browser, s
     english = liaison_browser.text(OUTBOX + "?lang=en")
     assert english.count("Waiting to retry") == 2 and "SMS gateway unreachable" in english
     assert _count_on(liaison_browser.text(CONFIRM)) == 0  # not due again before the wait is over
+
+
+def test_cron_retries_failed_messages_once_their_wait_is_over(session, coordinator, service_app, monkeypatch):
+    from web.cli import round_group
+
+    app = service_app  # the command runs in the test session's app context
+
+    rnd, *_ = _publish(session, name="定时重试轮", actor=coordinator)
+    session.commit()
+    runner = app.test_cli_runner()
+    monkeypatch.setitem(app.config, "NOTIFICATION_BACKEND", f"{__name__}:FailingGateway")
+    first = runner.invoke(round_group, ["send-outbox"])
+    assert first.exit_code == 0 and first.output.startswith("0 sent, 2 failed"), first.output
+    assert runner.invoke(round_group, ["send-outbox"]).output.startswith("0 sent, 0 failed")  # still waiting
+
+    monkeypatch.setitem(app.config, "NOTIFICATION_BACKEND", "log")  # the gateway is back
+    session.execute(sa.update(Notification).values(next_attempt_at=NOW))  # and the wait is over
+    session.commit()
+    assert runner.invoke(round_group, ["send-outbox"]).output.startswith("2 sent, 0 failed")
+    session.expire_all()
+    assert {(n.status, n.attempts) for n in _messages(session, rnd).values()} == {("sent", 2)}
+    assert [entry.actor_label for entry in session.scalars(
+        sa.select(AuditLog).where(AuditLog.action == "outbox.send"))] == ["cli"] * 2  # nothing due: no entry

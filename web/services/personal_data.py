@@ -29,9 +29,10 @@ def record_export(session: Session, *, what: str, rows: int, filters: dict[str, 
 
 
 def send_outbox(session: Session, visible: sa.ColumnElement[bool], *, round_id: int | None, backend: Backend,
-                actor: User, now: dt.datetime, retry: RetryPolicy | None = None) -> tuple[int, int]:
-    """Send the pending messages the actor may see (``visible``), of one round or of all; audit each round's
-    batch (who, how many sent and failed, which round). Returns (sent, failed)."""
+                actor: User | str, now: dt.datetime, retry: RetryPolicy | None = None) -> tuple[int, int]:
+    """Send the due messages the actor may see (``visible``), of one round or of all; audit each round's
+    batch (who, how many sent and failed, which round). Returns (sent, failed). A command-line actor (a
+    string) sends round messages only: their audit entry names the round."""
     where = sa.and_(visible, Notification.round_id == round_id) if round_id else visible
     batches = session.scalars(sa.select(Notification.round_id).where(due(now), where)
                               .distinct()).all()
