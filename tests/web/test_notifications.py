@@ -293,3 +293,38 @@ def test_cron_retries_failed_messages_once_their_wait_is_over(session, coordinat
     assert {(n.status, n.attempts) for n in _messages(session, rnd).values()} == {("sent", 2)}
     assert [entry.actor_label for entry in session.scalars(
         sa.select(AuditLog).where(AuditLog.action == "outbox.send"))] == ["cli"] * 2  # nothing due: no entry
+
+
+# ---------------------------------------------------------------- where e-mail addresses come from
+def test_a_craftsmans_e_mail_is_entered_on_the_form_and_kept_by_an_import_without_it(coordinator_browser,
+                                                                                     session):
+    from tests.factories import valid_mobile
+    from web.models import Craftsman
+    from web.services import importing
+
+    phone = valid_mobile()
+    form = {"name": "邮件工匠", "gender": "M", "phone": phone, "employer": "德阳锅炉厂", "region": "510100",
+            "skills": "焊接:5", "can_onsite": "y", "round_capacity": "1"}
+    refused = coordinator_browser.submit("/workspace/craftsmen/new", {**form, "email": "不是邮箱"})
+    assert refused.status_code == 200 and "e-mail" in coordinator_browser.submit(
+        "/workspace/craftsmen/new?lang=en", {**form, "email": "not-an-address"}).get_data(as_text=True).lower()
+    assert session.scalar(sa.select(Craftsman).where(Craftsman.phone == phone)) is None
+    assert coordinator_browser.submit("/workspace/craftsmen/new",
+                                      {**form, "email": " Zhang@Example.COM "}).status_code == 302
+    craftsman = session.scalar(sa.select(Craftsman).where(Craftsman.phone == phone))
+    assert craftsman.email == "zhang@example.com"
+
+    def sheet(*rows: str) -> bytes:
+        return "\n".join(rows).encode("utf-8-sig")
+
+    without = sheet("姓名,性别,手机,单位,地区,技能", f"邮件工匠,男,{phone},德阳锅炉厂,510100,焊接:5")
+    assert importing.preview_import(session, without, "pool.csv").unchanged == 1
+    importing.apply_import(session, without, "pool.csv", skip_invalid=False, actor="test", now=NOW)
+    session.expire_all()
+    assert craftsman.email == "zhang@example.com"
+    changed = sheet("姓名,性别,手机,电子邮箱,单位,地区,技能",
+                    f"邮件工匠,男,{phone},wang@example.com,德阳锅炉厂,510100,焊接:5")
+    assert importing.preview_import(session, changed, "pool.csv").update == 1
+    importing.apply_import(session, changed, "pool.csv", skip_invalid=False, actor="test", now=NOW)
+    session.expire_all()
+    assert craftsman.email == "wang@example.com"
