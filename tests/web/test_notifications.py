@@ -328,3 +328,22 @@ def test_a_craftsmans_e_mail_is_entered_on_the_form_and_kept_by_an_import_withou
     importing.apply_import(session, changed, "pool.csv", skip_invalid=False, actor="test", now=NOW)
     session.expire_all()
     assert craftsman.email == "wang@example.com"
+
+
+def test_the_public_form_takes_the_enterprises_e_mail_and_never_replaces_a_known_one(browser, session):
+    from tests.web.test_intake_service import valid_demand_data
+    from web.models import Enterprise
+
+    data = valid_demand_data(contact_email="Office@Deyang.test")
+    assert 'name="contact_email"' in browser.text("/demand/new")
+    refused = browser.submit("/demand/new", {**data, "contact_email": "nonsense"})
+    assert refused.status_code == 422 and "请填写有效的电子邮箱地址" in refused.get_data(as_text=True)
+    assert session.scalar(sa.select(Enterprise).where(Enterprise.credit_code == data["credit_code"])) is None
+    assert browser.submit("/demand/new", data).status_code == 303
+    enterprise = session.scalar(sa.select(Enterprise).where(Enterprise.credit_code == data["credit_code"]))
+    assert enterprise.contact_email == "office@deyang.test"
+    again = valid_demand_data(credit_code=data["credit_code"], contact_email="someone-else@example.test",
+                              title="第二个需求：数控机床精度恢复")
+    assert browser.submit("/demand/new", again).status_code == 303
+    session.expire_all()
+    assert enterprise.contact_email == "office@deyang.test"
