@@ -129,6 +129,28 @@ def user_create(username: str, role: str, display_name: str | None, region_code:
     click.echo(f"created {role} {username}")
 
 
+@user_group.command("contact-phone", help="Set the phone number USERNAME's outbox messages give as the liaison's "
+                                          "(empty to remove).")
+@click.argument("username")
+@click.argument("phone")
+def user_contact_phone(username: str, phone: str) -> None:
+    from sqlalchemy import select
+
+    from web.models import User
+    from web.services.errors import ServiceError
+    from web.services.users import set_contact_phone
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no account {username}")
+    try:
+        set_contact_phone(db.session, user, phone=phone, actor="cli", now=utcnow())
+    except ServiceError as error:
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    click.echo(f"{username}: contact phone {phone or '(none)'}")
+
+
 @click.command("solve", help="Solve a matching problem given as JSON (see README); writes the result as JSON.")
 @click.argument("input_path", metavar="IN.json")
 @click.option("-o", "--output", "output_path", default=None, metavar="OUT.json")

@@ -347,3 +347,19 @@ def test_the_public_form_takes_the_enterprises_e_mail_and_never_replaces_a_known
     assert browser.submit("/demand/new", again).status_code == 303
     session.expire_all()
     assert enterprise.contact_email == "office@deyang.test"
+
+
+def test_a_coordinator_sets_the_phone_the_messages_give_for_them(session, service_app, make_user):
+    from web.cli import user_group
+
+    make_user("liaison3", "coordinator")
+    runner = service_app.test_cli_runner()
+    refused = runner.invoke(user_group, ["contact-phone", "liaison3", "call me"])
+    assert refused.exit_code == 1 and "6 至 20 位数字" in refused.output
+    done = runner.invoke(user_group, ["contact-phone", "liaison3", "028-8888 0000"])
+    assert done.exit_code == 0, done.output
+    user = session.scalar(sa.select(User).where(User.username == "liaison3"))
+    session.refresh(user)
+    assert user.contact_phone == "028-8888 0000"
+    entry = session.scalar(sa.select(AuditLog).where(AuditLog.action == "user.contact_phone"))
+    assert entry.after == {"contact_phone": "028-8888 0000"} and entry.actor_label == "cli"
