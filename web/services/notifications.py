@@ -51,7 +51,8 @@ class Backend(Protocol):
 
 
 class SmsGateway(Protocol):
-    """An SMS provider: sends ``text`` to the mobile number ``phone`` or raises."""
+    """An SMS provider: sends ``text`` to the mobile number ``phone`` or raises. Built with the SMS_* settings
+    (SMS_API_URL, SMS_API_KEY, SMS_SIGN_NAME — the 【signature】 Chinese carriers require)."""
 
     def send_sms(self, phone: str, text: str) -> None: ...
 
@@ -64,10 +65,10 @@ class LogSmsGateway:
     """Writes each SMS to the log (development, demos, and offices without an SMS contract)."""
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        self.settings = settings or {}
+        self.sign_name = (settings or {}).get("SMS_SIGN_NAME") or PROGRAMME
 
     def send_sms(self, phone: str, text: str) -> None:
-        log.info("SMS to %s: %s", phone, text)
+        log.info("SMS to %s: 【%s】%s", phone, self.sign_name, text)
 
 
 class LogEmailSender:
@@ -125,7 +126,7 @@ class Dispatcher:
         if notification.channel == "email":
             self.email.send_email(notification.address, notification.subject, notification.body)
         else:
-            self.sms.send_sms(notification.address, f"【{PROGRAMME}】{notification.body}")
+            self.sms.send_sms(notification.address, notification.body)  # the gateway adds the 【signature】
 
     def close(self) -> None:
         for part in (self.sms, self.email):
@@ -316,7 +317,7 @@ def recipient_names(session: Session, messages: Sequence[Notification]) -> dict[
     return names
 
 
-def deliver_pending(session: Session, *, backend: Backend, now: dt.datetime, limit: int = 1000,
+def deliver_pending(session: Session, *, backend: Backend, now: dt.datetime, limit: int | None = None,
                     where: sa.ColumnElement[bool] | None = None,
                     retry: RetryPolicy | None = None) -> tuple[int, int]:
     """Send the due pending messages (those matching ``where``) through ``backend``; returns (sent, failed
@@ -325,7 +326,7 @@ def deliver_pending(session: Session, *, backend: Backend, now: dt.datetime, lim
     retry = retry or RetryPolicy()
     sent = failed = 0
     pending = session.scalars(sa.select(Notification).where(due(now), sa.true() if where is None else where)
-                              .order_by(Notification.id).limit(limit)).all()
+                              .order_by(Notification.id).limit(limit)).all()  # limit None: every due one
     try:
         for notification in pending:
             notification.attempts += 1

@@ -387,16 +387,13 @@ def _visible_messages() -> sa.ColumnElement[bool]:
     return Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
 
 
-def _outbox_query(round_id: int | None):
-    query = sa.select(Notification).where(_visible_messages()).order_by(Notification.id.desc())
-    if round_id:
-        query = query.where(Notification.round_id == round_id)
-    return query
-
-
 def _outbox_where(round_id: int | None) -> sa.ColumnElement[bool]:
     visible = _visible_messages()
     return sa.and_(visible, Notification.round_id == round_id) if round_id else visible
+
+
+def _outbox_query(round_id: int | None):
+    return sa.select(Notification).where(_outbox_where(round_id)).order_by(Notification.id.desc())
 
 
 def _rounds_of(messages) -> dict[int, MatchingRound]:
