@@ -84,6 +84,7 @@ EXPECTED = {
     ("rounds.outbox", "GET"): STAFF,
     ("rounds.outbox_export", "GET"): EDITOR,  # mobile numbers: not for viewers
     ("rounds.outbox_confirm", "GET"): EDITOR,  # the count to confirm before sending
+    ("rounds.outbox_requeue", "POST"): EDITOR,
     ("rounds.outbox_send", "POST"): EDITOR,  # sends only the messages of the user's rounds (tested below)
     ("outcomes.index", "GET"): STAFF,
     ("outcomes.create", "GET"): EDITOR,

@@ -363,3 +363,26 @@ def test_a_coordinator_sets_the_phone_the_messages_give_for_them(session, servic
     assert user.contact_phone == "028-8888 0000"
     entry = session.scalar(sa.select(AuditLog).where(AuditLog.action == "user.contact_phone"))
     assert entry.after == {"contact_phone": "028-8888 0000"} and entry.actor_label == "cli"
+
+
+def test_failed_messages_are_queued_again_once_the_gateway_is_fixed(liaison_browser, session, coordinator, app,
+                                                                    monkeypatch):
+    monkeypatch.setitem(app.config, "NOTIFICATION_BACKEND", f"{__name__}:FailingGateway")
+    monkeypatch.setitem(app.config, "NOTIFICATION_MAX_ATTEMPTS", 1)
+    rnd, *_ = _publish(session, name="重新排队轮", actor=coordinator)
+    session.commit()
+    liaison_browser.submit(CONFIRM, {"count": "2"})
+    english = liaison_browser.text(OUTBOX + "?lang=en")
+    assert english.count('data-status="failed"') == 2 and 'id="requeue-failed"' in english
+    assert _count_on(liaison_browser.text(CONFIRM)) == 0
+
+    assert liaison_browser.submit(f"{OUTBOX}/requeue?round={rnd.id}", {}, form_url=OUTBOX).status_code == 302
+    session.expire_all()
+    assert {(n.status, n.attempts) for n in _messages(session, rnd).values()} == {("pending", 0)}
+    assert session.scalar(sa.select(AuditLog.after).where(AuditLog.action == "outbox.requeue")) == {
+        "round": rnd.id, "requeued": 2}
+    monkeypatch.setitem(app.config, "NOTIFICATION_BACKEND", "log")
+    assert _count_on(liaison_browser.text(CONFIRM)) == 2
+    liaison_browser.submit(CONFIRM, {"count": "2"})
+    session.expire_all()
+    assert {n.status for n in _messages(session, rnd).values()} == {"sent"}

@@ -34,6 +34,7 @@ from web.models import (
     Notification,
     User,
 )
+from web.services import audit
 
 log = logging.getLogger("craftmatch.notifications")
 
@@ -315,6 +316,25 @@ def recipient_names(session: Session, messages: Sequence[Notification]) -> dict[
             names.update(((kind, row.id), row.name) for row in session.execute(
                 sa.select(model.id, model.name).where(model.id.in_(chunk))))
     return names
+
+
+def requeue_failed(session: Session, *, where: sa.ColumnElement[bool], actor: User | str,
+                   now: dt.datetime) -> int:
+    """Failed round messages matching ``where`` back to pending with fresh attempts (after an address or the
+    gateway was fixed); the last error stays visible until the next attempt. One audit entry per round."""
+    failed = sa.and_(Notification.status == "failed", Notification.round_id.is_not(None), where)
+    counts = dict(session.execute(sa.select(Notification.round_id, sa.func.count()).where(failed)
+                                  .group_by(Notification.round_id)).all())
+    if counts:
+        session.execute(sa.update(Notification).where(failed).values(status="pending", attempts=0,
+                                                                      next_attempt_at=None)
+                        .execution_options(synchronize_session=False))
+        session.expire_all()
+    for round_id, requeued in sorted(counts.items()):
+        audit.record(session, actor=actor, action="outbox.requeue", entity=session.get(MatchingRound, round_id),
+                     now=now, after={"round": round_id, "requeued": requeued})
+    session.flush()
+    return sum(counts.values())
 
 
 def deliver_pending(session: Session, *, backend: Backend, now: dt.datetime, limit: int | None = None,

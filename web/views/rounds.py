@@ -409,7 +409,10 @@ def outbox():
     return render_template("rounds/outbox.html", messages=messages, round_id=round_id, rounds_by_id=_rounds_of(messages),
                            names=notifications.recipient_names(db.session, messages),
                            recipient_labels=RECIPIENT_LABELS, channel_labels=CHANNEL_LABELS, status_label=status_label,
-                           due=notifications.count_due(db.session, now=utcnow(), where=_outbox_where(round_id)))
+                           due=notifications.count_due(db.session, now=utcnow(), where=_outbox_where(round_id)),
+                           failed=db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+                               Notification.status == "failed", _outbox_where(round_id))),
+                           form=FlaskForm())
 
 
 @bp.get("/outbox.xlsx")
@@ -468,3 +471,16 @@ def outbox_send():
     else:
         flash(_("%(sent)d messages sent.", sent=sent), "success")
     return redirect(url_for("rounds.outbox", round=round_id))  # url_for leaves out a None round
+
+
+@bp.post("/outbox/requeue")
+@policy(EDITOR)
+def outbox_requeue():
+    round_id = request.args.get("round", type=int)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    requeued = notifications.requeue_failed(db.session, where=_outbox_where(round_id), actor=current_user,
+                                            now=utcnow())
+    db.session.commit()
+    flash(_("%(n)d failed messages are back in the queue; send them when ready.", n=requeued), "success")
+    return redirect(url_for("rounds.outbox", round=round_id))
