@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web.config import load_config
 
@@ -12,6 +13,9 @@ from web.config import load_config
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(load_config(config))
+    if app.config["TRUSTED_PROXIES"]:  # behind N proxies the client is the N-th address from the right
+        proxies = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     from web import auth  # noqa: F401  (registers the user loader)
     from web.api import register_api

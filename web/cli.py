@@ -31,6 +31,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(solve_command)
     app.cli.add_command(round_group)
     app.cli.add_command(followup_group)
+    app.cli.add_command(import_group)
     app.cli.add_command(token_group)
 
 
@@ -284,6 +285,23 @@ def followup_check_points() -> None:
     click.echo(f"mismatches: {len(rows)}")
     if rows:
         sys.exit(1)
+
+
+@click.group("import", cls=AppGroup, help="Craftsman-import uploads awaiting confirmation.")
+def import_group() -> None:
+    pass
+
+
+@import_group.command("cleanup", help="Delete import uploads (and their parsed rows) never confirmed.")
+@click.option("--older-than-hours", type=click.IntRange(min=0), default=24, show_default=True)
+def import_cleanup(older_than_hours: int) -> None:
+    import datetime as dt
+
+    from web.services import importing
+
+    removed = importing.cleanup_stashes(importing.staging_directory(current_app.config["UPLOAD_DIR"]),
+                                        now=utcnow(), max_age=dt.timedelta(hours=older_than_hours))
+    click.echo(f"import files deleted: {removed}")
 
 
 class BadInput(click.ClickException):

@@ -6,9 +6,12 @@ variable cannot ship a guessable session signature.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger("craftmatch.config")
 
 DEV_SECRET_KEY = "dev-only-secret-change-me"
 DEFAULT_SQLITE_PATH = Path("instance") / "craftmatch.sqlite"
@@ -38,10 +41,18 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DATABASE_URL": env.get("CRAFTMATCH_DATABASE_URL") or default_database_url(),
         "DATABASE_ECHO": _env_bool("CRAFTMATCH_DATABASE_ECHO", False),
         "REDIS_URL": env.get("CRAFTMATCH_REDIS_URL") or None,
-        "RATELIMIT_STORAGE_URI": env.get("CRAFTMATCH_RATELIMIT_STORAGE_URI", "memory://"),
+        # None: the Redis server when CRAFTMATCH_REDIS_URL is set, else memory:// (see resolve_rate_limits)
+        "RATELIMIT_STORAGE_URI": env.get("CRAFTMATCH_RATELIMIT_STORAGE_URI") or None,
         "RATELIMIT_ENABLED": _env_bool("CRAFTMATCH_RATELIMIT_ENABLED", True),
+        # Redis down: count in each worker's memory meanwhile rather than answer 500
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "PUBLIC_SUBMIT_LIMIT": env.get("CRAFTMATCH_PUBLIC_SUBMIT_LIMIT", "10 per hour;30 per day"),
         "PUBLIC_LOOKUP_LIMIT": env.get("CRAFTMATCH_PUBLIC_LOOKUP_LIMIT", "20 per hour"),
+        # failed logins only: per account (anyone can lock one account, never the whole office) and per address
+        "LOGIN_ACCOUNT_LIMIT": env.get("CRAFTMATCH_LOGIN_ACCOUNT_LIMIT", "10 per 10 minutes"),
+        "LOGIN_ADDRESS_LIMIT": env.get("CRAFTMATCH_LOGIN_ADDRESS_LIMIT", "20 per 10 minutes"),
+        # proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, the peer is the client)
+        "TRUSTED_PROXIES": env.get("CRAFTMATCH_TRUSTED_PROXIES", "0"),
         "MAX_CONTENT_LENGTH": int(env.get("CRAFTMATCH_MAX_CONTENT_LENGTH", str(8 * 1024 * 1024))),
         # A background solve is stopped after this long; a worker silent for the grace is taken as gone.
         "SOLVE_TIMEOUT_SECONDS": int(env.get("CRAFTMATCH_SOLVE_TIMEOUT_SECONDS", "900")),
@@ -85,10 +96,29 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         config["HSTS_ENABLED"] = _env_bool("CRAFTMATCH_HSTS", False)
     if overrides:
         config.update(overrides)
+    resolve_rate_limits(config)
     if config["HSTS_ENABLED"] is None:
         config["HSTS_ENABLED"] = config["ENV"] == "production"
     check_config(config)
     return config
+
+
+def resolve_rate_limits(config: dict[str, Any]) -> None:
+    """Counters live where every worker sees them: Redis when configured; memory:// counts per process."""
+    if not config.get("RATELIMIT_STORAGE_URI"):
+        config["RATELIMIT_STORAGE_URI"] = config.get("REDIS_URL") or "memory://"
+    try:
+        config["TRUSTED_PROXIES"] = int(config.get("TRUSTED_PROXIES") or 0)
+    except (TypeError, ValueError):
+        config["TRUSTED_PROXIES"] = -1
+    if config["TRUSTED_PROXIES"] < 0:
+        raise ConfigError("CRAFTMATCH_TRUSTED_PROXIES must be a whole number of proxies, 0 or more "
+                          "(受信任的代理数量必须是非负整数).")
+    if (config["ENV"] == "production" and config.get("RATELIMIT_ENABLED", True)
+            and config["RATELIMIT_STORAGE_URI"].startswith("memory://")):
+        logger.warning("Rate limits are counted in memory, separately by each worker process: with several "
+                       "workers every limit is multiplied by their number. Set CRAFTMATCH_REDIS_URL (or "
+                       "CRAFTMATCH_RATELIMIT_STORAGE_URI) to a Redis server shared by the workers.")
 
 
 def check_config(config: dict[str, Any]) -> None:

@@ -144,7 +144,7 @@ def test_unreadable_json_is_a_400_on_every_route(post_json, path, body):
 
 
 @pytest.mark.parametrize(("path", "body", "status"), [
-    ("/api/v1/solve", '{"craftsmen": NaN}', 400),  # the solver's strict reader refuses NaN outright
+    ("/api/v1/solve", '{"craftsmen": NaN}', 422),  # read, then refused by the field that holds it
     ("/api/v1/demands", '{"team_size": NaN}', 422),  # Python's JSON reads NaN; the schema refuses the value
     ("/api/v1/demands", "[]", 422),  # JSON, but not an object: every field is missing
 ])

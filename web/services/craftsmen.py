@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, selectinload
 
+from web.clock import local_today
 from web.models import (
     Availability,
     Craftsman,
@@ -210,7 +211,7 @@ def pause_craftsman(session: Session, craftsman: Craftsman, *, until: dt.date | 
     """Take a craftsman out of matching until ``until`` (inclusive); an exited one cannot be paused."""
     if craftsman.status == "exited":
         raise ServiceError(_l("This craftsman has left the pool and cannot be paused."), field="status")
-    if until is not None and until < now.date():
+    if until is not None and until < local_today(now):
         raise ServiceError(_l("The pause must end today or later."), field="until")
     return _change_status(session, craftsman, "craftsman.pause", {"status": "paused", "paused_until": until},
                           actor=actor, now=now, note={"reason": reason})

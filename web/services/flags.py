@@ -14,6 +14,7 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from web.clock import local_today
 from web.models import Craftsman, Engagement, EngagementMember, Feedback, User
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import ReasonSchema
@@ -86,7 +87,7 @@ def decide(session: Session, craftsman: Craftsman, decision: str, data: dict[str
             raise ServiceError(_l("This craftsman is already paused."), field="status")
         pool.pause_craftsman(session, craftsman, until=None, reason=values["reason"], actor=actor, now=now)
     elif decision == "exit":
-        pool.exit_craftsman(session, craftsman, reason=values["reason"], on=now.date(), actor=actor, now=now)
+        pool.exit_craftsman(session, craftsman, reason=values["reason"], on=local_today(now), actor=actor, now=now)
     else:
         raise ServiceError(_l("Choose pause or exit."), field="decision")
     audit.record(session, actor=actor, action=f"flags.{decision}", entity=craftsman, now=now,

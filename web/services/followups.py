@@ -17,6 +17,7 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from web.clock import local_today
 from web.models import (
     Attachment,
     Craftsman,
@@ -65,7 +66,7 @@ def slot(session: Session, engagement: Engagement, kind: str, *, now: dt.datetim
                                                          FollowUp.kind == kind))
     if follow_up is None:
         follow_up = FollowUp(engagement_id=engagement.id, kind=kind, mandatory=kind != "impact_6m",
-                             due_on=now.date())
+                             due_on=local_today(now))
         session.add(follow_up)
         session.flush()
     return follow_up
@@ -80,7 +81,7 @@ def record_follow_up(session: Session, follow_up: FollowUp, data: dict[str, Any]
                            code="wrong_status")
     if engagement.started_on and values["done_on"] < engagement.started_on:
         raise ServiceError(_l("The follow-up cannot be before the start of the engagement."), field="done_on")
-    if values["done_on"] > now.date():
+    if values["done_on"] > local_today(now):
         raise ServiceError(_l("The follow-up date cannot be in the future."), field="done_on")
     figures = {name: values[name] for name in FIGURE_FIELDS}
     claimed = session.execute(

@@ -1,27 +1,31 @@
 """Craftsman import from the sheets unions keep (XLSX or CSV, Chinese or English headers).
 
-``preview_import`` is the dry run: every row is read, resolved against the reference tables and
-validated by ``CraftsmanSchema`` (the same contract as the form and the API), and classified as
+``parse_upload`` reads the file once, bounded against hostile files (``sheet_reading``), into a
+``ParsedSheet``; ``stage_import`` keeps it with its preview next to the upload until it is confirmed
+or a day old. ``preview_import`` is the dry run: every row is resolved against the reference tables
+and validated by ``CraftsmanSchema`` (the same contract as the form and the API), and classified as
 would-create / would-update / unchanged, with row-level errors naming row and column in Chinese and
-English. ``apply_import`` repeats the same reading and then writes everything in one go, or nothing:
-rows with errors block the write unless the coordinator chose to skip them.
+English. ``apply_import`` validates the kept rows again against the pool as it is now and then writes
+everything in one go, or nothing: rows with errors block the write unless the coordinator chose to
+skip them.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+import json
 import re
+import secrets
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from openpyxl import load_workbook
 from sqlalchemy.orm import Session, selectinload
 
 from web.models import (
@@ -44,8 +48,9 @@ from web.services import audit
 from web.services.craftsmen import AUDITED_FIELDS, apply_profile, form_data
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import single_sheet
+from web.services.sheet_reading import LIMITS, Budget, SheetError, SheetLimits, sheet_rows
 
-MAX_ROWS = 20_000
+MAX_ROWS = LIMITS.max_rows
 SPLIT = re.compile(r"[,，;；、/\n|]+")
 LEVEL = re.compile(r"^(?P<name>.+?)\s*[:：(（]\s*(?P<level>\d+)\s*[)）]?\s*(级)?$")
 
@@ -117,6 +122,16 @@ class ImportReport:
     def error_rows(self) -> int:
         return len({error.row for error in self.errors})
 
+    def to_json(self) -> dict[str, Any]:
+        """What the preview page shows, to store next to the upload (the plan is made again on confirm)."""
+        return {"rows": self.rows, "create": self.create, "update": self.update, "unchanged": self.unchanged,
+                "errors": [[e.row, e.column, e.message_zh, e.message_en] for e in self.errors]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImportReport:
+        return cls(rows=data["rows"], create=data["create"], update=data["update"], unchanged=data["unchanged"],
+                   errors=[RowError(*error) for error in data["errors"]])
+
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "create": self.create, "update": self.update, "unchanged": self.unchanged,
                 "error_rows": self.error_rows, "written": self.written, "skipped_rows": self.skipped_rows,
@@ -124,52 +139,45 @@ class ImportReport:
                            for e in self.errors]}
 
 
-class ImportFileError(ServiceError):
+class ImportFileError(SheetError):
     pass
 
 
 # ---------------------------------------------------------------- reading the file
-def read_rows(content: bytes, filename: str) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    """(header, [(sheet row number, cells)]) of the first sheet of an XLSX file or of a CSV file."""
-    name = filename.lower()
-    if name.endswith(".csv"):
-        return _read_csv(content)
-    if name.endswith((".xlsx", ".xlsm")):
-        return _read_xlsx(content)
-    raise ImportFileError(_l("Upload an .xlsx or .csv file."), field="file")
+@dataclass
+class ParsedSheet:
+    """The import columns of the non-empty rows of an upload, as text: read once, then stored."""
+
+    filename: str
+    columns: list[str]  # column keys, in the order of each row's cells
+    rows: list[tuple[int, list[str]]]  # (sheet row number, cell texts)
+
+    def cells(self) -> Iterable[tuple[int, dict[str, str]]]:
+        for number, texts in self.rows:
+            yield number, dict(zip(self.columns, texts, strict=True))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"filename": self.filename, "columns": self.columns, "rows": self.rows}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ParsedSheet:
+        return cls(data["filename"], list(data["columns"]), [(number, cells) for number, cells in data["rows"]])
 
 
-def _read_csv(content: bytes) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ImportFileError(_l("The CSV file is neither UTF-8 nor GB18030 text."), field="file")
-    reader = csv.reader(io.StringIO(text))
-    rows = list(reader)
-    if not rows:
-        raise ImportFileError(_l("The file is empty."), field="file")
-    return rows[0], [(number, row) for number, row in enumerate(rows[1:], start=2)]
-
-
-def _read_xlsx(content: bytes) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    try:
-        book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - any unreadable upload is the same error for the user
-        raise ImportFileError(_l("This file cannot be read as an Excel workbook (.xlsx)."), field="file") from None
-    try:
-        sheet = book.worksheets[0]
-        iterator = sheet.iter_rows(values_only=True)
-        header = next(iterator, None)
-        if header is None:
-            raise ImportFileError(_l("The file is empty."), field="file")
-        rows = [(number, list(row)) for number, row in enumerate(iterator, start=2)]
-    finally:
-        book.close()
-    return ["" if cell is None else str(cell) for cell in header], rows
+def parse_upload(content: bytes, filename: str, *, limits: SheetLimits = LIMITS,
+                 budget: Budget | None = None) -> ParsedSheet:
+    """Read an upload, streaming and bounded (``sheet_reading``): only the import's columns are kept."""
+    with closing(sheet_rows(content, filename, limits=limits, budget=budget)) as rows:
+        first = next(rows, None)
+        if first is None:
+            raise ImportFileError(_l("The file is empty."))
+        columns = map_header([_text(cell) for cell in first[1]])
+        kept: list[tuple[int, list[str]]] = []
+        for number, cells in rows:
+            if any(_text(cell) for cell in cells):
+                kept.append((number, [_text(cells[index]) if index < len(cells) else ""
+                                      for index in columns.values()]))
+    return ParsedSheet(filename[:200], list(columns), kept)
 
 
 def _normal(header: str) -> str:
@@ -193,7 +201,7 @@ def map_header(header: list[str]) -> dict[str, int]:
     missing = [key for key in REQUIRED_COLUMNS if key not in found]
     if missing:
         names = "、".join(f"{COLUMNS[key][0]} ({COLUMNS[key][1]})" for key in missing)
-        raise ImportFileError(_l("Required columns are missing: %(names)s.", names=names), field="file")
+        raise ImportFileError(_l("Required columns are missing: %(names)s.", names=names))
     return found
 
 
@@ -344,25 +352,21 @@ def _comparable(values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def preview_import(session: Session, content: bytes, filename: str, *,
+def preview_import(session: Session, sheet: ParsedSheet | bytes, filename: str = "", *,
                    scope: list[int] | None = None) -> ImportReport:
-    """The dry run: reads and validates every row; writes nothing.
+    """The dry run: validates every row of a parsed sheet (or of a file's bytes, parsed here); writes nothing.
 
     ``scope`` (region ids, None = everywhere) limits a city's coordinator to the own pool: a row placed
     outside it, or matching a craftsman of another region, is a row error.
     """
-    header, rows = read_rows(content, filename)
-    columns = map_header(header)
-    rows = [(number, cells) for number, cells in rows if any(_text(cell) for cell in cells)]
-    if len(rows) > MAX_ROWS:
-        raise ImportFileError(_l("At most %(count)d rows per import.", count=MAX_ROWS), field="file")
-    report = ImportReport(rows=len(rows))
+    if isinstance(sheet, bytes):
+        sheet = parse_upload(sheet, filename)
+    report = ImportReport(rows=len(sheet.rows))
     resolver = Resolver(session)
     schema = CraftsmanSchema()
     valid: list[tuple[int, dict[str, Any]]] = []
     seen_phones: dict[str, int] = {}
-    for number, raw in rows:
-        cells = {key: _text(raw[index]) if index < len(raw) else "" for key, index in columns.items()}
+    for number, cells in sheet.cells():
         data, problems = row_to_data(cells, resolver)
         for column, message in problems:
             report.errors.append(RowError(number, column, *_bilingual(message)))
@@ -454,10 +458,15 @@ def _current_values(session: Session, ids: list[int]) -> dict[int, dict[str, Any
     return result
 
 
-def apply_import(session: Session, content: bytes, filename: str, *, skip_invalid: bool,
+def apply_import(session: Session, sheet: ParsedSheet | bytes, filename: str = "", *, skip_invalid: bool,
                  actor: User | str | None, now: dt.datetime, scope: list[int] | None = None) -> ImportReport:
-    """Write the import: all valid rows or nothing. Rows with errors block it unless ``skip_invalid``."""
-    report = preview_import(session, content, filename, scope=scope)
+    """Write the import: all valid rows or nothing. Rows with errors block it unless ``skip_invalid``.
+
+    The rows are validated again against the pool as it is now (it may have changed since the preview).
+    """
+    if isinstance(sheet, bytes):
+        sheet = parse_upload(sheet, filename)
+    report = preview_import(session, sheet, scope=scope)
     if report.errors and not skip_invalid:
         raise ServiceError(_l("%(count)d rows have errors: fix them, or confirm that they are skipped.",
                               count=report.error_rows), field="file")
@@ -469,7 +478,7 @@ def apply_import(session: Session, content: bytes, filename: str, *, skip_invali
         session.add(AuditLog(actor_id=actor.id if isinstance(actor, User) else None,
                              actor_label=actor.username if isinstance(actor, User) else (actor or "system"),
                              action="craftsman.import", entity_type="craftsman", entity_id=None,
-                             after={"file": filename[:120], "created": len(created), "updated": len(updates),
+                             after={"file": sheet.filename[:120], "created": len(created), "updated": len(updates),
                                     "unchanged": report.unchanged, "skipped_rows": report.error_rows},
                              at=now))
         session.flush()
@@ -547,6 +556,79 @@ def _update_existing(session: Session, updates: list[tuple[int, dict[str, Any]]]
         session.flush()
         audit.record(session, actor=actor, action="craftsman.update", entity=craftsman, now=now, before=before,
                      after=audit.snapshot(craftsman, AUDITED_FIELDS) | {"source": "import"})
+
+
+# ---------------------------------------------------------------- uploads kept between preview and confirm
+STASH_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(xlsx|csv)$")
+STASH_MAX_AGE = dt.timedelta(days=1)
+
+
+def staging_directory(upload_dir: str | Path) -> Path:
+    return Path(upload_dir) / "imports"
+
+
+@dataclass
+class StagedImport:
+    token: str
+    owner_id: int | None
+    sheet: ParsedSheet
+    report: ImportReport
+
+
+def stage_import(session: Session, directory: Path, content: bytes, filename: str, *, owner_id: int | None,
+                 now: dt.datetime, scope: list[int] | None = None) -> StagedImport:
+    """Parse and check an upload once, and keep the upload with its parsed rows and preview in ``directory``.
+
+    The preview page and the confirmation read what is kept; the file is never parsed again. A refused
+    file (``SheetError``) keeps nothing. Uploads abandoned for a day are deleted on the way.
+    """
+    sheet = parse_upload(content, filename)
+    report = preview_import(session, sheet, scope=scope)
+    directory.mkdir(parents=True, exist_ok=True)
+    cleanup_stashes(directory, now=now)
+    suffix = "csv" if filename.lower().endswith(".csv") else "xlsx"
+    token = f"{secrets.token_urlsafe(18)}.{suffix}"
+    (directory / token).write_bytes(content)
+    staged = {"owner_id": owner_id, "uploaded_at": now.isoformat(), "sheet": sheet.to_json(),
+              "report": report.to_json()}
+    partial = directory / f"{token}.json.part"
+    partial.write_text(json.dumps(staged, ensure_ascii=False), encoding="utf-8")
+    partial.replace(directory / f"{token}.json")  # whole or absent, never half written
+    return StagedImport(token, owner_id, sheet, report)
+
+
+def load_staged(directory: Path, token: str) -> StagedImport | None:
+    """The kept upload of ``token``, or None when it is unknown, confirmed or cleaned up."""
+    if not STASH_TOKEN.match(token):
+        return None
+    try:
+        staged = json.loads((directory / f"{token}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return StagedImport(token, staged["owner_id"], ParsedSheet.from_json(staged["sheet"]),
+                        ImportReport.from_json(staged["report"]))
+
+
+def discard_staged(directory: Path, token: str) -> None:
+    if STASH_TOKEN.match(token):
+        for path in (directory / token, directory / f"{token}.json"):
+            path.unlink(missing_ok=True)
+
+
+def cleanup_stashes(directory: Path, *, now: dt.datetime, max_age: dt.timedelta = STASH_MAX_AGE) -> int:
+    """Delete the uploads (and their parsed rows) last written more than ``max_age`` before ``now``."""
+    if not directory.is_dir():
+        return 0
+    cutoff = (now - max_age).replace(tzinfo=dt.UTC).timestamp()  # ``now`` is naive UTC
+    removed = 0
+    for path in directory.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # a parallel cleanup got there first
+            continue
+    return removed
 
 
 # ---------------------------------------------------------------- the template

@@ -26,6 +26,7 @@ from matching.pipeline import build_problem
 from matching.problem import ProblemError
 from matching.result import NO_REQUIRED_SKILL, OPTIMAL, Result
 from matching.solve import solve
+from web.clock import local_today
 from web.models import (
     Craftsman,
     Demand,
@@ -224,7 +225,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     _require_editable(rnd, expected_version)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    today = now.date()
+    today = local_today(now)
     config = _config(rnd.config)
     capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
                                       .where(RoundCraftsman.round_id == rnd.id)).all())
@@ -553,7 +554,7 @@ def publish_round(session: Session, rnd: MatchingRound, *, actor: User | str | N
     demand_ids = list(by_demand)
     _lock_rows(session, Demand, demand_ids)
     _lock_rows(session, Craftsman, sorted({row.craftsman_id for row in assigned}), read=True)
-    changes = eligibility.changes_since_solve(session, rnd, now.date())
+    changes = eligibility.changes_since_solve(session, rnd, local_today(now))
     if changes:
         raise RoundOutdated(changes)
     engagement_ids: list[int] = []

@@ -24,7 +24,7 @@ from wtforms import (
     TextAreaField,
 )
 
-from web.clock import utcnow
+from web.clock import local_today, utcnow
 from web.extensions import db
 from web.models import Craftsman, Demand, Engagement, EngagementMember, FollowUp, Outcome, User
 from web.models.engagements import ENGAGEMENT_STATUSES
@@ -154,7 +154,7 @@ def overdue_follow_ups_in_header() -> dict[str, Any]:
     def count() -> int:
         if not (current_user and current_user.is_authenticated):
             return 0
-        return followups.overdue_count(db.session, utcnow().date(), coordinator_id=current_user.id)
+        return followups.overdue_count(db.session, local_today(), coordinator_id=current_user.id)
 
     return {"overdue_follow_ups": count}
 
@@ -163,7 +163,7 @@ def overdue_follow_ups_in_header() -> dict[str, Any]:
 @bp.get("/")
 @policy(STAFF)
 def index():
-    today = utcnow().date()
+    today = local_today()
     who = request.args.get("who", "mine")
     coordinator_id = current_user.id if who == "mine" else None
     due = followups.due_list(db.session, today, coordinator_id=coordinator_id, where=(_visible(),))
@@ -192,7 +192,7 @@ def show(engagement_id: int):
 
 def _render_show(engagement: Engagement, status: int = 200, **bound: FlaskForm):
     """The engagement page; ``bound`` replaces a form by the one just posted (its errors shown next to fields)."""
-    today = utcnow().date()
+    today = local_today()
     forms: dict[str, FlaskForm] = {
         "start_form": StartForm(formdata=None, data={"started_on": today.isoformat()}),
         "visit_form": VisitForm(formdata=None), "accept_form": AcceptanceForm(formdata=None),
@@ -309,7 +309,7 @@ def follow_up(engagement_id: int, kind: str):
                 flash(_("The follow-up is recorded."), "success")
                 return _back(engagement)
     elif not form.done_on.data:
-        form.done_on.data = utcnow().date().isoformat()
+        form.done_on.data = local_today().isoformat()
     return render_template("engagements/follow_up_form.html", e=engagement, kind=kind, form=form,
                            follow_up=existing, kind_labels=service.KIND_LABELS), 200 if not form.errors else 422
 
@@ -384,7 +384,7 @@ def points_ledger(craftsman_id: int):
 @bp.get("/flags")
 @policy(STAFF)
 def flag_list():
-    rows = flags.flagged(db.session, utcnow().date(), region_clause(current_user, Craftsman.region_id))
+    rows = flags.flagged(db.session, local_today(), region_clause(current_user, Craftsman.region_id))
     return render_template("engagements/flags.html", rows=rows, form=ReasonForm(), reason_labels=flags.REASON_LABELS)
 
 

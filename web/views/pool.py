@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
-import secrets
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,7 +24,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from web.clock import utcnow
+from web.clock import local_today, utcnow
 from web.extensions import db
 from web.models import (
     Craftsman,
@@ -54,7 +52,6 @@ from web.services.personal_data import record_export
 from web.views.actions import run_service
 
 bp = Blueprint("pool", __name__, url_prefix="/workspace/craftsmen")
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}\.(xlsx|csv)$")
 
 
 class CraftsmanForm(FlaskForm):
@@ -200,7 +197,7 @@ def profile(craftsman_id: int):
                                .order_by(Outcome.id.desc()).limit(50)).all()
     return render_template("pool/profile.html", c=craftsman, engagements=engagements, points=points,
                            average_rating=(sum(ratings) / len(ratings)) if ratings else None, outcomes=outcomes,
-                           pause_form=PauseForm(), exit_form=ExitForm(on=utcnow().date()),
+                           pause_form=PauseForm(), exit_form=ExitForm(on=local_today()),
                            engagement_labels=ENGAGEMENT_STATUS_LABELS, member_labels=MEMBER_STATUS_LABELS)
 
 
@@ -292,18 +289,16 @@ def exit_pool(craftsman_id: int):
 
 # ---------------------------------------------------------------- import
 def _stash_dir() -> Path:
-    path = Path(current_app.config["UPLOAD_DIR"]) / "imports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return importing.staging_directory(current_app.config["UPLOAD_DIR"])
 
 
-def _stashed(token: str) -> tuple[bytes, str]:
-    if not TOKEN.match(token):
-        abort(404)
-    path = _stash_dir() / token
-    if not path.exists():
-        abort(404)
-    return path.read_bytes(), token
+def _staged_or_gone(token: str) -> importing.StagedImport | None:
+    """The upload kept for this user; another user's token is as unknown as an expired one."""
+    staged = importing.load_staged(_stash_dir(), token)
+    if staged is None or staged.owner_id != current_user.id:
+        flash(_("This import has expired or was already confirmed; upload the sheet again."), "error")
+        return None
+    return staged
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -312,41 +307,44 @@ def import_upload():
     form = ImportForm()
     if form.validate_on_submit():
         upload = form.file.data
-        suffix = "csv" if upload.filename.lower().endswith(".csv") else "xlsx"
-        token = f"{secrets.token_urlsafe(18)}.{suffix}"
-        (_stash_dir() / token).write_bytes(upload.read())
-        return redirect(url_for("pool.import_preview", token=token))
-    return render_template("pool/import.html", form=form)
+        try:  # parsed and checked once, here; the preview and the confirmation read the stored result
+            staged = importing.stage_import(db.session, _stash_dir(), upload.read(), upload.filename or "",
+                                            owner_id=current_user.id, now=utcnow(), scope=_scope())
+        except ServiceError as error:
+            db.session.rollback()
+            form.file.errors.append(str(error.message))
+            return render_template("pool/import.html", form=form, limits=importing.LIMITS), 422
+        return redirect(url_for("pool.import_preview", token=staged.token))
+    return render_template("pool/import.html", form=form, limits=importing.LIMITS)
 
 
 @bp.get("/import/<token>")
 @policy(EDITOR)
 def import_preview(token: str):
-    content, name = _stashed(token)
-    try:
-        report = importing.preview_import(db.session, content, name, scope=_scope())
-    except ServiceError as error:
-        flash(str(error.message), "error")
+    staged = _staged_or_gone(token)
+    if staged is None:
         return redirect(url_for("pool.import_upload"))
-    return render_template("pool/import_preview.html", report=report, token=token, form=ConfirmImportForm())
+    return render_template("pool/import_preview.html", report=staged.report, token=token, form=ConfirmImportForm())
 
 
 @bp.post("/import/<token>")
 @policy(EDITOR)
 def import_confirm(token: str):
-    content, name = _stashed(token)
+    staged = _staged_or_gone(token)
+    if staged is None:
+        return redirect(url_for("pool.import_upload"))
     form = ConfirmImportForm()
     if not form.validate_on_submit():
         abort(400)
     try:
-        report = importing.apply_import(db.session, content, name, skip_invalid=form.skip_invalid.data,
+        report = importing.apply_import(db.session, staged.sheet, skip_invalid=form.skip_invalid.data,
                                         actor=current_user, now=utcnow(), scope=_scope())
     except ServiceError as error:
         db.session.rollback()
         flash(str(error.message), "error")
         return redirect(url_for("pool.import_preview", token=token))
     db.session.commit()
-    (_stash_dir() / token).unlink(missing_ok=True)
+    importing.discard_staged(_stash_dir(), token)
     flash(_("Import done: %(create)d added, %(update)d updated, %(unchanged)d unchanged, %(skipped)d rows skipped.",
             create=report.create, update=report.update, unchanged=report.unchanged,
             skipped=report.skipped_rows), "success")

@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from openpyxl import Workbook
 from wtforms import SelectChoice, SelectField, StringField
 
-from web.clock import utcnow
+from web.clock import local_today, utcnow
 from web.extensions import db
 from web.models import DemandStatus, Region
 from web.policy import EDITOR, STAFF, policy, region_clause, require_region
@@ -59,7 +59,7 @@ def _report(*, detail: bool = True) -> tuple[reports.Report, dict[str, Any], dic
     period, year, raw, errors = _filters()
     # A built report is reused while the data is unchanged (30 s by default; off in tests unless configured).
     ttl = current_app.config.get("REPORT_CACHE_SECONDS", 0 if current_app.testing else 30)
-    report = reports.cached_build(db.session, period, utcnow().date(), year, detail=detail,
+    report = reports.cached_build(db.session, period, local_today(), year, detail=detail,
                                   ttl=ttl)
     return report, raw, errors
 

@@ -35,7 +35,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from matching.config import COMPONENTS, DEFAULT_WEIGHTS, RoundConfig
-from web.clock import utcnow
+from web.clock import local, local_today, utcnow
 from web.extensions import db
 from web.models import (
     DemandCategory,
@@ -187,7 +187,7 @@ def create():
     form = RoundForm()
     _fill_choices(form)
     if request.method == "GET" and not form.name.data:
-        form.name.data = _("Matching round %(date)s", date=utcnow().strftime("%Y-%m-%d %H:%M"))
+        form.name.data = _("Matching round %(date)s", date=local(utcnow()).strftime("%Y-%m-%d %H:%M"))
     if form.validate_on_submit():
         config = {"weights": {name: float(getattr(form, f"weight_{name}").data or 0) for name in COMPONENTS},
                   "min_score": float(form.min_score.data), "load_penalty": float(form.load_penalty.data)}
@@ -242,7 +242,7 @@ def show(round_id: int):
         engagements = session.execute(
             sa.select(Engagement, EngagementMember).join(EngagementMember)
             .where(Engagement.round_id == rnd.id).order_by(Engagement.id).limit(200)).all()
-    pool_changes = eligibility.changes_since_solve(session, rnd, utcnow().date()) if rnd.status == "solved" else []
+    pool_changes = eligibility.changes_since_solve(session, rnd, local_today()) if rnd.status == "solved" else []
     return render_template(
         "rounds/show.html", rnd=rnd, review=review, total=total, page=page, pages=max(1, -(-total // 50)),
         only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd),
