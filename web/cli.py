@@ -130,6 +130,28 @@ def user_create(username: str, role: str, display_name: str | None, region_code:
     click.echo(f"created {role} {username}")
 
 
+@user_group.command("contact-phone", help="Set the phone number USERNAME's outbox messages give as the liaison's "
+                                          "(empty to remove).")
+@click.argument("username")
+@click.argument("phone")
+def user_contact_phone(username: str, phone: str) -> None:
+    from sqlalchemy import select
+
+    from web.models import User
+    from web.services.errors import ServiceError
+    from web.services.users import set_contact_phone
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise click.ClickException(f"no account {username}")
+    try:
+        set_contact_phone(db.session, user, phone=phone, actor="cli", now=utcnow())
+    except ServiceError as error:
+        raise click.ClickException(str(error.message)) from None
+    db.session.commit()
+    click.echo(f"{username}: contact phone {phone or '(none)'}")
+
+
 @click.command("solve", help="Solve a matching problem given as JSON (see README); writes the result as JSON.")
 @click.argument("input_path", metavar="IN.json")
 @click.option("-o", "--output", "output_path", default=None, metavar="OUT.json")
@@ -213,6 +235,21 @@ def round_publish(round_id: int) -> None:
                    f"{' by ' + done.published_by if done.published_by else ''}; nothing new created")
     else:
         click.echo(f"round {round_id}: published, {done.created} engagements created")
+
+
+@round_group.command("send-outbox", help="Send the outbox's due messages: new ones, and failed ones whose retry "
+                                        "wait is over (run it from cron so failures are retried).")
+@click.option("--round", "round_id", type=int, default=None, help="Only this round's messages.")
+def round_send_outbox(round_id: int | None) -> None:
+    from web.models import Notification
+    from web.services import notifications
+    from web.services.personal_data import send_outbox
+
+    sent, failed = _round_call(lambda: send_outbox(
+        db.session, Notification.round_id.is_not(None), round_id=round_id, actor="cli", now=utcnow(),
+        backend=notifications.backend_from_config(current_app.config),
+        retry=notifications.RetryPolicy.from_config(current_app.config)))
+    click.echo(f"{sent} sent, {failed} failed (retried later, or marked failed after the last attempt)")
 
 
 @click.group("followup", cls=AppGroup, help="The engagement loop: ratings into points, the points ledger.")

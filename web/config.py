@@ -57,7 +57,22 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # A background solve is stopped after this long; a worker silent for the grace is taken as gone.
         "SOLVE_TIMEOUT_SECONDS": int(env.get("CRAFTMATCH_SOLVE_TIMEOUT_SECONDS", "900")),
         "SOLVE_HEARTBEAT_GRACE_SECONDS": int(env.get("CRAFTMATCH_SOLVE_HEARTBEAT_GRACE_SECONDS", "120")),
+        # The outbox: the SMS gateway ("log" or "module:Class", built with the SMS_* settings), SMTP for
+        # recipients with an e-mail address (MAIL_SERVER unset: e-mails are logged), retries with backoff.
         "NOTIFICATION_BACKEND": env.get("CRAFTMATCH_NOTIFICATION_BACKEND", "log"),
+        "NOTIFICATION_MAX_ATTEMPTS": int(env.get("CRAFTMATCH_NOTIFICATION_MAX_ATTEMPTS", "5")),
+        "NOTIFICATION_RETRY_SECONDS": int(env.get("CRAFTMATCH_NOTIFICATION_RETRY_SECONDS", "300")),
+        "SMS_API_URL": env.get("CRAFTMATCH_SMS_API_URL") or None,
+        "SMS_API_KEY": env.get("CRAFTMATCH_SMS_API_KEY") or None,
+        "SMS_SIGN_NAME": env.get("CRAFTMATCH_SMS_SIGN_NAME", "劳模工匠助企行"),
+        "MAIL_SERVER": env.get("CRAFTMATCH_MAIL_SERVER") or None,
+        "MAIL_PORT": int(env.get("CRAFTMATCH_MAIL_PORT", "25")),
+        "MAIL_USERNAME": env.get("CRAFTMATCH_MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env.get("CRAFTMATCH_MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _env_bool("CRAFTMATCH_MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _env_bool("CRAFTMATCH_MAIL_USE_SSL", False),
+        "MAIL_TIMEOUT": int(env.get("CRAFTMATCH_MAIL_TIMEOUT", "10")),
+        "MAIL_DEFAULT_SENDER": env.get("CRAFTMATCH_MAIL_DEFAULT_SENDER", "craftmatch@localhost"),
         "UPLOAD_DIR": env.get("CRAFTMATCH_UPLOAD_DIR", str(Path("instance") / "uploads")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",

@@ -162,3 +162,8 @@ def test_import_round_lock_resolve_publish(staff_page, live_server, screenshots_
     expect(page.locator("#outbox tbody tr")).to_have_count(notices)
     assert notices >= 2
     _shot(page, screenshots_dir, "outbox-desktop.png", DESKTOP_VIEWPORT)
+    page.click("#send-pending")  # sending asks first, with the number
+    expect(page.locator("#send-count")).to_have_attribute("data-count", str(notices))
+    _shot(page, screenshots_dir, "outbox-confirm-desktop.png", DESKTOP_VIEWPORT)
+    page.get_by_role("button", name=re.compile(str(notices))).click()
+    expect(page.locator('#outbox [data-status="sent"]')).to_have_count(notices)

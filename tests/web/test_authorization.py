@@ -83,6 +83,8 @@ EXPECTED = {
     ("rounds.decline", "POST"): EDITOR_RECORD,
     ("rounds.outbox", "GET"): STAFF,
     ("rounds.outbox_export", "GET"): EDITOR,  # mobile numbers: not for viewers
+    ("rounds.outbox_confirm", "GET"): EDITOR,  # the count to confirm before sending
+    ("rounds.outbox_requeue", "POST"): EDITOR,
     ("rounds.outbox_send", "POST"): EDITOR,  # sends only the messages of the user's rounds (tested below)
     ("outcomes.index", "GET"): STAFF,
     ("outcomes.create", "GET"): EDITOR,
@@ -315,7 +317,8 @@ def test_outbox_send_sends_only_the_users_rounds_and_is_audited(chengdu, session
     own = _round_with_message(session, "510100", "13800000001")
     province = _round_with_message(session, None, "13800000002")
     session.commit()
-    response = chengdu.submit("/workspace/rounds/outbox/send", {}, form_url="/workspace/")
+    response = chengdu.submit("/workspace/rounds/outbox/send", {"count": "1"},
+                              form_url="/workspace/rounds/outbox/send")
     assert response.status_code == 302
     statuses = dict(session.execute(sa.select(Notification.round_id, Notification.status)).all())
     assert statuses == {own.id: "sent", province.id: "pending"}

@@ -50,11 +50,16 @@ class Craftsman(Base):
         sa.CheckConstraint("status <> 'exited' OR exited_on IS NOT NULL", name="exit_has_date"),
         sa.UniqueConstraint("phone"),
     )
+    # The e-mail field's server default is read when used, not RETURNed by every INSERT: rows written by code
+    # that predates the column (the migration tests seed old schemas with these models) still insert.
+    __mapper_args__ = {"eager_defaults": False}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(40))
     gender: Mapped[str] = mapped_column(sa.String(1))
     phone: Mapped[str] = mapped_column(sa.String(20))
+    # Optional ("" = none): where the outbox e-mails the service tasks, else an SMS to phone (server default only).
+    email: Mapped[str] = mapped_column(sa.String(120), server_default="")
     employer: Mapped[str] = mapped_column(sa.String(120))
     employer_enterprise_id: Mapped[int | None] = mapped_column(sa.ForeignKey("enterprise.id"), index=True)
     region_id: Mapped[int] = mapped_column(sa.ForeignKey("region.id"), index=True)

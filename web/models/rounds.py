@@ -16,6 +16,7 @@ from web.models.demands import Demand
 ROUND_STATUSES = ("draft", "queued", "solving", "solved", "failed", "published")
 RECIPIENT_KINDS = ("enterprise", "craftsman")
 NOTIFICATION_STATUSES = ("pending", "sent", "failed")
+NOTIFICATION_CHANNELS = ("sms", "email")
 
 
 class MatchingRound(Base):
@@ -119,10 +120,19 @@ class Proposal(Base):
 
 
 class Notification(Base):
-    """The outbox: one message per enterprise and per craftsman when a round is published."""
+    """The outbox: one message per recipient (enterprise or craftsman) per round, written when it is published.
+
+    A failed send is retried with exponential backoff (``attempts``, ``next_attempt_at``) until the maximum
+    number of attempts, then it is marked failed; ``last_error`` says why."""
 
     __tablename__ = "notification"
-    __table_args__ = (one_of("recipient_kind", RECIPIENT_KINDS), one_of("status", NOTIFICATION_STATUSES))
+    __table_args__ = (
+        one_of("recipient_kind", RECIPIENT_KINDS),
+        one_of("status", NOTIFICATION_STATUSES),
+        one_of("channel", NOTIFICATION_CHANNELS),
+        sa.UniqueConstraint("round_id", "recipient_kind", "recipient_id"),  # one message per recipient per round
+        sa.CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     round_id: Mapped[int | None] = mapped_column(sa.ForeignKey("matching_round.id"), index=True)
@@ -135,3 +145,6 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(sa.String(10), default="pending", index=True)
     created_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))

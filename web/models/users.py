@@ -29,6 +29,8 @@ class User(UserMixin, Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
     last_login_at: Mapped[dt.datetime | None]
+    # Printed in the outbox messages as the liaison's number ("whom to call"); optional.
+    contact_phone: Mapped[str] = mapped_column(sa.String(20), server_default="")
     # Part of every login session's identity: bumping it (logout, password change, deactivation) ends
     # every session issued before, even a copied cookie, because the cookie no longer matches.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")

@@ -7,7 +7,7 @@ from typing import Any
 
 import phonenumbers
 from flask_babel import lazy_gettext as _l
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
 from stdnum.exceptions import ValidationError as StdnumError
@@ -107,6 +107,23 @@ def validate_mobile(raw: str) -> str:
                                                         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)):
         raise ValidationError(_l("Enter a valid mainland mobile number of 11 digits."))
     return str(number.national_number)
+
+
+class OptionalEmail(fields.String):
+    """An e-mail address, or "" for none (stored lower-case, at most 120 characters)."""
+
+    _valid = validate.Email()
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        address = super()._deserialize(value, attr, data, **kwargs).strip().lower()
+        if address and (len(address) > 120 or has_control_characters(address)):
+            raise ValidationError(_l("Enter a valid e-mail address, or leave it empty."))
+        if address:
+            try:
+                self._valid(address)
+            except ValidationError:
+                raise ValidationError(_l("Enter a valid e-mail address, or leave it empty.")) from None
+        return address
 
 
 class Code(fields.String):

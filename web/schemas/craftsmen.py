@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from web.models.craftsmen import CRAFTSMAN_STATUSES, GENDERS
-from web.schemas.common import Code, MobilePhone, StrictSchema, Text
+from web.schemas.common import Code, MobilePhone, OptionalEmail, StrictSchema, Text
 
 
 class HonourSchema(StrictSchema):
@@ -34,6 +34,9 @@ class CraftsmanSchema(StrictSchema):
     name = Text(max_length=40, required=True)
     gender = fields.String(required=True, validate=validate.OneOf(GENDERS, error=_l("Gender is M or F.")))
     phone = MobilePhone(required=True)
+    # The outbox e-mails a craftsman who has one, else sends an SMS; None (not given, e.g. a sheet without
+    # the column) keeps the address on record.
+    email = OptionalEmail(load_default=None)
     employer = Text(max_length=120, required=True)
     region_code = Code(required=True)
     studio = Text(max_length=120, load_default="")

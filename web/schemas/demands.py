@@ -14,7 +14,7 @@ from marshmallow import ValidationError, fields, pre_load, validate, validates_s
 
 from web.models.demands import SERVICE_MODES, URGENCIES
 from web.models.enterprises import ENTERPRISE_TYPES
-from web.schemas.common import Code, CreditCode, MobilePhone, StrictSchema, Text
+from web.schemas.common import Code, CreditCode, MobilePhone, OptionalEmail, StrictSchema, Text
 
 TITLE_MAX = 120
 DESCRIPTION_MIN = 10
@@ -98,6 +98,7 @@ class DemandSchema(StrictSchema):
     industry_code = RefCode(required=True, error_messages={"required": _l("Choose an industry.")})
     contact_name = PlainText(max_length=40, required=True)
     contact_phone = MobilePhone(required=True, error_messages={"required": _l("This field is required.")})
+    contact_email = OptionalEmail(load_default="")
     # the demand
     category_code = RefCode(required=True, error_messages={"required": _l("Choose a demand category.")})
     title = PlainText(max_length=TITLE_MAX, min_length=4, required=True)

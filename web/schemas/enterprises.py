@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from web.models.enterprises import ENTERPRISE_TYPES
-from web.schemas.common import Code, CreditCode, MobilePhone, StrictSchema, Text
+from web.schemas.common import Code, CreditCode, MobilePhone, OptionalEmail, StrictSchema, Text
 
 
 class EnterpriseSchema(StrictSchema):
@@ -21,3 +21,4 @@ class EnterpriseSchema(StrictSchema):
     address = Text(max_length=200, load_default="")
     contact_name = Text(max_length=40, load_default="")
     contact_phone = MobilePhone(load_default="")
+    contact_email = OptionalEmail(load_default="")  # the outbox e-mails the results there, else an SMS

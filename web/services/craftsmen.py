@@ -32,7 +32,7 @@ from web.services import audit, reference
 from web.services.errors import Conflict, ServiceError
 
 AUDITED_FIELDS = (
-    "name", "gender", "phone", "employer", "region_id", "studio_id", "can_onsite", "can_remote",
+    "name", "gender", "phone", "email", "employer", "region_id", "studio_id", "can_onsite", "can_remote",
     "travel_radius_km", "yearly_capacity", "round_capacity", "status",
 )
 
@@ -106,6 +106,8 @@ def _apply_values(session: Session, craftsman: Craftsman, values: dict[str, Any]
     craftsman.name = values["name"]
     craftsman.gender = values["gender"]
     craftsman.phone = values["phone"]
+    if values["email"] is not None:
+        craftsman.email = values["email"]
     craftsman.employer = values["employer"]
     craftsman.region = region
     craftsman.studio = find_or_create_studio(session, values["studio"], region.id)
@@ -253,7 +255,7 @@ def reactivate_expired_pauses(session: Session, *, today: dt.date) -> int:
 def form_data(craftsman: Craftsman) -> dict[str, Any]:
     """The schema's input dict for an existing craftsman (edit form, import comparison)."""
     return {
-        "name": craftsman.name, "gender": craftsman.gender, "phone": craftsman.phone,
+        "name": craftsman.name, "gender": craftsman.gender, "phone": craftsman.phone, "email": craftsman.email,
         "employer": craftsman.employer, "region_code": craftsman.region.code,
         "studio": craftsman.studio.name if craftsman.studio else "", "bio": craftsman.bio or "",
         "honours": [{"code": h.honour.code, "year": h.year} for h in craftsman.honours],

@@ -162,11 +162,13 @@ def _enterprise_for(session: Session, values: dict[str, Any], *, actor: Actor, n
         "name": values["enterprise_name"], "credit_code": values["credit_code"], "type": values["enterprise_type"],
         "region_code": values["region_code"], "industries": [values["industry_code"]],
         "address": values["address"], "contact_name": values["contact_name"],
-        "contact_phone": values["contact_phone"],
+        "contact_phone": values["contact_phone"], "contact_email": values["contact_email"],
     }
     try:
         with session.begin_nested():
             enterprise, _created = find_or_register_enterprise(session, payload, actor=actor, now=now)
+            if not enterprise.contact_email:  # a known enterprise's address is never replaced from a public form
+                enterprise.contact_email = values["contact_email"]
     except ValidationFailed as error:  # the enterprise contract names its fields a little differently
         renamed = {"name": "enterprise_name", "type": "enterprise_type", "industries": "industry_code"}
         raise ValidationFailed({renamed.get(key, key): value for key, value in error.errors.items()}) from None

@@ -48,7 +48,7 @@ def _create(session: Session, values: dict[str, Any], *, actor: User | str | Non
         region=reference.region(session, values["region_code"]),
         industries=reference.industries(session, values["industries"]),
         employees=values["employees"], address=values["address"], contact_name=values["contact_name"],
-        contact_phone=values["contact_phone"], created_at=now,
+        contact_phone=values["contact_phone"], contact_email=values["contact_email"], created_at=now,
     )
     session.add(enterprise)
     session.flush()

@@ -59,6 +59,7 @@ COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "name": ("姓名", "name", ()),
     "gender": ("性别", "gender", ("sex",)),
     "phone": ("手机", "phone", ("手机号", "手机号码", "mobile", "联系电话")),
+    "email": ("电子邮箱", "email", ("邮箱", "e-mail", "电子邮件")),
     "employer": ("单位", "employer", ("工作单位", "所在单位")),
     "region": ("地区", "region", ("所在地区", "region code", "地区代码")),
     "honours": ("荣誉", "honours", ("honors", "荣誉称号")),
@@ -74,7 +75,8 @@ COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 REQUIRED_COLUMNS = ("name", "phone", "employer", "region")
 # schema field → sheet column (for error messages)
 FIELD_COLUMN = {
-    "name": "name", "gender": "gender", "phone": "phone", "employer": "employer", "region_code": "region",
+    "name": "name", "gender": "gender", "phone": "phone", "email": "email", "employer": "employer",
+    "region_code": "region",
     "studio": "studio", "bio": "bio", "honours": "honours", "skills": "skills", "industries": "industries",
     "can_onsite": "modes", "can_remote": "modes", "travel_radius_km": "travel_radius_km",
     "yearly_capacity": "yearly_capacity", "round_capacity": "round_capacity", "_schema": "name",
@@ -289,6 +291,8 @@ def row_to_data(cells: dict[str, str], resolver: Resolver) -> tuple[dict[str, An
     data: dict[str, Any] = {"name": cells.get("name", ""), "phone": cells.get("phone", ""),
                             "employer": cells.get("employer", ""), "studio": cells.get("studio", ""),
                             "bio": cells.get("bio", "")}
+    if cells.get("email"):  # an empty cell keeps the address on record
+        data["email"] = cells["email"]
     gender = cells.get("gender", "")
     data["gender"] = GENDER_WORDS.get(gender.lower(), gender)
     for column, key, resolve in (
@@ -390,10 +394,10 @@ def preview_import(session: Session, sheet: ParsedSheet | bytes, filename: str =
         craftsman_id = matched[number]
         if craftsman_id is None:
             verdict = "create"
-        elif _comparable(current[craftsman_id]) == _comparable(values):
-            verdict = "unchanged"
         else:
-            verdict = "update"
+            if values["email"] is None:  # no e-mail in the sheet: the one on record stays
+                values = {**values, "email": current[craftsman_id]["email"]}
+            verdict = "unchanged" if _comparable(current[craftsman_id]) == _comparable(values) else "update"
         setattr(report, verdict, getattr(report, verdict) + 1)
         report.plan.append((number, values, craftsman_id, verdict))
     report.errors.sort(key=lambda error: error.row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -143,6 +144,23 @@ def set_active(session: Session, user: User, *, active: bool, actor: User | str 
         user.session_version += 1
     audit.record(session, actor=actor, action="user.activate" if active else "user.deactivate", entity=user,
                  now=now, before=before, after={"active": active})
+    session.flush()
+
+
+CONTACT_PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,18}[0-9]$")
+
+
+def set_contact_phone(session: Session, user: User, *, phone: str, actor: User | str | None,
+                      now: dt.datetime) -> None:
+    """The number printed as the liaison's in the outbox messages (a mobile or an office line; "" for none)."""
+    phone = phone.strip()
+    if phone and not CONTACT_PHONE.match(phone):
+        raise ServiceError(_l("Enter a phone number of 6 to 20 digits (spaces, hyphens and a leading + allowed), "
+                              "or nothing."), field="contact_phone")
+    before = {"contact_phone": user.contact_phone}
+    user.contact_phone = phone
+    audit.record(session, actor=actor, action="user.contact_phone", entity=user, now=now, before=before,
+                 after={"contact_phone": phone})
     session.flush()
 
 

@@ -95,6 +95,8 @@ class DemandForm(FlaskForm):
     contact_name = StringField(_l("Contact person"), [Marked()], render_kw={"autocomplete": "name"})
     contact_phone = StringField(_l("Contact mobile"), [Marked()],
                                 render_kw={"type": "tel", "inputmode": "numeric", "autocomplete": "tel"})
+    contact_email = StringField(_l("E-mail (optional)"), render_kw={"type": "email", "autocomplete": "email",
+                                                                    "maxlength": 120})
     category_code = SelectField(_l("Demand category"), [Marked()], validate_choice=False)
     title = StringField(_l("Title of the demand"), [Marked()], render_kw={"maxlength": 120})
     description = TextAreaField(_l("Describe the problem"), [Marked()], render_kw={"rows": 6})
@@ -115,7 +117,7 @@ class DemandForm(FlaskForm):
     homepage = StringField(_l("Leave this field empty"), render_kw={"autocomplete": "off", "tabindex": "-1"})
 
     CONTRACT_FIELDS = ("enterprise_name", "credit_code", "enterprise_type", "region_code", "industry_code",
-                       "contact_name", "contact_phone", "category_code", "title", "description", "skills",
+                       "contact_name", "contact_phone", "contact_email", "category_code", "title", "description", "skills",
                        "other_skills", "team_size", "mode", "address", "window_start", "window_end", "urgency",
                        "consent", "submission_key")
 

@@ -60,6 +60,7 @@ class CraftsmanForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=40)])
     gender = SelectField(_l("Gender"), choices=[SelectChoice("M", _l("Male")), SelectChoice("F", _l("Female"))])
     phone = StringField(_l("Mobile"), validators=[DataRequired(), Length(max=20)])
+    email = StringField(_l("E-mail (optional)"), validators=[Length(max=120)], render_kw={"type": "email"})
     employer = StringField(_l("Employer"), validators=[DataRequired(), Length(max=120)])
     region = StringField(_l("Region"), validators=[DataRequired(), Length(max=60)])
     honours = StringField(_l("Honours"), validators=[Length(max=300)])
@@ -118,6 +119,7 @@ def _form_to_data(form: CraftsmanForm) -> dict:
     cells = {key: str(getattr(form, key).data or "") for key in
              ("name", "gender", "phone", "employer", "region", "honours", "skills", "industries", "studio", "bio")}
     data, problems = importing.row_to_data(cells, importing.Resolver(db.session))
+    data["email"] = form.email.data or ""
     data["can_onsite"] = form.can_onsite.data
     data["can_remote"] = form.can_remote.data
     for key in ("travel_radius_km", "yearly_capacity", "round_capacity"):
@@ -147,6 +149,7 @@ def _prefill(form: CraftsmanForm, craftsman: Craftsman) -> None:
     form.name.data = craftsman.name
     form.gender.data = craftsman.gender
     form.phone.data = craftsman.phone
+    form.email.data = craftsman.email
     form.employer.data = craftsman.employer
     form.region.data = craftsman.region.code
     form.honours.data = "、".join(h.honour.name_zh for h in craftsman.honours)

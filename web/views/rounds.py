@@ -362,6 +362,24 @@ def decline(member_id: int):
 
 
 # ---------------------------------------------------------------- outbox
+RECIPIENT_LABELS = {"enterprise": _l("Enterprise"), "craftsman": _l("Craftsman")}
+CHANNEL_LABELS = {"sms": _l("SMS"), "email": _l("E-mail")}
+RETRYING = _l("Waiting to retry")
+
+
+def status_label(message: Notification) -> str:
+    """The status in words: a pending message that failed before waits for its retry."""
+    if message.status == "pending" and message.attempts:
+        return str(RETRYING)
+    return str(NOTIFICATION_LABELS.get(message.status, message.status))
+
+
+class SendForm(FlaskForm):
+    """Sending asks first: the confirmation page carries the number it showed, and a changed number asks again."""
+
+    count = IntegerField(validators=[DataRequired(), NumberRange(min=1)])
+
+
 def _visible_messages() -> sa.ColumnElement[bool]:
     """The messages of the rounds the user's region covers (province-wide staff: every message)."""
     if scope(current_user) is None:
@@ -369,11 +387,18 @@ def _visible_messages() -> sa.ColumnElement[bool]:
     return Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
 
 
+def _outbox_where(round_id: int | None) -> sa.ColumnElement[bool]:
+    visible = _visible_messages()
+    return sa.and_(visible, Notification.round_id == round_id) if round_id else visible
+
+
 def _outbox_query(round_id: int | None):
-    query = sa.select(Notification).where(_visible_messages()).order_by(Notification.id.desc())
-    if round_id:
-        query = query.where(Notification.round_id == round_id)
-    return query
+    return sa.select(Notification).where(_outbox_where(round_id)).order_by(Notification.id.desc())
+
+
+def _rounds_of(messages) -> dict[int, MatchingRound]:
+    ids = {n.round_id for n in messages if n.round_id is not None}
+    return {r.id: r for r in db.session.scalars(sa.select(MatchingRound).where(MatchingRound.id.in_(ids)))}
 
 
 @bp.get("/outbox")
@@ -381,36 +406,81 @@ def _outbox_query(round_id: int | None):
 def outbox():
     round_id = request.args.get("round", type=int)
     messages = db.session.scalars(_outbox_query(round_id).limit(500)).all()
-    region_of = dict(db.session.execute(sa.select(MatchingRound.id, MatchingRound.region_id).where(
-        MatchingRound.id.in_({n.round_id for n in messages if n.round_id is not None}))).all())
-    return render_template("rounds/outbox.html", messages=messages, round_id=round_id, form=FlaskForm(),
-                           region_of=region_of)
+    return render_template("rounds/outbox.html", messages=messages, round_id=round_id, rounds_by_id=_rounds_of(messages),
+                           names=notifications.recipient_names(db.session, messages),
+                           recipient_labels=RECIPIENT_LABELS, channel_labels=CHANNEL_LABELS, status_label=status_label,
+                           due=notifications.count_due(db.session, now=utcnow(), where=_outbox_where(round_id)),
+                           failed=db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
+                               Notification.status == "failed", _outbox_where(round_id))),
+                           form=FlaskForm())
 
 
 @bp.get("/outbox.xlsx")
 @policy(EDITOR)  # recipients' mobile numbers: not for read-only viewers
 def outbox_export():
     round_id = request.args.get("round", type=int)
-    rows = [[n.id, n.round_id, n.recipient_kind, n.recipient_id, n.channel, n.address, n.subject, n.body, n.status,
-             n.created_at, n.sent_at] for n in db.session.scalars(_outbox_query(round_id))]
+    messages = db.session.scalars(_outbox_query(round_id)).all()
+    names = notifications.recipient_names(db.session, messages)
+    rounds_by_id = _rounds_of(messages)
+    rows = [[n.id, rounds_by_id[n.round_id].name if n.round_id in rounds_by_id else "",
+             str(RECIPIENT_LABELS[n.recipient_kind]), names.get((n.recipient_kind, n.recipient_id), ""),
+             str(CHANNEL_LABELS.get(n.channel, n.channel)), n.address, n.subject, n.body, status_label(n),
+             n.attempts, n.last_error or "", n.created_at, n.sent_at] for n in messages]
     record_export(db.session, what="outbox", rows=len(rows), filters={"round": round_id}, actor=current_user,
                   now=utcnow())
     db.session.commit()
-    header = ["编号 / id", "轮次 / round", "对象 / recipient", "对象编号 / recipient id", "渠道 / channel",
-              "地址 / address", "主题 / subject", "内容 / body", "状态 / status", "创建 / created", "发送 / sent"]
+    header = ["编号 / id", "轮次 / round", "对象 / recipient", "名称 / name", "渠道 / channel",
+              "地址 / address", "主题 / subject", "内容 / body", "状态 / status", "尝试次数 / attempts",
+              "最近错误 / last error", "创建 / created", "发送 / sent"]
     return send_file(io.BytesIO(single_sheet("outbox 通知", header, rows)), mimetype=XLSX_MIMETYPE,
                      as_attachment=True, download_name="notifications.xlsx")
+
+
+@bp.get("/outbox/send")
+@policy(EDITOR)
+def outbox_confirm():
+    round_id = request.args.get("round", type=int)
+    count = notifications.count_due(db.session, now=utcnow(), where=_outbox_where(round_id))
+    form = SendForm(count=count)
+    rnd = db.session.get(MatchingRound, round_id) if round_id else None
+    return render_template("rounds/outbox_confirm.html", form=form, count=count, round_id=round_id, rnd=rnd)
 
 
 @bp.post("/outbox/send")
 @policy(EDITOR)
 def outbox_send():
+    round_id = request.args.get("round", type=int)
+    form = SendForm()
+    if not form.validate_on_submit():
+        flash(_("Confirm the number of messages to send first."), "error")
+        return redirect(url_for("rounds.outbox_confirm", round=round_id))
+    now = utcnow()
+    where = _outbox_where(round_id)
+    if notifications.count_due(db.session, now=now, where=where) != form.count.data:
+        flash(_("The number of messages waiting changed since you confirmed; nothing was sent. "
+                "Check the number and confirm again."), "error")
+        return redirect(url_for("rounds.outbox_confirm", round=round_id))
+    backend = notifications.backend_from_config(current_app.config)
+    sent, failed = send_outbox(db.session, _visible_messages(), round_id=round_id, backend=backend,
+                               actor=current_user, now=now,
+                               retry=notifications.RetryPolicy.from_config(current_app.config))
+    db.session.commit()
+    if failed:
+        flash(_("%(sent)d messages sent, %(failed)d failed; failed messages are retried later (see their "
+                "status and error below).", sent=sent, failed=failed), "error")
+    else:
+        flash(_("%(sent)d messages sent.", sent=sent), "success")
+    return redirect(url_for("rounds.outbox", round=round_id))  # url_for leaves out a None round
+
+
+@bp.post("/outbox/requeue")
+@policy(EDITOR)
+def outbox_requeue():
+    round_id = request.args.get("round", type=int)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    round_id = request.args.get("round", type=int)
-    backend = notifications.backend_from_setting(current_app.config.get("NOTIFICATION_BACKEND"))
-    sent, failed = send_outbox(db.session, _visible_messages(), round_id=round_id, backend=backend,
-                               actor=current_user, now=utcnow())
+    requeued = notifications.requeue_failed(db.session, where=_outbox_where(round_id), actor=current_user,
+                                            now=utcnow())
     db.session.commit()
-    flash(_("%(sent)d messages sent, %(failed)d failed.", sent=sent, failed=failed), "success")
-    return redirect(url_for("rounds.outbox"))
+    flash(_("%(n)d failed messages are back in the queue; send them when ready.", n=requeued), "success")
+    return redirect(url_for("rounds.outbox", round=round_id))
