@@ -1,9 +1,11 @@
-"""Dashboard render time on the synthetic pool: 5,000 craftsmen × 2,000 demands with 10,000 engagements.
+"""Dashboard render time on the synthetic pool: 5,000 craftsmen, 100,000 engagements (one demand each).
 
     .venv/bin/python benchmarks/bench_dashboard.py [--url sqlite:////tmp/bench.sqlite] [--runs 15]
+        [--engagements 100000]
 
-Builds the database once (reference data, ``seeding.load_synthetic``, then 10,000 engagements over
-five published rounds with members, four follow-ups each, ratings and yearly targets, bulk-inserted),
+Builds the database once (reference data, ``seeding.load_synthetic`` with as many demands as engagements —
+a demand has at most one live engagement — then the engagements over five published rounds with members,
+four follow-ups each, ratings and yearly targets, bulk-inserted),
 then renders ``/workspace/reports/`` through the Flask test client as a logged-in coordinator: a few
 warm-up requests, then ``--runs`` timed ones, once with every figure computed on each request and once
 with the report cache on (figures unchanged between requests). Prints the medians, their ratio to the
@@ -31,6 +33,7 @@ from web.db import make_engine  # noqa: E402
 from web.models import (  # noqa: E402
     Craftsman,
     Demand,
+    DemandSkill,
     Engagement,
     EngagementMember,
     Feedback,
@@ -38,48 +41,81 @@ from web.models import (  # noqa: E402
     MatchingRound,
     Region,
     RegionTarget,
+    demand_industry,
 )
 from web.services import seeding  # noqa: E402
 from web.services.users import create_user  # noqa: E402
 
 TARGET_MS = 300.0
-N_CRAFTSMEN, N_DEMANDS, N_ENGAGEMENTS = 5_000, 2_000, 10_000
+N_CRAFTSMEN, N_DEMANDS, N_ENGAGEMENTS = 5_000, 2_000, 100_000
+N_ROUNDS = 5
 NOW = dt.datetime(2026, 11, 23, 9, 0, 0)
 PASSWORD = "bench-password-123"
 
 
-def build(url: str) -> None:
+def build(url: str, n_engagements: int) -> None:
     migrate.upgrade(url)
     engine = make_engine(url)
     with Session(bind=engine) as session:
-        if session.scalar(sa.select(sa.func.count()).select_from(Engagement)) >= N_ENGAGEMENTS:
+        existing = session.scalar(sa.select(sa.func.count()).select_from(Engagement))
+        if existing:
+            assert existing == n_engagements, f"{url} holds {existing:,} engagements, not {n_engagements:,}"
             engine.dispose()
             return
         started = time.perf_counter()
         seeding.load_synthetic(session, n_craftsmen=N_CRAFTSMEN, n_demands=N_DEMANDS, seed=7, now=NOW)
+        _copy_demands(session, n_engagements)
         create_user(session, username="bench", password=PASSWORD, role="coordinator", actor="bench", now=NOW)
-        _engagements(session)
+        _engagements(session, n_engagements)
         session.commit()
         print(f"built the synthetic database in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if engine.dialect.name == "postgresql":
+        # Statistics, as autovacuum keeps them on a live database: without them the planner takes the freshly
+        # bulk-loaded tables for empty ones and a single join runs for minutes.
+        with engine.connect() as connection:
+            connection.execute(sa.text("ANALYZE"))
     engine.dispose()
 
 
-def _engagements(session: Session) -> None:
+def _copy_demands(session: Session, n_demands: int) -> None:
+    """Copies of the synthetic demands (with their skills and industries) up to ``n_demands``, in SQL:
+    loading that many through the seeding service would take many minutes."""
+    columns = [c for c in Demand.__table__.c if c.name not in ("id", "tracking_code", "submission_key")]
+    copies = -(-n_demands // N_DEMANDS) - 1
+    for copy in range(1, copies + 1):
+        suffix = f"-{copy}"
+        originals = sa.select(Demand.id).where(Demand.id <= N_DEMANDS).order_by(Demand.id)
+        if copy == copies:
+            originals = originals.limit(n_demands - copies * N_DEMANDS)
+        session.execute(sa.insert(Demand.__table__).from_select(
+            ["tracking_code", *(c.name for c in columns)],
+            sa.select(Demand.tracking_code + suffix, *columns).where(Demand.id.in_(originals))))
+        for link, values in ((demand_industry, [demand_industry.c.industry_id]),
+                             (DemandSkill.__table__, [DemandSkill.skill_id, DemandSkill.importance])):
+            original, duplicate = sa.orm.aliased(Demand), sa.orm.aliased(Demand)
+            session.execute(sa.insert(link).from_select(
+                ["demand_id", *(v.key for v in values)],
+                sa.select(duplicate.id, *values)
+                .join(original, original.id == link.c.demand_id)
+                .join(duplicate, duplicate.tracking_code == original.tracking_code + suffix)))
+
+
+def _engagements(session: Session, n_engagements: int) -> None:
     rng = random.Random(7)
     craftsmen = session.scalars(sa.select(Craftsman.id)).all()
     demands = session.execute(sa.select(Demand.id, Demand.submitted_at)).all()
-    assert len(craftsmen) >= N_CRAFTSMEN and len(demands) >= N_DEMANDS, "the synthetic pool is smaller than asked"
+    assert len(craftsmen) >= N_CRAFTSMEN and len(demands) >= n_engagements, "the synthetic pool is smaller than asked"
     rounds = [MatchingRound(name=f"bench round {i}", status="published", config={}, filters={}, created_at=NOW,
-                            published_at=NOW) for i in range(N_ENGAGEMENTS // N_DEMANDS)]
+                            published_at=NOW) for i in range(N_ROUNDS)]
     session.add_all(rounds)
     session.flush()
     engagement_rows, statuses = [], ("scheduled", "in_service", "completed", "evaluated", "cancelled")
-    for index in range(N_ENGAGEMENTS):
-        demand_id, _submitted = demands[index % len(demands)]
+    for index in range(n_engagements):
+        demand_id, _submitted = demands[index]
         status = rng.choices(statuses, weights=(1, 3, 3, 3, 1))[0]
         started = NOW.date() - dt.timedelta(days=rng.randint(20, 700)) if status != "scheduled" else None
         completed = started + dt.timedelta(days=rng.randint(10, 90)) if status in ("completed", "evaluated") else None
-        engagement_rows.append({"demand_id": demand_id, "round_id": rounds[index // len(demands)].id, "status": status,
+        engagement_rows.append({"demand_id": demand_id, "round_id": rounds[index * N_ROUNDS // n_engagements].id, "status": status,
                                 "started_on": started, "completed_on": completed, "created_at": NOW, "updated_at": NOW,
                                 "cancel_reason": "bench" if status == "cancelled" else None})
     session.execute(sa.insert(Engagement), engagement_rows)
@@ -143,11 +179,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="sqlite:////tmp/craftmatch-bench-dashboard.sqlite")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--engagements", type=int, default=N_ENGAGEMENTS)
     args = parser.parse_args()
-    build(args.url)
+    build(args.url, args.engagements)
     backend = args.url.split(":", 1)[0]
     load = os.getloadavg()[0]
-    print(f"dashboard ({backend}, {N_CRAFTSMEN:,} craftsmen × {N_DEMANDS:,} demands, {N_ENGAGEMENTS:,} engagements; "
+    print(f"dashboard ({backend}, {N_CRAFTSMEN:,} craftsmen, {args.engagements:,} demands and engagements; "
           f"load average {load:.1f} on {os.cpu_count()} CPUs):")
     for label, seconds in (("every figure computed (cache off)", 0), ("data unchanged (report cache on)", 60)):
         timings = measure(args.url, args.runs, seconds)

@@ -135,7 +135,7 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date) -> Crafts
     for craftsman_id, kind, level in _core(session).execute(
             sa.select(CraftsmanHonour.craftsman_id, HonourLevel.kind, HonourLevel.rank)
             .join(HonourLevel, HonourLevel.id == CraftsmanHonour.honour_level_id)
-            .where(CraftsmanHonour.craftsman_id.in_(in_round))):
+            .where(CraftsmanHonour.craftsman_id.in_(in_round))).all():
         if kind == "model_worker":
             model_worker[index[craftsman_id]] = True
         else:
@@ -144,13 +144,13 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date) -> Crafts
     windows: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     for craftsman_id, start, end in _core(session).execute(
             sa.select(Availability.craftsman_id, Availability.starts_on, Availability.ends_on)
-            .where(Availability.craftsman_id.in_(in_round))):
+            .where(Availability.craftsman_id.in_(in_round))).all():
         windows[index[craftsman_id]].append((day(start), day(end)))
 
     conflicts: list[list[str]] = [[] for _ in range(n)]
     for craftsman_id, enterprise_id in _core(session).execute(
             sa.select(ConflictLink.craftsman_id, ConflictLink.enterprise_id)
-            .where(ConflictLink.craftsman_id.in_(in_round))):
+            .where(ConflictLink.craftsman_id.in_(in_round))).all():
         conflicts[index[craftsman_id]].append(str(enterprise_id))
 
     lat, lon = _places([r.latitude for r in rows], [r.longitude for r in rows], [r.plat for r in rows],

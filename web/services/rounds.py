@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import time
 from collections import defaultdict
 from typing import Any
@@ -243,7 +244,8 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     skill_parent = features.skill_parent_from_snapshot(rnd.snapshot) if rnd.snapshot else None
     if skill_parent is None:
         skill_parent = features.load_skill_parent(session)
-    if rnd.snapshot and not eligibility.edited_demands(session, rnd, open_ids):
+    fingerprints = eligibility.demand_fingerprints(session, open_ids)  # checked now, stored after the solve
+    if rnd.snapshot and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
     else:
         craftsmen = features.load_craftsmen(session, rnd.id, today=today)
@@ -288,7 +290,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
         _store_result(session, rnd, result, problem, craftsmen, demands, config)
-        eligibility.store_fingerprints(session, rnd, [int(d) for d in demands.ids])
+        eligibility.store_fingerprints(session, rnd, [int(d) for d in demands.ids], fingerprints)
         rnd.objective = result.objective
         rnd.status = "solved"
         rnd.solved_at = now
@@ -418,10 +420,27 @@ def _store_result(session: Session, rnd: MatchingRound, result: Result, problem,
                          "excluded": False, **values})
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None})
-    if rows:  # Core executemany: thousands of rows without ORM bookkeeping
-        session.connection().execute(sa.insert(Proposal.__table__), rows)
+    if rows:
+        _insert_proposals(session, rows)
     if updates:
         session.execute(sa.update(Proposal), updates)
+
+
+PROPOSAL_COLUMNS = ("round_id", "craftsman_id", "demand_id", "locked", "excluded", "score", "breakdown", "assigned",
+                    "alternate_rank", "warnings")
+JSON_COLUMNS = ("breakdown", "warnings")
+
+
+def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Thousands of proposal rows at once: one COPY on PostgreSQL (psycopg 3), a Core executemany elsewhere."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
+        connection.execute(sa.insert(Proposal.__table__), rows)
+        return
+    copy_sql = f"COPY {Proposal.__tablename__} ({', '.join(PROPOSAL_COLUMNS)}) FROM STDIN"
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row([json.dumps(row[name]) if name in JSON_COLUMNS else row[name] for name in PROPOSAL_COLUMNS])
 
 
 # ---------------------------------------------------------------- adjust

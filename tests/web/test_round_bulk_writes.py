@@ -1,0 +1,67 @@
+"""The bulk paths of a solve write exactly what row-by-row writes would: proposals and demand fingerprints."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from tests.conftest import NOW
+from tests.factories import make_craftsman, make_demand
+from web.models import Proposal, RoundDemand
+from web.services import demands as demand_service
+from web.services import eligibility, rounds
+
+LATER = NOW + dt.timedelta(hours=2)
+
+
+def _round(session, n_demands=3):
+    for i in range(4):
+        make_craftsman(session, skills={"weld": 2 + i % 3}, region_code="510100", round_capacity=2)
+    needs = [make_demand(session, skills={"weld": 3}) for _ in range(n_demands)]
+    rnd = rounds.create_round(session, name="批量写入", actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    return rnd, needs
+
+
+def _stored_fingerprints(session, rnd) -> dict[int, str | None]:
+    return dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.fingerprint)
+                                .where(RoundDemand.round_id == rnd.id)).all())
+
+
+def test_bulk_inserted_proposals_read_back_as_written(session):
+    rnd, needs = _round(session)
+    craftsman = make_craftsman(session, skills={"weld": 1})
+    session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id))
+    written = [
+        {"round_id": rnd.id, "craftsman_id": craftsman.id, "demand_id": needs[0].id, "locked": False,
+         "excluded": False, "score": 0.625, "assigned": True, "alternate_rank": None,
+         "breakdown": {"skill": 0.5, "distance_km": 12.3, "relevance_tier": 2, "说明": "焊接\ttab \\ \"q\""},
+         "warnings": ["far", "cross_province"]},
+        {"round_id": rnd.id, "craftsman_id": craftsman.id, "demand_id": needs[1].id, "locked": False,
+         "excluded": False, "score": 0.0, "assigned": False, "alternate_rank": 3, "breakdown": {}, "warnings": []},
+    ]
+    rounds._insert_proposals(session, written)
+    session.expire_all()
+    read = session.execute(sa.select(Proposal).where(Proposal.round_id == rnd.id).order_by(Proposal.demand_id))
+    assert [{name: getattr(p, name) for name in written[0]} for p in read.scalars()] == written
+
+
+def test_a_re_solve_stores_the_fingerprint_of_every_solved_demand_and_none_for_those_left_out(session):
+    rnd, needs = _round(session)
+    first = _stored_fingerprints(session, rnd)
+    assert first == eligibility.demand_fingerprints(session, [d.id for d in needs])
+
+    withdrawn, edited, kept = needs
+    demand_service.withdraw(session, withdrawn, {"text": "已自行解决"}, actor="test", now=LATER)
+    demand_service.edit(session, edited, {
+        "title": "改为数控机床联网", "description": edited.description, "category_code": edited.category.code,
+        "skills": [link.skill.code for link in edited.skills], "team_size": edited.team_size,
+        "urgency": edited.urgency, "mode": edited.mode}, actor="test", now=LATER)
+    rounds.solve_round(session, rnd, actor="test", now=LATER)
+
+    again = _stored_fingerprints(session, rnd)
+    assert again[withdrawn.id] is None
+    assert again[edited.id] == eligibility.demand_fingerprints(session, [edited.id])[edited.id] != first[edited.id]
+    assert again[kept.id] == first[kept.id]
+    assert eligibility.changes_since_solve(session, rnd, LATER.date()) == []
