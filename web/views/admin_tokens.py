@@ -22,7 +22,7 @@ from web.models import User
 from web.policy import ADMIN, policy
 from web.services import tokens
 from web.services.errors import ServiceError
-from web.views.pool import show_errors
+from web.views.forms import show_errors
 
 bp = Blueprint("admin_tokens", __name__, url_prefix="/workspace/admin/tokens")
 STATE_LABELS = {"active": _l("Active"), "expired": _l("Expired"), "revoked": _l("Revoked")}

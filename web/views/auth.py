@@ -18,7 +18,7 @@ from web.extensions import db, limiter
 from web.policy import ANONYMOUS, STAFF, policy
 from web.services.errors import ServiceError
 from web.services.users import MIN_PASSWORD_LENGTH, authenticate, change_password, end_sessions
-from web.views.pool import show_errors
+from web.views.forms import show_errors
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

@@ -27,7 +27,8 @@ from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
 from web.services import demands as service
 from web.services import reference, tracking
 from web.services.errors import ServiceError
-from web.views.intake import Marked, apply_errors, category_choices, choices_of, labels, skill_choices
+from web.views.forms import show_errors
+from web.views.intake import Marked, category_choices, choices_of, labels, skill_choices
 
 bp = Blueprint("demands", __name__, url_prefix="/workspace/demands")
 bp.context_processor(labels)
@@ -259,7 +260,7 @@ def act(demand_id: int, action: str):
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
-        apply_errors(form, error)
+        show_errors(form, error)
         db.session.refresh(demand)
         return _render_review(demand, error.status_code if error.status_code != 400 else 422, **{action: form})
     flash(str(DONE_MESSAGES[action]), "success")
@@ -291,7 +292,7 @@ def edit(demand_id: int):
             db.session.commit()
         except ServiceError as error:
             db.session.rollback()
-            apply_errors(form, error)
+            show_errors(form, error)
             status = 422
         else:
             flash(_("The changes were saved; the enterprise's original text is kept."), "success")

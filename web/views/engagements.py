@@ -45,6 +45,7 @@ from web.services import engagements as service
 from web.services import flags, followups, points
 from web.services.errors import ServiceError
 from web.views.actions import run_service
+from web.views.forms import show_errors
 
 bp = Blueprint("engagements", __name__, url_prefix="/workspace/engagements")
 
@@ -122,16 +123,6 @@ def _payload(form: FlaskForm, *names: str) -> dict[str, Any]:
     """Form data for a schema: blanks left out (the schema's defaults and required checks apply)."""
     return {name: form[name].data for name in names if form[name].data not in ("", None)}
 
-
-def show_errors(form: FlaskForm, error: ServiceError) -> None:
-    """A service's errors next to the form's fields; errors of no field become flash messages."""
-    for field, messages in error.as_errors().items():
-        target = form._fields.get(field)  # noqa: SLF001 - WTForms' own field registry
-        if target is not None:
-            target.errors = [*list(target.errors or []), *messages]
-        else:
-            for message in messages:
-                flash(message, "error")
 
 
 # ---------------------------------------------------------------- scope and lookups

@@ -51,6 +51,7 @@ from web.services import feedback as feedback_service
 from web.services import reference, tracking
 from web.services.errors import ServiceError
 from web.services.personal_data import mask_phone
+from web.views.forms import show_errors
 
 bp = Blueprint("intake", __name__, url_prefix="/demand")
 
@@ -276,16 +277,6 @@ def skill_choices(field: SelectMultipleField) -> dict[str, Any]:
     return {"skill_groups": choices["skill_groups"], "skill_label": _labeller()}
 
 
-def apply_errors(form: FlaskForm, error: ServiceError) -> None:
-    leftovers = []
-    for name, messages in error.as_errors().items():
-        if name in form._fields and name != "csrf_token":
-            form[name].errors = list(messages)
-        else:
-            leftovers.extend(messages)
-    for message in leftovers:
-        flash(message, "error")
-
 
 def category_choices(placeholder: str) -> list[SelectChoice]:
     return [SelectChoice("", placeholder)] + _localized_choices()["category_choices"]
@@ -350,7 +341,7 @@ def new_demand():
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
-        apply_errors(form, error)
+        show_errors(form, error)
         flash(_("Please correct the marked fields; nothing was sent yet."), "error")
         return _render_form(form, 422)
     _remember(demand.tracking_code)
@@ -473,7 +464,7 @@ def _post_on_status_page(code: str, form: FlaskForm, form_name: str, run, done: 
         db.session.commit()
     except ServiceError as error:
         db.session.rollback()
-        apply_errors(form, error)
+        show_errors(form, error)
         return _render_status(demand, status=422, **{form_name: form})
     flash(done, "success")
     return redirect(url_for("intake.status", code=demand.tracking_code), 303)

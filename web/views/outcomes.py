@@ -23,7 +23,7 @@ from web.services import outcomes as pool
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
 from web.services.personal_data import record_export
-from web.views.pool import show_errors
+from web.views.forms import show_errors
 
 bp = Blueprint("outcomes", __name__, url_prefix="/workspace/outcomes")
 KIND_LABELS = {"patent": _l("Patent"), "method": _l("Work method (工法)"), "small_innovation": _l("Small innovation (五小)"),

@@ -50,6 +50,7 @@ from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
 from web.services.personal_data import record_export
 from web.views.actions import run_service
+from web.views.forms import show_errors
 
 bp = Blueprint("pool", __name__, url_prefix="/workspace/craftsmen")
 
@@ -133,16 +134,6 @@ def _form_to_data(form: CraftsmanForm) -> dict:
 
 FORM_FIELD = {"region_code": "region", "honours": "honours", "skills": "skills", "industries": "industries"}
 
-
-def show_errors(form: FlaskForm, error: ServiceError, field_names: dict[str, str] | None = None) -> None:
-    """Put a service's errors next to the form fields they name (the rest is flashed)."""
-    for key, messages in error.as_errors().items():
-        name = (field_names or {}).get(key.split(".")[0], key.split(".")[0])
-        target = getattr(form, name, None)
-        if target is None or not hasattr(target, "errors"):
-            flash(" ".join(messages), "error")
-            continue
-        target.errors = list(target.errors) + list(messages)
 
 
 def _prefill(form: CraftsmanForm, craftsman: Craftsman) -> None:

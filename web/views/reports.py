@@ -24,7 +24,7 @@ from web.schemas.engagements import ReportFilterSchema
 from web.services import charts, reports
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.personal_data import record_export
-from web.views.engagements import show_errors
+from web.views.forms import show_errors
 
 bp = Blueprint("reports", __name__, url_prefix="/workspace/reports")
 
