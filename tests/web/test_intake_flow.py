@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests import factories
-from tests.conftest import NOW
+from tests.conftest import NOW, TEST_PASSWORD
 from tests.web.test_intake_service import valid_demand_data
 from web.extensions import db
 from web.models import Demand, Feedback, Studio
@@ -144,6 +144,9 @@ def test_lookup_by_code_and_last_four_digits(app, browser, client_factory):
     english = other.submit("/demand/track?lang=en", {"tracking_code": code, "last4": "0000"},
                            form_url="/demand/track?lang=en")
     assert message in english.get_data(as_text=True)
+    whole = other.submit("/demand/track?lang=en", {"tracking_code": code, "last4": "13900004321"},
+                         form_url="/demand/track?lang=en").get_data(as_text=True)
+    assert "Enter only the last four digits" in whole and message not in whole  # said at the field
 
 
 @pytest.fixture()
@@ -262,3 +265,14 @@ def test_rating_evaluates_the_engagement_and_awards_points_at_once(app, browser,
         entries = session.scalars(sa.select(PointsEntry.rule).where(PointsEntry.engagement_id == engagement_id)).all()
         assert entries == (["rating_high", "rating_high"] if points else [])
         assert engagements.pending_feedback_count(session) == 0
+
+
+def test_the_audit_list_names_the_enterprise_not_an_internal_actor(app, browser, client_factory, make_user):
+    code = tracking_code_of(submit(browser))
+    with app.app_context():
+        demand_id = db.session.scalar(sa.select(Demand.id).where(Demand.tracking_code == code))
+    make_user("auditor", "coordinator")
+    staff = client_factory()
+    assert staff.login("auditor", TEST_PASSWORD).status_code == 302
+    page = staff.text(f"/workspace/demands/{demand_id}?lang=en")
+    assert "The enterprise (public form)" in page and "· public" not in page

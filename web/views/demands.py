@@ -78,6 +78,11 @@ REASON_ACTIONS = {"reject": service.reject, "ask": service.request_info, "withdr
 REASON_LABELS = {"reject": _l("Reason (the enterprise reads it)"), "ask": _l("Question to the enterprise"),
                  "withdraw": _l("Reason for withdrawing")}
 # The audit log in words: what was done, and which fields changed (the raw codes stay in the database).
+# Who acted, when it was no staff account: the words the audit list shows instead of the internal name.
+AUDIT_ACTOR_LABELS = {
+    "public": _l("The enterprise (public form)"), "cli": _l("Command line"), "system": _l("The system"),
+    "worker": _l("Background worker"),
+}
 AUDIT_ACTION_LABELS = {
     "demand.submit": _l("Submitted"), "demand.edit": _l("Edited by a coordinator"),
     "demand.approve": _l("Approved"), "demand.reject": _l("Rejected"),
@@ -206,7 +211,7 @@ def _render_review(demand: Demand, status: int = 200, **given: FlaskForm):
         "demands/review.html", demand=demand, events=events, audits=audits, names=names, duplicates=duplicates,
         merged_from=merged_from, ageing=service.is_ageing(demand, utcnow()), forms=_forms(demand, **given),
         can_edit=current_user.can_edit(), allowed=_allowed(demand),
-        audit_actions=AUDIT_ACTION_LABELS, audit_fields=AUDIT_FIELD_LABELS, status_labels=service.STATUS_LABELS,
+        audit_actions=AUDIT_ACTION_LABELS, audit_actors=AUDIT_ACTOR_LABELS, audit_fields=AUDIT_FIELD_LABELS, status_labels=service.STATUS_LABELS,
         mode_labels=service.MODE_LABELS, urgency_labels=service.URGENCY_LABELS,
         merged_into=session.get(Demand, demand.merged_into_id) if demand.merged_into_id else None,
     )

@@ -421,7 +421,7 @@ def lookup():
     form = LookupForm()
     if request.method == "GET" and request.args.get("code"):
         form.tracking_code.data = request.args["code"]
-    if request.method == "POST" and form.validate():
+    if request.method == "POST" and form.validate() and _four_digits(form.last4):
         demand = tracking.lookup(db.session, form.tracking_code.data, form.last4.data)
         if demand is not None:
             _remember(demand.tracking_code)
@@ -430,6 +430,14 @@ def lookup():
               "error")
         return render_template("intake/lookup.html", form=form), 200
     return render_template("intake/lookup.html", form=form)
+
+
+def _four_digits(field) -> bool:
+    """A whole mobile number (or anything but four digits) is answered at the field, not as "not found"."""
+    if len("".join(ch for ch in field.data or "" if ch.isdigit())) == 4:
+        return True
+    field.errors = [*field.errors, _("Enter only the last four digits of the contact mobile, e.g. 1234.")]
+    return False
 
 
 def _render_status(demand: Demand, *, answer_form: AnswerForm | None = None, rating_form: RatingForm | None = None,
