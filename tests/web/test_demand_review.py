@@ -271,3 +271,17 @@ def test_region_coordinator_sees_only_own_region(app, browser, make_user, make_d
         user = db.session.scalar(sa.select(User).where(User.username == "chengdu1"))
         assert policy.covers(user, db.session.get(Demand, chengdu_id).region_id)
         assert not policy.covers(user, db.session.get(Demand, cq_id).region_id)
+
+
+def test_one_page_helper_clamps_and_counts(session):
+    from tests.factories import make_demand as build
+    from web.models import Demand as DemandRow
+    from web.services.paging import paginate
+
+    ids = sorted(build(session, title=f"分页助手测试{i}").id for i in range(5))
+    query = sa.select(DemandRow).where(DemandRow.id.in_(ids)).order_by(DemandRow.id)
+    second = paginate(session, query, page=2, per_page=2)
+    assert [d.id for d in second.items] == ids[2:4] and (second.total, second.pages) == (5, 3)
+    beyond = paginate(session, query, page=99, per_page=2)
+    assert beyond.page == 3 and [d.id for d in beyond.items] == ids[4:]
+    assert paginate(session, query, page=-4, per_page=2).page == 1

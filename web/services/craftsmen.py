@@ -30,6 +30,7 @@ from web.schemas.common import CONTROL_CHARACTERS_MESSAGE, has_control_character
 from web.schemas.craftsmen import CraftsmanSchema
 from web.services import audit, reference
 from web.services.errors import Conflict, ServiceError
+from web.services.paging import Page, paginate
 
 AUDITED_FIELDS = (
     "name", "gender", "phone", "email", "employer", "region_id", "studio_id", "can_onsite", "can_remote",
@@ -179,17 +180,13 @@ def filtered_query(session: Session, filters: dict[str, Any], *, scope: Collecti
 
 def list_craftsmen(session: Session, filters: dict[str, Any], *, scope: Collection[int] | None,
                    search_phones: bool = True, page: int = 1,
-                   per_page: int = PAGE_SIZE) -> tuple[list[Craftsman], int]:
+                   per_page: int = PAGE_SIZE) -> Page:
     """One page of the filtered pool and the total count (a SQL count, not a Python loop)."""
     query = filtered_query(session, filters, scope=scope, search_phones=search_phones)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    page = max(1, page)
-    rows = session.scalars(
-        query.options(selectinload(Craftsman.region), selectinload(Craftsman.studio),
-                      selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour))
-        .order_by(Craftsman.id).offset((page - 1) * per_page).limit(per_page)
-    ).all()
-    return list(rows), int(total)
+    return paginate(session, query.options(
+        selectinload(Craftsman.region), selectinload(Craftsman.studio),
+        selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour)).order_by(Craftsman.id),
+        page=page, per_page=per_page)
 
 
 # ---------------------------------------------------------------- pause, resume, exit

@@ -39,6 +39,7 @@ from web.schemas.demands import AnswerSchema, ApprovalSchema, DemandEditSchema, 
 from web.services import audit, reference
 from web.services.enterprises import find_by_credit_code, find_or_register_enterprise
 from web.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
+from web.services.paging import paginate
 from web.services.tracking import new_tracking_code, normalize_code
 
 Actor = User | str | None
@@ -411,14 +412,13 @@ def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per
     if filters.status:
         base = base.where(Demand.status == filters.status)
     total = counts.get(filters.status, 0) if filters.status else sum(counts.values())
-    page = max(1, min(page, max(1, -(-total // per_page))))
-    items = list(session.scalars(
-        base.options(selectinload(Demand.enterprise), selectinload(Demand.category), selectinload(Demand.region))
-        .order_by(Demand.submitted_at.desc(), Demand.id.desc()).offset((page - 1) * per_page).limit(per_page)
-    ))
+    chosen = paginate(session, base.options(
+        selectinload(Demand.enterprise), selectinload(Demand.category), selectinload(Demand.region))
+        .order_by(Demand.submitted_at.desc(), Demand.id.desc()), page=page, per_page=per_page, total=total)
+    items = chosen.items
     cutoff = ageing_cutoff(now)
     ageing_ids = {d.id for d in items if d.status in WAITING and d.updated_at < cutoff}
-    return InboxPage(items=items, total=total, page=page, per_page=per_page, counts=counts,
+    return InboxPage(items=items, total=total, page=chosen.page, per_page=per_page, counts=counts,
                      ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items))
 
 

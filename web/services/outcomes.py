@@ -15,6 +15,7 @@ from web.schemas.common import load_or_raise
 from web.schemas.outcomes import OutcomeSchema
 from web.services import audit, reference
 from web.services.errors import PermissionDenied, ServiceError
+from web.services.paging import Page, paginate
 
 AUDITED_FIELDS = ("kind", "title", "craftsman_id", "studio_id", "value_wan", "year", "reference")
 PAGE_SIZE = 50
@@ -50,12 +51,9 @@ def filtered_query(session: Session, filters: dict[str, Any], *, scope: list[int
 
 
 def list_outcomes(session: Session, filters: dict[str, Any], *, scope: list[int] | None,
-                  page: int = 1) -> tuple[list[Outcome], int]:
-    query = filtered_query(session, filters, scope=scope)
-    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(Outcome.id.desc()).offset((max(page, 1) - 1) * PAGE_SIZE)
-                           .limit(PAGE_SIZE)).all()
-    return list(rows), int(total)
+                  page: int = 1) -> Page:
+    return paginate(session, filtered_query(session, filters, scope=scope).order_by(Outcome.id.desc()),
+                    page=page, per_page=PAGE_SIZE)
 
 
 def _apply(session: Session, outcome: Outcome, values: dict[str, Any], scope: list[int] | None) -> None:

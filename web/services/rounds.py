@@ -48,6 +48,7 @@ from web.policy import covers, region_subtree
 from web.services import audit, eligibility, features, notifications
 from web.services.craftsmen import filtered_query
 from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
+from web.services.paging import Page, paginate
 
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
 FAR_KM = 150.0
@@ -656,16 +657,16 @@ def decline_member(session: Session, member: EngagementMember, *, reason: str, a
 
 # ---------------------------------------------------------------- review
 def review_rows(session: Session, rnd: MatchingRound, *, only_warnings: bool = False, page: int = 1,
-                per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+                per_page: int = 50) -> Page:
     """Per demand: its assigned craftsmen (with breakdown and warnings), alternates, locks and exclusions."""
     demand_query_ = (sa.select(RoundDemand.demand_id, RoundDemand.slots).where(RoundDemand.round_id == rnd.id))
     if only_warnings:
         demand_query_ = demand_query_.where(RoundDemand.demand_id.in_(
             sa.select(Proposal.demand_id).where(Proposal.round_id == rnd.id, Proposal.assigned,
                                                 sa.cast(Proposal.warnings, sa.String) != "[]")))
-    total = session.scalar(sa.select(sa.func.count()).select_from(demand_query_.subquery())) or 0
-    chosen = session.execute(demand_query_.order_by(RoundDemand.demand_id)
-                             .offset((max(page, 1) - 1) * per_page).limit(per_page)).all()
+    window = paginate(session, demand_query_.order_by(RoundDemand.demand_id), page=page, per_page=per_page,
+                      rows=True)
+    chosen = window.items
     ids = [row.demand_id for row in chosen]
     demands = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_(ids)))}
     proposals = session.scalars(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.demand_id.in_(ids))
@@ -684,7 +685,7 @@ def review_rows(session: Session, rnd: MatchingRound, *, only_warnings: bool = F
                      "alternates": [p for p in group if not p.assigned and p.alternate_rank and not p.excluded],
                      "excluded": [p for p in group if p.excluded],
                      "locked_unassigned": [p for p in group if p.locked and not p.assigned]})
-    return rows, int(total)
+    return dataclasses.replace(window, items=rows)
 
 
 def craftsman_loads(session: Session, rnd: MatchingRound, *, limit: int = 200) -> list[dict[str, Any]]:

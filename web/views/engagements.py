@@ -44,6 +44,7 @@ from web.schemas.engagements import MAX_OUTCOMES_PER_FOLLOW_UP
 from web.services import engagements as service
 from web.services import flags, followups, points
 from web.services.errors import ServiceError
+from web.services.paging import paginate
 from web.views.actions import run_service
 from web.views.forms import show_errors
 
@@ -159,18 +160,17 @@ def index():
     coordinator_id = current_user.id if who == "mine" else None
     due = followups.due_list(db.session, today, coordinator_id=coordinator_id, where=(_visible(),))
     status = request.args.get("status", "")
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = request.args.get("page", 1, type=int) or 1
     query = (sa.select(Engagement).join(Demand).where(_visible())
              .options(selectinload(Engagement.demand).selectinload(Demand.enterprise),
                       selectinload(Engagement.members).selectinload(EngagementMember.craftsman)))
     if status in ENGAGEMENT_STATUSES:
         query = query.where(Engagement.status == status)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Engagement.id.desc()).offset((page - 1) * PER_PAGE).limit(PER_PAGE))
+    found = paginate(db.session, query.order_by(Engagement.id.desc()), page=page, per_page=PER_PAGE)
     coordinators = dict(db.session.execute(sa.select(User.id, User.display_name)).all())
-    return render_template("engagements/index.html", due=due, today=today, who=who, rows=list(rows), total=total,
+    return render_template("engagements/index.html", due=due, today=today, who=who, rows=found.items, total=found.total,
                            pending_ratings=service.pending_feedback_count(db.session, _visible()), sync_form=FlaskForm(),
-                           page=page, pages=max(1, -(-total // PER_PAGE)), status=status,
+                           page=found.page, pages=found.pages, status=status,
                            statuses=ENGAGEMENT_STATUSES, labels=service.STATUS_LABELS,
                            kind_labels=service.KIND_LABELS, coordinators=coordinators)
 

@@ -64,10 +64,10 @@ def _data(form: OutcomeForm) -> dict:
 def index():
     filters = _filters()
     page = request.args.get("page", 1, type=int) or 1
-    rows, total = pool.list_outcomes(db.session, filters, scope=scope(current_user), page=page)
+    found = pool.list_outcomes(db.session, filters, scope=scope(current_user), page=page)
     industries = db.session.scalars(sa.select(Industry).where(Industry.parent_id.is_(None)).order_by(Industry.code))
-    return render_template("outcomes/index.html", rows=rows, total=total, page=page,
-                           pages=max(1, -(-total // pool.PAGE_SIZE)), filters=filters, kinds=KIND_LABELS,
+    return render_template("outcomes/index.html", rows=found.items, total=found.total, page=found.page,
+                           pages=found.pages, filters=filters, kinds=KIND_LABELS,
                            industries=industries.all())
 
 

@@ -161,11 +161,10 @@ def _prefill(form: CraftsmanForm, craftsman: Craftsman) -> None:
 def craftsmen():
     filters = _filters()
     page = request.args.get("page", 1, type=int) or 1
-    rows, total = pool.list_craftsmen(db.session, filters, scope=_scope(), page=page,
-                                      search_phones=current_user.can_edit())  # viewers see numbers masked
-    pages = max(1, -(-total // pool.PAGE_SIZE))
-    return render_template("pool/list.html", rows=rows, total=total, page=page, pages=pages, filters=filters,
-                           **_choices())
+    found = pool.list_craftsmen(db.session, filters, scope=_scope(), page=page,
+                                search_phones=current_user.can_edit())  # viewers see numbers masked
+    return render_template("pool/list.html", rows=found.items, total=found.total, page=found.page, pages=found.pages,
+                           filters=filters, **_choices())
 
 
 @bp.get("/<int:craftsman_id>")

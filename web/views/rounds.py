@@ -236,7 +236,7 @@ def show(round_id: int):
     session = db.session
     only_warnings = request.args.get("warnings") == "1"
     page = request.args.get("page", 1, type=int) or 1
-    review, total = rounds.review_rows(session, rnd, only_warnings=only_warnings, page=page)
+    review = rounds.review_rows(session, rnd, only_warnings=only_warnings, page=page)
     engagements = []
     if rnd.status == "published":
         engagements = session.execute(
@@ -244,7 +244,7 @@ def show(round_id: int):
             .where(Engagement.round_id == rnd.id).order_by(Engagement.id).limit(200)).all()
     pool_changes = eligibility.changes_since_solve(session, rnd, local_today()) if rnd.status == "solved" else []
     return render_template(
-        "rounds/show.html", rnd=rnd, review=review, total=total, page=page, pages=max(1, -(-total // 50)),
+        "rounds/show.html", rnd=rnd, review=review.items, total=review.total, page=review.page, pages=review.pages,
         only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd),
         counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd),
         labels=COMPONENT_LABELS, warning_labels=rounds.WARNING_LABELS, action=ActionForm(),
