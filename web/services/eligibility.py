@@ -138,7 +138,7 @@ def demand_fingerprints(session: Session, demand_ids: Iterable[int]) -> dict[int
     parts: dict[int, list[Any]] = {}
     skills: dict[int, list[Any]] = defaultdict(list)
     industries: dict[int, list[Any]] = defaultdict(list)
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for row in session.execute(sa.select(Demand.id, *columns).where(id_in(session, Demand.id, chunk))).all():
             parts[row[0]] = [str(value) for value in row[1:]]
         for demand_id, skill_id, importance in session.execute(
@@ -242,6 +242,7 @@ def _named(session: Session, reasons: dict[tuple[str, int], tuple[str, str]]) ->
             for (kind, i), (reason, detail) in sorted(reasons.items())]
 
 
-def _chunks(ids: list[int], size: int = 5000) -> Iterable[list[int]]:
+def chunks(ids: list[int], size: int = 5000) -> Iterable[list[int]]:
+    """``ids`` in slices short enough for one statement's parameters."""
     for start in range(0, len(ids), size):
         yield ids[start:start + size]

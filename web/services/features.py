@@ -44,6 +44,7 @@ from web.models import (
     craftsman_industry,
     demand_industry,
 )
+from web.services import eligibility
 
 EPOCH = dt.date(2000, 1, 1)
 DEFAULT_WINDOW_DAYS = 180
@@ -155,8 +156,7 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date) -> Crafts
 
     lat, lon = _places([r.latitude for r in rows], [r.longitude for r in rows], [r.plat for r in rows],
                        [r.plon for r in rows])
-    active = np.array([r.status == "active" or (r.status == "paused" and r.paused_until is not None
-                                                and r.paused_until < today) for r in rows], dtype=bool)
+    active = np.array([eligibility.is_active(r.status, r.paused_until, today) for r in rows], dtype=bool)
     return CraftsmanFeatures(
         ids=tuple(str(r.id) for r in rows),
         skills=skills,

@@ -54,8 +54,6 @@ PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
 FAR_KM = 150.0
 INTERRUPTED = "interrupted"  # solver_status of a background solve that never finished
 LOW_SCORE = 0.4
-ACTIVE_MEMBER_STATUSES = ("assigned", "accepted")
-ACTIVE_ENGAGEMENT_STATUSES = ("scheduled", "in_service")
 WARNING_LABELS = {
     "far": _l("far away"),
     "cross_province": _l("cross-province (Sichuan ↔ Chongqing)"),
@@ -355,8 +353,8 @@ def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
     rows = session.execute(
         sa.select(EngagementMember.craftsman_id, sa.func.count())
         .join(Engagement, Engagement.id == EngagementMember.engagement_id)
-        .where(Engagement.status.in_(ACTIVE_ENGAGEMENT_STATUSES),
-               EngagementMember.status.in_(ACTIVE_MEMBER_STATUSES))
+        .where(Engagement.status.in_(eligibility.LIVE_ENGAGEMENT_STATUSES),
+               EngagementMember.status.in_(eligibility.BOOKED_MEMBER_STATUSES))
         .group_by(EngagementMember.craftsman_id)).all()
     wanted = set(craftsman_ids)
     return {c: n for c, n in rows if c in wanted}
@@ -617,8 +615,8 @@ def _lock_round(session: Session, rnd: MatchingRound) -> MatchingRound:
 
 def _lock_rows(session: Session, model, ids: list[int], *, read: bool = False) -> None:
     """Row locks in id order (no deadlock between two publishes); SQLite's write lock already serialises."""
-    for start in range(0, len(ids), 5000):
-        session.execute(sa.select(model.id).where(model.id.in_(ids[start:start + 5000])).order_by(model.id)
+    for chunk in eligibility.chunks(ids):
+        session.execute(sa.select(model.id).where(model.id.in_(chunk)).order_by(model.id)
                         .with_for_update(read=read)).all()
 
 
@@ -638,7 +636,7 @@ def decline_member(session: Session, member: EngagementMember, *, reason: str, a
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_l("Give the reason for declining."), field="reason")
-    if member.status not in ACTIVE_MEMBER_STATUSES:
+    if member.status not in eligibility.BOOKED_MEMBER_STATUSES:
         raise ServiceError(_l("Only an assigned craftsman can decline."), field="status")
     engagement = member.engagement
     if engagement.status != "scheduled":
