@@ -82,15 +82,17 @@ def to_sparse(problem: Problem) -> Problem:
     return problem.to_pairs()
 
 
+def _pair_table(problem: Problem, values: np.ndarray, cast) -> dict[tuple, object]:
+    """{(craftsman id, demand id): value} of every allowed pair, from pair arrays or a (C, D) matrix."""
+    if problem.is_sparse:
+        triples = zip(problem.pair_craftsman, problem.pair_demand, values, strict=True)
+        return {(problem.craftsmen[c], problem.demands[d]): cast(v) for c, d, v in triples}
+    return {(problem.craftsmen[c], problem.demands[d]): cast(values[c, d]) for c, d in np.argwhere(problem.allowed)}
+
+
 def score_table(problem: Problem) -> dict[tuple, float]:
     """{(craftsman id, demand id): score} of every allowed pair."""
-    if problem.is_sparse:
-        triples = zip(problem.pair_craftsman, problem.pair_demand, problem.pair_score, strict=True)
-        return {(problem.craftsmen[c], problem.demands[d]): float(s) for c, d, s in triples}
-    return {
-        (problem.craftsmen[c], problem.demands[d]): float(problem.scores[c, d])
-        for c, d in np.argwhere(problem.allowed)
-    }
+    return _pair_table(problem, problem.pair_score if problem.is_sparse else problem.scores, float)
 
 
 def objective_of(problem: Problem, pairs, *, sticky: bool = False) -> float:
@@ -219,13 +221,7 @@ def tier_table(problem: Problem) -> dict[tuple, int] | None:
     """{(craftsman id, demand id): relevance tier} of every allowed pair, None without tiers."""
     if problem.relevance is None:
         return None
-    if problem.is_sparse:
-        triples = zip(problem.pair_craftsman, problem.pair_demand, problem.relevance, strict=True)
-        return {(problem.craftsmen[c], problem.demands[d]): int(t) for c, d, t in triples}
-    return {
-        (problem.craftsmen[c], problem.demands[d]): int(problem.relevance[c, d])
-        for c, d in np.argwhere(problem.allowed)
-    }
+    return _pair_table(problem, problem.relevance, int)
 
 
 def relevant_weight(problem: Problem, pairs) -> float:
