@@ -3,7 +3,8 @@
 Built from the demo pools (`seeds.demo.generate_demo`: 320 craftsmen, among them the real ones
 of the seed articles, and 100 demands, among them the appendix's real needs) plus invented
 demands the demo lacks: 跨界攻关小组 teams that state roles, and remote versions of digital and
-management needs.  Every demand is open in the evaluation, whatever its demo status; craftsmen
+management needs.  Every demand is open in the evaluation, whatever its demo status, and its
+service window starts today (the demo's windows, mostly in the past, keep their length); craftsmen
 keep their status (paused and exited ones are in the pool but not eligible).
 
 The labels are the taxonomy's: a craftsman is *relevant* to a demand when he holds one of its
@@ -160,9 +161,16 @@ def _invented(demo_demands: list[dict], rng: np.random.Generator) -> list[dict]:
     return invented
 
 
+def _window_days(record: dict) -> int:
+    if record["window_start"] and record["window_end"]:
+        return _day(record["window_end"], TODAY) - _day(record["window_start"], TODAY)
+    return DEFAULT_WINDOW_DAYS
+
+
 def _demands(records: list[dict], skills: _Vocabulary, industries: _Vocabulary, places) -> DemandFeatures:
-    starts = [_day(r["window_start"], TODAY) for r in records]
-    ends = [_day(r["window_end"], TODAY + dt.timedelta(days=DEFAULT_WINDOW_DAYS)) for r in records]
+    # every need is open now: the demo's (mostly past) windows keep their length but start today
+    starts = [_day(TODAY, TODAY)] * len(records)
+    ends = [starts[0] + _window_days(r) for r in records]
     return DemandFeatures(
         ids=tuple(r["tracking_code"] for r in records),
         enterprise_id=tuple(r["enterprise_credit_code"] for r in records),
