@@ -134,6 +134,11 @@ class Roles(fields.Field):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("load_default", list)
+        kwargs.setdefault("metadata", {  # what the OpenAPI document says of it
+            "type": "array", "maxItems": MAX_ROLES, "description": "Team roles: speciality × count (跨界攻关小组)",
+            "items": {"type": "object", "required": ["skill", "count"], "additionalProperties": False,
+                      "properties": {"skill": {"type": "string", "description": "skill code or Chinese name"},
+                                     "count": {"type": "integer", "minimum": 1, "maximum": TEAM_SIZE_MAX}}}})
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[dict[str, Any]]:
