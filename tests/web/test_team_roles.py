@@ -154,6 +154,14 @@ def test_round_show_json_names_roles_and_open_roles(app, coordinator_browser, se
         for gap in report["unfilled"] if gap["demand_title"] == demand.title]
     assert any(gap["role"] == "PLC" for gap in report["unfilled"])
 
+    # once published, the enterprise sees who fills which role (never a phone)
+    assert runner.invoke(round_group, ["publish", round_id]).exit_code == 0
+    status = coordinator_browser.client.post("/api/v1/demands/status", json={
+        "tracking_code": demand.tracking_code, "last4": demand.contact_phone[-4:]}).get_json()
+    assert sorted((person["name"], person["role"]) for person in status["craftsmen"]) == [
+        ("cnc_1", "machining.cnc_milling"), ("cnc_2", "machining.cnc_milling"), ("welder", "weld")]
+    assert "phone" not in json.dumps(status)
+
     for bad in (["show", "abc", "--json"], ["show", "999999", "--json"]):
         refused = runner.invoke(round_group, bad)
         assert refused.exit_code == 2, refused.output

@@ -53,6 +53,7 @@ class AssignedCraftsmanSchema(Schema):
     name = fields.String(required=True)
     honour = fields.Function(lambda person: person["honour"].name_zh if person["honour"] else None)
     studio = fields.String(allow_none=True)
+    role = fields.Function(lambda person: person["role"].code if person.get("role") else None)
 
 
 class DemandStatusSchema(DemandReceiptSchema):

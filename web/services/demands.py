@@ -31,7 +31,9 @@ from web.models import (
     Engagement,
     EngagementMember,
     Enterprise,
+    Proposal,
     Region,
+    Skill,
     User,
 )
 from web.policy import region_clause, region_subtree
@@ -551,9 +553,15 @@ def assigned_craftsmen(session: Session, demand: Demand) -> list[dict[str, Any]]
                  selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour))
         .order_by(Craftsman.name)
     ).scalars().unique().all()
+    roles = dict(session.execute(  # the role of a team (跨界攻关小组) each one fills, from the published proposal
+        sa.select(EngagementMember.craftsman_id, Skill)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .join(Proposal, Proposal.id == EngagementMember.proposal_id).join(Skill, Skill.id == Proposal.role_skill_id)
+        .where(Engagement.demand_id == demand.id, Engagement.status != "cancelled")).all())
     result = []
     for craftsman in rows:
         honours = sorted((link.honour for link in craftsman.honours), key=lambda honour: -honour.rank)
         result.append({"name": craftsman.name, "honour": honours[0] if honours else None,
-                       "studio": craftsman.studio.name if craftsman.studio else None})
+                       "studio": craftsman.studio.name if craftsman.studio else None,
+                       "role": roles.get(craftsman.id)})
     return result
