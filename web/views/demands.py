@@ -286,7 +286,7 @@ def edit(demand_id: int):
         form.skills.data = [link.skill.code for link in demand.skills]
         form.other_skills.data, form.team_size.data = demand.other_skills, str(demand.team_size)
         form.urgency.data, form.mode.data = demand.urgency, demand.mode
-        show_roles(form.roles, demand.roles)
+        show_roles(form.roles, demand.roles, skill_choices(form.skills)["skill_label"])
         form.version.data = service.version_of(demand)
     elif not form.validate():
         flash(_("The form expired. Please try again."), "error")

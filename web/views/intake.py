@@ -52,7 +52,7 @@ from web.services import reference, tracking
 from web.services.errors import ServiceError
 from web.services.personal_data import mask_phone
 from web.views.forms import show_errors
-from web.views.team_roles import roles_data, roles_field
+from web.views.team_roles import PUBLIC_ROLE_ROWS, roles_data, roles_field
 
 bp = Blueprint("intake", __name__, url_prefix="/demand")
 
@@ -107,7 +107,7 @@ class DemandForm(FlaskForm):
     team_size = StringField(_l("Craftsmen wanted"),
                             render_kw={"type": "number", "min": 1, "max": 10, "inputmode": "numeric",
                                        "placeholder": "1"})
-    roles = roles_field()
+    roles = roles_field(PUBLIC_ROLE_ROWS)
     mode = RadioField(_l("Service mode"), validate_choice=False, default="onsite",
                       choices=choices_of(demand_service.MODE_LABELS))
     address = StringField(_l("Service address"), render_kw={"autocomplete": "street-address", "maxlength": 200})
