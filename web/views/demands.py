@@ -27,8 +27,8 @@ from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
 from web.services import demands as service
 from web.services import reference, tracking
 from web.services.errors import ServiceError
+from web.views.demand_form import Marked, category_choices, choices_of, labels, skill_choices
 from web.views.forms import show_errors
-from web.views.intake import Marked, category_choices, choices_of, labels, skill_choices
 
 bp = Blueprint("demands", __name__, url_prefix="/workspace/demands")
 bp.context_processor(labels)
