@@ -321,22 +321,28 @@ def _import_sheet(path: str, skip_bad_rows: bool, preview, apply):
     """Read FILE, check every row, and write all rows or nothing (unless --skip-bad-rows); bad rows are
     listed by row and column in Chinese and English on stderr, and bad input exits 2."""
     from web.services.errors import ServiceError
+    from web.services.importing import bilingual
 
     try:
         with open(path, "rb") as handle:
             content = handle.read()
     except OSError as error:
         raise BadInput(f"cannot read {path}: {error.strerror or error}") from None
-    with _database_ready(), _bad_input_exits_2():
-        report = preview(content)
-        for error in report.errors[:200]:
-            click.echo(f"{error.text_zh} | {error.text_en}", err=True)
-        if len(report.errors) > 200:
-            click.echo(f"… {len(report.errors) - 200} more errors", err=True)
-        if report.errors and not skip_bad_rows:
-            raise ServiceError(f"{report.error_rows} rows have errors; nothing was written "
+    with _database_ready():
+        try:
+            report = preview(content)
+            for error in report.errors[:200]:
+                click.echo(f"{error.text_zh} | {error.text_en}", err=True)
+            if len(report.errors) > 200:
+                click.echo(f"… {len(report.errors) - 200} more errors", err=True)
+            if report.errors and not skip_bad_rows:
+                raise BadInput(f"{report.error_rows} rows have errors; nothing was written "
                                f"(fix them, or pass --skip-bad-rows to import the other rows).")
-        report = apply(content)
+            report = apply(content)
+        except ServiceError as error:  # the file as a whole is refused (format, size, header)
+            db.session.rollback()
+            zh, en = bilingual(error.message)
+            raise BadInput(zh if zh == en else f"{zh} / {en}") from None
     db.session.commit()
     return report
 

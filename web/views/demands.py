@@ -84,7 +84,8 @@ AUDIT_ACTOR_LABELS = {
     "worker": _l("Background worker"),
 }
 AUDIT_ACTION_LABELS = {
-    "demand.submit": _l("Submitted"), "demand.edit": _l("Edited by a coordinator"),
+    "demand.submit": _l("Submitted"), "demand.enter": _l("Entered by a coordinator for the enterprise"),
+    "demand.edit": _l("Edited by a coordinator"),
     "demand.approve": _l("Approved"), "demand.reject": _l("Rejected"),
     "demand.request_info": _l("Asked for more information"), "demand.answer_info": _l("Enterprise answered"),
     "demand.merge": _l("Merged into another demand"), "demand.withdraw": _l("Withdrawn"),
