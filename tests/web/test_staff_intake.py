@@ -4,19 +4,17 @@ as the coordinator's, not rate-limited, and the enterprise still gets its tracki
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 import sqlalchemy as sa
-from flask import Flask
 
 from tests.browser import Browser
-from tests.conftest import TEST_PASSWORD, make_test_app
+from tests.conftest import TEST_PASSWORD
+from tests.web import test_intake_abuse
 from tests.web.test_intake_service import valid_demand_data
-from web.extensions import db, limiter
 from web.models import AuditLog, Demand, DemandStatusEvent, Notification, User
 
 NEW = "/workspace/intake/new"
+limited_app = test_intake_abuse.limited_app  # the app with the public form's limits on
 
 
 def _entered_id(response) -> int:
@@ -80,24 +78,9 @@ def test_the_same_form_sent_twice_makes_one_demand_and_one_message(coordinator_b
                           .where(Notification.recipient_id == enterprise_id)) == 1
 
 
-@pytest.fixture()
-def limited_app(database_url: str, connection: sa.Connection, make_user) -> Iterator[Flask]:
-    previous = limiter.enabled
-    app = make_test_app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://",
-                        PUBLIC_SUBMIT_LIMIT="2 per minute")
-    db.bind_to(app, connection)
-    limiter.reset()
-    make_user("office", "coordinator")
-    try:
-        yield app
-    finally:
-        limiter.reset()
-        limiter.enabled = previous
-        db.bind_to(app, None)
-
-
-def test_the_office_enters_more_than_the_public_limit(limited_app):
+def test_the_office_enters_more_than_the_public_limit(limited_app, make_user):
     """25 pilot needs through the public form stopped at its limit; the staff form has none."""
+    make_user("office", "coordinator")
     public = Browser(limited_app.test_client())
     for n in range(2):
         assert public.submit("/demand/new", valid_demand_data(title=f"公开表单需求{n}")).status_code == 303

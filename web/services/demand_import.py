@@ -21,11 +21,10 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from web.models import AuditLog, Demand, Enterprise, Region, User
-from web.schemas.common import load_or_raise
+from web.models import Demand, Enterprise, Region, User
 from web.schemas.demands import TEAM_SIZE_MAX, DemandSchema
 from web.services import demands as demand_service
-from web.services.errors import ServiceError, ValidationFailed
+from web.services.errors import ServiceError
 from web.services.importing import (
     COLUMN_LABELS,
     SPLIT,
@@ -37,8 +36,9 @@ from web.services.importing import (
     RowError,
     SheetLayout,
     bilingual,
+    checked_rows,
+    finish_import,
     parse_upload,
-    schema_errors,
     service_modes,
     template_workbook,
 )
@@ -190,17 +190,8 @@ def preview_demands(session: Session, sheet: ParsedSheet | bytes, filename: str 
     schema = DemandSchema()
     valid: list[tuple[int, dict[str, Any], dict[str, Any], dict[str, str]]] = []
     seen: dict[str, int] = {}
-    for number, cells in sheet.cells():
-        data, problems = row_to_data(cells, resolver, schema)
-        for column, message in problems:
-            report.errors.append(RowError(number, column, *bilingual(message)))
-        if problems:
-            continue
-        try:
-            values = load_or_raise(schema, data)
-        except ValidationFailed:
-            report.errors.extend(schema_errors(schema, number, data, cells, DEMANDS))
-            continue
+    for number, cells, data, values in checked_rows(sheet, report, schema, DEMANDS,
+                                                    lambda cells: row_to_data(cells, resolver, schema)):
         first = seen.setdefault(values["submission_key"], number)
         if first != number:
             report.errors.append(RowError(number, "title", f"与第 {first} 行是同一企业的同一需求",
@@ -259,16 +250,8 @@ def apply_demands(session: Session, sheet: ParsedSheet | bytes, filename: str = 
                 zh, en = bilingual(error.message)
                 raise ServiceError(f"第 {number} 行：{zh} / Row {number}: {en}", field="file") from None
             created.append(demand.id)
-        session.add(AuditLog(actor_id=actor.id if isinstance(actor, User) else None,
-                             actor_label=actor.username if isinstance(actor, User) else actor,
-                             action="demand.import", entity_type="demand", entity_id=None,
-                             after={"file": sheet.filename[:120], "created": len(created), "approved": approve,
-                                    "unchanged": report.unchanged, "skipped_rows": report.error_rows},
-                             at=now))
-        session.flush()
-    report.written = True
-    report.skipped_rows = report.error_rows
-    return report
+        return finish_import(session, report, sheet, "demand", actor=actor, now=now,
+                             counts={"created": len(created), "approved": approve})
 
 
 DEMAND_IMPORT = ImportKind("demands", DEMANDS, preview_demands)

@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -443,17 +443,8 @@ def preview_import(session: Session, sheet: ParsedSheet | bytes, filename: str =
     valid: list[tuple[int, dict[str, Any]]] = []
     seen_phones: dict[str, int] = {}
     places: dict[int, str] = {}
-    for number, cells in sheet.cells():
-        data, problems = row_to_data(cells, resolver)
-        for column, message in problems:
-            report.errors.append(RowError(number, column, *bilingual(message)))
-        if problems:
-            continue
-        try:
-            values = load_or_raise(schema, data)
-        except ValidationFailed:
-            report.errors.extend(schema_errors(schema, number, data, cells, CRAFTSMEN))
-            continue
+    for number, cells, _data, values in checked_rows(sheet, report, schema, CRAFTSMEN,
+                                                     lambda cells: row_to_data(cells, resolver)):
         places[number] = f"{values['employer']} · {cells.get('region', '')}"
         first = seen_phones.setdefault(values["phone"], number)
         if first != number:
@@ -484,6 +475,26 @@ def preview_import(session: Session, sheet: ParsedSheet | bytes, filename: str =
     return report
 
 
+def checked_rows(sheet: ParsedSheet, report: ImportReport, schema: Schema, layout: SheetLayout,
+                 to_data: Callable[[dict[str, str]], tuple[dict[str, Any], list[tuple[str, Any]]]],
+                 ) -> Iterator[tuple[int, dict[str, str], dict[str, Any], dict[str, Any]]]:
+    """Each row's cells resolved (``to_data`` → the schema's input and the problems) and validated by
+    ``schema``; a bad row's errors go to ``report`` and the row is left out. Yields (row number, cells,
+    the schema's input, the loaded values)."""
+    for number, cells in sheet.cells():
+        data, problems = to_data(cells)
+        for column, message in problems:
+            report.errors.append(RowError(number, column, *bilingual(message)))
+        if problems:
+            continue
+        try:
+            values = load_or_raise(schema, data)
+        except ValidationFailed:
+            report.errors.extend(schema_errors(schema, number, data, cells, layout))
+            continue
+        yield number, cells, data, values
+
+
 def _changed_columns(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The sheet columns whose values differ (once each, in sheet order)."""
     keys = {FIELD_COLUMN.get(name, "name") for name in before.keys() | after.keys()
@@ -507,7 +518,8 @@ def schema_errors(schema: Schema, number: int, data: dict[str, Any], cells: dict
             try:
                 schema.load(data)
             except MarshmallowError as failure:
-                texts[locale] = failure.messages if isinstance(failure.messages, dict) else {"_schema": failure.messages}
+                messages = failure.messages if isinstance(failure.messages, dict) else {"_schema": failure.messages}
+                texts[locale] = _in_words(messages)  # the lazy messages, translated while the locale holds
     errors = []
     for key, english in texts.get("en", {}).items():
         column = layout.field_column.get(key, next(iter(layout.columns)))
@@ -516,6 +528,14 @@ def schema_errors(schema: Schema, number: int, data: dict[str, Any], cells: dict
         zh, en = _readable(chinese, entries, "zh_CN"), _readable(english, entries, "en")
         errors.append(RowError(number, column, zh, en))
     return errors
+
+
+def _in_words(messages: Any) -> Any:
+    if isinstance(messages, dict):
+        return {key: _in_words(value) for key, value in messages.items()}
+    if isinstance(messages, list | tuple):
+        return [_in_words(value) for value in messages]
+    return str(messages)
 
 
 def _readable(messages: Any, entries: list[str], locale: str) -> str:
@@ -590,13 +610,19 @@ def apply_import(session: Session, sheet: ParsedSheet | bytes, filename: str = "
                                actor=actor, now=now)
         updates = [(cid, values) for _, values, cid, verdict in report.plan if verdict == "update"]
         _update_existing(session, updates, actor=actor, now=now)
-        session.add(AuditLog(actor_id=actor.id if isinstance(actor, User) else None,
-                             actor_label=actor.username if isinstance(actor, User) else (actor or "system"),
-                             action="craftsman.import", entity_type="craftsman", entity_id=None,
-                             after={"file": sheet.filename[:120], "created": len(created), "updated": len(updates),
-                                    "unchanged": report.unchanged, "skipped_rows": report.error_rows},
-                             at=now))
-        session.flush()
+        return finish_import(session, report, sheet, "craftsman", actor=actor, now=now,
+                             counts={"created": len(created), "updated": len(updates)})
+
+
+def finish_import(session: Session, report: ImportReport, sheet: ParsedSheet, entity_type: str, *,
+                  actor: User | str | None, now: dt.datetime, counts: dict[str, Any]) -> ImportReport:
+    """One audit entry for the whole import (file, counts, rows skipped); the report marked as written."""
+    session.add(AuditLog(actor_id=actor.id if isinstance(actor, User) else None,
+                         actor_label=actor.username if isinstance(actor, User) else (actor or "system"),
+                         action=f"{entity_type}.import", entity_type=entity_type, entity_id=None,
+                         after={"file": sheet.filename[:120], **counts, "unchanged": report.unchanged,
+                                "skipped_rows": report.error_rows}, at=now))
+    session.flush()
     report.written = True
     report.skipped_rows = report.error_rows
     return report

@@ -8,9 +8,10 @@ fields and checks CSRF; every rule lives in ``web.schemas.demands`` and the serv
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, render_template, request, url_for
+from flask import current_app, flash, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -31,7 +32,9 @@ from web.extensions import db
 from web.models.enterprises import ENTERPRISE_TYPES
 from web.services import demands as demand_service
 from web.services import reference
+from web.services.errors import ServiceError
 from web.services.personal_data import mask_phone
+from web.views.forms import show_errors
 
 ENTERPRISE_TYPE_LABELS = {"zjtx": _l("Specialised and innovative SME (专精特新)"),
                           "smme": _l("Small, medium or micro enterprise"), "large": _l("Large enterprise"),
@@ -228,3 +231,21 @@ def render_demand_form(form: DemandForm, template: str, status: int = 200, *, ca
     if request.method == "GET" and cache_fields:  # a fresh form: its fields (defaults, no typed value, no error) are the same for all
         fields_html = _cached_fragment(reference_data(), FIELDS, "demand_fields", form, pickers)
     return render_template(template, form=form, pickers=pickers, fields_html=fields_html, **context), status
+
+
+def run_demand_form(form: DemandForm, call: Callable[[dict[str, Any]], Any], refused: str) -> tuple[Any, int]:
+    """Check CSRF, call the service with the form's contract data and commit. Returns (its result, 200); or
+    (None, 400) for an expired form and (None, 422) for bad input, whose errors are put next to the fields
+    with ``refused`` flashed: nothing was saved, and the caller shows the form again with what was typed."""
+    if not form.validate():  # CSRF only: the contract's rules are in the schema
+        flash(_("The form expired. Please check your entries and send again."), "error")
+        return None, 400
+    try:
+        result = call(form.contract_data())
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        show_errors(form, error)
+        flash(refused, "error")
+        return None, 422
+    return result, 200

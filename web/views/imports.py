@@ -4,10 +4,11 @@ intake views import it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -35,13 +36,31 @@ def stash_dir() -> Path:
     return importing.staging_directory(current_app.config["UPLOAD_DIR"])
 
 
-def staged_or_gone(token: str, kind: importing.ImportKind) -> importing.StagedImport | None:
-    """The upload of this kind kept for this user; another user's token is as unknown as an expired one."""
+def staged_or_redirect(token: str, kind: importing.ImportKind, upload_endpoint: str) -> importing.StagedImport:
+    """The upload of this kind kept for this user, or back to the upload page (another user's token is as
+    unknown as an expired one)."""
     staged = importing.load_staged(stash_dir(), token, kind)
     if staged is None or staged.owner_id != current_user.id:
         flash(_("This import has expired or was already confirmed; upload the sheet again."), "error")
-        return None
+        abort(redirect(url_for(upload_endpoint)))
     return staged
+
+
+def confirm_staged(staged: importing.StagedImport, form: ConfirmImportForm,
+                   apply: Callable[[importing.ParsedSheet], importing.ImportReport]) -> importing.ImportReport | None:
+    """Check the confirmation form (CSRF), write the kept rows with ``apply``, commit and drop the upload.
+    A refusal (rows with errors, not skipped) is flashed and None returned: nothing was written."""
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        report = apply(staged.sheet)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return None
+    db.session.commit()
+    importing.discard_staged(stash_dir(), staged.token)
+    return report
 
 
 def upload_page(kind: importing.ImportKind, template: str, preview_endpoint: str, **context: Any):

@@ -37,7 +37,15 @@ from web.services import demands as demand_service
 from web.services import feedback as feedback_service
 from web.services import tracking
 from web.services.errors import ServiceError
-from web.views.demand_form import DemandForm, Marked, labels, reference_data, region_tree, render_demand_form
+from web.views.demand_form import (
+    DemandForm,
+    Marked,
+    labels,
+    reference_data,
+    region_tree,
+    render_demand_form,
+    run_demand_form,
+)
 from web.views.forms import show_errors
 
 bp = Blueprint("intake", __name__, url_prefix="/demand")
@@ -132,17 +140,10 @@ def new_demand():
         form.homepage.errors = [_("Please leave this field empty.")]
         flash(_("Your demand was not sent yet: please clear the field marked below and send again."), "error")
         return _render_form(form, 400)
-    if not form.validate():  # CSRF only: the contract's rules are in the schema
-        flash(_("The form expired. Please check your entries and send again."), "error")
-        return _render_form(form, 400)
-    try:
-        demand = demand_service.submit_demand(db.session, form.contract_data(), now=utcnow())
-        db.session.commit()
-    except ServiceError as error:
-        db.session.rollback()
-        show_errors(form, error)
-        flash(_("Please correct the marked fields; nothing was sent yet."), "error")
-        return _render_form(form, 422)
+    demand, status = run_demand_form(form, lambda data: demand_service.submit_demand(db.session, data, now=utcnow()),
+                                     _("Please correct the marked fields; nothing was sent yet."))
+    if demand is None:
+        return _render_form(form, status)
     _remember(demand.tracking_code)
     return redirect(url_for("intake.confirmation", code=demand.tracking_code), 303)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -277,9 +277,7 @@ def import_upload():
 @bp.get("/import/<token>")
 @policy(EDITOR)
 def import_preview(token: str):
-    staged = imports.staged_or_gone(token, importing.CRAFTSMAN_IMPORT)
-    if staged is None:
-        return redirect(url_for("pool.import_upload"))
+    staged = imports.staged_or_redirect(token, importing.CRAFTSMAN_IMPORT, "pool.import_upload")
     return render_template("imports/preview.html", report=staged.report, form=imports.ConfirmImportForm(),
                            heading=_("Import preview"), upload_url=url_for("pool.import_upload"), show_updates=True,
                            unchanged_label=_("Unchanged"), verdict_labels=importing.VERDICT_LABELS)
@@ -288,21 +286,12 @@ def import_preview(token: str):
 @bp.post("/import/<token>")
 @policy(EDITOR)
 def import_confirm(token: str):
-    staged = imports.staged_or_gone(token, importing.CRAFTSMAN_IMPORT)
-    if staged is None:
-        return redirect(url_for("pool.import_upload"))
+    staged = imports.staged_or_redirect(token, importing.CRAFTSMAN_IMPORT, "pool.import_upload")
     form = imports.ConfirmImportForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        report = importing.apply_import(db.session, staged.sheet, skip_invalid=form.skip_invalid.data,
-                                        actor=current_user, now=utcnow(), scope=_scope())
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
+    report = imports.confirm_staged(staged, form, lambda sheet: importing.apply_import(
+        db.session, sheet, skip_invalid=form.skip_invalid.data, actor=current_user, now=utcnow(), scope=_scope()))
+    if report is None:
         return redirect(url_for("pool.import_preview", token=token))
-    db.session.commit()
-    importing.discard_staged(imports.stash_dir(), token)
     flash(_("Import done: %(create)d added, %(update)d updated, %(unchanged)d unchanged, %(skipped)d rows skipped.",
             create=report.create, update=report.update, unchanged=report.unchanged,
             skipped=report.skipped_rows), "success")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import secrets
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,12 +22,10 @@ from web.extensions import db
 from web.policy import DEMAND, EDITOR, STAFF, current_record, policy
 from web.policy import scope as policy_scope
 from web.services import demand_import, importing
-from web.services.errors import ServiceError
 from web.services.exporting import XLSX_MIMETYPE
 from web.services.staff_intake import INTAKE_CHANNELS, enter_demand
 from web.views import imports
-from web.views.demand_form import DemandForm, choices_of, labels, render_demand_form
-from web.views.forms import show_errors
+from web.views.demand_form import DemandForm, choices_of, labels, render_demand_form, run_demand_form
 
 bp = Blueprint("staff_intake", __name__, url_prefix="/workspace/intake")
 bp.context_processor(labels)
@@ -60,18 +58,12 @@ def new_demand():
         form.submission_key.data = secrets.token_urlsafe(24)
     if request.method == "GET":
         return _render(form)
-    if not form.validate():  # CSRF only: the contract's rules are in the schema
-        flash(_("The form expired. Please check your entries and send again."), "error")
-        return _render(form, 400)
-    try:
-        demand, message = enter_demand(db.session, form.contract_data(), channel=form.channel.data or "",
-                                       notify=form.notify.data, actor=current_user, now=utcnow())
-        db.session.commit()
-    except ServiceError as error:
-        db.session.rollback()
-        show_errors(form, error)
-        flash(_("Please correct the marked fields; nothing was saved yet."), "error")
-        return _render(form, 422)
+    entered_demand, status = run_demand_form(form, lambda data: enter_demand(
+        db.session, data, channel=form.channel.data or "", notify=form.notify.data, actor=current_user, now=utcnow()),
+        _("Please correct the marked fields; nothing was saved yet."))
+    if entered_demand is None:
+        return _render(form, status)
+    demand, message = entered_demand
     if message is not None:
         flash(_("The tracking code is queued in the outbox for %(address)s.", address=message.address), "success")
     return redirect(url_for("staff_intake.entered", demand_id=demand.id), 303)
@@ -101,31 +93,20 @@ def _render_preview(staged: importing.StagedImport, form: ConfirmDemandImportFor
 @bp.get("/import/<token>")
 @policy(EDITOR)
 def import_preview(token: str):
-    staged = imports.staged_or_gone(token, demand_import.DEMAND_IMPORT)
-    if staged is None:
-        return redirect(url_for("staff_intake.import_upload"))
+    staged = imports.staged_or_redirect(token, demand_import.DEMAND_IMPORT, "staff_intake.import_upload")
     return _render_preview(staged, ConfirmDemandImportForm())
 
 
 @bp.post("/import/<token>")
 @policy(EDITOR)
 def import_confirm(token: str):
-    staged = imports.staged_or_gone(token, demand_import.DEMAND_IMPORT)
-    if staged is None:
-        return redirect(url_for("staff_intake.import_upload"))
+    staged = imports.staged_or_redirect(token, demand_import.DEMAND_IMPORT, "staff_intake.import_upload")
     form = ConfirmDemandImportForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        report = demand_import.apply_demands(db.session, staged.sheet, skip_invalid=form.skip_invalid.data,
-                                             approve=form.approve.data, actor=current_user, now=utcnow(),
-                                             scope=policy_scope(current_user))
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
+    report = imports.confirm_staged(staged, form, lambda sheet: demand_import.apply_demands(
+        db.session, sheet, skip_invalid=form.skip_invalid.data, approve=form.approve.data, actor=current_user,
+        now=utcnow(), scope=policy_scope(current_user)))
+    if report is None:
         return _render_preview(staged, form), 422
-    db.session.commit()
-    importing.discard_staged(imports.stash_dir(), token)
     flash(_("Import done: %(create)d demands added, %(unchanged)d already imported, %(skipped)d rows skipped.",
             create=report.create, unchanged=report.unchanged, skipped=report.skipped_rows), "success")
     return redirect(url_for("demands.inbox", status="open" if form.approve.data else "submitted"))
