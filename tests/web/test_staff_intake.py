@@ -90,3 +90,23 @@ def test_the_office_enters_more_than_the_public_limit(limited_app, make_user):
     assert office.login("office", TEST_PASSWORD).status_code == 302
     for n in range(4):
         _entered_id(office.submit(NEW, valid_demand_data(title=f"工会代录需求{n}", channel="phone")))
+
+
+def test_a_city_coordinator_sees_and_sends_the_tracking_codes_of_its_region(browser, make_user, session):
+    make_user("chengdu", "coordinator", region_code="510100")
+    make_user("chongqing", "coordinator", region_code="500000")
+    assert browser.login("chengdu", TEST_PASSWORD).status_code == 302
+    data = valid_demand_data(region_code="510104", channel="phone", notify="y", contact_phone="13822223333",
+                             enterprise_name="锦江精密铸造有限公司")
+    _entered_id(browser.submit(NEW, data))
+    outbox = browser.text("/workspace/rounds/outbox")
+    assert "锦江精密铸造有限公司" in outbox and "13822223333" in outbox
+    response = browser.submit("/workspace/rounds/outbox/send", {"count": "1"},
+                              form_url="/workspace/rounds/outbox/send")
+    assert response.status_code == 302
+    message = session.scalar(sa.select(Notification).where(Notification.address == "13822223333"))
+    assert message.status == "sent"
+
+    other = Browser(browser.client.application.test_client())
+    assert other.login("chongqing", TEST_PASSWORD).status_code == 302
+    assert "13822223333" not in other.text("/workspace/rounds/outbox")  # another region's enterprise
