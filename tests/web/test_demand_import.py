@@ -155,3 +155,14 @@ def test_a_viewer_cannot_import(browser, make_user):
     make_user("viewer1", "viewer")
     browser.login("viewer1", TEST_PASSWORD)
     assert browser.get(UPLOAD).status_code == 403
+
+
+def test_a_web_upload_takes_at_most_a_thousand_demands(coordinator_browser, session):
+    """Each row goes through the public form's service; the command line takes longer sheets."""
+    page = coordinator_browser.text(UPLOAD)
+    assert "1,000" in page
+    content = sheet([demand_row(1000 + n) for n in range(1001)])
+    response = coordinator_browser.submit(UPLOAD, {"file": (io.BytesIO(content), "big.xlsx")},
+                                          content_type="multipart/form-data")
+    assert response.status_code == 422 and "1,000" in response.get_data(as_text=True)
+    assert demand_import.preview_demands(session, content, "big.xlsx").rows == 1001

@@ -718,11 +718,13 @@ class StagedImport:
 
 @dataclass(frozen=True)
 class ImportKind:
-    """One kind of import: its sheet layout and its dry run ``preview(session, sheet, scope=…) → ImportReport``."""
+    """One kind of import: its sheet layout, its dry run ``preview(session, sheet, scope=…) → ImportReport``
+    and the limits of an upload in the workspace."""
 
     name: str
     layout: SheetLayout
     preview: Any
+    limits: SheetLimits = LIMITS
 
 
 def stage_import(session: Session, directory: Path, content: bytes, filename: str, *, owner_id: int | None,
@@ -733,7 +735,7 @@ def stage_import(session: Session, directory: Path, content: bytes, filename: st
     file (``SheetError``) keeps nothing. Uploads abandoned for a day are deleted on the way.
     """
     kind = kind or CRAFTSMAN_IMPORT
-    sheet = parse_upload(content, filename, layout=kind.layout)
+    sheet = parse_upload(content, filename, layout=kind.layout, limits=kind.limits)
     report = kind.preview(session, sheet, scope=scope)
     directory.mkdir(parents=True, exist_ok=True)
     cleanup_stashes(directory, now=now)

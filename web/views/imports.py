@@ -76,6 +76,6 @@ def upload_page(kind: importing.ImportKind, template: str, preview_endpoint: str
         except ServiceError as error:
             db.session.rollback()
             form.file.errors.append(str(error.message))
-            return render_template(template, form=form, limits=importing.LIMITS, **context), 422
+            return render_template(template, form=form, limits=kind.limits, **context), 422
         return redirect(url_for(preview_endpoint, token=staged.token))
-    return render_template(template, form=form, limits=importing.LIMITS, **context)
+    return render_template(template, form=form, limits=kind.limits, **context)
