@@ -3,6 +3,7 @@ English, all or nothing; the same service behind the workspace page and ``craftm
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 
@@ -166,3 +167,14 @@ def test_a_web_upload_takes_at_most_a_thousand_demands(coordinator_browser, sess
                                           content_type="multipart/form-data")
     assert response.status_code == 422 and "1,000" in response.get_data(as_text=True)
     assert demand_import.preview_demands(session, content, "big.xlsx").rows == 1001
+
+
+def test_date_cells_and_optional_columns(session):
+    header = [*HEADER, "期望开始", "期望结束", "电子邮箱", "企业类型"]
+    row = demand_row(61) + [dt.datetime(2026, 12, 1), dt.date(2027, 3, 31), "boss@example.com", "专精特新"]
+    report = demand_import.apply_demands(session, sheet([row], header=header), "d.xlsx", skip_invalid=False,
+                                         approve=False, actor="test", now=NOW)
+    assert report.create == 1, report.as_dict()
+    demand = session.scalar(sa.select(Demand).where(Demand.title == "压铸件气孔率偏高攻关61"))
+    assert (demand.window_start, demand.window_end) == (dt.date(2026, 12, 1), dt.date(2027, 3, 31))
+    assert (demand.enterprise.type, demand.enterprise.contact_email) == ("zjtx", "boss@example.com")

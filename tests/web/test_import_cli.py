@@ -118,3 +118,11 @@ def test_a_database_not_migrated_is_one_line_too(fresh_app, tmp_path):
         result = runner.invoke(group, command[1:])
         _clean_exit_2(result)
         assert "craftmatch db upgrade" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_new_commands_have_help(fresh_app):
+    runner = fresh_app.test_cli_runner()
+    for group, command in ((import_group, "craftsmen"), (import_group, "demands"), (seed_group, "reference")):
+        result = runner.invoke(group, [command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
+    assert "--approve" in runner.invoke(import_group, ["demands", "--help"]).output
