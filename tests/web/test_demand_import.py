@@ -13,7 +13,6 @@ from openpyxl import Workbook, load_workbook
 from tests import factories
 from tests.conftest import NOW, TEST_PASSWORD
 from web.models import AuditLog, Demand, DemandStatusEvent, User
-from web.schemas.demands import DemandSchema
 from web.services import demand_import
 from web.services.importing import Resolver
 
@@ -140,16 +139,23 @@ def test_the_demand_templates_example_row_is_never_imported(coordinator_browser,
     assert session.scalar(sa.select(Demand).where(Demand.title == "行车吊运钢水作业安全排查")) is None
 
 
-def test_team_roles_are_parsed_into_the_roles_shape(session):
-    resolver = Resolver(session)
-    assert demand_import.parse_team_roles("焊接:1、数控铣:2、电气控制", resolver) == [
+def test_team_roles_become_the_demands_roles(session):
+    cells = dict(zip(demand_import.TEMPLATE_ORDER, demand_row(51, roles="焊接:1、数控铣:2、electrical.control"),
+                     strict=False))
+    data, problems = demand_import.row_to_data(cells, Resolver(session))
+    assert problems == [] and data["roles"] == [
         {"skill": "weld", "count": 1}, {"skill": "machining.cnc_milling", "count": 2},
         {"skill": "electrical.control", "count": 1}]
-    data, problems = demand_import.row_to_data(
-        dict(zip(demand_import.TEMPLATE_ORDER[:15], demand_row(51), strict=False)) | {"roles": "焊接×2"},
-        resolver, DemandSchema())
-    assert problems == [] and data["team_size"] == 2
-    assert ("roles" in data) == ("roles" in DemandSchema().fields)  # passed on once the schema has roles
+    report = demand_import.apply_demands(session, sheet([demand_row(51, roles="焊接:1、数控铣:2、电气控制")]),
+                                         "r.xlsx", skip_invalid=False, approve=False, actor="test", now=NOW)
+    assert report.create == 1
+    demand = session.scalar(sa.select(Demand).where(Demand.title == "压铸件气孔率偏高攻关51"))
+    assert demand.team_size == 4  # the roles' total, as the public form counts it
+    assert sorted((role.skill.code, role.count) for role in demand.roles) == [
+        ("electrical.control", 1), ("machining.cnc_milling", 2), ("weld", 1)]
+    bad = demand_import.preview_demands(session, sheet([demand_row(52, roles="焊接:1、焊接:2"),
+                                                       demand_row(53, roles="焊接:十")]), "b.xlsx")
+    assert [(e.row, e.column) for e in bad.errors] == [(2, "roles"), (3, "roles")]
 
 
 def test_a_viewer_cannot_import(browser, make_user):

@@ -15,21 +15,20 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import re
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy.orm import Session
 
 from web.models import Demand, Enterprise, Region, User
-from web.schemas.demands import TEAM_SIZE_MAX, DemandSchema
+from web.schemas.demands import DemandSchema, parse_roles_text
 from web.services import demands as demand_service
 from web.services.errors import ServiceError
 from web.services.importing import (
     COLUMN_LABELS,
     LIMITS,
-    SPLIT,
     TEMPLATE_NOTES,
     ImportKind,
     ImportReport,
@@ -89,23 +88,20 @@ URGENCY_WORDS = {"高": "high", "紧急": "high", "急": "high", "high": "high",
                  "普通": "medium", "medium": "medium", "低": "low", "不急": "low", "low": "low"}
 ENTERPRISE_TYPE_WORDS = {"专精特新": "zjtx", "专精特新企业": "zjtx", "中小微": "smme", "中小微企业": "smme",
                          "大型企业": "large", "大型": "large", "其他": "other"}
-ROLE = re.compile(r"^(?P<skill>.+?)\s*(?:[:：×xX*]\s*(?P<count>\d+)\s*(人|名)?)?$")
 
 
-def parse_team_roles(text: str, resolver: Resolver) -> list[dict[str, Any]]:
-    """团队分工 such as ``焊接:1、数控铣:1、电气控制:1`` → ``[{"skill": code, "count": n}]`` (a role without a
-    count wants one craftsman); an unknown speciality or a count out of range is named in the error."""
-    roles: list[dict[str, Any]] = []
-    for part in (piece.strip() for piece in SPLIT.split(text or "") if piece.strip()):
-        match = ROLE.match(part)
-        name = match["skill"].strip() if match else part
-        code = resolver.skills.get(name) or resolver.skills.get(name.lower())
+def _team_roles(text: str, resolver: Resolver) -> list[dict[str, Any]]:
+    """团队分工 such as ``焊接:1、数控铣:1、电气控制:1`` → the contract's roles, each speciality by its code; an
+    unknown speciality is named here, in the preview, rather than when the rows are written."""
+    try:
+        roles = parse_roles_text(text or "")
+    except MarshmallowError as error:
+        raise ValueError(error.messages[0]) from None
+    for role in roles:
+        code = resolver.skills.get(role["skill"]) or resolver.skills.get(role["skill"].lower())
         if code is None:
-            raise ValueError(_l("Unknown skill: %(code)s.", code=name))
-        count = int(match["count"]) if match and match["count"] else 1
-        if not 1 <= count <= TEAM_SIZE_MAX:
-            raise ValueError(_l("The team size must be between 1 and %(max)d.", max=TEAM_SIZE_MAX))
-        roles.append({"skill": code, "count": count})
+            raise ValueError(_l("Unknown skill: %(code)s.", code=role["skill"]))
+        role["skill"] = code
     return roles
 
 
@@ -132,10 +128,9 @@ def submission_key(credit_code: str, title: str) -> str:
     return f"import-{digest[:40]}"
 
 
-def row_to_data(cells: dict[str, str], resolver: Resolver,
-                schema: DemandSchema) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+def row_to_data(cells: dict[str, str], resolver: Resolver) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     """Sheet cells → the DemandSchema input (the public form's contract), and (column, message) for what
-    could not be resolved. Roles go to the schema only when it has a ``roles`` field."""
+    could not be resolved."""
     problems: list[tuple[str, Any]] = []
     data: dict[str, Any] = {
         "enterprise_name": cells.get("enterprise_name", ""), "credit_code": cells.get("credit_code", ""),
@@ -148,7 +143,6 @@ def row_to_data(cells: dict[str, str], resolver: Resolver,
         "consent": True,
         "submission_key": submission_key(cells.get("credit_code", ""), cells.get("title", "")),
     }
-    roles: list[dict[str, Any]] = []
     for column, key, resolve in (
         ("region", "region_code", resolver.region),
         ("industry", "industry_code", lambda text: resolver.one(
@@ -168,13 +162,9 @@ def row_to_data(cells: dict[str, str], resolver: Resolver,
         except ValueError as error:
             problems.append((column, error.args[0]))
     try:
-        roles = parse_team_roles(cells.get("roles", ""), resolver)
+        data["roles"] = _team_roles(cells.get("roles", ""), resolver)
     except ValueError as error:
         problems.append(("roles", error.args[0]))
-    if roles and not cells.get("team_size"):
-        data["team_size"] = sum(role["count"] for role in roles)
-    if roles and "roles" in schema.fields:  # the roles feature's field, when this branch has it
-        data["roles"] = roles
     return data, problems
 
 
@@ -193,7 +183,7 @@ def preview_demands(session: Session, sheet: ParsedSheet | bytes, filename: str 
     valid: list[tuple[int, dict[str, Any], dict[str, Any], dict[str, str]]] = []
     seen: dict[str, int] = {}
     for number, cells, data, values in checked_rows(sheet, report, schema, DEMANDS,
-                                                    lambda cells: row_to_data(cells, resolver, schema)):
+                                                    lambda cells: row_to_data(cells, resolver)):
         first = seen.setdefault(values["submission_key"], number)
         if first != number:
             report.errors.append(RowError(number, "title", f"与第 {first} 行是同一企业的同一需求",
