@@ -27,8 +27,8 @@ from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
 from web.services import demands as service
 from web.services import reference, tracking
 from web.services.errors import ServiceError
+from web.views.demand_form import Marked, category_choices, choices_of, labels, skill_choices
 from web.views.forms import show_errors
-from web.views.intake import Marked, category_choices, choices_of, labels, skill_choices
 from web.views.team_roles import roles_data, roles_field, show_roles
 
 bp = Blueprint("demands", __name__, url_prefix="/workspace/demands")
@@ -86,7 +86,8 @@ AUDIT_ACTOR_LABELS = {
     "worker": _l("Background worker"),
 }
 AUDIT_ACTION_LABELS = {
-    "demand.submit": _l("Submitted"), "demand.edit": _l("Edited by a coordinator"),
+    "demand.submit": _l("Submitted"), "demand.enter": _l("Entered by a coordinator for the enterprise"),
+    "demand.edit": _l("Edited by a coordinator"),
     "demand.approve": _l("Approved"), "demand.reject": _l("Rejected"),
     "demand.request_info": _l("Asked for more information"), "demand.answer_info": _l("Enterprise answered"),
     "demand.merge": _l("Merged into another demand"), "demand.withdraw": _l("Withdrawn"),

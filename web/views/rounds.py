@@ -41,6 +41,7 @@ from web.models import (
     DemandCategory,
     Engagement,
     EngagementMember,
+    Enterprise,
     HonourLevel,
     Industry,
     MatchingRound,
@@ -384,7 +385,12 @@ def _visible_messages() -> sa.ColumnElement[bool]:
     """The messages of the rounds the user's region covers (province-wide staff: every message)."""
     if scope(current_user) is None:
         return sa.true()
-    return Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
+    of_rounds = Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
+    # a message outside any round (the tracking code of a demand entered by staff) goes by its enterprise's region
+    tracking_codes = sa.and_(Notification.round_id.is_(None), Notification.recipient_kind == "enterprise",
+                             Notification.recipient_id.in_(visible_to(sa.select(Enterprise.id), current_user,
+                                                                      Enterprise.region_id)))
+    return sa.or_(of_rounds, tracking_codes)
 
 
 def _outbox_where(round_id: int | None) -> sa.ColumnElement[bool]:
