@@ -15,17 +15,15 @@ import numpy as np
 
 from matching.config import RoundConfig
 from matching.features import MODE_HYBRID, MODE_ONSITE, MODE_REMOTE, CraftsmanFeatures, DemandFeatures
-from matching.scoring import (
-    PreparedRound,
-    ScoreTable,
+from matching.kernels import (
     availability_coverage,
     block_indices,
     for_row_chunks,
     great_circle_km,
-    prepare,
-    score,
     sparse_lookup,
 )
+from matching.prepared import PreparedRound, prepare
+from matching.scoring import ScoreTable, score
 
 ALLOWED = 0
 INACTIVE = 1  # craftsman paused, retired or exited (退出)
