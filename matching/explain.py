@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from matching.config import COMPONENTS
+from matching.config import COMPONENTS, RoundConfig
 from matching.features import DEMAND_MODES, MODE_REMOTE
 from matching.kernels import _component, availability_coverage, great_circle_km, sparse_lookup
 from matching.prepared import HONOUR_TARGET_BY_DIFFICULTY, PreparedRound
@@ -62,12 +62,13 @@ def warning_flags(
     Examples
     --------
     >>> import numpy as np
-    >>> from matching.features import synthetic_features
+    >>> from matching.features import CraftsmanFeatures, DemandFeatures
     >>> from matching.prepared import prepare
     >>> from matching.config import RoundConfig
-    >>> c, d, _ = synthetic_features(np.random.default_rng(0), 3, 2)
-    >>> len(warning_flags(prepare(c, d, RoundConfig()), np.array([0]), np.array([1]), np.array([0.9])))
-    1
+    >>> one = {"n_skills": 1, "n_industries": 1}
+    >>> rnd = prepare(CraftsmanFeatures.build(("c",), **one), DemandFeatures.build(("d",), **one), RoundConfig())
+    >>> warning_flags(rnd, np.array([0]), np.array([0]), np.array([0.1]), np.array([0]))
+    [['low_score', 'no_required_skill']]
     """
     km = great_circle_km(rnd, pc, pd)
     far = (km > FAR_KM) & (rnd.mode_d[pd] != MODE_REMOTE)  # NaN (unknown) compares False
@@ -194,7 +195,7 @@ def _track_facts(services: list[tuple[set[int], float, int]], families: set[int]
 
 
 def losing_reasons(
-    rnd: PreparedRound,
+    config: RoundConfig,
     alternate: dict,
     winner: dict | None,
     *,
@@ -205,7 +206,8 @@ def losing_reasons(
 
     Parameters
     ----------
-    rnd : PreparedRound
+    config : RoundConfig
+        The round's settings (minimum score, relevance mode).
     alternate, winner : dict
         ``{"score", "tier", "breakdown"}`` of the alternate and of the proposed craftsman he would
         replace (the lowest-scoring one of the demand); ``winner`` None when the demand got nobody.
@@ -222,24 +224,18 @@ def losing_reasons(
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from matching.features import synthetic_features
-    >>> from matching.prepared import prepare
-    >>> from matching.config import RoundConfig
-    >>> c, d, _ = synthetic_features(np.random.default_rng(0), 3, 2)
-    >>> rnd = prepare(c, d, RoundConfig())
     >>> alt = {"score": 0.5, "tier": 2, "breakdown": {"distance": 0.01, "skill": 0.3}}
     >>> won = {"score": 0.6, "tier": 2, "breakdown": {"distance": 0.12, "skill": 0.3}}
-    >>> losing_reasons(rnd, alt, won, load=0, capacity=1)
+    >>> losing_reasons(RoundConfig(), alt, won, load=0, capacity=1)
     [{'code': 'distance', 'gap': 0.11}]
     """
     reasons: list[dict] = []
     if capacity > 0 and load >= capacity:
         reasons.append({"code": "busy", "load": int(load), "capacity": int(capacity)})
     if winner is None:
-        if alternate["score"] < rnd.config.min_score:
-            reasons.append({"code": "below_min_score", "min_score": rnd.config.min_score})
-        elif rnd.config.relevance == "only" and (alternate.get("tier") or 0) == 0:
+        if alternate["score"] < config.min_score:
+            reasons.append({"code": "below_min_score", "min_score": config.min_score})
+        elif config.relevance == "only" and (alternate.get("tier") or 0) == 0:
             reasons.append({"code": "not_relevant"})
         return reasons
     if (alternate.get("tier") or 0) < (winner.get("tier") or 0):

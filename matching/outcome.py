@@ -151,28 +151,11 @@ def run_round(inputs: RoundInputs) -> RoundOutcome:
     ('optimal', True)
     """
     started = time.perf_counter()
-    rnd = prepare(
-        inputs.craftsmen,
-        inputs.demands,
-        inputs.config,
-        history=inputs.history,
-        exclusions=inputs.exclusions,
-        skill_parent=inputs.skill_parent,
-        track_record=inputs.track_record,
-    )
-    problem = build_problem(
-        inputs.craftsmen,
-        inputs.demands,
-        inputs.config,
-        history=inputs.history,
-        locks=inputs.locks,
-        exclusions=inputs.exclusions,
-        previous=inputs.previous,
-        prepared=rnd,
-        skill_parent=inputs.skill_parent,
-        roles=inputs.roles,
-        track_record=inputs.track_record,
-    )
+    rnd = prepare(inputs.craftsmen, inputs.demands, inputs.config, history=inputs.history, exclusions=inputs.exclusions,
+                  skill_parent=inputs.skill_parent, track_record=inputs.track_record)
+    # the prepared round carries history, skill families and track record into the Problem
+    problem = build_problem(inputs.craftsmen, inputs.demands, inputs.config, locks=inputs.locks,
+                            exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles)
     scored = time.perf_counter()
     result = solve(problem)
     solved = time.perf_counter()
@@ -244,7 +227,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
                 **own_facts,
                 "lost_to": None if winner is None else rows[winner][0],
                 "lost": losing_reasons(
-                    rnd,
+                    rnd.config,
                     {"score": s, "tier": int(relevance[k]), "breakdown": breakdowns[k]},
                     None
                     if winner is None

@@ -90,13 +90,41 @@ def score(
 ) -> ScoreTable:
     """Score every pair densely.
 
-    Rows are evaluated in chunks so the temporaries stay in cache.  ``total``
-    is float64 (C × D × 8 bytes); the components are stored as float32 (half
-    the memory and write traffic) and sum to ``total`` within 1e-6.
+    Parameters
+    ----------
+    craftsmen, demands : CraftsmanFeatures, DemandFeatures
+    config : RoundConfig, optional
+        Weights (components weighing 0 are not computed); default ``RoundConfig()``.
+    history : History, optional
+        Past engagements (continuity).
+    prepared : PreparedRound, optional
+        `matching.prepared.prepare`'s result (then the other inputs are ignored); pass one to score
+        with a track record or skill families.
+    with_components : bool
+        Keep the per-component contributions (explanations) or only the total.
+    before_chunk : callable, optional
+        ``before_chunk(rows, ci, di, memo)`` runs first on every chunk and may fill ``memo`` (see
+        `matching.kernels.great_circle_km`) for the components to reuse; the rules use it to share one
+        distance and coverage computation.
 
-    ``before_chunk(rows, ci, di, memo)`` runs first on every chunk and may
-    fill ``memo`` (see :func:`great_circle_km`) for the components to reuse;
-    the rules use it to share one distance and coverage computation.
+    Returns
+    -------
+    ScoreTable
+
+    Notes
+    -----
+    Rows are evaluated in chunks so the temporaries stay in cache.  ``total`` is float64
+    (C × D × 8 bytes); the components are stored as float32 (half the memory and write traffic)
+    and sum to ``total`` within 1e-6.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matching.features import synthetic_features
+    >>> craftsmen, demands, history = synthetic_features(np.random.default_rng(0), 20, 5)
+    >>> table = score(craftsmen, demands, history=history)
+    >>> table.total.shape, bool((table.total >= 0).all() and (table.total <= 1).all())
+    ((20, 5), True)
     """
     rnd = prepared or prepare(craftsmen, demands, config or RoundConfig(), history=history)
     n_c, n_d = rnd.shape
