@@ -15,6 +15,7 @@ from matching.config import COMPONENTS, RoundConfig
 from matching.features import DEMAND_MODES, MODE_REMOTE
 from matching.kernels import _component, availability_coverage, great_circle_km, sparse_lookup
 from matching.prepared import HONOUR_TARGET_BY_DIFFICULTY, PreparedRound
+from matching.rules import other_province
 
 FAR_KM = 150.0  # an on-site or hybrid pair farther than this is flagged "far"
 LOW_SCORE = 0.4  # a score below this (or min_score + 0.1, whichever is higher) is flagged "low_score"
@@ -72,8 +73,7 @@ def warning_flags(
     """
     km = great_circle_km(rnd, pc, pd)
     far = (km > FAR_KM) & (rnd.mode_d[pd] != MODE_REMOTE)  # NaN (unknown) compares False
-    province_c, province_d = rnd.province_c[pc], rnd.province_d[pd]
-    cross = (province_c >= 0) & (province_d >= 0) & (province_c != province_d)
+    cross = other_province(rnd.province_c[pc], rnd.province_d[pd])
     low = np.asarray(score) < max(LOW_SCORE, rnd.config.min_score + LOW_SCORE_MARGIN)
     flags = []
     for k in range(pc.size):
@@ -84,9 +84,14 @@ def warning_flags(
     return flags
 
 
-def _row(matrix, i: int) -> dict[int, float]:
-    start, end = matrix.indptr[i], matrix.indptr[i + 1]
-    return dict(zip(matrix.indices[start:end].tolist(), matrix.data[start:end].tolist(), strict=True))
+def _rows(matrix):
+    """A reader ``i → {column: value}`` of a CSR matrix's rows (converted to Python lists once, not per row)."""
+    indptr, indices, data = matrix.indptr.tolist(), matrix.indices.tolist(), matrix.data.tolist()
+
+    def row(i: int) -> dict[int, float]:
+        return dict(zip(indices[indptr[i] : indptr[i + 1]], data[indptr[i] : indptr[i + 1]], strict=True))
+
+    return row
 
 
 def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]:
@@ -127,25 +132,27 @@ def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]
     continuity = sparse_lookup(rnd.continuity, pc, rnd.enterprise_d[pd])
     track = _component(rnd, "track_record", pc, pd)  # the component's own value, not a second formula
     services = _services_by_craftsman(rnd)
-    family_of = rnd.to_family.indices  # one family column per skill column
+    family_of = rnd.to_family.indices.tolist()  # one family column per skill column
+    held_skills, required_skills = _rows(c.skills), _rows(d.required_skills)
+    held_industries, named_industries = _rows(c.industries), _rows(d.industries)
     targets = np.asarray(HONOUR_TARGET_BY_DIFFICULTY)
     facts = []
     for k, (i, j) in enumerate(zip(pc.tolist(), pd.tolist(), strict=True)):
-        held, required = _row(c.skills, i), _row(d.required_skills, j)
+        held, required = held_skills(i), required_skills(j)
         by_family: dict[int, tuple[float, int]] = {}
         for column, level in held.items():
-            family = int(family_of[column])
+            family = family_of[column]
             by_family[family] = max(by_family.get(family, (0.0, -1)), (level, column))
         skills, family_skills, missing = [], [], []
         for column, importance in sorted(required.items(), key=lambda item: (-item[1], item[0])):
             if column in held:
                 skills.append({"column": column, "level": held[column], "importance": importance})
-            elif int(family_of[column]) in by_family:
-                level, via = by_family[int(family_of[column])]
+            elif family_of[column] in by_family:
+                level, via = by_family[family_of[column]]
                 family_skills.append({"column": column, "via": via, "level": level})
             else:
                 missing.append(column)
-        shared_industries = sorted(set(_row(c.industries, i)) & set(_row(d.industries, j)))
+        shared_industries = sorted(set(held_industries(i)) & set(named_industries(j)))
         facts.append(
             {
                 "skills": skills,
@@ -161,7 +168,7 @@ def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]
                 "availability": round(float(coverage[k]), 3),
                 "continuity": round(float(continuity[k]), 3),
                 "track_record": _track_facts(
-                    services.get(c.ids[i], []), {int(family_of[col]) for col in required}, float(track[k])
+                    services.get(c.ids[i], []), {family_of[col] for col in required}, float(track[k])
                 ),
             }
         )
@@ -174,9 +181,10 @@ def _services_by_craftsman(rnd: PreparedRound) -> dict[str, list[tuple[set[int],
     by_craftsman: dict[str, list[tuple[set[int], float, int]]] = {}
     if record is None:
         return by_craftsman
-    family_of = rnd.to_family.indices
+    family_of = rnd.to_family.indices.tolist()
+    skills = _rows(record.skills)
     for n, owner in enumerate(record.craftsman_id):
-        families = {int(family_of[column]) for column in _row(record.skills, n)}
+        families = {family_of[column] for column in skills(n)}
         by_craftsman.setdefault(owner, []).append((families, float(record.rating[n]), int(record.outcomes[n])))
     return by_craftsman
 

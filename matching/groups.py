@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matching.features import MODE_HYBRID, MODE_ONSITE, MODE_REMOTE
 from matching.kernels import km_from_dot
 from matching.prepared import UNKNOWN_DISTANCE_SCORE, PreparedRound
+from matching.rules import must_travel, other_province, wrong_mode
 
 GRID_DEGREES = 0.25  # cell side: a fraction of the shortest distance scale (75 km ≈ 0.7°)
 # km.  The chord formula is ill-conditioned near 0: a dot product off by a few ulps
@@ -142,17 +142,9 @@ def off_support_bounds(
         + norm["honour"] * honour
     )
     onsite, remote = groups.can_onsite[:, None], groups.can_remote[:, None]
-    wrong_mode = (
-        ((mode == MODE_ONSITE) & ~onsite)
-        | ((mode == MODE_REMOTE) & ~remote)
-        | ((mode == MODE_HYBRID) & ~onsite & ~remote)
-    )
-    must_travel = (mode == MODE_ONSITE) | ((mode == MODE_HYBRID) & ~remote)
-    beyond_reach = must_travel & both_known & (nearest_km > groups.max_radius_km[:, None])
-    province_d = rnd.province_d[cols][None, :]
-    g_province = groups.province[:, None]
-    other_province = (g_province >= 0) & (province_d >= 0) & (g_province != province_d)
-    bound[wrong_mode | beyond_reach | other_province] = -np.inf
+    beyond_reach = must_travel(mode, remote) & both_known & (nearest_km > groups.max_radius_km[:, None])
+    elsewhere = other_province(groups.province[:, None], rnd.province_d[cols][None, :])
+    bound[wrong_mode(mode, onsite, remote) | beyond_reach | elsewhere] = -np.inf
     return bound
 
 
