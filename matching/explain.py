@@ -228,7 +228,8 @@ def losing_reasons(
         Codes: ``busy`` (his capacity went to other demands: ``load``, ``capacity``),
         ``less_relevant`` (lower relevance tier), a component name (he trails the winner there
         by ``gap`` in weighted score; at most two, largest first), ``below_min_score``,
-        ``not_relevant`` (the round keeps relevant craftsmen only).
+        ``not_relevant`` (the round keeps relevant craftsmen only), ``fairness`` (a demand left
+        unfilled: one more demand for him costs more load penalty than it adds).
 
     Examples
     --------
@@ -245,6 +246,8 @@ def losing_reasons(
             reasons.append({"code": "below_min_score", "min_score": config.min_score})
         elif config.relevance == "only" and (alternate.get("tier") or 0) == 0:
             reasons.append({"code": "not_relevant"})
+        elif not reasons and load > 0:  # another demand for him costs more fairness penalty than it adds
+            reasons.append({"code": "fairness", "load": int(load)})
         return reasons
     if (alternate.get("tier") or 0) < (winner.get("tier") or 0):
         reasons.append({"code": "less_relevant"})

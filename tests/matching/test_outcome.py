@@ -98,3 +98,17 @@ def test_the_explanation_names_the_skills_and_why_the_runner_up_lost():
     assert runner_up.facts["lost_to"] == "near"
     assert runner_up.facts["lost"][0]["code"] == "distance"
     assert "far" in runner_up.flags and "far" not in chosen.flags
+
+
+def test_an_alternate_whose_capacity_went_elsewhere_is_called_busy():
+    """One ERP master, two ERP demands: he serves the one that needs him more; for the other he is 'busy'."""
+    craftsmen = _two_craftsmen(levels=(5, 2))
+    demands = DemandFeatures.build(
+        ("urgent", "routine"), n_skills=3, n_industries=1, required_skills=sp.csr_matrix([[3.0, 0, 0], [3.0, 0, 0]]),
+        lat=np.full(2, CHENGDU[0]), lon=np.full(2, CHENGDU[1]), priority=np.array([3.0, 1.0]),
+    )
+    outcome = run_round(RoundInputs(craftsmen, demands, RoundConfig(), skill_parent=PARENT))
+    assert sorted(outcome.result.pairs) == [("near", "urgent"), ("other", "routine")]
+    runner_up = next(p for p in outcome.proposals if p.demand == "routine" and p.alternate_rank == 1)
+    assert runner_up.craftsman == "near"
+    assert runner_up.facts["lost"][0] == {"code": "busy", "load": 1, "capacity": 1}

@@ -153,6 +153,8 @@ def _reason(reason: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
         "continuity": _("has served this enterprise less"),
         "track_record": _("has a weaker track record in this field"),
         "below_min_score": _("scores below the round's minimum score"),
+        "fairness": _("already serves %(load)d demands in this round and the fairness penalty spreads the work",
+                      load=int(reason.get("load", 0))),
         "not_relevant": _("holds no required skill and the round takes relevant craftsmen only"),
     }
     if code == "honour":
