@@ -83,5 +83,7 @@ def test_review_page_and_export_say_the_same_why(session, coordinator_browser):
 
 def test_track_record_weight_zero_leaves_the_round_as_it_was(session):
     rnd, near, far, _demand = _erp_round(session, track_weight=0.0)
-    assert "track_record" not in _proposal(session, rnd, near).breakdown
-    assert _proposal(session, rnd, near).assigned  # distance decides, not the record
+    chosen = _proposal(session, rnd, near)
+    assert "track_record" not in chosen.breakdown and chosen.assigned  # not scored: distance decides
+    # still shown: the coordinator sees the record even when the round does not weigh it
+    assert "track record in this field: engagements 1" in explain.describe_proposal(chosen, "en")
