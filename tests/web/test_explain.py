@@ -87,3 +87,16 @@ def test_track_record_weight_zero_leaves_the_round_as_it_was(session):
     assert "track_record" not in chosen.breakdown and chosen.assigned  # not scored: distance decides
     # still shown: the coordinator sees the record even when the round does not weigh it
     assert "track record in this field: engagements 1" in explain.describe_proposal(chosen, "en")
+
+
+def test_the_demands_mode_decides_how_the_service_is_described(app):
+    facts = {"skills": [{"column": 0, "level": 5, "importance": 3, "name": {"zh": "焊接", "en": "Welding"}}],
+             "distance_km": 38.2, "can_onsite": True, "can_remote": False, "honour_rank": 3, "availability": 0.5}
+    with app.app_context():
+        on_site = explain.describe({**facts, "mode": "onsite"}, "en")
+        remote = explain.describe({**facts, "mode": "remote"}, "zh_CN")
+        hybrid = explain.describe({**facts, "mode": "hybrid"}, "en")
+    assert on_site.startswith("Holds Welding level 5; 38 km away, on site; honour: provincial craftsman; "
+                              "available for 50% of the window; no track record in this field yet.")
+    assert remote.startswith("具备所需技能：焊接 5级；距离 38 公里，远程服务；荣誉：省级工匠；可服务时间覆盖需求时间窗的 50％")
+    assert "38 km away, serves on site only" in hybrid

@@ -105,9 +105,11 @@ def _skill_clauses(facts: Mapping[str, Any], code: str) -> list[str]:
 
 
 def _distance(facts: Mapping[str, Any], code: str) -> str:
+    """How far and how he would serve: the demand's mode decides which of his ways counts."""
     km = facts.get("distance_km")
     where = _("distance unknown") if km is None else _("%(km)d km away", km=round(float(km)))
-    return (", " if code == "en" else "，").join([where, _abilities(facts)])
+    how = {"onsite": _("on site"), "remote": _("remote service")}.get(facts.get("mode"), _abilities(facts))
+    return (", " if code == "en" else "，").join([where, how])
 
 
 def _track_record(record: Mapping[str, Any] | None) -> str:
