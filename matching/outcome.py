@@ -220,7 +220,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
             weakest[demand] = k
     out = []
     for k, (craftsman, demand, s, rank, assignment) in enumerate(rows):
-        own_facts = facts[k]
+        own_facts = facts[k] if assignment is None or assignment.role is None else {**facts[k], "role": assignment.role}
         if rank == 1:
             winner = weakest.get(demand)
             own_facts = {

@@ -168,16 +168,17 @@ def round_group() -> None:
 
 
 def _round_call(call):
-    """Run a rounds service as the "cli" actor, commit once; a ServiceError becomes a clean exit 1."""
+    """Run a rounds service as the "cli" actor, commit once; a ServiceError (bad input) becomes one line on
+    stderr and exit status 2."""
     from web.services.errors import ServiceError
 
     try:
         value = call()
     except ServiceError as error:
         db.session.rollback()
-        details = "".join(f"\n  {line}" for lines in error.as_errors().values() for line in lines
+        details = "".join(f"; {line}" for lines in error.as_errors().values() for line in lines
                           if line != str(error.message))
-        raise click.ClickException(str(error.message) + details) from None
+        raise BadInput(" ".join((str(error.message) + details).split())) from None
     db.session.commit()
     return value
 
@@ -206,6 +207,7 @@ def round_create(name: str, demand_region: str, craftsman_region: str, config_js
         default_capacity=capacity, actor="cli", now=utcnow()))
     counts = rounds.round_counts(db.session, rnd)
     click.echo(f"round {rnd.id}: {counts['demands']} demands, {counts['craftsmen']} craftsmen (draft)")
+    click.echo(rnd.id)  # the last line: the id alone, for scripts
 
 
 @round_group.command("solve", help="Solve (or re-solve) round ROUND_ID in this process.")
@@ -221,6 +223,31 @@ def round_solve(round_id: int) -> None:
                + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     if result.status != "optimal":
         raise click.ClickException(result.message or result.status)
+
+
+@round_group.command("show", help="Show round ROUND_ID's proposals (who fills which role) and open places.")
+@click.argument("round_id")
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object (for scripts).")
+def round_show(round_id: str, as_json: bool) -> None:
+    import json
+
+    from web.services import rounds
+    from web.services.round_report import round_report
+
+    if not round_id.strip().isdigit():
+        raise BadInput(f"ROUND_ID must be a round's number (as `craftmatch round create` prints it), not {round_id!r}")
+    rnd = _round_call(lambda: rounds.get_round(db.session, int(round_id)))
+    report = round_report(db.session, rnd)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"round {report['round']}: {report['status']}, {len(report['proposals'])} pairs")
+    for p in report["proposals"]:
+        role = f" [{p['role']}]" if p["role"] else ""
+        click.echo(f"  {p['tracking_code']} {p['demand_title']}{role}: {p['craftsman_name']} ({p['score']:.3f}; {p['why']})")
+    for gap in report["unfilled"]:
+        role = f" [{gap['role']}]" if gap["role"] else ""
+        click.echo(f"  open: {gap['demand_title']}{role}: {gap['reason']}")
 
 
 @round_group.command("publish", help="Publish round ROUND_ID: engagements, matched demands, notifications.")

@@ -53,6 +53,8 @@ def name_facts(facts: Mapping[str, Any], skills: Names, industries: Names) -> di
                             for s in facts.get("family_skills", [])]
     out["missing"] = [named(column, skills) for column in facts.get("missing", [])]
     out["industries"] = [named(column, industries) for column in facts.get("industries", [])]
+    if facts.get("role") is not None:  # the team role (a skill column) an assigned member fills
+        out["role_name"] = named(int(facts["role"]), skills)
     return out
 
 
@@ -122,7 +124,8 @@ def _track_record(record: Mapping[str, Any] | None) -> str:
 
 
 def _facts_sentence(facts: Mapping[str, Any], code: str) -> list[str]:
-    clauses = _skill_clauses(facts, code)
+    clauses = [_("fills the role %(role)s", role=_name(facts["role_name"], code))] if facts.get("role_name") else []
+    clauses += _skill_clauses(facts, code)
     if facts.get("industries"):
         clauses.append(_("works in %(industries)s", industries=_join([_name(i, code) for i in facts["industries"]],
                                                                        code)))

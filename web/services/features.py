@@ -8,6 +8,7 @@ replay (``problem_from_snapshot``) uses the same inputs and gives the same answe
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -31,6 +32,7 @@ from web.models import (
     CraftsmanSkill,
     Demand,
     DemandCategory,
+    DemandRole,
     DemandSkill,
     Engagement,
     EngagementMember,
@@ -202,6 +204,9 @@ def load_demands(session: Session, round_id: int, *, today: dt.date) -> DemandFe
     skill_col, _ = _vocabulary(session, Skill)
     skill_rows = _core(session).execute(sa.select(DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance)
                                  .where(DemandSkill.demand_id.in_(in_round))).all()
+    # a team demand's role specialities are required skills too (relevance, scores, explanations)
+    skill_rows += _core(session).execute(sa.select(DemandRole.demand_id, DemandRole.skill_id, sa.literal(2))
+                                         .where(DemandRole.demand_id.in_(in_round))).all()
     required = _matrix(n, len(skill_col), [index[r[0]] for r in skill_rows], [skill_col[r[1]] for r in skill_rows],
                        [r[2] for r in skill_rows], None)
     industry_col, _ = _vocabulary(session, Industry)
@@ -231,6 +236,46 @@ def load_demands(session: Session, round_id: int, *, today: dt.date) -> DemandFe
         slots=np.array([r.slots for r in rows], dtype=np.int64),
         priority=np.array([r.priority for r in rows], dtype=np.float64),
     )
+
+
+# ---------------------------------------------------------------- team roles (跨界攻关小组)
+# A role as the web keeps it: (demand id, skill column, count, skill id); matching takes the first three
+# (``pipeline.team_roles``: a craftsman holding the column's skill, or a sub-skill of it, is eligible).
+TeamRole = tuple[str, int, int, int]
+
+
+def load_roles(session: Session, round_id: int) -> list[TeamRole]:
+    """The roles of the round's team demands, in demand then role order."""
+    skill_col, _ = _vocabulary(session, Skill)
+    rows = _core(session).execute(
+        sa.select(DemandRole.demand_id, DemandRole.skill_id, DemandRole.count)
+        .where(DemandRole.demand_id.in_(sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)))
+        .order_by(DemandRole.demand_id, DemandRole.id)).all()
+    return [(str(demand_id), skill_col[skill_id], count, skill_id) for demand_id, skill_id, count in rows]
+
+
+def roles_from_snapshot(snapshot: dict[str, Any]) -> list[TeamRole] | None:
+    """The stored roles; None for a snapshot taken before roles were stored."""
+    roles = snapshot.get("roles")
+    return None if roles is None else [tuple(role) for role in roles]
+
+
+def with_role_slots(demands: DemandFeatures, roles: list[TeamRole]) -> DemandFeatures:
+    """A team demand wants as many craftsmen as its roles add up to (matching requires it)."""
+    total: dict[str, int] = defaultdict(int)
+    for demand, _, count, _ in roles:
+        total[demand] += count
+    if not total:
+        return demands
+    return dataclasses.replace(demands, slots=np.array([total.get(d, s) for d, s in
+                                                        zip(demands.ids, demands.slots.tolist(), strict=True)],
+                                                       dtype=np.int64))
+
+
+def solver_roles(roles: list[TeamRole], demand_ids) -> list[tuple[str, int, int]]:
+    """The roles of the demands still in the round, as ``matching.pipeline.build_problem`` takes them."""
+    known = set(demand_ids)
+    return [(demand, column, count) for demand, column, count, _ in roles if demand in known]
 
 
 def load_history(session: Session, craftsmen: CraftsmanFeatures, demands: DemandFeatures) -> History:
@@ -404,10 +449,12 @@ def skill_parent_from_snapshot(snapshot: dict[str, Any]) -> np.ndarray | None:
 
 def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
                   *, locks, exclusions, previous, kept=(),
-                  skill_parent: np.ndarray | None = None, track_record: TrackRecord | None = None) -> dict[str, Any]:
+                  skill_parent: np.ndarray | None = None, track_record: TrackRecord | None = None,
+                  roles: list[TeamRole] = ()) -> dict[str, Any]:
     """``kept``: pairs held for this solve only (a repair after the pools moved), apart from the round's locks."""
     return {
         "track_record": None if track_record is None else track_record_to_json(track_record),
+        "roles": [list(role) for role in roles],
         "skill_parent": None if skill_parent is None else skill_parent.tolist(),
         "version": SNAPSHOT_VERSION, "config": config.to_dict(), "craftsmen": craftsmen_to_json(craftsmen),
         "demands": demands_to_json(demands), "history": history_to_json(history),
@@ -435,4 +482,5 @@ def problem_from_snapshot(snapshot: dict[str, Any]) -> Problem:
                          exclusions=[tuple(p) for p in snapshot["exclusions"]],
                          previous=None if previous is None else [tuple(p) for p in previous],
                          skill_parent=skill_parent_from_snapshot(snapshot),
-                         track_record=track_record_from_snapshot(snapshot))
+                         track_record=track_record_from_snapshot(snapshot),
+                         roles=solver_roles(roles_from_snapshot(snapshot) or [], demands.ids))

@@ -54,6 +54,28 @@ def skills(session: Session, codes: Iterable[str], *, field: str = "skills") -> 
     return _many(session, Skill, codes, field, _l("Unknown skill: %(code)s."))
 
 
+def skills_by_code_or_name(session: Session, texts: Iterable[str], *, field: str = "skills") -> list[Skill]:
+    """Skills named by code ("weld"), Chinese name ("焊接") or English name ("welding", any case), in order."""
+    wanted = list(texts)
+    if not wanted:
+        return []
+    folded = {text.casefold() for text in wanted}
+    rows = session.scalars(sa.select(Skill).where(sa.or_(
+        Skill.code.in_(wanted), Skill.name_zh.in_(wanted), sa.func.lower(Skill.name_en).in_(folded)))).all()
+    index: dict[str, Skill] = {}
+    for row in rows:  # a code wins over a name that happens to spell the same
+        index.setdefault(row.name_en.casefold(), row)
+        index[row.name_zh] = row
+        index[row.code] = row
+    found = []
+    for text in wanted:
+        row = index.get(text) or index.get(text.casefold())
+        if row is None:
+            raise UnknownReference(_l("Unknown skill: %(code)s.", code=text), field=field)
+        found.append(row)
+    return found
+
+
 def honours(session: Session, codes: Iterable[str], *, field: str = "honours") -> list[HonourLevel]:
     return _many(session, HonourLevel, codes, field, _l("Unknown honour level: %(code)s."))
 

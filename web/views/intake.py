@@ -52,6 +52,7 @@ from web.services import reference, tracking
 from web.services.errors import ServiceError
 from web.services.personal_data import mask_phone
 from web.views.forms import show_errors
+from web.views.team_roles import PUBLIC_ROLE_ROWS, roles_data, roles_field
 
 bp = Blueprint("intake", __name__, url_prefix="/demand")
 
@@ -103,8 +104,10 @@ class DemandForm(FlaskForm):
     description = TextAreaField(_l("Describe the problem"), [Marked()], render_kw={"rows": 6})
     skills = SelectMultipleField(_l("Skills needed"), validate_choice=False)
     other_skills = StringField(_l("Other skills (not in the list)"), render_kw={"maxlength": 200})
-    team_size = StringField(_l("Craftsmen wanted"), default="1",
-                            render_kw={"type": "number", "min": 1, "max": 10, "inputmode": "numeric"})
+    team_size = StringField(_l("Craftsmen wanted"),
+                            render_kw={"type": "number", "min": 1, "max": 10, "inputmode": "numeric",
+                                       "placeholder": "1"})
+    roles = roles_field(PUBLIC_ROLE_ROWS)
     mode = RadioField(_l("Service mode"), validate_choice=False, default="onsite",
                       choices=choices_of(demand_service.MODE_LABELS))
     address = StringField(_l("Service address"), render_kw={"autocomplete": "street-address", "maxlength": 200})
@@ -126,7 +129,9 @@ class DemandForm(FlaskForm):
         data = {name: self[name].data for name in self.CONTRACT_FIELDS}
         data["consent"] = bool(data["consent"])
         data["skills"] = [code for code in (data["skills"] or []) if code]
-        return {key: ("" if value is None else value) for key, value in data.items()}
+        data = {key: ("" if value is None else value) for key, value in data.items()}
+        data["roles"] = roles_data(self.roles)
+        return data
 
 
 class LookupForm(FlaskForm):
