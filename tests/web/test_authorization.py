@@ -76,6 +76,7 @@ EXPECTED = {
     ("rounds.create", "POST"): EDITOR,
     ("rounds.show", "GET"): STAFF_RECORD,
     ("rounds.status", "GET"): STAFF_RECORD,
+    ("rounds.export", "GET"): STAFF_RECORD,
     ("rounds.solve", "POST"): EDITOR_RECORD,
     ("rounds.pair", "POST"): EDITOR_RECORD,
     ("rounds.capacity", "POST"): EDITOR_RECORD,

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from matching.config import RoundConfig
-from matching.features import CraftsmanFeatures, DemandFeatures, History, Windows
+from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord, Windows
 from matching.pipeline import build_problem
 from matching.problem import Problem
 from web.models import (
@@ -36,8 +36,11 @@ from web.models import (
     DemandSkill,
     Engagement,
     EngagementMember,
+    Feedback,
+    FollowUp,
     HonourLevel,
     Industry,
+    Outcome,
     Region,
     RoundCraftsman,
     RoundDemand,
@@ -287,6 +290,42 @@ def load_history(session: Session, craftsmen: CraftsmanFeatures, demands: Demand
     return build_history(session, enterprise_ids=enterprise_ids)
 
 
+def load_track_record(session: Session, round_id: int) -> TrackRecord:
+    """The served engagements of the round's craftsmen with their rating, the required skills of their demand and
+    the outcomes accepted from their follow-ups (the ``track_record`` component), in one query."""
+    from web.services.history import SERVED_ENGAGEMENTS, SERVING_MEMBERS
+
+    accepted = (sa.select(FollowUp.engagement_id, sa.func.count(Outcome.id).label("n"))
+                .join(Outcome, Outcome.follow_up_id == FollowUp.id).group_by(FollowUp.engagement_id).subquery())
+    rating = (sa.select(Feedback.engagement_id, sa.func.avg(Feedback.rating).label("rating"))
+              .group_by(Feedback.engagement_id).subquery())
+    rows = _core(session).execute(
+        sa.select(EngagementMember.craftsman_id, Engagement.id, rating.c.rating, sa.func.coalesce(accepted.c.n, 0),
+                  DemandSkill.skill_id)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .join(DemandSkill, DemandSkill.demand_id == Engagement.demand_id)
+        .outerjoin(rating, rating.c.engagement_id == Engagement.id)
+        .outerjoin(accepted, accepted.c.engagement_id == Engagement.id)
+        .where(Engagement.status.in_(SERVED_ENGAGEMENTS), EngagementMember.status.in_(SERVING_MEMBERS),
+               EngagementMember.craftsman_id.in_(
+                   sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id)))
+        .order_by(Engagement.id, EngagementMember.craftsman_id)
+    ).all()
+    skill_col, _ = _vocabulary(session, Skill)
+    services: dict[tuple[int, int], tuple[float | None, int, list[int]]] = {}
+    for craftsman_id, engagement_id, stars, outcomes, skill_id in rows:
+        services.setdefault((craftsman_id, engagement_id), (stars, outcomes, []))[2].append(skill_col[skill_id])
+    keys = list(services)
+    return TrackRecord(
+        craftsman_id=tuple(str(c) for c, _ in keys),
+        skills=_matrix(len(keys), len(skill_col), [n for n, key in enumerate(keys) for _ in services[key][2]],
+                       [col for key in keys for col in services[key][2]],
+                       [1.0] * sum(len(services[key][2]) for key in keys), None),
+        rating=_nan([None if services[key][0] is None else float(services[key][0]) for key in keys]),
+        outcomes=np.array([int(services[key][1]) for key in keys], dtype=np.int64),
+    )
+
+
 def declined_pairs(session: Session, round_id: int) -> list[tuple[str, str]]:
     """(craftsman, demand) pairs of this round's demands that a craftsman declined after an earlier publish."""
     rows = _core(session).execute(
@@ -383,6 +422,20 @@ def history_from_json(d: dict[str, Any]) -> History:
     return History(tuple(d["craftsman_id"]), tuple(d["enterprise_id"]), _nan(d["rating"]))
 
 
+def track_record_to_json(record: TrackRecord) -> dict[str, Any]:
+    return {"craftsman_id": list(record.craftsman_id), "skills": _csr(record.skills), "rating": _floats(record.rating),
+            "outcomes": record.outcomes.tolist()}
+
+
+def track_record_from_snapshot(snapshot: dict[str, Any]) -> TrackRecord | None:
+    """The stored track record; None for a snapshot taken before it was stored (its config weighs it 0)."""
+    data = snapshot.get("track_record")
+    if data is None:
+        return None
+    return TrackRecord(tuple(data["craftsman_id"]), _from_csr(data["skills"]), _nan(data["rating"]),
+                       np.asarray(data["outcomes"], dtype=np.int64))
+
+
 def load_skill_parent(session: Session) -> np.ndarray:
     """The parent column of every skill column (-1 for a root): the families that decide relevance tier 1."""
     return _vocabulary(session, Skill)[1]
@@ -396,9 +449,11 @@ def skill_parent_from_snapshot(snapshot: dict[str, Any]) -> np.ndarray | None:
 
 def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
                   *, locks, exclusions, previous, kept=(),
-                  skill_parent: np.ndarray | None = None, roles: list[TeamRole] = ()) -> dict[str, Any]:
+                  skill_parent: np.ndarray | None = None, track_record: TrackRecord | None = None,
+                  roles: list[TeamRole] = ()) -> dict[str, Any]:
     """``kept``: pairs held for this solve only (a repair after the pools moved), apart from the round's locks."""
     return {
+        "track_record": None if track_record is None else track_record_to_json(track_record),
         "roles": [list(role) for role in roles],
         "skill_parent": None if skill_parent is None else skill_parent.tolist(),
         "version": SNAPSHOT_VERSION, "config": config.to_dict(), "craftsmen": craftsmen_to_json(craftsmen),
@@ -427,37 +482,5 @@ def problem_from_snapshot(snapshot: dict[str, Any]) -> Problem:
                          exclusions=[tuple(p) for p in snapshot["exclusions"]],
                          previous=None if previous is None else [tuple(p) for p in previous],
                          skill_parent=skill_parent_from_snapshot(snapshot),
+                         track_record=track_record_from_snapshot(snapshot),
                          roles=solver_roles(roles_from_snapshot(snapshot) or [], demands.ids))
-
-
-# ---------------------------------------------------------------- Result → proposal rows
-def pair_lookup(problem: Problem):
-    """A function (craftsman ids, demand ids) → {component: values} for any candidate pairs, vectorised."""
-    c_index = {c: i for i, c in enumerate(problem.craftsmen)}
-    d_index = {d: i for i, d in enumerate(problem.demands)}
-    n_d = len(problem.demands)
-    if problem.is_sparse:
-        keys = problem.pair_craftsman.astype(np.int64) * n_d + problem.pair_demand
-        order = np.argsort(keys)
-        sorted_keys = keys[order]
-
-    def components(cs, ds) -> dict[str, np.ndarray]:
-        ci = np.array([c_index[c] for c in cs], dtype=np.int64)
-        di = np.array([d_index[d] for d in ds], dtype=np.int64)
-        if not problem.is_sparse:
-            return {name: np.asarray(values)[ci, di] for name, values in problem.components.items()}
-        wanted = ci * n_d + di
-        at = np.clip(np.searchsorted(sorted_keys, wanted), 0, max(len(sorted_keys) - 1, 0))
-        found = sorted_keys[at] == wanted if len(sorted_keys) else np.zeros(len(wanted), bool)
-        position = order[at]
-        return {name: np.where(found, np.asarray(values)[position], 0.0)
-                for name, values in problem.components.items()}
-
-    return components
-
-
-def distance_km(craftsmen: CraftsmanFeatures, demands: DemandFeatures, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
-    lat1, lon1 = np.radians(craftsmen.lat[ci]), np.radians(craftsmen.lon[ci])
-    lat2, lon2 = np.radians(demands.lat[di]), np.radians(demands.lon[di])
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))

@@ -24,6 +24,7 @@ from web.models import (
     RoundDemand,
     Skill,
 )
+from web.services.explain import describe
 from web.services.rounds import ROLE_GAP_LABELS, WARNING_LABELS, role_gaps
 
 WHY_COMPONENTS = 3  # the largest parts of the score named in "why"
@@ -49,7 +50,7 @@ def round_report(session: Session, rnd: MatchingRound) -> dict[str, Any]:
             "craftsman_name": name, "craftsman_phone": phone, "score": round(float(proposal.score), 4),
             "relevant": None if tier is None else tier >= 1,
             "skills_matched": skills, "distance_km": breakdown.get("distance_km"),
-            "why": _why(breakdown, skills, proposal.warnings or []),
+            "why": describe(breakdown.get("facts")) or _why(breakdown, skills, proposal.warnings or []),
         })
     return {"round": rnd.id, "status": rnd.status, "proposals": proposals, "unfilled": _unfilled(session, rnd)}
 

@@ -23,10 +23,9 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from matching.config import RoundConfig
-from matching.pipeline import build_problem
+from matching.outcome import ProposedPair, RoundInputs, run_round
 from matching.problem import ProblemError
-from matching.result import NO_REQUIRED_SKILL, OPTIMAL, Result
-from matching.solve import solve
+from matching.result import OPTIMAL, Result
 from web.clock import local_today
 from web.models import (
     Craftsman,
@@ -45,22 +44,14 @@ from web.models import (
     demand_industry,
 )
 from web.policy import covers, region_subtree
-from web.services import audit, eligibility, features, notifications
+from web.services import audit, eligibility, explain, features, notifications
 from web.services.craftsmen import filtered_query
 from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 from web.services.paging import Page, paginate
 
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
-FAR_KM = 150.0
 INTERRUPTED = "interrupted"  # solver_status of a background solve that never finished
-LOW_SCORE = 0.4
-WARNING_LABELS = {
-    "far": _l("far away"),
-    "cross_province": _l("cross-province (Sichuan ↔ Chongqing)"),
-    "low_score": _l("low score"),
-    "overloaded": _l("craftsman overloaded"),
-    NO_REQUIRED_SKILL: _l("holds no required skill"),
-}
+WARNING_LABELS = explain.WARNING_LABELS
 # Why a role of a team demand stayed open (``_unfilled_roles``), in the words a coordinator acts on.
 ROLE_GAP_LABELS = {
     "no_holder": _l("no eligible craftsman in this round holds this skill"),
@@ -253,11 +244,13 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     fingerprints = eligibility.demand_fingerprints(session, open_ids)  # checked now, stored after the solve
     if rnd.snapshot and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
+        track_record = features.track_record_from_snapshot(rnd.snapshot)
         roles = features.roles_from_snapshot(rnd.snapshot)
     else:
         craftsmen = features.load_craftsmen(session, rnd.id, today=today)
         demands = features.load_demands(session, rnd.id, today=today)
         history = features.load_history(session, craftsmen, demands)
+        track_record = features.load_track_record(session, rnd.id)
         roles = None
     if roles is None:
         roles = features.load_roles(session, rnd.id)
@@ -282,26 +275,27 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     kept = _unaffected(previous or [], affected, locks, exclusions, craftsmen) if affected is not None else []
     timings["load"] = time.perf_counter() - started
 
-    mark = time.perf_counter()
+    committed = {str(c): n for c, n in _active_loads(session, [int(c) for c in craftsmen.ids]).items()}
     try:
-        problem = build_problem(craftsmen, demands, config, history=history, locks=locks + kept,
-                                exclusions=exclusions, previous=previous, skill_parent=skill_parent,
-                                roles=features.solver_roles(roles, demands.ids))
+        outcome = run_round(RoundInputs(craftsmen, demands, config, history=history, track_record=track_record,
+                                        skill_parent=skill_parent, locks=tuple(locks + kept),
+                                        exclusions=tuple(exclusions),
+                                        previous=None if previous is None else tuple(previous), committed=committed,
+                                        roles=tuple(features.solver_roles(roles, demands.ids))))
     except ProblemError as error:
         raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
-    timings["score"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    result = solve(problem)
-    timings["solve"] = time.perf_counter() - mark
+    result = outcome.result
+    timings.update(outcome.timings)
 
     mark = time.perf_counter()
     rnd.snapshot = features.make_snapshot(craftsmen, demands, history, config, locks=locks, exclusions=exclusions,
-                                          previous=previous, kept=kept, skill_parent=skill_parent, roles=roles)
+                                          previous=previous, kept=kept, skill_parent=skill_parent,
+                                          track_record=track_record, roles=roles)
     rnd.snapshot_digest = features.digest(rnd.snapshot)
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
-        _store_result(session, rnd, result, problem, craftsmen, demands, config,
+        _store_result(session, rnd, outcome.proposals,
                       role_skills={column: skill_id for _, column, _, skill_id in roles})
         eligibility.store_fingerprints(session, rnd, [int(d) for d in demands.ids], fingerprints)
         rnd.objective = result.objective
@@ -400,62 +394,24 @@ def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
     return {c: n for c, n in rows if c in wanted}
 
 
-def _store_result(session: Session, rnd: MatchingRound, result: Result, problem, craftsmen, demands,
-                  config: RoundConfig, role_skills: dict[int, int] | None = None) -> None:
-    """Proposals = assignments (with breakdown and warnings) + alternates; locked/excluded rows are kept.
-
-    ``role_skills``: skill column → skill id, to record the role each member of a team fills."""
+def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair],
+                  role_skills: dict[int, int] | None = None) -> None:
+    """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and named facts;
+    locked/excluded rows are kept. ``role_skills``: skill column → skill id, to record the role each member of a
+    team fills."""
     flagged = {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
         sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
         .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
     session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),
                                               Proposal.excluded.is_(False)))
-    pairs: list[tuple[str, str, float, bool, int | None]] = [
-        (a.craftsman, a.demand, a.score, True, None) for a in result.assignments]
-    tiers = {(a.craftsman, a.demand): a.tier for a in result.assignments}
-    role_of = {(a.craftsman, a.demand): (role_skills or {}).get(a.role) for a in result.assignments}
-    for demand, alternates in result.alternates.items():
-        pairs += [(c, demand, s, False, rank) for rank, (c, s) in enumerate(alternates, start=1)]
-    if not pairs:
-        return
-    cs = [p[0] for p in pairs]
-    ds = [p[1] for p in pairs]
-    components = features.pair_lookup(problem)(cs, ds)
-    c_index = {c: i for i, c in enumerate(craftsmen.ids)}
-    d_index = {d: i for i, d in enumerate(demands.ids)}
-    ci = np.array([c_index[c] for c in cs])
-    di = np.array([d_index[d] for d in ds])
-    km = features.distance_km(craftsmen, demands, ci, di)
-    remote = np.array([demands.mode[i] == "remote" for i in di.tolist()], dtype=bool)
-    far = (km > FAR_KM) & ~remote
-    cross = np.array([craftsmen.province[a] != demands.province[b] and bool(craftsmen.province[a])
-                      and bool(demands.province[b]) for a, b in zip(ci.tolist(), di.tolist(), strict=True)])
-    score = np.array([p[2] for p in pairs])
-    low = score < max(LOW_SCORE, config.min_score + 0.1)
-    load = defaultdict(int)
-    for c, count in result.loads.items():
-        load[int(c)] = count
-    committed = _active_loads(session, list(load))
-    capacity = craftsmen.capacity
+    skill_names, industry_names = explain.vocabulary_names(session) if proposed else ([], [])
     rows, updates = [], []
-    names = list(components)
-    for k, (c, d, s, assigned, rank) in enumerate(pairs):
-        cid, did = int(c), int(d)
-        warnings = [code for code, flag in (("far", far[k]), ("cross_province", cross[k]), ("low_score", low[k]))
-                    if flag]
-        if assigned and load[cid] + committed.get(cid, 0) > max(1, int(capacity[ci[k]])):
-            warnings.append("overloaded")
-        tier = tiers.get((c, d)) if assigned else None
-        if tier == 0:
-            warnings.append(NO_REQUIRED_SKILL)
-        breakdown = {name: float(components[name][k]) for name in names}
-        if tier is not None:
-            breakdown["relevance_tier"] = tier
-        if not np.isnan(km[k]):
-            breakdown["distance_km"] = round(float(km[k]), 1)
-        values = {"score": max(0.0, float(s)), "breakdown": breakdown, "assigned": assigned,
-                  "alternate_rank": rank, "warnings": warnings,
-                  "role_skill_id": role_of.get((c, d)) if assigned else None}
+    for pair in proposed:
+        cid, did = int(pair.craftsman), int(pair.demand)
+        breakdown = {**pair.breakdown, "facts": explain.name_facts(pair.facts, skill_names, industry_names)}
+        values = {"score": max(0.0, pair.score), "breakdown": breakdown, "assigned": pair.assigned,
+                  "alternate_rank": pair.alternate_rank, "warnings": list(pair.flags),
+                  "role_skill_id": (role_skills or {}).get(pair.role) if pair.assigned else None}
         if (cid, did) in flagged:
             updates.append({"id": flagged.pop((cid, did)), **values})
         else:
@@ -483,7 +439,7 @@ def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
     copy_sql = f"COPY {Proposal.__tablename__} ({', '.join(PROPOSAL_COLUMNS)}) FROM STDIN"
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[name]) if name in JSON_COLUMNS else row[name] for name in PROPOSAL_COLUMNS])
+            copy.write_row([json.dumps(row[name]) if name in JSON_COLUMNS else row.get(name) for name in PROPOSAL_COLUMNS])
 
 
 # ---------------------------------------------------------------- adjust

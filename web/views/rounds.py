@@ -49,10 +49,10 @@ from web.models import (
     Skill,
 )
 from web.policy import EDITOR, ROUND, ROUND_MEMBER, STAFF, current_record, policy, scope, visible_to
-from web.services import eligibility, jobs, notifications, reference, rounds
+from web.services import eligibility, explain, jobs, notifications, reference, rounds
 from web.services import engagements as engagement_labels
 from web.services.errors import ServiceError
-from web.services.exporting import XLSX_MIMETYPE, single_sheet
+from web.services.exporting import XLSX_MIMETYPE, csv_bytes, single_sheet
 from web.services.personal_data import record_export, send_outbox
 from web.views.actions import run_service
 
@@ -61,6 +61,7 @@ bp = Blueprint("rounds", __name__, url_prefix="/workspace/rounds")
 COMPONENT_LABELS = {
     "skill": _l("Skills"), "industry": _l("Industry"), "text": _l("Description fit"), "distance": _l("Distance"),
     "honour": _l("Honour"), "availability": _l("Availability"), "continuity": _l("Past ratings"),
+    "track_record": _l("Track record in the field"),
 }
 _DEFAULTS = RoundConfig()
 STATUS_LABELS = {
@@ -74,7 +75,7 @@ NOTIFICATION_LABELS = {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _
 def _labels() -> dict:
     return {"round_status_labels": STATUS_LABELS, "notification_labels": NOTIFICATION_LABELS,
             "engagement_labels": engagement_labels.STATUS_LABELS,
-            "member_labels": engagement_labels.MEMBER_STATUS_LABELS}
+            "member_labels": engagement_labels.MEMBER_STATUS_LABELS, "describe": explain.describe_proposal}
 
 
 def _weight_field(name: str) -> DecimalRangeField:
@@ -99,6 +100,7 @@ class RoundForm(FlaskForm):
     weight_honour = _weight_field("honour")
     weight_availability = _weight_field("availability")
     weight_continuity = _weight_field("continuity")
+    weight_track_record = _weight_field("track_record")
     min_score = FloatField(_l("Minimum score"), default=_DEFAULTS.min_score, validators=[NumberRange(min=0, max=1)])
     load_penalty = FloatField(_l("Fairness penalty (per extra demand of one craftsman)"),
                               default=_DEFAULTS.load_penalty, validators=[NumberRange(min=0, max=10)])
@@ -253,6 +255,24 @@ def show(round_id: int):
         job_state=jobs.job_state(current_app, rnd.job_id), pool_changes=pool_changes,
         changed_in_pool={(change.kind, change.id): change for change in pool_changes},
         interrupted=rnd.solver_status == rounds.INTERRUPTED)
+
+
+@bp.get("/<int:round_id>/export")
+@policy(STAFF, record=ROUND)
+def export(round_id: int):
+    """The round's proposals and alternates with their warnings and why, as XLSX (default) or CSV (``?format=csv``),
+    in the page's language."""
+    rnd = _round(round_id)
+    fmt = "csv" if request.args.get("format") == "csv" else "xlsx"
+    header, rows = explain.round_rows(db.session, rnd)
+    record_export(db.session, what="round", rows=len(rows), filters={"round": round_id}, actor=current_user,
+                  now=utcnow())
+    db.session.commit()
+    if fmt == "csv":
+        return send_file(io.BytesIO(csv_bytes(header, rows)), mimetype="text/csv", as_attachment=True,
+                         download_name=f"round-{round_id}.csv")
+    return send_file(io.BytesIO(single_sheet(rnd.name, header, rows)), mimetype=XLSX_MIMETYPE, as_attachment=True,
+                     download_name=f"round-{round_id}.xlsx")
 
 
 @bp.get("/<int:round_id>/status.json")
