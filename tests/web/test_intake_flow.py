@@ -41,8 +41,8 @@ def test_form_renders_with_regions_skills_and_one_time_key(browser):
     page = browser.text(NEW)
     assert 'name="csrf_token"' in page and 'name="submission_key"' in page
     assert re.search(r'name="submission_key"[^>]*value="[^"]{20,}"', page)
-    assert '<option value="510104">' in page  # a Chengdu district in the no-JS region list
-    assert re.search(r'data-regions-url="/demand/regions/[0-9a-f]+\.json"', page) and "js/intake.js" in page
+    assert '<option value="510104" data-p="510100">' in page  # a Chengdu district in the no-JS region list
+    assert "data-provinces=" in page and "js/intake.js" in page
     assert 'name="skills" value="weld.argon_arc"' in page
     assert 'class="hp-field"' in page
 

@@ -78,11 +78,11 @@ class CraftsmanForm(FlaskForm):
 
 class PauseForm(FlaskForm):
     until = DateField(_l("Paused until"), validators=[Optional()])
-    reason = StringField(_l("Reason"), validators=[Length(max=200)])
+    reason = StringField(_l("Reason"), validators=[Length(max=200)], id="pause_reason")  # ids unique on the page
 
 
 class ExitForm(FlaskForm):
-    reason = StringField(_l("Reason for leaving"), validators=[DataRequired(), Length(max=200)])
+    reason = StringField(_l("Reason for leaving"), validators=[DataRequired(), Length(max=200)], id="exit_reason")
     on = DateField(_l("Date of leaving"), validators=[DataRequired()])
 
 

@@ -97,7 +97,8 @@ class TargetForm(FlaskForm):
     """Thin form: TargetSchema validates."""
 
     region_code = SelectField(_l("Region"), choices=[], validate_choice=False)
-    year = StringField(_l("Year"), render_kw={"type": "number", "min": "2000", "max": "2100"})
+    year = StringField(_l("Year"), render_kw={"type": "number", "min": "2000", "max": "2100"},
+                       id="target_year")  # the filters' own "year" field is on the same page
     visits = _count_field(_l("Craftsman visits"))
     enterprises = _count_field(_l("Enterprises served"))
     problems = _count_field(_l("Problems solved"))
