@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from web import navigation
 from web.policy import EDITOR, ROLES_FOR, covers
+from web.services import points
 from web.services.personal_data import mask_phone
 
 
@@ -41,6 +42,8 @@ def register_template_helpers(app: Flask) -> None:
         locale = str(get_locale() or "zh_CN")
         suffix = "en" if locale.startswith("en") else "zh"
         return getattr(entity, f"{field}_{suffix}", None) or getattr(entity, f"{field}_zh", "")
+
+    app.add_template_filter(points.explanation, "points_explanation")  # a points entry's text, translated
 
     @app.template_filter("masked_phone")
     def masked_phone(phone: str | None, region_id: int | None) -> str:
