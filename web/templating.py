@@ -43,6 +43,15 @@ def register_template_helpers(app: Flask) -> None:
         suffix = "en" if locale.startswith("en") else "zh"
         return getattr(entity, f"{field}_{suffix}", None) or getattr(entity, f"{field}_zh", "")
 
+    @app.template_filter("region_name")
+    def region_name(region, full: bool = False) -> str:
+        """A region's name in the page's language (its English name once the seeds gave it one)."""
+        if region is None:
+            return ""
+        if str(get_locale() or "zh_CN").startswith("en"):
+            return region.full_name_en if full else (region.name_en or region.name)
+        return region.full_name if full else region.name
+
     app.add_template_filter(points.explanation, "points_explanation")  # a points entry's text, translated
 
     @app.template_filter("masked_phone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -69,6 +70,15 @@ def test_submit_confirm_receipt_and_status(app, browser):
 def test_english_switch_translates_the_form(browser):
     page = browser.text(NEW + "?lang=en")
     assert "Submit a demand" in page and "Unified social credit code" in page
+    assert '<option value="510104" data-p="510100" data-n="Jinjiang District">Chengdu · Jinjiang District' not in page
+    assert re.search(r'<option value="510104" data-p="510100">Jinjiang District</option>', page)  # regions too
+    assert re.search(r'<optgroup label="Sichuan · Chengdu">', page) and '["510000", "Sichuan"]' in html.unescape(page)
+
+
+def test_the_enterprise_type_is_not_preset_to_a_status_the_enterprise_may_not_hold(browser):
+    page = browser.text(NEW)
+    assert re.search(r'<option selected value="smme">|<option value="smme" selected>', page)
+    assert not re.search(r'<option selected value="zjtx">|<option value="zjtx" selected>', page)
 
 
 @pytest.mark.parametrize(("overrides", "field", "kept"), [

@@ -191,6 +191,7 @@ def _region_groups(data: reference.ReferenceData) -> list[tuple[str, list[Region
     carries its parent and its own name, from which the script builds the cascading picker: the page sends
     the region list once."""
     by_id = {row.id: row for row in data.regions}
+    name_of = _region_labeller()
     groups: dict[str, list[RegionOption]] = defaultdict(list)
     whole_city = _("%(name)s (whole city)")  # translated once, formatted per prefecture
     for row in data.regions:
@@ -199,23 +200,29 @@ def _region_groups(data: reference.ReferenceData) -> list[tuple[str, list[Region
         parent = by_id.get(row.parent_id)
         parent_code = parent.code if parent is not None else ""
         if row.level == "prefecture":
-            groups[f"{parent.name} · {row.name}"].insert(
-                0, (row.code, whole_city % {"name": row.name}, parent_code, row.name))
+            groups[f"{name_of(parent)} · {name_of(row)}"].insert(
+                0, (row.code, whole_city % {"name": name_of(row)}, parent_code, name_of(row)))
             continue
         anchor = parent
         while anchor is not None and anchor.level not in ("prefecture", "province"):
             anchor = by_id.get(anchor.parent_id)
         if anchor is None:
             continue
-        group = anchor.name if anchor.level == "province" else f"{by_id[anchor.parent_id].name} · {anchor.name}"
-        label = row.name if parent is anchor else f"{parent.name} · {row.name}"
-        groups[group].append((row.code, label, parent_code, row.name))
+        group = name_of(anchor) if anchor.level == "province" else f"{name_of(by_id[anchor.parent_id])} · {name_of(anchor)}"
+        label = name_of(row) if parent is anchor else f"{name_of(parent)} · {name_of(row)}"
+        groups[group].append((row.code, label, parent_code, name_of(row)))
     return list(groups.items())
 
 
 def _provinces(data: reference.ReferenceData) -> list[tuple[str, str]]:
     """The picker's first level (no option of the <select>: a province is too wide for a demand)."""
-    return [(row.code, row.name) for row in data.regions if row.level == "province"]
+    name_of = _region_labeller()
+    return [(row.code, name_of(row)) for row in data.regions if row.level == "province"]
+
+
+def _region_labeller() -> Any:
+    """``region row → name`` in the current locale (regions keep one Chinese ``name`` and a ``name_en``)."""
+    return (lambda row: row.name_en or row.name) if _english() else (lambda row: row.name)
 
 
 def _form_choices(data: reference.ReferenceData) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from web.clock import local_today, utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import (
     Craftsman,
     CraftsmanHonour,
@@ -112,7 +113,7 @@ def _choices():
                                       .order_by(Industry.code)).all(),
         "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all(),
         "statuses": CRAFTSMAN_STATUSES,
-        "regions": reference.filter_regions(session),
+        "regions": reference.filter_regions(session, english=is_english()),
     }
 
 
