@@ -87,6 +87,7 @@ PAGE_STATES: list[PageState] = [
     PageState("demand form with errors", "/demand/new", staff=False, after=_send_empty_form),
     PageState("tracking lookup", "/demand/track", staff=False),
     PageState("status page", _status_page, staff=False, before=_a_tracked_demand),
+    PageState("receipt", lambda s: f"/demand/receipt/{_tracking(s)[0]}", staff=False, before=_a_tracked_demand),
     PageState("login", "/auth/login", staff=False),
     PageState("workspace", "/workspace/"),
     PageState("demand inbox", "/workspace/demands/"),
@@ -94,16 +95,24 @@ PAGE_STATES: list[PageState] = [
     PageState("craftsman pool", "/workspace/craftsmen/"),
     PageState("craftsman profile",
               lambda s: f"/workspace/craftsmen/{_first(s, sa.select(Craftsman.id).order_by(Craftsman.id))}"),
+    PageState("new craftsman", "/workspace/craftsmen/new"),
+    PageState("craftsman import", "/workspace/craftsmen/import"),
+    PageState("points ledger", lambda s: "/workspace/engagements/craftsmen/"
+              f"{_first(s, sa.select(Craftsman.id).order_by(Craftsman.id))}/points"),
     PageState("rounds", "/workspace/rounds/"),
     PageState("new round", "/workspace/rounds/new"),
     PageState("round review", _solved_round),
     PageState("engagements", "/workspace/engagements/"),
     PageState("engagement",
               lambda s: f"/workspace/engagements/{_first(s, sa.select(Engagement.id).order_by(Engagement.id))}"),
+    PageState("craftsmen to look at", "/workspace/engagements/flags"),
+    PageState("notification outbox", "/workspace/rounds/outbox"),
     PageState("outcomes", "/workspace/outcomes/"),
+    PageState("new outcome", "/workspace/outcomes/new"),
     PageState("reports", "/workspace/reports/"),
     PageState("period report", "/workspace/reports/period"),
     PageState("API tokens (admin)", "/workspace/admin/tokens/"),
+    PageState("password", "/auth/password"),
 ]
 
 
