@@ -4,6 +4,8 @@ error summary, every invalid field marked and described, the consent error at on
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.e2e.conftest import DEMO_PASSWORD, DEMO_USER
@@ -47,6 +49,28 @@ def test_the_skip_link_is_the_first_stop_and_moves_to_the_content(page):
     assert focused(page, "el.id") == "main"
     page.keyboard.press("Tab")
     assert focused(page, "el.closest('main') !== null")
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(value) / 255 for value in re.findall(r"\d+", rgb)[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(first: str, second: str) -> float:
+    light, dark = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_focus_ring_stands_out_on_the_red_header_and_on_the_page(page):
+    page.goto("/")
+    for selector, background in ((".main-nav a", ".site-header"), ("main a", "body")):
+        tab_to(page, selector)
+        ring = focused(page, "[getComputedStyle(el).outlineStyle, getComputedStyle(el).outlineWidth, "
+                             "getComputedStyle(el).outlineColor]")
+        behind = page.evaluate("s => getComputedStyle(document.querySelector(s)).backgroundColor", background)
+        assert ring[0] == "solid" and float(ring[1].rstrip("px")) >= 2, ring
+        assert contrast(ring[2], behind) >= 3, (selector, ring, behind)
 
 
 def test_login_with_the_keyboard_only(page):
