@@ -113,7 +113,6 @@ EXPECTED = {
     ("engagements.flag_decision", "POST"): EDITOR_RECORD,
     ("intake.new_demand", "GET"): ANYONE,
     ("intake.new_demand", "POST"): ANYONE,
-    ("intake.regions", "GET"): ANYONE,
     ("intake.confirmation", "GET"): ANYONE,
     ("intake.receipt", "GET"): ANYONE,
     ("intake.lookup", "GET"): ANYONE,

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, flash, render_template, request, url_for
+from flask import current_app, flash, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -59,7 +59,8 @@ class DemandForm(FlaskForm):
     enterprise_name = StringField(_l("Enterprise name"), [Marked()], render_kw={"autocomplete": "organization"})
     credit_code = StringField(_l("Unified social credit code"), [Marked()],
                               render_kw={"autocapitalize": "characters", "spellcheck": "false", "maxlength": 24})
-    enterprise_type = SelectField(_l("Enterprise type"), validate_choice=False,
+    # not preset to the first type (专精特新 is a status an enterprise must hold): the schema's default
+    enterprise_type = SelectField(_l("Enterprise type"), validate_choice=False, default="smme",
                                   choices=[SelectChoice(code, ENTERPRISE_TYPE_LABELS[code]) for code in ENTERPRISE_TYPES])
     region_code = SelectField(_l("Region"), [Marked()], validate_choice=False)
     industry_code = SelectField(_l("Industry"), [Marked()], validate_choice=False)
@@ -129,32 +130,46 @@ def reference_data() -> reference.ReferenceData:
     return reference.cached(db.session, max_age=current_app.config.get("REFERENCE_CACHE_SECONDS", default))
 
 
-def _region_groups(data: reference.ReferenceData) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The region <select>'s groups (province · prefecture) and options (code, name), in the current locale."""
+RegionOption = tuple[str, str, str, str]  # code, label in the flat <select>, parent's code, own name
+
+
+def _region_groups(data: reference.ReferenceData) -> list[tuple[str, list[RegionOption]]]:
+    """The region <select>'s groups (province · prefecture) and options, in the current locale. Each option also
+    carries its parent and its own name, from which the script builds the cascading picker: the page sends
+    the region list once."""
     by_id = {row.id: row for row in data.regions}
-    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    name_of = _region_labeller()
+    groups: dict[str, list[RegionOption]] = defaultdict(list)
     whole_city = _("%(name)s (whole city)")  # translated once, formatted per prefecture
     for row in data.regions:
         if row.level == "province":
             continue
         parent = by_id.get(row.parent_id)
+        parent_code = parent.code if parent is not None else ""
         if row.level == "prefecture":
-            groups[f"{by_id[row.parent_id].name} · {row.name}"].insert(0, (row.code, whole_city % {"name": row.name}))
+            groups[f"{name_of(parent)} · {name_of(row)}"].insert(
+                0, (row.code, whole_city % {"name": name_of(row)}, parent_code, name_of(row)))
             continue
         anchor = parent
         while anchor is not None and anchor.level not in ("prefecture", "province"):
             anchor = by_id.get(anchor.parent_id)
         if anchor is None:
             continue
-        group = anchor.name if anchor.level == "province" else f"{by_id[anchor.parent_id].name} · {anchor.name}"
-        groups[group].append((row.code, row.name if parent is anchor else f"{parent.name} · {row.name}"))
+        group = name_of(anchor) if anchor.level == "province" else f"{name_of(by_id[anchor.parent_id])} · {name_of(anchor)}"
+        label = name_of(row) if parent is anchor else f"{name_of(parent)} · {name_of(row)}"
+        groups[group].append((row.code, label, parent_code, name_of(row)))
     return list(groups.items())
 
 
-def region_tree(data: reference.ReferenceData) -> list[dict[str, Any]]:
-    """The regions as the cascading picker reads them: code, name, parent's code."""
-    code_of = {row.id: row.code for row in data.regions}
-    return [{"c": row.code, "n": row.name, "p": code_of.get(row.parent_id)} for row in data.regions]
+def _provinces(data: reference.ReferenceData) -> list[tuple[str, str]]:
+    """The picker's first level (no option of the <select>: a province is too wide for a demand)."""
+    name_of = _region_labeller()
+    return [(row.code, name_of(row)) for row in data.regions if row.level == "province"]
+
+
+def _region_labeller() -> Any:
+    """``region row → name`` in the current locale (regions keep one Chinese ``name`` and a ``name_en``)."""
+    return (lambda row: row.name_en or row.name) if _english() else (lambda row: row.name)
 
 
 def _form_choices(data: reference.ReferenceData) -> dict[str, Any]:
@@ -165,8 +180,10 @@ def _form_choices(data: reference.ReferenceData) -> dict[str, Any]:
     for row in data.skills:
         children[row.parent_id].append(row)
     return {
-        "region_choices": [SelectChoice(code, name) for _group, options in region_groups for code, name in options],
+        "region_choices": [SelectChoice(option[0], option[1]) for _group, options in region_groups
+                           for option in options],
         "region_groups": region_groups,
+        "provinces": _provinces(data),
         "industry_choices": [SelectChoice("", _("Choose an industry"))]
         + [SelectChoice(row.code, label(row)) for row in data.industries],
         "skill_choices": [SelectChoice(row.code, label(row)) for row in data.skills],
@@ -187,7 +204,7 @@ def _fill_choices(form: DemandForm) -> dict[str, Any]:
     form.industry_code.choices = choices["industry_choices"]
     form.category_code.choices = category_choices(_("Choose a category"))
     page = {**skill_choices(form.skills), "region_groups": choices["region_groups"],
-            "regions_url": url_for("intake.regions", version=data.version)}
+            "provinces": choices["provinces"]}
     # The two big pickers, with nothing chosen yet (every fresh form), are rendered once per locale and
     # reference version; a form shown again with choices renders them with the choices marked.
     if not form.region_code.data:

@@ -21,6 +21,7 @@ from wtforms.fields import SelectChoice, SelectMultipleField
 
 from web.clock import utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, User
 from web.models.demands import URGENCIES
 from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
@@ -149,7 +150,7 @@ def _filters() -> service.InboxFilters:
 
 def _filter_options() -> dict[str, Any]:
     session = db.session
-    regions = reference.filter_regions(session)
+    regions = reference.filter_regions(session, english=is_english())
     return {
         "categories": session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort)).all(),
         "industries": session.scalars(sa.select(Industry).order_by(Industry.id)).all(),

@@ -7,7 +7,6 @@ in ``web.schemas.demands`` and the services. What was typed stays in the form on
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -41,8 +40,6 @@ from web.views.demand_form import (
     DemandForm,
     Marked,
     labels,
-    reference_data,
-    region_tree,
     render_demand_form,
     run_demand_form,
 )
@@ -146,24 +143,6 @@ def new_demand():
         return _render_form(form, status)
     _remember(demand.tracking_code)
     return redirect(url_for("intake.confirmation", code=demand.tracking_code), 303)
-
-
-@bp.get("/regions/<version>.json")
-@policy(ANONYMOUS)
-def regions(version: str):
-    """The region tree for the cascading picker: the same for everyone, so cached by browsers and proxies
-    for a year under a URL that names its content; an outdated version is sent on to the current one."""
-    data = reference_data()
-    if version != data.version:
-        response = redirect(url_for("intake.regions", version=data.version), 302)
-        response.headers["Cache-Control"] = "no-cache"
-        return response
-    response = current_app.response_class(
-        data.derived("regions.json", lambda d: json.dumps(region_tree(d), ensure_ascii=False, separators=(",", ":"))),
-        mimetype="application/json")
-    response.set_etag(data.version)
-    response.headers["Cache-Control"] = f"public, max-age={REGIONS_MAX_AGE}, immutable"
-    return response.make_conditional(request)
 
 
 @bp.errorhandler(CSRFError)

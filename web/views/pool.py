@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from web.clock import local_today, utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import (
     Craftsman,
     CraftsmanHonour,
@@ -77,11 +78,11 @@ class CraftsmanForm(FlaskForm):
 
 class PauseForm(FlaskForm):
     until = DateField(_l("Paused until"), validators=[Optional()])
-    reason = StringField(_l("Reason"), validators=[Length(max=200)])
+    reason = StringField(_l("Reason"), validators=[Length(max=200)], id="pause_reason")  # ids unique on the page
 
 
 class ExitForm(FlaskForm):
-    reason = StringField(_l("Reason for leaving"), validators=[DataRequired(), Length(max=200)])
+    reason = StringField(_l("Reason for leaving"), validators=[DataRequired(), Length(max=200)], id="exit_reason")
     on = DateField(_l("Date of leaving"), validators=[DataRequired()])
 
 
@@ -102,7 +103,7 @@ def _choices():
                                       .order_by(Industry.code)).all(),
         "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all(),
         "statuses": CRAFTSMAN_STATUSES,
-        "regions": reference.filter_regions(session),
+        "regions": reference.filter_regions(session, english=is_english()),
     }
 
 

@@ -37,6 +37,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from matching.config import COMPONENTS, DEFAULT_WEIGHTS, RoundConfig
 from web.clock import local, local_today, utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import (
     DemandCategory,
     Engagement,
@@ -136,7 +137,7 @@ def _fill_choices(form: RoundForm) -> None:
     name = current_app.jinja_env.filters["localized"]  # name_zh or name_en by the page's language
     every = [_option("", _("All"))]
     regions = every + [_option(code, name if level == "province" else f"\u3000{name}")
-                       for code, name, level in reference.filter_regions(session)]
+                       for code, name, level in reference.filter_regions(session, english=is_english())]
     form.demand_region.choices = regions
     form.craftsman_region.choices = regions
     form.demand_category.choices = every + [
