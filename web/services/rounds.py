@@ -483,7 +483,7 @@ def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
     copy_sql = f"COPY {Proposal.__tablename__} ({', '.join(PROPOSAL_COLUMNS)}) FROM STDIN"
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[name]) if name in JSON_COLUMNS else row[name] for name in PROPOSAL_COLUMNS])
+            copy.write_row([json.dumps(row[name]) if name in JSON_COLUMNS else row.get(name) for name in PROPOSAL_COLUMNS])
 
 
 # ---------------------------------------------------------------- adjust
