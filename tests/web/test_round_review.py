@@ -255,7 +255,8 @@ def test_while_solving_the_button_is_disabled_and_the_page_refreshes_without_jav
     real_fetch = Job.fetch.__func__
     monkeypatch.setattr(Job, "fetch", classmethod(lambda cls, *a, **k: fetches.append(a) or real_fetch(cls, *a, **k)))
     page = browser.text(f"{url}?lang=en")
-    assert len(fetches) == 1  # one look at Redis per page load
+    assert len(fetches) == 1  # one look at Redis per page load…
+    assert browser.get(f"{url}/status.json").get_json()["job"] == "queued" and len(fetches) == 2  # …and per poll
     assert re.search(r'<button[^>]*id="solve-busy"[^>]*disabled', page)
     assert 'action="/workspace/rounds/%d/solve' % round_id not in page  # no live solve form
     assert re.search(r'<noscript><meta http-equiv="refresh" content="\d+"></noscript>', page)
