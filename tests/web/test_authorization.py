@@ -80,7 +80,7 @@ EXPECTED = {
     ("rounds.pair", "POST"): EDITOR_RECORD,
     ("rounds.capacity", "POST"): EDITOR_RECORD,
     ("rounds.place", "GET"): EDITOR_RECORD,  # search the pool for a craftsman to lock onto a demand
-    ("rounds.place_lock", "POST"): EDITOR_RECORD,
+    ("rounds.place", "POST"): EDITOR_RECORD,
     ("rounds.publish", "POST"): EDITOR_RECORD,
     ("rounds.decline", "POST"): EDITOR_RECORD,
     ("rounds.outbox", "GET"): STAFF,

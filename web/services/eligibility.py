@@ -104,6 +104,14 @@ def booked_elsewhere(session: Session, rnd: MatchingRound,
     return {craftsman_id: count for craftsman_id, count in rows}
 
 
+def declined(session: Session, demand_id: int, craftsman_ids: Iterable[int]) -> set[int]:
+    """Which of these craftsmen declined the demand after an earlier publish (no round proposes them again)."""
+    return set(session.scalars(
+        sa.select(EngagementMember.craftsman_id).join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .where(EngagementMember.status == "declined", Engagement.demand_id == demand_id,
+               EngagementMember.craftsman_id.in_(sorted(craftsman_ids)))))
+
+
 # ---------------------------------------------------------------- demands
 def closed_demands(session: Session, rnd: MatchingRound) -> dict[int, tuple[str, str]]:
     """The round's demands that are no longer open: id → (reason, detail naming the round that served it)."""

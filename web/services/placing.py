@@ -28,8 +28,6 @@ from web.clock import local_today
 from web.models import (
     Craftsman,
     Demand,
-    Engagement,
-    EngagementMember,
     MatchingRound,
     Proposal,
     RoundCraftsman,
@@ -106,10 +104,7 @@ def obstacles(session: Session, rnd: MatchingRound, demand_id: int, craftsman_id
         Proposal.round_id == rnd.id, Proposal.locked, Proposal.demand_id != demand_id,
         Proposal.craftsman_id.in_(ids))))
     booked = eligibility.booked_elsewhere(session, rnd, ids)
-    declined = set(session.scalars(
-        sa.select(EngagementMember.craftsman_id).join(Engagement, Engagement.id == EngagementMember.engagement_id)
-        .where(EngagementMember.status == "declined", Engagement.demand_id == demand_id,
-               EngagementMember.craftsman_id.in_(ids))))
+    declined = eligibility.declined(session, demand_id, ids)
     if len(people) < len(ids):
         raise NotFound(_l("This craftsman does not exist."))
     default_capacity = (rnd.filters or {}).get("default_capacity")

@@ -350,39 +350,34 @@ def _demand_of(rnd: MatchingRound, demand_id: int):
         abort(404)
 
 
-@bp.get("/<int:round_id>/demands/<int:demand_id>/place")
+@bp.route("/<int:round_id>/demands/<int:demand_id>/place", methods=["GET", "POST"])
 @policy(EDITOR, record=ROUND)
 def place(round_id: int, demand_id: int):
-    """Search the pool (name, skill, region) for a craftsman to lock onto the demand; who cannot be, and why."""
+    """Search the pool (name, skill, region) for a craftsman to lock onto the demand, showing who cannot be and
+    why; a POST locks the chosen one, or comes back to the search with the rule that refused him."""
     rnd = _round(round_id)
     demand, slots = _demand_of(rnd, demand_id)
     filters = _place_filters()
+    form = PlaceForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            flash(_("The request was incomplete; nothing was changed."), "error")
+        elif run_service(lambda: placing.place_craftsman(
+                db.session, rnd, demand_id, form.craftsman_id.data, actor=current_user, now=utcnow(),
+                expected_version=_version()), _("The craftsman is locked onto “%(title)s”; re-solve to apply.",
+                                                title=demand.title)):
+            return _back(rnd)
+        return redirect(url_for("rounds.place", round_id=rnd.id, demand_id=demand_id,
+                                **{k: v for k, v in filters.items() if v}))
     found = pool_service.list_craftsmen(db.session, filters, scope=scope(current_user), search_phones=False,
                                         page=request.args.get("page", 1, type=int) or 1, per_page=20)
     ids = [craftsman.id for craftsman in found.items]
     return render_template(
         "rounds/place.html", rnd=rnd, demand=demand, slots=slots, found=found, filters=filters,
         obstacles=placing.obstacles(db.session, rnd, demand_id, ids, today=local_today()),
-        members=placing.in_round(db.session, rnd, ids), form=PlaceForm(),
+        members=placing.in_round(db.session, rnd, ids), form=form,
         regions=reference.filter_regions(db.session),
         skills=db.session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all())
-
-
-@bp.post("/<int:round_id>/demands/<int:demand_id>/place")
-@policy(EDITOR, record=ROUND)
-def place_lock(round_id: int, demand_id: int):
-    rnd = _round(round_id)
-    demand, _slots = _demand_of(rnd, demand_id)
-    form = PlaceForm()
-    if not form.validate_on_submit():
-        flash(_("The request was incomplete; nothing was changed."), "error")
-    elif run_service(lambda: placing.place_craftsman(
-            db.session, rnd, demand_id, form.craftsman_id.data, actor=current_user, now=utcnow(),
-            expected_version=_version()), _("The craftsman is locked onto “%(title)s”; re-solve to apply.",
-                                            title=demand.title)):
-        return _back(rnd)
-    return redirect(url_for("rounds.place", round_id=rnd.id, demand_id=demand_id,
-                            **{k: v for k, v in _place_filters().items() if v}))
 
 
 @bp.post("/<int:round_id>/capacity")
