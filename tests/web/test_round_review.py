@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tests.browser import Browser
 from tests.conftest import NOW, TEST_PASSWORD, make_test_app
-from tests.factories import make_craftsman, make_demand
+from tests.factories import make_craftsman, make_demand, make_engagement
 from tests.web.conftest import needs_redis
 from web import migrate
 from web.db import make_engine
@@ -159,6 +159,26 @@ def test_a_second_lock_and_a_role_are_refused(session, make_user):
     with pytest.raises(ServiceError) as role:
         placing.place_craftsman(session, rnd, demand.id, craftsman.id, role="weld", actor=actor, now=NOW)
     assert role.value.field == "role"
+
+
+def test_the_round_s_own_rules_are_named_too(session, make_user):
+    from web.models import User
+
+    actor = session.get(User, make_user())
+    first, second, excluded, declined = (make_craftsman(session, skills=WELD) for _ in range(4))
+    demand = make_demand(session, skills={"weld": 2})  # a team of one
+    make_engagement(session, demand, [declined], status="cancelled", cancel_reason="工匠婉拒").members[0].status = "declined"
+    electrician = make_craftsman(session, skills={"electrical": 5})
+    rnd = rounds.create_round(session, name="规则轮次", actor=actor, now=NOW, config={"relevance": "only"})
+    rounds.set_pair(session, rnd, excluded.id, demand.id, "exclude", actor=actor, now=NOW)
+    placing.place_craftsman(session, rnd, demand.id, first.id, actor=actor, now=NOW)
+    found = placing.obstacles(session, rnd, demand.id, [c.id for c in (first, second, excluded, declined)],
+                              today=NOW.date())
+    assert {craftsman_id: obstacle.rule for craftsman_id, obstacle in found.items()} == {
+        first.id: "already_locked", second.id: "team_full", excluded.id: "excluded", declined.id: "declined"}
+    rounds.set_pair(session, rnd, first.id, demand.id, "clear", actor=actor, now=NOW)
+    found = placing.obstacles(session, rnd, demand.id, [electrician.id, second.id], today=NOW.date())
+    assert found[second.id] is None and found[electrician.id].rule == "no_required_skill"  # a "relevant only" round
 
 
 # ---------------------------------------------------------------- the load table of a large round
