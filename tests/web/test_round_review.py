@@ -167,7 +167,8 @@ def test_the_round_s_own_rules_are_named_too(session, make_user):
     actor = session.get(User, make_user())
     first, second, excluded, declined = (make_craftsman(session, skills=WELD) for _ in range(4))
     demand = make_demand(session, skills={"weld": 2})  # a team of one
-    make_engagement(session, demand, [declined], status="cancelled", cancel_reason="工匠婉拒").members[0].status = "declined"
+    gone = make_engagement(session, demand, [declined], status="cancelled", cancel_reason="工匠婉拒")
+    gone.members[0].status = "declined"
     electrician = make_craftsman(session, skills={"electrical": 5})
     rnd = rounds.create_round(session, name="规则轮次", actor=actor, now=NOW, config={"relevance": "only"})
     rounds.set_pair(session, rnd, excluded.id, demand.id, "exclude", actor=actor, now=NOW)

@@ -225,8 +225,8 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                 expected_version: int | None = None, keep_unaffected: bool = False) -> Result:
     """Solve exactly over the round's craftsmen and demands that are still eligible; store proposals and metrics.
 
-    The features come from the snapshot of the last solve unless a demand was edited or a craftsman was put on a
-    demand from outside the round since (then the round reloads them), and the pools decide eligibility every time: craftsmen who paused or left get no demand,
+    The features come from the snapshot of the last solve unless a demand was edited since (then the round
+    reloads them), and the pools decide eligibility every time: craftsmen who paused or left get no demand,
     capacity booked by other rounds since this one was created is taken off, demands no longer open drop out,
     and locks on them are released (audited). With ``keep_unaffected`` (the repair after the pools moved) every
     proposed pair that no change touches is held for this solve, so only the affected places are filled anew.
@@ -253,7 +253,8 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     if skill_parent is None:
         skill_parent = features.load_skill_parent(session)
     fingerprints = pools.fingerprints  # checked now, stored after the solve
-    joined = rnd.snapshot and {str(c) for c in capacities} != set(rnd.snapshot["craftsmen"]["ids"])  # placed by hand
+    # a craftsman put on a demand from outside the round (placing) is not in the snapshot: reload the features too
+    joined = rnd.snapshot and {str(c) for c in capacities} != set(rnd.snapshot["craftsmen"]["ids"])
     if rnd.snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
     else:

@@ -248,8 +248,9 @@ def show(round_id: int):
     pool_changes = eligibility.changes_since_solve(session, rnd, local_today()) if rnd.status == "solved" else []
     load_args = _load_table_args()
     return render_template(
-        "rounds/show.html", rnd=rnd, load_query=load_args["q"], review=review.items, total=review.total, page=review.page, pages=review.pages,
+        "rounds/show.html", rnd=rnd, review=review.items, total=review.total, page=review.page, pages=review.pages,
         only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd, **load_args),
+        load_query=load_args["q"],
         counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd),
         labels=COMPONENT_LABELS, warning_labels=rounds.WARNING_LABELS, action=ActionForm(),
         engagements=engagements, decline_form=DeclineForm(), changed=rounds.change_names(session, rnd),
