@@ -80,6 +80,8 @@ EXPECTED = {
     ("rounds.solve", "POST"): EDITOR_RECORD,
     ("rounds.pair", "POST"): EDITOR_RECORD,
     ("rounds.capacity", "POST"): EDITOR_RECORD,
+    ("rounds.place", "GET"): EDITOR_RECORD,  # search the pool for a craftsman to lock onto a demand
+    ("rounds.place", "POST"): EDITOR_RECORD,
     ("rounds.publish", "POST"): EDITOR_RECORD,
     ("rounds.decline", "POST"): EDITOR_RECORD,
     ("rounds.outbox", "GET"): STAFF,
