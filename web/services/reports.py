@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from web.models import (
+    Agreement,
     Demand,
     DemandCategory,
     Engagement,
@@ -231,10 +232,9 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
         "workers_trained": int(sums["trained"]), "apprentices": int(sums["apprentices"]),
         "craftsman_visits": int(sum(row.visits_p or 0 for row in facts.members.values())),
     }
-    figures["agreements"] = session.scalar(
-        sa.select(sa.func.count(sa.distinct(FollowUp.engagement_id)))
-        .where(FollowUp.agreement_signed.is_(True), FollowUp.done_on.is_not(None), *period.on(FollowUp.done_on),
-               *_in_province(period, FollowUp.engagement_id))) or 0
+    figures["agreements"] = session.scalar(  # agreements (长期惠企) that start in the period
+        sa.select(sa.func.count(Agreement.id))
+        .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id))) or 0
     started = (sa.select(sa.func.count(sa.distinct(Demand.enterprise_id)).label("enterprises_served"),
                          sa.func.count(Engagement.id).label("engagements_started"))
                .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id)
