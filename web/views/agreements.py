@@ -68,6 +68,7 @@ def new(engagement_id: int):
     form.craftsman_id.choices = [SelectChoice("", "—")] + [SelectChoice(str(c.id), c.name) for c in members]
     studios = {c.studio.id: c.studio.name for c in members if c.studio}
     form.studio_id.choices = [SelectChoice("", "—")] + [SelectChoice(str(i), name) for i, name in studios.items()]
+    status = 200
     if request.method == "GET":
         form.union_name.data = service.default_union_name(engagement)
         form.starts_on.data = local_today().isoformat()
@@ -84,6 +85,7 @@ def new(engagement_id: int):
         except ServiceError as error:
             db.session.rollback()
             show_errors(form, error)
+            status = 422
         else:
             db.session.commit()
             flash(_("The agreement is recorded."), "success")
@@ -91,7 +93,7 @@ def new(engagement_id: int):
     else:
         abort(400)
     return render_template("agreements/form.html", e=engagement, form=form,
-                           document_hint=DOCUMENT_HINT), 422 if form.errors else 200
+                           document_hint=DOCUMENT_HINT), status
 
 
 @bp.get("/agreements/<int:agreement_id>")
