@@ -78,12 +78,15 @@ def test_coordinator_records_an_agreement_seen_on_the_engagement_enterprise_and_
         assert f'data-agreement="{agreement.id}"' in browser.text(url), url
     home = browser.text("/workspace/")
     assert _stat(home, "agreements-active") == 1 and _stat(home, "agreements-expiring") == 1
+    dashboard = browser.text("/workspace/reports/")
+    for figure in ("agreements_active", "agreements_expiring", "agreements"):
+        assert _stat(dashboard, figure, 'data-figure="{}"') == 1, figure
     with browser.get(f"/workspace/agreements/{agreement.id}/document") as download:
         assert download.status_code == 200 and download.data == PDF
 
 
-def _stat(page: str, element_id: str) -> int:
-    after = page.split(f'id="{element_id}"')[1]
+def _stat(page: str, name: str, marker: str = 'id="{}"') -> int:
+    after = page.split(marker.format(name))[1]
     return int(after.split('class="stat-value">')[1].split("<")[0])
 
 

@@ -4,7 +4,7 @@ staff who may see the engagement; and the enterprise's page with its demands and
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -19,7 +19,7 @@ from web.policy import AGREEMENT, EDITOR, ENGAGEMENT, ENTERPRISE, STAFF, current
 from web.services import agreements as service
 from web.services.demands import STATUS_LABELS as DEMAND_STATUS_LABELS
 from web.services.errors import ServiceError
-from web.views.actions import run_service
+from web.views.actions import run_upload, send_stored_file
 from web.views.forms import show_errors
 
 bp = Blueprint("agreements", __name__, url_prefix="/workspace")
@@ -109,13 +109,8 @@ def show(agreement_id: int):
 @policy(EDITOR, record=AGREEMENT)
 def attach(agreement_id: int):
     agreement = current_record()
-    form = DocumentForm()
-    document = _upload(form) if form.validate_on_submit() else None
-    if document is None:
-        flash(_("Choose a file to attach."), "error")
-    else:
-        run_service(lambda: service.attach_document(db.session, agreement, *document, actor=current_user,
-                                                    now=utcnow()), _("The document is attached."))
+    run_upload(DocumentForm(), "document", lambda name, stream: service.attach_document(
+        db.session, agreement, name, stream, actor=current_user, now=utcnow()), _("The document is attached."))
     return redirect(url_for("agreements.show", agreement_id=agreement.id))
 
 
@@ -123,11 +118,7 @@ def attach(agreement_id: int):
 @policy(STAFF, record=AGREEMENT)
 def document(agreement_id: int):
     agreement = current_record()
-    path = service.document_path(agreement)
-    if path is None or not path.is_file():
-        abort(404)
-    return send_file(path, mimetype=agreement.document_type, download_name=agreement.document_name,
-                     as_attachment=True)
+    return send_stored_file(service.document_path(agreement), agreement.document_type, agreement.document_name)
 
 
 @bp.get("/enterprises/<int:enterprise_id>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -57,7 +57,7 @@ from web.services import engagements as service
 from web.services import flags, followups, points
 from web.services.errors import ServiceError
 from web.services.paging import paginate
-from web.views.actions import run_service
+from web.views.actions import run_service, run_upload, send_stored_file
 from web.views.forms import show_errors
 
 bp = Blueprint("engagements", __name__, url_prefix="/workspace/engagements")
@@ -363,14 +363,9 @@ def add_note(follow_up_id: int):
 @policy(EDITOR, record=FOLLOW_UP)
 def add_attachment(follow_up_id: int):
     follow_up = current_record()
-    form = AttachmentForm()
-    upload = form.attachment.data if form.validate_on_submit() else None
-    if upload is None or not getattr(upload, "filename", ""):
-        flash(_("Choose a file to attach."), "error")
-        return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
-    run_service(lambda: followups.add_attachment(db.session, follow_up, filename=upload.filename,
-                                                 stream=upload.stream, actor=current_user, now=utcnow()),
-                _("The file is attached."))
+    run_upload(AttachmentForm(), "attachment", lambda name, stream: followups.add_attachment(
+        db.session, follow_up, filename=name, stream=stream, actor=current_user, now=utcnow()),
+        _("The file is attached."))
     return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
 
 
@@ -378,10 +373,7 @@ def add_attachment(follow_up_id: int):
 @policy(STAFF, record=ATTACHMENT)
 def attachment(attachment_id: int):
     row = current_record()
-    path = followups.attachment_path(row)
-    if not path.is_file():
-        abort(404)
-    return send_file(path, mimetype=row.content_type, download_name=row.filename, as_attachment=True)
+    return send_stored_file(followups.attachment_path(row), row.content_type, row.filename)
 
 
 # ---------------------------------------------------------------- points and the review flags
