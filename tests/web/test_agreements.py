@@ -74,7 +74,7 @@ def test_coordinator_records_an_agreement_seen_on_the_engagement_enterprise_and_
                                                            AuditLog.entity_id == agreement.id))
         assert audit.after["document_name"] == "协议.pdf"
     # listed on the engagement, the enterprise's page and the agreements list; counted on the workspace
-    for url in (case.url, f"/workspace/enterprises/{case.enterprise_id}", "/workspace/agreements/?only=expiring"):
+    for url in (case.url, f"/workspace/enterprises/{case.enterprise_id}", "/workspace/agreements/?show=expiring"):
         assert f'data-agreement="{agreement.id}"' in browser.text(url), url
     home = browser.text("/workspace/")
     assert _stat(home, "agreements-active") == 1 and _stat(home, "agreements-expiring") == 1

@@ -52,10 +52,10 @@ def _upload(form: FlaskForm):
 @bp.get("/agreements/")
 @policy(STAFF)
 def index():
-    only = request.args.get("only", "")
+    shown = request.args.get("show", "")
     today = local_today()
-    rows = service.listed(db.session, visible=_visible(), only=only or None, today=today)
-    return render_template("agreements/index.html", rows=rows, only=only, today=today, state=service.state,
+    rows = service.listed(db.session, visible=_visible(), only=shown or None, today=today)
+    return render_template("agreements/index.html", rows=rows, shown=shown, today=today, state=service.state,
                            labels=service.STATE_LABELS, counts=service.counts(db.session, today, _visible()))
 
 
