@@ -23,6 +23,7 @@ WORKSPACE_NAV = [
     ("pool.craftsmen", _l("Craftsmen")),
     ("rounds.index", _l("Matching rounds")),
     ("engagements.index", _l("Engagements")),
+    ("agreements.index", _l("Agreements")),
     ("outcomes.index", _l("Outcomes")),
     ("reports.dashboard", _l("Dashboard")),
     ("admin_tokens.index", _l("API tokens")),

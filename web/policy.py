@@ -34,10 +34,12 @@ from sqlalchemy.orm import Session, aliased
 
 from web.extensions import db
 from web.models import (
+    Agreement,
     Attachment,
     Craftsman,
     Engagement,
     EngagementMember,
+    Enterprise,
     FollowUp,
     MatchingRound,
     Outcome,
@@ -139,6 +141,11 @@ ROUND_MEMBER = Record("round member", "member_id", EngagementMember, lambda m: s
     sa.select(MatchingRound.region_id).join(Engagement, Engagement.round_id == MatchingRound.id)
     .where(Engagement.id == m.engagement_id))))
 OUTCOME = Record("outcome", "outcome_id", Outcome, _outcome_regions)
+AGREEMENT = Record("agreement", "agreement_id", Agreement, lambda a: {_demand_region(a.engagement.demand_id)},
+                   hidden=True)
+# An enterprise belongs to its own region and to the regions of its demands.
+ENTERPRISE = Record("enterprise", "enterprise_id", Enterprise, lambda e: {e.region_id, *db.session.scalars(
+    sa.select(DemandModel.region_id).where(DemandModel.enterprise_id == e.id))}, hidden=True)
 
 
 def current_record() -> Any:

@@ -23,6 +23,7 @@ from tests.factories import make_craftsman, make_demand, make_engagement, region
 from web import policy
 from web.extensions import db
 from web.models import (
+    Agreement,
     Attachment,
     AuditLog,
     Engagement,
@@ -71,6 +72,7 @@ EXPECTED = {
     ("pool.import_template", "GET"): STAFF,
     ("pool.import_sample", "GET"): STAFF,
     ("pool.export", "GET"): EDITOR,  # mobile numbers: not for viewers
+    ("pool.bulk_action", "POST"): EDITOR,  # the craftsmen are looked up within the user's regions
     ("rounds.index", "GET"): STAFF,
     ("rounds.create", "GET"): EDITOR,
     ("rounds.create", "POST"): EDITOR,
@@ -113,6 +115,13 @@ EXPECTED = {
     ("engagements.points_ledger", "GET"): STAFF_RECORD,
     ("engagements.flag_list", "GET"): STAFF,
     ("engagements.flag_decision", "POST"): EDITOR_RECORD,
+    ("agreements.index", "GET"): STAFF,
+    ("agreements.new", "GET"): EDITOR_HIDDEN,
+    ("agreements.new", "POST"): EDITOR_HIDDEN,
+    ("agreements.show", "GET"): STAFF_HIDDEN,
+    ("agreements.attach", "POST"): EDITOR_HIDDEN,
+    ("agreements.document", "GET"): STAFF_HIDDEN,
+    ("agreements.enterprise", "GET"): STAFF_HIDDEN,
     ("intake.new_demand", "GET"): ANYONE,
     ("intake.new_demand", "POST"): ANYONE,
     ("intake.confirmation", "GET"): ANYONE,
@@ -123,6 +132,7 @@ EXPECTED = {
     ("intake.answer_info", "POST"): ANYONE,
     ("intake.rate", "POST"): ANYONE,
     ("demands.inbox", "GET"): STAFF,
+    ("demands.bulk_action", "POST"): EDITOR,  # the demands are looked up within the user's regions
     ("demands.review", "GET"): STAFF_HIDDEN,
     ("demands.act", "POST"): EDITOR_HIDDEN,
     ("demands.edit", "GET"): EDITOR_HIDDEN,
@@ -200,7 +210,10 @@ def records(session, make_user):
     outcome = Outcome(kind="method", title="压力容器焊接工法", craftsman_id=craftsman.id, created_at=NOW)
     api_token, _clear = tokens.issue_token(session, user=tool_owner, name="tool",
                                            scopes=["solve"], days=30, actor="test", now=NOW)
-    session.add_all([attachment, outcome, Notification(
+    agreement = Agreement(engagement_id=engagement.id, enterprise_id=demand.enterprise_id, craftsman_id=craftsman.id,
+                          union_name="成都市总工会", starts_on=NOW.date(), ends_on=NOW.date(), scope="师带徒",
+                          created_at=NOW)
+    session.add_all([attachment, outcome, agreement, Notification(
         round_id=rnd.id, recipient_kind="craftsman", recipient_id=craftsman.id, address=craftsman.phone,
         subject="任务", body="您已被安排服务", status="sent", created_at=NOW)])
     session.commit()
@@ -208,7 +221,8 @@ def records(session, make_user):
             "follow_up_id": follow_up.id, "attachment_id": attachment.id, "round_id": rnd.id,
             "member_id": engagement.members[0].id, "outcome_id": outcome.id, "code": demand.tracking_code,
             "token": "x" * 22 + ".csv", "kind": "check_2w", "action": "approve", "decision": "pause",
-            "filename": "css/app.css", "token_id": api_token.id, "version": "0"}
+            "filename": "css/app.css", "token_id": api_token.id, "version": "0", "agreement_id": agreement.id,
+            "enterprise_id": demand.enterprise_id}
 
 
 USERS = {"viewer": ("viewer", "510100"), "other_coordinator": ("coordinator", "500000"),

@@ -57,13 +57,13 @@ def test_follow_up_is_recorded_once_and_outcomes_join_the_pool(session, engageme
     _start(session, engagement)
     check = _kinds(engagement)["check_2w"]
     data = {"done_on": TODAY.isoformat(), "problems_solved": 2, "value_created_wan": 12.5, "workers_trained": 8,
-            "apprentices": 1, "agreement_signed": True, "agreement_term_months": 12, "note": "工匠已进场。",
+            "apprentices": 1, "note": "工匠已进场。",
             "outcomes": [{"kind": "method", "title": "真空发生器国产替代维修工法"}]}
     followups.record_follow_up(session, check, data, actor="test", now=NOW)
     outcome = session.scalar(sa.select(Outcome).where(Outcome.follow_up_id == check.id))
     assert outcome.title == "真空发生器国产替代维修工法" and outcome.craftsman_id is not None
     assert [n.body for n in check.notes] == ["工匠已进场。"]
-    assert check.value_created_wan == 12.5 and check.agreement_term_months == 12
+    assert check.value_created_wan == 12.5 and check.apprentices == 1
     with pytest.raises(Conflict):
         followups.record_follow_up(session, check, data, actor="test", now=NOW)
     assert session.scalar(sa.select(sa.func.count()).select_from(Outcome)
@@ -78,9 +78,9 @@ def test_follow_up_validation_writes_nothing(session, engagement):
     _start(session, engagement)
     check = _kinds(engagement)["check_2w"]
     with pytest.raises(ServiceError) as error:
-        followups.record_follow_up(session, check, {"done_on": TODAY.isoformat(), "agreement_signed": True},
+        followups.record_follow_up(session, check, {"done_on": TODAY.isoformat(), "problems_solved": -1},
                                    actor="test", now=NOW)
-    assert "agreement_term_months" in error.value.as_errors()
+    assert "problems_solved" in error.value.as_errors()
     with pytest.raises(ServiceError):
         followups.record_follow_up(session, check, {"done_on": (TODAY + dt.timedelta(days=1)).isoformat()},
                                    actor="test", now=NOW)
@@ -107,9 +107,10 @@ def test_completion_needs_acceptance_and_mandatory_follow_ups_unless_overridden(
     override = session.scalar(sa.select(AuditLog).where(AuditLog.action == "engagement.complete_override",
                                                         AuditLog.entity_id == engagement.id))
     assert override.after["open_follow_ups"] == ["check_2w", "result"]
-    impact = session.scalar(sa.select(FollowUp).where(FollowUp.engagement_id == engagement.id,
-                                                      FollowUp.kind == "impact_6m"))
-    assert impact.due_on == TODAY + dt.timedelta(days=182)
+    # one six-month review, moved to six months after the completion (no second six-month item)
+    six_months = session.scalars(sa.select(FollowUp).where(FollowUp.engagement_id == engagement.id,
+                                                           FollowUp.kind.like("%6m"))).all()
+    assert [(f.kind, f.due_on) for f in six_months] == [("review_6m", TODAY + dt.timedelta(days=182))]
     assert {m.status for m in engagement.members} == {"served"}
     assert sorted(e.delta for e in session.scalars(sa.select(PointsEntry).where(
         PointsEntry.engagement_id == engagement.id))) == [20, 20]

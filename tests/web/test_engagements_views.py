@@ -65,14 +65,14 @@ def test_whole_loop_through_the_forms(app, coordinator_browser, engagement_id, t
     index = browser.text("/workspace/engagements/?who=all")
     assert 'id="overdue-count"' in index and "check_2w" in index
     form_url = _url(engagement_id, "/follow-ups/check_2w")
-    bad = browser.submit(form_url, {"done_on": TODAY.isoformat(), "agreement_signed": "y"})
+    bad = browser.submit(form_url, {"done_on": TODAY.isoformat(), "problems_solved": "-1"})
     assert bad.status_code == 422
-    assert 'id="agreement_term_months"' in bad.get_data(as_text=True)
+    assert 'id="problems_solved"' in bad.get_data(as_text=True)
     assert bad.get_data(as_text=True).count('role="alert"') == 1
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
     response = browser.submit(form_url, {
         "done_on": TODAY.isoformat(), "problems_solved": "3", "value_created_wan": "18.5", "workers_trained": "12",
-        "apprentices": "2", "agreement_signed": "y", "agreement_term_months": "24", "note": "首次回访，问题清单确认。",
+        "apprentices": "2", "note": "首次回访，问题清单确认。",
         "outcomes-0-kind": "method", "outcomes-0-title": "压力容器焊缝返修工法", "outcomes-0-reference": "",
         "attachment": (io.BytesIO(png), "现场.png"),
     }, content_type="multipart/form-data")
@@ -80,7 +80,7 @@ def test_whole_loop_through_the_forms(app, coordinator_browser, engagement_id, t
     with app.app_context():
         check = db.session.scalar(sa.select(FollowUp).where(FollowUp.engagement_id == engagement_id,
                                                             FollowUp.kind == "check_2w"))
-        assert (check.problems_solved, check.value_created_wan, check.agreement_term_months) == (3, 18.5, 24)
+        assert (check.problems_solved, check.value_created_wan, check.apprentices) == (3, 18.5, 2)
         outcome = db.session.scalar(sa.select(Outcome).where(Outcome.follow_up_id == check.id))
         assert outcome.title == "压力容器焊缝返修工法"
         attachment = db.session.scalar(sa.select(Attachment).where(Attachment.follow_up_id == check.id))

@@ -13,7 +13,17 @@ import sqlalchemy as sa
 
 from tests.browser import Browser
 from tests.conftest import NOW, TEST_PASSWORD
-from web.models import Attachment, Craftsman, Demand, Engagement, FollowUp, MatchingRound, Outcome
+from web.models import (
+    Agreement,
+    Attachment,
+    Craftsman,
+    Demand,
+    Engagement,
+    Enterprise,
+    FollowUp,
+    MatchingRound,
+    Outcome,
+)
 from web.services import rounds, seeding
 from web.services.engagements import KIND_LABELS
 
@@ -55,6 +65,8 @@ def _urls(app, session) -> Iterator[str]:
         "attachment_id": _first_id(session, Attachment.id),
         "round_id": _first_id(session, MatchingRound.id),
         "outcome_id": _first_id(session, Outcome.id),
+        "agreement_id": _first_id(session, Agreement.id),
+        "enterprise_id": _first_id(session, Enterprise.id),
     }
     every_round = session.scalars(sa.select(MatchingRound.id)).all()  # draft, solved and published
     tracking_code = session.scalar(sa.select(Demand.tracking_code).limit(1))

@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_engagement, make_enterprise, region
 from web.extensions import db
-from web.models import Feedback, FollowUp, Outcome, RegionTarget, VisitLog
+from web.models import Agreement, Feedback, FollowUp, Outcome, RegionTarget, VisitLog
 from web.services import reports
 
 TODAY = NOW.date()  # 2026-11-23
@@ -49,10 +49,10 @@ def build_dataset(session):
     _follow_up(g1, "check_2w", D(2026, 2, 8), D(2026, 2, 8), problems_solved=1, value_created_wan=10.5,
                workers_trained=5, apprentices=0)
     _follow_up(g1, "result", D(2026, 3, 10), D(2026, 3, 10), problems_solved=2, value_created_wan=20,
-               workers_trained=10, apprentices=2, agreement_signed=True, agreement_term_months=12)
+               workers_trained=10, apprentices=2)
     g2 = make_engagement(session, d2, [c1], status="evaluated", started_on=D(2026, 2, 10), completed_on=D(2026, 4, 2))
     _follow_up(g2, "result", D(2026, 4, 2), D(2026, 4, 2), problems_solved=1, value_created_wan=4.5,
-               workers_trained=3, apprentices=0, agreement_signed=True, agreement_term_months=24)
+               workers_trained=3, apprentices=0)
     _follow_up(g2, "review_3m", D(2026, 5, 11))                       # open and overdue
     g3 = make_engagement(session, d3, [c3, c2], status="in_service", started_on=D(2026, 3, 25))
     _follow_up(g3, "check_2w", D(2026, 4, 8))                         # open and overdue
@@ -64,6 +64,10 @@ def build_dataset(session):
     g3.members[1].status = "no_show"
     session.flush()
     session.add_all([
+        Agreement(engagement_id=g1.id, enterprise_id=e1.id, craftsman_id=c1.id, union_name="成都市总工会",
+                  starts_on=D(2026, 3, 10), ends_on=D(2027, 3, 9), scope="焊接师带徒", created_at=NOW),
+        Agreement(engagement_id=g2.id, enterprise_id=e2.id, craftsman_id=c1.id, union_name="成都市总工会",
+                  starts_on=D(2026, 4, 2), ends_on=D(2028, 4, 1), scope="焊接师带徒", created_at=NOW),
         Feedback(demand_id=d1.id, engagement_id=g1.id, rating=5, created_at=T(2026, 3, 15)),
         Feedback(demand_id=d2.id, engagement_id=g2.id, rating=3, created_at=T(2026, 4, 5)),
         VisitLog(engagement_id=g3.id, visited_on=D(2026, 4, 1), note="现场", recorded_at=NOW),

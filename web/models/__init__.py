@@ -1,5 +1,6 @@
 """All models, imported so that ``Base.metadata`` knows every table (alembic, tests)."""
 
+from web.models.agreements import Agreement
 from web.models.audit import AuditLog
 from web.models.craftsmen import (
     Availability,
@@ -36,7 +37,7 @@ from web.models.taxonomy import DemandCategory, HonourLevel, Industry, Region, S
 from web.models.users import ApiToken, User
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
+    "Agreement", "ApiToken", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
     "CraftsmanSkill", "Demand", "DemandCategory", "DemandRole", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement",
     "EngagementMember", "Enterprise", "Feedback", "FollowUp", "FollowUpNote", "HonourLevel", "Industry",
     "MatchingRound", "Notification", "Outcome", "PointsEntry", "Proposal", "Region", "RegionTarget",

@@ -15,7 +15,8 @@ from web.models.demands import Demand
 ENGAGEMENT_STATUSES = ("scheduled", "in_service", "completed", "evaluated", "cancelled")
 MEMBER_STATUSES = ("assigned", "accepted", "declined", "no_show", "served")
 LIVE_ENGAGEMENT = "status <> 'cancelled'"
-FOLLOW_UP_KINDS = ("check_2w", "result", "review_3m", "review_6m", "impact_6m")
+# One schedule: two weeks, the result, three months, six months (0005 merged the old "impact_6m" into "review_6m").
+FOLLOW_UP_KINDS = ("check_2w", "result", "review_3m", "review_6m")
 
 
 class Engagement(Base):
@@ -101,7 +102,6 @@ class FollowUp(Base):
         sa.CheckConstraint("value_created_wan IS NULL OR value_created_wan >= 0", name="value_nonnegative"),
         sa.CheckConstraint("workers_trained IS NULL OR workers_trained >= 0", name="trained_nonnegative"),
         sa.CheckConstraint("apprentices IS NULL OR apprentices >= 0", name="apprentices_nonnegative"),
-        sa.CheckConstraint("agreement_term_months IS NULL OR agreement_term_months > 0", name="term_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,8 +114,6 @@ class FollowUp(Base):
     value_created_wan: Mapped[float | None] = mapped_column(Money)
     workers_trained: Mapped[int | None]
     apprentices: Mapped[int | None]
-    agreement_signed: Mapped[bool | None]
-    agreement_term_months: Mapped[int | None]
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"))
     recorded_at: Mapped[dt.datetime | None]
 

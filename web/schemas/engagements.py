@@ -33,19 +33,10 @@ class FollowUpRecordSchema(StrictSchema):
     value_created_wan = fields.Float(load_default=0.0, validate=_MONEY)
     workers_trained = fields.Integer(load_default=0, validate=_COUNT)
     apprentices = fields.Integer(load_default=0, validate=_COUNT)
-    agreement_signed = fields.Boolean(load_default=False)
-    agreement_term_months = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(
-        min=1, max=240, error=_l("The agreement term is between 1 and 240 months.")))
     note = Text(max_length=5000, load_default="", multiline=True)
     outcomes = fields.List(fields.Nested(OutcomeItemSchema), load_default=list,
                            validate=validate.Length(max=MAX_OUTCOMES_PER_FOLLOW_UP))
 
-    @validates_schema
-    def _agreement_term(self, data, **_kwargs):
-        if data.get("agreement_signed") and not data.get("agreement_term_months"):
-            raise ValidationError(_l("Give the term of the signed agreement in months."), "agreement_term_months")
-        if not data.get("agreement_signed") and data.get("agreement_term_months"):
-            raise ValidationError(_l("A term is only given for a signed agreement."), "agreement_term_months")
 
 
 class NoteSchema(StrictSchema):

@@ -329,14 +329,19 @@ def _replace_skills(session: Session, demand: Demand, skills: Sequence[Any]) -> 
     session.flush()
 
 
-def assign_liaison(session: Session, demand: Demand, liaison_id: int | None, *, actor: Actor, now: dt.datetime,
-                   version: str | None = None) -> Demand:
-    """Name the liaison coordinator (联络专员) who follows this demand; None clears it."""
-    _check(demand, tuple(s for s in _all_statuses() if s not in CLOSED), version, _l("given a liaison"))
+def check_liaison(session: Session, liaison_id: int | None) -> None:
+    """A liaison is an active coordinator or admin (None: nobody)."""
     if liaison_id is not None:
         liaison = session.get(User, liaison_id)
         if liaison is None or not liaison.active or liaison.role not in ("admin", "coordinator"):
             raise ServiceError(_l("Choose an active coordinator as liaison."), field="liaison_id")
+
+
+def assign_liaison(session: Session, demand: Demand, liaison_id: int | None, *, actor: Actor, now: dt.datetime,
+                   version: str | None = None) -> Demand:
+    """Name the liaison coordinator (联络专员) who follows this demand; None clears it."""
+    _check(demand, tuple(s for s in _all_statuses() if s not in CLOSED), version, _l("given a liaison"))
+    check_liaison(session, liaison_id)
     if demand.liaison_id == liaison_id:
         return demand
     before = snapshot(demand)
@@ -468,6 +473,12 @@ def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per
     ageing_ids = {d.id for d in items if d.status in WAITING and d.updated_at < cutoff}
     return InboxPage(items=items, total=total, page=chosen.page, per_page=per_page, counts=counts,
                      ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items))
+
+
+def filtered(session: Session, user: User, filters: InboxFilters, now: dt.datetime) -> sa.Select:
+    """``select(Demand)`` of the inbox's filters (status included) within ``user``'s regions."""
+    query = sa.select(Demand).join(Demand.enterprise).where(*_filter_conditions(session, user, filters, now))
+    return query.where(Demand.status == filters.status) if filters.status else query
 
 
 def _filter_conditions(session: Session, user: User, filters: InboxFilters, now: dt.datetime) -> list[Any]:

@@ -30,7 +30,9 @@ DEFAULT_FOLLOW_UP_SCHEDULE: tuple[dict[str, Any], ...] = (
     {"kind": "review_6m", "anchor": "start", "days": 182, "mandatory": True},
 )
 RESULT_DEFAULT_DAYS = 60
-IMPACT_CHECK_DAYS = 182  # the delayed impact check, six months after completion
+# The six-month review also checks the lasting effect: still open at completion, it moves to six months
+# after the completion when that is later (one six-month follow-up, not a review and an impact check).
+IMPACT_CHECK_DAYS = 182
 # Follow-ups that must be recorded before completion whatever their due date.
 REQUIRED_BEFORE_COMPLETION = ("result",)
 
@@ -42,7 +44,7 @@ STATUS_LABELS = {
 }
 KIND_LABELS = {
     "check_2w": _l("Two-week check"), "result": _l("Result record"), "review_3m": _l("Three-month review"),
-    "review_6m": _l("Six-month review"), "impact_6m": _l("Six-month impact check"),
+    "review_6m": _l("Six-month review"),
 }
 MEMBER_STATUS_LABELS = {
     "assigned": _l("Assigned"), "accepted": _l("Accepted"), "declined": _l("Declined"),
@@ -198,10 +200,7 @@ def complete_engagement(session: Session, engagement: Engagement, data: dict[str
         if member.status in ("assigned", "accepted"):
             member.status = "served"
     session.flush()
-    existing = set(session.scalars(sa.select(FollowUp.kind).where(FollowUp.engagement_id == engagement.id)))
-    if "impact_6m" not in existing:
-        session.add(FollowUp(engagement_id=engagement.id, kind="impact_6m", mandatory=True,
-                             due_on=completed_on + dt.timedelta(days=settings()["impact_days"])))
+    _six_month_review_after(session, engagement, completed_on + dt.timedelta(days=settings()["impact_days"]))
     move_demand(session, engagement.demand, "completed", actor=actor, now=now)
     _change(session, engagement, "engagement.complete", actor=actor, now=now)
     if blockers:
@@ -210,6 +209,16 @@ def complete_engagement(session: Session, engagement: Engagement, data: dict[str
     points.award_completion(session, engagement, actor=actor, now=now)
     session.expire(engagement, ["follow_ups"])
     return engagement
+
+
+def _six_month_review_after(session: Session, engagement: Engagement, due_on: dt.date) -> None:
+    """The engagement's one six-month review, due no earlier than ``due_on`` unless already recorded."""
+    review = session.scalar(sa.select(FollowUp).where(FollowUp.engagement_id == engagement.id,
+                                                      FollowUp.kind == "review_6m"))
+    if review is None:
+        session.add(FollowUp(engagement_id=engagement.id, kind="review_6m", mandatory=True, due_on=due_on))
+    elif review.done_on is None and review.due_on < due_on:
+        review.due_on = due_on
 
 
 def cancel_engagement(session: Session, engagement: Engagement, data: dict[str, Any], *,

@@ -7,6 +7,7 @@ Notes are append-only; a correction is a new note pointing at the one it correct
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from pathlib import Path
@@ -47,8 +48,7 @@ ALLOWED_ATTACHMENTS: dict[str, tuple[str, tuple[bytes, ...]]] = {
     ".docx": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", (b"PK\x03\x04",)),
     ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (b"PK\x03\x04",)),
 }
-FIGURE_FIELDS = ("problems_solved", "value_created_wan", "workers_trained", "apprentices", "agreement_signed",
-                 "agreement_term_months")
+FIGURE_FIELDS = ("problems_solved", "value_created_wan", "workers_trained", "apprentices")
 
 
 def get(session: Session, follow_up_id: int) -> FollowUp:
@@ -65,8 +65,7 @@ def slot(session: Session, engagement: Engagement, kind: str, *, now: dt.datetim
     follow_up = session.scalar(sa.select(FollowUp).where(FollowUp.engagement_id == engagement.id,
                                                          FollowUp.kind == kind))
     if follow_up is None:
-        follow_up = FollowUp(engagement_id=engagement.id, kind=kind, mandatory=kind != "impact_6m",
-                             due_on=local_today(now))
+        follow_up = FollowUp(engagement_id=engagement.id, kind=kind, mandatory=True, due_on=local_today(now))
         session.add(follow_up)
         session.flush()
     return follow_up
@@ -149,29 +148,43 @@ def max_attachment_bytes() -> int:
         else MAX_ATTACHMENT_BYTES
 
 
-def add_attachment(session: Session, follow_up: FollowUp, *, filename: str, stream: IO[bytes],
-                   actor: User | str | None, now: dt.datetime) -> Attachment:
-    """Store a photo or document (type checked by extension AND content, size limited) under UPLOAD_DIR."""
+@dataclasses.dataclass(frozen=True)
+class StoredFile:
+    filename: str
+    content_type: str
+    size_bytes: int
+    storage_key: str
+
+
+def store_upload(filename: str, stream: IO[bytes], *, now: dt.datetime, field: str = "attachment") -> StoredFile:
+    """Check an uploaded photo or document (type by extension AND content, size limited) and store it under
+    UPLOAD_DIR; raises a ServiceError on ``field`` and stores nothing when it does not pass."""
     name = "".join(ch for ch in Path(filename or "").name if ch.isprintable()).strip()[:200]
     extension = Path(name).suffix.lower()
     if extension not in ALLOWED_ATTACHMENTS:
-        raise ServiceError(_l("Attach photos (JPG, PNG) or documents (PDF, DOCX, XLSX) only."), field="attachment")
+        raise ServiceError(_l("Attach photos (JPG, PNG) or documents (PDF, DOCX, XLSX) only."), field=field)
     limit = max_attachment_bytes()
     content = stream.read(limit + 1)
     if len(content) > limit:
-        raise ServiceError(_l("An attachment can be at most %(mb)d MB.", mb=limit // (1024 * 1024)),
-                           field="attachment")
+        raise ServiceError(_l("An attachment can be at most %(mb)d MB.", mb=limit // (1024 * 1024)), field=field)
     if not content:
-        raise ServiceError(_l("The attached file is empty."), field="attachment")
+        raise ServiceError(_l("The attached file is empty."), field=field)
     content_type, signatures = ALLOWED_ATTACHMENTS[extension]
     if not content.startswith(signatures):
-        raise ServiceError(_l("The file's content does not match its type."), field="attachment")
+        raise ServiceError(_l("The file's content does not match its type."), field=field)
     key = f"{now:%Y/%m}/{uuid.uuid4().hex}{extension}"
     target = upload_dir() / key
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(content)
-    attachment = Attachment(follow_up_id=follow_up.id, filename=name, content_type=content_type,
-                            size_bytes=len(content), storage_key=key, uploaded_at=now,
+    return StoredFile(filename=name, content_type=content_type, size_bytes=len(content), storage_key=key)
+
+
+def add_attachment(session: Session, follow_up: FollowUp, *, filename: str, stream: IO[bytes],
+                   actor: User | str | None, now: dt.datetime) -> Attachment:
+    """Store a photo or document (checked by ``store_upload``) and attach it to the follow-up."""
+    stored = store_upload(filename, stream, now=now)
+    attachment = Attachment(follow_up_id=follow_up.id, filename=stored.filename, content_type=stored.content_type,
+                            size_bytes=stored.size_bytes, storage_key=stored.storage_key, uploaded_at=now,
                             uploaded_by_id=actor.id if isinstance(actor, User) else None)
     session.add(attachment)
     session.flush()

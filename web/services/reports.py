@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from web.models import (
+    Agreement,
     Demand,
     DemandCategory,
     Engagement,
@@ -39,7 +40,7 @@ from web.models import (
 from web.models.demands import DEMAND_STATUSES
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import TargetSchema
-from web.services import audit, reference
+from web.services import agreements, audit, reference
 
 MATCHED_OR_LATER = ("matched", "in_service", "completed", "evaluated")
 MATCHABLE = ("open", *MATCHED_OR_LATER)
@@ -231,10 +232,9 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
         "workers_trained": int(sums["trained"]), "apprentices": int(sums["apprentices"]),
         "craftsman_visits": int(sum(row.visits_p or 0 for row in facts.members.values())),
     }
-    figures["agreements"] = session.scalar(
-        sa.select(sa.func.count(sa.distinct(FollowUp.engagement_id)))
-        .where(FollowUp.agreement_signed.is_(True), FollowUp.done_on.is_not(None), *period.on(FollowUp.done_on),
-               *_in_province(period, FollowUp.engagement_id))) or 0
+    figures["agreements"] = session.scalar(  # agreements (长期惠企) that start in the period
+        sa.select(sa.func.count(Agreement.id))
+        .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id))) or 0
     started = (sa.select(sa.func.count(sa.distinct(Demand.enterprise_id)).label("enterprises_served"),
                          sa.func.count(Engagement.id).label("engagements_started"))
                .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id)
@@ -269,10 +269,12 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
         sa.select(sa.func.count()).select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
         .where(FollowUp.done_on.is_(None), FollowUp.due_on < today, Engagement.status.in_(SERVED_ENGAGEMENTS),
                *_in_province(period, Engagement.id))) or 0
+    in_force = agreements.counts(session, today, sa.and_(sa.true(), *period.region(Demand.region_id)))
     return {"engagements_active": by_status.get("in_service", 0),
             "engagements_scheduled": by_status.get("scheduled", 0),
             "engagements_completed": by_status.get("completed", 0) + by_status.get("evaluated", 0),
-            "follow_ups_overdue": overdue}
+            "follow_ups_overdue": overdue, "agreements_active": in_force["active"],
+            "agreements_expiring": in_force["expiring"]}
 
 
 def _satisfaction(session: Session, period: Period) -> dict[str, Any]:

@@ -449,7 +449,6 @@ def _load_engagements(session, engagements, demand_ids, craftsman_ids, now, repo
             FollowUp(kind=f["kind"], due_on=_date(f["due_on"]), done_on=_date(f.get("done_on")),
                      problems_solved=f.get("problems_solved"), value_created_wan=f.get("value_created_wan"),
                      workers_trained=f.get("workers_trained"), apprentices=f.get("apprentices"),
-                     agreement_signed=f.get("agreement_signed"), agreement_term_months=f.get("agreement_term_months"),
                      recorded_at=_datetime(f.get("done_on"), now) if f.get("done_on") else None,
                      notes=[FollowUpNote(body=f["notes"], created_at=_datetime(f.get("done_on"), now))]
                      if f.get("notes") else [])
@@ -457,6 +456,7 @@ def _load_engagements(session, engagements, demand_ids, craftsman_ids, now, repo
         ]
         session.add(engagement)
         session.flush()
+        _seed_agreements(session, engagement, record.get("follow_ups", []), now)
         if completed_at is not None:
             points.award_completion(session, engagement, actor="seed", now=completed_at)
         if feedback:
@@ -467,6 +467,23 @@ def _load_engagements(session, engagements, demand_ids, craftsman_ids, now, repo
             engagements_service.on_feedback(session, rating, actor="seed", now=rated_at)
         count += 1
     report.add("engagements", count)
+
+
+def _seed_agreements(session, engagement: Engagement, follow_ups: list[dict], now) -> None:
+    """A seed follow-up that says an agreement was signed becomes an agreement record (from its date)."""
+    from web.models import Agreement
+    from web.services.agreements import add_months, default_union_name
+
+    lead = engagement.members[0].craftsman_id if engagement.members else None
+    studio_id = session.scalar(sa.select(Craftsman.studio_id).where(Craftsman.id == lead)) if lead else None
+    for f in follow_ups:
+        if f.get("agreement_signed") and f.get("done_on"):
+            starts_on = _date(f["done_on"])
+            session.add(Agreement(engagement_id=engagement.id, enterprise_id=engagement.demand.enterprise_id,
+                                  craftsman_id=lead, studio_id=studio_id, union_name=default_union_name(engagement),
+                                  starts_on=starts_on, ends_on=add_months(starts_on, f.get("agreement_term_months") or 12),
+                                  scope=engagement.demand.title, created_at=_datetime(f["done_on"], now)))
+    session.flush()
 
 
 def _load_targets(session, targets, codes: _Codes, report) -> None:

@@ -33,6 +33,10 @@ def register_views(app: Flask) -> None:
 
     app.register_blueprint(engagements_bp)
 
+    from web.views.agreements import bp as agreements_bp
+
+    app.register_blueprint(agreements_bp)
+
     from web.views.demands import bp as demands_bp
     from web.views.intake import bp as intake_bp
 

@@ -25,9 +25,10 @@ from web.i18n import is_english
 from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, User
 from web.models.demands import URGENCIES
 from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
+from web.services import bulk, reference, tracking
 from web.services import demands as service
-from web.services import reference, tracking
 from web.services.errors import ServiceError
+from web.views.bulk import BulkForm, report
 from web.views.demand_form import Marked, category_choices, choices_of, labels, skill_choices
 from web.views.forms import show_errors
 from web.views.team_roles import roles_data, roles_field, show_roles
@@ -161,6 +162,11 @@ def _filter_options() -> dict[str, Any]:
 @bp.get("/")
 @policy(STAFF)
 def inbox():
+    return _render_inbox()
+
+
+def _render_inbox(bulk_form: DemandBulkForm | None = None, status: int = 200):
+    """The inbox; ``bulk_form``: the bulk form just posted (its errors next to its fields, its ticks kept)."""
     filters = _filters()
     page = service.inbox(db.session, current_user, filters, page=_number(_arg("page")) or 1, per_page=PER_PAGE,
                          now=utcnow())
@@ -168,8 +174,42 @@ def inbox():
     liaisons = _user_names({d.liaison_id for d in page.items if d.liaison_id})
     status_args = {key: value for key, value in args.items() if key != "status"}
     return render_template("demands/inbox.html", page=page, filters=filters, args=args, status_args=status_args,
-                           liaisons=liaisons,
-                           **_filter_options())
+                           liaisons=liaisons, bulk_form=_bulk_form(bulk_form),
+                           **_filter_options()), status
+
+
+class DemandBulkForm(BulkForm):
+    reason = TextAreaField(_l("Reason (each enterprise reads it)"), render_kw={"rows": 2, "maxlength": 1000})
+    liaison_id = SelectField(_l("Liaison coordinator"), choices=[], validate_choice=False)
+
+
+def _bulk_form(form: DemandBulkForm | None = None) -> DemandBulkForm:
+    form = form or DemandBulkForm(formdata=None)
+    form.set_actions(bulk.DEMAND_ACTIONS)
+    form.liaison_id.choices = _liaison_choices()
+    return form
+
+
+@bp.post("/bulk")
+@policy(EDITOR)  # the records are looked up within the user's regions (the inbox's own query)
+def bulk_action():
+    """Approve, reject or assign a liaison to the ticked demands, or to every demand matching the filter."""
+    form = _bulk_form(DemandBulkForm())
+    if not form.validate():
+        abort(400)
+    try:
+        records = bulk.selected(db.session, service.filtered(db.session, current_user, _filters(), utcnow()), Demand,
+                                form.chosen_ids(), everything=form.all_matching.data)
+        result = bulk.demand_action(db.session, records, form.action.data,
+                                    {"reason": form.reason.data, "liaison_id": _number(form.liaison_id.data)},
+                                    actor=current_user, now=utcnow())
+    except ServiceError as error:
+        db.session.rollback()
+        show_errors(form, error, {"text": "reason"})
+        return _render_inbox(form, 422)
+    db.session.commit()
+    report(result, str(bulk.DEMAND_ACTIONS[form.action.data]))
+    return redirect(url_for("demands.inbox", **request.args), 303)
 
 
 # --- the review page ----------------------------------------------------------------------------
@@ -186,16 +226,19 @@ def _forms(demand: Demand, **given: FlaskForm) -> dict[str, FlaskForm]:
     forms = {action: given.get(action) or form_class(prefix=action) for action, form_class in FORMS.items()}
     for action, label in REASON_LABELS.items():
         forms[action].text.label.text = label
-    coordinators = db.session.execute(
-        sa.select(User.id, User.display_name).where(User.active.is_(True), User.role.in_(("admin", "coordinator")))
-        .order_by(User.display_name)).all()
-    forms["liaison"].liaison_id.choices = [SelectChoice("", _("— nobody —"))] + [
-        SelectChoice(str(user_id), name) for user_id, name in coordinators]
+    forms["liaison"].liaison_id.choices = _liaison_choices()
     if forms["liaison"].liaison_id.data is None:
         forms["liaison"].liaison_id.data = str(demand.liaison_id or "")
     for form in forms.values():
         form.version.data = version
     return forms
+
+
+def _liaison_choices() -> list[SelectChoice]:
+    coordinators = db.session.execute(
+        sa.select(User.id, User.display_name).where(User.active.is_(True), User.role.in_(("admin", "coordinator")))
+        .order_by(User.display_name)).all()
+    return [SelectChoice("", _("— nobody —"))] + [SelectChoice(str(user_id), name) for user_id, name in coordinators]
 
 
 def _render_review(demand: Demand, status: int = 200, **given: FlaskForm):

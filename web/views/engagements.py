@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -13,7 +14,6 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy.orm import selectinload
 from wtforms import (
-    BooleanField,
     FieldList,
     Form,
     FormField,
@@ -26,7 +26,18 @@ from wtforms import (
 
 from web.clock import local_today, utcnow
 from web.extensions import db
-from web.models import Craftsman, Demand, Engagement, EngagementMember, FollowUp, Outcome, User
+from web.models import (
+    Agreement,
+    Craftsman,
+    Demand,
+    Engagement,
+    EngagementMember,
+    Feedback,
+    FollowUp,
+    FollowUpNote,
+    Outcome,
+    User,
+)
 from web.models.engagements import ENGAGEMENT_STATUSES
 from web.models.outcomes import OUTCOME_KINDS
 from web.policy import (
@@ -41,11 +52,12 @@ from web.policy import (
     region_clause,
 )
 from web.schemas.engagements import MAX_OUTCOMES_PER_FOLLOW_UP
+from web.services import agreements as agreements_service
 from web.services import engagements as service
 from web.services import flags, followups, points
 from web.services.errors import ServiceError
 from web.services.paging import paginate
-from web.views.actions import run_service
+from web.views.actions import run_service, run_upload, send_stored_file
 from web.views.forms import show_errors
 
 bp = Blueprint("engagements", __name__, url_prefix="/workspace/engagements")
@@ -104,8 +116,6 @@ class FollowUpForm(FlaskForm):
     value_created_wan = _number(_l("Value created / cost saved (万元)"), "0.01")
     workers_trained = _number(_l("Workers trained (person-times)"))
     apprentices = _number(_l("Apprentices taken (师徒结对)"))
-    agreement_signed = BooleanField(_l("Long-term cooperation agreement signed"))
-    agreement_term_months = _number(_l("Agreement term (months)"))
     note = TextAreaField(_l("Notes"))
     outcomes = FieldList(FormField(OutcomeRow), min_entries=3, max_entries=MAX_OUTCOMES_PER_FOLLOW_UP)
     attachment = FileField(_l("Photo or document"))
@@ -194,7 +204,12 @@ def _render_show(engagement: Engagement, status: int = 200, **bound: FlaskForm):
     forms["visit_form"].craftsman_id.choices = [SelectChoice("", "—")] + [
         SelectChoice(str(m.craftsman_id), m.craftsman.name) for m in engagement.members]
     blockers = service.completion_blockers(db.session, engagement, today) if engagement.status == "in_service" else []
+    feedback = db.session.scalar(sa.select(Feedback).where(Feedback.demand_id == engagement.demand_id))
+    agreements = db.session.scalars(sa.select(Agreement).where(Agreement.engagement_id == engagement.id)
+                                    .order_by(Agreement.starts_on.desc(), Agreement.id.desc())).all()
     return render_template("engagements/show.html", e=engagement, today=today, blockers=blockers,
+                           feedback=feedback, agreements=agreements, agreement_state=agreements_service.state,
+                           agreement_labels=agreements_service.STATE_LABELS,
                            labels=service.STATUS_LABELS, kind_labels=service.KIND_LABELS,
                            member_labels=service.MEMBER_STATUS_LABELS, **forms), status
 
@@ -306,9 +321,7 @@ def follow_up(engagement_id: int, kind: str):
 
 
 def _follow_up_data(form: FollowUpForm) -> dict[str, Any]:
-    data = _payload(form, "done_on", "problems_solved", "value_created_wan", "workers_trained", "apprentices",
-                    "agreement_term_months", "note")
-    data["agreement_signed"] = bool(form.agreement_signed.data)
+    data = _payload(form, "done_on", "problems_solved", "value_created_wan", "workers_trained", "apprentices", "note")
     data["outcomes"] = [
         {key: value for key, value in row.data.items() if value not in ("", None)}
         for row in form.outcomes if row.form.kind.data or row.form.title.data
@@ -322,8 +335,16 @@ def follow_up_detail(follow_up_id: int):
     follow_up = current_record()
     outcomes = db.session.scalars(sa.select(Outcome).where(Outcome.follow_up_id == follow_up.id))
     return render_template("engagements/follow_up.html", f=follow_up, e=follow_up.engagement,
+                           note_titles={note.id: _note_title(note) for note in follow_up.notes},
                            note_form=NoteForm(), attachment_form=AttachmentForm(), outcomes=list(outcomes),
                            kind_labels=service.KIND_LABELS, outcome_labels=OUTCOME_KIND_LABELS)
+
+
+def _note_title(note: FollowUpNote, length: int = 30) -> str:
+    """A note as people name it: when it was written and how it begins (never its database id)."""
+    first_line = note.body.strip().splitlines()[0] if note.body.strip() else ""
+    start = first_line if len(first_line) <= length else first_line[:length] + "…"
+    return f"{format_datetime(note.created_at, 'yyyy-MM-dd HH:mm')} · {start}"
 
 
 @bp.post("/follow-ups/<int:follow_up_id>/notes")
@@ -342,14 +363,9 @@ def add_note(follow_up_id: int):
 @policy(EDITOR, record=FOLLOW_UP)
 def add_attachment(follow_up_id: int):
     follow_up = current_record()
-    form = AttachmentForm()
-    upload = form.attachment.data if form.validate_on_submit() else None
-    if upload is None or not getattr(upload, "filename", ""):
-        flash(_("Choose a file to attach."), "error")
-        return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
-    run_service(lambda: followups.add_attachment(db.session, follow_up, filename=upload.filename,
-                                                 stream=upload.stream, actor=current_user, now=utcnow()),
-                _("The file is attached."))
+    run_upload(AttachmentForm(), "attachment", lambda name, stream: followups.add_attachment(
+        db.session, follow_up, filename=name, stream=stream, actor=current_user, now=utcnow()),
+        _("The file is attached."))
     return redirect(url_for("engagements.follow_up_detail", follow_up_id=follow_up.id))
 
 
@@ -357,10 +373,7 @@ def add_attachment(follow_up_id: int):
 @policy(STAFF, record=ATTACHMENT)
 def attachment(attachment_id: int):
     row = current_record()
-    path = followups.attachment_path(row)
-    if not path.is_file():
-        abort(404)
-    return send_file(path, mimetype=row.content_type, download_name=row.filename, as_attachment=True)
+    return send_stored_file(followups.attachment_path(row), row.content_type, row.filename)
 
 
 # ---------------------------------------------------------------- points and the review flags

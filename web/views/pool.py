@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -41,8 +41,8 @@ from web.models import (
 from web.models.craftsmen import CRAFTSMAN_STATUSES
 from web.policy import CRAFTSMAN, EDITOR, STAFF, covers, current_record, policy
 from web.policy import scope as policy_scope
+from web.services import bulk, importing, reference
 from web.services import craftsmen as pool
-from web.services import importing, reference
 from web.services.engagements import MEMBER_STATUS_LABELS
 from web.services.engagements import STATUS_LABELS as ENGAGEMENT_STATUS_LABELS
 from web.services.errors import ServiceError, ValidationFailed
@@ -50,6 +50,7 @@ from web.services.exporting import XLSX_MIMETYPE, single_sheet
 from web.services.personal_data import record_export
 from web.views import imports
 from web.views.actions import run_service
+from web.views.bulk import BulkForm, report
 from web.views.forms import show_errors
 
 bp = Blueprint("pool", __name__, url_prefix="/workspace/craftsmen")
@@ -150,12 +151,50 @@ def _prefill(form: CraftsmanForm, craftsman: Craftsman) -> None:
 @bp.get("/")
 @policy(STAFF)
 def craftsmen():
+    return _render_list()
+
+
+def _render_list(bulk_form: CraftsmanBulkForm | None = None, status: int = 200):
+    """The pool list; ``bulk_form``: the bulk form just posted (its errors next to its fields, its ticks kept)."""
     filters = _filters()
     page = request.args.get("page", 1, type=int) or 1
     found = pool.list_craftsmen(db.session, filters, scope=_scope(), page=page,
                                 search_phones=current_user.can_edit())  # viewers see numbers masked
+    if bulk_form is None:
+        bulk_form = CraftsmanBulkForm(formdata=None)
+    bulk_form.set_actions(bulk.CRAFTSMAN_ACTIONS)
     return render_template("pool/list.html", rows=found.items, total=found.total, page=found.page, pages=found.pages,
-                           filters=filters, **_choices())
+                           filters=filters, bulk_form=bulk_form, **_choices()), status
+
+
+class CraftsmanBulkForm(BulkForm):
+    until = DateField(_l("Paused until"), validators=[Optional()])
+    reason = StringField(_l("Reason"), validators=[Length(max=200)])
+
+
+@bp.post("/bulk")
+@policy(EDITOR)  # the records are looked up within the user's regions (the list's own query)
+def bulk_action():
+    """Pause or resume the ticked craftsmen, or every craftsman matching the filter."""
+    form = CraftsmanBulkForm()
+    form.set_actions(bulk.CRAFTSMAN_ACTIONS)
+    if not form.validate():
+        if form.csrf_token.errors:
+            abort(400)
+        return _render_list(form, 422)
+    try:
+        base = pool.filtered_query(db.session, _filters(), scope=_scope(), search_phones=True)
+        records = bulk.selected(db.session, base, Craftsman, form.chosen_ids(), everything=form.all_matching.data)
+        result = bulk.craftsman_action(db.session, records, form.action.data,
+                                       {"until": form.until.data, "reason": form.reason.data},
+                                       actor=current_user, now=utcnow())
+    except ServiceError as error:
+        db.session.rollback()
+        show_errors(form, error)
+        return _render_list(form, 422)
+    db.session.commit()
+    report(result, str(bulk.CRAFTSMAN_ACTIONS[form.action.data]))
+    return redirect(url_for("pool.craftsmen", **request.args), 303)
 
 
 @bp.get("/<int:craftsman_id>")
