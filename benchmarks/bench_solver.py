@@ -287,27 +287,29 @@ def peer_process(peer: str, path: str) -> int:
     return 0
 
 
-def _child_seconds(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident MB of one child process.  The peak is GNU time's (``%M``): the
-    rusage of a child forked from this big process would start at this process's size."""
+def _child_seconds(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak resident MB of one child process, by GNU time
+    (the rusage of a child forked from this big process would start at this process's size)."""
     with tempfile.NamedTemporaryFile("r") as report:
         start = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-o", report.name, "-f", "%M", *argv],
+        done = subprocess.run(["/usr/bin/time", "-o", report.name, "-f", "%U %S %M", *argv],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - start
         if done.returncode:  # the objectives are compared in-process; here only time and memory
             raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr}")
-        return seconds, int(report.read().split()[-1]) / 1024
+        user, system, peak_kb = report.read().split()[-3:]
+        return seconds, float(user) + float(system), int(peak_kb) / 1024
 
 
 def _timed_solve(solver, repeat: int):
-    """(value, best wall seconds, the seconds of every run)."""
-    runs, value = [], None
+    """(value, best wall seconds, best CPU seconds of this process) over `repeat` calls."""
+    walls, cpus, value = [], [], None
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         value = solver()
-        runs.append(time.perf_counter() - start)
-    return value, min(runs), runs
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu_start)
+    return value, min(walls), min(cpus)
 
 
 def _write_instance(problem: Problem, folder: str, fmt: str) -> str:
@@ -322,33 +324,34 @@ def _write_instance(problem: Problem, folder: str, fmt: str) -> str:
     return path
 
 
+PEER_NAMES = {"ours": "ours (matching)", "ortools": "OR-Tools min-cost flow", "highs": "HiGHS whole LP"}
+
+
 def compare_peers(sizes, penalties, repeat: int, fmt: str, seed: int) -> list[dict]:
     """Ours, OR-Tools' min-cost flow and HiGHS's whole LP on the same random sparse instances: solve
-    alone (in this process) and the whole process (a child reading the problem file), best of `repeat`,
-    with the ratios ours / peer; the objectives must agree."""
+    alone (in this process) and the whole process (a child reading the problem file), best of `repeat`
+    in wall and in CPU seconds (CPU time is what a shared machine disturbs least), with the ratios
+    ours / peer; the objectives must agree."""
     from matching import solve
 
     bench_scale = _bench_scale()
     rows = []
     print(f"peers: random sparse instances, {PEER_CANDIDATES} candidates per demand, seed {seed}; "
-          f"best of {repeat}; input file .{fmt}")
-    header = f"{'instance':>22} {'λ':>5} | {'solve alone s':^29} | {'whole process s (peak MB)':^44} | ratios ours/peer"
-    print(header)
-    print(f"{'':>22} {'':>5} | {'ours':>9} {'OR-Tools':>9} {'HiGHS':>9} | {'ours':>14} {'OR-Tools':>14} {'HiGHS':>14} |"
-          " solve OR/HiGHS, process OR/HiGHS")
+          f"best of {repeat}; input file .{fmt}; ratio < 1: ours is faster")
     with tempfile.TemporaryDirectory() as folder:
         for n_c, n_d in sizes:
             for penalty in penalties:
                 problem = bench_scale.random_sparse_problem(n_c, n_d, PEER_CANDIDATES, seed, penalty)
                 network = network_of(problem)
-                ours, ours_s, _ = _timed_solve(lambda p=problem: solve(p), repeat)
-                row = {"craftsmen": n_c, "demands": n_d, "load_penalty": penalty, "ours_solve": ours_s}
+                row = {"craftsmen": n_c, "demands": n_d, "load_penalty": penalty, "load": os.getloadavg()[0]}
+                ours, row["ours_solve"], row["ours_solve_cpu"] = _timed_solve(lambda p=problem: solve(p), repeat)
                 for peer, run in PEERS.items():
-                    chosen, row[f"{peer}_solve"], _ = _timed_solve(lambda r=run, p=problem: r(network_of(p)), repeat)
+                    chosen, row[f"{peer}_solve"], row[f"{peer}_solve_cpu"] = _timed_solve(
+                        lambda r=run, p=problem: r(network_of(p)), repeat
+                    )
                     objective = network_objective(network, chosen)
-                    gap = abs(objective - ours.objective) / max(abs(ours.objective), 1e-12)
-                    row[f"{peer}_gap"] = gap
-                    if gap > 1e-7:
+                    row[f"{peer}_gap"] = abs(objective - ours.objective) / max(abs(ours.objective), 1e-12)
+                    if row[f"{peer}_gap"] > 1e-7:
                         raise AssertionError(f"{peer} objective {objective!r} differs from ours {ours.objective!r}")
                 path = _write_instance(problem, folder, fmt)
                 commands = {
@@ -357,19 +360,28 @@ def compare_peers(sizes, penalties, repeat: int, fmt: str, seed: int) -> list[di
                 }
                 for name, argv in commands.items():
                     runs = [_child_seconds(argv) for _ in range(repeat)]
-                    row[f"{name}_process"] = min(seconds for seconds, _ in runs)
-                    row[f"{name}_peak_mb"] = max(mb for _, mb in runs)
+                    row[f"{name}_process"] = min(run[0] for run in runs)
+                    row[f"{name}_process_cpu"] = min(run[1] for run in runs)
+                    row[f"{name}_peak_mb"] = max(run[2] for run in runs)
                 rows.append(row)
-                print(
-                    f"{n_c:>10,} x {n_d:>9,} {penalty:>5g} | {row['ours_solve']:>9.3f} {row['ortools_solve']:>9.3f} "
-                    f"{row['highs_solve']:>9.3f} | "
-                    + " ".join(f"{row[f'{n}_process']:>7.2f} ({row[f'{n}_peak_mb']:>4.0f})" for n in commands)
-                    + f" | {row['ours_solve'] / row['ortools_solve']:.2f} / {row['ours_solve'] / row['highs_solve']:.2f},"
-                    f" {row['ours_process'] / row['ortools_process']:.2f} / {row['ours_process'] / row['highs_process']:.2f}",
-                    flush=True,
-                )
-    print(f"ratio < 1: ours faster. Load average now {os.getloadavg()[0]:.1f} (a shared machine: best-of-{repeat}).")
+                _print_peer_row(row, problem.pair_score.size, ours.objective)
+    print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine: best-of-{repeat})")
     return rows
+
+
+def _print_peer_row(row: dict, pairs: int, objective: float) -> None:
+    print(f"\n{row['craftsmen']:,} x {row['demands']:,}, load penalty {row['load_penalty']:g}, {pairs:,} pairs, "
+          f"objective {objective:.6f} (peers' relative gap {row['ortools_gap']:.1e}, {row['highs_gap']:.1e}); "
+          f"load {row['load']:.1f}")
+    print(f"  {'':<24} {'solve wall s':>12} {'CPU s':>8} | {'process wall s':>14} {'CPU s':>8} {'peak MB':>8}")
+    for name, label in PEER_NAMES.items():
+        print(f"  {label:<24} {row[f'{name}_solve']:>12.3f} {row[f'{name}_solve_cpu']:>8.3f} | "
+              f"{row[f'{name}_process']:>14.2f} {row[f'{name}_process_cpu']:>8.2f} {row[f'{name}_peak_mb']:>8.0f}")
+    for peer in PEERS:
+        ratios = [row[f"ours_{kind}"] / max(row[f"{peer}_{kind}"], 1e-9)
+                  for kind in ("solve", "solve_cpu", "process", "process_cpu", "peak_mb")]
+        print(f"  {'ratio ours / ' + peer:<24} {ratios[0]:>12.2f} {ratios[1]:>8.2f} | "
+              f"{ratios[2]:>14.2f} {ratios[3]:>8.2f} {ratios[4]:>8.2f}", flush=True)
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
