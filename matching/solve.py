@@ -63,6 +63,10 @@ _HIGHS_OPTIONS = {
     "primal_feasibility_tolerance": 1e-9,
     "dual_feasibility_tolerance": 1e-9,
 }
+# The first, cold round of the flow LP skips presolve below this many columns: there its fixed cost
+# outweighs what it removes; above, it pays (later rounds are warm restarts without presolve; see
+# benchmarks/NOTES.md).
+PRESOLVE_MIN_COLUMNS = 100_000
 # Reduced profits (in units of the largest profit) this close to 0 count as 0 when the team LP's
 # lexicographic phase fixes the optimal face of the previous one.
 FACE_TOLERANCE = 1e-7
@@ -941,9 +945,6 @@ class _FlowLP:
 
     def _start_highs(self) -> highspy.Highs:
         highs = new_highs()
-        # presolve only slows this LP down: the network rows leave it nothing to remove, and every round
-        # after the first is a warm restart anyway (benchmarks/NOTES.md)
-        highs.setOptionValue("presolve", "off")
         lp = highspy.HighsLp()
         n_copies, n_rows = self.copy_rows.size, self.bound.size
         lp.num_col_, lp.num_row_ = n_copies, n_rows
@@ -985,6 +986,8 @@ class _FlowLP:
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
         """Solve; returns the craftsman and demand row duals (≤ 0 on ≤ rows), in profit units."""
+        if self.x.size == 0 and self.highs.getNumCol() < PRESOLVE_MIN_COLUMNS:  # the cold first round
+            self.highs.setOptionValue("presolve", "off")
         self.highs.run()
         status = self.highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
