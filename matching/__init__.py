@@ -5,14 +5,21 @@ warnings); underneath it, `build_problem` (features + `RoundConfig` → Problem)
 `solve`.
 """
 
-from matching.config import RoundConfig
-from matching.features import TrackRecord
-from matching.outcome import RoundInputs, RoundOutcome, run_round
-from matching.pipeline import build_problem
 from matching.problem import Problem, ProblemError
 from matching.result import Assignment, Result
-from matching.scoring import score
 from matching.solve import solve
+
+# The scoring side (scipy.sparse, text features) loads on first use: `python -m matching` and other
+# callers of the solver alone then start in a fraction of the time.
+_LAZY = {
+    "RoundConfig": "matching.config",
+    "TrackRecord": "matching.features",
+    "RoundInputs": "matching.outcome",
+    "RoundOutcome": "matching.outcome",
+    "run_round": "matching.outcome",
+    "build_problem": "matching.pipeline",
+    "score": "matching.scoring",
+}
 
 __all__ = [
     "Assignment",
@@ -28,3 +35,13 @@ __all__ = [
     "score",
     "solve",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'matching' has no attribute {name!r}")

@@ -25,16 +25,20 @@ import threading
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import highspy
 import numpy as np
-import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 
-from matching.floor import best_floor, worst_normalised
 from matching.problem import Problem
-from matching.relevant_fill import PhaseOne, Pricer, max_relevant_fill
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
+
+# scipy (sparse matrices, milp, linear_sum_assignment, max-flows) is imported where a route needs it:
+# a plain round solved by `python -m matching` then pays only for numpy and HiGHS at start-up.
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from matching.relevant_fill import PhaseOne, Pricer
 
 METHODS = ("auto", "assignment", "flow")
 # Expanded slot × copy matrices up to this many cells try linear_sum_assignment first; beyond it
@@ -59,6 +63,10 @@ _HIGHS_OPTIONS = {
     "primal_feasibility_tolerance": 1e-9,
     "dual_feasibility_tolerance": 1e-9,
 }
+# The first, cold round of the flow LP skips presolve below this many columns: there its fixed cost
+# outweighs what it removes; above, it pays (later rounds are warm restarts without presolve; see
+# benchmarks/NOTES.md).
+PRESOLVE_MIN_COLUMNS = 100_000
 # Reduced profits (in units of the largest profit) this close to 0 count as 0 when the team LP's
 # lexicographic phase fixes the optimal face of the previous one.
 FACE_TOLERANCE = 1e-7
@@ -581,6 +589,8 @@ def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.nd
     """Lexicographic: first the priority-weighted number of slots filled by relevant craftsmen
     (tier ≥ 1), exactly by max-flows (`matching.relevant_fill`), then priority·score minus the load
     penalty by the flow LP on the optimal face of the first, seeded with a first-phase optimum."""
+    from matching.relevant_fill import max_relevant_fill
+
     phase = max_relevant_fill(
         instance.room, instance.open_slots, instance.problem.priority, candidates.relevant_pricer()
     )
@@ -650,6 +660,8 @@ class _Teams:
         self.floor_columns: list[np.ndarray] = []  # set_floor: per raised demand, its qualifying columns
 
     def _model(self) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        import scipy.sparse as sp
+
         problem, instance = self.problem, self.instance
         n_c = instance.n_c
         pair, role = self.col_pair, self.col_role
@@ -682,6 +694,8 @@ class _Teams:
         instance = self.instance
         plain = ~self.team[self.d]
         score = instance.score_of(self.c, self.d)
+        from matching.floor import best_floor
+
         floor = best_floor(
             self.c[plain], self.d[plain], score[plain], self.locked[plain], instance.room, instance.open_slots
         )
@@ -698,6 +712,8 @@ class _Teams:
     def floor_report(self, result: Result) -> dict:
         """q, the worst demand's best normalised score with and without the floor, and what it costs."""
         problem = self.problem
+        from matching.floor import worst_normalised
+
         without = solve(dataclasses.replace(problem, floor=False))
         served = self.floor.served
 
@@ -721,6 +737,8 @@ class _Teams:
         """(chosen pair indices without locks, route) or (None, None, message) when infeasible."""
         matrix, row_lower, row_upper, col_lower, copy_cost, n_x = self._model()
         if self.floor_columns:
+            import scipy.sparse as sp
+
             floor_rows = sp.csc_matrix(
                 (np.ones(sum(cols.size for cols in self.floor_columns)),
                  (np.repeat(np.arange(len(self.floor_columns)), [cols.size for cols in self.floor_columns]),
@@ -837,6 +855,8 @@ def _assignment_relaxation(instance: _Instance, candidates: _DenseCandidates):
     matrix, row_d, col_c = _expand_slots(instance, candidates.weight)
     if matrix.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(matrix, maximize=True)
     used = matrix[rows, cols] > 0
     return col_c[cols[used]], row_d[rows[used]]
@@ -954,6 +974,8 @@ class _FlowLP:
         self.highs.addCols(n, -profit, lower, np.ones(n), 2 * n, starts, rows, np.ones(2 * n))
 
     def _matrix(self) -> tuple[np.ndarray, sp.csc_matrix]:
+        import scipy.sparse as sp
+
         pair_c, pair_d = np.concatenate(self.pair_c), np.concatenate(self.pair_d)
         n_copies, n = self.copy_rows.size, pair_c.size
         rows = np.r_[self.copy_rows, pair_c, self.n_c + pair_d]
@@ -964,6 +986,8 @@ class _FlowLP:
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
         """Solve; returns the craftsman and demand row duals (≤ 0 on ≤ rows), in profit units."""
+        if self.x.size == 0 and self.highs.getNumCol() < PRESOLVE_MIN_COLUMNS:  # the cold first round
+            self.highs.setOptionValue("presolve", "off")
         self.highs.run()
         status = self.highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
@@ -978,6 +1002,8 @@ class _FlowLP:
         """The pairs at 1 in the last solution, which is integral (a TU vertex)."""
         x = self.x
         if np.any(np.abs(x - np.round(x)) > 1e-6):  # pragma: no cover - TU ⇒ vertices are integral
+            from scipy.optimize import Bounds, LinearConstraint, milp
+
             cost, matrix = self._matrix()
             lower = np.r_[np.zeros(self.copy_rows.size), np.concatenate(self.lower)]
             x = milp(
@@ -1074,9 +1100,14 @@ def _alternates(problem: Problem, candidates, pair_c: np.ndarray, pair_d: np.nda
     if problem.alternates_k == 0 or not problem.demands or not problem.craftsmen:
         return alternates
     c, d, score = candidates.alternates(pair_c, pair_d, problem.alternates_k)
+    if c.size == 0:
+        return alternates
     order = np.lexsort((c, -score, d))
-    for ci, di, si in zip(c[order].tolist(), d[order].tolist(), score[order].tolist(), strict=True):
-        alternates[problem.demands[di]].append((problem.craftsmen[ci], si))
+    c, d = c[order], d[order]
+    listed = list(zip(map(problem.craftsmen.__getitem__, c.tolist()), score[order].tolist(), strict=True))
+    starts = np.flatnonzero(np.r_[True, d[1:] != d[:-1]]).tolist()  # one slice per demand, not one append per pair
+    for start, end, demand in zip(starts, [*starts[1:], d.size], d[starts].tolist(), strict=True):
+        alternates[problem.demands[demand]] = listed[start:end]
     return alternates
 
 

@@ -39,3 +39,12 @@ def test_bench_scale_runs_at_toy_size(capsys):
     assert load("bench_scale").main(argv) == 0
     out = capsys.readouterr().out
     assert "peak RSS" in out and "objective gap" in out
+
+
+@pytest.mark.parametrize("file_format", ["json", "npz"])
+def test_bench_solver_compares_with_its_peers_at_toy_size(capsys, file_format):
+    pytest.importorskip("ortools")
+    argv = ["--peers", "--sizes", "60x25", "--penalties", "0.05", "--repeat", "1", "--format", file_format]
+    assert load("bench_solver").main(argv) == 0
+    out = capsys.readouterr().out
+    assert "60 x 25, load penalty 0.05" in out and "ratio ours / ortools" in out and "ratio ours / highs" in out
