@@ -17,7 +17,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from tests.conftest import NOW
 from tests.e2e.conftest import LiveServer, login
-from web.models import Craftsman, Demand, Engagement, MatchingRound
+from web.models import Agreement, Craftsman, Demand, Engagement, Enterprise, MatchingRound, RoundDemand
 from web.services import rounds as round_service
 
 pytestmark = pytest.mark.e2e
@@ -76,6 +76,15 @@ def _solved_round(live_server: LiveServer) -> str:
     return f"/workspace/rounds/{round_id}"
 
 
+def _place_page(live_server: LiveServer) -> str:
+    """The pool search of the solved round's first demand."""
+    round_path = _solved_round(live_server)
+    round_id = int(round_path.rsplit("/", 1)[1])
+    demand_id = _first(live_server, sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)
+                       .order_by(RoundDemand.demand_id))
+    return f"{round_path}/demands/{demand_id}/place"
+
+
 def _send_empty_form(page) -> None:
     with page.expect_navigation():
         page.click("form[data-intake-form] [type=submit]")
@@ -113,6 +122,14 @@ PAGE_STATES: list[PageState] = [
     PageState("period report", "/workspace/reports/period"),
     PageState("API tokens (admin)", "/workspace/admin/tokens/"),
     PageState("password", "/auth/password"),
+    PageState("staff intake form", "/workspace/intake/new"),
+    PageState("demand import", "/workspace/intake/import"),
+    PageState("agreements", "/workspace/agreements/"),
+    PageState("agreement", lambda s: f"/workspace/agreements/{_first(s, sa.select(Agreement.id).order_by(Agreement.id))}"),
+    PageState("new agreement", lambda s: "/workspace/engagements/"
+              f"{_first(s, sa.select(Engagement.id).order_by(Engagement.id))}/agreements/new"),
+    PageState("enterprise", lambda s: f"/workspace/enterprises/{_first(s, sa.select(Enterprise.id).order_by(Enterprise.id))}"),
+    PageState("put a named craftsman on a demand", lambda s: _place_page(s) + "?q=%E5%B7%A5"),
 ]
 
 
