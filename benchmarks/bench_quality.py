@@ -37,8 +37,9 @@ from benchmarks.quality_set import DEFAULT_SEED, EvaluationSet, evaluation_set  
 from matching import solve  # noqa: E402
 from matching.config import RoundConfig  # noqa: E402
 from matching.features import synthetic_features  # noqa: E402
+from matching.kernels import great_circle_km  # noqa: E402
 from matching.pipeline import build_problem  # noqa: E402
-from matching.scoring import great_circle_km, prepare  # noqa: E402
+from matching.prepared import prepare  # noqa: E402
 
 MODES = ("first", "off")
 # (column title, relevance, with roles): the new scoring; the same round with relevance off (the
