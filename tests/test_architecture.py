@@ -62,6 +62,35 @@ def test_create_app_touches_no_database(tmp_path):
     assert app.extensions["craftmatch.db"]._engine is None
 
 
+def _blueprint_modules() -> set[str]:
+    """The modules of ``web/views`` that define a blueprint (the views), e.g. ``web.views.intake``."""
+    return {f"web.views.{path.stem}" for path in (ROOT / "web" / "views").glob("*.py")
+            if "Blueprint(" in path.read_text(encoding="utf-8")}
+
+
+def _views_imported_by(path: Path, views: set[str]) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module)
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    return imported & views
+
+
+def test_no_view_imports_another_view():
+    """Views share forms and helpers through modules without a blueprint (demand_form, forms, imports)."""
+    views = _blueprint_modules()
+    assert {"web.views.intake", "web.views.demands", "web.views.staff_intake"} <= views
+    offenders = {
+        f"web.views.{path.stem}": sorted(_views_imported_by(path, views - {f"web.views.{path.stem}"}))
+        for path in (ROOT / "web" / "views").glob("*.py") if f"web.views.{path.stem}" in views
+    }
+    assert {view: imported for view, imported in offenders.items() if imported} == {}
+
+
 def _matching_imports(path: Path) -> set[str]:
     """The ``matching.*`` modules a module imports, at the top or inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))

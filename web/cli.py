@@ -88,6 +88,17 @@ def seed_demo(if_empty: bool) -> None:
         click.echo(f"demo login ({role}): {username} / {password}")
 
 
+@seed_group.command("reference", help="Load only the reference data (regions, taxonomies, honours); no demo pools. "
+                                       "Idempotent.")
+def seed_reference() -> None:
+    from web.services import seeding
+
+    with _database_ready():
+        report = seeding.load_reference(db.session)
+        db.session.commit()
+    click.echo(report.summary())
+
+
 @seed_group.command("synthetic", help="Add a large generated pool (for benchmarks).")
 @click.option("--craftsmen", "n_craftsmen", type=click.IntRange(0, 200_000), default=5000, show_default=True)
 @click.option("--demands", "n_demands", type=click.IntRange(0, 100_000), default=2000, show_default=True)
@@ -314,9 +325,83 @@ def followup_check_points() -> None:
         sys.exit(1)
 
 
-@click.group("import", cls=AppGroup, help="Craftsman-import uploads awaiting confirmation.")
+@click.group("import", cls=AppGroup, help="Import craftsmen or demands from a sheet (XLSX or CSV, Chinese or "
+                                           "English headers as in the web templates); clean up staged uploads.")
 def import_group() -> None:
     pass
+
+
+@contextlib.contextmanager
+def _database_ready():
+    """A database that is missing or not migrated is one line and exit 2, not a traceback."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as error:
+        db.session.rollback()
+        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+        raise BadInput(f"the database is not ready (run `craftmatch db upgrade` first): {reason}") from None
+
+
+def _import_sheet(path: str, skip_bad_rows: bool, preview, apply):
+    """Read FILE, check every row, and write all rows or nothing (unless --skip-bad-rows); bad rows are
+    listed by row and column in Chinese and English on stderr, and bad input exits 2."""
+    from web.services.errors import ServiceError
+    from web.services.importing import bilingual
+
+    try:
+        with open(path, "rb") as handle:
+            content = handle.read()
+    except OSError as error:
+        raise BadInput(f"cannot read {path}: {error.strerror or error}") from None
+    with _database_ready():
+        try:
+            report = preview(content)
+            for error in report.errors[:200]:
+                click.echo(f"{error.text_zh} | {error.text_en}", err=True)
+            if len(report.errors) > 200:
+                click.echo(f"… {len(report.errors) - 200} more errors", err=True)
+            if report.errors and not skip_bad_rows:
+                raise BadInput(f"{report.error_rows} rows have errors; nothing was written "
+                               f"(fix them, or pass --skip-bad-rows to import the other rows).")
+            report = apply(content)
+        except ServiceError as error:  # the file as a whole is refused (format, size, header)
+            db.session.rollback()
+            zh, en = bilingual(error.message)
+            raise BadInput(zh if zh == en else f"{zh} / {en}") from None
+    db.session.commit()
+    return report
+
+
+@import_group.command("craftsmen", help="Import craftsmen from FILE (.xlsx or .csv): new ones added, known ones "
+                                        "(same mobile, or name and employer) updated.")
+@click.argument("path", metavar="FILE")
+@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows even if some rows have errors.")
+def import_craftsmen(path: str, skip_bad_rows: bool) -> None:
+    from web.services import importing
+
+    report = _import_sheet(path, skip_bad_rows, lambda content: importing.preview_import(db.session, content, path),
+                           lambda content: importing.apply_import(db.session, content, path, skip_invalid=True,
+                                                                  actor="cli", now=utcnow()))
+    click.echo(f"craftsmen: {report.create} added, {report.update} updated, {report.unchanged} unchanged, "
+               f"{report.skipped_rows} rows skipped")
+
+
+@import_group.command("demands", help="Import enterprise demands from FILE (.xlsx or .csv), checked as the public "
+                                      "form checks them; a demand imported before is not added again.")
+@click.argument("path", metavar="FILE")
+@click.option("--approve", is_flag=True, help="Approve the new demands: open for the next matching round.")
+@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows even if some rows have errors.")
+def import_demands(path: str, approve: bool, skip_bad_rows: bool) -> None:
+    from web.services import demand_import
+
+    report = _import_sheet(path, skip_bad_rows,
+                           lambda content: demand_import.preview_demands(db.session, content, path),
+                           lambda content: demand_import.apply_demands(db.session, content, path, skip_invalid=True,
+                                                                       approve=approve, actor="cli", now=utcnow()))
+    click.echo(f"demands: {report.create} added{' and approved (open for matching)' if approve else ''}, "
+               f"{report.unchanged} already imported, {report.skipped_rows} rows skipped")
 
 
 @import_group.command("cleanup", help="Delete import uploads (and their parsed rows) never confirmed.")

@@ -266,10 +266,10 @@ class DemandSchema(TeamFields):
         return _blank_to_none(data, ("window_start", "window_end", "team_size", "submission_key", "enterprise_type",
                                      "mode", "urgency"))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)  # the consent error comes with the others, on the first try
     def check(self, data: dict[str, Any], **_kwargs: Any) -> None:
         errors: dict[str, list[Any]] = {}
-        if data.get("consent") is not True:
+        if "consent" in data and data["consent"] is not True:  # a missing or unreadable one has its field error
             errors["consent"] = [_l("Please agree to the use of your data to continue.")]
         start, end = data.get("window_start"), data.get("window_end")
         if start and end and end < start:

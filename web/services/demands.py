@@ -136,8 +136,12 @@ def version_of(demand: Demand) -> str:
 # --- submission ---------------------------------------------------------------------------------
 
 
-def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, actor: Actor = "public") -> Demand:
+def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, actor: Actor = "public",
+                  note: str | None = None) -> Demand:
     """Validate and store an enterprise's demand with a fresh tracking code.
+
+    A coordinator entering it on the enterprise's behalf is the ``actor`` (status event and audit entry);
+    ``note`` says how it came in (the enterprise reads it on its status page).
 
     The same ``submission_key`` posted twice (a double click, a retried request) returns the
     demand created by the first post; the unique constraints decide under concurrency.
@@ -173,7 +177,7 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
             if attempt == MAX_CODE_ATTEMPTS - 1:
                 raise Conflict(_l("The demand could not be stored just now. Please submit again.")) from None
     session.add(DemandStatusEvent(demand_id=demand.id, from_status=None, to_status="submitted", at=now,
-                                  actor_id=_actor_id(actor), public=True))
+                                  actor_id=_actor_id(actor), note=note, public=True))
     after = snapshot(demand, [skill.code for skill in skills])
     if roles:
         after["roles"] = sorted([skill.code, count] for skill, count in roles)

@@ -83,23 +83,34 @@ def inactive_craftsmen(session: Session, rnd: MatchingRound, today: dt.date) -> 
     return {row.id: row.status for row in rows if not is_active(row.status, row.paused_until, today)}
 
 
-def booked_elsewhere(session: Session, rnd: MatchingRound) -> dict[int, int]:
+def booked_elsewhere(session: Session, rnd: MatchingRound,
+                     craftsman_ids: Iterable[int] | None = None) -> dict[int, int]:
     """Live bookings of the round's craftsmen that other rounds made after this round was created.
 
     They use up the capacity this round counted on; bookings older than the round were known when its
-    capacities were set.
+    capacities were set. ``craftsman_ids``: these craftsmen instead, in the round or about to join it.
     """
+    members = sa.and_(RoundCraftsman.craftsman_id == EngagementMember.craftsman_id, RoundCraftsman.round_id == rnd.id)
+    query = sa.select(EngagementMember.craftsman_id, sa.func.count()).join(
+        Engagement, Engagement.id == EngagementMember.engagement_id)
+    query = query.join(RoundCraftsman, members) if craftsman_ids is None \
+        else query.where(EngagementMember.craftsman_id.in_(sorted(craftsman_ids)))
     rows = session.execute(
-        sa.select(EngagementMember.craftsman_id, sa.func.count())
-        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
-        .join(RoundCraftsman, sa.and_(RoundCraftsman.craftsman_id == EngagementMember.craftsman_id,
-                                      RoundCraftsman.round_id == rnd.id))
+        query
         .where(Engagement.status.in_(LIVE_ENGAGEMENT_STATUSES),
                EngagementMember.status.in_(BOOKED_MEMBER_STATUSES),
                sa.or_(Engagement.round_id.is_(None), Engagement.round_id != rnd.id),
                Engagement.created_at > rnd.created_at)
         .group_by(EngagementMember.craftsman_id)).all()
     return {craftsman_id: count for craftsman_id, count in rows}
+
+
+def declined(session: Session, demand_id: int, craftsman_ids: Iterable[int]) -> set[int]:
+    """Which of these craftsmen declined the demand after an earlier publish (no round proposes them again)."""
+    return set(session.scalars(
+        sa.select(EngagementMember.craftsman_id).join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .where(EngagementMember.status == "declined", Engagement.demand_id == demand_id,
+               EngagementMember.craftsman_id.in_(sorted(craftsman_ids)))))
 
 
 # ---------------------------------------------------------------- demands
@@ -207,8 +218,30 @@ def store_fingerprints(session: Session, rnd: MatchingRound, open_ids: Iterable[
 
 
 # ---------------------------------------------------------------- what moved under the proposals
-def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date) -> list[PoolChange]:
-    """Craftsmen and demands of the round's proposed (or locked) pairs that changed since the solve."""
+@dataclasses.dataclass(frozen=True)
+class PoolState:
+    """What the pools say now about a round's craftsmen and demands, read once by a solve and shared with
+    :func:`changes_since_solve` (a repair re-solve needs both)."""
+
+    inactive: dict[int, str]  # inactive_craftsmen
+    booked: dict[int, int]  # booked_elsewhere
+    closed: dict[int, tuple[str, str]]  # closed_demands
+    fingerprints: dict[int, str]  # demand_fingerprints of the demands still open
+
+    @classmethod
+    def read(cls, session: Session, rnd: MatchingRound, today: dt.date, demand_ids: Iterable[int]) -> PoolState:
+        closed = closed_demands(session, rnd)
+        return cls(inactive=inactive_craftsmen(session, rnd, today), booked=booked_elsewhere(session, rnd),
+                   closed=closed,
+                   fingerprints=demand_fingerprints(session, [d for d in demand_ids if d not in closed]))
+
+
+def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date,
+                        state: PoolState | None = None) -> list[PoolChange]:
+    """Craftsmen and demands of the round's proposed (or locked) pairs that changed since the solve.
+
+    ``state``: the pools as the caller read them already (its fingerprints cover every open demand of the round).
+    """
     if rnd.solved_at is None or rnd.status == "published":
         return []
     pairs = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
@@ -221,10 +254,11 @@ def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date) ->
     for craftsman_id, _ in pairs:
         load[craftsman_id] += 1
     reasons: dict[tuple[str, int], tuple[str, str]] = {}
-    for craftsman_id, status in inactive_craftsmen(session, rnd, today).items():
+    inactive = state.inactive if state else inactive_craftsmen(session, rnd, today)
+    for craftsman_id, status in inactive.items():
         if craftsman_id in craftsman_ids:
             reasons["craftsman", craftsman_id] = (status, "")
-    booked = booked_elsewhere(session, rnd)
+    booked = state.booked if state else booked_elsewhere(session, rnd)
     if booked:
         solved_with = (rnd.metrics or {}).get("booked_elsewhere", {})
         capacity = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity).where(
@@ -234,10 +268,10 @@ def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date) ->
             if (craftsman_id in craftsman_ids and ("craftsman", craftsman_id) not in reasons and newly > 0
                     and load[craftsman_id] > capacity.get(craftsman_id, 0) - count):
                 reasons["craftsman", craftsman_id] = ("out_of_capacity", "")
-    closed = closed_demands(session, rnd)
+    closed = state.closed if state else closed_demands(session, rnd)
     for demand_id in demand_ids & set(closed):
         reasons["demand", demand_id] = closed[demand_id]
-    for demand_id in edited_demands(session, rnd, demand_ids - set(closed)):
+    for demand_id in edited_demands(session, rnd, demand_ids - set(closed), state.fingerprints if state else None):
         reasons["demand", demand_id] = ("edited", "")
     return _named(session, reasons)
 

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -103,22 +104,29 @@ def _places(lat, lon, parent_lat, parent_lon) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------- craftsmen
-def load_craftsmen(session: Session, round_id: int, *, today: dt.date) -> CraftsmanFeatures:
+def load_craftsmen(session: Session, round_id: int, *, today: dt.date,
+                   only: Collection[int] | None = None) -> CraftsmanFeatures:
+    """The round's craftsmen; ``only``: just these, in the round or not yet (then with their own capacity per
+    round), e.g. to check a lock before the craftsman joins the round."""
     parent = aliased(Region)
+    members = RoundCraftsman.round_id == round_id if only is None else Craftsman.id.in_(sorted(only))
     rows = _core(session).execute(
         sa.select(Craftsman.id, Craftsman.travel_radius_km, Craftsman.can_onsite, Craftsman.can_remote,
                   Craftsman.status, Craftsman.paused_until, Craftsman.employer_enterprise_id, Craftsman.bio,
                   Studio.name.label("studio"), Region.latitude, Region.longitude, Region.province_code,
-                  parent.latitude.label("plat"), parent.longitude.label("plon"), RoundCraftsman.capacity)
-        .join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
+                  parent.latitude.label("plat"), parent.longitude.label("plon"),
+                  sa.func.coalesce(RoundCraftsman.capacity, Craftsman.round_capacity).label("capacity"))
+        .outerjoin(RoundCraftsman, sa.and_(RoundCraftsman.craftsman_id == Craftsman.id,
+                                           RoundCraftsman.round_id == round_id))
         .join(Region, Region.id == Craftsman.region_id)
         .outerjoin(parent, parent.id == Region.parent_id)
         .outerjoin(Studio, Studio.id == Craftsman.studio_id)
-        .where(RoundCraftsman.round_id == round_id).order_by(Craftsman.id)
+        .where(members).order_by(Craftsman.id)
     ).all()
     index = {row.id: i for i, row in enumerate(rows)}
     n = len(rows)
-    in_round = sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id)
+    in_round = sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id) if only is None \
+        else sa.select(Craftsman.id).where(members)
 
     skill_col, skill_parent = _vocabulary(session, Skill)
     skill_rows = _core(session).execute(
@@ -184,8 +192,11 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date) -> Crafts
 
 
 # ---------------------------------------------------------------- demands
-def load_demands(session: Session, round_id: int, *, today: dt.date) -> DemandFeatures:
+def load_demands(session: Session, round_id: int, *, today: dt.date,
+                 only: Collection[int] | None = None) -> DemandFeatures:
+    """The round's demands; ``only``: just these of them."""
     parent = aliased(Region)
+    members = [RoundDemand.round_id == round_id] + ([] if only is None else [RoundDemand.demand_id.in_(sorted(only))])
     rows = _core(session).execute(
         sa.select(Demand.id, Demand.enterprise_id, Demand.mode, Demand.window_start, Demand.window_end,
                   Demand.urgency, DemandCategory.code.label("category"), Demand.title, Demand.description,
@@ -196,11 +207,11 @@ def load_demands(session: Session, round_id: int, *, today: dt.date) -> DemandFe
         .join(DemandCategory, DemandCategory.id == Demand.category_id)
         .join(Region, Region.id == Demand.region_id)
         .outerjoin(parent, parent.id == Region.parent_id)
-        .where(RoundDemand.round_id == round_id).order_by(Demand.id)
+        .where(*members).order_by(Demand.id)
     ).all()
     index = {row.id: i for i, row in enumerate(rows)}
     n = len(rows)
-    in_round = sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)
+    in_round = sa.select(RoundDemand.demand_id).where(*members)
     skill_col, _ = _vocabulary(session, Skill)
     skill_rows = _core(session).execute(sa.select(DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance)
                                  .where(DemandSkill.demand_id.in_(in_round))).all()

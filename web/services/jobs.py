@@ -7,6 +7,7 @@ the one place outside the entry points that does, because the job *is* an entry 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Any
@@ -45,44 +46,63 @@ def _naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment
 
 
-def stuck_reason(app: Flask, rnd, now: dt.datetime) -> Any | None:
-    """Why a queued or solving round will never finish on its own, or None while its job may still be running.
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """A queued or solving round as the queue sees it, from one look at Redis."""
+
+    state: str | None = None  # RQ's status of the job ("queued", "started"…), None when unknown
+    started_at: dt.datetime | None = None  # naive UTC: when a worker took the job
+    stuck: Any | None = None  # why the solve will never finish on its own, None while it may
+
+
+def progress(app: Flask, rnd, now: dt.datetime) -> Progress:
+    """The job of a queued or solving round: its state, since when a worker has it, and whether it is stuck.
 
     Failed, stopped or vanished jobs, a worker whose heartbeat stopped (killed, machine gone), and a solve that
-    outlived ``SOLVE_TIMEOUT_SECONDS`` are all reported, so the round page can stop waiting and offer a new solve.
+    outlived ``SOLVE_TIMEOUT_SECONDS`` are all reported as ``stuck``, so the round page can stop waiting and offer
+    a new solve. The job is fetched once (a page load asks Redis once); other rounds ask nothing.
     """
     if rnd.status not in ("queued", "solving"):
-        return None
+        return Progress()
     if not queue_configured(app):
-        return _l("No task queue is configured any more, so the background solve cannot finish.")
+        return Progress(stuck=_l("No task queue is configured any more, so the background solve cannot finish."))
     timeout = dt.timedelta(seconds=app.config["SOLVE_TIMEOUT_SECONDS"])
     grace = dt.timedelta(seconds=app.config["SOLVE_HEARTBEAT_GRACE_SECONDS"])
     waited = now - (rnd.queued_at or now)
     if rnd.job_id is None:
-        return _l("The solve never reached the task queue.") if waited > ENQUEUE_GRACE else None
+        return Progress(stuck=_l("The solve never reached the task queue.") if waited > ENQUEUE_GRACE else None)
     from redis.exceptions import RedisError
     from rq.exceptions import NoSuchJobError
     from rq.job import Job, JobStatus
 
     try:
         job = Job.fetch(rnd.job_id, connection=queue(app.config["REDIS_URL"]).connection)
-        status = job.get_status()
+        status = job.get_status(refresh=False)
     except NoSuchJobError:
-        return _l("The solve's job is no longer in the task queue (the queue was emptied or restarted).")
+        return Progress(stuck=_l("The solve's job is no longer in the task queue (the queue was emptied or "
+                                 "restarted)."))
     except RedisError:  # the queue cannot be asked: only the time limit can tell
-        return _l("The solve outlived its time limit.") if waited > timeout + grace else None
+        return Progress(stuck=_l("The solve outlived its time limit.") if waited > timeout + grace else None)
+    seen = Progress(state=getattr(status, "value", status), started_at=_naive_utc(job.started_at))
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-        return _l("The background solve failed: %(error)s", error=_last_line(job) or status.value)
+        return dataclasses.replace(seen, stuck=_l("The background solve failed: %(error)s",
+                                                  error=_last_line(job) or status.value))
     if status == JobStatus.FINISHED:
-        return _l("The background solve ended without saving its result.")
+        return dataclasses.replace(seen, stuck=_l("The background solve ended without saving its result."))
     if status == JobStatus.STARTED:
         heartbeat = _naive_utc(job.last_heartbeat or job.started_at)
         if heartbeat is not None and now - heartbeat > grace:
-            return _l("The worker solving this round stopped answering (no sign of life for %(seconds)d s).",
-                      seconds=int((now - heartbeat).total_seconds()))
+            return dataclasses.replace(seen, stuck=_l(
+                "The worker solving this round stopped answering (no sign of life for %(seconds)d s).",
+                seconds=int((now - heartbeat).total_seconds())))
     if waited > timeout + grace:
-        return _l("The solve outlived its time limit.")
-    return None
+        return dataclasses.replace(seen, stuck=_l("The solve outlived its time limit."))
+    return seen
+
+
+def stuck_reason(app: Flask, rnd, now: dt.datetime) -> Any | None:
+    """Why a queued or solving round will never finish on its own, or None while its job may still be running."""
+    return progress(app, rnd, now).stuck
 
 
 def _last_line(job) -> str:

@@ -50,6 +50,7 @@ from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceErr
 from web.services.paging import Page, paginate
 
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
+SOLVING_STATUSES = ("queued", "solving")
 INTERRUPTED = "interrupted"  # solver_status of a background solve that never finished
 WARNING_LABELS = explain.WARNING_LABELS
 # Why a role of a team demand stayed open (``_unfilled_roles``), in the words a coordinator acts on.
@@ -97,6 +98,12 @@ def _require_editable(rnd: MatchingRound, expected_version: int | None) -> None:
     _check_version(rnd, expected_version)
     if rnd.status == "published":
         raise ServiceError(_l("This round is published and can no longer change."), field="status")
+
+
+def require_editable(rnd: MatchingRound, actor: User | str | None, expected_version: int | None = None) -> None:
+    """Raise unless ``actor`` may change ``rnd`` now: an editor, on the round's current version, not published."""
+    _require_editor(actor)
+    _require_editable(rnd, expected_version)
 
 
 def _touch(session: Session, rnd: MatchingRound) -> None:
@@ -181,6 +188,9 @@ def _pairs(session: Session, rnd: MatchingRound, *flags) -> list[tuple[str, str]
 def mark_queued(session: Session, rnd: MatchingRound, *, job_id: str | None, actor: User | str | None,
                 now: dt.datetime, expected_version: int | None = None) -> MatchingRound:
     _require_editor(actor)
+    if rnd.status in SOLVING_STATUSES:  # a second click on a page loaded before the first one queued it
+        raise ServiceError(_l("This round is being solved already; its page shows the result when it is ready."),
+                           field="status")
     _require_editable(rnd, expected_version)
     rnd.status = "queued"
     rnd.job_id = job_id
@@ -229,11 +239,10 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                                       .where(RoundCraftsman.round_id == rnd.id)).all())
     slots = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.slots)
                                  .where(RoundDemand.round_id == rnd.id)).all())
-    affected = {(change.kind, change.id) for change in eligibility.changes_since_solve(session, rnd, today)} \
+    pools = eligibility.PoolState.read(session, rnd, today, slots)  # read once, shared with the repair's check
+    affected = {(change.kind, change.id) for change in eligibility.changes_since_solve(session, rnd, today, pools)} \
         if keep_unaffected and rnd.status == "solved" else None
-    inactive = eligibility.inactive_craftsmen(session, rnd, today)
-    booked = eligibility.booked_elsewhere(session, rnd)
-    closed = eligibility.closed_demands(session, rnd)
+    inactive, booked, closed = pools.inactive, pools.booked, pools.closed
     open_ids = [d for d in slots if d not in closed]
     if not open_ids:
         raise ServiceError(_l("None of this round's demands is still open: they were served, withdrawn or "
@@ -241,8 +250,10 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     skill_parent = features.skill_parent_from_snapshot(rnd.snapshot) if rnd.snapshot else None
     if skill_parent is None:
         skill_parent = features.load_skill_parent(session)
-    fingerprints = eligibility.demand_fingerprints(session, open_ids)  # checked now, stored after the solve
-    if rnd.snapshot and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
+    fingerprints = pools.fingerprints  # checked now, stored after the solve
+    # a craftsman put on a demand from outside the round (placing) is not in the snapshot: reload the features too
+    joined = rnd.snapshot and {str(c) for c in capacities} != set(rnd.snapshot["craftsmen"]["ids"])
+    if rnd.snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
         track_record = features.track_record_from_snapshot(rnd.snapshot)
         roles = features.roles_from_snapshot(rnd.snapshot)
@@ -711,17 +722,21 @@ def team_roles(demand: Demand, proposals: list[Proposal], names: dict[int, str],
     return rows
 
 
-def craftsman_loads(session: Session, rnd: MatchingRound, *, limit: int = 200) -> list[dict[str, Any]]:
-    """Per craftsman in the round: capacity and load (most loaded first)."""
+def craftsman_loads(session: Session, rnd: MatchingRound, *, q: str = "", page: int = 1,
+                    per_page: int = 50) -> Page:
+    """One page of the round's craftsmen (every one, most loaded first) with capacity and load; ``q`` searches
+    names."""
     load = (sa.select(Proposal.craftsman_id, sa.func.count().label("load"))
             .where(Proposal.round_id == rnd.id, Proposal.assigned).group_by(Proposal.craftsman_id).subquery())
-    rows = session.execute(
-        sa.select(Craftsman.id, Craftsman.name, RoundCraftsman.capacity, sa.func.coalesce(load.c.load, 0))
-        .join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
-        .outerjoin(load, load.c.craftsman_id == Craftsman.id)
-        .where(RoundCraftsman.round_id == rnd.id)
-        .order_by(sa.func.coalesce(load.c.load, 0).desc(), Craftsman.id).limit(limit)).all()
-    return [{"id": r[0], "name": r[1], "capacity": r[2], "load": r[3]} for r in rows]
+    query = (sa.select(Craftsman.id, Craftsman.name, RoundCraftsman.capacity,
+                       sa.func.coalesce(load.c.load, 0).label("load"))
+             .join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
+             .outerjoin(load, load.c.craftsman_id == Craftsman.id)
+             .where(RoundCraftsman.round_id == rnd.id))
+    if q.strip():
+        query = query.where(Craftsman.name.contains(q.strip(), autoescape=True))
+    return paginate(session, query.order_by(sa.func.coalesce(load.c.load, 0).desc(), Craftsman.id), page=page,
+                    per_page=per_page, rows=True)
 
 
 def change_names(session: Session, rnd: MatchingRound, *, limit: int = 20) -> dict[str, dict[int, str]]:

@@ -21,14 +21,15 @@ from wtforms.fields import SelectChoice, SelectMultipleField
 
 from web.clock import utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, User
 from web.models.demands import URGENCIES
 from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
 from web.services import demands as service
 from web.services import reference, tracking
 from web.services.errors import ServiceError
+from web.views.demand_form import Marked, category_choices, choices_of, labels, skill_choices
 from web.views.forms import show_errors
-from web.views.intake import Marked, category_choices, choices_of, labels, skill_choices
 from web.views.team_roles import roles_data, roles_field, show_roles
 
 bp = Blueprint("demands", __name__, url_prefix="/workspace/demands")
@@ -86,7 +87,8 @@ AUDIT_ACTOR_LABELS = {
     "worker": _l("Background worker"),
 }
 AUDIT_ACTION_LABELS = {
-    "demand.submit": _l("Submitted"), "demand.edit": _l("Edited by a coordinator"),
+    "demand.submit": _l("Submitted"), "demand.enter": _l("Entered by a coordinator for the enterprise"),
+    "demand.edit": _l("Edited by a coordinator"),
     "demand.approve": _l("Approved"), "demand.reject": _l("Rejected"),
     "demand.request_info": _l("Asked for more information"), "demand.answer_info": _l("Enterprise answered"),
     "demand.merge": _l("Merged into another demand"), "demand.withdraw": _l("Withdrawn"),
@@ -148,7 +150,7 @@ def _filters() -> service.InboxFilters:
 
 def _filter_options() -> dict[str, Any]:
     session = db.session
-    regions = reference.filter_regions(session)
+    regions = reference.filter_regions(session, english=is_english())
     return {
         "categories": session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort)).all(),
         "industries": session.scalars(sa.select(Industry).order_by(Industry.id)).all(),

@@ -37,10 +37,12 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from matching.config import COMPONENTS, DEFAULT_WEIGHTS, RoundConfig
 from web.clock import local, local_today, utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import (
     DemandCategory,
     Engagement,
     EngagementMember,
+    Enterprise,
     HonourLevel,
     Industry,
     MatchingRound,
@@ -48,7 +50,8 @@ from web.models import (
     Skill,
 )
 from web.policy import EDITOR, ROUND, ROUND_MEMBER, STAFF, current_record, policy, scope, visible_to
-from web.services import eligibility, explain, jobs, notifications, reference, rounds
+from web.services import craftsmen as pool_service
+from web.services import eligibility, explain, jobs, notifications, placing, reference, rounds
 from web.services import engagements as engagement_labels
 from web.services.errors import ServiceError
 from web.services.exporting import XLSX_MIMETYPE, csv_bytes, single_sheet
@@ -135,7 +138,7 @@ def _fill_choices(form: RoundForm) -> None:
     name = current_app.jinja_env.filters["localized"]  # name_zh or name_en by the page's language
     every = [_option("", _("All"))]
     regions = every + [_option(code, name if level == "province" else f"\u3000{name}")
-                       for code, name, level in reference.filter_regions(session)]
+                       for code, name, level in reference.filter_regions(session, english=is_english())]
     form.demand_region.choices = regions
     form.craftsman_region.choices = regions
     form.demand_category.choices = every + [
@@ -214,27 +217,29 @@ def create():
 
 
 # ---------------------------------------------------------------- show, status
-def _settle_stuck_solve(rnd: MatchingRound) -> None:
-    """A background solve that can never finish is recorded as failed, in a short writing session of its own
-    (this is a GET), so that the page stops waiting and offers to solve again."""
+def _settle_stuck_solve(rnd: MatchingRound) -> jobs.Progress:
+    """The solve's progress, from one look at the queue. A background solve that can never finish is recorded as
+    failed, in a short writing session of its own (this is a GET), so that the page stops waiting and offers to
+    solve again."""
     now = utcnow()
-    reason = jobs.stuck_reason(current_app, rnd, now)
-    if reason is None:
-        return
+    progress = jobs.progress(current_app, rnd, now)
+    if progress.stuck is None:
+        return progress
     round_id = rnd.id
     db.session.rollback()  # end this request's read (and touch nothing until the write): SQLite's writer waits on it
     with db.new_session() as session:
-        rounds.mark_solve_interrupted(session, session.get(MatchingRound, round_id), reason=str(reason),
+        rounds.mark_solve_interrupted(session, session.get(MatchingRound, round_id), reason=str(progress.stuck),
                                       actor="system", now=now)
         session.commit()
     db.session.refresh(rnd)
+    return progress
 
 
 @bp.get("/<int:round_id>")
 @policy(STAFF, record=ROUND)
 def show(round_id: int):
     rnd = _round(round_id)
-    _settle_stuck_solve(rnd)
+    progress = _settle_stuck_solve(rnd)
     session = db.session
     only_warnings = request.args.get("warnings") == "1"
     page = request.args.get("page", 1, type=int) or 1
@@ -245,13 +250,15 @@ def show(round_id: int):
             sa.select(Engagement, EngagementMember).join(EngagementMember)
             .where(Engagement.round_id == rnd.id).order_by(Engagement.id).limit(200)).all()
     pool_changes = eligibility.changes_since_solve(session, rnd, local_today()) if rnd.status == "solved" else []
+    load_args = _load_table_args()
     return render_template(
         "rounds/show.html", rnd=rnd, review=review.items, total=review.total, page=review.page, pages=review.pages,
-        only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd),
+        only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd, **load_args),
+        load_query=load_args["q"],
         counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd),
         labels=COMPONENT_LABELS, warning_labels=rounds.WARNING_LABELS, action=ActionForm(),
         engagements=engagements, decline_form=DeclineForm(), changed=rounds.change_names(session, rnd),
-        job_state=jobs.job_state(current_app, rnd.job_id), pool_changes=pool_changes,
+        progress=progress, pool_changes=pool_changes,
         changed_in_pool={(change.kind, change.id): change for change in pool_changes},
         interrupted=rnd.solver_status == rounds.INTERRUPTED)
 
@@ -274,13 +281,25 @@ def export(round_id: int):
                      download_name=f"round-{round_id}.xlsx")
 
 
+def _load_table_args() -> dict:
+    """The load table's search and page (``lq``, ``lpage``), apart from the review's ``page``."""
+    return {"q": request.args.get("lq", "").strip()[:100], "page": request.args.get("lpage", 1, type=int) or 1}
+
+
+def _back_to_load_table() -> dict:
+    args = _load_table_args()
+    return {"lq": args["q"] or None, "lpage": args["page"] if args["page"] > 1 else None, "_anchor": "loads"}
+
+
 @bp.get("/<int:round_id>/status.json")
 @policy(STAFF, record=ROUND)
 def status(round_id: int):
     rnd = _round(round_id)
-    _settle_stuck_solve(rnd)
+    progress = _settle_stuck_solve(rnd)
+    asked = progress.state is not None or rnd.status in ("queued", "solving")  # Redis once per request
+    job = progress.state if asked else jobs.job_state(current_app, rnd.job_id)
     return jsonify({"id": rnd.id, "status": rnd.status, "version": rnd.version, "objective": rnd.objective,
-                    "job": jobs.job_state(current_app, rnd.job_id), "message": rnd.solver_message})
+                    "job": job, "message": rnd.solver_message})
 
 
 # ---------------------------------------------------------------- solve, adjust, publish
@@ -336,13 +355,61 @@ def pair(round_id: int):
                 **({"page": request.args["page"]} if request.args.get("page") else {}))
 
 
+class PlaceForm(ActionForm):
+    craftsman_id = IntegerField(validators=[DataRequired()])
+
+
+PLACE_FILTER_KEYS = ("q", "skill", "region")
+
+
+def _place_filters() -> dict[str, str]:
+    return {key: request.args.get(key, "").strip()[:100] for key in PLACE_FILTER_KEYS}
+
+
+def _demand_of(rnd: MatchingRound, demand_id: int):
+    try:
+        return placing.demand_of_round(db.session, rnd, demand_id)
+    except ServiceError:
+        abort(404)
+
+
+@bp.route("/<int:round_id>/demands/<int:demand_id>/place", methods=["GET", "POST"])
+@policy(EDITOR, record=ROUND)
+def place(round_id: int, demand_id: int):
+    """Search the pool (name, skill, region) for a craftsman to lock onto the demand, showing who cannot be and
+    why; a POST locks the chosen one, or comes back to the search with the rule that refused him."""
+    rnd = _round(round_id)
+    demand, slots = _demand_of(rnd, demand_id)
+    filters = _place_filters()
+    form = PlaceForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            flash(_("The request was incomplete; nothing was changed."), "error")
+        elif run_service(lambda: placing.place_craftsman(
+                db.session, rnd, demand_id, form.craftsman_id.data, actor=current_user, now=utcnow(),
+                expected_version=_version()), _("The craftsman is locked onto “%(title)s”; re-solve to apply.",
+                                                title=demand.title)):
+            return _back(rnd)
+        return redirect(url_for("rounds.place", round_id=rnd.id, demand_id=demand_id,
+                                **{k: v for k, v in filters.items() if v}))
+    found = pool_service.list_craftsmen(db.session, filters, scope=scope(current_user), search_phones=False,
+                                        page=request.args.get("page", 1, type=int) or 1, per_page=20)
+    ids = [craftsman.id for craftsman in found.items]
+    return render_template(
+        "rounds/place.html", rnd=rnd, demand=demand, slots=slots, found=found, filters=filters,
+        obstacles=placing.obstacles(db.session, rnd, demand_id, ids, today=local_today()),
+        members=placing.in_round(db.session, rnd, ids), form=form,
+        regions=reference.filter_regions(db.session),
+        skills=db.session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all())
+
+
 @bp.post("/<int:round_id>/capacity")
 @policy(EDITOR, record=ROUND)
 def capacity(round_id: int):
     rnd = _round(round_id)
     return _act(rnd, CapacityForm(), lambda f: rounds.set_capacity(
         db.session, rnd, f.craftsman_id.data, f.capacity.data, actor=current_user, now=utcnow(),
-        expected_version=_version()), _("The capacity was changed; re-solve to apply."))
+        expected_version=_version()), _("The capacity was changed; re-solve to apply."), **_back_to_load_table())
 
 
 @bp.post("/<int:round_id>/publish")
@@ -404,7 +471,12 @@ def _visible_messages() -> sa.ColumnElement[bool]:
     """The messages of the rounds the user's region covers (province-wide staff: every message)."""
     if scope(current_user) is None:
         return sa.true()
-    return Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
+    of_rounds = Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
+    # a message outside any round (the tracking code of a demand entered by staff) goes by its enterprise's region
+    tracking_codes = sa.and_(Notification.round_id.is_(None), Notification.recipient_kind == "enterprise",
+                             Notification.recipient_id.in_(visible_to(sa.select(Enterprise.id), current_user,
+                                                                      Enterprise.region_id)))
+    return sa.or_(of_rounds, tracking_codes)
 
 
 def _outbox_where(round_id: int | None) -> sa.ColumnElement[bool]:
