@@ -35,7 +35,7 @@ def test_the_round_review_names_every_repeated_control(request, coordinator_brow
     for group in (locks, excludes):
         assert len(set(group)) == len(group), group  # each names its craftsman and demand
     loads = page[page.index('id="loads"'):]
-    in_rows = re.findall(r"<tr><td>([^<]+)</td>", loads)  # each capacity row's craftsman, as the table shows him
+    in_rows = re.findall(r'<tr data-craftsman="\d+"><td>([^<]+)</td>', loads)  # each capacity row's craftsman, as the table shows him
     assert capacities == [f"{name}的服务容量" for name in in_rows]
     assert changes == [f"修改 {name}的服务容量" for name in in_rows]
     assert all("（需求“" in name for name in locks + excludes)  # demo titles repeat: the tracking code tells them apart
