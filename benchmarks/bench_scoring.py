@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matching.candidates import candidate_pairs
 from matching.config import RoundConfig
 from matching.features import synthetic_features
 from matching.rules import allowed_mask, score_and_mask
-from matching.scoring import candidate_pairs, prepare, score
+from matching.scoring import prepare, score
 
 
 @dataclass(frozen=True)

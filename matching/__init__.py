@@ -1,10 +1,13 @@
 """craftmatch's optimizer: a `Problem` in, an exact `Result` out (numpy + scipy only).
 
-`solve` is the one entry point; `build_problem` (features + `RoundConfig` → Problem)
-and `score` come from the scoring pipeline.
+`run_round` is the entry for a whole round (inputs → assignments, alternates, explanations and
+warnings); underneath it, `build_problem` (features + `RoundConfig` → Problem), `score` and the exact
+`solve`.
 """
 
 from matching.config import RoundConfig
+from matching.features import TrackRecord
+from matching.outcome import RoundInputs, RoundOutcome, run_round
 from matching.pipeline import build_problem
 from matching.problem import Problem, ProblemError
 from matching.result import Assignment, Result
@@ -17,7 +20,11 @@ __all__ = [
     "ProblemError",
     "Result",
     "RoundConfig",
+    "RoundInputs",
+    "RoundOutcome",
+    "TrackRecord",
     "build_problem",
+    "run_round",
     "score",
     "solve",
 ]

@@ -10,7 +10,9 @@ from types import MappingProxyType
 from matching.features import FeatureError
 from matching.problem import RELEVANCE_MODES
 
-COMPONENTS = ("skill", "industry", "text", "distance", "honour", "availability", "continuity")
+COMPONENTS = (
+    "skill", "industry", "text", "distance", "honour", "availability", "continuity", "track_record",
+)
 
 DEFAULT_WEIGHTS = MappingProxyType(
     {
@@ -21,6 +23,7 @@ DEFAULT_WEIGHTS = MappingProxyType(
         "honour": 0.10,
         "availability": 0.10,
         "continuity": 0.05,
+        "track_record": 0.05,
     }
 )
 

@@ -403,6 +403,50 @@ class History:
         return cls((), (), np.zeros(0))
 
 
+@dataclass(frozen=True)
+class TrackRecord:
+    """A craftsman's past services, for the ``track_record`` component: one entry per engagement member.
+
+    Parameters
+    ----------
+    craftsman_id : tuple of str
+        Who served (entries of craftsmen outside the round are ignored).
+    skills : (N, S) sparse matrix
+        The skills the engagement's demand required (non-zero = required), on the round's skill
+        vocabulary: they decide the skill families the entry counts for.
+    rating : (N,) float
+        The enterprise's rating 1–5, NaN if it gave none.
+    outcomes : (N,) int
+        Outcomes accepted into the outcome pool from the engagement's follow-ups.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> record = TrackRecord(("7",), np.array([[0, 3]]), np.array([5.0]), np.array([1]))
+    >>> len(record), record.skills.shape
+    (1, (1, 2))
+    """
+
+    craftsman_id: tuple[str, ...]
+    skills: sp.csr_matrix
+    rating: np.ndarray
+    outcomes: np.ndarray
+
+    def __post_init__(self):
+        _strings(self, "craftsman_id", len(self.craftsman_id))
+        n = len(self.craftsman_id)
+        _matrix(self, "skills", n, low=0, high=np.inf)
+        _vector(self, "rating", n, np.float64, low=1, high=5, allow_nan=True)
+        _vector(self, "outcomes", n, np.int64, low=0)
+
+    def __len__(self) -> int:
+        return len(self.craftsman_id)
+
+    @classmethod
+    def empty(cls, n_skills: int) -> TrackRecord:
+        return cls((), sp.csr_matrix((0, n_skills)), np.zeros(0), np.zeros(0, dtype=np.int64))
+
+
 def check_compatible(craftsmen: CraftsmanFeatures, demands: DemandFeatures) -> None:
     """Both sides must use the same skill and industry vocabularies."""
     if craftsmen.skills.shape[1] != demands.required_skills.shape[1]:

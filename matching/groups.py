@@ -2,7 +2,7 @@
 
 A pair *off support* (the craftsman shares no skill and no industry with the
 demand) scores only ``w_text·text + w_distance·distance + w_honour·honour +
-w_availability·availability + w_continuity·continuity``.  Craftsmen are
+w_availability·availability + w_continuity·continuity + w_track_record·track_record``.  Craftsmen are
 grouped by place (a grid cell), effective honour rank, service modes and (when
 the round keeps matches inside a province) province.  For one group and one
 demand:
@@ -11,8 +11,8 @@ demand:
 - distance is at most the decay at the group's *nearest possible* member:
   great-circle distance to the group's centre minus the group's spread (the
   triangle inequality on the sphere);
-- text, availability and continuity are bounded by their maxima (1, 1 and the
-  best continuity anyone has with the demand's enterprise).
+- text, availability, track record and continuity are bounded by their maxima
+  (1, 1, 1 and the best continuity anyone has with the demand's enterprise).
 
 The hard rules that depend only on the group's keys (service mode, province,
 a travel radius that even the nearest member's largest radius cannot reach)
@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matching.features import MODE_HYBRID, MODE_ONSITE, MODE_REMOTE
-from matching.scoring import EARTH_RADIUS_KM, UNKNOWN_DISTANCE_SCORE, PreparedRound
+from matching.kernels import km_from_dot
+from matching.prepared import UNKNOWN_DISTANCE_SCORE, PreparedRound
+from matching.rules import must_travel, other_province, wrong_mode
 
 GRID_DEGREES = 0.25  # cell side: a fraction of the shortest distance scale (75 km ≈ 0.7°)
 # km.  The chord formula is ill-conditioned near 0: a dot product off by a few ulps
@@ -61,9 +62,8 @@ class CraftsmanGroups:
 
 
 def _chord_km(dot: np.ndarray) -> np.ndarray:
-    """Great-circle km from the dot product of unit vectors (same formula as ``great_circle_km``)."""
-    half_chord = np.sqrt(np.clip(0.5 - 0.5 * dot, 0.0, 1.0))
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(half_chord)
+    """Great-circle km from the dot product of unit vectors (``great_circle_km``'s formula, on a copy)."""
+    return km_from_dot(np.array(dot, dtype=np.float64))
 
 
 def group_craftsmen(rnd: PreparedRound) -> CraftsmanGroups:
@@ -136,22 +136,15 @@ def off_support_bounds(
     bound = (
         norm["text"]
         + norm["availability"]
+        + norm["track_record"]  # at most 1: a family record needs no shared skill
         + norm["continuity"] * best_continuity[None, :]
         + norm["distance"] * distance
         + norm["honour"] * honour
     )
     onsite, remote = groups.can_onsite[:, None], groups.can_remote[:, None]
-    wrong_mode = (
-        ((mode == MODE_ONSITE) & ~onsite)
-        | ((mode == MODE_REMOTE) & ~remote)
-        | ((mode == MODE_HYBRID) & ~onsite & ~remote)
-    )
-    must_travel = (mode == MODE_ONSITE) | ((mode == MODE_HYBRID) & ~remote)
-    beyond_reach = must_travel & both_known & (nearest_km > groups.max_radius_km[:, None])
-    province_d = rnd.province_d[cols][None, :]
-    g_province = groups.province[:, None]
-    other_province = (g_province >= 0) & (province_d >= 0) & (g_province != province_d)
-    bound[wrong_mode | beyond_reach | other_province] = -np.inf
+    beyond_reach = must_travel(mode, remote) & both_known & (nearest_km > groups.max_radius_km[:, None])
+    elsewhere = other_province(groups.province[:, None], rnd.province_d[cols][None, :])
+    bound[wrong_mode(mode, onsite, remote) | beyond_reach | elsewhere] = -np.inf
     return bound
 
 

@@ -19,20 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from matching.candidates import CandidatePairs, candidate_pairs
 from matching.config import RoundConfig
-from matching.features import CraftsmanFeatures, DemandFeatures, FeatureError, History
+from matching.features import CraftsmanFeatures, DemandFeatures, FeatureError, History, TrackRecord
+from matching.kernels import component_values, relevance_tiers, weighted
+from matching.prepared import PreparedRound, prepare
 from matching.problem import Problem, Role, handed_over
 from matching.rules import ALLOWED, reason_label, rule_codes, score_and_mask
-from matching.scoring import (
-    CandidatePairs,
-    PreparedRound,
-    candidate_pairs,
-    component_values,
-    explain,
-    prepare,
-    relevance_tiers,
-    weighted,
-)
+from matching.scoring import explain
 
 Pair = tuple[str, str]
 
@@ -54,6 +48,7 @@ def build_problem(
     prepared: PreparedRound | None = None,
     skill_parent: np.ndarray | None = None,
     roles: Iterable[tuple[str, int, int]] = (),
+    track_record: TrackRecord | None = None,
 ) -> Problem:
     """Score, apply the hard rules and hand the result to the solver's Problem.
 
@@ -75,6 +70,8 @@ def build_problem(
         The parent column of every skill column (-1 for a root): the families of relevance tier 1.
     roles : iterable of (demand index, skill column, count)
         Team roles.
+    track_record : TrackRecord, optional
+        Past services per skill family (the ``track_record`` component).
 
     Returns
     -------
@@ -99,7 +96,13 @@ def build_problem(
     locks, exclusions = tuple(locks), tuple(exclusions)
     previous = None if previous is None else tuple(previous)
     rnd = prepared or prepare(
-        craftsmen, demands, config, history=history, exclusions=exclusions, skill_parent=skill_parent
+        craftsmen,
+        demands,
+        config,
+        history=history,
+        exclusions=exclusions,
+        skill_parent=skill_parent,
+        track_record=track_record,
     )
     common = {
         "capacity": craftsmen.capacity,

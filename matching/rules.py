@@ -15,17 +15,15 @@ import numpy as np
 
 from matching.config import RoundConfig
 from matching.features import MODE_HYBRID, MODE_ONSITE, MODE_REMOTE, CraftsmanFeatures, DemandFeatures
-from matching.scoring import (
-    PreparedRound,
-    ScoreTable,
+from matching.kernels import (
     availability_coverage,
     block_indices,
     for_row_chunks,
     great_circle_km,
-    prepare,
-    score,
     sparse_lookup,
 )
+from matching.prepared import PreparedRound, prepare
+from matching.scoring import ScoreTable, score
 
 ALLOWED = 0
 INACTIVE = 1  # craftsman paused, retired or exited (退出)
@@ -50,6 +48,25 @@ REASONS = MappingProxyType(
 )
 
 
+def wrong_mode(mode: np.ndarray, onsite: np.ndarray, remote: np.ndarray) -> np.ndarray:
+    """The craftsman cannot serve in the demand's mode (hybrid needs either way of serving)."""
+    return (
+        ((mode == MODE_ONSITE) & ~onsite)
+        | ((mode == MODE_REMOTE) & ~remote)
+        | ((mode == MODE_HYBRID) & ~onsite & ~remote)
+    )
+
+
+def must_travel(mode: np.ndarray, remote: np.ndarray) -> np.ndarray:
+    """On-site work: an on-site demand, or a hybrid one for someone who cannot work remotely."""
+    return (mode == MODE_ONSITE) | ((mode == MODE_HYBRID) & ~remote)
+
+
+def other_province(province_c: np.ndarray, province_d: np.ndarray) -> np.ndarray:
+    """Both provinces known (index ≥ 0) and different."""
+    return (province_c >= 0) & (province_d >= 0) & (province_c != province_d)
+
+
 def _broken_rules(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None, cheap_only: bool):
     """Yield ``(code, failing mask)`` per rule, broadcastable to the block / pairs shape.
 
@@ -68,22 +85,12 @@ def _broken_rules(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict
 
     mode = rnd.mode_d[di]
     onsite, remote = c.can_onsite[ci], c.can_remote[ci]
-    yield (
-        MODE,
-        (
-            ((mode == MODE_ONSITE) & ~onsite)
-            | ((mode == MODE_REMOTE) & ~remote)
-            | ((mode == MODE_HYBRID) & ~onsite & ~remote)
-        ),
-    )
-    # must travel: on-site demand, or hybrid for someone who cannot work remotely; unknown distance passes
-    must_travel = (mode == MODE_ONSITE) | ((mode == MODE_HYBRID) & ~remote)
+    yield MODE, wrong_mode(mode, onsite, remote)
     km = great_circle_km(rnd, ci, di, memo)
-    yield TOO_FAR, must_travel & (km > rnd.radius_c[ci])  # NaN (unknown) compares False
+    yield TOO_FAR, must_travel(mode, remote) & (km > rnd.radius_c[ci])  # NaN (unknown distance) passes
 
     if not rnd.config.cross_province_allowed:
-        pc, pd = rnd.province_c[ci], rnd.province_d[di]
-        yield CROSS_PROVINCE, (pc >= 0) & (pd >= 0) & (pc != pd)
+        yield CROSS_PROVINCE, other_province(rnd.province_c[ci], rnd.province_d[di])
     if not cheap_only:
         yield UNAVAILABLE, availability_coverage(rnd, ci, di, memo) <= 0.0
 

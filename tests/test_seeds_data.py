@@ -113,6 +113,8 @@ def test_industries_tree_and_sections():
         assert industry["gbt4754_section"] in set("ABCDEFGHIJKLMNOPQRST")
         assert industry["parent_code"] is None or industry["parent_code"] in by_code
     names = {industry["name_zh"] for industry in industries}
+    assert len(names) == len(industries)  # the pickers and the import know an industry by its name
+    assert len({industry["name_en"] for industry in industries}) == len(industries)
     for name in [
         "电子信息",
         "装备制造",

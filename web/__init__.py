@@ -21,7 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from web.api import register_api
     from web.cli import register_cli
     from web.errors import bound_request_numbers, register_error_handlers
-    from web.extensions import babel, csrf, db, limiter, login_manager, mail
+    from web.extensions import babel, compress, csrf, db, limiter, login_manager, mail
     from web.i18n import select_locale
     from web.security import register_security_headers
     from web.templating import register_template_helpers
@@ -34,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
     mail.init_app(app)  # reads the MAIL_* settings only; connects when a message is sent
+    compress.init_app(app)
     register_security_headers(app)
     register_template_helpers(app)
     register_views(app)

@@ -88,6 +88,17 @@ def seed_demo(if_empty: bool) -> None:
         click.echo(f"demo login ({role}): {username} / {password}")
 
 
+@seed_group.command("reference", help="Load only the reference data (regions, taxonomies, honours); no demo pools. "
+                                       "Idempotent.")
+def seed_reference() -> None:
+    from web.services import seeding
+
+    with _database_ready():
+        report = seeding.load_reference(db.session)
+        db.session.commit()
+    click.echo(report.summary())
+
+
 @seed_group.command("synthetic", help="Add a large generated pool (for benchmarks).")
 @click.option("--craftsmen", "n_craftsmen", type=click.IntRange(0, 200_000), default=5000, show_default=True)
 @click.option("--demands", "n_demands", type=click.IntRange(0, 100_000), default=2000, show_default=True)
@@ -168,16 +179,17 @@ def round_group() -> None:
 
 
 def _round_call(call):
-    """Run a rounds service as the "cli" actor, commit once; a ServiceError becomes a clean exit 1."""
+    """Run a rounds service as the "cli" actor, commit once; a ServiceError (bad input) becomes one line on
+    stderr and exit status 2."""
     from web.services.errors import ServiceError
 
     try:
         value = call()
     except ServiceError as error:
         db.session.rollback()
-        details = "".join(f"\n  {line}" for lines in error.as_errors().values() for line in lines
+        details = "".join(f"; {line}" for lines in error.as_errors().values() for line in lines
                           if line != str(error.message))
-        raise click.ClickException(str(error.message) + details) from None
+        raise BadInput(" ".join((str(error.message) + details).split())) from None
     db.session.commit()
     return value
 
@@ -206,6 +218,7 @@ def round_create(name: str, demand_region: str, craftsman_region: str, config_js
         default_capacity=capacity, actor="cli", now=utcnow()))
     counts = rounds.round_counts(db.session, rnd)
     click.echo(f"round {rnd.id}: {counts['demands']} demands, {counts['craftsmen']} craftsmen (draft)")
+    click.echo(rnd.id)  # the last line: the id alone, for scripts
 
 
 @round_group.command("solve", help="Solve (or re-solve) round ROUND_ID in this process.")
@@ -221,6 +234,31 @@ def round_solve(round_id: int) -> None:
                + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     if result.status != "optimal":
         raise click.ClickException(result.message or result.status)
+
+
+@round_group.command("show", help="Show round ROUND_ID's proposals (who fills which role) and open places.")
+@click.argument("round_id")
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object (for scripts).")
+def round_show(round_id: str, as_json: bool) -> None:
+    import json
+
+    from web.services import rounds
+    from web.services.round_report import round_report
+
+    if not round_id.strip().isdigit():
+        raise BadInput(f"ROUND_ID must be a round's number (as `craftmatch round create` prints it), not {round_id!r}")
+    rnd = _round_call(lambda: rounds.get_round(db.session, int(round_id)))
+    report = round_report(db.session, rnd)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"round {report['round']}: {report['status']}, {len(report['proposals'])} pairs")
+    for p in report["proposals"]:
+        role = f" [{p['role']}]" if p["role"] else ""
+        click.echo(f"  {p['tracking_code']} {p['demand_title']}{role}: {p['craftsman_name']} ({p['score']:.3f}; {p['why']})")
+    for gap in report["unfilled"]:
+        role = f" [{gap['role']}]" if gap["role"] else ""
+        click.echo(f"  open: {gap['demand_title']}{role}: {gap['reason']}")
 
 
 @round_group.command("publish", help="Publish round ROUND_ID: engagements, matched demands, notifications.")
@@ -287,9 +325,83 @@ def followup_check_points() -> None:
         sys.exit(1)
 
 
-@click.group("import", cls=AppGroup, help="Craftsman-import uploads awaiting confirmation.")
+@click.group("import", cls=AppGroup, help="Import craftsmen or demands from a sheet (XLSX or CSV, Chinese or "
+                                           "English headers as in the web templates); clean up staged uploads.")
 def import_group() -> None:
     pass
+
+
+@contextlib.contextmanager
+def _database_ready():
+    """A database that is missing or not migrated is one line and exit 2, not a traceback."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as error:
+        db.session.rollback()
+        reason = str(error.orig).splitlines()[0] if error.orig else type(error).__name__
+        raise BadInput(f"the database is not ready (run `craftmatch db upgrade` first): {reason}") from None
+
+
+def _import_sheet(path: str, skip_bad_rows: bool, preview, apply):
+    """Read FILE, check every row, and write all rows or nothing (unless --skip-bad-rows); bad rows are
+    listed by row and column in Chinese and English on stderr, and bad input exits 2."""
+    from web.services.errors import ServiceError
+    from web.services.importing import bilingual
+
+    try:
+        with open(path, "rb") as handle:
+            content = handle.read()
+    except OSError as error:
+        raise BadInput(f"cannot read {path}: {error.strerror or error}") from None
+    with _database_ready():
+        try:
+            report = preview(content)
+            for error in report.errors[:200]:
+                click.echo(f"{error.text_zh} | {error.text_en}", err=True)
+            if len(report.errors) > 200:
+                click.echo(f"… {len(report.errors) - 200} more errors", err=True)
+            if report.errors and not skip_bad_rows:
+                raise BadInput(f"{report.error_rows} rows have errors; nothing was written "
+                               f"(fix them, or pass --skip-bad-rows to import the other rows).")
+            report = apply(content)
+        except ServiceError as error:  # the file as a whole is refused (format, size, header)
+            db.session.rollback()
+            zh, en = bilingual(error.message)
+            raise BadInput(zh if zh == en else f"{zh} / {en}") from None
+    db.session.commit()
+    return report
+
+
+@import_group.command("craftsmen", help="Import craftsmen from FILE (.xlsx or .csv): new ones added, known ones "
+                                        "(same mobile, or name and employer) updated.")
+@click.argument("path", metavar="FILE")
+@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows even if some rows have errors.")
+def import_craftsmen(path: str, skip_bad_rows: bool) -> None:
+    from web.services import importing
+
+    report = _import_sheet(path, skip_bad_rows, lambda content: importing.preview_import(db.session, content, path),
+                           lambda content: importing.apply_import(db.session, content, path, skip_invalid=True,
+                                                                  actor="cli", now=utcnow()))
+    click.echo(f"craftsmen: {report.create} added, {report.update} updated, {report.unchanged} unchanged, "
+               f"{report.skipped_rows} rows skipped")
+
+
+@import_group.command("demands", help="Import enterprise demands from FILE (.xlsx or .csv), checked as the public "
+                                      "form checks them; a demand imported before is not added again.")
+@click.argument("path", metavar="FILE")
+@click.option("--approve", is_flag=True, help="Approve the new demands: open for the next matching round.")
+@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows even if some rows have errors.")
+def import_demands(path: str, approve: bool, skip_bad_rows: bool) -> None:
+    from web.services import demand_import
+
+    report = _import_sheet(path, skip_bad_rows,
+                           lambda content: demand_import.preview_demands(db.session, content, path),
+                           lambda content: demand_import.apply_demands(db.session, content, path, skip_invalid=True,
+                                                                       approve=approve, actor="cli", now=utcnow()))
+    click.echo(f"demands: {report.create} added{' and approved (open for matching)' if approve else ''}, "
+               f"{report.unchanged} already imported, {report.skipped_rows} rows skipped")
 
 
 @import_group.command("cleanup", help="Delete import uploads (and their parsed rows) never confirmed.")

@@ -81,6 +81,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Flask-Compress compresses pages and JSON; a streamed file (static/) it would wrap without ever closing
+        # the file, so those go out as they are (small, and cached by the browser)
+        "COMPRESS_STREAMS": False,
         "SESSION_COOKIE_SECURE": _env_bool("CRAFTMATCH_SESSION_COOKIE_SECURE", False),
         # HTTPS: a TLS-terminating proxy sits in front, so the app does not redirect to https itself unless
         # asked; HSTS is sent in production on requests that arrived over https (X-Forwarded-Proto).

@@ -1,6 +1,7 @@
 """Extension objects, created unbound here and bound to an app in ``create_app``."""
 
 from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -17,3 +18,6 @@ babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 api = Api()
 mail = Mail()
+# Pages, CSS, JS and JSON go out compressed (zstd, brotli or gzip, as the browser accepts). Against BREACH: the
+# session cookie is SameSite=Lax, so the many cross-site requests that attack needs carry no session.
+compress = Compress()

@@ -19,3 +19,10 @@ def select_locale() -> str:
     if remembered in supported:
         return remembered
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def is_english() -> bool:
+    """The page is shown in English (the views pass it on to services that name things)."""
+    from flask_babel import get_locale
+
+    return str(get_locale() or "zh_CN").startswith("en")

@@ -29,8 +29,7 @@ CONTENT_SECURITY_POLICY = {
     "frame-ancestors": "'none'",
 }
 REFERRER_POLICY = "strict-origin-when-cross-origin"
-# the region tree under its versioned URL sets its own long Cache-Control
-CACHEABLE_ENDPOINTS = frozenset({"static", "intake.regions"})
+CACHEABLE_ENDPOINTS = frozenset({"static"})
 
 
 def register_security_headers(app: Flask) -> None:

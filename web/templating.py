@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from web import navigation
 from web.policy import EDITOR, ROLES_FOR, covers
+from web.services import points
 from web.services.personal_data import mask_phone
 
 
@@ -41,6 +42,17 @@ def register_template_helpers(app: Flask) -> None:
         locale = str(get_locale() or "zh_CN")
         suffix = "en" if locale.startswith("en") else "zh"
         return getattr(entity, f"{field}_{suffix}", None) or getattr(entity, f"{field}_zh", "")
+
+    @app.template_filter("region_name")
+    def region_name(region, full: bool = False) -> str:
+        """A region's name in the page's language (its English name once the seeds gave it one)."""
+        if region is None:
+            return ""
+        if str(get_locale() or "zh_CN").startswith("en"):
+            return region.full_name_en if full else (region.name_en or region.name)
+        return region.full_name if full else region.name
+
+    app.add_template_filter(points.explanation, "points_explanation")  # a points entry's text, translated
 
     @app.template_filter("masked_phone")
     def masked_phone(phone: str | None, region_id: int | None) -> str:

@@ -13,6 +13,15 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matching.candidates import (
+    _at_least_top,
+    _base_of_pairs,
+    _best_of_pairs,
+    _kth_best,
+    _top_k_per_group,
+    _with_exact_distance,
+    candidate_pairs,
+)
 from matching.config import RoundConfig
 from matching.features import synthetic_features
 from matching.groups import (
@@ -22,19 +31,9 @@ from matching.groups import (
     off_support_bounds,
     sharing_bounds,
 )
+from matching.kernels import block_indices, component_values
+from matching.prepared import prepare
 from matching.rules import ALLOWED, possible_craftsmen, rule_codes
-from matching.scoring import (
-    _at_least_top,
-    _base_of_pairs,
-    _best_of_pairs,
-    _kth_best,
-    _top_k_per_group,
-    _with_exact_distance,
-    block_indices,
-    candidate_pairs,
-    component_values,
-    prepare,
-)
 from tests.matching.test_scoring import dense_top_k
 
 WEIGHTS = (

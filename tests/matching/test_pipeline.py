@@ -37,6 +37,7 @@ def test_dense_round_solves_and_explains(round_features):
         "honour",
         "availability",
         "continuity",
+        "track_record",
     }
     result = solve(problem)
     assert result.status == "optimal" and result.assignments

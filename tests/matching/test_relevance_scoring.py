@@ -5,8 +5,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from matching import RoundConfig, build_problem, solve
+from matching.candidates import candidate_pairs
 from matching.features import CraftsmanFeatures, DemandFeatures, synthetic_features
-from matching.scoring import candidate_pairs, prepare, relevance_tiers, score
+from matching.scoring import prepare, relevance_tiers, score
 
 # skills: 0 welding (root), 1 argon-arc welding (child of 0), 2 gas welding (child of 0), 3 CNC (root)
 PARENT = np.array([-1, 0, 0, -1])

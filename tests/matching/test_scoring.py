@@ -8,16 +8,18 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matching.candidates import candidate_pairs
 from matching.config import COMPONENTS, RoundConfig
 from matching.features import (
     CraftsmanFeatures,
     DemandFeatures,
     FeatureError,
     History,
+    TrackRecord,
     Windows,
     synthetic_features,
 )
-from matching.scoring import block_indices, candidate_pairs, component_values, explain, prepare, score
+from matching.scoring import block_indices, component_values, explain, prepare, score
 
 CHENGDU = (30.67, 104.07)
 CHONGQING = (29.56, 106.55)
@@ -186,7 +188,7 @@ def test_explain_lists_components_best_first():
 
 
 # ---------------------------------------------------------------- against a slow reference
-def reference_components(crafts, dems, history, config) -> dict[str, np.ndarray]:
+def reference_components(crafts, dems, history, config, track_record=None, skill_parent=None) -> dict[str, np.ndarray]:
     """Plain per-pair Python, written from the documented definitions."""
     skills, required = crafts.skills.toarray(), dems.required_skills.toarray()
     c_ind, d_ind = crafts.industries.toarray() > 0, dems.industries.toarray() > 0
@@ -231,7 +233,32 @@ def reference_components(crafts, dems, history, config) -> dict[str, np.ndarray]
             ]
             rated = [r for r in ratings if not np.isnan(r)]
             out["continuity"][c, d] = np.mean(rated) / 5 if rated else (0.6 if ratings else 0.0)
+            out["track_record"][c, d] = reference_track_record(crafts.ids[c], required[d], track_record, skill_parent)
     return out
+
+
+def reference_track_record(craftsman, importance, record, parent) -> float:
+    """0.6 + Σ over the demand's skill families of (share of its importance) × (shrunk mean service value − 0.6)."""
+    def family(column):
+        return column if parent is None or parent[column] < 0 else int(parent[column])
+
+    total = importance.sum()
+    if record is None or not total:
+        return 0.6
+    share = {}
+    for column in np.flatnonzero(importance):
+        share[family(column)] = share.get(family(column), 0.0) + importance[column] / total
+    value = 0.6
+    for fam, weight in share.items():
+        services = [
+            min(1.0, (0.6 if np.isnan(rating) else rating / 5) + (0.2 if outcomes > 0 else 0.0))
+            for n, (owner, rating, outcomes) in enumerate(zip(record.craftsman_id, record.rating, record.outcomes,
+                                                              strict=True))
+            if owner == craftsman and fam in {family(col) for col in record.skills[n].indices}
+        ]
+        if services:
+            value += weight * ((sum(services) + 0.6) / (len(services) + 1) - 0.6)
+    return min(1.0, max(0.0, value))
 
 
 def reference_text(profiles, descriptions) -> np.ndarray:
@@ -264,11 +291,23 @@ def reference_text(profiles, descriptions) -> np.ndarray:
 @settings(max_examples=15, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**32 - 1), n_c=st.integers(1, 12), n_d=st.integers(1, 8))
 def test_vectorised_scoring_equals_the_per_pair_reference(seed, n_c, n_d):
-    crafts, dems, history = synthetic_features(np.random.default_rng(seed), n_c, n_d)
+    rng = np.random.default_rng(seed)
+    crafts, dems, history = synthetic_features(rng, n_c, n_d)
     config = RoundConfig()
-    rnd = prepare(crafts, dems, config, history=history)
+    n_skills = crafts.skills.shape[1]
+    parent = np.where(rng.random(n_skills) < 0.7, rng.integers(0, 8, n_skills), -1)
+    parent[:8] = -1  # eight family roots
+    n_services = 3 * n_c
+    services = sp.csr_matrix(
+        (np.ones(2 * n_services), (np.repeat(np.arange(n_services), 2), rng.integers(0, n_skills, 2 * n_services))),
+        shape=(n_services, n_skills))
+    services.data[:] = 1.0
+    rating = rng.integers(1, 6, n_services).astype(float)
+    rating[rng.random(n_services) < 0.3] = np.nan
+    record = TrackRecord(tuple(rng.choice(crafts.ids, n_services)), services, rating, rng.integers(0, 2, n_services))
+    rnd = prepare(crafts, dems, config, history=history, track_record=record, skill_parent=parent)
     block = component_values(rnd, *block_indices(np.arange(n_c), np.arange(n_d)))
-    expected = reference_components(crafts, dems, history, config)
+    expected = reference_components(crafts, dems, history, config, record, parent)
     for name, values in expected.items():
         np.testing.assert_allclose(block[name], values, atol=1e-9, err_msg=name)
     # pairs evaluated one by one through the pair path give the block's values
@@ -389,11 +428,11 @@ def test_candidate_pairs_equal_the_dense_top_k_on_random_rounds(seed, k, cross):
 
 
 def test_scoring_is_deterministic_whatever_the_thread_schedule(monkeypatch):
-    import matching.scoring as scoring
+    import matching.kernels as kernels
 
     crafts, dems, history = synthetic_features(np.random.default_rng(2), 700, 900)  # several row chunks
     threaded = score(crafts, dems, RoundConfig(), history)
-    monkeypatch.setattr(scoring, "MAX_THREADS", 1)
+    monkeypatch.setattr(kernels, "MAX_THREADS", 1)
     single = score(crafts, dems, RoundConfig(), history)
     np.testing.assert_array_equal(threaded.total, single.total)
     for name in threaded.components:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import sqlalchemy as sa
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from tests.conftest import NOW, TEST_PASSWORD
 from tests.factories import make_craftsman
@@ -121,11 +121,65 @@ def test_upload_preview_confirm_as_a_coordinator(coordinator_browser, session):
     assert _count(session) == before + 5
 
 
-def test_template_download_reads_back(coordinator_browser, session):
+def _filled_in(template: bytes, rows) -> bytes:
+    """The downloaded template with ``rows`` written under its example row, as a coordinator fills it in."""
+    book = load_workbook(io.BytesIO(template))
+    for row in rows:
+        book.worksheets[0].append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_the_templates_example_row_is_never_imported(coordinator_browser, session):
     response = coordinator_browser.get("/workspace/craftsmen/import/template.xlsx")
     assert response.status_code == 200
     report = importing.preview_import(session, response.data, "template.xlsx")
-    assert report.rows == 1 and not report.errors, report.as_dict()
+    assert (report.rows, report.create, report.errors) == (0, 0, []), report.as_dict()
+    mine = ["李强", "男", "13912345678", "德阳重型机械厂", "四川省德阳市旌阳区", "市级工匠", "焊接:4", "装备制造",
+            "", "线下", 100, 4, 1, ""]
+    filled = _filled_in(response.data, [mine])
+    before = _count(session)
+    report = importing.apply_import(session, filled, "filled.xlsx", skip_invalid=False, actor="test", now=_now())
+    assert report.create == 1 and _count(session) == before + 1
+    assert session.scalar(sa.select(Craftsman.name).where(Craftsman.phone == "13912345678")) == "李强"
+    assert session.scalar(sa.select(Craftsman).where(Craftsman.phone == "13800000000")) is None
+
+
+def test_the_old_templates_unmarked_example_is_skipped_too(session):
+    """Templates handed out before the mark carried 张明 13800000000 as a plain row."""
+    old = xlsx([_row(1, name="张明", phone="13800000000"), _row(2)])
+    report = importing.preview_import(session, old, "old.xlsx")
+    assert (report.rows, report.create) == (1, 1)
+    assert [entry["name"] for entry in report.entries] == ["导入工匠2"]
+
+
+def test_an_unknown_service_mode_is_named(session):
+    report = importing.preview_import(session, xlsx([_row(1, modes="飞鸽传书")]), "x.xlsx")
+    [error] = report.errors
+    assert (error.row, error.column) == (2, "modes")
+    assert "飞鸽传书" in error.text_zh and "飞鸽传书" in error.text_en and "服务方式" in error.text_zh
+    assert "至少" not in error.text_zh
+
+
+def test_an_error_inside_a_list_names_the_entry_and_its_part(session):
+    report = importing.preview_import(session, xlsx([_row(1, skills="焊接:9")]), "x.xlsx")
+    [error] = report.errors
+    assert error.column == "skills"
+    assert "「焊接:9」的级别：" in error.text_zh, error.text_zh
+    assert "“焊接:9”, level: " in error.text_en, error.text_en
+    assert "0:" not in error.text_zh + error.text_en and "proficiency" not in error.text_en
+
+
+def test_the_preview_lists_who_is_added_and_what_changes(coordinator_browser, session):
+    make_craftsman(session, name="老工匠", phone="13600000001", region_code="510104")
+    session.commit()
+    content = xlsx([_row(1), _row(2, name="老工匠", phone="13600000001", employer="新单位")])
+    response = coordinator_browser.submit("/workspace/craftsmen/import", {"file": (io.BytesIO(content), "p.xlsx")},
+                                          content_type="multipart/form-data")
+    page = coordinator_browser.text(response.headers["Location"])
+    assert "导入工匠1" in page and "老工匠" in page
+    assert "单位 / employer" in page  # the changed column of the craftsman already in the pool
 
 
 def test_the_sample_sheet_imports_twenty_craftsmen_into_the_demo_pool(coordinator_browser, session):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -41,8 +42,8 @@ def test_form_renders_with_regions_skills_and_one_time_key(browser):
     page = browser.text(NEW)
     assert 'name="csrf_token"' in page and 'name="submission_key"' in page
     assert re.search(r'name="submission_key"[^>]*value="[^"]{20,}"', page)
-    assert '<option value="510104">' in page  # a Chengdu district in the no-JS region list
-    assert re.search(r'data-regions-url="/demand/regions/[0-9a-f]+\.json"', page) and "js/intake.js" in page
+    assert '<option value="510104" data-p="510100">' in page  # a Chengdu district in the no-JS region list
+    assert "data-provinces=" in page and "js/intake.js" in page
     assert 'name="skills" value="weld.argon_arc"' in page
     assert 'class="hp-field"' in page
 
@@ -69,6 +70,15 @@ def test_submit_confirm_receipt_and_status(app, browser):
 def test_english_switch_translates_the_form(browser):
     page = browser.text(NEW + "?lang=en")
     assert "Submit a demand" in page and "Unified social credit code" in page
+    assert '<option value="510104" data-p="510100" data-n="Jinjiang District">Chengdu · Jinjiang District' not in page
+    assert re.search(r'<option value="510104" data-p="510100">Jinjiang District</option>', page)  # regions too
+    assert re.search(r'<optgroup label="Sichuan · Chengdu">', page) and '["510000", "Sichuan"]' in html.unescape(page)
+
+
+def test_the_enterprise_type_is_not_preset_to_a_status_the_enterprise_may_not_hold(browser):
+    page = browser.text(NEW)
+    assert re.search(r'<option selected value="smme">|<option value="smme" selected>', page)
+    assert not re.search(r'<option selected value="zjtx">|<option value="zjtx" selected>', page)
 
 
 @pytest.mark.parametrize(("overrides", "field", "kept"), [

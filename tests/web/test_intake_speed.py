@@ -1,7 +1,10 @@
-"""The public form is light: reference data cached per process, the region tree a cacheable versioned JSON."""
+"""The public form is light: reference data cached per process, the region list sent once (the cascading
+picker is built from the plain <select>'s options)."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 
 import pytest
@@ -25,10 +28,6 @@ def cached_app(app):
     del app.config["REFERENCE_CACHE_SECONDS"]
 
 
-def _regions_url(page: str) -> str:
-    return re.search(r'data-regions-url="([^"]+)"', page).group(1)
-
-
 def _statements(connection: sa.Connection, action) -> list[str]:
     """The SQL sent while ``action`` runs (the app's session is bound to the test's connection)."""
     seen: list[str] = []
@@ -44,25 +43,23 @@ def _statements(connection: sa.Connection, action) -> list[str]:
     return seen
 
 
-def test_the_region_tree_is_not_inlined_but_served_cacheable_under_a_versioned_url(browser):
+def test_the_region_list_is_sent_once_and_carries_what_the_cascade_needs(browser):
     page = browser.text(NEW)
-    assert '"p":' not in page  # no inlined tree
-    url = _regions_url(page)
-    response = browser.get(url)
-    assert response.status_code == 200 and response.mimetype == "application/json"
-    tree = {row["c"]: row for row in response.get_json()}
-    assert tree["510104"]["p"] == "510100" and tree["510100"]["p"] == "510000" and tree["510000"]["p"] is None
-    assert "max-age=31536000" in response.headers["Cache-Control"] and "public" in response.headers["Cache-Control"]
-    etag = response.headers["ETag"]
-    assert browser.get(url, headers={"If-None-Match": etag}).status_code == 304
-    outdated = browser.get("/demand/regions/0000000000000000.json")
-    assert outdated.status_code == 302 and outdated.headers["Location"].endswith(url)
-    assert outdated.headers["Cache-Control"] == "no-cache"
+    assert page.count('value="510104"') == 1 and "/demand/regions/" not in page  # no second copy, no JSON
+    assert '<option value="510104" data-p="510100">' in page  # a Chengdu district names its prefecture
+    # the prefecture's option reads "(whole city)" and names itself for the cascade; the provinces come along
+    assert re.search(r'<option value="510100" data-p="510000" data-n="成都市">', page)
+    provinces = json.loads(html.unescape(re.search(r"data-provinces='([^']+)'", page).group(1)))
+    assert ["510000", "四川省"] in provinces and ["500000", "重庆市"] in provinces
 
 
-def test_the_form_is_small(browser):
-    # the no-JS region <select> and skill checkboxes stay; the inlined tree (15 KB) is gone
-    assert len(browser.get(NEW).data) < 60_000
+def test_the_form_is_small_and_sent_compressed(browser):
+    # the no-JS region <select> (each option naming its parent) and the skill checkboxes
+    assert len(browser.get(NEW).data) < 70_000
+    for encoding in ("gzip", "br"):
+        response = browser.get(NEW, headers={"Accept-Encoding": encoding})
+        assert response.headers["Content-Encoding"] == encoding and "Accept-Encoding" in response.headers["Vary"]
+        assert len(response.data) < 14_000, encoding
 
 
 def test_a_warm_form_page_reads_no_reference_table(cached_app, browser, connection):
@@ -88,15 +85,12 @@ def test_the_cache_notices_new_reference_rows_and_seeding_invalidates_it(cached_
     assert "speedtest.seeded_skill" in browser.text(NEW)
 
 
-def test_the_region_url_changes_when_the_regions_change(cached_app, browser, session):
-    before = _regions_url(browser.text(NEW))
+def test_a_new_region_appears_in_the_list(cached_app, browser, session):
     cached_app.config["REFERENCE_CACHE_SECONDS"] = 0
     parent = factories.region(session, "510100")
     session.add(type(parent)(code="510199", name="测速新区", level="county", parent_id=parent.id, province_code="51"))
     session.flush()
-    after = _regions_url(browser.text(NEW))
-    assert after != before
-    assert any(row["c"] == "510199" for row in browser.get(after).get_json())
+    assert '<option value="510199" data-p="510100">' in browser.text(NEW)
 
 
 def _without_tokens(page: str) -> str:
@@ -121,6 +115,6 @@ def test_a_form_sent_back_with_an_error_keeps_what_was_typed_and_chosen(cached_a
     response = browser.submit(NEW, data)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert '<option value="510104" selected>' in page
+    assert '<option value="510104" data-p="510100" selected>' in page
     assert re.search(r'value="weld\.argon_arc" checked', page)
     assert data["description"] in page

@@ -157,7 +157,7 @@ def test_dashboard_page_shows_the_figures(app, coordinator_browser):
         assert f'data-figure="{figure}">{value}<' in page
     assert '<div class="stat-value">60.0%</div>' in page
     assert page.count("<svg") >= 9  # four bar charts, the trend, four progress bars
-    assert "30%" in page and "四川省" in page
+    assert "30%" in page and "Sichuan" in page  # the region in the page's language
     report = coordinator_browser.text("/workspace/reports/period?start=2026-01-01&end=2026-12-31")
     assert "75.0%" in report
     bad = coordinator_browser.text("/workspace/reports/?start=2026-05-01&end=2026-01-01&lang=en")
@@ -176,7 +176,7 @@ def test_xlsx_export_has_one_sheet_per_table(app, coordinator_browser):
     summary = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True)}
     assert (summary["Enterprises served"], summary["Problems solved"], summary["Value created (万元)"]) == (3, 4, 35)
     targets = list(book["Targets"].iter_rows(values_only=True))
-    assert targets[1] == ("四川省", 2026, "Craftsman visits", 10, 3, 30)
+    assert targets[1] == ("Sichuan", 2026, "Craftsman visits", 10, 3, 30)
     book.close()
 
 

@@ -87,7 +87,8 @@ def test_bad_weights_are_refused(coordinator_browser, session):
     _pool(session)
     session.commit()
     response = _create(coordinator_browser, **{f"weight_{k}": "0" for k in (
-        "skill", "industry", "text", "distance", "honour", "availability", "continuity")})
+        "skill", "industry", "text", "distance", "honour", "availability", "continuity",
+        "track_record")})
     assert response.status_code == 200
     assert session.scalar(sa.select(sa.func.count()).select_from(MatchingRound)) == 0
 

@@ -27,10 +27,20 @@ from web.services import tracking
 blp = Blueprint("demands_api", __name__, description="Enterprise demands: submit and follow (public)")
 
 
+class RoleSchema(Schema):
+    """A team role as the demand contract takes it (``skill`` is the code), with the skill's names."""
+
+    skill = fields.String(required=True)
+    count = fields.Integer(required=True)
+    name_zh = fields.String(required=True)
+    name_en = fields.String(required=True)
+
+
 class DemandReceiptSchema(Schema):
     tracking_code = fields.String(required=True)
     status = fields.String(required=True)
     submitted_at = fields.DateTime(required=True)
+    roles = fields.List(fields.Nested(RoleSchema), required=True)
 
 
 class DemandEventSchema(Schema):
@@ -43,6 +53,7 @@ class AssignedCraftsmanSchema(Schema):
     name = fields.String(required=True)
     honour = fields.Function(lambda person: person["honour"].name_zh if person["honour"] else None)
     studio = fields.String(allow_none=True)
+    role = fields.Function(lambda person: person["role"].code if person.get("role") else None)
 
 
 class DemandStatusSchema(DemandReceiptSchema):
@@ -84,7 +95,9 @@ def submit():
         return jsonify(error_body(415, "unsupported_media_type", _("Send the demand as application/json."))), 415
     demand = demand_service.submit_demand(db.session, _json_body(), now=utcnow())  # ServiceError → JSON 4xx
     db.session.commit()
-    return jsonify(DemandReceiptSchema().dump(demand)), 201
+    receipt = {"tracking_code": demand.tracking_code, "status": demand.status, "submitted_at": demand.submitted_at,
+               "roles": demand_service.public_roles(demand)}
+    return jsonify(DemandReceiptSchema().dump(receipt)), 201
 
 
 @blp.route("/demands/status", methods=["POST"])
@@ -103,6 +116,7 @@ def status():
     show_team = demand.status in ("matched", "in_service", "completed", "evaluated")
     payload = {
         "tracking_code": demand.tracking_code, "status": demand.status, "submitted_at": demand.submitted_at,
+        "roles": demand_service.public_roles(demand),
         "title": demand.title, "info_request": demand.info_request if demand.status == "needs_info" else None,
         "history": demand_service.public_events(demand),
         "craftsmen": demand_service.assigned_craftsmen(db.session, demand) if show_team else [],

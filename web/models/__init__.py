@@ -10,7 +10,14 @@ from web.models.craftsmen import (
     Studio,
     craftsman_industry,
 )
-from web.models.demands import Demand, DemandSkill, DemandStatus, DemandStatusEvent, demand_industry
+from web.models.demands import (
+    Demand,
+    DemandRole,
+    DemandSkill,
+    DemandStatus,
+    DemandStatusEvent,
+    demand_industry,
+)
 from web.models.engagements import (
     Attachment,
     Engagement,
@@ -30,7 +37,7 @@ from web.models.users import ApiToken, User
 
 __all__ = [
     "ApiToken", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
-    "CraftsmanSkill", "Demand", "DemandCategory", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement",
+    "CraftsmanSkill", "Demand", "DemandCategory", "DemandRole", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement",
     "EngagementMember", "Enterprise", "Feedback", "FollowUp", "FollowUpNote", "HonourLevel", "Industry",
     "MatchingRound", "Notification", "Outcome", "PointsEntry", "Proposal", "Region", "RegionTarget",
     "RoundCraftsman", "RoundDemand", "Skill", "Studio", "User", "VisitLog", "craftsman_industry",

@@ -103,6 +103,9 @@ class Demand(Base):
     region: Mapped[Region] = relationship()
     industries: Mapped[list[Industry]] = relationship(secondary=demand_industry)
     skills: Mapped[list[DemandSkill]] = relationship(back_populates="demand", cascade="all, delete-orphan")
+    # A team demand (跨界攻关小组) by speciality; when roles are given, team_size is their total.
+    roles: Mapped[list[DemandRole]] = relationship(back_populates="demand", cascade="all, delete-orphan",
+                                                   order_by="DemandRole.id")
     events: Mapped[list[DemandStatusEvent]] = relationship(
         back_populates="demand", cascade="all, delete-orphan", order_by="DemandStatusEvent.at"
     )
@@ -122,6 +125,24 @@ class DemandSkill(Base):
     importance: Mapped[int] = mapped_column(default=2)
 
     demand: Mapped[Demand] = relationship(back_populates="skills")
+    skill: Mapped[Skill] = relationship()
+
+
+class DemandRole(Base):
+    """One role of a team demand: ``count`` distinct craftsmen holding ``skill`` (a child skill counts)."""
+
+    __tablename__ = "demand_role"
+    __table_args__ = (
+        sa.UniqueConstraint("demand_id", "skill_id"),
+        sa.CheckConstraint("count BETWEEN 1 AND 20", name="count_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    demand_id: Mapped[int] = mapped_column(sa.ForeignKey("demand.id", ondelete="CASCADE"), index=True)
+    skill_id: Mapped[int] = mapped_column(sa.ForeignKey("skill.id"), index=True)
+    count: Mapped[int] = mapped_column(default=1)
+
+    demand: Mapped[Demand] = relationship(back_populates="roles")
     skill: Mapped[Skill] = relationship()
 
 

@@ -113,6 +113,9 @@ class Proposal(Base):
     locked: Mapped[bool] = mapped_column(default=False)
     excluded: Mapped[bool] = mapped_column(default=False)
     warnings: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # The role of a team demand this craftsman fills (its speciality); NULL for a demand without roles.
+    # Engagement members reach it through their proposal_id.
+    role_skill_id: Mapped[int | None] = mapped_column(sa.ForeignKey("skill.id"))
 
     round: Mapped[MatchingRound] = relationship(back_populates="proposals")
     craftsman: Mapped[Craftsman] = relationship()

@@ -23,6 +23,7 @@ class Region(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(sa.String(24), unique=True)
     name: Mapped[str] = mapped_column(sa.String(60))
+    name_en: Mapped[str] = mapped_column(sa.String(120), server_default="")  # "" = shown by its Chinese name
     level: Mapped[str] = mapped_column(sa.String(20))
     parent_id: Mapped[int | None] = mapped_column(sa.ForeignKey("region.id"), index=True)
     # The two-digit GB/T 2260 province prefix: "51" Sichuan, "50" Chongqing.
@@ -41,6 +42,15 @@ class Region(Base):
                 names.insert(0, node.name)
             node = node.parent
         return "".join(names)
+
+    @property
+    def full_name_en(self) -> str:
+        """Smallest first, as English writes addresses: "Wuhou District, Chengdu, Sichuan"."""
+        names, node = [], self
+        while node is not None:
+            names.append(node.name_en or node.name)
+            node = node.parent
+        return ", ".join(names)
 
 
 class Industry(Base):

@@ -10,17 +10,27 @@ import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, pre_load, validate, validates_schema
 
 from web.models.demands import SERVICE_MODES, URGENCIES
 from web.models.enterprises import ENTERPRISE_TYPES
-from web.schemas.common import Code, CreditCode, MobilePhone, OptionalEmail, StrictSchema, Text
+from web.schemas.common import (
+    Code,
+    CreditCode,
+    MobilePhone,
+    OptionalEmail,
+    StrictSchema,
+    Text,
+    has_control_characters,
+)
 
 TITLE_MAX = 120
 DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 4000
 MAX_SKILLS = 12
 TEAM_SIZE_MAX = 10
+MAX_ROLES = 8
+ROLE_SKILL_MAX = 60
 
 # Markup has no place in a plain-text demand: "<script>", "<img onerror=…>", "</b>", "<!--" …
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?]")
@@ -66,7 +76,8 @@ def _skills() -> fields.List:
 
 
 def _team_size() -> fields.Integer:
-    return fields.Integer(load_default=1, strict=False, validate=validate.Range(
+    # None when not given: the roles' total, else 1 (``TeamFields.fill_team_size``)
+    return fields.Integer(load_default=None, strict=False, validate=validate.Range(
         min=1, max=TEAM_SIZE_MAX, error=_l("The team size must be between 1 and %(max)d.", max=TEAM_SIZE_MAX)),
         error_messages={"invalid": _l("Enter a whole number.")})
 
@@ -86,7 +97,136 @@ def _blank_to_none(data: Any, names: tuple[str, ...]) -> Any:
     return {key: value for key, value in data.items() if not (key in names and value in ("", None))}
 
 
-class DemandSchema(StrictSchema):
+# --- teams by role (跨界攻关小组) ---------------------------------------------------------------------
+_ROLE_SEPARATORS = re.compile(r"[、，,；;\n]+")
+_ROLE_PIECE = re.compile(r"^(?P<skill>[^:：×*]+?)\s*(?:[:：×*]\s*(?P<count>.*))?$")
+
+
+def _role(item: Any) -> dict[str, Any]:
+    """One role, checked: ``{"skill": text, "count": 1…TEAM_SIZE_MAX}``; the skill is resolved by the service."""
+    if not isinstance(item, dict):
+        raise ValidationError([_l('write it as {"skill": …, "count": …}.')])
+    if set(item) - {"skill", "count"}:
+        raise ValidationError([_l("only “skill” and “count” may be given.")])
+    skill = item.get("skill")
+    if not isinstance(skill, str) or not skill.strip() or len(skill.strip()) > ROLE_SKILL_MAX \
+            or has_control_characters(skill):
+        raise ValidationError([_l("choose a skill (its code or Chinese name).")])
+    count = item.get("count")
+    if isinstance(count, str) and count.strip().isdigit():
+        count = int(count.strip())
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= TEAM_SIZE_MAX:
+        raise ValidationError([_l("the count must be a whole number from 1 to %(max)d.", max=TEAM_SIZE_MAX)])
+    return {"skill": skill.strip(), "count": count}
+
+
+def _numbered(number: int, error: ValidationError) -> list[Any]:
+    return [_l("Role %(number)d: %(problem)s", number=number, problem=message) for message in error.messages]
+
+
+class Roles(fields.Field):
+    """A team's roles: a list of ``{"skill": code or Chinese name, "count": int}`` (e.g. 焊接 1、数控铣 1).
+
+    Each role is filled by distinct craftsmen holding that skill (or one of its sub-skills). The same skill
+    twice, more than ``MAX_ROLES`` roles or more than ``TEAM_SIZE_MAX`` craftsmen in all are refused; whether
+    a skill exists is the service's check (``reference.skills_by_code_or_name``).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("load_default", list)
+        kwargs.setdefault("metadata", {  # what the OpenAPI document says of it
+            "type": "array", "maxItems": MAX_ROLES, "description": "Team roles: speciality × count (跨界攻关小组)",
+            "items": {"type": "object", "required": ["skill", "count"], "additionalProperties": False,
+                      "properties": {"skill": {"type": "string", "description": "skill code or Chinese name"},
+                                     "count": {"type": "integer", "minimum": 1, "maximum": TEAM_SIZE_MAX}}}})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list | tuple):
+            raise ValidationError([_l('Give the roles as a list of {"skill": …, "count": …}.')])
+        if len(value) > MAX_ROLES:
+            raise ValidationError([_l("At most %(max)d roles.", max=MAX_ROLES)])
+        roles: list[dict[str, Any]] = []
+        problems: list[Any] = []
+        seen: set[str] = set()
+        for number, item in enumerate(value, start=1):
+            try:
+                role = _role(item)
+            except ValidationError as error:
+                problems += _numbered(number, error)
+                continue
+            if role["skill"].casefold() in seen:
+                problems.append(_l("Role %(number)d: %(skill)s is listed twice; give it once with its count.",
+                                   number=number, skill=role["skill"]))
+            seen.add(role["skill"].casefold())
+            roles.append(role)
+        if problems:
+            raise ValidationError(problems)
+        total = sum(role["count"] for role in roles)
+        if total > TEAM_SIZE_MAX:
+            raise ValidationError([_l("The roles add up to %(total)d craftsmen; a team has at most %(max)d.",
+                                     total=total, max=TEAM_SIZE_MAX)])
+        return roles
+
+
+def parse_roles_text(text: str) -> list[dict[str, Any]]:
+    """Roles written in one cell or line → the ``roles`` list of the demand contract.
+
+    Accepts ``焊接:1、数控铣:1``, ``焊接：1；数控铣：1``, ``welding:1, cnc:1`` (separators 、，,；; or a line
+    break; ``:``, ``：``, ``×`` or ``*`` before the count; a skill without a count wants one craftsman).
+    Blank text gives ``[]``. Raises ``marshmallow.ValidationError`` whose messages name the piece at fault;
+    the skills themselves are resolved later by the service.
+
+    >>> parse_roles_text("焊接:1、数控铣:2")
+    [{'skill': '焊接', 'count': 1}, {'skill': '数控铣', 'count': 2}]
+    """
+    if not isinstance(text, str):
+        raise ValidationError([_l("Write the roles as text, e.g. 焊接:1、数控铣:1.")])
+    roles, problems = [], []
+    pieces = [piece.strip() for piece in _ROLE_SEPARATORS.split(text) if piece.strip()]
+    for number, piece in enumerate(pieces, start=1):
+        match = _ROLE_PIECE.match(piece)
+        if match is None:
+            problems.append(_l("Role %(number)d (“%(piece)s”): write a skill and a count, e.g. 焊接:1.",
+                               number=number, piece=piece))
+            continue
+        count = match["count"]
+        try:
+            roles.append(_role({"skill": match["skill"], "count": "1" if count is None else count}))
+        except ValidationError as error:
+            problems += _numbered(number, error)
+    if problems:
+        raise ValidationError(problems)
+    return Roles().deserialize(roles)
+
+
+class TeamFields(StrictSchema):
+    """Team size and roles, shared by the enterprise's form, the coordinator's edit, the API and the import.
+
+    When roles are given the team size is their total: left empty it is filled in, given and different it is
+    refused (next to the team size) rather than silently changed.
+    """
+
+    team_size = _team_size()
+    roles = Roles()
+
+    @validates_schema
+    def check_team(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        total = sum(role["count"] for role in data.get("roles") or [])
+        size = data.get("team_size")
+        if total and size is not None and size != total:
+            raise ValidationError({"team_size": [_l(
+                "The roles need a team of %(total)d, so the team size must be %(total)d too (or leave it "
+                "empty).", total=total)]})
+
+    @post_load
+    def fill_team_size(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        if data.get("team_size") is None:
+            data["team_size"] = sum(role["count"] for role in data.get("roles") or []) or 1
+        return data
+
+
+class DemandSchema(TeamFields):
     """What an enterprise submits (企业点单)."""
 
     # the enterprise (recognised by its credit code; a new one joins the pool)
@@ -105,7 +245,6 @@ class DemandSchema(StrictSchema):
     description = PlainText(max_length=DESCRIPTION_MAX, min_length=DESCRIPTION_MIN, required=True, multiline=True)
     skills = _skills()
     other_skills = PlainText(max_length=200, load_default="")
-    team_size = _team_size()
     mode = _mode()
     address = PlainText(max_length=200, load_default="")
     window_start = fields.Date(load_default=None, allow_none=True,
@@ -127,10 +266,10 @@ class DemandSchema(StrictSchema):
         return _blank_to_none(data, ("window_start", "window_end", "team_size", "submission_key", "enterprise_type",
                                      "mode", "urgency"))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)  # the consent error comes with the others, on the first try
     def check(self, data: dict[str, Any], **_kwargs: Any) -> None:
         errors: dict[str, list[Any]] = {}
-        if data.get("consent") is not True:
+        if "consent" in data and data["consent"] is not True:  # a missing or unreadable one has its field error
             errors["consent"] = [_l("Please agree to the use of your data to continue.")]
         start, end = data.get("window_start"), data.get("window_end")
         if start and end and end < start:
@@ -139,7 +278,7 @@ class DemandSchema(StrictSchema):
             raise ValidationError(errors)
 
 
-class DemandEditSchema(StrictSchema):
+class DemandEditSchema(TeamFields):
     """What a coordinator may change while scoping a demand (the enterprise's original text is kept)."""
 
     title = PlainText(max_length=TITLE_MAX, min_length=4, required=True)
@@ -147,7 +286,6 @@ class DemandEditSchema(StrictSchema):
     category_code = RefCode(required=True, error_messages={"required": _l("Choose a demand category.")})
     skills = _skills()
     other_skills = PlainText(max_length=200, load_default="")
-    team_size = _team_size()
     urgency = _urgency()
     mode = _mode()
 

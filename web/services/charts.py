@@ -1,12 +1,12 @@
 """Server-side SVG charts (no JavaScript, no CDN): horizontal bars, monthly lines, progress bars.
 
 Readable in print: solid fills, dark text, every value written next to its mark, a <title> for
-screen readers. Labels are escaped; the result is ``Markup`` ready for a template.
+screen readers with a <desc> of every value. Labels are escaped; the result is ``Markup`` ready for a template.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from markupsafe import Markup, escape
 
@@ -32,7 +32,8 @@ def bars(items: Sequence[tuple[str, float]], *, title: str, width: int = 600, ba
     height = len(items) * (bar_height + 8) + 8
     # sizes come from CSS classes (reports.css), not style attributes: the CSP allows no inline style
     parts = [f'<svg class="chart chart-bars" role="img" viewBox="0 0 {width} {height}" width="100%" '
-             f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="13"><title>{escape(title)}</title>']
+             f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="13"><title>{escape(title)}</title>',
+             _desc(f"{label}: {_number(value)}" for label, value in items)]
     for index, (label, value) in enumerate(items):
         y = 8 + index * (bar_height + 8)
         length = max(1.0, plot * float(value or 0) / top) if value else 0
@@ -57,6 +58,9 @@ def lines(months: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], 
     peak = max((float(v or 0) for _, values in series for v in values), default=0) or 1.0
     parts = [f'<svg class="chart chart-lines" role="img" viewBox="0 0 {width} {height}" width="100%" '
              f'xmlns="http://www.w3.org/2000/svg" {FONT} font-size="11"><title>{escape(title)}</title>',
+             _desc(f"{name}: " + ", ".join(f"{month} {_number(value)}" for month, value in zip(months, values,
+                                                                                              strict=False))
+                   for name, values in series),
              f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="{GRID}"/>']
     for index, month in enumerate(months):
         x = left + index * step
@@ -93,6 +97,12 @@ def progress(actual: float, target: float, *, title: str, width: int = 480, heig
         f' fill-opacity="0.85"/>'
         f'<text x="{width / 2:.0f}" y="{height * 0.7:.1f}" text-anchor="middle" fill="{INK}" '
         f'stroke="#fff" stroke-width="3" paint-order="stroke">{label}</text></svg>')
+
+
+def _desc(lines: Iterable[str]) -> str:
+    """Every value in words: an image role hides the chart's own texts from screen readers, the description
+    (read after the title) gives them back."""
+    return f"<desc>{escape('; '.join(lines))}</desc>"
 
 
 def _clip(text: str, limit: int) -> str:

@@ -24,13 +24,16 @@ from web.models import (
     Craftsman,
     CraftsmanHonour,
     Demand,
+    DemandRole,
     DemandSkill,
     DemandStatus,
     DemandStatusEvent,
     Engagement,
     EngagementMember,
     Enterprise,
+    Proposal,
     Region,
+    Skill,
     User,
 )
 from web.policy import region_clause, region_subtree
@@ -85,10 +88,44 @@ AUDITED_FIELDS = (
 
 
 def snapshot(demand: Demand, skill_codes: Iterable[str] | None = None) -> dict[str, Any]:
-    """The audited values; ``skill_codes`` when the caller has them (the links' skills are then not loaded)."""
+    """The audited values; ``skill_codes`` when the caller has them (the links' skills are then not loaded, nor
+    the roles': that caller adds them)."""
     values = audit.snapshot(demand, AUDITED_FIELDS)
     values["skills"] = sorted(skill_codes if skill_codes is not None else (link.skill.code for link in demand.skills))
+    if skill_codes is None and demand.roles:
+        values["roles"] = sorted([role.skill.code, role.count] for role in demand.roles)
     return values
+
+
+def role_skills(session: Session, roles: Sequence[dict[str, Any]]) -> list[tuple[Any, int]]:
+    """The contract's ``roles`` (skill by code or name, count) → (Skill, count); one skill named twice is refused."""
+    skills = reference.skills_by_code_or_name(session, [role["skill"] for role in roles], field="roles")
+    seen: dict[int, str] = {}
+    for role, skill in zip(roles, skills, strict=True):
+        if skill.id in seen:
+            raise ValidationFailed({"roles": [_l("%(first)s and %(second)s are the same skill; give it once with "
+                                                 "its count.", first=seen[skill.id], second=role["skill"])]})
+        seen[skill.id] = role["skill"]
+    return [(skill, role["count"]) for role, skill in zip(roles, skills, strict=True)]
+
+
+def set_roles(session: Session, demand: Demand, roles: Sequence[tuple[Any, int]]) -> None:
+    """Make the demand's roles exactly ``roles`` ((Skill, count) from :func:`role_skills`); no audit, no commit."""
+    wanted = {skill.id: count for skill, count in roles}
+    for role in list(demand.roles):
+        if role.skill_id not in wanted:
+            demand.roles.remove(role)
+        else:
+            role.count = wanted.pop(role.skill_id)
+    skills = {skill.id: skill for skill, _ in roles}
+    for skill_id, count in wanted.items():
+        demand.roles.append(DemandRole(skill=skills[skill_id], count=count))
+
+
+def public_roles(demand: Demand) -> list[dict[str, Any]]:
+    """The demand's team roles in the contract's shape (skill by code), with the skill's names."""
+    return [{"skill": role.skill.code, "count": role.count, "name_zh": role.skill.name_zh,
+             "name_en": role.skill.name_en} for role in demand.roles]
 
 
 def version_of(demand: Demand) -> str:
@@ -99,8 +136,12 @@ def version_of(demand: Demand) -> str:
 # --- submission ---------------------------------------------------------------------------------
 
 
-def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, actor: Actor = "public") -> Demand:
+def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, actor: Actor = "public",
+                  note: str | None = None) -> Demand:
     """Validate and store an enterprise's demand with a fresh tracking code.
+
+    A coordinator entering it on the enterprise's behalf is the ``actor`` (status event and audit entry);
+    ``note`` says how it came in (the enterprise reads it on its status page).
 
     The same ``submission_key`` posted twice (a double click, a retried request) returns the
     demand created by the first post; the unique constraints decide under concurrency.
@@ -116,12 +157,14 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
     category = reference.category(session, values["category_code"])
     industries = reference.industries(session, [values["industry_code"]], field="industry_code")
     skills = reference.skills(session, values["skills"])
+    roles = role_skills(session, values["roles"])
     enterprise = _enterprise_for(session, values, actor=actor, now=now)
 
     for attempt in range(MAX_CODE_ATTEMPTS):
         demand = _new_demand(values, enterprise=enterprise, region=region, category=category,
                              industries=industries, skills=skills, now=now,
                              code=new_tracking_code(region.province_code, now))
+        demand.roles = [DemandRole(skill_id=skill.id, count=count) for skill, count in roles]
         try:
             with session.begin_nested():
                 session.add(demand)
@@ -134,9 +177,11 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
             if attempt == MAX_CODE_ATTEMPTS - 1:
                 raise Conflict(_l("The demand could not be stored just now. Please submit again.")) from None
     session.add(DemandStatusEvent(demand_id=demand.id, from_status=None, to_status="submitted", at=now,
-                                  actor_id=_actor_id(actor), public=True))
-    audit.record(session, actor=actor, action="demand.submit", entity=demand, now=now,
-                 after=snapshot(demand, [skill.code for skill in skills]))
+                                  actor_id=_actor_id(actor), note=note, public=True))
+    after = snapshot(demand, [skill.code for skill in skills])
+    if roles:
+        after["roles"] = sorted([skill.code, count] for skill, count in roles)
+    audit.record(session, actor=actor, action="demand.submit", entity=demand, now=now, after=after)
     session.flush()
     return demand
 
@@ -251,6 +296,7 @@ def edit(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor
     _check(demand, EDIT_IN, version, _l("edited"))
     category = reference.category(session, values["category_code"])
     skills = reference.skills(session, values["skills"])
+    roles = role_skills(session, values["roles"])
     before = snapshot(demand)
     demand.title = values["title"]
     demand.description = values["description"]
@@ -260,6 +306,8 @@ def edit(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor
     demand.urgency = values["urgency"]
     demand.mode = values["mode"]
     _replace_skills(session, demand, skills)
+    set_roles(session, demand, roles)
+    session.flush()
     after = snapshot(demand)
     if after == before:
         return demand
@@ -509,9 +557,15 @@ def assigned_craftsmen(session: Session, demand: Demand) -> list[dict[str, Any]]
                  selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour))
         .order_by(Craftsman.name)
     ).scalars().unique().all()
+    roles = dict(session.execute(  # the role of a team (跨界攻关小组) each one fills, from the published proposal
+        sa.select(EngagementMember.craftsman_id, Skill)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .join(Proposal, Proposal.id == EngagementMember.proposal_id).join(Skill, Skill.id == Proposal.role_skill_id)
+        .where(Engagement.demand_id == demand.id, Engagement.status != "cancelled")).all())
     result = []
     for craftsman in rows:
         honours = sorted((link.honour for link in craftsman.honours), key=lambda honour: -honour.rank)
         result.append({"name": craftsman.name, "honour": honours[0] if honours else None,
-                       "studio": craftsman.studio.name if craftsman.studio else None})
+                       "studio": craftsman.studio.name if craftsman.studio else None,
+                       "role": roles.get(craftsman.id)})
     return result

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from web.models import (
     Craftsman,
     Demand,
+    DemandRole,
     DemandSkill,
     DemandStatus,
     Engagement,
@@ -149,6 +150,7 @@ def demand_fingerprints(session: Session, demand_ids: Iterable[int]) -> dict[int
     parts: dict[int, list[Any]] = {}
     skills: dict[int, list[Any]] = defaultdict(list)
     industries: dict[int, list[Any]] = defaultdict(list)
+    roles: dict[int, list[Any]] = defaultdict(list)
     for chunk in chunks(ids):
         for row in session.execute(sa.select(Demand.id, *columns).where(id_in(session, Demand.id, chunk))).all():
             parts[row[0]] = [str(value) for value in row[1:]]
@@ -160,9 +162,18 @@ def demand_fingerprints(session: Session, demand_ids: Iterable[int]) -> dict[int
                 sa.select(demand_industry.c.demand_id, demand_industry.c.industry_id)
                 .where(id_in(session, demand_industry.c.demand_id, chunk))).all():
             industries[demand_id].append(industry_id)
-    return {demand_id: hashlib.md5(json.dumps([values, sorted(skills[demand_id]), sorted(industries[demand_id])],
-                                              ensure_ascii=False).encode(), usedforsecurity=False).hexdigest()
-            for demand_id, values in parts.items()}
+        for demand_id, skill_id, count in session.execute(
+                sa.select(DemandRole.demand_id, DemandRole.skill_id, DemandRole.count)
+                .where(id_in(session, DemandRole.demand_id, chunk))).all():
+            roles[demand_id].append((skill_id, count))
+
+    def fingerprint(demand_id: int, values: list[Any]) -> str:
+        parts_ = [values, sorted(skills[demand_id]), sorted(industries[demand_id])]
+        if roles[demand_id]:  # only then: the fingerprints of demands without roles stay as they were
+            parts_.append(sorted(roles[demand_id]))
+        return hashlib.md5(json.dumps(parts_, ensure_ascii=False).encode(), usedforsecurity=False).hexdigest()
+
+    return {demand_id: fingerprint(demand_id, values) for demand_id, values in parts.items()}
 
 
 def edited_demands(session: Session, rnd: MatchingRound, demand_ids: Iterable[int],

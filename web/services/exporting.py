@@ -1,7 +1,8 @@
-"""XLSX export: one workbook writer; every text cell is neutralised against formula injection."""
+"""XLSX and CSV export: one writer each; every text cell is neutralised against formula injection."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
@@ -39,3 +40,12 @@ def workbook_bytes(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[
 
 def single_sheet(title: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     return workbook_bytes([(title, header, rows)])
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A UTF-8 CSV (with a byte-order mark, so spreadsheet programs read the Chinese right)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([safe_cell(name) for name in header])
+    writer.writerows([safe_cell(value) for value in row] for row in rows)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")

@@ -8,6 +8,7 @@ replay (``problem_from_snapshot``) uses the same inputs and gives the same answe
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from matching.config import RoundConfig
-from matching.features import CraftsmanFeatures, DemandFeatures, History, Windows
+from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord, Windows
 from matching.pipeline import build_problem
 from matching.problem import Problem
 from web.models import (
@@ -32,11 +33,15 @@ from web.models import (
     CraftsmanSkill,
     Demand,
     DemandCategory,
+    DemandRole,
     DemandSkill,
     Engagement,
     EngagementMember,
+    Feedback,
+    FollowUp,
     HonourLevel,
     Industry,
+    Outcome,
     Region,
     RoundCraftsman,
     RoundDemand,
@@ -210,6 +215,9 @@ def load_demands(session: Session, round_id: int, *, today: dt.date,
     skill_col, _ = _vocabulary(session, Skill)
     skill_rows = _core(session).execute(sa.select(DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance)
                                  .where(DemandSkill.demand_id.in_(in_round))).all()
+    # a team demand's role specialities are required skills too (relevance, scores, explanations)
+    skill_rows += _core(session).execute(sa.select(DemandRole.demand_id, DemandRole.skill_id, sa.literal(2))
+                                         .where(DemandRole.demand_id.in_(in_round))).all()
     required = _matrix(n, len(skill_col), [index[r[0]] for r in skill_rows], [skill_col[r[1]] for r in skill_rows],
                        [r[2] for r in skill_rows], None)
     industry_col, _ = _vocabulary(session, Industry)
@@ -241,6 +249,46 @@ def load_demands(session: Session, round_id: int, *, today: dt.date,
     )
 
 
+# ---------------------------------------------------------------- team roles (跨界攻关小组)
+# A role as the web keeps it: (demand id, skill column, count, skill id); matching takes the first three
+# (``pipeline.team_roles``: a craftsman holding the column's skill, or a sub-skill of it, is eligible).
+TeamRole = tuple[str, int, int, int]
+
+
+def load_roles(session: Session, round_id: int) -> list[TeamRole]:
+    """The roles of the round's team demands, in demand then role order."""
+    skill_col, _ = _vocabulary(session, Skill)
+    rows = _core(session).execute(
+        sa.select(DemandRole.demand_id, DemandRole.skill_id, DemandRole.count)
+        .where(DemandRole.demand_id.in_(sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)))
+        .order_by(DemandRole.demand_id, DemandRole.id)).all()
+    return [(str(demand_id), skill_col[skill_id], count, skill_id) for demand_id, skill_id, count in rows]
+
+
+def roles_from_snapshot(snapshot: dict[str, Any]) -> list[TeamRole] | None:
+    """The stored roles; None for a snapshot taken before roles were stored."""
+    roles = snapshot.get("roles")
+    return None if roles is None else [tuple(role) for role in roles]
+
+
+def with_role_slots(demands: DemandFeatures, roles: list[TeamRole]) -> DemandFeatures:
+    """A team demand wants as many craftsmen as its roles add up to (matching requires it)."""
+    total: dict[str, int] = defaultdict(int)
+    for demand, _, count, _ in roles:
+        total[demand] += count
+    if not total:
+        return demands
+    return dataclasses.replace(demands, slots=np.array([total.get(d, s) for d, s in
+                                                        zip(demands.ids, demands.slots.tolist(), strict=True)],
+                                                       dtype=np.int64))
+
+
+def solver_roles(roles: list[TeamRole], demand_ids) -> list[tuple[str, int, int]]:
+    """The roles of the demands still in the round, as ``matching.pipeline.build_problem`` takes them."""
+    known = set(demand_ids)
+    return [(demand, column, count) for demand, column, count, _ in roles if demand in known]
+
+
 def load_history(session: Session, craftsmen: CraftsmanFeatures, demands: DemandFeatures) -> History:
     """Past ratings for continuity, from the engagements feature's history service."""
     try:
@@ -251,6 +299,42 @@ def load_history(session: Session, craftsmen: CraftsmanFeatures, demands: Demand
     if not enterprise_ids or not len(craftsmen):
         return History.empty()
     return build_history(session, enterprise_ids=enterprise_ids)
+
+
+def load_track_record(session: Session, round_id: int) -> TrackRecord:
+    """The served engagements of the round's craftsmen with their rating, the required skills of their demand and
+    the outcomes accepted from their follow-ups (the ``track_record`` component), in one query."""
+    from web.services.history import SERVED_ENGAGEMENTS, SERVING_MEMBERS
+
+    accepted = (sa.select(FollowUp.engagement_id, sa.func.count(Outcome.id).label("n"))
+                .join(Outcome, Outcome.follow_up_id == FollowUp.id).group_by(FollowUp.engagement_id).subquery())
+    rating = (sa.select(Feedback.engagement_id, sa.func.avg(Feedback.rating).label("rating"))
+              .group_by(Feedback.engagement_id).subquery())
+    rows = _core(session).execute(
+        sa.select(EngagementMember.craftsman_id, Engagement.id, rating.c.rating, sa.func.coalesce(accepted.c.n, 0),
+                  DemandSkill.skill_id)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .join(DemandSkill, DemandSkill.demand_id == Engagement.demand_id)
+        .outerjoin(rating, rating.c.engagement_id == Engagement.id)
+        .outerjoin(accepted, accepted.c.engagement_id == Engagement.id)
+        .where(Engagement.status.in_(SERVED_ENGAGEMENTS), EngagementMember.status.in_(SERVING_MEMBERS),
+               EngagementMember.craftsman_id.in_(
+                   sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id)))
+        .order_by(Engagement.id, EngagementMember.craftsman_id)
+    ).all()
+    skill_col, _ = _vocabulary(session, Skill)
+    services: dict[tuple[int, int], tuple[float | None, int, list[int]]] = {}
+    for craftsman_id, engagement_id, stars, outcomes, skill_id in rows:
+        services.setdefault((craftsman_id, engagement_id), (stars, outcomes, []))[2].append(skill_col[skill_id])
+    keys = list(services)
+    return TrackRecord(
+        craftsman_id=tuple(str(c) for c, _ in keys),
+        skills=_matrix(len(keys), len(skill_col), [n for n, key in enumerate(keys) for _ in services[key][2]],
+                       [col for key in keys for col in services[key][2]],
+                       [1.0] * sum(len(services[key][2]) for key in keys), None),
+        rating=_nan([None if services[key][0] is None else float(services[key][0]) for key in keys]),
+        outcomes=np.array([int(services[key][1]) for key in keys], dtype=np.int64),
+    )
 
 
 def declined_pairs(session: Session, round_id: int) -> list[tuple[str, str]]:
@@ -349,6 +433,20 @@ def history_from_json(d: dict[str, Any]) -> History:
     return History(tuple(d["craftsman_id"]), tuple(d["enterprise_id"]), _nan(d["rating"]))
 
 
+def track_record_to_json(record: TrackRecord) -> dict[str, Any]:
+    return {"craftsman_id": list(record.craftsman_id), "skills": _csr(record.skills), "rating": _floats(record.rating),
+            "outcomes": record.outcomes.tolist()}
+
+
+def track_record_from_snapshot(snapshot: dict[str, Any]) -> TrackRecord | None:
+    """The stored track record; None for a snapshot taken before it was stored (its config weighs it 0)."""
+    data = snapshot.get("track_record")
+    if data is None:
+        return None
+    return TrackRecord(tuple(data["craftsman_id"]), _from_csr(data["skills"]), _nan(data["rating"]),
+                       np.asarray(data["outcomes"], dtype=np.int64))
+
+
 def load_skill_parent(session: Session) -> np.ndarray:
     """The parent column of every skill column (-1 for a root): the families that decide relevance tier 1."""
     return _vocabulary(session, Skill)[1]
@@ -362,9 +460,12 @@ def skill_parent_from_snapshot(snapshot: dict[str, Any]) -> np.ndarray | None:
 
 def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
                   *, locks, exclusions, previous, kept=(),
-                  skill_parent: np.ndarray | None = None) -> dict[str, Any]:
+                  skill_parent: np.ndarray | None = None, track_record: TrackRecord | None = None,
+                  roles: list[TeamRole] = ()) -> dict[str, Any]:
     """``kept``: pairs held for this solve only (a repair after the pools moved), apart from the round's locks."""
     return {
+        "track_record": None if track_record is None else track_record_to_json(track_record),
+        "roles": [list(role) for role in roles],
         "skill_parent": None if skill_parent is None else skill_parent.tolist(),
         "version": SNAPSHOT_VERSION, "config": config.to_dict(), "craftsmen": craftsmen_to_json(craftsmen),
         "demands": demands_to_json(demands), "history": history_to_json(history),
@@ -391,37 +492,6 @@ def problem_from_snapshot(snapshot: dict[str, Any]) -> Problem:
                          locks=[tuple(p) for p in snapshot["locks"] + snapshot.get("kept", [])],
                          exclusions=[tuple(p) for p in snapshot["exclusions"]],
                          previous=None if previous is None else [tuple(p) for p in previous],
-                         skill_parent=skill_parent_from_snapshot(snapshot))
-
-
-# ---------------------------------------------------------------- Result → proposal rows
-def pair_lookup(problem: Problem):
-    """A function (craftsman ids, demand ids) → {component: values} for any candidate pairs, vectorised."""
-    c_index = {c: i for i, c in enumerate(problem.craftsmen)}
-    d_index = {d: i for i, d in enumerate(problem.demands)}
-    n_d = len(problem.demands)
-    if problem.is_sparse:
-        keys = problem.pair_craftsman.astype(np.int64) * n_d + problem.pair_demand
-        order = np.argsort(keys)
-        sorted_keys = keys[order]
-
-    def components(cs, ds) -> dict[str, np.ndarray]:
-        ci = np.array([c_index[c] for c in cs], dtype=np.int64)
-        di = np.array([d_index[d] for d in ds], dtype=np.int64)
-        if not problem.is_sparse:
-            return {name: np.asarray(values)[ci, di] for name, values in problem.components.items()}
-        wanted = ci * n_d + di
-        at = np.clip(np.searchsorted(sorted_keys, wanted), 0, max(len(sorted_keys) - 1, 0))
-        found = sorted_keys[at] == wanted if len(sorted_keys) else np.zeros(len(wanted), bool)
-        position = order[at]
-        return {name: np.where(found, np.asarray(values)[position], 0.0)
-                for name, values in problem.components.items()}
-
-    return components
-
-
-def distance_km(craftsmen: CraftsmanFeatures, demands: DemandFeatures, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
-    lat1, lon1 = np.radians(craftsmen.lat[ci]), np.radians(craftsmen.lon[ci])
-    lat2, lon2 = np.radians(demands.lat[di]), np.radians(demands.lon[di])
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+                         skill_parent=skill_parent_from_snapshot(snapshot),
+                         track_record=track_record_from_snapshot(snapshot),
+                         roles=solver_roles(roles_from_snapshot(snapshot) or [], demands.ids))

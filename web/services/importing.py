@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from marshmallow import Schema
+from marshmallow import ValidationError as MarshmallowError
 from sqlalchemy.orm import Session, selectinload
 
 from web.models import (
@@ -34,6 +36,7 @@ from web.models import (
     Craftsman,
     CraftsmanHonour,
     CraftsmanSkill,
+    DemandCategory,
     HonourLevel,
     Industry,
     Region,
@@ -47,7 +50,7 @@ from web.schemas.craftsmen import CraftsmanSchema
 from web.services import audit
 from web.services.craftsmen import AUDITED_FIELDS, apply_profile, form_data
 from web.services.errors import ServiceError, ValidationFailed
-from web.services.exporting import single_sheet
+from web.services.exporting import workbook_bytes
 from web.services.sheet_reading import LIMITS, Budget, SheetError, SheetLimits, sheet_rows
 
 MAX_ROWS = LIMITS.max_rows
@@ -81,9 +84,43 @@ FIELD_COLUMN = {
     "can_onsite": "modes", "can_remote": "modes", "travel_radius_km": "travel_radius_km",
     "yearly_capacity": "yearly_capacity", "round_capacity": "round_capacity", "_schema": "name",
 }
+TEMPLATE_ORDER = ("name", "gender", "phone", "employer", "region", "honours", "skills", "industries", "studio",
+                  "modes", "travel_radius_km", "yearly_capacity", "round_capacity", "bio")
+# The templates' example row starts with this mark in its first cell; the reader skips such rows, so an
+# example left in a filled template is never imported. Templates handed out before the mark existed had
+# this craftsman as their example: recognised by name and (fictional) number.
+EXAMPLE_MARK = "【示例 example】"
+UNMARKED_EXAMPLES = {("张明", "13800000000")}
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """What one kind of import sheet holds: its columns (key → Chinese, English header, other spellings),
+    those it cannot do without, which column a schema field's errors belong to, and the template's order."""
+
+    columns: dict[str, tuple[str, str, tuple[str, ...]]]
+    required: tuple[str, ...]
+    field_column: dict[str, str]
+    template_order: tuple[str, ...]
+
+
+CRAFTSMEN = SheetLayout(COLUMNS, REQUIRED_COLUMNS, FIELD_COLUMN, TEMPLATE_ORDER)
+# Every layout's column labels, for the row errors (a key shared by two layouts has the same headers).
+COLUMN_LABELS: dict[str, tuple[str, str, tuple[str, ...]]] = dict(COLUMNS)
+
 GENDER_WORDS = {"男": "M", "女": "F", "m": "M", "f": "F", "male": "M", "female": "F"}
-ONSITE_WORDS = ("线下", "现场", "到企", "onsite", "on-site", "offline", "混合", "hybrid", "线上线下")
-REMOTE_WORDS = ("线上", "远程", "remote", "online", "混合", "hybrid")
+# One sheet word each: on site, remote, or both (a cell may also list 线下、线上).
+MODE_WORDS = {
+    "线下": (True, False), "现场": (True, False), "到企": (True, False), "上门": (True, False), "onsite": (True, False),
+    "on-site": (True, False), "on site": (True, False), "offline": (True, False),
+    "线上": (False, True), "远程": (False, True), "remote": (False, True), "online": (False, True),
+    "混合": (True, True), "线上线下": (True, True), "线下线上": (True, True), "hybrid": (True, True),
+    "both": (True, True), "on site and remote": (True, True),
+}
+
+
+# What a valid row does, in the preview's list (a demand row "unchanged" was imported before).
+VERDICT_LABELS = {"create": _l("New"), "update": _l("Changed"), "unchanged": _l("Unchanged")}
 
 
 @dataclass
@@ -95,15 +132,15 @@ class RowError:
 
     @property
     def column_label(self) -> str:
-        return f"{COLUMNS[self.column][0]} / {COLUMNS[self.column][1]}"
+        return f"{COLUMN_LABELS[self.column][0]} / {COLUMN_LABELS[self.column][1]}"
 
     @property
     def text_zh(self) -> str:
-        return f"第 {self.row} 行，「{COLUMNS[self.column][0]}」列：{self.message_zh}"
+        return f"第 {self.row} 行，「{COLUMN_LABELS[self.column][0]}」列：{self.message_zh}"
 
     @property
     def text_en(self) -> str:
-        return f"Row {self.row}, column \"{COLUMNS[self.column][1]}\": {self.message_en}"
+        return f"Row {self.row}, column \"{COLUMN_LABELS[self.column][1]}\": {self.message_en}"
 
 
 @dataclass
@@ -115,7 +152,9 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     written: bool = False
     skipped_rows: int = 0
-    # (row number, values, existing craftsman id or None, verdict) of the valid rows
+    # the preview's list of who or what each valid row adds or changes: {"row", "verdict", "name", "detail"}
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    # (row number, values, existing record id or None, verdict) of the valid rows
     plan: list[tuple[int, dict[str, Any], int | None, str]] = field(default_factory=list, repr=False)
 
     @property
@@ -125,12 +164,19 @@ class ImportReport:
     def to_json(self) -> dict[str, Any]:
         """What the preview page shows, to store next to the upload (the plan is made again on confirm)."""
         return {"rows": self.rows, "create": self.create, "update": self.update, "unchanged": self.unchanged,
-                "errors": [[e.row, e.column, e.message_zh, e.message_en] for e in self.errors]}
+                "errors": [[e.row, e.column, e.message_zh, e.message_en] for e in self.errors],
+                "entries": self.entries}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ImportReport:
         return cls(rows=data["rows"], create=data["create"], update=data["update"], unchanged=data["unchanged"],
-                   errors=[RowError(*error) for error in data["errors"]])
+                   errors=[RowError(*error) for error in data["errors"]], entries=data.get("entries", []))
+
+    def add(self, number: int, verdict: str, name: str, detail: str, plan: tuple[Any, ...]) -> None:
+        """Count one valid row as ``verdict`` (create, update, unchanged) and list it for the preview."""
+        setattr(self, verdict, getattr(self, verdict) + 1)
+        self.entries.append({"row": number, "verdict": verdict, "name": name, "detail": detail})
+        self.plan.append(plan)
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "create": self.create, "update": self.update, "unchanged": self.unchanged,
@@ -165,29 +211,37 @@ class ParsedSheet:
 
 
 def parse_upload(content: bytes, filename: str, *, limits: SheetLimits = LIMITS,
-                 budget: Budget | None = None) -> ParsedSheet:
-    """Read an upload, streaming and bounded (``sheet_reading``): only the import's columns are kept."""
+                 budget: Budget | None = None, layout: SheetLayout = CRAFTSMEN) -> ParsedSheet:
+    """Read an upload, streaming and bounded (``sheet_reading``): only the import's columns are kept, and
+    the templates' example row is left out."""
     with closing(sheet_rows(content, filename, limits=limits, budget=budget)) as rows:
         first = next(rows, None)
         if first is None:
             raise ImportFileError(_l("The file is empty."))
-        columns = map_header([_text(cell) for cell in first[1]])
+        columns = map_header([_text(cell) for cell in first[1]], layout)
         kept: list[tuple[int, list[str]]] = []
         for number, cells in rows:
-            if any(_text(cell) for cell in cells):
-                kept.append((number, [_text(cells[index]) if index < len(cells) else ""
-                                      for index in columns.values()]))
+            texts = [_text(cells[index]) if index < len(cells) else "" for index in columns.values()]
+            if any(texts) and not is_example_row([_text(cell) for cell in cells], dict(zip(columns, texts, strict=True))):
+                kept.append((number, texts))
     return ParsedSheet(filename[:200], list(columns), kept)
+
+
+def is_example_row(cells: list[str], by_column: dict[str, str]) -> bool:
+    """The templates' example row: marked in a cell, or the old craftsman template's unmarked example."""
+    if any(cell.startswith(EXAMPLE_MARK) for cell in cells):
+        return True
+    return (by_column.get("name", ""), by_column.get("phone", "")) in UNMARKED_EXAMPLES
 
 
 def _normal(header: str) -> str:
     return re.sub(r"[\s_*]+", " ", str(header)).strip().lower()
 
 
-def map_header(header: list[str]) -> dict[str, int]:
+def map_header(header: list[str], layout: SheetLayout = CRAFTSMEN) -> dict[str, int]:
     """column key → index; each header may be Chinese, English or both ("姓名 / name")."""
     spellings: dict[str, str] = {}
-    for key, (zh, en, others) in COLUMNS.items():
+    for key, (zh, en, others) in layout.columns.items():
         for spelling in (zh, en, key, *others):
             spellings[_normal(spelling)] = key
     found: dict[str, int] = {}
@@ -198,9 +252,9 @@ def map_header(header: list[str]) -> dict[str, int]:
             if key and key not in found:
                 found[key] = index
                 break
-    missing = [key for key in REQUIRED_COLUMNS if key not in found]
+    missing = [key for key in layout.required if key not in found]
     if missing:
-        names = "、".join(f"{COLUMNS[key][0]} ({COLUMNS[key][1]})" for key in missing)
+        names = "、".join(f"{layout.columns[key][0]} ({layout.columns[key][1]})" for key in missing)
         raise ImportFileError(_l("Required columns are missing: %(names)s.", names=names))
     return found
 
@@ -213,6 +267,7 @@ class Resolver:
         self.skills = self._table(session, Skill)
         self.industries = self._table(session, Industry)
         self.honours = self._table(session, HonourLevel)
+        self.categories = self._table(session, DemandCategory)
         self.regions = self._regions(session)
 
     @staticmethod
@@ -252,6 +307,13 @@ class Resolver:
             raise ValueError(_l("Unknown region: %(code)s.", code=text))
         return code
 
+    def one(self, table: dict[str, str], text: str, message) -> str:
+        """One name or code of ``table`` → its code; an empty cell stays empty (the schema says it is required)."""
+        codes = self.many(table, text, message)
+        if len(codes) > 1:
+            raise ValueError(_l("Give one value here, not several: %(value)s.", value=text))
+        return codes[0] if codes else ""
+
     def many(self, table: dict[str, str], text: str, message) -> list[str]:
         codes = []
         for part in _parts(text):
@@ -282,6 +344,10 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, dt.datetime) and value.time() == dt.time():  # a date cell of a spreadsheet
+        return value.date().isoformat()
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
     return str(value).strip()
 
 
@@ -307,17 +373,31 @@ def row_to_data(cells: dict[str, str], resolver: Resolver) -> tuple[dict[str, An
             data[key] = resolve(cells.get(column, ""))
         except ValueError as error:
             problems.append((column, error.args[0]))
-    modes = cells.get("modes", "").lower()
-    if modes:
-        data["can_onsite"] = any(word in modes for word in ONSITE_WORDS)
-        data["can_remote"] = any(word in modes for word in REMOTE_WORDS)
+    if cells.get("modes"):
+        try:
+            data["can_onsite"], data["can_remote"] = service_modes(cells["modes"])
+        except ValueError as error:
+            problems.append(("modes", error.args[0]))
     for column in ("travel_radius_km", "yearly_capacity", "round_capacity"):
         if cells.get(column):
             data[column] = cells[column]
     return data, problems
 
 
-def _bilingual(message: Any) -> tuple[str, str]:
+def service_modes(text: str) -> tuple[bool, bool]:
+    """A service-mode cell (线下, 线上, 混合, or a list such as 线下、线上) → (on site, remote).
+
+    A word that is not a service mode is named in the error, not passed on as "no mode chosen"."""
+    onsite = remote = False
+    for part in _parts(text.lower()):
+        if part not in MODE_WORDS:
+            raise ValueError(_l("Unknown service mode: %(value)s. Write 线下 (on site), 线上 (remote) or 混合 "
+                                "(both).", value=part))
+        onsite, remote = onsite or MODE_WORDS[part][0], remote or MODE_WORDS[part][1]
+    return onsite, remote
+
+
+def bilingual(message: Any) -> tuple[str, str]:
     with force_locale("zh_CN"):
         zh = str(message)
     with force_locale("en"):
@@ -366,17 +446,10 @@ def preview_import(session: Session, sheet: ParsedSheet | bytes, filename: str =
     schema = CraftsmanSchema()
     valid: list[tuple[int, dict[str, Any]]] = []
     seen_phones: dict[str, int] = {}
-    for number, cells in sheet.cells():
-        data, problems = row_to_data(cells, resolver)
-        for column, message in problems:
-            report.errors.append(RowError(number, column, *_bilingual(message)))
-        if problems:
-            continue
-        try:
-            values = load_or_raise(schema, data)
-        except ValidationFailed:
-            report.errors.extend(_schema_errors(schema, number, data))
-            continue
+    places: dict[int, str] = {}
+    for number, cells, _data, values in checked_rows(sheet, report, schema, CRAFTSMEN,
+                                                     lambda cells: row_to_data(cells, resolver)):
+        places[number] = f"{values['employer']} · {cells.get('region', '')}"
         first = seen_phones.setdefault(values["phone"], number)
         if first != number:
             zh = f"与第 {first} 行手机号重复"
@@ -392,33 +465,99 @@ def preview_import(session: Session, sheet: ParsedSheet | bytes, filename: str =
     current = _current_values(session, [cid for cid in matched.values() if cid])
     for number, values in valid:
         craftsman_id = matched[number]
+        changed: list[str] = []
         if craftsman_id is None:
             verdict = "create"
         else:
             if values["email"] is None:  # no e-mail in the sheet: the one on record stays
                 values = {**values, "email": current[craftsman_id]["email"]}
-            verdict = "unchanged" if _comparable(current[craftsman_id]) == _comparable(values) else "update"
-        setattr(report, verdict, getattr(report, verdict) + 1)
-        report.plan.append((number, values, craftsman_id, verdict))
+            changed = _changed_columns(_comparable(current[craftsman_id]), _comparable(values))
+            verdict = "update" if changed else "unchanged"
+        detail = places[number] + "".join(f" · {COLUMNS[key][0]} / {COLUMNS[key][1]}" for key in changed)
+        report.add(number, verdict, values["name"], detail, (number, values, craftsman_id, verdict))
     report.errors.sort(key=lambda error: error.row)
     return report
 
 
-def _schema_errors(schema: CraftsmanSchema, number: int, data: dict[str, Any]) -> list[RowError]:
-    """The schema's messages for one bad row in Chinese and in English (validated once per language)."""
-    texts: dict[str, dict[str, list[str]]] = {}
+def checked_rows(sheet: ParsedSheet, report: ImportReport, schema: Schema, layout: SheetLayout,
+                 to_data: Callable[[dict[str, str]], tuple[dict[str, Any], list[tuple[str, Any]]]],
+                 ) -> Iterator[tuple[int, dict[str, str], dict[str, Any], dict[str, Any]]]:
+    """Each row's cells resolved (``to_data`` → the schema's input and the problems) and validated by
+    ``schema``; a bad row's errors go to ``report`` and the row is left out. Yields (row number, cells,
+    the schema's input, the loaded values)."""
+    for number, cells in sheet.cells():
+        data, problems = to_data(cells)
+        for column, message in problems:
+            report.errors.append(RowError(number, column, *bilingual(message)))
+        if problems:
+            continue
+        try:
+            values = load_or_raise(schema, data)
+        except ValidationFailed:
+            report.errors.extend(schema_errors(schema, number, data, cells, layout))
+            continue
+        yield number, cells, data, values
+
+
+def _changed_columns(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The sheet columns whose values differ (once each, in sheet order)."""
+    keys = {FIELD_COLUMN.get(name, "name") for name in before.keys() | after.keys()
+            if before.get(name) != after.get(name)}
+    return [key for key in COLUMNS if key in keys]
+
+
+# A nested field's part, named in a row error ("技能「焊接」的级别: …" rather than "0: proficiency: …").
+PART_LABELS = {"proficiency": _l("level"), "year": _l("year"), "code": _l("code"), "count": _l("number"),
+               "skill": _l("skill")}
+
+
+def schema_errors(schema: Schema, number: int, data: dict[str, Any], cells: dict[str, str],
+                  layout: SheetLayout) -> list[RowError]:
+    """The schema's messages for one bad row in Chinese and in English (validated once per language).
+
+    An error inside a list (a skill's level) names the entry as the sheet wrote it and the part in words."""
+    texts: dict[str, dict[str, Any]] = {}
     for locale in ("zh_CN", "en"):
         with force_locale(locale):
             try:
-                load_or_raise(schema, data)
-            except ValidationFailed as failure:
-                texts[locale] = failure.errors
+                schema.load(data)
+            except MarshmallowError as failure:
+                messages = failure.messages if isinstance(failure.messages, dict) else {"_schema": failure.messages}
+                texts[locale] = _in_words(messages)  # the lazy messages, translated while the locale holds
     errors = []
-    for key, messages in texts.get("en", {}).items():
-        column = FIELD_COLUMN.get(key.split(".")[0], "name")
-        zh = texts.get("zh_CN", {}).get(key, messages)
-        errors.append(RowError(number, column, zh[0], messages[0]))
+    for key, english in texts.get("en", {}).items():
+        column = layout.field_column.get(key, next(iter(layout.columns)))
+        entries = _parts(cells.get(column, ""))
+        chinese = texts.get("zh_CN", {}).get(key, english)
+        zh, en = _readable(chinese, entries, "zh_CN"), _readable(english, entries, "en")
+        errors.append(RowError(number, column, zh, en))
     return errors
+
+
+def _in_words(messages: Any) -> Any:
+    if isinstance(messages, dict):
+        return {key: _in_words(value) for key, value in messages.items()}
+    if isinstance(messages, list | tuple):
+        return [_in_words(value) for value in messages]
+    return str(messages)
+
+
+def _readable(messages: Any, entries: list[str], locale: str) -> str:
+    """marshmallow's messages of one field as one line: a list entry by its sheet text, a part by its name."""
+    zh = locale == "zh_CN"
+    if not isinstance(messages, dict):
+        return ("；" if zh else "; ").join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
+    lines = []
+    for index, inner in messages.items():
+        entry = entries[index] if isinstance(index, int) and index < len(entries) else str(index)
+        if isinstance(inner, dict):
+            with force_locale(locale):
+                parts = [(str(PART_LABELS.get(part, part)), _readable(text, [], locale)) for part, text in inner.items()]
+            lines.extend(f"「{entry}」的{label}：{text}" if zh else f"“{entry}”, {label}: {text}" for label, text in parts)
+        else:
+            lines.append(f"「{entry}」：{_readable(inner, [], locale)}" if zh
+                         else f"“{entry}”: {_readable(inner, [], locale)}")
+    return ("；" if zh else "; ").join(lines)
 
 
 def _within_scope(session: Session, report: ImportReport, valid: list[tuple[int, dict[str, Any]]],
@@ -434,10 +573,10 @@ def _within_scope(session: Session, report: ImportReport, valid: list[tuple[int,
     kept = []
     for number, values in valid:
         if region_ids.get(values["region_code"]) not in scope:
-            report.errors.append(RowError(number, "region", *_bilingual(
+            report.errors.append(RowError(number, "region", *bilingual(
                 _l("This region is outside your area; only your own region's craftsmen can be imported."))))
         elif matched[number] and homes.get(matched[number]) not in scope:
-            report.errors.append(RowError(number, "phone", *_bilingual(
+            report.errors.append(RowError(number, "phone", *bilingual(
                 _l("This craftsman is already in another region's pool."))))
         else:
             kept.append((number, values))
@@ -475,13 +614,19 @@ def apply_import(session: Session, sheet: ParsedSheet | bytes, filename: str = "
                                actor=actor, now=now)
         updates = [(cid, values) for _, values, cid, verdict in report.plan if verdict == "update"]
         _update_existing(session, updates, actor=actor, now=now)
-        session.add(AuditLog(actor_id=actor.id if isinstance(actor, User) else None,
-                             actor_label=actor.username if isinstance(actor, User) else (actor or "system"),
-                             action="craftsman.import", entity_type="craftsman", entity_id=None,
-                             after={"file": sheet.filename[:120], "created": len(created), "updated": len(updates),
-                                    "unchanged": report.unchanged, "skipped_rows": report.error_rows},
-                             at=now))
-        session.flush()
+        return finish_import(session, report, sheet, "craftsman", actor=actor, now=now,
+                             counts={"created": len(created), "updated": len(updates)})
+
+
+def finish_import(session: Session, report: ImportReport, sheet: ParsedSheet, entity_type: str, *,
+                  actor: User | str | None, now: dt.datetime, counts: dict[str, Any]) -> ImportReport:
+    """One audit entry for the whole import (file, counts, rows skipped); the report marked as written."""
+    session.add(AuditLog(actor_id=actor.id if isinstance(actor, User) else None,
+                         actor_label=actor.username if isinstance(actor, User) else (actor or "system"),
+                         action=f"{entity_type}.import", entity_type=entity_type, entity_id=None,
+                         after={"file": sheet.filename[:120], **counts, "unchanged": report.unchanged,
+                                "skipped_rows": report.error_rows}, at=now))
+    session.flush()
     report.written = True
     report.skipped_rows = report.error_rows
     return report
@@ -575,35 +720,49 @@ class StagedImport:
     report: ImportReport
 
 
+@dataclass(frozen=True)
+class ImportKind:
+    """One kind of import: its sheet layout, its dry run ``preview(session, sheet, scope=…) → ImportReport``
+    and the limits of an upload in the workspace."""
+
+    name: str
+    layout: SheetLayout
+    preview: Any
+    limits: SheetLimits = LIMITS
+
+
 def stage_import(session: Session, directory: Path, content: bytes, filename: str, *, owner_id: int | None,
-                 now: dt.datetime, scope: list[int] | None = None) -> StagedImport:
+                 now: dt.datetime, scope: list[int] | None = None, kind: ImportKind | None = None) -> StagedImport:
     """Parse and check an upload once, and keep the upload with its parsed rows and preview in ``directory``.
 
     The preview page and the confirmation read what is kept; the file is never parsed again. A refused
     file (``SheetError``) keeps nothing. Uploads abandoned for a day are deleted on the way.
     """
-    sheet = parse_upload(content, filename)
-    report = preview_import(session, sheet, scope=scope)
+    kind = kind or CRAFTSMAN_IMPORT
+    sheet = parse_upload(content, filename, layout=kind.layout, limits=kind.limits)
+    report = kind.preview(session, sheet, scope=scope)
     directory.mkdir(parents=True, exist_ok=True)
     cleanup_stashes(directory, now=now)
     suffix = "csv" if filename.lower().endswith(".csv") else "xlsx"
     token = f"{secrets.token_urlsafe(18)}.{suffix}"
     (directory / token).write_bytes(content)
     staged = {"owner_id": owner_id, "uploaded_at": now.isoformat(), "sheet": sheet.to_json(),
-              "report": report.to_json()}
+              "report": report.to_json(), "kind": kind.name}
     partial = directory / f"{token}.json.part"
     partial.write_text(json.dumps(staged, ensure_ascii=False), encoding="utf-8")
     partial.replace(directory / f"{token}.json")  # whole or absent, never half written
     return StagedImport(token, owner_id, sheet, report)
 
 
-def load_staged(directory: Path, token: str) -> StagedImport | None:
-    """The kept upload of ``token``, or None when it is unknown, confirmed or cleaned up."""
+def load_staged(directory: Path, token: str, kind: ImportKind | None = None) -> StagedImport | None:
+    """The kept upload of ``token``, or None when it is unknown, confirmed, cleaned up or of another kind."""
     if not STASH_TOKEN.match(token):
         return None
     try:
         staged = json.loads((directory / f"{token}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    if staged.get("kind", CRAFTSMAN_IMPORT.name) != (kind or CRAFTSMAN_IMPORT).name:
         return None
     return StagedImport(token, staged["owner_id"], ParsedSheet.from_json(staged["sheet"]),
                         ImportReport.from_json(staged["report"]))
@@ -631,13 +790,29 @@ def cleanup_stashes(directory: Path, *, now: dt.datetime, max_age: dt.timedelta 
     return removed
 
 
-# ---------------------------------------------------------------- the template
-TEMPLATE_ORDER = ("name", "gender", "phone", "employer", "region", "honours", "skills", "industries", "studio",
-                  "modes", "travel_radius_km", "yearly_capacity", "round_capacity", "bio")
+# ---------------------------------------------------------------- the templates
+def template_header(layout: SheetLayout = CRAFTSMEN) -> list[str]:
+    return [f"{layout.columns[key][0]} / {layout.columns[key][1]}" for key in layout.template_order]
 
 
-def template_header() -> list[str]:
-    return [f"{COLUMNS[key][0]} / {COLUMNS[key][1]}" for key in TEMPLATE_ORDER]
+def template_workbook(layout: SheetLayout, title: str, example: list[Any], notes: list[str]) -> bytes:
+    """A template: the first sheet (the one read) has the bilingual header and one example row marked so that
+    the reader skips it; a second sheet explains the columns."""
+    marked = [EXAMPLE_MARK + str(example[0]), *example[1:]]
+    instructions = [[note] for note in notes] + [[f"{layout.columns[key][0]} / {layout.columns[key][1]}"
+                                                  + ("（必填 required）" if key in layout.required else "")]
+                                                 for key in layout.template_order]
+    return workbook_bytes([(title, template_header(layout), [marked]),
+                           ("说明 instructions", ["说明 / instructions"], instructions)])
+
+
+TEMPLATE_NOTES = [
+    f"第一张表的第二行是示例，以「{EXAMPLE_MARK}」开头，导入时总被跳过；可以直接在其下填写。"
+    f" / The first sheet's second row is an example starting with “{EXAMPLE_MARK}”: the import always skips it;"
+    " write your rows below it.",
+    "名称或代码均可（地区、行业、技能、荣誉）；多个值用顿号、逗号或分号分隔。 / Names or codes (regions, industries,"
+    " skills, honours); separate several values with 、 , or ;.",
+]
 
 
 def sample_sheet_bytes() -> bytes:
@@ -646,8 +821,11 @@ def sample_sheet_bytes() -> bytes:
 
 
 def template_bytes() -> bytes:
-    """The import template: bilingual headers and one example row."""
+    """The craftsman import template: bilingual headers and one marked example row."""
     example = ["张明", "男", "13800000000", "东方电气集团东方锅炉股份有限公司", "四川省德阳市旌阳区", "四川工匠",
                "焊接:5、无损检测:3", "装备制造", "张明焊接创新工作室", "线下、线上", 200, 6, 1,
                "压力容器焊接工艺专家，带徒20余名。"]
-    return single_sheet("craftsmen 工匠", template_header(), [example])
+    return template_workbook(CRAFTSMEN, "craftsmen 工匠", example, TEMPLATE_NOTES)
+
+
+CRAFTSMAN_IMPORT = ImportKind("craftsmen", CRAFTSMEN, preview_import)

@@ -294,6 +294,22 @@ def write_outbox(session: Session, rnd: MatchingRound, by_demand: Mapping[int, S
     return len(messages)
 
 
+def queue_tracking_code(session: Session, demand: Demand, *, now: dt.datetime) -> Notification:
+    """The enterprise's tracking code, for a demand a coordinator entered on its behalf: one pending message
+    to the contact (e-mail if given, else SMS), outside any round."""
+    enterprise = session.get(Enterprise, demand.enterprise_id)
+    email = enterprise.contact_email if enterprise.contact_phone == demand.contact_phone else None
+    body = (f"{enterprise.name}，您好！工会已为您登记需求“{demand.title}”，查询码 {demand.tracking_code}。"
+            f"凭查询码和联系人手机后四位，可在“查询需求”页面随时查看进度。")
+    message = Notification(round_id=None, recipient_kind="enterprise", recipient_id=enterprise.id,
+                           channel="email" if email else "sms", address=email or demand.contact_phone,
+                           subject=f"{PROGRAMME}：需求已登记（查询码 {demand.tracking_code}）"[:200], body=body,
+                           status="pending", attempts=0, created_at=now)
+    session.add(message)
+    session.flush()
+    return message
+
+
 # ---------------------------------------------------------------- reading and sending the outbox
 def due(now: dt.datetime) -> sa.ColumnElement[bool]:
     """Pending messages whose next attempt is due (new ones, and failed ones whose wait is over)."""

@@ -36,6 +36,13 @@ RULE_LABELS = {
     "opening_balance": _l("Opening balance"),
     "adjustment": _l("Manual adjustment"),
 }
+# Entries the system writes with a fixed text (stored in whichever language it was written in) read in the
+# reader's language; the others' explanations name an engagement or an outcome, which is data.
+SYSTEM_EXPLANATIONS = {"opening_balance": _l("Points brought in from the pool's earlier records")}
+
+
+def explanation(entry: PointsEntry) -> str:
+    return str(SYSTEM_EXPLANATIONS.get(entry.rule, entry.explanation))
 
 
 def rules() -> dict[str, int]:

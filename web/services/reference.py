@@ -21,12 +21,18 @@ from web.services.errors import UnknownReference
 T = TypeVar("T")
 
 
-def filter_regions(session: Session) -> list[tuple[str, str, str]]:
+def region_name_column(english: bool) -> sa.ColumnElement[str]:
+    """The region's name in English (when it has one) or Chinese, as a column."""
+    return sa.case((Region.name_en != "", Region.name_en), else_=Region.name) if english else Region.name
+
+
+def filter_regions(session: Session, *, english: bool = False) -> list[tuple[str, str, str]]:
     """(code, name, level) of the provinces, Sichuan's prefectures and Chongqing's districts, by code:
     the places a coordinator filters by (a filter on a place covers the places under it)."""
     parent = sa.orm.aliased(Region)
     return [tuple(row) for row in session.execute(
-        sa.select(Region.code, Region.name, Region.level).outerjoin(parent, parent.id == Region.parent_id)
+        sa.select(Region.code, region_name_column(english), Region.level)
+        .outerjoin(parent, parent.id == Region.parent_id)
         .where(sa.or_(Region.level.in_(("province", "prefecture")),
                       sa.and_(Region.level == "county", parent.level == "province")))
         .order_by(Region.code))]
@@ -52,6 +58,28 @@ def industries(session: Session, codes: Iterable[str], *, field: str = "industri
 
 def skills(session: Session, codes: Iterable[str], *, field: str = "skills") -> list[Skill]:
     return _many(session, Skill, codes, field, _l("Unknown skill: %(code)s."))
+
+
+def skills_by_code_or_name(session: Session, texts: Iterable[str], *, field: str = "skills") -> list[Skill]:
+    """Skills named by code ("weld"), Chinese name ("焊接") or English name ("welding", any case), in order."""
+    wanted = list(texts)
+    if not wanted:
+        return []
+    folded = {text.casefold() for text in wanted}
+    rows = session.scalars(sa.select(Skill).where(sa.or_(
+        Skill.code.in_(wanted), Skill.name_zh.in_(wanted), sa.func.lower(Skill.name_en).in_(folded)))).all()
+    index: dict[str, Skill] = {}
+    for row in rows:  # a code wins over a name that happens to spell the same
+        index.setdefault(row.name_en.casefold(), row)
+        index[row.name_zh] = row
+        index[row.code] = row
+    found = []
+    for text in wanted:
+        row = index.get(text) or index.get(text.casefold())
+        if row is None:
+            raise UnknownReference(_l("Unknown skill: %(code)s.", code=text), field=field)
+        found.append(row)
+    return found
 
 
 def honours(session: Session, codes: Iterable[str], *, field: str = "honours") -> list[HonourLevel]:
@@ -82,7 +110,7 @@ CACHED_TABLES = (Region, Industry, Skill, DemandCategory)
 class ReferenceData:
     """The reference rows the public pages need, as plain immutable rows (no session attached)."""
 
-    regions: tuple[Any, ...]  # id, code, name, level, parent_id; by code
+    regions: tuple[Any, ...]  # id, code, name, name_en, level, parent_id; by code
     industries: tuple[Any, ...]  # id, code, name_zh, name_en; by id
     skills: tuple[Any, ...]  # id, code, name_zh, name_en, parent_id; by id
     categories: tuple[Any, ...]  # id, code, name_zh, name_en; by sort
@@ -142,7 +170,7 @@ def _load(session: Session) -> ReferenceData:
     def rows(statement) -> tuple[Any, ...]:
         return tuple(session.execute(statement).all())
 
-    regions = rows(sa.select(Region.id, Region.code, Region.name, Region.level, Region.parent_id)
+    regions = rows(sa.select(Region.id, Region.code, Region.name, Region.name_en, Region.level, Region.parent_id)
                    .order_by(Region.code))
     industries = rows(sa.select(Industry.id, Industry.code, Industry.name_zh, Industry.name_en).order_by(Industry.id))
     skills = rows(sa.select(Skill.id, Skill.code, Skill.name_zh, Skill.name_en, Skill.parent_id).order_by(Skill.id))

@@ -357,10 +357,11 @@ class RegionTree:
     """The region reference table (a few hundred rows) as parent links, for rolling grouped rows up."""
 
     def __init__(self, session: Session) -> None:
-        rows = session.execute(sa.select(Region.id, Region.parent_id, Region.level, Region.name)).all()
+        rows = session.execute(sa.select(Region.id, Region.parent_id, Region.level, Region.name, Region.name_en)).all()
         self.parent = {r.id: r.parent_id for r in rows}
         self.level = {r.id: r.level for r in rows}
         self.name = {r.id: r.name for r in rows}
+        self.name_en = {r.id: r.name_en or r.name for r in rows}
 
     def ancestors(self, region_id: int) -> list[int]:
         chain, node = [], region_id
@@ -391,7 +392,8 @@ def by_region(session: Session, period: Period, facts: Facts | None = None,
         target = rolled[tree.city(region_id)]
         for key, value in figures.items():
             target[key] += value
-    rows = [{"region_id": rid, "name": tree.name.get(rid, "?"), **{k: round(v, 2) for k, v in figures.items()}}
+    rows = [{"region_id": rid, "name": tree.name.get(rid, "?"), "name_en": tree.name_en.get(rid, "?"),
+             **{k: round(v, 2) for k, v in figures.items()}}
             for rid, figures in rolled.items()]
     return sorted(rows, key=lambda r: (-r.get("demands", 0), r["name"]))
 
@@ -453,7 +455,7 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
 def targets(session: Session, year: int, province: str | None = None, facts: Facts | None = None,
             tree: RegionTree | None = None) -> list[dict[str, Any]]:
     """Yearly targets per region with the year's actuals (the region and every region under it)."""
-    query = sa.select(RegionTarget, Region.name).join(Region, Region.id == RegionTarget.region_id)\
+    query = sa.select(RegionTarget, Region.name, Region.name_en).join(Region, Region.id == RegionTarget.region_id)\
         .where(RegionTarget.year == year).order_by(Region.code)
     if province:
         query = query.where(Region.province_code == province)
@@ -464,14 +466,14 @@ def targets(session: Session, year: int, province: str | None = None, facts: Fac
         first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
         facts = Facts(session, Period(first, last, province), last, year, upper=last)
     tree = tree or RegionTree(session)
-    actual: dict[int, dict[str, float]] = {target.region_id: defaultdict(float) for target, _ in rows}
+    actual: dict[int, dict[str, float]] = {target.region_id: defaultdict(float) for target, *_names in rows}
     for region_id, figures in _per_region(session, Period(province=province), facts, year_only=True).items():
         for ancestor in tree.ancestors(region_id):
             if ancestor in actual:
                 for key, value in figures.items():
                     actual[ancestor][key] += value
     result = []
-    for target, name in rows:
+    for target, name, name_en in rows:
         got = actual[target.region_id]
         measures = []
         for key, goal in (("visits", target.visits), ("enterprises", target.enterprises),
@@ -479,7 +481,8 @@ def targets(session: Session, year: int, province: str | None = None, facts: Fac
             value = int(got.get(key, 0))
             measures.append({"key": key, "target": goal, "actual": value,
                              "percent": round(100.0 * value / goal, 1) if goal else None})
-        result.append({"region_id": target.region_id, "name": name, "year": year, "measures": measures})
+        result.append({"region_id": target.region_id, "name": name, "name_en": name_en or name, "year": year,
+                       "measures": measures})
     return result
 
 
@@ -548,9 +551,9 @@ def cached_build(session: Session, period: Period, today: dt.date, year: int | N
 TARGET_FIELDS = ("visits", "enterprises", "problems", "skill_upgrades")
 
 
-def target_regions(session: Session) -> list[Any]:
+def target_regions(session: Session, *, english: bool = False) -> list[Any]:
     """Regions a target can be set for: the provinces and prefecture-level cities (few dozen rows)."""
-    return list(session.execute(sa.select(Region.code, Region.name, Region.level)
+    return list(session.execute(sa.select(Region.code, reference.region_name_column(english), Region.level)
                                 .where(Region.level.in_(("province", "prefecture"))).order_by(Region.code)))
 
 

@@ -18,15 +18,14 @@ import numpy as np
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from matching.config import RoundConfig
-from matching.pipeline import build_problem
+from matching.outcome import ProposedPair, RoundInputs, run_round
 from matching.problem import ProblemError
-from matching.result import NO_REQUIRED_SKILL, OPTIMAL, Result
-from matching.solve import solve
+from matching.result import OPTIMAL, Result
 from web.clock import local_today
 from web.models import (
     Craftsman,
@@ -45,22 +44,21 @@ from web.models import (
     demand_industry,
 )
 from web.policy import covers, region_subtree
-from web.services import audit, eligibility, features, notifications
+from web.services import audit, eligibility, explain, features, notifications
 from web.services.craftsmen import filtered_query
 from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 from web.services.paging import Page, paginate
 
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
-FAR_KM = 150.0
 SOLVING_STATUSES = ("queued", "solving")
 INTERRUPTED = "interrupted"  # solver_status of a background solve that never finished
-LOW_SCORE = 0.4
-WARNING_LABELS = {
-    "far": _l("far away"),
-    "cross_province": _l("cross-province (Sichuan ↔ Chongqing)"),
-    "low_score": _l("low score"),
-    "overloaded": _l("craftsman overloaded"),
-    NO_REQUIRED_SKILL: _l("holds no required skill"),
+WARNING_LABELS = explain.WARNING_LABELS
+# Why a role of a team demand stayed open (``_unfilled_roles``), in the words a coordinator acts on.
+ROLE_GAP_LABELS = {
+    "no_holder": _l("no eligible craftsman in this round holds this skill"),
+    "excluded": _l("every craftsman with this skill is excluded from this demand"),
+    "ruled_out": _l("craftsmen with this skill cannot serve this demand (distance, dates, capacity or another rule)"),
+    "taken": _l("all craftsmen with this skill are taken by other demands or roles"),
 }
 DEMAND_FILTER_KEYS = ("region", "category", "industry", "urgency", "q")
 CRAFTSMAN_FILTER_KEYS = ("region", "honour", "industry", "skill", "studio")
@@ -257,10 +255,16 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     joined = rnd.snapshot and {str(c) for c in capacities} != set(rnd.snapshot["craftsmen"]["ids"])
     if rnd.snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
+        track_record = features.track_record_from_snapshot(rnd.snapshot)
+        roles = features.roles_from_snapshot(rnd.snapshot)
     else:
         craftsmen = features.load_craftsmen(session, rnd.id, today=today)
         demands = features.load_demands(session, rnd.id, today=today)
         history = features.load_history(session, craftsmen, demands)
+        track_record = features.load_track_record(session, rnd.id)
+        roles = None
+    if roles is None:
+        roles = features.load_roles(session, rnd.id)
     still_open = np.array([int(d) not in closed for d in demands.ids], dtype=bool)
     if not still_open.all():
         demands = demands.take(still_open)
@@ -268,6 +272,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
         craftsmen, active=np.array([int(c) not in inactive for c in craftsmen.ids], dtype=bool),
         capacity=np.array([max(0, capacities[int(c)] - booked.get(int(c), 0)) for c in craftsmen.ids]))
     demands = dataclasses.replace(demands, slots=np.array([slots[int(d)] for d in demands.ids]))
+    demands = features.with_role_slots(demands, roles)
     _release_ineligible_locks(session, rnd, set(inactive), set(closed), actor=actor, now=now)
     known = {"c": set(craftsmen.ids), "d": set(demands.ids)}
 
@@ -281,25 +286,28 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     kept = _unaffected(previous or [], affected, locks, exclusions, craftsmen) if affected is not None else []
     timings["load"] = time.perf_counter() - started
 
-    mark = time.perf_counter()
+    committed = {str(c): n for c, n in _active_loads(session, [int(c) for c in craftsmen.ids]).items()}
     try:
-        problem = build_problem(craftsmen, demands, config, history=history, locks=locks + kept,
-                                exclusions=exclusions, previous=previous, skill_parent=skill_parent)
+        outcome = run_round(RoundInputs(craftsmen, demands, config, history=history, track_record=track_record,
+                                        skill_parent=skill_parent, locks=tuple(locks + kept),
+                                        exclusions=tuple(exclusions),
+                                        previous=None if previous is None else tuple(previous), committed=committed,
+                                        roles=tuple(features.solver_roles(roles, demands.ids))))
     except ProblemError as error:
         raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
-    timings["score"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    result = solve(problem)
-    timings["solve"] = time.perf_counter() - mark
+    result = outcome.result
+    timings.update(outcome.timings)
 
     mark = time.perf_counter()
     rnd.snapshot = features.make_snapshot(craftsmen, demands, history, config, locks=locks, exclusions=exclusions,
-                                          previous=previous, kept=kept, skill_parent=skill_parent)
+                                          previous=previous, kept=kept, skill_parent=skill_parent,
+                                          track_record=track_record, roles=roles)
     rnd.snapshot_digest = features.digest(rnd.snapshot)
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
-        _store_result(session, rnd, result, problem, craftsmen, demands, config)
+        _store_result(session, rnd, outcome.proposals,
+                      role_skills={column: skill_id for _, column, _, skill_id in roles})
         eligibility.store_fingerprints(session, rnd, [int(d) for d in demands.ids], fingerprints)
         rnd.objective = result.objective
         rnd.status = "solved"
@@ -318,7 +326,8 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                    "changes": {kind: [list(map(int, p)) for p in pairs] for kind, pairs in changes.items()},
                    "incremental": previous is not None,
                    "inactive_craftsmen": len(inactive), "demands_left_out": dict(left_out),
-                   "booked_elsewhere": {str(c): n for c, n in booked.items()}}
+                   "booked_elsewhere": {str(c): n for c, n in booked.items()},
+                   "unfilled_roles": _unfilled_roles(result, roles, craftsmen, exclusions)}
     _touch(session, rnd)
     audit.record(session, actor=actor, action="round.solve", entity=rnd, now=now,
                  after={"status": rnd.status, "objective": rnd.objective, "digest": rnd.snapshot_digest,
@@ -326,6 +335,31 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                         "added": len(changes["added"]), "removed": len(changes["removed"]),
                         "inactive_craftsmen": sorted(inactive), "demands_left_out": sorted(closed)})
     return result
+
+
+def _unfilled_roles(result: Result, roles, craftsmen, exclusions) -> list[dict[str, Any]]:
+    """Each open role of a team demand with the reason a coordinator can act on (``ROLE_GAP_LABELS``).
+
+    The solver says "taken" (every eligible craftsman went elsewhere) or "no eligible craftsman"; the latter is
+    told apart here: nobody active in the round holds the skill, all who hold it are excluded from this demand
+    (by the coordinator, or they declined it), or the hard rules rule them out (distance, time, conflicts…).
+    """
+    skill_of = {(demand, column): skill_id for demand, column, _, skill_id in roles}
+    excluded = defaultdict(set)
+    for c, d in exclusions:
+        excluded[d].add(c)
+    gaps = []
+    for gap in result.unfilled_roles:
+        demand, column = gap["demand"], gap["role"]
+        if gap["reason"] != "no eligible craftsman":
+            reason = "taken"
+        else:
+            holders = craftsmen.skills[:, column].nonzero()[0]
+            holders = {craftsmen.ids[i] for i in holders.tolist() if craftsmen.active[i]}
+            reason = ("no_holder" if not holders else "excluded" if holders <= excluded[demand] else "ruled_out")
+        gaps.append({"demand": int(demand), "skill_id": skill_of[(demand, column)], "missing": gap["missing"],
+                     "reason": reason})
+    return gaps
 
 
 def _unaffected(previous, affected, locks, exclusions, craftsmen) -> list[tuple[str, str]]:
@@ -371,65 +405,31 @@ def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
     return {c: n for c, n in rows if c in wanted}
 
 
-def _store_result(session: Session, rnd: MatchingRound, result: Result, problem, craftsmen, demands,
-                  config: RoundConfig) -> None:
-    """Proposals = assignments (with breakdown and warnings) + alternates; locked/excluded rows are kept."""
+def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair],
+                  role_skills: dict[int, int] | None = None) -> None:
+    """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and named facts;
+    locked/excluded rows are kept. ``role_skills``: skill column → skill id, to record the role each member of a
+    team fills."""
     flagged = {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
         sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
         .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
     session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),
                                               Proposal.excluded.is_(False)))
-    pairs: list[tuple[str, str, float, bool, int | None]] = [
-        (a.craftsman, a.demand, a.score, True, None) for a in result.assignments]
-    tiers = {(a.craftsman, a.demand): a.tier for a in result.assignments}
-    for demand, alternates in result.alternates.items():
-        pairs += [(c, demand, s, False, rank) for rank, (c, s) in enumerate(alternates, start=1)]
-    if not pairs:
-        return
-    cs = [p[0] for p in pairs]
-    ds = [p[1] for p in pairs]
-    components = features.pair_lookup(problem)(cs, ds)
-    c_index = {c: i for i, c in enumerate(craftsmen.ids)}
-    d_index = {d: i for i, d in enumerate(demands.ids)}
-    ci = np.array([c_index[c] for c in cs])
-    di = np.array([d_index[d] for d in ds])
-    km = features.distance_km(craftsmen, demands, ci, di)
-    remote = np.array([demands.mode[i] == "remote" for i in di.tolist()], dtype=bool)
-    far = (km > FAR_KM) & ~remote
-    cross = np.array([craftsmen.province[a] != demands.province[b] and bool(craftsmen.province[a])
-                      and bool(demands.province[b]) for a, b in zip(ci.tolist(), di.tolist(), strict=True)])
-    score = np.array([p[2] for p in pairs])
-    low = score < max(LOW_SCORE, config.min_score + 0.1)
-    load = defaultdict(int)
-    for c, count in result.loads.items():
-        load[int(c)] = count
-    committed = _active_loads(session, list(load))
-    capacity = craftsmen.capacity
+    skill_names, industry_names = explain.vocabulary_names(session) if proposed else ([], [])
     rows, updates = [], []
-    names = list(components)
-    for k, (c, d, s, assigned, rank) in enumerate(pairs):
-        cid, did = int(c), int(d)
-        warnings = [code for code, flag in (("far", far[k]), ("cross_province", cross[k]), ("low_score", low[k]))
-                    if flag]
-        if assigned and load[cid] + committed.get(cid, 0) > max(1, int(capacity[ci[k]])):
-            warnings.append("overloaded")
-        tier = tiers.get((c, d)) if assigned else None
-        if tier == 0:
-            warnings.append(NO_REQUIRED_SKILL)
-        breakdown = {name: float(components[name][k]) for name in names}
-        if tier is not None:
-            breakdown["relevance_tier"] = tier
-        if not np.isnan(km[k]):
-            breakdown["distance_km"] = round(float(km[k]), 1)
-        values = {"score": max(0.0, float(s)), "breakdown": breakdown, "assigned": assigned,
-                  "alternate_rank": rank, "warnings": warnings}
+    for pair in proposed:
+        cid, did = int(pair.craftsman), int(pair.demand)
+        breakdown = {**pair.breakdown, "facts": explain.name_facts(pair.facts, skill_names, industry_names)}
+        values = {"score": max(0.0, pair.score), "breakdown": breakdown, "assigned": pair.assigned,
+                  "alternate_rank": pair.alternate_rank, "warnings": list(pair.flags),
+                  "role_skill_id": (role_skills or {}).get(pair.role) if pair.assigned else None}
         if (cid, did) in flagged:
             updates.append({"id": flagged.pop((cid, did)), **values})
         else:
             rows.append({"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False,
                          "excluded": False, **values})
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
-        updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None})
+        updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     if rows:
         _insert_proposals(session, rows)
     if updates:
@@ -437,7 +437,7 @@ def _store_result(session: Session, rnd: MatchingRound, result: Result, problem,
 
 
 PROPOSAL_COLUMNS = ("round_id", "craftsman_id", "demand_id", "locked", "excluded", "score", "breakdown", "assigned",
-                    "alternate_rank", "warnings")
+                    "alternate_rank", "warnings", "role_skill_id")
 JSON_COLUMNS = ("breakdown", "warnings")
 
 
@@ -450,7 +450,7 @@ def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
     copy_sql = f"COPY {Proposal.__tablename__} ({', '.join(PROPOSAL_COLUMNS)}) FROM STDIN"
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[name]) if name in JSON_COLUMNS else row[name] for name in PROPOSAL_COLUMNS])
+            copy.write_row([json.dumps(row[name]) if name in JSON_COLUMNS else row.get(name) for name in PROPOSAL_COLUMNS])
 
 
 # ---------------------------------------------------------------- adjust
@@ -677,7 +677,8 @@ def review_rows(session: Session, rnd: MatchingRound, *, only_warnings: bool = F
                       rows=True)
     chosen = window.items
     ids = [row.demand_id for row in chosen]
-    demands = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_(ids)))}
+    demands = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_(ids))
+                                                .options(selectinload(Demand.roles)))}
     proposals = session.scalars(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.demand_id.in_(ids))
                                 .order_by(Proposal.demand_id, Proposal.assigned.desc(), Proposal.alternate_rank,
                                           Proposal.craftsman_id)).all()
@@ -686,15 +687,39 @@ def review_rows(session: Session, rnd: MatchingRound, *, only_warnings: bool = F
     grouped: dict[int, list[Proposal]] = defaultdict(list)
     for proposal in proposals:
         grouped[proposal.demand_id].append(proposal)
+    gaps = role_gaps(rnd)
     rows = []
     for demand_id, slots in chosen:
         group = grouped[demand_id]
         rows.append({"demand": demands[demand_id], "slots": slots, "names": names,
+                     "roles": team_roles(demands[demand_id], group, names, gaps.get(demand_id, {})),
                      "assigned": [p for p in group if p.assigned],
                      "alternates": [p for p in group if not p.assigned and p.alternate_rank and not p.excluded],
                      "excluded": [p for p in group if p.excluded],
                      "locked_unassigned": [p for p in group if p.locked and not p.assigned]})
     return dataclasses.replace(window, items=rows)
+
+
+def role_gaps(rnd: MatchingRound) -> dict[int, dict[int, dict[str, Any]]]:
+    """demand id → skill id → the open role's gap ({"missing", "reason"}) of the round's last solve."""
+    gaps: dict[int, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for gap in (rnd.metrics or {}).get("unfilled_roles") or []:
+        gaps[gap["demand"]][gap["skill_id"]] = gap
+    return gaps
+
+
+def team_roles(demand: Demand, proposals: list[Proposal], names: dict[int, str],
+               gaps: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """A team demand's roles as the review shows them: who fills each, and why a place stays open."""
+    rows = []
+    for role in demand.roles:
+        filled = [names.get(p.craftsman_id, p.craftsman_id) for p in proposals
+                  if p.assigned and p.role_skill_id == role.skill_id]
+        gap = gaps.get(role.skill_id)
+        rows.append({"skill": role.skill, "count": role.count, "filled": filled,
+                     "missing": gap["missing"] if gap else max(0, role.count - len(filled)),
+                     "reason": ROLE_GAP_LABELS.get(gap["reason"]) if gap else None})
+    return rows
 
 
 def craftsman_loads(session: Session, rnd: MatchingRound, *, q: str = "", page: int = 1,

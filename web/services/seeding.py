@@ -140,7 +140,8 @@ def load_reference(session: Session) -> LoadReport:
 
 def _region_rows(regions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        {"code": str(r["code"]), "name": r["name"], "level": r["level"], "parent_code": _str_or_none(r.get("parent_code")),
+        {"code": str(r["code"]), "name": r["name"], "name_en": r.get("name_en") or "", "level": r["level"],
+         "parent_code": _str_or_none(r.get("parent_code")),
          "province_code": _province_prefix(r["province_code"]), "latitude": r.get("lat"), "longitude": r.get("lon")}
         for r in regions
     ]
@@ -150,7 +151,8 @@ def _functional_area_rows(areas: Iterable[dict[str, Any]]) -> list[dict[str, Any
     rows = []
     for area in areas:
         parent = _str_or_none(area.get("county_code"))
-        rows.append({"code": str(area["code"]), "name": area["name"], "level": "functional_area",
+        rows.append({"code": str(area["code"]), "name": area["name"], "name_en": area.get("name_en") or "",
+                     "level": "functional_area",
                      "parent_code": parent, "province_code": _province_prefix(area["province_code"]),
                      "latitude": area.get("lat"), "longitude": area.get("lon")})
     return rows

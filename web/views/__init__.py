@@ -39,6 +39,10 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(intake_bp)
     app.register_blueprint(demands_bp)
 
+    from web.views.staff_intake import bp as staff_intake_bp
+
+    app.register_blueprint(staff_intake_bp)
+
     from web.views.reports import bp as reports_bp
 
     app.register_blueprint(reports_bp)

@@ -21,14 +21,16 @@ from wtforms.fields import SelectChoice, SelectMultipleField
 
 from web.clock import utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, User
 from web.models.demands import URGENCIES
 from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
 from web.services import demands as service
 from web.services import reference, tracking
 from web.services.errors import ServiceError
+from web.views.demand_form import Marked, category_choices, choices_of, labels, skill_choices
 from web.views.forms import show_errors
-from web.views.intake import Marked, category_choices, choices_of, labels, skill_choices
+from web.views.team_roles import roles_data, roles_field, show_roles
 
 bp = Blueprint("demands", __name__, url_prefix="/workspace/demands")
 bp.context_processor(labels)
@@ -65,6 +67,7 @@ class EditForm(FlaskForm):
     skills = SelectMultipleField(_l("Skills needed"), validate_choice=False)
     other_skills = StringField(_l("Other skills (not in the list)"), render_kw={"maxlength": 200})
     team_size = StringField(_l("Craftsmen wanted"), render_kw={"type": "number", "min": 1, "max": 10})
+    roles = roles_field()
     urgency = RadioField(_l("Urgency"), validate_choice=False, choices=choices_of(service.URGENCY_LABELS))
     mode = RadioField(_l("Service mode"), validate_choice=False, choices=choices_of(service.MODE_LABELS))
     version = HiddenField()
@@ -84,7 +87,8 @@ AUDIT_ACTOR_LABELS = {
     "worker": _l("Background worker"),
 }
 AUDIT_ACTION_LABELS = {
-    "demand.submit": _l("Submitted"), "demand.edit": _l("Edited by a coordinator"),
+    "demand.submit": _l("Submitted"), "demand.enter": _l("Entered by a coordinator for the enterprise"),
+    "demand.edit": _l("Edited by a coordinator"),
     "demand.approve": _l("Approved"), "demand.reject": _l("Rejected"),
     "demand.request_info": _l("Asked for more information"), "demand.answer_info": _l("Enterprise answered"),
     "demand.merge": _l("Merged into another demand"), "demand.withdraw": _l("Withdrawn"),
@@ -146,7 +150,7 @@ def _filters() -> service.InboxFilters:
 
 def _filter_options() -> dict[str, Any]:
     session = db.session
-    regions = reference.filter_regions(session)
+    regions = reference.filter_regions(session, english=is_english())
     return {
         "categories": session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort)).all(),
         "industries": session.scalars(sa.select(Industry).order_by(Industry.id)).all(),
@@ -284,6 +288,7 @@ def edit(demand_id: int):
         form.skills.data = [link.skill.code for link in demand.skills]
         form.other_skills.data, form.team_size.data = demand.other_skills, str(demand.team_size)
         form.urgency.data, form.mode.data = demand.urgency, demand.mode
+        show_roles(form.roles, demand.roles, skill_choices(form.skills)["skill_label"])
         form.version.data = service.version_of(demand)
     elif not form.validate():
         flash(_("The form expired. Please try again."), "error")
@@ -292,6 +297,7 @@ def edit(demand_id: int):
         data = {name: form[name].data for name in EditForm.FIELDS}
         data["skills"] = [code for code in data["skills"] or [] if code]
         data = {key: "" if value is None else value for key, value in data.items()}
+        data["roles"] = roles_data(form.roles)
         try:
             service.edit(db.session, demand, data, actor=current_user, now=utcnow(), version=form.version.data)
             db.session.commit()

@@ -7,9 +7,7 @@ in ``web.schemas.demands`` and the services. What was typed stays in the form on
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections import defaultdict
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,33 +22,27 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from markupsafe import Markup
-from wtforms import (
-    BooleanField,
-    HiddenField,
-    RadioField,
-    SelectChoice,
-    SelectField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-)
+from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 
 from web.clock import utcnow
 from web.extensions import db, limiter
 from web.models import Demand
-from web.models.enterprises import ENTERPRISE_TYPES
 from web.policy import ANONYMOUS, policy
 from web.services import demands as demand_service
 from web.services import feedback as feedback_service
-from web.services import reference, tracking
+from web.services import tracking
 from web.services.errors import ServiceError
-from web.services.personal_data import mask_phone
+from web.views.demand_form import (
+    DemandForm,
+    Marked,
+    labels,
+    render_demand_form,
+    run_demand_form,
+)
 from web.views.forms import show_errors
 
 bp = Blueprint("intake", __name__, url_prefix="/demand")
@@ -59,13 +51,7 @@ TRACKED_KEY = "tracked_demands"
 TRACKED_MAX = 20
 FORM_BODY_LIMIT = 256 * 1024  # the public forms are text only: far below the app-wide upload limit
 HONEYPOT = "homepage"
-ENTERPRISE_TYPE_LABELS = {"zjtx": _l("Specialised and innovative SME (专精特新)"),
-                          "smme": _l("Small, medium or micro enterprise"), "large": _l("Large enterprise"),
-                          "other": _l("Other")}
-
-
-def choices_of(labels: dict[str, Any]) -> list[SelectChoice]:
-    return [SelectChoice(value, label) for value, label in labels.items()]
+REGIONS_MAX_AGE = 365 * 24 * 3600
 
 
 def _submit_limit() -> str:
@@ -74,59 +60,6 @@ def _submit_limit() -> str:
 
 def _lookup_limit() -> str:
     return current_app.config["PUBLIC_LOOKUP_LIMIT"]
-
-
-class Marked:
-    """Marks a field as required on the page (asterisk, ``required`` attribute); the schema checks it."""
-
-    field_flags = {"required": True}
-
-    def __call__(self, form: Any, field: Any) -> None:
-        return None
-
-
-class DemandForm(FlaskForm):
-    enterprise_name = StringField(_l("Enterprise name"), [Marked()], render_kw={"autocomplete": "organization"})
-    credit_code = StringField(_l("Unified social credit code"), [Marked()],
-                              render_kw={"autocapitalize": "characters", "spellcheck": "false", "maxlength": 24})
-    enterprise_type = SelectField(_l("Enterprise type"), validate_choice=False,
-                                  choices=[SelectChoice(code, ENTERPRISE_TYPE_LABELS[code]) for code in ENTERPRISE_TYPES])
-    region_code = SelectField(_l("Region"), [Marked()], validate_choice=False)
-    industry_code = SelectField(_l("Industry"), [Marked()], validate_choice=False)
-    contact_name = StringField(_l("Contact person"), [Marked()], render_kw={"autocomplete": "name"})
-    contact_phone = StringField(_l("Contact mobile"), [Marked()],
-                                render_kw={"type": "tel", "inputmode": "numeric", "autocomplete": "tel"})
-    contact_email = StringField(_l("E-mail (optional)"), render_kw={"type": "email", "autocomplete": "email",
-                                                                    "maxlength": 120})
-    category_code = SelectField(_l("Demand category"), [Marked()], validate_choice=False)
-    title = StringField(_l("Title of the demand"), [Marked()], render_kw={"maxlength": 120})
-    description = TextAreaField(_l("Describe the problem"), [Marked()], render_kw={"rows": 6})
-    skills = SelectMultipleField(_l("Skills needed"), validate_choice=False)
-    other_skills = StringField(_l("Other skills (not in the list)"), render_kw={"maxlength": 200})
-    team_size = StringField(_l("Craftsmen wanted"), default="1",
-                            render_kw={"type": "number", "min": 1, "max": 10, "inputmode": "numeric"})
-    mode = RadioField(_l("Service mode"), validate_choice=False, default="onsite",
-                      choices=choices_of(demand_service.MODE_LABELS))
-    address = StringField(_l("Service address"), render_kw={"autocomplete": "street-address", "maxlength": 200})
-    window_start = StringField(_l("Preferred from"), render_kw={"type": "date"})
-    window_end = StringField(_l("Preferred until"), render_kw={"type": "date"})
-    urgency = RadioField(_l("Urgency"), validate_choice=False, default="medium",
-                         choices=choices_of(demand_service.URGENCY_LABELS))
-    consent = BooleanField(_l("I agree that the trade union stores these data to match my demand with craftsmen "
-                              "and contacts me about it."), [Marked()])
-    submission_key = HiddenField()
-    homepage = StringField(_l("Leave this field empty"), render_kw={"autocomplete": "off", "tabindex": "-1"})
-
-    CONTRACT_FIELDS = ("enterprise_name", "credit_code", "enterprise_type", "region_code", "industry_code",
-                       "contact_name", "contact_phone", "contact_email", "category_code", "title", "description", "skills",
-                       "other_skills", "team_size", "mode", "address", "window_start", "window_end", "urgency",
-                       "consent", "submission_key")
-
-    def contract_data(self) -> dict[str, Any]:
-        data = {name: self[name].data for name in self.CONTRACT_FIELDS}
-        data["consent"] = bool(data["consent"])
-        data["skills"] = [code for code in (data["skills"] or []) if code]
-        return {key: ("" if value is None else value) for key, value in data.items()}
 
 
 class LookupForm(FlaskForm):
@@ -148,6 +81,7 @@ class RatingForm(FlaskForm):
 
 
 # --- helpers ------------------------------------------------------------------------------------
+bp.context_processor(labels)
 
 
 @bp.url_value_preprocessor
@@ -156,138 +90,8 @@ def _limit_body_size(_endpoint: str | None, _values: dict[str, Any] | None) -> N
     request.max_content_length = min(FORM_BODY_LIMIT, current_app.config.get("MAX_CONTENT_LENGTH") or FORM_BODY_LIMIT)
 
 
-@bp.context_processor
-def labels() -> dict[str, Any]:
-    return {"status_labels": demand_service.STATUS_LABELS, "status_help": demand_service.STATUS_HELP,
-            "mode_labels": demand_service.MODE_LABELS,
-            "urgency_labels": demand_service.URGENCY_LABELS, "mask_phone": mask_phone}
-
-
-def _english() -> bool:
-    return str(get_locale() or "zh_CN").startswith("en")
-
-
-def _labeller() -> Any:
-    """``row → name`` in the current locale (the locale is looked up once, not per row)."""
-    attribute = "name_en" if _english() else "name_zh"
-    return lambda row: getattr(row, attribute) or row.name_zh
-
-
-# How long a worker trusts its cached reference data before checking the database's fingerprint
-# (one small query); the tests, whose transactions roll reference rows back, read them every time.
-REFERENCE_CACHE_SECONDS = 30.0
-REGIONS_MAX_AGE = 365 * 24 * 3600
-
-
-def reference_data() -> reference.ReferenceData:
-    default = None if current_app.testing else REFERENCE_CACHE_SECONDS
-    return reference.cached(db.session, max_age=current_app.config.get("REFERENCE_CACHE_SECONDS", default))
-
-
-def _region_groups(data: reference.ReferenceData) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The region <select>'s groups (province · prefecture) and options (code, name), in the current locale."""
-    by_id = {row.id: row for row in data.regions}
-    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    whole_city = _("%(name)s (whole city)")  # translated once, formatted per prefecture
-    for row in data.regions:
-        if row.level == "province":
-            continue
-        parent = by_id.get(row.parent_id)
-        if row.level == "prefecture":
-            groups[f"{by_id[row.parent_id].name} · {row.name}"].insert(0, (row.code, whole_city % {"name": row.name}))
-            continue
-        anchor = parent
-        while anchor is not None and anchor.level not in ("prefecture", "province"):
-            anchor = by_id.get(anchor.parent_id)
-        if anchor is None:
-            continue
-        group = anchor.name if anchor.level == "province" else f"{by_id[anchor.parent_id].name} · {anchor.name}"
-        groups[group].append((row.code, row.name if parent is anchor else f"{parent.name} · {row.name}"))
-    return list(groups.items())
-
-
-def region_tree(data: reference.ReferenceData) -> list[dict[str, Any]]:
-    """The regions as the cascading picker reads them: code, name, parent's code."""
-    code_of = {row.id: row.code for row in data.regions}
-    return [{"c": row.code, "n": row.name, "p": code_of.get(row.parent_id)} for row in data.regions]
-
-
-def _form_choices(data: reference.ReferenceData) -> dict[str, Any]:
-    """Everything the form's pickers need in the current locale, built once per locale and reference version."""
-    label = _labeller()
-    region_groups = _region_groups(data)
-    children: dict[int | None, list[Any]] = defaultdict(list)
-    for row in data.skills:
-        children[row.parent_id].append(row)
-    return {
-        "region_choices": [SelectChoice(code, name) for _group, options in region_groups for code, name in options],
-        "region_groups": region_groups,
-        "industry_choices": [SelectChoice("", _("Choose an industry"))]
-        + [SelectChoice(row.code, label(row)) for row in data.industries],
-        "skill_choices": [SelectChoice(row.code, label(row)) for row in data.skills],
-        "skill_groups": [(root, children.get(root.id, [])) for root in children[None]],
-        "category_choices": [SelectChoice(row.code, label(row)) for row in data.categories],
-    }
-
-
-def _localized_choices() -> dict[str, Any]:
-    return reference_data().derived(("form", str(get_locale())), _form_choices)
-
-
-def _fill_choices(form: DemandForm) -> dict[str, Any]:
-    """Options from the (cached) reference data; returns what the template needs for the pickers."""
-    data = reference_data()
-    choices = _localized_choices()
-    form.region_code.choices = choices["region_choices"]
-    form.industry_code.choices = choices["industry_choices"]
-    form.category_code.choices = category_choices(_("Choose a category"))
-    page = {**skill_choices(form.skills), "region_groups": choices["region_groups"],
-            "regions_url": url_for("intake.regions", version=data.version)}
-    # The two big pickers, with nothing chosen yet (every fresh form), are rendered once per locale and
-    # reference version; a form shown again with choices renders them with the choices marked.
-    if not form.region_code.data:
-        page["region_options_html"] = _cached_fragment(data, MACROS, "region_options", choices["region_groups"], "")
-    if not form.skills.data:
-        page["skills_picker_html"] = _cached_fragment(data, MACROS, "skills_picker", form.skills,
-                                                      page["skill_groups"], page["skill_label"])
-    for name in ("industry_code", "category_code"):
-        if not form[name].data and not form[name].errors:
-            page[f"{name}_html"] = _cached_fragment(data, FORM_HELPERS, "field", form[name])
-    return page
-
-
-MACROS, FORM_HELPERS, FIELDS = "intake/_macros.html", "_form_helpers.html", "intake/_demand_fields.html"
-
-
-def _cached_fragment(data: reference.ReferenceData, template: str, macro: str, *args: Any) -> Markup:
-    """A macro rendered once per locale and reference version: only for fields with nothing chosen and no
-    error, whose markup is the same for everyone (no CSRF token, no typed value)."""
-    def render(_data: reference.ReferenceData) -> Markup:
-        module = current_app.jinja_env.get_template(template).make_module({"_": _, "gettext": _})
-        return Markup(getattr(module, macro)(*args))
-
-    return data.derived((template, macro, args[0].name if hasattr(args[0], "name") else "", str(get_locale())),
-                        render)
-
-
-def skill_choices(field: SelectMultipleField) -> dict[str, Any]:
-    """Fill a skills field's choices; returns the groups (root skill, its children) for the picker."""
-    choices = _localized_choices()
-    field.choices = choices["skill_choices"]
-    return {"skill_groups": choices["skill_groups"], "skill_label": _labeller()}
-
-
-
-def category_choices(placeholder: str) -> list[SelectChoice]:
-    return [SelectChoice("", placeholder)] + _localized_choices()["category_choices"]
-
-
 def _render_form(form: DemandForm, status: int = 200):
-    pickers = _fill_choices(form)
-    fields_html = None
-    if request.method == "GET":  # a fresh form: its fields (defaults, no typed value, no error) are the same for all
-        fields_html = _cached_fragment(reference_data(), FIELDS, "demand_fields", form, pickers)
-    return render_template("intake/new.html", form=form, pickers=pickers, fields_html=fields_html), status
+    return render_demand_form(form, "intake/new.html", status)
 
 
 def _remember(code: str) -> None:
@@ -333,37 +137,12 @@ def new_demand():
         form.homepage.errors = [_("Please leave this field empty.")]
         flash(_("Your demand was not sent yet: please clear the field marked below and send again."), "error")
         return _render_form(form, 400)
-    if not form.validate():  # CSRF only: the contract's rules are in the schema
-        flash(_("The form expired. Please check your entries and send again."), "error")
-        return _render_form(form, 400)
-    try:
-        demand = demand_service.submit_demand(db.session, form.contract_data(), now=utcnow())
-        db.session.commit()
-    except ServiceError as error:
-        db.session.rollback()
-        show_errors(form, error)
-        flash(_("Please correct the marked fields; nothing was sent yet."), "error")
-        return _render_form(form, 422)
+    demand, status = run_demand_form(form, lambda data: demand_service.submit_demand(db.session, data, now=utcnow()),
+                                     _("Please correct the marked fields; nothing was sent yet."))
+    if demand is None:
+        return _render_form(form, status)
     _remember(demand.tracking_code)
     return redirect(url_for("intake.confirmation", code=demand.tracking_code), 303)
-
-
-@bp.get("/regions/<version>.json")
-@policy(ANONYMOUS)
-def regions(version: str):
-    """The region tree for the cascading picker: the same for everyone, so cached by browsers and proxies
-    for a year under a URL that names its content; an outdated version is sent on to the current one."""
-    data = reference_data()
-    if version != data.version:
-        response = redirect(url_for("intake.regions", version=data.version), 302)
-        response.headers["Cache-Control"] = "no-cache"
-        return response
-    response = current_app.response_class(
-        data.derived("regions.json", lambda d: json.dumps(region_tree(d), ensure_ascii=False, separators=(",", ":"))),
-        mimetype="application/json")
-    response.set_etag(data.version)
-    response.headers["Cache-Control"] = f"public, max-age={REGIONS_MAX_AGE}, immutable"
-    return response.make_conditional(request)
 
 
 @bp.errorhandler(CSRFError)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy.orm import selectinload
 from wtforms import (
     BooleanField,
@@ -26,6 +24,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from web.clock import local_today, utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import (
     Craftsman,
     CraftsmanHonour,
@@ -49,6 +48,7 @@ from web.services.engagements import STATUS_LABELS as ENGAGEMENT_STATUS_LABELS
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
 from web.services.personal_data import record_export
+from web.views import imports
 from web.views.actions import run_service
 from web.views.forms import show_errors
 
@@ -78,21 +78,12 @@ class CraftsmanForm(FlaskForm):
 
 class PauseForm(FlaskForm):
     until = DateField(_l("Paused until"), validators=[Optional()])
-    reason = StringField(_l("Reason"), validators=[Length(max=200)])
+    reason = StringField(_l("Reason"), validators=[Length(max=200)], id="pause_reason")  # ids unique on the page
 
 
 class ExitForm(FlaskForm):
-    reason = StringField(_l("Reason for leaving"), validators=[DataRequired(), Length(max=200)])
+    reason = StringField(_l("Reason for leaving"), validators=[DataRequired(), Length(max=200)], id="exit_reason")
     on = DateField(_l("Date of leaving"), validators=[DataRequired()])
-
-
-class ImportForm(FlaskForm):
-    file = FileField(_l("Sheet (.xlsx or .csv)"),
-                     validators=[FileRequired(), FileAllowed(["xlsx", "csv"], _l("Upload an .xlsx or .csv file."))])
-
-
-class ConfirmImportForm(FlaskForm):
-    skip_invalid = BooleanField(_l("Skip the rows with errors and import the others"))
 
 
 # ---------------------------------------------------------------- helpers
@@ -112,7 +103,7 @@ def _choices():
                                       .order_by(Industry.code)).all(),
         "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all(),
         "statuses": CRAFTSMAN_STATUSES,
-        "regions": reference.filter_regions(session),
+        "regions": reference.filter_regions(session, english=is_english()),
     }
 
 
@@ -278,63 +269,30 @@ def exit_pool(craftsman_id: int):
 
 
 # ---------------------------------------------------------------- import
-def _stash_dir() -> Path:
-    return importing.staging_directory(current_app.config["UPLOAD_DIR"])
-
-
-def _staged_or_gone(token: str) -> importing.StagedImport | None:
-    """The upload kept for this user; another user's token is as unknown as an expired one."""
-    staged = importing.load_staged(_stash_dir(), token)
-    if staged is None or staged.owner_id != current_user.id:
-        flash(_("This import has expired or was already confirmed; upload the sheet again."), "error")
-        return None
-    return staged
-
-
 @bp.route("/import", methods=["GET", "POST"])
 @policy(EDITOR)
 def import_upload():
-    form = ImportForm()
-    if form.validate_on_submit():
-        upload = form.file.data
-        try:  # parsed and checked once, here; the preview and the confirmation read the stored result
-            staged = importing.stage_import(db.session, _stash_dir(), upload.read(), upload.filename or "",
-                                            owner_id=current_user.id, now=utcnow(), scope=_scope())
-        except ServiceError as error:
-            db.session.rollback()
-            form.file.errors.append(str(error.message))
-            return render_template("pool/import.html", form=form, limits=importing.LIMITS), 422
-        return redirect(url_for("pool.import_preview", token=staged.token))
-    return render_template("pool/import.html", form=form, limits=importing.LIMITS)
+    return imports.upload_page(importing.CRAFTSMAN_IMPORT, "pool/import.html", "pool.import_preview")
 
 
 @bp.get("/import/<token>")
 @policy(EDITOR)
 def import_preview(token: str):
-    staged = _staged_or_gone(token)
-    if staged is None:
-        return redirect(url_for("pool.import_upload"))
-    return render_template("pool/import_preview.html", report=staged.report, token=token, form=ConfirmImportForm())
+    staged = imports.staged_or_redirect(token, importing.CRAFTSMAN_IMPORT, "pool.import_upload")
+    return render_template("imports/preview.html", report=staged.report, form=imports.ConfirmImportForm(),
+                           heading=_("Import preview"), upload_url=url_for("pool.import_upload"), show_updates=True,
+                           unchanged_label=_("Unchanged"), verdict_labels=importing.VERDICT_LABELS)
 
 
 @bp.post("/import/<token>")
 @policy(EDITOR)
 def import_confirm(token: str):
-    staged = _staged_or_gone(token)
-    if staged is None:
-        return redirect(url_for("pool.import_upload"))
-    form = ConfirmImportForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        report = importing.apply_import(db.session, staged.sheet, skip_invalid=form.skip_invalid.data,
-                                        actor=current_user, now=utcnow(), scope=_scope())
-    except ServiceError as error:
-        db.session.rollback()
-        flash(str(error.message), "error")
+    staged = imports.staged_or_redirect(token, importing.CRAFTSMAN_IMPORT, "pool.import_upload")
+    form = imports.ConfirmImportForm()
+    report = imports.confirm_staged(staged, form, lambda sheet: importing.apply_import(
+        db.session, sheet, skip_invalid=form.skip_invalid.data, actor=current_user, now=utcnow(), scope=_scope()))
+    if report is None:
         return redirect(url_for("pool.import_preview", token=token))
-    db.session.commit()
-    importing.discard_staged(_stash_dir(), token)
     flash(_("Import done: %(create)d added, %(update)d updated, %(unchanged)d unchanged, %(skipped)d rows skipped.",
             create=report.create, update=report.update, unchanged=report.unchanged,
             skipped=report.skipped_rows), "success")

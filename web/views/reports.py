@@ -28,12 +28,16 @@ from web.views.forms import show_errors
 
 bp = Blueprint("reports", __name__, url_prefix="/workspace/reports")
 
-STATUS_LABELS = DemandStatus.labels()  # the same words as the inbox and the status page
-PROVINCES = {"51": "四川省", "50": "重庆市"}
+PROVINCES = {"51": _l("Sichuan"), "50": _l("Chongqing")}
 
 
 def status_label(status: str) -> str:
-    return str(STATUS_LABELS.get(status, status))
+    return str(DemandStatus(status).label)  # the same words as the inbox and the status page
+
+
+def region_name(row: dict[str, Any]) -> str:
+    """A report row's region (by_region, targets) in the page's language."""
+    return row["name_en"] if _english() else row["name"]
 
 
 def measure_labels() -> dict[str, str]:
@@ -71,7 +75,7 @@ def _charts(report: reports.Report) -> dict[str, Any]:
         "status": charts.bars([(status_label(s), n) for s, n in report.by_status], title=_("Demands by status")),
         "category": charts.bars([(r["name_en"] if english else r["name_zh"], r["demands"]) for r in report.by_category],
                                 title=_("Demands by category"), color=charts.PALETTE[1]),
-        "region": charts.bars([(r["name"], r.get("demands", 0)) for r in report.by_region[:15]],
+        "region": charts.bars([(region_name(r), r.get("demands", 0)) for r in report.by_region[:15]],
                               title=_("Demands by region"), color=charts.PALETTE[2]),
         "industry": charts.bars([(r["name_en"] if english else r["name_zh"], r["demands"])
                                  for r in report.by_industry[:15]], title=_("Demands by industry"),
@@ -84,7 +88,7 @@ def _charts(report: reports.Report) -> dict[str, Any]:
                                     [(_("Value created (万元)"), [row["value_wan"] for row in report.trend])],
                                     title=_("Value created by month")),
         "targets": {(t["region_id"], m["key"]): charts.progress(m["actual"], m["target"],
-                                                                title=f'{t["name"]} {labels[m["key"]]}')
+                                                                title=f'{region_name(t)} {labels[m["key"]]}')
                     for t in report.targets for m in t["measures"]},
     }
 
@@ -97,7 +101,8 @@ class TargetForm(FlaskForm):
     """Thin form: TargetSchema validates."""
 
     region_code = SelectField(_l("Region"), choices=[], validate_choice=False)
-    year = StringField(_l("Year"), render_kw={"type": "number", "min": "2000", "max": "2100"})
+    year = StringField(_l("Year"), render_kw={"type": "number", "min": "2000", "max": "2100"},
+                       id="target_year")  # the filters' own "year" field is on the same page
     visits = _count_field(_l("Craftsman visits"))
     enterprises = _count_field(_l("Enterprises served"))
     problems = _count_field(_l("Problems solved"))
@@ -108,7 +113,7 @@ def _target_form(form: TargetForm | None = None, year: int | None = None) -> Tar
     form = form or TargetForm(formdata=None, data={"year": str(year or utcnow().year)})
     # A city's coordinator sets the targets of its own region (and those under it) only.
     covered = set(db.session.scalars(sa.select(Region.code).where(region_clause(current_user, Region.id))))
-    form.region_code.choices = [SelectChoice(code, name) for code, name, _level in reports.target_regions(db.session)
+    form.region_code.choices = [SelectChoice(code, name) for code, name, _level in reports.target_regions(db.session, english=_english())
                                 if code in covered]
     return form
 
@@ -174,7 +179,7 @@ def export():
          [[r["name_en"] if english else r["name_zh"], r["demands"], r["matched"]] for r in report.by_category]),
         (_("By region"), [_("Region"), _("Number of demands"), _("Matched"), _("Enterprises served"), _("Craftsman visits"),
                           _("Problems solved"), _("Value created (万元)"), _("Workers trained")],
-         [[r["name"], *(r.get(k, 0) for k in ("demands", "matched", "enterprises", "visits", "problems", "value_wan",
+         [[region_name(r), *(r.get(k, 0) for k in ("demands", "matched", "enterprises", "visits", "problems", "value_wan",
                                                 "trained"))] for r in report.by_region]),
         (_("By industry"), [_("Industry"), _("Number of demands"), _("Matched"), _("Value created (万元)"), _("Workers trained")],
          [[r["name_en"] if english else r["name_zh"], r["demands"], r["matched"], r["value_wan"], r["trained"]]
@@ -183,7 +188,7 @@ def export():
                          _("Workers trained")],
          [[m["month"], m["demands"], m["completed"], m["value_wan"], m["trained"]] for m in report.trend]),
         (_("Targets"), [_("Region"), _("Year"), _("Measure"), _("Target"), _("Actual"), _("Progress, percent")],
-         [[t["name"], t["year"], measure_labels()[m["key"]], m["target"], m["actual"], m["percent"]]
+         [[region_name(t), t["year"], measure_labels()[m["key"]], m["target"], m["actual"], m["percent"]]
           for t in report.targets for m in t["measures"]]),
     ]
     for title, header, rows in sheets:

@@ -37,10 +37,12 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from matching.config import COMPONENTS, DEFAULT_WEIGHTS, RoundConfig
 from web.clock import local, local_today, utcnow
 from web.extensions import db
+from web.i18n import is_english
 from web.models import (
     DemandCategory,
     Engagement,
     EngagementMember,
+    Enterprise,
     HonourLevel,
     Industry,
     MatchingRound,
@@ -49,10 +51,10 @@ from web.models import (
 )
 from web.policy import EDITOR, ROUND, ROUND_MEMBER, STAFF, current_record, policy, scope, visible_to
 from web.services import craftsmen as pool_service
-from web.services import eligibility, jobs, notifications, placing, reference, rounds
+from web.services import eligibility, explain, jobs, notifications, placing, reference, rounds
 from web.services import engagements as engagement_labels
 from web.services.errors import ServiceError
-from web.services.exporting import XLSX_MIMETYPE, single_sheet
+from web.services.exporting import XLSX_MIMETYPE, csv_bytes, single_sheet
 from web.services.personal_data import record_export, send_outbox
 from web.views.actions import run_service
 
@@ -61,6 +63,7 @@ bp = Blueprint("rounds", __name__, url_prefix="/workspace/rounds")
 COMPONENT_LABELS = {
     "skill": _l("Skills"), "industry": _l("Industry"), "text": _l("Description fit"), "distance": _l("Distance"),
     "honour": _l("Honour"), "availability": _l("Availability"), "continuity": _l("Past ratings"),
+    "track_record": _l("Track record in the field"),
 }
 _DEFAULTS = RoundConfig()
 STATUS_LABELS = {
@@ -74,7 +77,7 @@ NOTIFICATION_LABELS = {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _
 def _labels() -> dict:
     return {"round_status_labels": STATUS_LABELS, "notification_labels": NOTIFICATION_LABELS,
             "engagement_labels": engagement_labels.STATUS_LABELS,
-            "member_labels": engagement_labels.MEMBER_STATUS_LABELS}
+            "member_labels": engagement_labels.MEMBER_STATUS_LABELS, "describe": explain.describe_proposal}
 
 
 def _weight_field(name: str) -> DecimalRangeField:
@@ -99,6 +102,7 @@ class RoundForm(FlaskForm):
     weight_honour = _weight_field("honour")
     weight_availability = _weight_field("availability")
     weight_continuity = _weight_field("continuity")
+    weight_track_record = _weight_field("track_record")
     min_score = FloatField(_l("Minimum score"), default=_DEFAULTS.min_score, validators=[NumberRange(min=0, max=1)])
     load_penalty = FloatField(_l("Fairness penalty (per extra demand of one craftsman)"),
                               default=_DEFAULTS.load_penalty, validators=[NumberRange(min=0, max=10)])
@@ -134,7 +138,7 @@ def _fill_choices(form: RoundForm) -> None:
     name = current_app.jinja_env.filters["localized"]  # name_zh or name_en by the page's language
     every = [_option("", _("All"))]
     regions = every + [_option(code, name if level == "province" else f"\u3000{name}")
-                       for code, name, level in reference.filter_regions(session)]
+                       for code, name, level in reference.filter_regions(session, english=is_english())]
     form.demand_region.choices = regions
     form.craftsman_region.choices = regions
     form.demand_category.choices = every + [
@@ -267,6 +271,24 @@ def _load_table_args() -> dict:
 def _back_to_load_table() -> dict:
     args = _load_table_args()
     return {"lq": args["q"] or None, "lpage": args["page"] if args["page"] > 1 else None, "_anchor": "loads"}
+
+
+@bp.get("/<int:round_id>/export")
+@policy(STAFF, record=ROUND)
+def export(round_id: int):
+    """The round's proposals and alternates with their warnings and why, as XLSX (default) or CSV (``?format=csv``),
+    in the page's language."""
+    rnd = _round(round_id)
+    fmt = "csv" if request.args.get("format") == "csv" else "xlsx"
+    header, rows = explain.round_rows(db.session, rnd)
+    record_export(db.session, what="round", rows=len(rows), filters={"round": round_id}, actor=current_user,
+                  now=utcnow())
+    db.session.commit()
+    if fmt == "csv":
+        return send_file(io.BytesIO(csv_bytes(header, rows)), mimetype="text/csv", as_attachment=True,
+                         download_name=f"round-{round_id}.csv")
+    return send_file(io.BytesIO(single_sheet(rnd.name, header, rows)), mimetype=XLSX_MIMETYPE, as_attachment=True,
+                     download_name=f"round-{round_id}.xlsx")
 
 
 @bp.get("/<int:round_id>/status.json")
@@ -449,7 +471,12 @@ def _visible_messages() -> sa.ColumnElement[bool]:
     """The messages of the rounds the user's region covers (province-wide staff: every message)."""
     if scope(current_user) is None:
         return sa.true()
-    return Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
+    of_rounds = Notification.round_id.in_(visible_to(sa.select(MatchingRound.id), current_user, MatchingRound.region_id))
+    # a message outside any round (the tracking code of a demand entered by staff) goes by its enterprise's region
+    tracking_codes = sa.and_(Notification.round_id.is_(None), Notification.recipient_kind == "enterprise",
+                             Notification.recipient_id.in_(visible_to(sa.select(Enterprise.id), current_user,
+                                                                      Enterprise.region_id)))
+    return sa.or_(of_rounds, tracking_codes)
 
 
 def _outbox_where(round_id: int | None) -> sa.ColumnElement[bool]:

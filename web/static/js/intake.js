@@ -1,6 +1,6 @@
 /* Demand form enhancements (vanilla JS, no dependencies). Without JS the form still works:
  * the region is one grouped <select>, the skills are checkboxes in groups.
- *  - region: cascading selects province → city → district that set the original <select>;
+ *  - region: cascading selects province → city → district, built from and setting the original <select>;
  *  - skills: a search box, chips of the chosen skills, a limit of data-max;
  *  - submit: the button is disabled after the first click (the server is double-click safe anyway). */
 (function () {
@@ -13,18 +13,22 @@
     return node;
   }
 
-  // The region tree comes from a versioned URL the browser caches for a year; until it arrives (or if it
-  // cannot be fetched) the plain grouped <select> stays in place and works.
+  // The cascade is built from the plain grouped <select> itself (each option names its parent; the provinces
+  // come with the cascade box), so the page carries the region list once; without JS the <select> stays.
   function regionCascade(form) {
     var field = form.querySelector("[data-region-field]");
-    if (!field || !window.fetch) { return; }
-    var original = field.querySelector("[data-region-select]");
-    var url = original && original.getAttribute("data-regions-url");
-    if (!url) { return; }
-    window.fetch(url, { credentials: "same-origin" })
-      .then(function (response) { if (!response.ok) { throw new Error(String(response.status)); } return response.json(); })
-      .then(function (regions) { buildCascade(field, original, regions); })
-      .catch(function () { /* keep the plain <select> */ });
+    var original = field && field.querySelector("[data-region-select]");
+    if (!original) { return; }
+    var box = field.querySelector("[data-cascade]");
+    var regions = JSON.parse(box.getAttribute("data-provinces") || "[]").map(function (province) {
+      return { c: province[0], n: province[1], p: null };
+    });
+    Array.prototype.forEach.call(original.options, function (option) {
+      if (!option.value) { return; }
+      regions.push({ c: option.value, n: option.getAttribute("data-n") || option.textContent,
+                     p: option.getAttribute("data-p") || null });
+    });
+    buildCascade(field, original, regions);
   }
 
   function buildCascade(field, original, regions) {
@@ -41,6 +45,12 @@
       var wrap = el("div");
       wrap.appendChild(el("label", { "for": id }, label));
       var select = el("select", { id: id, "data-level": String(index) });
+      if (index === 0) {  // the field's name, required mark, hint and error now belong to the first level
+        select.required = true;
+        ["aria-describedby", "aria-invalid"].forEach(function (name) {
+          if (original.hasAttribute(name)) { select.setAttribute(name, original.getAttribute(name)); }
+        });
+      }
       wrap.appendChild(select);
       box.appendChild(wrap);
       select.addEventListener("change", function () { onChange(index); });

@@ -1,0 +1,422 @@
+"""The exact top-k allowed craftsmen per demand, without a dense C × D matrix (see :func:`candidate_pairs`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from matching.config import COMPONENTS, RoundConfig
+from matching.features import CraftsmanFeatures, DemandFeatures, History
+from matching.groups import (
+    SCORE_MARGIN,
+    CraftsmanGroups,
+    group_craftsmen,
+    group_of_craftsman,
+    members_of,
+    off_support_bounds,
+    sharing_bounds,
+)
+from matching.kernels import (
+    PAIR_CHUNK,
+    _component,
+    component_values,
+    map_in_threads,
+    relevance_tiers,
+    weighted,
+)
+from matching.prepared import PreparedRound, prepare
+from matching.rules import ALLOWED, possible_craftsmen, rule_codes
+
+LEAD_FACTOR = 4  # candidate search: pairs scored exactly first, per demand, as a multiple of k
+
+
+# ---------------------------------------------------------------- sparse candidates
+@dataclass(frozen=True)
+class CandidatePairs:
+    """The best allowed craftsmen of every demand as parallel 1-D arrays.
+
+    Sorted by demand, then total score (best first), then craftsman index.
+    ``components[name]`` are weighted contributions summing to ``total``.
+    """
+
+    craftsman_ids: tuple[str, ...]
+    demand_ids: tuple[str, ...]
+    craftsman: np.ndarray  # (P,) int64 index into craftsman_ids
+    demand: np.ndarray  # (P,) int64 index into demand_ids
+    total: np.ndarray  # (P,)
+    components: Mapping[str, np.ndarray]  # name → (P,)
+    weights: Mapping[str, float]
+    relevance: np.ndarray | None = None  # (P,) int8 tiers, see relevance_tiers
+
+    def __len__(self) -> int:
+        return int(self.craftsman.size)
+
+
+def _top_k_per_group(group: np.ndarray, value: np.ndarray, tiebreak: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best values (in [0, 1]) in each group (ties: smaller ``tiebreak`` first).
+
+    A cheap cut at each group's k-th best (one sort of a float key) leaves
+    about k entries per group for the exact three-key sort.
+    """
+    if group.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    n_groups = int(group.max()) + 1
+    near = np.flatnonzero(value >= _kth_best(group, value, k, n_groups)[group] - 1e-9)
+    order = near[np.lexsort((tiebreak[near], -value[near], group[near]))]
+    return order[_rank_in_sorted_groups(group[order]) < k]
+
+
+def candidate_pairs(
+    craftsmen: CraftsmanFeatures,
+    demands: DemandFeatures,
+    config: RoundConfig | None = None,
+    history: History | None = None,
+    *,
+    top_k: int | None = None,
+    exclusions: Iterable[tuple[str, str]] = (),
+    prepared: PreparedRound | None = None,
+) -> CandidatePairs:
+    """Top-``k`` allowed craftsmen per demand without a dense C × D matrix; equals the dense top k.
+
+    Demands are taken in chunks of about ``config.chunk_cells / C`` (on a few
+    threads).  Exact shortcuts keep the work near the number of *plausible* pairs:
+
+    1. Support first.  A pair sharing no skill and no industry scores at most
+       ``1 − w_skill − w_industry`` (less when no one has history with the
+       enterprise).  Pairs that share one (a sparse product) are searched; a
+       demand whose k-th best of them beats that bound is done.  For the other
+       demands that k-th best is a floor: craftsmen are grouped by place,
+       honour rank, modes and province (``matching.groups``), one bound per
+       (group, demand) covers every member's off-support score, and only the
+       members of groups reaching the floor are scored.
+    2. Bounds before exact scores.  A sharing pair's skill + industry come
+       from the sparse product; the rest is bounded by the off-support bound
+       of the craftsman's group (honour exact, distance at the group's nearest
+       member, group-wide rules -inf), one gather per pair.  At least the
+       ``LEAD_FACTOR × k`` best bounds per demand (a histogram, not a sort) are
+       scored exactly, then only pairs whose bound reaches that k-th best, once
+       more with the pair's own honour, continuity, exact distance and the
+       rules that need no lookup (inactive, mode, travel radius, province).
+       Scored pairs reuse the product's skill + industry.
+    3. Text last.  Text (the costly sparse product) adds at most ``w_text``:
+       it is computed for the pairs at each demand's k-th best other
+       components, then only where those reach the k-th best total so far
+       (or the lead's floor) minus ``w_text``.
+
+    Ties are broken by the lower craftsman index, as in a stable dense sort.
+    Demands are chunked by mode, and each chunk's product has only the rows of
+    craftsmen the activity and mode rules may allow (``rules.possible_craftsmen``).
+    Timings and where the time goes: benchmarks/NOTES.md.
+    """
+    rnd = prepared or prepare(
+        craftsmen, demands, config or RoundConfig(), history=history, exclusions=exclusions
+    )
+    k = rnd.config.top_k if top_k is None else int(top_k)
+    n_c, n_d = rnd.shape
+    norm = rnd.config.normalised_weights
+    names = [n for n in COMPONENTS if norm[n] > 0]
+    if n_c == 0 or n_d == 0:
+        return _candidate_table(rnd, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), names)
+    # best possible score of a pair sharing nothing: every other component at its maximum (continuity
+    # at the best any craftsman has with the demand's enterprise, usually 0)
+    best_continuity = rnd.continuity.max(axis=0).toarray().ravel()[rnd.enterprise_d]
+    off_support_bound = 1.0 - norm["skill"] - norm["industry"] - norm["continuity"] * (1.0 - best_continuity)
+    step = max(1, int(rnd.config.chunk_cells // max(1, n_c)))
+
+    # components other than these four are bounded by their weight until computed
+    slack = sum(norm[n] for n in names if n not in ("skill", "industry", "honour", "continuity"))
+
+    groups = group_craftsmen(rnd)
+    group_of = group_of_craftsman(groups, n_c)
+    honour_or_continuity = [name for name in ("honour", "continuity") if norm[name] > 0]
+
+    # per demand mode, the craftsmen the mode and activity rules may allow: the product's only rows
+    by_mode = {}
+    for mode in np.unique(rnd.mode_d):
+        rows = possible_craftsmen(rnd, int(mode))
+        by_mode[int(mode)] = (rows, rnd.skill.left[rows], rnd.industry.left[rows])
+
+    def settle(chunk: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Best pairs of the demands settled by their sharing craftsmen, and the demands still open."""
+        mode, cols = chunk
+        rows, skill_left, industry_left = by_mode[mode]
+        shared = (
+            norm["skill"] * (skill_left @ rnd.skill.right[cols].T)
+            + norm["industry"] * (industry_left @ rnd.industry.right[cols].T)
+        ).tocoo()
+        pc, local, value = rows[shared.row], shared.col.astype(np.int64), shared.data
+        # an upper bound of each pair's total: its skill + industry part plus its group's bound of the rest
+        bound = sharing_bounds(rnd, groups, group_of, cols, best_continuity[cols], pc, local, value)
+        possible = np.isfinite(bound)  # -inf: the rules forbid the craftsman's whole group
+        pc, local, value, bound = pc[possible], local[possible], value[possible], bound[possible]
+        pd = cols[local]
+        # exact scores for the most promising pairs give each demand a k-th best to beat ...
+        lead = _at_least_top(local, bound, LEAD_FACTOR * k, cols.size)
+        lead_c, lead_d = pc[lead], pd[lead]
+        best_c, best_d, best_t = _best_of_pairs(
+            rnd, lead_c, lead_d, _base_of_pairs(rnd, lead_c, lead_d, names, value[lead]), k
+        )
+        # ... and only the pairs whose bound beats it are scored too (gathered once, then narrowed)
+        floor = _kth_best(best_d, best_t, k, n_d)
+        reach = floor - 1e-9  # the same per-pair thresholds as ``floor[pd] - 1e-9``
+        rest = bound >= reach[pd]
+        rest &= ~lead
+        rest = np.flatnonzero(rest)
+        rest_c, rest_d, rest_v = pc[rest], pd[rest], value[rest]
+        # the same with the pair's own honour, continuity and exact distance (text, availability at 1)
+        tight = rest_v + slack
+        for name in honour_or_continuity:
+            tight += norm[name] * _component(rnd, name, rest_c, rest_d)
+        near = _with_exact_distance(rnd, rest_c, rest_d, tight) >= reach[rest_d]
+        rest_c, rest_d, rest_v = rest_c[near], rest_d[near], rest_v[near]
+        more_c, more_d, more_t = _best_of_pairs(
+            rnd, rest_c, rest_d, _base_of_pairs(rnd, rest_c, rest_d, names, rest_v), k, floor
+        )
+        pc, pd, total = (
+            np.concatenate(pair) for pair in ((best_c, more_c), (best_d, more_d), (best_t, more_t))
+        )
+        keep = _top_k_per_group(pd, total, pc, k)
+        pc, pd, total = pc[keep], pd[keep], total[keep]
+        kth = _kth_best(pd, total, k, n_d)[cols]
+        settled = kth > off_support_bound[cols] + 1e-12  # strictly above: ties go to the off-support search
+        return pc, pd, cols[~settled], kth[~settled]
+
+    chunks = []
+    for mode in by_mode:
+        of_mode = np.flatnonzero(rnd.mode_d == mode)
+        chunks += [(mode, of_mode[start : start + step]) for start in range(0, of_mode.size, step)]
+    first = map_in_threads(settle, chunks)
+    # the best sharing pairs of every demand: final for settled demands, a floor to beat for the others
+    best_c, best_d = (
+        np.concatenate([np.zeros(0, dtype=np.int64)] + [part[i] for part in first]) for i in (0, 1)
+    )
+    unsettled = np.concatenate([np.zeros(0, dtype=np.int64)] + [part[2] for part in first])
+    floor = np.full(n_d, -np.inf)
+    floor[unsettled] = np.concatenate([np.zeros(0)] + [part[3] for part in first])
+    is_open = np.zeros(n_d, dtype=bool)
+    is_open[unsettled] = True
+    done = ~is_open[best_d]
+
+    def search(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        in_block = np.zeros(n_d, dtype=bool)
+        in_block[cols] = True
+        sharing = in_block[best_d]
+        return _search_off_support(
+            rnd, groups, cols, floor[cols], best_continuity[cols], best_c[sharing], best_d[sharing], k, names
+        )
+
+    blocks = [unsettled[start : start + step] for start in range(0, unsettled.size, step)]
+    second = map_in_threads(search, blocks)
+    chosen_c = [best_c[done]] + [pc for pc, _ in second]
+    chosen_d = [best_d[done]] + [pd for _, pd in second]
+    return _candidate_table(rnd, np.concatenate(chosen_c), np.concatenate(chosen_d), names)
+
+
+def _at_least_top(group: np.ndarray, value: np.ndarray, m: int, n_groups: int, bins: int = 512) -> np.ndarray:
+    """Mask of at least the ``m`` largest values of each group (all of a group with fewer), in linear time.
+
+    A histogram per group instead of a sort: every value in or above the bin holding a
+    group's m-th largest is taken, so a few more than m come along.
+    """
+    if value.size == 0:
+        return np.zeros(0, dtype=bool)
+    low, high = float(value.min()), float(value.max())
+    scale = (bins - 1) / (high - low) if high > low else 0.0
+    level = ((value - low) * scale).astype(np.int64)
+    counts = np.bincount(group * bins + level, minlength=n_groups * bins).reshape(n_groups, bins)
+    from_top = np.cumsum(counts[:, ::-1], axis=1)
+    enough = from_top >= m
+    lowest = np.where(enough.any(axis=1), bins - 1 - np.argmax(enough, axis=1), 0)
+    return level >= lowest[group]
+
+
+def _rank_in_sorted_groups(sorted_group: np.ndarray) -> np.ndarray:
+    """0, 1, 2… within each run of equal values of a sorted array (linear, unlike searchsorted)."""
+    if sorted_group.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+    lengths = np.diff(np.r_[starts, sorted_group.size])
+    return np.arange(sorted_group.size) - np.repeat(starts, lengths)
+
+
+def _kth_best(group: np.ndarray, value: np.ndarray, k: int, n_groups: int) -> np.ndarray:
+    """The k-th largest value of each group; -inf where a group has fewer than k values.
+
+    Linear, not a sort of every value: an integer (radix) sort by group, the
+    values of each group with at least k of them laid out as one padded row,
+    then one ``np.partition`` along the rows.  Groups are laid out in bands of
+    similar size (each band padded to its own widest group), so padding stays
+    below about a third of the cells however unequal the groups are.
+    """
+    kth = np.full(n_groups, -np.inf)
+    if group.size < k:
+        return kth
+    low = int(group.min())
+    local = group - low
+    counts = np.bincount(local)
+    full = np.flatnonzero(counts >= k)
+    if full.size == 0:
+        return kth
+    # renumber groups: full groups first, by band (size within a factor of about 1.4), then the others
+    band = np.floor(2.0 * np.log2(counts[full])).astype(np.int64)
+    by_band = np.argsort(band, kind="stable")
+    full, band = full[by_band], band[by_band]
+    new_id = np.full(counts.size, full.size, dtype=np.int64)
+    new_id[full] = np.arange(full.size)
+    key = new_id[local]
+    order = np.argsort(key.astype(np.uint16) if full.size < 2**16 else key, kind="stable")
+    sizes = counts[full]
+    n_full = int(sizes.sum())  # the values of full groups come first
+    order = order[:n_full]
+    sorted_key = key[order]
+    rank = _rank_in_sorted_groups(sorted_key)
+    sorted_value = value[order]
+    group_starts = np.flatnonzero(np.r_[True, band[1:] != band[:-1]])
+    group_ends = np.r_[group_starts[1:], full.size]
+    value_starts = np.r_[0, np.cumsum(sizes)]
+    for g0, g1 in zip(group_starts.tolist(), group_ends.tolist(), strict=True):
+        e0, e1 = int(value_starts[g0]), int(value_starts[g1])
+        width = int(sizes[g0:g1].max())
+        padded = np.full((g1 - g0, width), -np.inf)
+        padded[sorted_key[e0:e1] - g0, rank[e0:e1]] = sorted_value[e0:e1]
+        kth[full[g0:g1] + low] = np.partition(padded, width - k, axis=1)[:, width - k]
+    return kth
+
+
+def _with_exact_distance(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, bound: np.ndarray) -> np.ndarray:
+    """Pairs' ``bound`` that counted distance at its maximum (1), with the exact distance instead.
+
+    -inf where a rule needing no lookup forbids the pair (inactive, mode, travel radius, province):
+    such a pair never enters a top k; the others keep a valid upper bound of their total.
+    """
+    memo: dict = {}  # the distance and the travel-radius rule share one great-circle computation
+    weight = rnd.config.normalised_weights["distance"]
+    tighter = bound.copy()
+    if weight > 0:
+        tighter -= weight * (1.0 - _component(rnd, "distance", pc, pd, memo))
+    tighter[rule_codes(rnd, pc, pd, memo, cheap_only=True) != ALLOWED] = -np.inf
+    return tighter
+
+
+def _base_of_pairs(
+    rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, names: list[str], shared: np.ndarray | None = None
+) -> np.ndarray:
+    """Weighted sum of every component but text for pairs; -inf where a rule forbids the pair.
+
+    ``shared``: the pairs' weighted skill + industry, when a sparse product already gave them
+    (the same sums, in the same order, as the row-wise dots would give).
+    """
+    norm = rnd.config.normalised_weights
+    memo: dict = {}
+    base = np.zeros(pc.shape) if shared is None else shared.astype(np.float64, copy=True)
+    for name in names:
+        if name != "text" and (shared is None or name not in ("skill", "industry")):
+            base += norm[name] * _component(rnd, name, pc, pd, memo)
+    base[rule_codes(rnd, pc, pd, memo) != ALLOWED] = -np.inf
+    return base
+
+
+def _search_off_support(
+    rnd: PreparedRound,
+    groups: CraftsmanGroups,
+    cols: np.ndarray,
+    floor: np.ndarray,
+    best_continuity: np.ndarray,
+    sharing_c: np.ndarray,
+    sharing_d: np.ndarray,
+    k: int,
+    names: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top k of demands whose best sharing pairs (``sharing_*``, k-th best ``floor``) off-support pairs may beat.
+
+    The top k is among the top k sharing pairs and the off-support pairs scoring at
+    least ``floor``; those are among the members of groups whose bound reaches it.
+    Some sharing pairs come along with their groups: scored again, they change nothing.
+    """
+    bound = off_support_bounds(rnd, groups, cols, best_continuity)
+    group, local = np.nonzero(bound >= floor[None, :] - SCORE_MARGIN)
+    pc, pd = members_of(groups, group, cols[local])
+    # per member, the same bound with its exact distance (and the cheap rules) instead of the group's best
+    norm = rnd.config.normalised_weights
+    member_local = np.repeat(local, groups.sizes[group])
+    member_bound = (
+        norm["text"]
+        + norm["availability"]
+        + norm["track_record"]
+        + norm["distance"]
+        + norm["continuity"] * best_continuity[member_local]
+        + norm["honour"] * _component(rnd, "honour", pc, pd)
+    )
+    near = _with_exact_distance(rnd, pc, pd, member_bound) >= floor[member_local] - SCORE_MARGIN
+    pc, pd = np.concatenate([pc[near], sharing_c]), np.concatenate([pd[near], sharing_d])
+    unique = np.unique(pd * rnd.shape[0] + pc)
+    pd, pc = np.divmod(unique, rnd.shape[0])
+    pc, pd, _ = _best_of_pairs(rnd, pc, pd, _base_of_pairs(rnd, pc, pd, names), k)
+    return pc, pd
+
+
+def _best_of_pairs(
+    rnd: PreparedRound,
+    pc: np.ndarray,
+    pd: np.ndarray,
+    base: np.ndarray,
+    k: int,
+    floor: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top k per demand among pairs with known non-text ``base`` (-inf = forbidden), adding text lazily.
+
+    Text adds at most ``w_text``.  It is computed first for the pairs at or above each
+    demand's k-th best base: the k-th best of their totals is a floor no top-k pair is
+    below, so text is needed only where ``base`` reaches that floor minus ``w_text``.
+
+    ``floor`` (per demand): the k-th best total of k other pairs, known already.  Pairs that
+    cannot reach it are left out: the result then holds the top k only where they reach it.
+    """
+    text_weight = rnd.config.normalised_weights["text"]
+    allowed = np.isfinite(base)
+    if floor is not None:
+        allowed &= base >= floor[pd] - text_weight - 1e-9
+    pc, pd, base = pc[allowed], pd[allowed], base[allowed]
+    total = base
+    if text_weight > 0 and pc.size:
+        n_d = rnd.shape[1]
+        first = base >= _kth_best(pd, base, k, n_d)[pd]  # every pair of a demand with fewer than k
+        total = np.full(base.shape, -np.inf)
+        total[first] = base[first] + text_weight * _component(rnd, "text", pc[first], pd[first])
+        floor_now = _kth_best(pd[first], total[first], k, n_d)
+        if floor is not None:
+            np.maximum(floor_now, floor, out=floor_now)
+        more = ~first & (base >= floor_now[pd] - text_weight - 1e-9)
+        total[more] = base[more] + text_weight * _component(rnd, "text", pc[more], pd[more])
+        near = first | more
+        pc, pd, total = pc[near], pd[near], total[near]
+    keep = _top_k_per_group(pd, total, pc, k)
+    return pc[keep], pd[keep], total[keep]
+
+
+def _candidate_table(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, names: list[str]) -> CandidatePairs:
+    # parts of PAIR_CHUNK pairs on a few threads: the kernels are element-wise per pair, and the
+    # row-wise dots chunk by PAIR_CHUNK themselves, so every value is the one a single call gives
+    parts = [slice(start, start + PAIR_CHUNK) for start in range(0, pc.size, PAIR_CHUNK)]
+    if len(parts) > 1 and names:
+        scored = map_in_threads(
+            lambda part: weighted(rnd, component_values(rnd, pc[part], pd[part], names)), parts
+        )
+        total = np.concatenate([part_total for part_total, _ in scored])
+        contributions = {name: np.concatenate([part[name] for _, part in scored]) for name in names}
+    else:
+        total, contributions = weighted(rnd, component_values(rnd, pc, pd, names))
+    order = np.lexsort((pc, -total, pd))
+    return CandidatePairs(
+        craftsman_ids=rnd.craftsmen.ids,
+        demand_ids=rnd.demands.ids,
+        craftsman=pc[order],
+        demand=pd[order],
+        total=total[order],
+        components=MappingProxyType({name: value[order] for name, value in contributions.items()}),
+        weights=MappingProxyType(rnd.config.normalised_weights),
+        relevance=relevance_tiers(rnd, pc[order], pd[order]),
+    )

@@ -1,0 +1,267 @@
+"""Component and distance kernels: one code path for a block (rows × columns) or for 1-D pairs.
+
+Element-wise components broadcast, product components use a matrix product on blocks and
+row-wise dot products on pairs.  There is no Python loop over pairs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+from matching.config import COMPONENTS
+from matching.prepared import EARTH_RADIUS_KM, TRACK_NEUTRAL, UNKNOWN_DISTANCE_SCORE, PreparedRound, Product
+
+MAX_THREADS = 4
+CHUNK_CELLS = 2**19  # cells per dense row chunk: 4 MB temporaries stay near the cache
+PAIR_CHUNK = 200_000  # pairs per row-wise sparse dot: bounds the gathered rows' memory
+
+
+# ---------------------------------------------------------------- kernels (block or pairs)
+def _is_block(ci: np.ndarray) -> bool:
+    return ci.ndim == 2
+
+
+def _cross(product: Product, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
+    """``left[c]·right[d]`` for a block (matrix product) or for pairs (row-wise dots)."""
+    left, right = product.left, product.right
+    if _is_block(ci):
+        rows, cols = left[ci[:, 0]], di[0]
+        if product.right_dense_t is None:
+            return (rows @ right[cols].T).toarray()
+        every_column = cols.size == right.shape[0] and np.array_equal(cols, np.arange(cols.size))
+        return rows @ (product.right_dense_t if every_column else product.right_dense_t[:, cols])
+    out = np.empty(ci.size)
+    for start in range(0, ci.size, PAIR_CHUNK):
+        part = slice(start, start + PAIR_CHUNK)
+        out[part] = np.asarray(left[ci[part]].multiply(right[di[part]]).sum(axis=1)).ravel()
+    return out
+
+
+def sparse_lookup(table: sp.csr_matrix, ci: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``table[c, key]`` for a block or for pairs (sparse tables, zeros elsewhere)."""
+    if _is_block(ci):
+        return table[ci[:, 0]][:, keys[0]].toarray()
+    if ci.size == 0:
+        return np.zeros(0, dtype=table.dtype)
+    return np.asarray(table[ci, keys]).ravel()
+
+
+def _fill_unknown_places(
+    rnd: PreparedRound, values: np.ndarray, ci: np.ndarray, di: np.ndarray, fill
+) -> None:
+    """Set ``values`` where either side's coordinates are unknown (by rows / columns on a block)."""
+    if _is_block(ci):
+        values[~rnd.known_c[ci[:, 0]], :] = fill
+        values[:, ~rnd.known_d[di[0]]] = fill
+    else:
+        values[~(rnd.known_c[ci] & rnd.known_d[di])] = fill
+
+
+def great_circle_km(
+    rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None
+) -> np.ndarray:
+    """Haversine distance via the chord of unit vectors (one matrix product per block); NaN if unknown.
+
+    ``memo`` (one dict per block) lets scoring and rules share the result; callers must not modify it.
+    """
+    if memo is not None:
+        if "km" not in memo:
+            memo["km"] = great_circle_km(rnd, ci, di)
+        return memo["km"]
+    if _is_block(ci):
+        # three broadcast products, not a K=3 matrix product: BLAS threads would fight ours
+        uc, ud = rnd.unit_c[ci[:, 0]], rnd.unit_d[di[0]]
+        dot = uc[:, 0:1] * ud[:, 0]
+        dot += uc[:, 1:2] * ud[:, 1]
+        dot += uc[:, 2:3] * ud[:, 2]
+    else:  # the block's order of sums (einsum's differs in the last bit), on contiguous columns
+        uc, ud = rnd.unit_c, rnd.unit_d
+        dot = uc[:, 0][ci] * ud[:, 0][di]
+        dot += uc[:, 1][ci] * ud[:, 1][di]
+        dot += uc[:, 2][ci] * ud[:, 2][di]
+    km = km_from_dot(dot)
+    _fill_unknown_places(rnd, km, ci, di, np.nan)
+    return km
+
+
+def km_from_dot(dot: np.ndarray) -> np.ndarray:
+    """Great-circle km from dot products of unit vectors, computed in place (``dot`` is overwritten).
+
+    The haversine distance via the chord: half chord = sqrt((2 - 2·dot) / 4).  The one copy of
+    the formula in craftmatch: scoring, the rules, the group bounds and the explanations use it.
+    """
+    np.multiply(dot, -0.5, out=dot)
+    np.add(dot, 0.5, out=dot)
+    np.clip(dot, 0.0, 1.0, out=dot)
+    np.sqrt(dot, out=dot)
+    np.arcsin(dot, out=dot)
+    np.multiply(dot, 2.0 * EARTH_RADIUS_KM, out=dot)
+    return dot
+
+
+def availability_coverage(
+    rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None
+) -> np.ndarray:
+    """Share of each demand's window covered by the craftsman's windows; 1 if none declared."""
+    if memo is not None:
+        if "coverage" not in memo:
+            memo["coverage"] = availability_coverage(rnd, ci, di)
+        return memo["coverage"]
+    windows = rnd.craftsmen.availability
+    if _is_block(ci):
+        covered = _covered_days_block(rnd, ci[:, 0], di[0])
+        no_calendar = (windows.count[ci[:, 0]] == 0)[:, None]
+    else:
+        covered = _covered_days_pairs(rnd, ci, di)
+        no_calendar = windows.count[ci] == 0
+    covered /= rnd.window_length_d[di]
+    np.minimum(covered, 1.0, out=covered)
+    covered[np.broadcast_to(no_calendar, covered.shape)] = 1.0
+    return covered
+
+
+def _covered_days_block(rnd: PreparedRound, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Days of each demand window covered, one pass per window slot (craftsmen hold few windows)."""
+    windows = rnd.craftsmen.availability
+    counts = windows.count[rows]
+    demand_start = rnd.demands.window_start[cols].astype(np.float64)
+    demand_end = rnd.demands.window_end[cols].astype(np.float64) + 1.0  # half-open ends
+    covered = np.zeros((rows.size, cols.size))
+    overlap = np.empty_like(covered)
+    for slot in range(int(counts.max(initial=0))):
+        has = counts > slot
+        index = np.where(has, windows.indptr[rows] + slot, 0)
+        start = np.where(has, windows.start[index], np.inf)[:, None]
+        end = np.where(has, windows.end[index] + 1.0, -np.inf)[:, None]
+        np.minimum(end, demand_end, out=overlap)
+        overlap -= np.maximum(start, demand_start)
+        np.maximum(overlap, 0.0, out=overlap)
+        covered += overlap
+    return covered
+
+
+def _covered_days_pairs(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
+    """Days of each pair's demand window covered: every window of the pair's craftsman, summed."""
+    windows = rnd.craftsmen.availability
+    counts = windows.count[ci]
+    pair = np.repeat(np.arange(ci.size), counts)
+    within = np.arange(pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    window = windows.indptr[ci][pair] + within
+    d = di[pair]
+    overlap = np.minimum(windows.end[window], rnd.demands.window_end[d]) - np.maximum(
+        windows.start[window], rnd.demands.window_start[d]
+    )
+    return np.bincount(pair, weights=np.maximum(overlap + 1, 0), minlength=ci.size).astype(np.float64)
+
+
+def _distance_component(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None) -> np.ndarray:
+    decay = np.divide(great_circle_km(rnd, ci, di, memo), -rnd.distance_scale_d[di])
+    np.exp(decay, out=decay)
+    _fill_unknown_places(rnd, decay, ci, di, UNKNOWN_DISTANCE_SCORE)
+    # per mode an affine map of the decay: on-site 0 + 1·decay, hybrid 0.5 + 0.5·decay, remote 1 + 0·decay
+    np.multiply(decay, rnd.distance_slope_d[di], out=decay)
+    np.add(decay, 1.0 - rnd.distance_slope_d[di], out=decay)
+    return decay
+
+
+def _honour_component(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
+    return np.minimum(rnd.rank_c[ci] / rnd.target_d[di], 1.0)
+
+
+def _component(
+    rnd: PreparedRound, name: str, ci: np.ndarray, di: np.ndarray, memo: dict | None = None
+) -> np.ndarray:
+    if name == "skill":
+        return _cross(rnd.skill, ci, di)
+    if name == "industry":
+        return _cross(rnd.industry, ci, di)
+    if name == "text":
+        cosine = _cross(rnd.text, ci, di)
+        return np.minimum(cosine, 1.0, out=cosine)  # rounding can reach 1 + 1e-16
+    if name == "distance":
+        return _distance_component(rnd, ci, di, memo)
+    if name == "honour":
+        return _honour_component(rnd, ci, di)
+    if name == "availability":
+        return availability_coverage(rnd, ci, di, memo)
+    if name == "continuity":
+        return sparse_lookup(rnd.continuity, ci, rnd.enterprise_d[di])
+    if name == "track_record":
+        record = _cross(rnd.track, ci, di)
+        record += TRACK_NEUTRAL
+        return np.clip(record, 0.0, 1.0, out=record)
+    raise KeyError(name)
+
+
+def block_indices(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays that make the kernels evaluate the whole ``rows × cols`` block."""
+    return np.asarray(rows, dtype=np.int64)[:, None], np.asarray(cols, dtype=np.int64)[None, :]
+
+
+def component_values(
+    rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, names: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Unweighted component values in [0, 1] for a block or for pairs (see :func:`block_indices`)."""
+    weights = rnd.config.weights
+    names = [n for n in COMPONENTS if weights[n] > 0] if names is None else list(names)
+    shape = (ci.shape[0], di.shape[1]) if _is_block(ci) else ci.shape
+    return {name: np.broadcast_to(_component(rnd, name, ci, di), shape) for name in names}
+
+
+def weighted(
+    rnd: PreparedRound, values: Mapping[str, np.ndarray]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Weighted contributions ``w_i·component_i / Σw`` and their sum (the total score)."""
+    norm = rnd.config.normalised_weights
+    contributions = {name: norm[name] * value for name, value in values.items()}
+    total = np.zeros(next(iter(values.values())).shape) if values else np.zeros(0)
+    for contribution in contributions.values():
+        total += contribution
+    return total, contributions
+
+
+def map_in_threads(work: Callable, items: list) -> list:
+    """``[work(item) for item in items]`` on a few threads, results in order.
+
+    numpy and scipy release the GIL inside their kernels, so chunks of work
+    overlap; each item's result is independent of the schedule.
+    """
+    workers = min(MAX_THREADS, os.cpu_count() or 1, len(items))
+    if workers <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(work, items))
+
+
+def for_row_chunks(n_rows: int, n_cols: int, work: Callable[[slice], None]) -> None:
+    """Run ``work(rows)`` over cache-sized row chunks (disjoint rows) on a few threads."""
+    step = rows_per_chunk(n_rows, n_cols, CHUNK_CELLS)
+    map_in_threads(work, [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)])
+
+
+def rows_per_chunk(n_rows: int, n_cols: int, cells: float) -> int:
+    return int(min(max(1, n_rows), max(1, cells // max(1, n_cols))))
+
+
+def relevance_tiers(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
+    """Relevance tier (int8) of a block or of pairs.
+
+    2: the craftsman holds a required skill of the demand; 1: he holds a skill of the same family
+    (shares a parent); 0: neither.  A demand that requires no skill: 2 if he works in one of its
+    industries, else 0; a demand naming neither skills nor industries: 1 for everyone (nothing
+    speaks against anyone).  Products of 0/1 rows are sums of positive terms, so "> 0" is the same
+    whatever the order of the sums: blocks and pairs agree exactly.
+    """
+    names_skill = rnd.names_skill_d[di]
+    names_industry = rnd.names_industry_d[di]
+    exact = _cross(rnd.held, ci, di) > 0
+    family = _cross(rnd.family, ci, di) > 0
+    industry = _cross(rnd.industry, ci, di) > 0
+    by_skill = np.where(exact, 2, np.where(family, 1, 0))
+    by_industry = np.where(names_industry, np.where(industry, 2, 0), 1)
+    return np.where(names_skill, by_skill, by_industry).astype(np.int8)

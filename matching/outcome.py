@@ -1,0 +1,254 @@
+"""One entry for a round: its inputs snapshot in, the proposals with their explanations and warnings out.
+
+`run_round` prepares the round once, builds the Problem, solves it exactly, and describes every
+assigned pair and every alternate by the library's own rules (`matching.explain`): the application
+only loads the inputs, calls it, stores the proposals and audits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from matching.config import RoundConfig
+from matching.explain import OVERLOADED, losing_reasons, pair_facts, warning_flags
+from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord
+from matching.kernels import component_values, relevance_tiers, weighted
+from matching.pipeline import build_problem
+from matching.prepared import PreparedRound, prepare
+from matching.problem import Problem
+from matching.result import OPTIMAL, Result
+from matching.solve import solve
+
+Pair = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class RoundInputs:
+    """Everything a round is computed from (what the application stores as the round's snapshot).
+
+    Parameters
+    ----------
+    craftsmen, demands : CraftsmanFeatures, DemandFeatures
+    config : RoundConfig
+    history : History, optional
+        Past engagements with the demands' enterprises (continuity).
+    track_record : TrackRecord, optional
+        Past services with ratings and accepted outcomes (the ``track_record`` component).
+    skill_parent : (S,) int array, optional
+        Skill families (see `matching.prepared.prepare`).
+    locks, exclusions : tuple of (craftsman id, demand id)
+    previous : tuple of (craftsman id, demand id), optional
+        The last solution (a re-solve keeps close to it).
+    roles : tuple of (demand id, skill column, count)
+    committed : mapping of craftsman id to int
+        Engagements each craftsman already serves outside this round (the "overloaded" warning).
+    """
+
+    craftsmen: CraftsmanFeatures
+    demands: DemandFeatures
+    config: RoundConfig = field(default_factory=RoundConfig)
+    history: History | None = None
+    track_record: TrackRecord | None = None
+    skill_parent: np.ndarray | None = None
+    locks: tuple[Pair, ...] = ()
+    exclusions: tuple[Pair, ...] = ()
+    previous: tuple[Pair, ...] | None = None
+    roles: tuple[tuple[str, int, int], ...] = ()
+    committed: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProposedPair:
+    """One row of a round's review: an assigned craftsman or an alternate.
+
+    Attributes
+    ----------
+    craftsman, demand : str
+    score : float
+    assigned : bool
+    alternate_rank : int or None
+        1 for the best alternate of the demand, …; None for an assigned pair.
+    breakdown : dict
+        Weighted components (they sum to ``score``), ``relevance_tier`` (assigned pairs) and
+        ``distance_km`` (when both places are known).
+    flags : tuple of str
+        Warnings: ``far``, ``cross_province``, ``low_score``, ``overloaded``, ``no_required_skill``.
+    facts : dict
+        `matching.explain.pair_facts`; the best alternate also has ``lost`` (his losing reasons,
+        `matching.explain.losing_reasons`) and ``lost_to`` (the craftsman he would replace).
+    role : Hashable or None
+        The team role an assigned craftsman fills.
+    """
+
+    craftsman: str
+    demand: str
+    score: float
+    assigned: bool
+    alternate_rank: int | None
+    breakdown: dict
+    flags: tuple[str, ...]
+    facts: dict
+    role: Hashable | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "craftsman": self.craftsman,
+            "demand": self.demand,
+            "score": self.score,
+            "assigned": self.assigned,
+            "alternate_rank": self.alternate_rank,
+            "breakdown": dict(self.breakdown),
+            "flags": list(self.flags),
+            "facts": self.facts,
+            "role": self.role,
+        }
+
+
+@dataclass
+class RoundOutcome:
+    """What `run_round` returns: the solver's result, the Problem it solved, and the review's rows.
+
+    ``proposals`` is empty unless ``result.status`` is ``"optimal"``.
+    """
+
+    result: Result
+    problem: Problem
+    proposals: list[ProposedPair]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: "score", "solve", "explain"
+
+    def to_dict(self) -> dict:
+        return {"result": self.result.to_dict(), "proposals": [p.to_dict() for p in self.proposals]}
+
+
+def run_round(inputs: RoundInputs) -> RoundOutcome:
+    """Compute a round: score, rules, exact solve, then explain and flag every proposed pair.
+
+    Parameters
+    ----------
+    inputs : RoundInputs
+
+    Returns
+    -------
+    RoundOutcome
+
+    Notes
+    -----
+    The assignment is exactly ``solve(build_problem(...))`` on the same inputs; the explanations
+    are computed afterwards and change nothing in it.  Alternates are the solver's (the next best
+    allowed craftsmen of each demand); the first one of each demand also says why he lost.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from matching.features import synthetic_features
+    >>> craftsmen, demands, history = synthetic_features(np.random.default_rng(0), 30, 10)
+    >>> outcome = run_round(RoundInputs(craftsmen, demands, history=history))
+    >>> outcome.result.status, all(p.facts for p in outcome.proposals)
+    ('optimal', True)
+    """
+    started = time.perf_counter()
+    rnd = prepare(inputs.craftsmen, inputs.demands, inputs.config, history=inputs.history, exclusions=inputs.exclusions,
+                  skill_parent=inputs.skill_parent, track_record=inputs.track_record)
+    # the prepared round carries history, skill families and track record into the Problem
+    problem = build_problem(inputs.craftsmen, inputs.demands, inputs.config, locks=inputs.locks,
+                            exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles)
+    scored = time.perf_counter()
+    result = solve(problem)
+    solved = time.perf_counter()
+    proposals = describe(rnd, result, inputs.committed) if result.status == OPTIMAL else []
+    timings = {"score": scored - started, "solve": solved - scored, "explain": time.perf_counter() - solved}
+    return RoundOutcome(result=result, problem=problem, proposals=proposals, timings=timings)
+
+
+def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | None = None) -> list[ProposedPair]:
+    """The review's rows of an optimal result: assigned pairs, then alternates, with facts and flags.
+
+    Parameters
+    ----------
+    rnd : PreparedRound
+        The prepared round the result was solved from.
+    result : Result
+    committed : mapping of craftsman id to int, optional
+        Engagements outside the round, counted into the "overloaded" warning.
+
+    Returns
+    -------
+    list of ProposedPair
+    """
+    committed = committed or {}
+    c_index = {c: i for i, c in enumerate(rnd.craftsmen.ids)}
+    d_index = {d: i for i, d in enumerate(rnd.demands.ids)}
+    rows: list[tuple[str, str, float, int | None, object]] = [
+        (a.craftsman, a.demand, a.score, None, a) for a in result.assignments
+    ]
+    for demand, alternates in result.alternates.items():
+        rows += [(c, demand, s, rank, None) for rank, (c, s) in enumerate(alternates, start=1)]
+    if not rows:
+        return []
+    pc = np.array([c_index[r[0]] for r in rows], dtype=np.int64)
+    pd = np.array([d_index[r[1]] for r in rows], dtype=np.int64)
+    names = [name for name, weight in rnd.config.normalised_weights.items() if weight > 0]
+    _, contributions = weighted(rnd, component_values(rnd, pc, pd, names))
+    score = np.array([r[2] for r in rows], dtype=np.float64)
+    tier = np.array([r[4].tier if r[4] is not None and r[4].tier is not None else -1 for r in rows])
+    flags = warning_flags(rnd, pc, pd, score, np.where(tier == -1, 1, tier))
+    facts = pair_facts(rnd, pc, pd)
+    relevance = relevance_tiers(rnd, pc, pd)
+    capacity = rnd.craftsmen.capacity
+    breakdowns = []
+    for k, (_, _, _, _, assignment) in enumerate(rows):
+        if assignment is not None:
+            breakdown = {name: float(value) for name, value in assignment.breakdown.items()}
+        else:
+            breakdown = {name: float(contributions[name][k]) for name in names}
+        if tier[k] >= 0:
+            breakdown["relevance_tier"] = int(tier[k])
+        if facts[k]["distance_km"] is not None:
+            breakdown["distance_km"] = facts[k]["distance_km"]
+        breakdowns.append(breakdown)
+        if assignment is not None:
+            load = result.loads.get(assignment.craftsman, 0) + int(committed.get(assignment.craftsman, 0))
+            if load > max(1, int(capacity[pc[k]])):
+                flags[k].append(OVERLOADED)
+    weakest: dict[str, int] = {}  # per demand, the assigned pair an alternate would replace
+    for k, (_, demand, s, rank, _) in enumerate(rows):
+        if rank is None and (demand not in weakest or s < rows[weakest[demand]][2]):
+            weakest[demand] = k
+    out = []
+    for k, (craftsman, demand, s, rank, assignment) in enumerate(rows):
+        own_facts = facts[k] if assignment is None or assignment.role is None else {**facts[k], "role": assignment.role}
+        if rank == 1:
+            winner = weakest.get(demand)
+            own_facts = {
+                **own_facts,
+                "lost_to": None if winner is None else rows[winner][0],
+                "lost": losing_reasons(
+                    rnd.config,
+                    {"score": s, "tier": int(relevance[k]), "breakdown": breakdowns[k]},
+                    None
+                    if winner is None
+                    else {"score": rows[winner][2], "tier": int(relevance[winner]), "breakdown": breakdowns[winner]},
+                    load=result.loads.get(craftsman, 0),
+                    capacity=int(capacity[pc[k]]),
+                ),
+            }
+        out.append(
+            ProposedPair(
+                craftsman=craftsman,
+                demand=demand,
+                score=float(s),
+                assigned=rank is None,
+                alternate_rank=rank,
+                breakdown=breakdowns[k],
+                flags=tuple(flags[k]),
+                facts=own_facts,
+                role=None if assignment is None else assignment.role,
+            )
+        )
+    return out
+
+

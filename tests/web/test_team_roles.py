@@ -1,0 +1,268 @@
+"""Teams by role (跨界攻关小组, issue 11 item 2) through the web: a demand states speciality × count, each role
+is filled by a distinct craftsman holding that speciality, and the review says which role is open and why."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import sqlalchemy as sa
+from marshmallow import ValidationError
+
+from tests.factories import make_craftsman, make_demand, valid_credit_code, valid_mobile
+from web.cli import round_group
+from web.models import CraftsmanSkill, Demand, DemandRole, MatchingRound, Proposal, Skill
+from web.schemas.demands import parse_roles_text
+
+TEAM = {"weld": "焊接", "machining.cnc_milling": "数控铣", "electrical": "电气"}
+
+
+def _version(page: str) -> str:
+    tag = re.search(r'<input[^>]*name="version"[^>]*>', page).group(0)
+    return re.search(r'value="([^"]+)"', tag).group(1)
+
+
+def _team_pool(session):
+    """A welder, two CNC machinists, a fitter (none of the three specialities), two electricians."""
+    people = {
+        "welder": {"weld.argon_arc": 5},
+        "cnc_1": {"machining.cnc_milling": 5},
+        "cnc_2": {"machining.cnc_milling": 4},
+        "fitter": {"maint.mechatronic": 5},
+        "electrician_1": {"electrical.electrician": 4},
+        "electrician_2": {"electrical.maintenance_electrician": 3},
+    }
+    craftsmen = {key: make_craftsman(session, skills=skills, region_code="510100", round_capacity=1, name=key)
+                 for key, skills in people.items()}
+    demand = make_demand(session, skills={"weld": 2}, region_code="510100", title="钒钛零件跨界攻关小组")
+    return craftsmen, demand
+
+
+def _edit_roles(browser, demand, rows, team_size=""):
+    url = f"/workspace/demands/{demand.id}/edit"
+    page = browser.text(url)
+    data = {"title": demand.title, "description": demand.description, "category_code": demand.category.code,
+            "skills": ["weld"], "other_skills": "", "team_size": team_size, "urgency": "medium", "mode": "onsite",
+            "version": _version(page)}
+    for i, (skill, count) in enumerate(rows):
+        data[f"roles-{i}-skill"], data[f"roles-{i}-count"] = skill, count
+    return browser.submit(url, data)
+
+
+def _solve(browser, url):
+    response = browser.submit(f"{url}/solve", {"version": _version(browser.text(url))}, form_url=url)
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    return browser.text(url)
+
+
+def _team(session, rnd_id, demand_id):
+    """{role skill code: [craftsman name, …]} of the assigned proposals."""
+    session.expire_all()
+    rows = session.execute(
+        sa.select(Skill.code, Proposal.craftsman_id).join(Skill, Skill.id == Proposal.role_skill_id)
+        .where(Proposal.round_id == rnd_id, Proposal.demand_id == demand_id, Proposal.assigned)).all()
+    team: dict[str, list[int]] = {}
+    for code, craftsman_id in rows:
+        team.setdefault(code, []).append(craftsman_id)
+    return team
+
+
+def _holds(session, craftsman_id, code):
+    """Whether the craftsman holds the skill ``code`` or one of its sub-skills."""
+    return bool(session.scalar(sa.select(sa.func.count()).select_from(CraftsmanSkill).join(Skill).where(
+        CraftsmanSkill.craftsman_id == craftsman_id,
+        sa.or_(Skill.code == code, Skill.parent_id == sa.select(Skill.id).where(Skill.code == code)
+               .scalar_subquery()))))
+
+
+def test_three_role_team_is_filled_role_by_role(coordinator_browser, session):
+    craftsmen, demand = _team_pool(session)
+    session.commit()
+    response = _edit_roles(coordinator_browser, demand, [("weld", "1"), ("machining.cnc_milling", "1"),
+                                                         ("electrical", "1")])
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    session.expire_all()
+    assert session.get(Demand, demand.id).team_size == 3
+    assert "数控铣 × 1" in coordinator_browser.text(f"/workspace/demands/{demand.id}")
+    edit_page = coordinator_browser.text(f"/workspace/demands/{demand.id}/edit")  # shown by name, saved back as is
+    names = [re.search(rf'<input[^>]*name="roles-{i}-skill"[^>]*value="([^"]*)"', edit_page).group(1) for i in range(3)]
+    assert names == ["焊接", "数控铣", "电气"]
+    assert _edit_roles(coordinator_browser, demand, [(name, "1") for name in names], team_size="3").status_code == 303
+
+    response = coordinator_browser.submit("/workspace/rounds/new", {"name": "攻关小组轮次", "min_score": "0"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    url = response.headers["Location"]
+    rnd = session.scalar(sa.select(MatchingRound).order_by(MatchingRound.id.desc()))
+    page = _solve(coordinator_browser, url)
+
+    team = _team(session, rnd.id, demand.id)
+    assert sorted(team) == sorted(TEAM) and all(len(members) == 1 for members in team.values())
+    members = [members[0] for members in team.values()]
+    assert len(set(members)) == 3 and craftsmen["fitter"].id not in members
+    for code, (craftsman_id,) in team.items():
+        assert _holds(session, craftsman_id, code), (code, craftsman_id)
+    assert page.count("data-role-of=") == 3 and "data-role-gap" not in page
+
+    # excluding the electrician gives the other electrician, never a second CNC machinist
+    first = team["electrical"][0]
+    coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "exclude", "craftsman_id": first,
+                                               "demand_id": demand.id}, form_url=url)
+    page = _solve(coordinator_browser, url)
+    team = _team(session, rnd.id, demand.id)
+    other = ({craftsmen["electrician_1"].id, craftsmen["electrician_2"].id} - {first}).pop()
+    assert team["electrical"] == [other]
+    assert len(team["machining.cnc_milling"]) == 1 and len(team["weld"]) == 1
+    assert craftsmen["cnc_2"].id not in team["electrical"] + team["weld"]
+
+    # excluding both electricians leaves the role open, and the review says why
+    coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "exclude", "craftsman_id": other,
+                                               "demand_id": demand.id}, form_url=url)
+    page = _solve(coordinator_browser, url)
+    team = _team(session, rnd.id, demand.id)
+    assert "electrical" not in team and len(team) == 2
+    gap = re.search(r'<li data-role="electrical" data-unfilled>.*?</li>', page, re.S)
+    assert gap and "data-role-gap" in gap.group(0)
+    assert "excluded" in gap.group(0) or "排除" in gap.group(0)
+
+
+def test_round_show_json_names_roles_and_open_roles(app, coordinator_browser, session):
+    craftsmen, demand = _team_pool(session)
+    electrical = session.scalar(sa.select(Skill).where(Skill.code == "automation.plc"))
+    roles = [("weld", 1), ("machining.cnc_milling", 2), (electrical.code, 1)]  # nobody holds PLC
+    for code, count in roles:
+        demand.roles.append(DemandRole(skill=session.scalar(sa.select(Skill).where(Skill.code == code)),
+                                       count=count))
+    demand.team_size = 4
+    session.commit()
+    runner = app.test_cli_runner()
+    created = runner.invoke(round_group, ["create", "--name", "脚本攻关", "--config", '{"min_score": 0}'])
+    assert created.exit_code == 0, created.output
+    round_id = created.output.strip().splitlines()[-1]
+    assert round_id.isdigit()
+    assert runner.invoke(round_group, ["solve", round_id]).exit_code == 0
+    shown = runner.invoke(round_group, ["show", round_id, "--json"])
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.output)
+    assert report["round"] == int(round_id) and report["status"] == "solved"
+    team = [p for p in report["proposals"] if p["tracking_code"] == demand.tracking_code]
+    assert sorted(p["role"] for p in team) == ["数控铣", "数控铣", "焊接"]
+    assert {p["craftsman_name"] for p in team if p["role"] == "数控铣"} == {"cnc_1", "cnc_2"}
+    keys = {"demand_title", "tracking_code", "role", "craftsman_name", "craftsman_phone", "score", "relevant",
+            "skills_matched", "distance_km", "why"}
+    assert all(keys <= set(p) for p in team)
+    welder = next(p for p in team if p["role"] == "焊接")
+    assert welder["relevant"] is True and welder["skills_matched"] == ["焊接"] and "焊接" in welder["why"]
+    assert [gap for gap in report["unfilled"] if gap["demand_title"] == demand.title] == [
+        {"demand_title": demand.title, "role": "PLC", "missing": 1, "reason": gap["reason"]}
+        for gap in report["unfilled"] if gap["demand_title"] == demand.title]
+    assert any(gap["role"] == "PLC" for gap in report["unfilled"])
+
+    # once published, the enterprise sees who fills which role (never a phone)
+    assert runner.invoke(round_group, ["publish", round_id]).exit_code == 0
+    status = coordinator_browser.client.post("/api/v1/demands/status", json={
+        "tracking_code": demand.tracking_code, "last4": demand.contact_phone[-4:]}).get_json()
+    assert sorted((person["name"], person["role"]) for person in status["craftsmen"]) == [
+        ("cnc_1", "machining.cnc_milling"), ("cnc_2", "machining.cnc_milling"), ("welder", "weld")]
+    assert "phone" not in json.dumps(status)
+
+    for bad in (["show", "abc", "--json"], ["show", "999999", "--json"]):
+        refused = runner.invoke(round_group, bad)
+        assert refused.exit_code == 2, refused.output
+        assert len(refused.output.strip().splitlines()) == 1 and "Traceback" not in refused.output
+
+
+def _api_demand(**extra):
+    return {"enterprise_name": "乐山钒钛新材料有限公司", "credit_code": valid_credit_code(),
+            "region_code": "510104", "industry_code": "sc.equipment", "contact_name": "李工",
+            "contact_phone": valid_mobile(), "category_code": "tech_tackling", "title": "钒钛粉末冶金零件开裂攻关",
+            "description": "钒钛粉末冶金零件致密度不稳定，需要跨界攻关小组。", "consent": True, **extra}
+
+
+def test_api_round_trip_of_roles(browser, session):
+    roles = [{"skill": "焊接", "count": 1}, {"skill": "machining.cnc_milling", "count": 1},
+             {"skill": "Electrical", "count": 1}]
+    body = _api_demand(roles=roles)
+    response = browser.client.post("/api/v1/demands", json=body)
+    assert response.status_code == 201, response.get_json()
+    receipt = response.get_json()
+    assert [(r["skill"], r["count"]) for r in receipt["roles"]] == [("weld", 1), ("machining.cnc_milling", 1),
+                                                                    ("electrical", 1)]
+    demand = session.scalar(sa.select(Demand).where(Demand.tracking_code == receipt["tracking_code"]))
+    assert demand.team_size == 3
+    status = browser.client.post("/api/v1/demands/status", json={"tracking_code": receipt["tracking_code"],
+                                                                 "last4": body["contact_phone"][-4:]})
+    assert status.status_code == 200
+    shown = status.get_json()["roles"]
+    assert [(r["skill"], r["count"], r["name_zh"]) for r in shown] == [
+        ("weld", 1, "焊接"), ("machining.cnc_milling", 1, "数控铣"), ("electrical", 1, "电气")]
+    # what GET shows goes back in as it is
+    again = browser.client.post("/api/v1/demands", json=_api_demand(
+        roles=[{"skill": r["skill"], "count": r["count"]} for r in shown]))
+    assert again.status_code == 201 and again.get_json()["roles"] == receipt["roles"]
+
+
+@pytest.mark.parametrize(("roles", "extra", "field", "says"), [
+    ([{"skill": "不存在的技能", "count": 1}], {}, "roles", "不存在的技能"),
+    ([{"skill": "焊接", "count": 1}, {"skill": "weld", "count": 1}], {}, "roles", "weld"),
+    ([{"skill": "焊接", "count": 0}], {}, "roles", "Role 1"),
+    ([{"skill": "焊接", "count": 2}], {"team_size": 3}, "team_size", "2"),
+    ("焊接:1", {}, "roles", "list"),
+])
+def test_api_refuses_bad_roles(browser, session, roles, extra, field, says):
+    before = session.scalar(sa.select(sa.func.count()).select_from(Demand))
+    response = browser.client.post("/api/v1/demands?lang=en", json=_api_demand(roles=roles, **extra))
+    assert response.status_code == 422, response.get_json()
+    errors = response.get_json()["errors"]
+    assert field in errors and says in " ".join(errors[field]), errors
+    assert session.scalar(sa.select(sa.func.count()).select_from(Demand)) == before
+
+
+def test_public_form_states_roles_without_javascript(browser, session):
+    page = browser.text("/demand/new")
+    assert page.count("data-role-row") == 3 and 'name="roles-0-skill"' in page
+    assert '<option value="机械加工">' in page  # the fields are offered by name, without JavaScript
+    data = {key: value for key, value in _api_demand().items() if key != "consent"}
+    data.update({"consent": "y", "roles-0-skill": "weld", "roles-0-count": "1",
+                 "roles-1-skill": "electrical", "roles-1-count": "2", "roles-2-skill": "", "roles-2-count": "1"})
+    response = browser.submit("/demand/new", {**data, "roles-1-count": "0"})
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    fieldset = re.search(r'<fieldset class="team-roles has-error".*?</fieldset>', text, re.S)
+    assert fieldset and 'role="alert"' in fieldset.group(0) and ("Role 2" in fieldset.group(0) or "角色" in
+                                                                 fieldset.group(0) or "第" in fieldset.group(0))
+    assert re.search(r'<input[^>]*name="roles-1-skill"[^>]*value="electrical"', text)  # what was typed stays
+    response = browser.submit("/demand/new", data)
+    assert response.status_code == 303, response.get_data(as_text=True)[:3000]
+    demand = session.scalar(sa.select(Demand).order_by(Demand.id.desc()))
+    assert [(role.skill.code, role.count) for role in demand.roles] == [("weld", 1), ("electrical", 2)]
+    assert demand.team_size == 3
+
+
+@pytest.mark.parametrize(("text", "roles"), [
+    ("焊接:1、数控铣:1", [("焊接", 1), ("数控铣", 1)]),
+    ("焊接：1；数控铣：2", [("焊接", 1), ("数控铣", 2)]),
+    ("welding:1, cnc:1", [("welding", 1), ("cnc", 1)]),
+    ("焊接:1，数控铣:1\n电气控制×1", [("焊接", 1), ("数控铣", 1), ("电气控制", 1)]),
+    ("焊接、电气", [("焊接", 1), ("电气", 1)]),
+    ("", []),
+    ("  、 ", []),
+])
+def test_parse_roles_text(text, roles):
+    assert [(role["skill"], role["count"]) for role in parse_roles_text(text)] == roles
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("焊接:0", "Role 1: the count must be a whole number from 1 to 10."),
+    ("焊接:1、数控铣:x", "Role 2: the count must be a whole number from 1 to 10."),
+    ("焊接:1、:2", "Role 2 (“:2”): write a skill and a count"),
+    ("焊接:1、焊接:2", "Role 2: 焊接 is listed twice"),
+    ("焊接:6、数控铣:5", "The roles add up to 11 craftsmen"),
+])
+def test_parse_roles_text_errors(service_app, text, says):
+    with service_app.test_request_context("/?lang=en"):
+        with pytest.raises(ValidationError) as error:
+            parse_roles_text(text)
+        assert any(says in str(message) for message in error.value.messages), error.value.messages
+    with service_app.test_request_context("/"), pytest.raises(ValidationError) as error:  # Chinese by default
+        parse_roles_text(text)

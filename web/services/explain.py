@@ -1,0 +1,235 @@
+"""A proposal's "why" in words: the one renderer of ``matching.explain``'s facts, in Chinese or English.
+
+The round's solve stores the facts with every proposal (``Proposal.breakdown["facts"]``, skills and
+industries named by :func:`name_facts`); the review page, the round export and ``craftmatch round
+show`` all call :func:`describe`, so a coordinator reads the same sentence everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from matching.explain import CROSS_PROVINCE, FAR, LOW, NO_REQUIRED_SKILL, OVERLOADED
+from web.models import Craftsman, Demand, Industry, MatchingRound, Proposal, Skill
+
+Names = Sequence[tuple[str, str]]  # per vocabulary column: (Chinese, English)
+WARNING_LABELS = {
+    FAR: _l("far away"),
+    CROSS_PROVINCE: _l("cross-province (Sichuan ↔ Chongqing)"),
+    LOW: _l("low score"),
+    OVERLOADED: _l("craftsman overloaded"),
+    NO_REQUIRED_SKILL: _l("holds no required skill"),
+}
+
+
+# ---------------------------------------------------------------- naming (at store time)
+def vocabulary_names(session: Session) -> tuple[Names, Names]:
+    """(Chinese, English) names of every skill column and every industry column, in column order.
+
+    The columns are the ones ``web.services.features`` builds the round's feature arrays with (ids in order).
+    """
+    def names(model) -> Names:
+        return [(zh, en) for zh, en in session.execute(sa.select(model.name_zh, model.name_en).order_by(model.id))]
+
+    return names(Skill), names(Industry)
+
+
+def name_facts(facts: Mapping[str, Any], skills: Names, industries: Names) -> dict[str, Any]:
+    """``facts`` with every skill and industry column given its names (``{"zh": …, "en": …}``)."""
+    def named(column: int, vocabulary: Names) -> dict[str, str]:
+        zh, en = vocabulary[column] if 0 <= column < len(vocabulary) else (f"#{column}", f"#{column}")
+        return {"zh": zh, "en": en or zh}
+
+    out = dict(facts)
+    out["skills"] = [{**s, "name": named(s["column"], skills)} for s in facts.get("skills", [])]
+    out["family_skills"] = [{**s, "name": named(s["column"], skills), "via_name": named(s["via"], skills)}
+                            for s in facts.get("family_skills", [])]
+    out["missing"] = [named(column, skills) for column in facts.get("missing", [])]
+    out["industries"] = [named(column, industries) for column in facts.get("industries", [])]
+    if facts.get("role") is not None:  # the team role (a skill column) an assigned member fills
+        out["role_name"] = named(int(facts["role"]), skills)
+    return out
+
+
+# ---------------------------------------------------------------- words
+def _locale_code(locale: str | None) -> str:
+    return "en" if str(locale or get_locale() or "zh_CN").startswith("en") else "zh_CN"
+
+
+def _name(entry: Mapping[str, str] | str, code: str) -> str:
+    if isinstance(entry, str):
+        return entry
+    return entry.get("en" if code == "en" else "zh") or entry.get("zh", "")
+
+
+def _join(parts: list[str], code: str) -> str:
+    return ("、" if code != "en" else ", ").join(parts)
+
+
+def _honour(rank: int) -> str:
+    labels = {0: _("no honour"), 1: _("craftsman trainee"), 2: _("municipal craftsman"),
+              3: _("provincial craftsman"), 4: _("national craftsman")}
+    return labels.get(int(rank), labels[0])
+
+
+def _abilities(facts: Mapping[str, Any]) -> str:
+    if facts.get("can_onsite") and facts.get("can_remote"):
+        return _("serves on site and remotely")
+    return _("serves on site only") if facts.get("can_onsite") else _("serves remotely only")
+
+
+def _held_skills(facts: Mapping[str, Any], code: str) -> str:
+    return _join([_("%(name)s level %(level)d", name=_name(s.get("name", f"#{s['column']}"), code),
+                    level=int(s["level"])) for s in facts.get("skills", [])], code)
+
+
+def _skill_clauses(facts: Mapping[str, Any], code: str) -> list[str]:
+    clauses = []
+    if facts.get("skills"):
+        clauses.append(_("holds %(skills)s", skills=_held_skills(facts, code)))
+    for s in facts.get("family_skills", []):
+        clauses.append(_("for %(name)s, a skill of the same family: %(via)s level %(level)d",
+                         name=_name(s.get("name", ""), code), via=_name(s.get("via_name", ""), code),
+                         level=int(s["level"])))
+    missing = [_name(m, code) for m in facts.get("missing", [])]
+    if missing and not facts.get("skills") and not facts.get("family_skills"):
+        clauses.append(_("holds none of the required skills (%(skills)s)", skills=_join(missing, code)))
+    elif missing:
+        clauses.append(_("lacks %(skills)s", skills=_join(missing, code)))
+    return clauses
+
+
+def _distance(facts: Mapping[str, Any], code: str) -> str:
+    """How far and how he would serve: the demand's mode decides which of his ways counts."""
+    km = facts.get("distance_km")
+    where = _("distance unknown") if km is None else _("%(km)d km away", km=round(float(km)))
+    how = {"onsite": _("on site"), "remote": _("remote service")}.get(facts.get("mode"), _abilities(facts))
+    return (", " if code == "en" else "，").join([where, how])
+
+
+def _track_record(record: Mapping[str, Any] | None) -> str:
+    if not record or not record.get("services"):
+        return _("no track record in this field yet")
+    rating = record.get("mean_rating")
+    return _("track record in this field: engagements %(services)d, mean rating %(rating)s, with an accepted "
+             "outcome %(outcomes)d", services=int(record["services"]),
+             rating=_("not rated") if rating is None else f"{float(rating):.1f}", outcomes=int(record.get("outcomes", 0)))
+
+
+def _facts_sentence(facts: Mapping[str, Any], code: str) -> list[str]:
+    clauses = [_("fills the role %(role)s", role=_name(facts["role_name"], code))] if facts.get("role_name") else []
+    clauses += _skill_clauses(facts, code)
+    if facts.get("industries"):
+        clauses.append(_("works in %(industries)s", industries=_join([_name(i, code) for i in facts["industries"]],
+                                                                       code)))
+    clauses.append(_distance(facts, code))
+    clauses.append(_("honour: %(honour)s", honour=_honour(facts.get("honour_rank", 0))))
+    clauses.append(_("available for %(share)d%% of the window", share=round(100 * float(facts.get("availability", 1)))))
+    clauses.append(_track_record(facts.get("track_record")))
+    if float(facts.get("continuity") or 0) > 0:
+        clauses.append(_("has served this enterprise before"))
+    return clauses
+
+
+def _reason(reason: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
+    code = reason["code"]
+    if code == "busy":
+        return _("his capacity (%(capacity)d) is taken by other demands", capacity=int(reason["capacity"]))
+    if code == "distance":
+        km = facts.get("distance_km")
+        far = _("distance unknown") if km is None else _("is %(km)d km away", km=round(float(km)))
+        if facts.get("mode") != "onsite" and not facts.get("can_remote"):
+            return _("%(far)s and serves on site only", far=far)
+        return far
+    simple = {
+        "less_relevant": _("is less relevant to the required skills"),
+        "skill": _("has lower levels in the required skills"),
+        "industry": _("works in fewer of its industries"),
+        "text": _("his profile is further from the description"),
+        "availability": _("is available for only %(share)d%% of the window",
+                          share=round(100 * float(facts.get("availability", 1)))),
+        "continuity": _("has served this enterprise less"),
+        "track_record": _("has a weaker track record in this field"),
+        "below_min_score": _("scores below the round's minimum score"),
+        "fairness": _("already serves %(load)d demands in this round and the fairness penalty spreads the work",
+                      load=int(reason.get("load", 0))),
+        "not_relevant": _("holds no required skill and the round takes relevant craftsmen only"),
+    }
+    if code == "honour":
+        return _("holds a lower honour (%(honour)s)", honour=_honour(facts.get("honour_rank", 0)))
+    return simple.get(code, code)
+
+
+def _lost_sentence(facts: Mapping[str, Any], code: str) -> str:
+    reasons = [_reason(r, facts) for r in facts.get("lost", [])] or [_("scores lower")]
+    if code != "en":
+        because = "，".join(reasons)
+    else:
+        because = reasons[0] if len(reasons) == 1 else ", ".join(reasons[:-1]) + ", and " + reasons[-1]
+    if facts.get("skills"):
+        return _("Not proposed: has %(skills)s but %(reasons)s.", skills=_held_skills(facts, code), reasons=because)
+    return _("Not proposed: %(reasons)s.", reasons=because)
+
+
+def describe(facts: Mapping[str, Any] | None, locale: str | None = None) -> str:
+    """One proposal's explanation in words (Chinese for ``zh``/``zh_CN``, English for ``en``; default: the page's).
+
+    Parameters
+    ----------
+    facts : mapping
+        ``Proposal.breakdown["facts"]``: `matching.explain.pair_facts` named by :func:`name_facts`; the
+        best alternate's also hold ``lost`` (why he is not proposed).
+    locale : str, optional
+
+    Returns
+    -------
+    str
+        Empty when there are no facts (a round solved before explanations existed).
+
+    Examples
+    --------
+    ``describe(p.breakdown.get("facts"), "en")`` → "Holds ERP level 5; 12 km away, serves on site and remotely; …"
+    """
+    if not facts:
+        return ""
+    code = _locale_code(locale)
+    with force_locale(code):
+        clauses = _facts_sentence(facts, code)
+        text = ("; " if code == "en" else "；").join(clauses)
+        text = (text[:1].upper() + text[1:] + ".") if code == "en" else text + "。"
+        if "lost" in facts:
+            text += (" " if code == "en" else "") + _lost_sentence(facts, code)
+    return text
+
+
+def describe_proposal(proposal: Any, locale: str | None = None) -> str:
+    """:func:`describe` of a stored proposal (anything with a ``breakdown`` dict)."""
+    return describe((getattr(proposal, "breakdown", None) or {}).get("facts"), locale)
+
+
+# ---------------------------------------------------------------- the round export
+def round_rows(session: Session, rnd: MatchingRound, locale: str | None = None) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of a round's export: every proposed craftsman and alternate with his warnings and the why."""
+    code = _locale_code(locale)
+    rows = session.execute(
+        sa.select(Demand.tracking_code, Demand.title, Craftsman.name, Proposal.assigned, Proposal.alternate_rank,
+                  Proposal.score, Proposal.warnings, Proposal.breakdown)
+        .join(Demand, Demand.id == Proposal.demand_id).join(Craftsman, Craftsman.id == Proposal.craftsman_id)
+        .where(Proposal.round_id == rnd.id, Proposal.excluded.is_(False),
+               sa.or_(Proposal.assigned, Proposal.alternate_rank.is_not(None)))
+        .order_by(Proposal.demand_id, Proposal.assigned.desc(), Proposal.alternate_rank, Proposal.craftsman_id)).all()
+    with force_locale(code):
+        header = [_("Tracking code"), _("Demand"), _("Craftsman"), _("Proposed or alternate"), _("Score"),
+                  _("Warnings"), _("Why")]
+        body = [[tracking, title, name, _("proposed") if assigned else _("alternate %(rank)d", rank=rank or 0),
+                 round(float(score), 3), _join([str(WARNING_LABELS.get(w, w)) for w in warnings or []], code),
+                 describe((breakdown or {}).get("facts"), code)]
+                for tracking, title, name, assigned, rank, score, warnings, breakdown in rows]
+    return header, body
