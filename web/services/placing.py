@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from matching import rules
 from matching.config import RoundConfig
+from matching.kernels import great_circle_km, relevance_tiers
 from matching.pipeline import lock_violations
-from matching.scoring import prepare, relevance_tiers
+from matching.prepared import prepare
 from web.clock import local_today
 from web.models import (
     Craftsman,
@@ -156,7 +157,7 @@ def _pair_rules(session: Session, rnd: MatchingRound, demand_id: int, craftsman_
         rule, words = PAIR_RULES.get(violation.reason, (str(violation.reason), violation.label))
         if violation.reason == rules.TOO_FAR:
             i = np.array([index[violation.craftsman]])
-            km = float(features.distance_km(craftsmen, demands, i, np.array([0]))[0])
+            km = float(great_circle_km(prepared, i, np.array([0]))[0])
             words = _l("the demand is %(km)d km away, outside his service radius of %(radius)d km", km=round(km),
                        radius=round(float(prepared.radius_c[i[0]])))
         found[int(violation.craftsman)] = Obstacle(rule, words)
