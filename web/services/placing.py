@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from matching import rules
 from matching.config import RoundConfig
-from matching.kernels import great_circle_km
+from matching.kernels import great_circle_km, relevance_tiers
 from matching.pipeline import lock_violations
-from matching.scoring import prepare, relevance_tiers
+from matching.prepared import prepare
 from web.clock import local_today
 from web.models import (
     Craftsman,

@@ -263,6 +263,16 @@ def show(round_id: int):
         interrupted=rnd.solver_status == rounds.INTERRUPTED)
 
 
+def _load_table_args() -> dict:
+    """The load table's search and page (``lq``, ``lpage``), apart from the review's ``page``."""
+    return {"q": request.args.get("lq", "").strip()[:100], "page": request.args.get("lpage", 1, type=int) or 1}
+
+
+def _back_to_load_table() -> dict:
+    args = _load_table_args()
+    return {"lq": args["q"] or None, "lpage": args["page"] if args["page"] > 1 else None, "_anchor": "loads"}
+
+
 @bp.get("/<int:round_id>/export")
 @policy(STAFF, record=ROUND)
 def export(round_id: int):
@@ -279,16 +289,6 @@ def export(round_id: int):
                          download_name=f"round-{round_id}.csv")
     return send_file(io.BytesIO(single_sheet(rnd.name, header, rows)), mimetype=XLSX_MIMETYPE, as_attachment=True,
                      download_name=f"round-{round_id}.xlsx")
-
-
-def _load_table_args() -> dict:
-    """The load table's search and page (``lq``, ``lpage``), apart from the review's ``page``."""
-    return {"q": request.args.get("lq", "").strip()[:100], "page": request.args.get("lpage", 1, type=int) or 1}
-
-
-def _back_to_load_table() -> dict:
-    args = _load_table_args()
-    return {"lq": args["q"] or None, "lpage": args["page"] if args["page"] > 1 else None, "_anchor": "loads"}
 
 
 @bp.get("/<int:round_id>/status.json")
