@@ -44,6 +44,8 @@ class RoundInputs:
     previous : tuple of (craftsman id, demand id), optional
         The last solution (a re-solve keeps close to it).
     roles : tuple of (demand id, skill column, count)
+    role_locks : tuple of (craftsman id, demand id, skill column)
+        Locks onto one role of a team demand (the pair is in ``locks`` too).
     committed : mapping of craftsman id to int
         Engagements each craftsman already serves outside this round (the "overloaded" warning).
     """
@@ -58,6 +60,7 @@ class RoundInputs:
     exclusions: tuple[Pair, ...] = ()
     previous: tuple[Pair, ...] | None = None
     roles: tuple[tuple[str, int, int], ...] = ()
+    role_locks: tuple[tuple[str, str, int], ...] = ()
     committed: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -155,7 +158,8 @@ def run_round(inputs: RoundInputs) -> RoundOutcome:
                   skill_parent=inputs.skill_parent, track_record=inputs.track_record)
     # the prepared round carries history, skill families and track record into the Problem
     problem = build_problem(inputs.craftsmen, inputs.demands, inputs.config, locks=inputs.locks,
-                            exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles)
+                            exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles,
+                            role_locks=inputs.role_locks)
     scored = time.perf_counter()
     result = solve(problem)
     solved = time.perf_counter()

@@ -49,6 +49,7 @@ def build_problem(
     skill_parent: np.ndarray | None = None,
     roles: Iterable[tuple[str, int, int]] = (),
     track_record: TrackRecord | None = None,
+    role_locks: Iterable[tuple[str, str, int]] = (),
 ) -> Problem:
     """Score, apply the hard rules and hand the result to the solver's Problem.
 
@@ -117,7 +118,7 @@ def build_problem(
         "alternates_k": config.alternates_k,
         "relevance_mode": config.relevance,
         "floor": config.floor,
-        "roles": team_roles(craftsmen, demands, roles),
+        "roles": team_roles(craftsmen, demands, roles, role_locks),
     }
     if uses_dense(len(craftsmen), len(demands), config):
         table, allowed, _ = score_and_mask(rnd)  # fresh arrays of this call: handed over, not copied
@@ -146,12 +147,18 @@ def build_problem(
 
 
 def team_roles(
-    craftsmen: CraftsmanFeatures, demands: DemandFeatures, roles: Iterable[tuple[str, int, int]]
+    craftsmen: CraftsmanFeatures,
+    demands: DemandFeatures,
+    roles: Iterable[tuple[str, int, int]],
+    role_locks: Iterable[tuple[str, str, int]] = (),
 ) -> tuple[Role, ...]:
     """The solver's roles from (demand id, speciality skill column, count) triples.
 
     A craftsman is eligible for a role when he holds its speciality (proficiency > 0 in that
-    skill column).  A demand with roles gets as many slots as its roles want in all.
+    skill column).  A demand with roles gets as many slots as its roles want in all.  A role lock
+    (craftsman id, demand id, skill column) keeps that craftsman out of the demand's other roles,
+    so that, locked onto the demand, he can fill only the role he was put on; a role lock whose
+    craftsman lacks the speciality, or whose role the demand does not have, is refused.
     """
     result = []
     known = set(demands.ids)
@@ -166,6 +173,17 @@ def team_roles(
         eligible = np.zeros(len(craftsmen), dtype=bool)
         eligible[skills[:, int(column)].nonzero()[0]] = True
         result.append(Role(demand, int(column), count, eligible))
+    craftsman_index = {c: i for i, c in enumerate(craftsmen.ids)}
+    for i, (craftsman, demand, column) in enumerate(role_locks):
+        own = [role for role in result if role.demand == demand and role.role == column]
+        if craftsman not in craftsman_index or not own:
+            raise FeatureError(f"role_locks[{i}]", f"no role {column!r} of demand {demand!r} for {craftsman!r}")
+        c = craftsman_index[craftsman]
+        if not own[0].eligible[c]:
+            raise FeatureError(f"role_locks[{i}]", f"craftsman {craftsman!r} lacks the speciality of role {column!r}")
+        for role in result:
+            if role.demand == demand and role.role != column:
+                role.eligible[c] = False
     return tuple(result)
 
 

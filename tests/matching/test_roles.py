@@ -147,3 +147,42 @@ def test_the_three_role_team_is_filled_role_by_role():
 def test_roles_must_add_up_to_the_slots():
     with pytest.raises(ProblemError, match="roles"):
         Problem(["c"], ["d"], [1], [2], scores=[[0.5]], roles=[Role("d", "weld", 1, np.array([True]))])
+
+
+def _two_skill_team():
+    """One team demand wanting a welder (column 0) and a CNC machinist (column 1); c0 holds both (a better
+    welder than c2), c1 only CNC, c2 only welding."""
+    import scipy.sparse as sp
+
+    from matching.features import CraftsmanFeatures, DemandFeatures
+
+    craftsmen = CraftsmanFeatures.build(["c0", "c1", "c2"], n_skills=2, n_industries=1,
+                                        skills=sp.csr_matrix(np.array([[5.0, 4.0], [0.0, 5.0], [2.0, 0.0]])),
+                                        capacity=np.array([1, 1, 1]))
+    demands = DemandFeatures.build(["team"], n_skills=2, n_industries=1,
+                                   required_skills=sp.csr_matrix(np.array([[3.0, 3.0]])), slots=np.array([2]))
+    return craftsmen, demands, [("team", 0, 1), ("team", 1, 1)]
+
+
+def test_a_craftsman_locked_onto_a_role_fills_that_role_only():
+    from matching.config import RoundConfig
+    from matching.pipeline import build_problem
+
+    craftsmen, demands, roles = _two_skill_team()
+    config = RoundConfig(min_score=0.0)
+    free = solve(build_problem(craftsmen, demands, config, roles=roles, locks=[("c0", "team")]))
+    assert {(a.craftsman, a.role) for a in free.assignments} == {("c0", 0), ("c1", 1)}  # his best use: welding
+    pinned = solve(build_problem(craftsmen, demands, config, roles=roles, locks=[("c0", "team")],
+                                 role_locks=[("c0", "team", 1)]))
+    assert {(a.craftsman, a.role) for a in pinned.assignments} == {("c0", 1), ("c2", 0)}
+
+
+def test_a_role_lock_the_craftsman_cannot_fill_is_refused():
+    from matching.features import FeatureError
+    from matching.pipeline import build_problem
+
+    craftsmen, demands, roles = _two_skill_team()
+    with pytest.raises(FeatureError, match="lacks the speciality"):
+        build_problem(craftsmen, demands, roles=roles, locks=[("c1", "team")], role_locks=[("c1", "team", 0)])
+    with pytest.raises(FeatureError, match="no role"):
+        build_problem(craftsmen, demands, roles=roles, role_locks=[("c0", "team", 7)])

@@ -266,3 +266,40 @@ def test_parse_roles_text_errors(service_app, text, says):
         assert any(says in str(message) for message in error.value.messages), error.value.messages
     with service_app.test_request_context("/"), pytest.raises(ValidationError) as error:  # Chinese by default
         parse_roles_text(text)
+
+
+def test_a_named_craftsman_is_locked_onto_one_role_and_fills_it(coordinator_browser, session):
+    """A welder who also mills: left to the solver he welds; locked onto the CNC role he mills, and a craftsman
+    without the speciality is refused with the rule in words."""
+    people = {"all_round": {"weld.argon_arc": 5, "machining.cnc_milling": 3}, "cnc": {"machining.cnc_milling": 5},
+              "welder": {"weld.argon_arc": 2}, "electrician": {"electrical.electrician": 4},
+              "fitter": {"maint.mechatronic": 5}}
+    craftsmen = {key: make_craftsman(session, skills=skills, region_code="510100", round_capacity=1, name=key)
+                 for key, skills in people.items()}
+    demand = make_demand(session, skills={"weld": 2}, region_code="510100", title="焊铣电联合攻关小组")
+    session.commit()
+    assert _edit_roles(coordinator_browser, demand, [(code, "1") for code in TEAM]).status_code == 303
+    response = coordinator_browser.submit("/workspace/rounds/new", {"name": "分工锁定轮次", "min_score": "0"})
+    url = response.headers["Location"]
+    rnd = session.scalar(sa.select(MatchingRound).order_by(MatchingRound.id.desc()))
+    _solve(coordinator_browser, url)
+    assert _team(session, rnd.id, demand.id)["weld"] == [craftsmen["all_round"].id]
+
+    place = f"{url}/demands/{demand.id}/place"
+    page = coordinator_browser.text(f"{place}?q=all_round")
+    assert 'name="role"' in page and 'value="machining.cnc_milling"' in page
+    refused = coordinator_browser.submit(place, {"version": _version(page), "craftsman_id": craftsmen["fitter"].id,
+                                                 "role": "machining.cnc_milling"}, form_url=f"{place}?q=fitter")
+    assert refused.status_code == 302
+    assert "数控铣" in coordinator_browser.text(refused.headers["Location"])  # the speciality he lacks, named
+    session.expire_all()
+    assert not session.scalar(sa.select(Proposal.locked).where(Proposal.round_id == rnd.id,
+                                                               Proposal.craftsman_id == craftsmen["fitter"].id))
+
+    locked = coordinator_browser.submit(place, {"version": _version(page), "craftsman_id": craftsmen["all_round"].id,
+                                                "role": "machining.cnc_milling"}, form_url=f"{place}?q=all_round")
+    assert locked.status_code == 302
+    _solve(coordinator_browser, url)
+    team = _team(session, rnd.id, demand.id)
+    assert team["machining.cnc_milling"] == [craftsmen["all_round"].id]
+    assert team["weld"] == [craftsmen["welder"].id]

@@ -99,6 +99,7 @@ class Proposal(Base):
     __table_args__ = (
         sa.UniqueConstraint("round_id", "craftsman_id", "demand_id"),
         sa.CheckConstraint("NOT (locked AND excluded)", name="not_locked_and_excluded"),
+        sa.CheckConstraint("locked_role_skill_id IS NULL OR locked", name="role_lock_is_a_lock"),
         sa.CheckConstraint("score >= 0", name="score_nonnegative"),
     )
 
@@ -116,6 +117,8 @@ class Proposal(Base):
     # The role of a team demand this craftsman fills (its speciality); NULL for a demand without roles.
     # Engagement members reach it through their proposal_id.
     role_skill_id: Mapped[int | None] = mapped_column(sa.ForeignKey("skill.id"))
+    # The role the coordinator locked this craftsman onto (a lock may also leave the role to the solver).
+    locked_role_skill_id: Mapped[int | None] = mapped_column(sa.ForeignKey("skill.id"))
 
     round: Mapped[MatchingRound] = relationship(back_populates="proposals")
     craftsman: Mapped[Craftsman] = relationship()

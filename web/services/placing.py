@@ -28,11 +28,14 @@ from matching.prepared import prepare
 from web.clock import local_today
 from web.models import (
     Craftsman,
+    CraftsmanSkill,
     Demand,
+    DemandRole,
     MatchingRound,
     Proposal,
     RoundCraftsman,
     RoundDemand,
+    Skill,
     User,
 )
 from web.policy import covers
@@ -178,14 +181,13 @@ def place_craftsman(session: Session, rnd: MatchingRound, demand_id: int, crafts
     """Lock a named craftsman onto a demand of the round (taking him into the round if he is not in it yet).
 
     Refused with the first rule that stands in the way (:func:`obstacles`); nothing changes then. ``role``: the
-    team role to fill, once demands have roles; until then only None is accepted.
+    skill code of the team role he must fill (None: the solver chooses among the roles he can fill).
     """
     rounds.require_editable(rnd, actor, expected_version)
-    if role is not None:
-        raise ServiceError(_l("This demand has no team roles to lock a craftsman onto."), field="role")
     craftsman = session.get(Craftsman, craftsman_id)
     if craftsman is None or not covers(actor, craftsman.region_id, session):
         raise NotFound(_l("This craftsman does not exist."))
+    role_skill_id = None if role is None else _role_of(session, demand_id, craftsman, role)
     obstacle = obstacles(session, rnd, demand_id, [craftsman_id], today=local_today(now), role=role)[craftsman_id]
     if obstacle is not None:
         raise ServiceError(_l("%(name)s cannot be locked onto this demand: %(rule)s.", name=craftsman.name,
@@ -194,7 +196,25 @@ def place_craftsman(session: Session, rnd: MatchingRound, demand_id: int, crafts
         if not in_round(session, rnd, [craftsman_id]):
             _join_round(session, rnd, craftsman, actor=actor, now=now)
         return rounds.set_pair(session, rnd, craftsman_id, demand_id, "lock", actor=actor, now=now,
-                               expected_version=expected_version)
+                               expected_version=expected_version, role_skill_id=role_skill_id)
+
+
+def _role_of(session: Session, demand_id: int, craftsman: Craftsman, role: str) -> int:
+    """The skill id of the demand's team role ``role`` (a skill code), refused unless the craftsman holds its
+    speciality (the skill or one below it), as the solver's role eligibility reads it."""
+    role_row = session.scalar(sa.select(DemandRole).join(Skill, Skill.id == DemandRole.skill_id)
+                              .where(DemandRole.demand_id == demand_id, Skill.code == role))
+    if role_row is None:
+        raise ServiceError(_l("This demand has no such team role."), field="role")
+    holds = session.scalar(sa.select(sa.func.count()).select_from(CraftsmanSkill)
+                           .join(Skill, Skill.id == CraftsmanSkill.skill_id)
+                           .where(CraftsmanSkill.craftsman_id == craftsman.id,
+                                  sa.or_(Skill.id == role_row.skill_id, Skill.parent_id == role_row.skill_id)))
+    if not holds:
+        raise ServiceError(_l("%(name)s cannot be locked onto this role: he does not hold its speciality, %(skill)s.",
+                              name=craftsman.name, skill=role_row.skill.name_zh), field="role",
+                           code="lock_refused.role_speciality")
+    return role_row.skill_id
 
 
 def _join_round(session: Session, rnd: MatchingRound, craftsman: Craftsman, *, actor: User | str | None,

@@ -185,6 +185,19 @@ def _pairs(session: Session, rnd: MatchingRound, *flags) -> list[tuple[str, str]
     return [(str(c), str(d)) for c, d in rows]
 
 
+def _role_locks(session: Session, rnd: MatchingRound, roles, locks: list[tuple[str, str]]
+                ) -> tuple[tuple[str, str, int], ...]:
+    """(craftsman id, demand id, skill column) of the locks onto a named team role, among the round's locks."""
+    column_of = {(demand, skill_id): column for demand, column, _, skill_id in roles}
+    live = set(locks)
+    rows = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id, Proposal.locked_role_skill_id)
+                           .where(Proposal.round_id == rnd.id, Proposal.locked,
+                                  Proposal.locked_role_skill_id.is_not(None))
+                           .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
+    return tuple((str(c), str(d), column_of[(str(d), skill)]) for c, d, skill in rows
+                 if (str(c), str(d)) in live and (str(d), skill) in column_of)
+
+
 def mark_queued(session: Session, rnd: MatchingRound, *, job_id: str | None, actor: User | str | None,
                 now: dt.datetime, expected_version: int | None = None) -> MatchingRound:
     _require_editor(actor)
@@ -292,7 +305,8 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                                         skill_parent=skill_parent, locks=tuple(locks + kept),
                                         exclusions=tuple(exclusions),
                                         previous=None if previous is None else tuple(previous), committed=committed,
-                                        roles=tuple(features.solver_roles(roles, demands.ids))))
+                                        roles=tuple(features.solver_roles(roles, demands.ids)),
+                                        role_locks=_role_locks(session, rnd, roles, locks)))
     except ProblemError as error:
         raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
     result = outcome.result
@@ -471,20 +485,23 @@ def _proposal(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id
 
 
 def set_pair(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id: int, mode: str, *,
-             actor: User | str | None, now: dt.datetime, expected_version: int | None = None) -> Proposal:
-    """``mode``: "lock" (keep it in every re-solve), "exclude" (never propose it) or "clear"."""
+             actor: User | str | None, now: dt.datetime, expected_version: int | None = None,
+             role_skill_id: int | None = None) -> Proposal:
+    """``mode``: "lock" (keep it in every re-solve), "exclude" (never propose it) or "clear". A lock may name the
+    team role he must fill (``role_skill_id``); any other change drops it."""
     _require_editor(actor)
     _require_editable(rnd, expected_version)
     if mode not in ("lock", "exclude", "clear"):
         raise ServiceError(_l("Unknown change."), field="mode")
     proposal = _proposal(session, rnd, craftsman_id, demand_id)
-    before = {"locked": proposal.locked, "excluded": proposal.excluded}
+    before = {"locked": proposal.locked, "excluded": proposal.excluded, "role_skill_id": proposal.locked_role_skill_id}
     proposal.locked = mode == "lock"
     proposal.excluded = mode == "exclude"
+    proposal.locked_role_skill_id = role_skill_id if mode == "lock" else None
     _touch(session, rnd)
     audit.record(session, actor=actor, action=f"round.{mode}", entity=rnd, now=now, before=before,
                  after={"craftsman_id": craftsman_id, "demand_id": demand_id, "locked": proposal.locked,
-                        "excluded": proposal.excluded})
+                        "excluded": proposal.excluded, "role_skill_id": proposal.locked_role_skill_id})
     return proposal
 
 

@@ -357,6 +357,7 @@ def pair(round_id: int):
 
 class PlaceForm(ActionForm):
     craftsman_id = IntegerField(validators=[DataRequired()])
+    role = StringField()  # a team role's skill code; empty: the solver chooses his role
 
 
 PLACE_FILTER_KEYS = ("q", "skill", "region")
@@ -386,8 +387,8 @@ def place(round_id: int, demand_id: int):
         if not form.validate_on_submit():
             flash(_("The request was incomplete; nothing was changed."), "error")
         elif run_service(lambda: placing.place_craftsman(
-                db.session, rnd, demand_id, form.craftsman_id.data, actor=current_user, now=utcnow(),
-                expected_version=_version()), _("The craftsman is locked onto “%(title)s”; re-solve to apply.",
+                db.session, rnd, demand_id, form.craftsman_id.data, role=(form.role.data or "").strip() or None,
+                actor=current_user, now=utcnow(), expected_version=_version()), _("The craftsman is locked onto “%(title)s”; re-solve to apply.",
                                                 title=demand.title)):
             return _back(rnd)
         return redirect(url_for("rounds.place", round_id=rnd.id, demand_id=demand_id,
