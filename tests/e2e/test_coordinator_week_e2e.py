@@ -1,5 +1,5 @@
 """A coordinator's week in real Chromium (issue 14, item 10): two needs entered by hand for enterprises that
-phoned, ten imported from the office's sheet, all twelve approved in one bulk action, a round over 成都市 solved
+phoned, ten imported from the office's sheet, all twelve approved in one bulk action, a round over 渝北区 solved
 and published, the messages sent (after confirming their number) into a real SMTP server (aiosmtpd), and on
 one engagement a follow-up and a long-term agreement with its signed document. Screenshots of each new page
 go to the screenshots folder (docs/screenshots/ when refreshing the documentation)."""
@@ -22,7 +22,7 @@ from tests.web.test_demand_import import HEADER, sheet
 from web.models import Agreement, Craftsman, CraftsmanSkill, Demand, Engagement, Notification, Region, Skill
 
 pytestmark = pytest.mark.e2e
-CHENGDU = ("510000", "510100", "510104")  # 四川省 › 成都市 › 锦江区
+YUBEI = ("500000", "500112")  # 重庆市 › 渝北区: the round takes its demands and all Chongqing craftsmen
 CATEGORIES = ("技术服务", "技术攻关", "技能培训")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -64,13 +64,13 @@ def _shot(page, screenshots_dir, name: str, *, phone: bool = False) -> None:
         page.set_viewport_size(DESKTOP_VIEWPORT)
 
 
-def _chengdu_skills(live_server, count: int) -> list[str]:
-    """Skill codes that active Chengdu craftsmen hold at their best, one each."""
+def _chongqing_skills(live_server, count: int) -> list[str]:
+    """Skill codes that active Chongqing craftsmen hold at their best, one each."""
     with live_server.session() as session:
         rows = session.execute(
             sa.select(Skill.code).join(CraftsmanSkill, CraftsmanSkill.skill_id == Skill.id)
             .join(Craftsman, Craftsman.id == CraftsmanSkill.craftsman_id).join(Region, Region.id == Craftsman.region_id)
-            .where(Craftsman.status == "active", Craftsman.can_onsite, Region.code.like("5101%"),
+            .where(Craftsman.status == "active", Craftsman.can_onsite, Region.code.like("50%"),
                    Skill.parent_id.is_not(None))
             .order_by(CraftsmanSkill.proficiency.desc(), Craftsman.id)).scalars().all()
     return list(dict.fromkeys(rows))[:count]
@@ -78,16 +78,16 @@ def _chengdu_skills(live_server, count: int) -> list[str]:
 
 def _enter_by_hand(page, tag: str, n: int, skill_code: str, skill_name: str) -> None:
     page.goto("/workspace/intake/new")
-    page.fill("input[name=enterprise_name]", f"成都来电企业{tag}-{n}有限公司")
-    page.fill("input[name=credit_code]", valid_credit_code(int(tag) % 1_000_000 * 10 + n))
+    page.fill("input[name=enterprise_name]", f"重庆来电企业{tag}-{n}有限公司")
+    page.fill("input[name=credit_code]", valid_credit_code())
     page.select_option("select[name=industry_code]", "sc.equipment")
     page.select_option("select[name=category_code]", "tech_service")
     page.fill("input[name=title]", f"来电需求{tag}-{n}：{skill_name}")
     page.fill("textarea[name=description]", f"企业来电：生产中遇到{skill_name}方面的问题，希望工匠上门指导。")
     page.fill("input[name=contact_name]", "钱经理")
-    page.fill("input[name=contact_phone]", valid_mobile(int(tag) % 1_000_000 * 10 + n))
+    page.fill("input[name=contact_phone]", valid_mobile())
     page.fill("input[name=contact_email]", f"enterprise-{tag}-{n}@example.test")
-    for level, code in enumerate(CHENGDU):
+    for level, code in enumerate(YUBEI):
         page.select_option(f"#region_level_{level}", code)
     page.fill("[data-skill-filter]", skill_name)
     page.check(f"input[name=skills][value='{skill_code}']")
@@ -101,7 +101,7 @@ def _enter_by_hand(page, tag: str, n: int, skill_code: str, skill_name: str) -> 
 
 def test_a_coordinators_week(staff_page, live_server, smtp_inbox, screenshots_dir, tmp_path):
     page, tag = staff_page, str(unique_number())
-    skills = _chengdu_skills(live_server, 12)
+    skills = _chongqing_skills(live_server, 12)
     with live_server.session() as session:
         names = dict(session.execute(sa.select(Skill.code, Skill.name_zh).where(Skill.code.in_(skills))).all())
 
@@ -115,10 +115,9 @@ def test_a_coordinators_week(staff_page, live_server, smtp_inbox, screenshots_di
     # --- ten from the office's sheet: preview who and what, then confirm (no approval yet)
     rows = []
     for n in range(10):
-        number = int(tag) % 1_000_000 * 10 + n + 100
-        rows.append([f"成都表格企业{tag}-{n}有限公司", valid_credit_code(number), CHENGDU[2], "装备制造", "孙主任",
-                     valid_mobile(number), CATEGORIES[n % 3], f"表格需求{tag}-{n}：{names[skills[n + 2]]}",
-                     f"{names[skills[n + 2]]}方面的技术难题。", skills[n + 2], "", "1", "线下", "成都市锦江区", "中"])
+        rows.append([f"重庆表格企业{tag}-{n}有限公司", valid_credit_code(), YUBEI[1], "装备制造", "孙主任",
+                     valid_mobile(), CATEGORIES[n % 3], f"表格需求{tag}-{n}：{names[skills[n + 2]]}",
+                     f"{names[skills[n + 2]]}方面的技术难题。", skills[n + 2], "", "1", "线下", "重庆市渝北区", "中"])
     sheet_path = tmp_path / "needs.xlsx"
     sheet_path.write_bytes(sheet(rows, header=HEADER))
     page.goto("/workspace/intake/import")
@@ -144,11 +143,11 @@ def test_a_coordinators_week(staff_page, live_server, smtp_inbox, screenshots_di
         ours = session.scalars(sa.select(Demand).where(Demand.title.like(f"%需求{tag}-%"))).all()
         assert len(ours) == 12 and {d.status for d in ours} == {"open"}, {d.status for d in ours}
 
-    # --- a round over Chengdu, solved and published
+    # --- a round over 渝北区's needs and Chongqing's craftsmen, solved and published
     page.goto("/workspace/rounds/new")
-    page.fill("input[name=name]", f"成都周轮次{tag}")
-    page.select_option("select[name=demand_region]", CHENGDU[1])
-    page.select_option("select[name=craftsman_region]", CHENGDU[1])
+    page.fill("input[name=name]", f"渝北周轮次{tag}")
+    page.select_option("select[name=demand_region]", YUBEI[1])
+    page.select_option("select[name=craftsman_region]", YUBEI[0])
     with page.expect_navigation():
         page.click("#round-form [type=submit]")
     round_id = int(re.search(r"/workspace/rounds/(\d+)$", page.url).group(1))
@@ -173,7 +172,7 @@ def test_a_coordinators_week(staff_page, live_server, smtp_inbox, screenshots_di
     by_hand = [d for d in ours if d.title.startswith(f"来电需求{tag}-")]
     for n, demand in enumerate(by_hand):
         received = [message for to, message in smtp_inbox.messages if f"enterprise-{tag}-{n}@example.test" in to]
-        round_mail = [m for m in received if m["Subject"] and f"成都周轮次{tag}" in m["Subject"]]
+        round_mail = [m for m in received if m["Subject"] and f"渝北周轮次{tag}" in m["Subject"]]
         assert round_mail, [m["Subject"] for m in received]
         body = round_mail[0].get_content()
         with live_server.session() as session:

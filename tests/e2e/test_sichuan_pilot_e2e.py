@@ -64,9 +64,8 @@ def _pilot_needs(live_server) -> list[tuple[str, str, str]]:
 def _pilot_sheet(needs, tag: str) -> bytes:
     rows = []
     for n, (code, name, region) in enumerate(needs):
-        number = int(tag) % 100_000 * 100 + n
-        rows.append([f"四川试点企业{tag}-{n:02d}有限公司", valid_credit_code(number), region, "装备制造", "王经理",
-                     valid_mobile(number), CATEGORIES[n % 3], f"{name}难题（试点{tag}-{n:02d}）",
+        rows.append([f"四川试点企业{tag}-{n:02d}有限公司", valid_credit_code(), region, "装备制造", "王经理",
+                     valid_mobile(), CATEGORIES[n % 3], f"{name}难题（试点{tag}-{n:02d}）",
                      f"生产中遇到{name}方面的技术难题，希望劳模工匠现场指导。", code, "", "1", "线下",
                      "四川省试点园区", "中"])
     return sheet(rows, header=HEADER)
@@ -76,13 +75,13 @@ def _enter_team_demand(page, tag: str) -> None:
     """The coordinator types the team's need as the enterprise gave it on the phone."""
     page.goto("/workspace/intake/new")
     page.fill("input[name=enterprise_name]", f"德阳智能装备有限公司{tag}")
-    page.fill("input[name=credit_code]", valid_credit_code(int(tag) % 1_000_000 + 7_000_000))
+    page.fill("input[name=credit_code]", valid_credit_code())
     page.select_option("select[name=industry_code]", "sc.equipment")
     page.select_option("select[name=category_code]", "tech_tackling")
     page.fill("input[name=title]", f"智能产线改造跨界攻关小组{tag}")
     page.fill("textarea[name=description]", "焊接机器人工作站、数控铣削单元和电气控制柜需要一起改造，请组一个跨界攻关小组。")
     page.fill("input[name=contact_name]", "赵主任")
-    page.fill("input[name=contact_phone]", valid_mobile(int(tag) % 1_000_000 + 7_000_000))
+    page.fill("input[name=contact_phone]", valid_mobile())
     page.select_option("#region_level_0", SICHUAN)
     page.select_option("#region_level_1", TEAM_REGION[0])
     page.select_option("#region_level_2", TEAM_REGION[1])
