@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -164,3 +165,34 @@ def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     To refresh the documentation's screenshots: ``CRAFTMATCH_SCREENSHOTS_DIR=docs/screenshots make test-e2e``.
     """
     return screenshots_target(os.environ, lambda: tmp_path_factory.mktemp("screenshots"))
+
+
+def create_round(page, name: str, demand_region: str, craftsman_region: str) -> int:
+    """Create a round through the new-round form; its id."""
+    page.goto("/workspace/rounds/new")
+    page.fill("input[name=name]", name)
+    page.select_option("select[name=demand_region]", demand_region)
+    page.select_option("select[name=craftsman_region]", craftsman_region)
+    with page.expect_navigation():
+        page.click("#round-form [type=submit]")
+    match = re.search(r"/workspace/rounds/(\d+)$", page.url)
+    assert match, page.url
+    return int(match.group(1))
+
+
+def fill_staff_demand(page, *, enterprise: str, category: str, title: str, description: str, contact: str,
+                      regions: tuple[str, ...]) -> None:
+    """Open the staff intake form and type the enterprise, the need and its place (the cascading picker)."""
+    from tests.factories import valid_credit_code, valid_mobile
+
+    page.goto("/workspace/intake/new")
+    page.fill("input[name=enterprise_name]", enterprise)
+    page.fill("input[name=credit_code]", valid_credit_code())
+    page.select_option("select[name=industry_code]", "sc.equipment")
+    page.select_option("select[name=category_code]", category)
+    page.fill("input[name=title]", title)
+    page.fill("textarea[name=description]", description)
+    page.fill("input[name=contact_name]", contact)
+    page.fill("input[name=contact_phone]", valid_mobile())
+    for level, code in enumerate(regions):
+        page.select_option(f"#region_level_{level}", code)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DESKTOP_VIEWPORT, PHONE_VIEWPORT
+from tests.e2e.conftest import DESKTOP_VIEWPORT, PHONE_VIEWPORT, create_round, fill_staff_demand
 from tests.factories import unique_number, valid_credit_code, valid_mobile
 from tests.web.test_demand_import import HEADER, sheet
 from web.models import Agreement, Craftsman, CraftsmanSkill, Demand, Engagement, Notification, Region, Skill
@@ -77,18 +77,10 @@ def _chongqing_skills(live_server, count: int) -> list[str]:
 
 
 def _enter_by_hand(page, tag: str, n: int, skill_code: str, skill_name: str) -> None:
-    page.goto("/workspace/intake/new")
-    page.fill("input[name=enterprise_name]", f"重庆来电企业{tag}-{n}有限公司")
-    page.fill("input[name=credit_code]", valid_credit_code())
-    page.select_option("select[name=industry_code]", "sc.equipment")
-    page.select_option("select[name=category_code]", "tech_service")
-    page.fill("input[name=title]", f"来电需求{tag}-{n}：{skill_name}")
-    page.fill("textarea[name=description]", f"企业来电：生产中遇到{skill_name}方面的问题，希望工匠上门指导。")
-    page.fill("input[name=contact_name]", "钱经理")
-    page.fill("input[name=contact_phone]", valid_mobile())
+    fill_staff_demand(page, enterprise=f"重庆来电企业{tag}-{n}有限公司", category="tech_service",
+                      title=f"来电需求{tag}-{n}：{skill_name}", contact="钱经理", regions=YUBEI,
+                      description=f"企业来电：生产中遇到{skill_name}方面的问题，希望工匠上门指导。")
     page.fill("input[name=contact_email]", f"enterprise-{tag}-{n}@example.test")
-    for level, code in enumerate(YUBEI):
-        page.select_option(f"#region_level_{level}", code)
     page.fill("[data-skill-filter]", skill_name)
     page.check(f"input[name=skills][value='{skill_code}']")
     page.fill("[data-skill-filter]", "")
@@ -144,13 +136,7 @@ def test_a_coordinators_week(staff_page, live_server, smtp_inbox, screenshots_di
         assert len(ours) == 12 and {d.status for d in ours} == {"open"}, {d.status for d in ours}
 
     # --- a round over 渝北区's needs and Chongqing's craftsmen, solved and published
-    page.goto("/workspace/rounds/new")
-    page.fill("input[name=name]", f"渝北周轮次{tag}")
-    page.select_option("select[name=demand_region]", YUBEI[1])
-    page.select_option("select[name=craftsman_region]", YUBEI[0])
-    with page.expect_navigation():
-        page.click("#round-form [type=submit]")
-    round_id = int(re.search(r"/workspace/rounds/(\d+)$", page.url).group(1))
+    round_id = create_round(page, f"渝北周轮次{tag}", YUBEI[1], YUBEI[0])
     for action in ("solve", "publish"):
         with page.expect_navigation():
             page.locator(f"form[action*='/{action}'] button[type=submit]").first.click()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DESKTOP_VIEWPORT, PHONE_VIEWPORT
+from tests.e2e.conftest import DESKTOP_VIEWPORT, PHONE_VIEWPORT, create_round
 from tests.factories import unique_number
 from tests.web.test_import import HEADER_ZH, xlsx
 from web.models import Craftsman, Engagement, EngagementMember, MatchingRound, Notification, Proposal
@@ -90,15 +90,7 @@ def test_import_round_lock_resolve_publish(staff_page, live_server, screenshots_
     expect(page.locator("#craftsmen tbody tr")).to_have_count(6)
 
     # --- a round over Chengdu's open demands and craftsmen
-    page.goto("/workspace/rounds/new")
-    page.fill("input[name=name]", f"成都十二月轮次{tag}")
-    page.select_option("select[name=demand_region]", REGION)
-    page.select_option("select[name=craftsman_region]", REGION)
-    with page.expect_navigation():
-        page.click("#round-form [type=submit]")
-    match = re.search(r"/workspace/rounds/(\d+)$", page.url)
-    assert match, page.url
-    round_id = int(match.group(1))
+    round_id = create_round(page, f"成都十二月轮次{tag}", REGION, REGION)
     expect(page.locator("#round-status")).to_have_attribute("data-status", "draft")
     with live_server.session() as session:
         rnd = session.get(MatchingRound, round_id)

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DESKTOP_VIEWPORT
+from tests.e2e.conftest import DESKTOP_VIEWPORT, create_round, fill_staff_demand
 from tests.factories import unique_number, valid_credit_code, valid_mobile
 from tests.web.test_demand_import import HEADER, sheet
 from web.models import (
@@ -73,18 +73,9 @@ def _pilot_sheet(needs, tag: str) -> bytes:
 
 def _enter_team_demand(page, tag: str) -> None:
     """The coordinator types the team's need as the enterprise gave it on the phone."""
-    page.goto("/workspace/intake/new")
-    page.fill("input[name=enterprise_name]", f"德阳智能装备有限公司{tag}")
-    page.fill("input[name=credit_code]", valid_credit_code())
-    page.select_option("select[name=industry_code]", "sc.equipment")
-    page.select_option("select[name=category_code]", "tech_tackling")
-    page.fill("input[name=title]", f"智能产线改造跨界攻关小组{tag}")
-    page.fill("textarea[name=description]", "焊接机器人工作站、数控铣削单元和电气控制柜需要一起改造，请组一个跨界攻关小组。")
-    page.fill("input[name=contact_name]", "赵主任")
-    page.fill("input[name=contact_phone]", valid_mobile())
-    page.select_option("#region_level_0", SICHUAN)
-    page.select_option("#region_level_1", TEAM_REGION[0])
-    page.select_option("#region_level_2", TEAM_REGION[1])
+    fill_staff_demand(page, enterprise=f"德阳智能装备有限公司{tag}", category="tech_tackling",
+                      title=f"智能产线改造跨界攻关小组{tag}", contact="赵主任", regions=(SICHUAN, *TEAM_REGION),
+                      description="焊接机器人工作站、数控铣削单元和电气控制柜需要一起改造，请组一个跨界攻关小组。")
     for index, (_, name) in enumerate(TEAM):
         page.fill(f"input[name='roles-{index}-skill']", name)
         page.fill(f"input[name='roles-{index}-count']", "1")
@@ -128,13 +119,7 @@ def test_the_sichuan_pilot_is_matched_with_relevant_craftsmen_and_the_team_role_
         assert session.get(Demand, team.id).status == "open"
 
     # --- one round over the province, default settings
-    page.goto("/workspace/rounds/new")
-    page.fill("input[name=name]", f"四川试点轮次{tag}")
-    page.select_option("select[name=demand_region]", SICHUAN)
-    page.select_option("select[name=craftsman_region]", SICHUAN)
-    with page.expect_navigation():
-        page.click("#round-form [type=submit]")
-    round_id = int(re.search(r"/workspace/rounds/(\d+)$", page.url).group(1))
+    round_id = create_round(page, f"四川试点轮次{tag}", SICHUAN, SICHUAN)
     with page.expect_navigation():
         page.locator("form[action*='/solve'] button[type=submit]").first.click()
     expect(page.locator("#round-status")).to_have_attribute("data-status", "solved")
