@@ -26,8 +26,6 @@ from web.services import seeding
 HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 REFERENCE_TABLES = {"region", "industry", "skill", "demand_category", "honour_level"}
 PROPER_NAMES = {"匠"}  # the brand mark in the header
-# Programme terms kept in Chinese beside their English, as a gloss a union reader recognises
-GLOSSES = {"工法", "五小", "万元", "验收", "长期惠企", "师徒结对", "联络专员", "专精特新"}
 ANNOUNCED_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt")
 
 
@@ -87,14 +85,14 @@ def _reference_names(session) -> set[str]:
 
 
 def untranslated(parts: list[str], user_data: list[str], reference_names: set[str]) -> list[str]:
-    """Han runs of the page's texts that are neither user data nor a proper name or gloss. A run that is also a
+    """Han runs of the page's texts that are neither user data nor a proper name. A run that is also a
     reference name passes only as or inside a user-data value on the same text (a title naming a skill)."""
     corpus, whole_values = "\n".join(user_data), set(user_data)
     found = []
     for text in parts:
         for match in HAN.finditer(text):
             run = match.group()
-            if run in PROPER_NAMES or run in GLOSSES:
+            if run in PROPER_NAMES:
                 continue
             if run in corpus and (run not in reference_names or text in whole_values
                                   or any(len(value) > len(run) and run in value and value in text

@@ -178,7 +178,7 @@ def test_xlsx_export_has_one_sheet_per_table(app, coordinator_browser):
     assert book.sheetnames == ["Summary", "Demands by status", "Demands by category", "By region", "By industry",
                                "By month", "Targets"]
     summary = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True)}
-    assert (summary["Enterprises served"], summary["Problems solved"], summary["Value created (万元)"]) == (3, 4, 35)
+    assert (summary["Enterprises served"], summary["Problems solved"], summary["Value created (× 10,000 yuan)"]) == (3, 4, 35)
     targets = list(book["Targets"].iter_rows(values_only=True))
     assert targets[1] == ("Sichuan", 2026, "Craftsman visits", 10, 3, 30)
     book.close()

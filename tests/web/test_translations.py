@@ -41,3 +41,18 @@ def test_fragments_have_no_stray_percent_sign():
     stray = re.compile(r"%(?!\([a-z_]+\)(?:\.\d+)?[sdf]|%)")
     offenders = {msgid: text for msgid, text in i18n_catalog.fragment_translations().items() if stray.search(text)}
     assert offenders == {}, "use the full-width ％ or a placeholder"
+
+
+# Chinese words a user types into a field or sheet, quoted in the English hint that asks for them
+TYPED_WORDS = {"焊接", "数控铣", "线下", "线上", "混合", "高", "中", "低"}
+
+
+def test_english_source_strings_are_plain_english():
+    # The page crawl in test_english_pages.py lets a Han run through when seeded user data contains it (万元
+    # does), so the English source strings themselves are checked: no Chinese gloss beside the English.
+    import re
+
+    han = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+    glossed = {msgid: runs for msgid in i18n_catalog.source_messages()
+               if (runs := set(han.findall(msgid)) - TYPED_WORDS)}
+    assert glossed == {}, "write these in plain English; the Chinese goes in a fragment"

@@ -9,7 +9,7 @@ from web.models.outcomes import OUTCOME_KINDS
 from web.schemas.common import Code, StrictSchema, Text
 
 _COUNT = validate.Range(min=0, max=1_000_000, error=_l("Enter a whole number between 0 and 1,000,000."))
-_MONEY = validate.Range(min=0, max=10_000_000, error=_l("Enter an amount between 0 and 10,000,000 (万元)."))
+_MONEY = validate.Range(min=0, max=10_000_000, error=_l("Enter an amount between 0 and 10,000,000 (× 10,000 yuan)."))
 _DATE_ERRORS = {"invalid": _l("Enter a date as YYYY-MM-DD.")}
 # Outcomes produced by one follow-up (patents, work methods…): a handful per record.
 MAX_OUTCOMES_PER_FOLLOW_UP = 5

@@ -182,7 +182,7 @@ def complete_engagement(session: Session, engagement: Engagement, data: dict[str
     values = load_or_raise(CompleteSchema(), data)
     _require_status(engagement, "in_service")
     if engagement.acceptance_at is None:
-        raise ServiceError(_l("Record the enterprise's acceptance (验收) before completing."), field="status",
+        raise ServiceError(_l("Record the enterprise's acceptance before completing."), field="status",
                            code="not_accepted")
     completed_on = values["completed_on"]
     if engagement.started_on and completed_on < engagement.started_on:

@@ -37,7 +37,7 @@ from web.services.personal_data import mask_phone
 from web.views.forms import show_errors
 from web.views.team_roles import PUBLIC_ROLE_ROWS, roles_data, roles_field
 
-ENTERPRISE_TYPE_LABELS = {"zjtx": _l("Specialised and innovative SME (专精特新)"),
+ENTERPRISE_TYPE_LABELS = {"zjtx": _l("Specialised and innovative SME"),
                           "smme": _l("Small, medium or micro enterprise"), "large": _l("Large enterprise"),
                           "other": _l("Other")}
 

@@ -63,7 +63,7 @@ from web.views.forms import show_errors
 bp = Blueprint("engagements", __name__, url_prefix="/workspace/engagements")
 
 OUTCOME_KIND_LABELS = {
-    "patent": _l("Patent"), "method": _l("Work method"), "small_innovation": _l("Small innovation (五小)"),
+    "patent": _l("Patent"), "method": _l("Work method"), "small_innovation": _l("Small innovation (“five smalls”)"),
     "standard": _l("Standard"), "course": _l("Course"),
 }
 PER_PAGE = 50
@@ -107,15 +107,15 @@ class OutcomeRow(Form):
                        + [SelectChoice(k, OUTCOME_KIND_LABELS[k]) for k in OUTCOME_KINDS], validate_choice=False)
     title = StringField(_l("Title"))
     reference = StringField(_l("Number or reference"))
-    value_wan = _number(_l("Value (万元)"), "0.01")
+    value_wan = _number(_l("Value (× 10,000 yuan)"), "0.01")
 
 
 class FollowUpForm(FlaskForm):
     done_on = _date(_l("Date of the follow-up"))
     problems_solved = _number(_l("Problems solved"))
-    value_created_wan = _number(_l("Value created / cost saved (万元)"), "0.01")
+    value_created_wan = _number(_l("Value created / cost saved (× 10,000 yuan)"), "0.01")
     workers_trained = _number(_l("Workers trained (person-times)"))
-    apprentices = _number(_l("Apprentices taken (师徒结对)"))
+    apprentices = _number(_l("Apprentices taken (mentor–apprentice pairing)"))
     note = TextAreaField(_l("Notes"))
     outcomes = FieldList(FormField(OutcomeRow), min_entries=3, max_entries=MAX_OUTCOMES_PER_FOLLOW_UP)
     attachment = FileField(_l("Photo or document"))

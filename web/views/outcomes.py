@@ -26,7 +26,7 @@ from web.services.personal_data import record_export
 from web.views.forms import show_errors
 
 bp = Blueprint("outcomes", __name__, url_prefix="/workspace/outcomes")
-KIND_LABELS = {"patent": _l("Patent"), "method": _l("Work method (工法)"), "small_innovation": _l("Small innovation (五小)"),
+KIND_LABELS = {"patent": _l("Patent"), "method": _l("Work method"), "small_innovation": _l("Small innovation (“five smalls”)"),
                "standard": _l("Standard"), "course": _l("Course")}
 FILTER_KEYS = ("q", "kind", "industry", "year", "craftsman", "studio", "source")
 
@@ -38,7 +38,7 @@ class OutcomeForm(FlaskForm):
     craftsman_id = IntegerField(_l("Craftsman number"), validators=[Optional()])
     studio = StringField(_l("Innovation studio"), validators=[Length(max=120)])
     industries = StringField(_l("Industries"), validators=[Length(max=300)])
-    value_wan = FloatField(_l("Value created (万元)"), validators=[Optional()])
+    value_wan = FloatField(_l("Value created (× 10,000 yuan)"), validators=[Optional()])
     year = IntegerField(_l("Year"), validators=[Optional()])
     reference = StringField(_l("Reference (patent or standard number)"), validators=[Length(max=80)])
 
