@@ -185,17 +185,18 @@ def _pairs(session: Session, rnd: MatchingRound, *flags) -> list[tuple[str, str]
     return [(str(c), str(d)) for c, d in rows]
 
 
-def _role_locks(session: Session, rnd: MatchingRound, roles, locks: list[tuple[str, str]]
-                ) -> tuple[tuple[str, str, int], ...]:
-    """(craftsman id, demand id, skill column) of the locks onto a named team role, among the round's locks."""
+def _locks_with_roles(session: Session, rnd: MatchingRound, roles
+                      ) -> tuple[list[tuple[str, str]], tuple[tuple[str, str, int], ...]]:
+    """The round's locked pairs, and among them (craftsman id, demand id, skill column) of those locked onto a named
+    team role: one read of the locked proposals."""
     column_of = {(demand, skill_id): column for demand, column, _, skill_id in roles}
-    live = set(locks)
     rows = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id, Proposal.locked_role_skill_id)
-                           .where(Proposal.round_id == rnd.id, Proposal.locked,
-                                  Proposal.locked_role_skill_id.is_not(None))
+                           .where(Proposal.round_id == rnd.id, Proposal.locked)
                            .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
-    return tuple((str(c), str(d), column_of[(str(d), skill)]) for c, d, skill in rows
-                 if (str(c), str(d)) in live and (str(d), skill) in column_of)
+    locks = [(str(c), str(d)) for c, d, _ in rows]
+    role_locks = tuple((str(c), str(d), column_of[(str(d), skill)]) for c, d, skill in rows
+                       if skill is not None and (str(d), skill) in column_of)
+    return locks, role_locks
 
 
 def mark_queued(session: Session, rnd: MatchingRound, *, job_id: str | None, actor: User | str | None,
@@ -292,7 +293,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     def in_round(pairs):
         return [(c, d) for c, d in pairs if c in known["c"] and d in known["d"]]
 
-    locks = _pairs(session, rnd, Proposal.locked.is_(True))
+    locks, role_locks = _locks_with_roles(session, rnd, roles)
     exclusions = sorted(set(in_round(_pairs(session, rnd, Proposal.excluded.is_(True))))
                         | set(in_round(features.declined_pairs(session, rnd.id))))
     previous = in_round(_pairs(session, rnd, Proposal.assigned.is_(True))) if rnd.solved_at else None
@@ -306,7 +307,7 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                                         exclusions=tuple(exclusions),
                                         previous=None if previous is None else tuple(previous), committed=committed,
                                         roles=tuple(features.solver_roles(roles, demands.ids)),
-                                        role_locks=_role_locks(session, rnd, roles, locks)))
+                                        role_locks=role_locks))
     except ProblemError as error:
         raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
     result = outcome.result

@@ -51,7 +51,6 @@ TRACKED_KEY = "tracked_demands"
 TRACKED_MAX = 20
 FORM_BODY_LIMIT = 256 * 1024  # the public forms are text only: far below the app-wide upload limit
 HONEYPOT = "homepage"
-REGIONS_MAX_AGE = 365 * 24 * 3600
 
 
 def _submit_limit() -> str:
