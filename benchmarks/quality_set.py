@@ -25,16 +25,12 @@ import scipy.sparse as sp
 from matching.features import CraftsmanFeatures, DemandFeatures, Windows
 from seeds.demo import DEFAULT_SEED, generate_demo
 
+# the round's own readings of the pools, so that the evaluation scores demands as a round in the app does
+from web.services.features import DEFAULT_WINDOW_DAYS, DIFFICULTY, EPOCH, URGENCY
+from web.services.rounds import PRIORITY_BY_URGENCY
+
 REFERENCE = Path(__file__).resolve().parent.parent / "seeds" / "reference"
-EPOCH = dt.date(2000, 1, 1)
 TODAY = dt.date(2026, 12, 1)
-DEFAULT_WINDOW_DAYS = 180
-DIFFICULTY = {"tech_tackling": 2, "digital": 1, "management": 1, "standards": 1, "transfer": 1}
-URGENCY = {"low": 0, "medium": 1, "high": 2}
-PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
-HONOUR_RANK = {"great_craftsman": 4, "sichuan_craftsman": 3, "bayu_craftsman": 3, "municipal_craftsman": 2,
-               "trainee": 1}
-MODEL_WORKER_HONOURS = {"national_model_worker", "provincial_model_worker"}
 
 # Invented 跨界攻关小组 needs: (title, county, industry, category, roles as (skill code, count)).
 TEAM_DEMANDS = (
@@ -118,8 +114,16 @@ def _day(value: str | dt.date | None, default: dt.date) -> int:
     return ((dt.date.fromisoformat(value) if isinstance(value, str) else value) - EPOCH).days
 
 
+def _honours() -> tuple[dict[str, int], set[str]]:
+    """Rank of each craftsman honour, and the 劳模 honours (a flag, one rank more), from the reference seeds."""
+    rows = _rows("honour_levels.csv")
+    return ({row["code"]: min(int(row["rank"]), 4) for row in rows if row["kind"] != "model_worker"},
+            {row["code"] for row in rows if row["kind"] == "model_worker"})
+
+
 def _craftsmen(records: list[dict], skills: _Vocabulary, industries: _Vocabulary, places) -> CraftsmanFeatures:
     honours = [[h["code"] for h in r["honours"]] for r in records]
+    rank_of, model_worker_honours = _honours()
     return CraftsmanFeatures(
         ids=tuple(r["key"] for r in records),
         skills=skills.matrix([[(s["code"], s["proficiency"]) for s in r["skills"]] for r in records],
@@ -130,8 +134,8 @@ def _craftsmen(records: list[dict], skills: _Vocabulary, industries: _Vocabulary
         lon=np.array([places[r["region_code"]][1] for r in records]),
         province=tuple(r["region_code"][:2] for r in records),
         travel_radius_km=np.array([r["travel_radius_km"] or np.nan for r in records], dtype=float),
-        honour_rank=np.array([max((HONOUR_RANK.get(c, 0) for c in own), default=0) for own in honours], dtype=np.int8),
-        model_worker=np.array([bool(MODEL_WORKER_HONOURS & set(own)) for own in honours]),
+        honour_rank=np.array([max((rank_of.get(c, 0) for c in own), default=0) for own in honours], dtype=np.int8),
+        model_worker=np.array([bool(model_worker_honours & set(own)) for own in honours]),
         can_onsite=np.array(["onsite" in r["modes"] for r in records]),
         can_remote=np.array(["remote" in r["modes"] for r in records]),
         availability=Windows.from_lists([[(_day(w["start"], TODAY), _day(w["end"], TODAY)) for w in r["availability"]]
