@@ -94,6 +94,18 @@ def month_of(session: Session, column: Any) -> Any:
     return sa.func.to_char(column, "YYYY-MM")
 
 
+def month_bucket(session: Session, column: Any) -> Any:
+    """The month of ``column`` to group by; ``month_of`` formats the grouped buckets (PostgreSQL's
+    ``to_char`` on every row of a large table costs more than its ``date_trunc``)."""
+    if _dialect(session) == "sqlite":
+        return sa.func.strftime("%Y-%m", column)
+    return sa.func.date_trunc("month", sa.cast(column, sa.DateTime))
+
+
+def month_label(session: Session, bucket: Any) -> Any:
+    return bucket if _dialect(session) == "sqlite" else month_of(session, bucket)
+
+
 def median(session: Session, expression: Any, *where: Any, select_from: Any = Demand) -> float | None:
     """The median of ``expression`` over the rows matching ``where``: a count, then the middle one or two rows
     (PostgreSQL: ``percentile_cont(0.5)``, the same mean of the middle one or two, in one pass)."""
@@ -112,6 +124,43 @@ def median(session: Session, expression: Any, *where: Any, select_from: Any = De
 # ---------------------------------------------------------------- the figures
 def _demand_filter(period: Period) -> list[Any]:
     return [*period.on(Demand.submitted_at), *period.region(Demand.region_id)]
+
+
+class DemandCounts:
+    """Demands per (region, category, status), counted in the period and in a year (the targets'), both
+    inside the period's province: ONE pass over the demand's narrow report index (``ix_demand_report``) for the
+    figures by status, category and region, the match rate's counts and the targets' demand figures."""
+
+    def __init__(self, session: Session, period: Period, year: int | None = None) -> None:
+        self.period, self.year = period, year
+
+        def counted(within: Period) -> Any:
+            conditions = within.on(Demand.submitted_at)
+            return sa.func.count().filter(sa.and_(*conditions)) if conditions else sa.func.count()
+
+        in_year = counted(Period(dt.date(year, 1, 1), dt.date(year, 12, 31))) if year else sa.literal(0)
+        self.rows = session.execute(
+            sa.select(Demand.region_id, Demand.category_id, Demand.status, counted(period).label("in_period"),
+                      in_year.label("in_year"))
+            .where(*period.region(Demand.region_id))
+            .group_by(Demand.region_id, Demand.category_id, Demand.status)).all()
+
+    def by(self, key: str, *, year_only: bool = False) -> dict[Any, tuple[int, int]]:
+        """{region_id or category_id or status: (demands, matched or later)}, only keys with demands."""
+        totals: dict[Any, tuple[int, int]] = {}
+        for row in self.rows:
+            n = row.in_year if year_only else row.in_period
+            if n:
+                demands, matched = totals.get(getattr(row, key), (0, 0))
+                totals[getattr(row, key)] = (demands + n, matched + (n if row.status in MATCHED_OR_LATER else 0))
+        return totals
+
+
+def _demand_counts(session: Session, period: Period, facts: Facts | None) -> DemandCounts:
+    """The facts' counts when they were taken for this period (a report reuses them), else a fresh pass."""
+    if facts is not None and facts.period == period:
+        return facts.demand_counts(session)
+    return DemandCounts(session, period)
 
 
 class Facts:
@@ -133,6 +182,12 @@ class Facts:
         lower = min(bounds + [period.start]) if period.start else None
         self.follow = self._follow(session, lower, upper)
         self.members = self._members(session)
+        self.demands: DemandCounts | None = None
+
+    def demand_counts(self, session: Session) -> DemandCounts:
+        if self.demands is None:
+            self.demands = DemandCounts(session, self.period, self.year)
+        return self.demands
 
     def _region_column(self) -> Any:
         return Demand.region_id if self.regions else sa.literal(None)
@@ -148,7 +203,7 @@ class Facts:
         return sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
 
     def _follow(self, session: Session, lower: dt.date | None, upper: dt.date | None) -> list[Any]:
-        query = (sa.select(self._region_column().label("region_id"), month_of(session, FollowUp.done_on).label("month"),
+        query = (sa.select(self._region_column().label("region_id"), month_bucket(session, FollowUp.done_on).label("month"),
                            self._flag(FollowUp.done_on).label("in_period"), FollowUp.problems_solved,
                            FollowUp.value_created_wan, FollowUp.workers_trained, FollowUp.apprentices)
                  .select_from(FollowUp))
@@ -158,7 +213,7 @@ class Facts:
                             *([FollowUp.done_on >= lower] if lower else []),
                             *([FollowUp.done_on <= upper] if upper else [])).subquery()
         return session.execute(
-            sa.select(inner.c.region_id, inner.c.month, inner.c.in_period,
+            sa.select(inner.c.region_id, month_label(session, inner.c.month).label("month"), inner.c.in_period,
                       sa.func.sum(inner.c.problems_solved).label("problems"),
                       sa.func.sum(inner.c.value_created_wan).label("value_wan"),
                       sa.func.sum(inner.c.workers_trained).label("trained"),
@@ -249,7 +304,7 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
         .where(*period.on(Outcome.created_at), *_in_province(period, FollowUp.engagement_id))) or 0
     figures.update(_state_today(session, period, today))
     figures.update(_satisfaction(session, period))
-    figures.update(_matching(session, period))
+    figures.update(_matching(session, period, _demand_counts(session, period, facts)))
     return figures
 
 
@@ -288,15 +343,12 @@ def _satisfaction(session: Session, period: Period) -> dict[str, Any]:
             "satisfied_share": round(100.0 * (high or 0) / count, 1) if count else None}
 
 
-def _matching(session: Session, period: Period) -> dict[str, Any]:
+def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[str, Any]:
     where = _demand_filter(period)
-    row = session.execute(
-        sa.select(sa.func.count(),
-                  sa.func.sum(sa.case((Demand.status.in_(MATCHABLE), 1), else_=0)),
-                  sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)),
-                  sa.func.sum(sa.case((Demand.status.in_(("completed", "evaluated")), 1), else_=0)))
-        .select_from(Demand).where(*where)).one()
-    total, matchable, matched, solved = (value or 0 for value in row)
+    by_status = {status: n for status, (n, _matched) in counts.by("status").items()}
+    total, matched = sum(by_status.values()), sum(by_status.get(s, 0) for s in MATCHED_OR_LATER)
+    matchable = sum(by_status.get(s, 0) for s in MATCHABLE)
+    solved = sum(by_status.get(s, 0) for s in ("completed", "evaluated"))
     return {
         "demands": total, "demands_matchable": matchable, "demands_matched": matched, "demands_solved": solved,
         "match_rate": round(100.0 * matched / matchable, 1) if matchable else None,
@@ -310,35 +362,29 @@ def _matching(session: Session, period: Period) -> dict[str, Any]:
     }
 
 
-def demands_by_status(session: Session, period: Period) -> list[tuple[str, int]]:
-    counts = dict(session.execute(sa.select(Demand.status, sa.func.count()).where(*_demand_filter(period))
-                                  .group_by(Demand.status)).all())
-    return [(status, counts[status]) for status in DEMAND_STATUSES if counts.get(status)]
+def demands_by_status(session: Session, period: Period, facts: Facts | None = None) -> list[tuple[str, int]]:
+    counts = _demand_counts(session, period, facts).by("status")
+    return [(status, counts[status][0]) for status in DEMAND_STATUSES if status in counts]
 
 
-def demands_by_category(session: Session, period: Period) -> list[dict[str, Any]]:
-    rows = session.execute(
-        sa.select(DemandCategory.code, DemandCategory.name_zh, DemandCategory.name_en, sa.func.count(Demand.id),
-                  sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)))
-        .join(Demand, Demand.category_id == DemandCategory.id).where(*_demand_filter(period))
-        .group_by(DemandCategory.id, DemandCategory.code, DemandCategory.name_zh, DemandCategory.name_en,
-                  DemandCategory.sort)
-        .order_by(sa.func.count(Demand.id).desc(), DemandCategory.sort))
-    return [{"code": code, "name_zh": zh, "name_en": en, "demands": n, "matched": matched or 0}
-            for code, zh, en, n, matched in rows]
+def demands_by_category(session: Session, period: Period, facts: Facts | None = None) -> list[dict[str, Any]]:
+    counts = _demand_counts(session, period, facts).by("category_id")
+    categories = session.execute(sa.select(DemandCategory.id, DemandCategory.code, DemandCategory.name_zh,
+                                           DemandCategory.name_en, DemandCategory.sort)
+                                 .where(DemandCategory.id.in_(counts))).all() if counts else []
+    categories.sort(key=lambda c: (-counts[c.id][0], c.sort))
+    return [{"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "demands": counts[c.id][0],
+             "matched": counts[c.id][1]} for c in categories]
 
 
 def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bool = False) -> dict[int, dict]:
     """Figures per demand region id, from SQL-grouped rows (period figures, or the target year's)."""
     figures: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    demand_period = Period(dt.date(facts.year, 1, 1), dt.date(facts.year, 12, 31), period.province) \
-        if year_only else period
-    for region_id, demands, matched in session.execute(
-            sa.select(Demand.region_id, sa.func.count(),
-                      sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)))
-            .where(*_demand_filter(demand_period)).group_by(Demand.region_id)):
+    assert facts.period.province == period.province, "the facts were taken for another province"
+    counts = facts.demand_counts(session) if year_only else _demand_counts(session, period, facts)
+    for region_id, (demands, matched) in counts.by("region_id", year_only=year_only).items():
         figures[region_id]["demands"] += demands
-        figures[region_id]["matched"] += matched or 0
+        figures[region_id]["matched"] += matched
     if not facts.regions:  # the facts were grouped without regions (the dashboard): demand figures only
         return figures
     for region_id, row in facts.members.items():
@@ -466,7 +512,10 @@ def targets(session: Session, year: int, province: str | None = None, facts: Fac
         return []
     if facts is None or facts.year != year or not facts.regions:
         first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
-        facts = Facts(session, Period(first, last, province), last, year, upper=last)
+        year_facts = Facts(session, Period(first, last, province), last, year, upper=last)
+        if facts is not None and facts.year == year and facts.period.province == province:
+            year_facts.demands = facts.demand_counts(session)  # its year counts are these
+        facts = year_facts
     tree = tree or RegionTree(session)
     actual: dict[int, dict[str, float]] = {target.region_id: defaultdict(float) for target, *_names in rows}
     for region_id, figures in _per_region(session, Period(province=province), facts, year_only=True).items():
@@ -510,7 +559,8 @@ def build(session: Session, period: Period, today: dt.date, year: int | None = N
     facts = Facts(session, period, today, year, regions=detail)
     tree = RegionTree(session)
     return Report(period=period, today=today, year=year, headline=headline(session, period, today, facts),
-                  by_status=demands_by_status(session, period), by_category=demands_by_category(session, period),
+                  by_status=demands_by_status(session, period, facts),
+                  by_category=demands_by_category(session, period, facts),
                   by_region=by_region(session, period, facts, tree),
                   by_industry=by_industry(session, period, with_values=detail),
                   trend=trend(session, period, today, facts),
