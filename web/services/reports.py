@@ -290,12 +290,15 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
     figures["agreements"] = session.scalar(  # agreements (长期惠企) that start in the period
         sa.select(sa.func.count(Agreement.id))
         .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id))) or 0
-    started = (sa.select(sa.func.count(sa.distinct(Demand.enterprise_id)).label("enterprises_served"),
-                         sa.func.count(Engagement.id).label("engagements_started"))
-               .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id)
-               .where(Engagement.started_on.is_not(None), *period.on(Engagement.started_on),
-                      *period.region(Demand.region_id)))
-    figures.update(session.execute(started).one()._mapping)
+    per_enterprise = (sa.select(Demand.enterprise_id, sa.func.count().label("engagements"))
+                      .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id)
+                      .where(Engagement.started_on.is_not(None), *period.on(Engagement.started_on),
+                             *period.region(Demand.region_id))
+                      .group_by(Demand.enterprise_id).subquery())  # a demand always has its enterprise
+    figures.update(session.execute(sa.select(
+        sa.func.count().label("enterprises_served"),
+        sa.cast(sa.func.coalesce(sa.func.sum(per_enterprise.c.engagements), 0), sa.Integer)
+        .label("engagements_started"))).one()._mapping)
     figures["visits_logged"] = session.scalar(
         sa.select(sa.func.count()).select_from(VisitLog)
         .where(*period.on(VisitLog.visited_on), *_in_province(period, VisitLog.engagement_id))) or 0
@@ -324,7 +327,7 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
         sa.select(sa.func.count()).select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
         .where(FollowUp.done_on.is_(None), FollowUp.due_on < today, Engagement.status.in_(SERVED_ENGAGEMENTS),
                *_in_province(period, Engagement.id))) or 0
-    in_force = agreements.counts(session, today, sa.and_(sa.true(), *period.region(Demand.region_id)))
+    in_force = agreements.counts(session, today, sa.and_(*period.region(Demand.region_id)) if period.province else None)
     return {"engagements_active": by_status.get("in_service", 0),
             "engagements_scheduled": by_status.get("scheduled", 0),
             "engagements_completed": by_status.get("completed", 0) + by_status.get("evaluated", 0),
@@ -483,13 +486,14 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
     series: dict[str, dict[str, float]] = {key: defaultdict(float) for key in keys}
     first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
     window = Period(first, period.end or today, period.province)
-    demand_month = sa.select(month_of(session, Demand.submitted_at).label("month")) \
+    demand_month = sa.select(month_bucket(session, Demand.submitted_at).label("month")) \
         .where(*_demand_filter(window)).subquery()
-    completed_month = sa.select(month_of(session, Engagement.completed_on).label("month")) \
+    completed_month = sa.select(month_bucket(session, Engagement.completed_on).label("month")) \
         .where(Engagement.completed_on.is_not(None), *window.on(Engagement.completed_on),
                *_in_province(window, Engagement.id)).subquery()
     for name, sub in (("demands", demand_month), ("completed", completed_month)):
-        for month, count in session.execute(sa.select(sub.c.month, sa.func.count()).group_by(sub.c.month)):
+        for month, count in session.execute(sa.select(month_label(session, sub.c.month), sa.func.count())
+                                            .group_by(sub.c.month)):
             if month in series:
                 series[month][name] = float(count)
     for row in facts.follow:
