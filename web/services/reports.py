@@ -127,32 +127,22 @@ def _demand_filter(period: Period) -> list[Any]:
 
 
 class DemandCounts:
-    """Demands per (region, category, status), counted in the period and in a year (the targets'), both
-    inside the period's province: ONE pass over the demand's narrow report index (``ix_demand_report``) for the
-    figures by status, category and region, the match rate's counts and the targets' demand figures."""
+    """The period's demands per (region, category, status): ONE pass over the demand's narrow report index
+    (``ix_demand_report``) for the figures by status, category and region and the match rate's counts."""
 
-    def __init__(self, session: Session, period: Period, year: int | None = None) -> None:
-        self.period, self.year = period, year
-
-        def counted(within: Period) -> Any:
-            conditions = within.on(Demand.submitted_at)
-            return sa.func.count().filter(sa.and_(*conditions)) if conditions else sa.func.count()
-
-        in_year = counted(Period(dt.date(year, 1, 1), dt.date(year, 12, 31))) if year else sa.literal(0)
+    def __init__(self, session: Session, period: Period) -> None:
+        self.period = period
         self.rows = session.execute(
-            sa.select(Demand.region_id, Demand.category_id, Demand.status, counted(period).label("in_period"),
-                      in_year.label("in_year"))
-            .where(*period.region(Demand.region_id))
-            .group_by(Demand.region_id, Demand.category_id, Demand.status)).all()
+            sa.select(Demand.region_id, Demand.category_id, Demand.status, sa.func.count().label("demands"))
+            .where(*_demand_filter(period)).group_by(Demand.region_id, Demand.category_id, Demand.status)).all()
 
-    def by(self, key: str, *, year_only: bool = False) -> dict[Any, tuple[int, int]]:
-        """{region_id or category_id or status: (demands, matched or later)}, only keys with demands."""
+    def by(self, key: str) -> dict[Any, tuple[int, int]]:
+        """{region_id or category_id or status: (demands, matched or later)}."""
         totals: dict[Any, tuple[int, int]] = {}
         for row in self.rows:
-            n = row.in_year if year_only else row.in_period
-            if n:
-                demands, matched = totals.get(getattr(row, key), (0, 0))
-                totals[getattr(row, key)] = (demands + n, matched + (n if row.status in MATCHED_OR_LATER else 0))
+            demands, matched = totals.get(getattr(row, key), (0, 0))
+            totals[getattr(row, key)] = (demands + row.demands,
+                                         matched + (row.demands if row.status in MATCHED_OR_LATER else 0))
         return totals
 
 
@@ -186,7 +176,7 @@ class Facts:
 
     def demand_counts(self, session: Session) -> DemandCounts:
         if self.demands is None:
-            self.demands = DemandCounts(session, self.period, self.year)
+            self.demands = DemandCounts(session, self.period)
         return self.demands
 
     def _region_column(self) -> Any:
@@ -383,11 +373,10 @@ def demands_by_category(session: Session, period: Period, facts: Facts | None = 
 def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bool = False) -> dict[int, dict]:
     """Figures per demand region id, from SQL-grouped rows (period figures, or the target year's)."""
     figures: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    assert facts.period.province == period.province, "the facts were taken for another province"
-    counts = facts.demand_counts(session) if year_only else _demand_counts(session, period, facts)
-    for region_id, (demands, matched) in counts.by("region_id", year_only=year_only).items():
-        figures[region_id]["demands"] += demands
-        figures[region_id]["matched"] += matched
+    if not year_only:  # the targets measure no demand figures
+        for region_id, (demands, matched) in _demand_counts(session, period, facts).by("region_id").items():
+            figures[region_id]["demands"] += demands
+            figures[region_id]["matched"] += matched
     if not facts.regions:  # the facts were grouped without regions (the dashboard): demand figures only
         return figures
     for region_id, row in facts.members.items():
@@ -516,10 +505,7 @@ def targets(session: Session, year: int, province: str | None = None, facts: Fac
         return []
     if facts is None or facts.year != year or not facts.regions:
         first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
-        year_facts = Facts(session, Period(first, last, province), last, year, upper=last)
-        if facts is not None and facts.year == year and facts.period.province == province:
-            year_facts.demands = facts.demand_counts(session)  # its year counts are these
-        facts = year_facts
+        facts = Facts(session, Period(first, last, province), last, year, upper=last)
     tree = tree or RegionTree(session)
     actual: dict[int, dict[str, float]] = {target.region_id: defaultdict(float) for target, *_names in rows}
     for region_id, figures in _per_region(session, Period(province=province), facts, year_only=True).items():
