@@ -15,20 +15,11 @@ import sqlalchemy as sa
 
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_engagement, make_enterprise, region
-from web.models import (
-    Agreement,
-    Demand,
-    DemandCategory,
-    Engagement,
-    Feedback,
-    FollowUp,
-    Industry,
-    Outcome,
-    Region,
-    RegionTarget,
-    VisitLog,
-)
-from web.models.demands import DEMAND_STATUSES
+from web.models.agreements import Agreement
+from web.models.demands import DEMAND_STATUSES, Demand
+from web.models.engagements import Engagement, Feedback, FollowUp, RegionTarget, VisitLog
+from web.models.outcomes import Outcome
+from web.models.taxonomy import DemandCategory, Industry, Region
 from web.services import reports
 from web.services.agreements import EXPIRING_DAYS
 

@@ -165,13 +165,14 @@ class Facts:
     def __init__(self, session: Session, period: Period, today: dt.date, year: int, months: int = 12, *,
                  regions: bool = True, upper: dt.date | None = None) -> None:
         """``regions=False`` skips the join to the demand's region (the dashboard's headline and trend need no
-        region unless a province is chosen); ``upper`` bounds the records read (the target year's facts)."""
+        region unless a province is chosen); ``upper`` bounds the records read (the target year's facts: their
+        period is the year, so they read only the follow-ups and the engagements inside it)."""
         self.period, self.today, self.year, self.regions = period, today, year, regions
         self.months = month_keys(period, today, months)
         bounds = [dt.date(int(self.months[0][:4]), int(self.months[0][5:]), 1), dt.date(year, 1, 1)]
         lower = min(bounds + [period.start]) if period.start else None
         self.follow = self._follow(session, lower, upper)
-        self.members = self._members(session)
+        self.members = self._members(session, within_period=upper is not None)
         self.demands: DemandCounts | None = None
 
     def demand_counts(self, session: Session) -> DemandCounts:
@@ -193,7 +194,8 @@ class Facts:
         return sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
 
     def _follow(self, session: Session, lower: dt.date | None, upper: dt.date | None) -> list[Any]:
-        query = (sa.select(self._region_column().label("region_id"), month_bucket(session, FollowUp.done_on).label("month"),
+        query = (sa.select(self._region_column().label("region_id"),
+                           month_bucket(session, FollowUp.done_on).label("month"),
                            self._flag(FollowUp.done_on).label("in_period"), FollowUp.problems_solved,
                            FollowUp.value_created_wan, FollowUp.workers_trained, FollowUp.apprentices)
                  .select_from(FollowUp))
@@ -210,7 +212,7 @@ class Facts:
                       sa.func.sum(inner.c.apprentices).label("apprentices"))
             .group_by(inner.c.region_id, inner.c.month, inner.c.in_period)).all()
 
-    def _members(self, session: Session) -> dict[int, Any]:
+    def _members(self, session: Session, *, within_period: bool = False) -> dict[int, Any]:
         in_year = sa.case((Engagement.started_on.between(dt.date(self.year, 1, 1), dt.date(self.year, 12, 31)), 1),
                           else_=0)
         enterprise = Demand.enterprise_id if self.regions else sa.literal(None)
@@ -219,7 +221,8 @@ class Facts:
                               .select_from(EngagementMember)
                               .join(Engagement, Engagement.id == EngagementMember.engagement_id))
                  .where(EngagementMember.status.in_(SERVING_MEMBERS), Engagement.started_on.is_not(None),
-                        *self.period.region(Demand.region_id)).subquery())
+                        *self.period.region(Demand.region_id),
+                        *(self.period.on(Engagement.started_on) if within_period else [])).subquery())
         # Two plain GROUP BYs instead of COUNT(DISTINCT …): per (region, enterprise) first, then per region —
         # hash aggregates, where a distinct count sorts every member row.
         per_enterprise = (sa.select(inner.c.region_id, inner.c.enterprise_id, sa.func.sum(inner.c.p).label("p"),
@@ -317,7 +320,8 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
         sa.select(sa.func.count()).select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
         .where(FollowUp.done_on.is_(None), FollowUp.due_on < today, Engagement.status.in_(SERVED_ENGAGEMENTS),
                *_in_province(period, Engagement.id))) or 0
-    in_force = agreements.counts(session, today, sa.and_(*period.region(Demand.region_id)) if period.province else None)
+    in_force = agreements.counts(session, today,
+                                 sa.and_(*period.region(Demand.region_id)) if period.province else None)
     return {"engagements_active": by_status.get("in_service", 0),
             "engagements_scheduled": by_status.get("scheduled", 0),
             "engagements_completed": by_status.get("completed", 0) + by_status.get("evaluated", 0),
