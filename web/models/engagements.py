@@ -15,6 +15,7 @@ from web.models.demands import Demand
 ENGAGEMENT_STATUSES = ("scheduled", "in_service", "completed", "evaluated", "cancelled")
 MEMBER_STATUSES = ("assigned", "accepted", "declined", "no_show", "served")
 LIVE_ENGAGEMENT = "status <> 'cancelled'"
+OPEN_FOLLOW_UP = "done_on IS NULL"
 # One schedule: two weeks, the result, three months, six months (0005 merged the old "impact_6m" into "review_6m").
 FOLLOW_UP_KINDS = ("check_2w", "result", "review_3m", "review_6m")
 
@@ -102,6 +103,9 @@ class FollowUp(Base):
         sa.CheckConstraint("value_created_wan IS NULL OR value_created_wan >= 0", name="value_nonnegative"),
         sa.CheckConstraint("workers_trained IS NULL OR workers_trained >= 0", name="trained_nonnegative"),
         sa.CheckConstraint("apprentices IS NULL OR apprentices >= 0", name="apprentices_nonnegative"),
+        # The open follow-ups by due date (overdue counts and lists): a small part of a table that only grows.
+        sa.Index("ix_follow_up_open", "due_on", postgresql_include=["engagement_id"],
+                 sqlite_where=sa.text(OPEN_FOLLOW_UP), postgresql_where=sa.text(OPEN_FOLLOW_UP)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

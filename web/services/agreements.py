@@ -103,9 +103,12 @@ def document_path(agreement: Agreement) -> Path | None:
 
 # ---------------------------------------------------------------- lists and counts
 def _scoped(query: sa.Select, visible: sa.ColumnElement[bool] | None) -> sa.Select:
-    """``visible``: a condition on the demand (a coordinator's region)."""
+    """``visible``: a condition on the demand (a coordinator's region); None: every agreement (an agreement
+    always has its engagement, and that its demand, so the joins would keep every row)."""
+    if visible is None:
+        return query
     return (query.join(Engagement, Engagement.id == Agreement.engagement_id)
-            .join(Demand, Demand.id == Engagement.demand_id).where(sa.true() if visible is None else visible))
+            .join(Demand, Demand.id == Engagement.demand_id).where(visible))
 
 
 def listed(session: Session, *, visible: sa.ColumnElement[bool] | None = None, enterprise_id: int | None = None,

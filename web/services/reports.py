@@ -94,6 +94,18 @@ def month_of(session: Session, column: Any) -> Any:
     return sa.func.to_char(column, "YYYY-MM")
 
 
+def month_bucket(session: Session, column: Any) -> Any:
+    """The month of ``column`` to group by; ``month_of`` formats the grouped buckets (PostgreSQL's
+    ``to_char`` on every row of a large table costs more than its ``date_trunc``)."""
+    if _dialect(session) == "sqlite":
+        return sa.func.strftime("%Y-%m", column)
+    return sa.func.date_trunc("month", sa.cast(column, sa.DateTime))
+
+
+def month_label(session: Session, bucket: Any) -> Any:
+    return bucket if _dialect(session) == "sqlite" else month_of(session, bucket)
+
+
 def median(session: Session, expression: Any, *where: Any, select_from: Any = Demand) -> float | None:
     """The median of ``expression`` over the rows matching ``where``: a count, then the middle one or two rows
     (PostgreSQL: ``percentile_cont(0.5)``, the same mean of the middle one or two, in one pass)."""
@@ -114,6 +126,33 @@ def _demand_filter(period: Period) -> list[Any]:
     return [*period.on(Demand.submitted_at), *period.region(Demand.region_id)]
 
 
+class DemandCounts:
+    """The period's demands per (region, category, status): ONE pass over the demand's narrow report index
+    (``ix_demand_report``) for the figures by status, category and region and the match rate's counts."""
+
+    def __init__(self, session: Session, period: Period) -> None:
+        self.period = period
+        self.rows = session.execute(
+            sa.select(Demand.region_id, Demand.category_id, Demand.status, sa.func.count().label("demands"))
+            .where(*_demand_filter(period)).group_by(Demand.region_id, Demand.category_id, Demand.status)).all()
+
+    def by(self, key: str) -> dict[Any, tuple[int, int]]:
+        """{region_id or category_id or status: (demands, matched or later)}."""
+        totals: dict[Any, tuple[int, int]] = {}
+        for row in self.rows:
+            demands, matched = totals.get(getattr(row, key), (0, 0))
+            totals[getattr(row, key)] = (demands + row.demands,
+                                         matched + (row.demands if row.status in MATCHED_OR_LATER else 0))
+        return totals
+
+
+def _demand_counts(session: Session, period: Period, facts: Facts | None) -> DemandCounts:
+    """The facts' counts when they were taken for this period (a report reuses them), else a fresh pass."""
+    if facts is not None and facts.period == period:
+        return facts.demand_counts(session)
+    return DemandCounts(session, period)
+
+
 class Facts:
     """The heavy joins of a report, each run ONCE and grouped small (per region × month or per region).
 
@@ -126,13 +165,20 @@ class Facts:
     def __init__(self, session: Session, period: Period, today: dt.date, year: int, months: int = 12, *,
                  regions: bool = True, upper: dt.date | None = None) -> None:
         """``regions=False`` skips the join to the demand's region (the dashboard's headline and trend need no
-        region unless a province is chosen); ``upper`` bounds the records read (the target year's facts)."""
+        region unless a province is chosen); ``upper`` bounds the records read (the target year's facts: their
+        period is the year, so they read only the follow-ups and the engagements inside it)."""
         self.period, self.today, self.year, self.regions = period, today, year, regions
         self.months = month_keys(period, today, months)
         bounds = [dt.date(int(self.months[0][:4]), int(self.months[0][5:]), 1), dt.date(year, 1, 1)]
         lower = min(bounds + [period.start]) if period.start else None
         self.follow = self._follow(session, lower, upper)
-        self.members = self._members(session)
+        self.members = self._members(session, within_period=upper is not None)
+        self.demands: DemandCounts | None = None
+
+    def demand_counts(self, session: Session) -> DemandCounts:
+        if self.demands is None:
+            self.demands = DemandCounts(session, self.period)
+        return self.demands
 
     def _region_column(self) -> Any:
         return Demand.region_id if self.regions else sa.literal(None)
@@ -148,7 +194,8 @@ class Facts:
         return sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
 
     def _follow(self, session: Session, lower: dt.date | None, upper: dt.date | None) -> list[Any]:
-        query = (sa.select(self._region_column().label("region_id"), month_of(session, FollowUp.done_on).label("month"),
+        query = (sa.select(self._region_column().label("region_id"),
+                           month_bucket(session, FollowUp.done_on).label("month"),
                            self._flag(FollowUp.done_on).label("in_period"), FollowUp.problems_solved,
                            FollowUp.value_created_wan, FollowUp.workers_trained, FollowUp.apprentices)
                  .select_from(FollowUp))
@@ -158,14 +205,14 @@ class Facts:
                             *([FollowUp.done_on >= lower] if lower else []),
                             *([FollowUp.done_on <= upper] if upper else [])).subquery()
         return session.execute(
-            sa.select(inner.c.region_id, inner.c.month, inner.c.in_period,
+            sa.select(inner.c.region_id, month_label(session, inner.c.month).label("month"), inner.c.in_period,
                       sa.func.sum(inner.c.problems_solved).label("problems"),
                       sa.func.sum(inner.c.value_created_wan).label("value_wan"),
                       sa.func.sum(inner.c.workers_trained).label("trained"),
                       sa.func.sum(inner.c.apprentices).label("apprentices"))
             .group_by(inner.c.region_id, inner.c.month, inner.c.in_period)).all()
 
-    def _members(self, session: Session) -> dict[int, Any]:
+    def _members(self, session: Session, *, within_period: bool = False) -> dict[int, Any]:
         in_year = sa.case((Engagement.started_on.between(dt.date(self.year, 1, 1), dt.date(self.year, 12, 31)), 1),
                           else_=0)
         enterprise = Demand.enterprise_id if self.regions else sa.literal(None)
@@ -174,7 +221,8 @@ class Facts:
                               .select_from(EngagementMember)
                               .join(Engagement, Engagement.id == EngagementMember.engagement_id))
                  .where(EngagementMember.status.in_(SERVING_MEMBERS), Engagement.started_on.is_not(None),
-                        *self.period.region(Demand.region_id)).subquery())
+                        *self.period.region(Demand.region_id),
+                        *(self.period.on(Engagement.started_on) if within_period else [])).subquery())
         # Two plain GROUP BYs instead of COUNT(DISTINCT …): per (region, enterprise) first, then per region —
         # hash aggregates, where a distinct count sorts every member row.
         per_enterprise = (sa.select(inner.c.region_id, inner.c.enterprise_id, sa.func.sum(inner.c.p).label("p"),
@@ -235,12 +283,15 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
     figures["agreements"] = session.scalar(  # agreements (长期惠企) that start in the period
         sa.select(sa.func.count(Agreement.id))
         .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id))) or 0
-    started = (sa.select(sa.func.count(sa.distinct(Demand.enterprise_id)).label("enterprises_served"),
-                         sa.func.count(Engagement.id).label("engagements_started"))
-               .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id)
-               .where(Engagement.started_on.is_not(None), *period.on(Engagement.started_on),
-                      *period.region(Demand.region_id)))
-    figures.update(session.execute(started).one()._mapping)
+    per_enterprise = (sa.select(Demand.enterprise_id, sa.func.count().label("engagements"))
+                      .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id)
+                      .where(Engagement.started_on.is_not(None), *period.on(Engagement.started_on),
+                             *period.region(Demand.region_id))
+                      .group_by(Demand.enterprise_id).subquery())  # a demand always has its enterprise
+    figures.update(session.execute(sa.select(
+        sa.func.count().label("enterprises_served"),
+        sa.cast(sa.func.coalesce(sa.func.sum(per_enterprise.c.engagements), 0), sa.Integer)
+        .label("engagements_started"))).one()._mapping)
     figures["visits_logged"] = session.scalar(
         sa.select(sa.func.count()).select_from(VisitLog)
         .where(*period.on(VisitLog.visited_on), *_in_province(period, VisitLog.engagement_id))) or 0
@@ -249,7 +300,7 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
         .where(*period.on(Outcome.created_at), *_in_province(period, FollowUp.engagement_id))) or 0
     figures.update(_state_today(session, period, today))
     figures.update(_satisfaction(session, period))
-    figures.update(_matching(session, period))
+    figures.update(_matching(session, period, _demand_counts(session, period, facts)))
     return figures
 
 
@@ -269,7 +320,8 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
         sa.select(sa.func.count()).select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
         .where(FollowUp.done_on.is_(None), FollowUp.due_on < today, Engagement.status.in_(SERVED_ENGAGEMENTS),
                *_in_province(period, Engagement.id))) or 0
-    in_force = agreements.counts(session, today, sa.and_(sa.true(), *period.region(Demand.region_id)))
+    in_force = agreements.counts(session, today,
+                                 sa.and_(*period.region(Demand.region_id)) if period.province else None)
     return {"engagements_active": by_status.get("in_service", 0),
             "engagements_scheduled": by_status.get("scheduled", 0),
             "engagements_completed": by_status.get("completed", 0) + by_status.get("evaluated", 0),
@@ -288,15 +340,12 @@ def _satisfaction(session: Session, period: Period) -> dict[str, Any]:
             "satisfied_share": round(100.0 * (high or 0) / count, 1) if count else None}
 
 
-def _matching(session: Session, period: Period) -> dict[str, Any]:
+def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[str, Any]:
     where = _demand_filter(period)
-    row = session.execute(
-        sa.select(sa.func.count(),
-                  sa.func.sum(sa.case((Demand.status.in_(MATCHABLE), 1), else_=0)),
-                  sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)),
-                  sa.func.sum(sa.case((Demand.status.in_(("completed", "evaluated")), 1), else_=0)))
-        .select_from(Demand).where(*where)).one()
-    total, matchable, matched, solved = (value or 0 for value in row)
+    by_status = {status: n for status, (n, _matched) in counts.by("status").items()}
+    total, matched = sum(by_status.values()), sum(by_status.get(s, 0) for s in MATCHED_OR_LATER)
+    matchable = sum(by_status.get(s, 0) for s in MATCHABLE)
+    solved = sum(by_status.get(s, 0) for s in ("completed", "evaluated"))
     return {
         "demands": total, "demands_matchable": matchable, "demands_matched": matched, "demands_solved": solved,
         "match_rate": round(100.0 * matched / matchable, 1) if matchable else None,
@@ -310,35 +359,28 @@ def _matching(session: Session, period: Period) -> dict[str, Any]:
     }
 
 
-def demands_by_status(session: Session, period: Period) -> list[tuple[str, int]]:
-    counts = dict(session.execute(sa.select(Demand.status, sa.func.count()).where(*_demand_filter(period))
-                                  .group_by(Demand.status)).all())
-    return [(status, counts[status]) for status in DEMAND_STATUSES if counts.get(status)]
+def demands_by_status(session: Session, period: Period, facts: Facts | None = None) -> list[tuple[str, int]]:
+    counts = _demand_counts(session, period, facts).by("status")
+    return [(status, counts[status][0]) for status in DEMAND_STATUSES if status in counts]
 
 
-def demands_by_category(session: Session, period: Period) -> list[dict[str, Any]]:
-    rows = session.execute(
-        sa.select(DemandCategory.code, DemandCategory.name_zh, DemandCategory.name_en, sa.func.count(Demand.id),
-                  sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)))
-        .join(Demand, Demand.category_id == DemandCategory.id).where(*_demand_filter(period))
-        .group_by(DemandCategory.id, DemandCategory.code, DemandCategory.name_zh, DemandCategory.name_en,
-                  DemandCategory.sort)
-        .order_by(sa.func.count(Demand.id).desc(), DemandCategory.sort))
-    return [{"code": code, "name_zh": zh, "name_en": en, "demands": n, "matched": matched or 0}
-            for code, zh, en, n, matched in rows]
+def demands_by_category(session: Session, period: Period, facts: Facts | None = None) -> list[dict[str, Any]]:
+    counts = _demand_counts(session, period, facts).by("category_id")
+    categories = session.execute(sa.select(DemandCategory.id, DemandCategory.code, DemandCategory.name_zh,
+                                           DemandCategory.name_en, DemandCategory.sort)
+                                 .where(DemandCategory.id.in_(counts))).all() if counts else []
+    categories.sort(key=lambda c: (-counts[c.id][0], c.sort))
+    return [{"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "demands": counts[c.id][0],
+             "matched": counts[c.id][1]} for c in categories]
 
 
 def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bool = False) -> dict[int, dict]:
     """Figures per demand region id, from SQL-grouped rows (period figures, or the target year's)."""
     figures: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    demand_period = Period(dt.date(facts.year, 1, 1), dt.date(facts.year, 12, 31), period.province) \
-        if year_only else period
-    for region_id, demands, matched in session.execute(
-            sa.select(Demand.region_id, sa.func.count(),
-                      sa.func.sum(sa.case((Demand.status.in_(MATCHED_OR_LATER), 1), else_=0)))
-            .where(*_demand_filter(demand_period)).group_by(Demand.region_id)):
-        figures[region_id]["demands"] += demands
-        figures[region_id]["matched"] += matched or 0
+    if not year_only:  # the targets measure no demand figures
+        for region_id, (demands, matched) in _demand_counts(session, period, facts).by("region_id").items():
+            figures[region_id]["demands"] += demands
+            figures[region_id]["matched"] += matched
     if not facts.regions:  # the facts were grouped without regions (the dashboard): demand figures only
         return figures
     for region_id, row in facts.members.items():
@@ -437,13 +479,14 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
     series: dict[str, dict[str, float]] = {key: defaultdict(float) for key in keys}
     first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
     window = Period(first, period.end or today, period.province)
-    demand_month = sa.select(month_of(session, Demand.submitted_at).label("month")) \
+    demand_month = sa.select(month_bucket(session, Demand.submitted_at).label("month")) \
         .where(*_demand_filter(window)).subquery()
-    completed_month = sa.select(month_of(session, Engagement.completed_on).label("month")) \
+    completed_month = sa.select(month_bucket(session, Engagement.completed_on).label("month")) \
         .where(Engagement.completed_on.is_not(None), *window.on(Engagement.completed_on),
                *_in_province(window, Engagement.id)).subquery()
     for name, sub in (("demands", demand_month), ("completed", completed_month)):
-        for month, count in session.execute(sa.select(sub.c.month, sa.func.count()).group_by(sub.c.month)):
+        for month, count in session.execute(sa.select(month_label(session, sub.c.month), sa.func.count())
+                                            .group_by(sub.c.month)):
             if month in series:
                 series[month][name] = float(count)
     for row in facts.follow:
@@ -510,7 +553,8 @@ def build(session: Session, period: Period, today: dt.date, year: int | None = N
     facts = Facts(session, period, today, year, regions=detail)
     tree = RegionTree(session)
     return Report(period=period, today=today, year=year, headline=headline(session, period, today, facts),
-                  by_status=demands_by_status(session, period), by_category=demands_by_category(session, period),
+                  by_status=demands_by_status(session, period, facts),
+                  by_category=demands_by_category(session, period, facts),
                   by_region=by_region(session, period, facts, tree),
                   by_industry=by_industry(session, period, with_values=detail),
                   trend=trend(session, period, today, facts),
