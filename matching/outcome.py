@@ -17,8 +17,8 @@ from matching.config import RoundConfig
 from matching.explain import OVERLOADED, losing_reasons, pair_facts, warning_flags
 from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord
 from matching.kernels import component_values, relevance_tiers, weighted
-from matching.pipeline import build_problem
-from matching.prepared import PreparedRound, prepare
+from matching.pipeline import ScoredRound, build_problem, score_round
+from matching.prepared import PreparedRound, scoring_key, with_exclusions
 from matching.problem import Problem
 from matching.result import OPTIMAL, Result
 from matching.solve import solve
@@ -122,17 +122,22 @@ class RoundOutcome:
     problem: Problem
     proposals: list[ProposedPair]
     timings: dict[str, float] = field(default_factory=dict)  # seconds: "score", "solve", "explain"
+    scored: ScoredRound | None = None  # what a re-solve of the same pools may pass back (`run_round`'s reuse)
 
     def to_dict(self) -> dict:
         return {"result": self.result.to_dict(), "proposals": [p.to_dict() for p in self.proposals]}
 
 
-def run_round(inputs: RoundInputs) -> RoundOutcome:
+def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOutcome:
     """Compute a round: score, rules, exact solve, then explain and flag every proposed pair.
 
     Parameters
     ----------
     inputs : RoundInputs
+    reuse : ScoredRound, optional
+        The ``scored`` of an earlier outcome: taken instead of preparing and scoring again when its
+        `~matching.prepared.scoring_key` is the one of ``inputs`` (only locks, exclusions, capacities,
+        slots or the previous assignment changed), ignored otherwise.  The outcome is the same.
 
     Returns
     -------
@@ -154,18 +159,21 @@ def run_round(inputs: RoundInputs) -> RoundOutcome:
     ('optimal', True)
     """
     started = time.perf_counter()
-    rnd = prepare(inputs.craftsmen, inputs.demands, inputs.config, history=inputs.history, exclusions=inputs.exclusions,
-                  skill_parent=inputs.skill_parent, track_record=inputs.track_record)
+    sources = {"history": inputs.history, "skill_parent": inputs.skill_parent, "track_record": inputs.track_record}
+    key = scoring_key(inputs.craftsmen, inputs.demands, inputs.config, **sources)
+    scored = reuse if reuse is not None and reuse.key == key else score_round(
+        inputs.craftsmen, inputs.demands, inputs.config, key=key, **sources)
     # the prepared round carries history, skill families and track record into the Problem
+    rnd = with_exclusions(scored.prepared, inputs.craftsmen, inputs.demands, inputs.exclusions)
     problem = build_problem(inputs.craftsmen, inputs.demands, inputs.config, locks=inputs.locks,
                             exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles,
-                            role_locks=inputs.role_locks)
-    scored = time.perf_counter()
+                            role_locks=inputs.role_locks, scored=scored)
+    built = time.perf_counter()
     result = solve(problem)
     solved = time.perf_counter()
     proposals = describe(rnd, result, inputs.committed) if result.status == OPTIMAL else []
-    timings = {"score": scored - started, "solve": solved - scored, "explain": time.perf_counter() - solved}
-    return RoundOutcome(result=result, problem=problem, proposals=proposals, timings=timings)
+    timings = {"score": built - started, "solve": solved - built, "explain": time.perf_counter() - solved}
+    return RoundOutcome(result=result, problem=problem, proposals=proposals, timings=timings, scored=scored)
 
 
 def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | None = None) -> list[ProposedPair]:
@@ -205,7 +213,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     capacity = rnd.craftsmen.capacity
     breakdowns = []
     for k, (_, _, _, _, assignment) in enumerate(rows):
-        if assignment is not None:
+        if assignment is not None and assignment.breakdown:
             breakdown = {name: float(value) for name, value in assignment.breakdown.items()}
         else:
             breakdown = {name: float(contributions[name][k]) for name in names}

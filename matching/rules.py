@@ -138,7 +138,7 @@ def allowed_mask(
     return codes == ALLOWED, codes
 
 
-def score_and_mask(rnd: PreparedRound) -> tuple[ScoreTable, np.ndarray, np.ndarray]:
+def score_and_mask(rnd: PreparedRound, *, with_components: bool = True) -> tuple[ScoreTable, np.ndarray, np.ndarray]:
     """:func:`score` and :func:`allowed_mask` in one pass: distances and coverage computed once per chunk."""
     n_c, n_d = rnd.shape
     codes = np.empty((n_c, n_d), dtype=np.int8)
@@ -146,7 +146,7 @@ def score_and_mask(rnd: PreparedRound) -> tuple[ScoreTable, np.ndarray, np.ndarr
     def rules_first(rows: slice, ci: np.ndarray, di: np.ndarray, memo: dict) -> None:
         codes[rows] = rule_codes(rnd, ci, di, memo)
 
-    table = score(rnd.craftsmen, rnd.demands, prepared=rnd, before_chunk=rules_first)
+    table = score(rnd.craftsmen, rnd.demands, prepared=rnd, with_components=with_components, before_chunk=rules_first)
     return table, codes == ALLOWED, codes
 
 
