@@ -126,7 +126,7 @@ def build_problem(
         "roles": team_roles(craftsmen, demands, roles, role_locks),
     }
     if scored is not None and scored.total is not None:
-        allowed = scored.allowed.copy()  # the rules but the exclusions; the EXCLUDED rule is just these pairs
+        allowed = scored.allowed.copy(order="K")  # the rules but the exclusions; EXCLUDED is just these pairs
         excluded = rnd.excluded.tocoo()
         allowed[excluded.row, excluded.col] = False
         return Problem(
@@ -195,7 +195,8 @@ def score_round(
     )
     if not uses_dense(len(craftsmen), len(demands), config):
         return ScoredRound(key, base)
-    table, allowed, _ = score_and_mask(base, with_components=False)
+    # demand-major memory ("F"): the solver reads a dense round by demand (`matching.solve`'s (D, C) weights)
+    table, allowed, _ = score_and_mask(base, with_components=False, order="F")
     allowed.flags.writeable = False
     return ScoredRound(key, base, table.total, table.relevance, allowed)
 
