@@ -212,13 +212,15 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     relevance = relevance_tiers(rnd, pc, pd)
     capacity = rnd.craftsmen.capacity
     breakdowns = []
+    listed = {name: contributions[name].tolist() for name in names}  # Python floats once, not per pair
+    tiers = tier.tolist()
     for k, (_, _, _, _, assignment) in enumerate(rows):
         if assignment is not None and assignment.breakdown:
             breakdown = {name: float(value) for name, value in assignment.breakdown.items()}
         else:
-            breakdown = {name: float(contributions[name][k]) for name in names}
-        if tier[k] >= 0:
-            breakdown["relevance_tier"] = int(tier[k])
+            breakdown = {name: listed[name][k] for name in names}
+        if tiers[k] >= 0:
+            breakdown["relevance_tier"] = tiers[k]
         if facts[k]["distance_km"] is not None:
             breakdown["distance_km"] = facts[k]["distance_km"]
         breakdowns.append(breakdown)

@@ -7,8 +7,10 @@ version (an optimistic lock): a coordinator acting on an old page gets a ``Confl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import threading
 import time
 from collections import OrderedDict, defaultdict
@@ -245,6 +247,26 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
     and locks on them are released (audited). With ``keep_unaffected`` (the repair after the pools moved) every
     proposed pair that no change touches is held for this solve, so only the affected places are filled anew.
     """
+    with _cyclic_gc_paused():
+        return _solve_round(session, rnd, actor=actor, now=now, expected_version=expected_version,
+                            keep_unaffected=keep_unaffected)
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused():
+    """A province round builds ~10,000 proposals' dicts (facts, breakdowns, rows) that form no cycle; the cyclic
+    collector would scan the whole heap again and again while they pile up (0.1-0.2 s of a re-solve)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | None, now: dt.datetime,
+                 expected_version: int | None, keep_unaffected: bool) -> Result:
     _require_editor(actor)
     _require_editable(rnd, expected_version)
     timings: dict[str, float] = {}
