@@ -275,6 +275,8 @@ def scoring_key(
             digest.update(f"s{matrix.shape}".encode())
             for part in (matrix.indptr, matrix.indices, matrix.data):
                 feed(part)
+        elif isinstance(value, tuple | list) and all(type(item) is str for item in value):
+            digest.update(b"j" + json.dumps(value).encode())  # ids, texts: one C-level encoding, unambiguous
         elif isinstance(value, tuple | list):
             digest.update(f"t{len(value)}(".encode())
             for item in value:
