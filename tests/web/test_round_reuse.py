@@ -11,6 +11,8 @@ from tests.factories import make_craftsman, make_demand
 from web.models import Proposal
 from web.services import rounds
 
+score_round = outcome.score_round  # the real one, before a test replaces it
+
 
 def _stored(session, rnd):
     session.flush()
@@ -57,4 +59,9 @@ def test_a_re_solve_reusing_the_scored_pools_stores_what_a_fresh_one_stores(sess
     assert rows[tuple(alternate)] == (True, True, False) and rows[tuple(excluded)] == (False, False, True)
 
 
-score_round = outcome.score_round
+
+def test_engagement_members_are_indexed_by_proposal_so_a_re_solve_deletes_its_old_proposals_fast(session):
+    """Every deleted proposal is checked against engagement_member.proposal_id: without an index PostgreSQL scans
+    the members once per proposal (a re-solve deletes thousands)."""
+    indexes = sa.inspect(session.connection()).get_indexes("engagement_member")
+    assert ["proposal_id"] in [index["column_names"] for index in indexes]
