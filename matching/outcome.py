@@ -171,12 +171,13 @@ def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOut
     built = time.perf_counter()
     result = solve(problem)
     solved = time.perf_counter()
-    proposals = describe(rnd, result, inputs.committed) if result.status == OPTIMAL else []
+    proposals = describe(rnd, result, inputs.committed, facts_memo=scored.facts) if result.status == OPTIMAL else []
     timings = {"score": built - started, "solve": solved - built, "explain": time.perf_counter() - solved}
     return RoundOutcome(result=result, problem=problem, proposals=proposals, timings=timings, scored=scored)
 
 
-def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | None = None) -> list[ProposedPair]:
+def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | None = None, *,
+             facts_memo: dict[int, dict] | None = None) -> list[ProposedPair]:
     """The review's rows of an optimal result: assigned pairs, then alternates, with facts and flags.
 
     Parameters
@@ -186,6 +187,9 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     result : Result
     committed : mapping of craftsman id to int, optional
         Engagements outside the round, counted into the "overloaded" warning.
+    facts_memo : dict, optional
+        Pair facts of earlier solves of the same pools (``ScoredRound.facts``): only new pairs are
+        described, and are added to it.
 
     Returns
     -------
@@ -208,7 +212,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     score = np.array([r[2] for r in rows], dtype=np.float64)
     tier = np.array([r[4].tier if r[4] is not None and r[4].tier is not None else -1 for r in rows])
     flags = warning_flags(rnd, pc, pd, score, np.where(tier == -1, 1, tier))
-    facts = pair_facts(rnd, pc, pd)
+    facts = pair_facts(rnd, pc, pd) if facts_memo is None else _remembered_facts(rnd, pc, pd, facts_memo)
     relevance = relevance_tiers(rnd, pc, pd)
     capacity = rnd.craftsmen.capacity
     breakdowns = []
@@ -266,3 +270,19 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     return out
 
 
+# A re-solve proposes mostly the pairs of the last one; more remembered facts than this start afresh.
+FACTS_REMEMBERED = 200_000
+
+
+def _remembered_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, memo: dict[int, dict]) -> list[dict]:
+    """`pair_facts` of the pairs, the ones in ``memo`` taken from it (a pair's facts do not depend on the others)."""
+    keys = (pc * rnd.shape[1] + pd).tolist()
+    new = [k for k, key in enumerate(keys) if key not in memo]
+    if len(memo) + len(new) > FACTS_REMEMBERED:
+        memo.clear()
+        new = list(range(len(keys)))
+    if new:
+        chosen = np.asarray(new, dtype=np.int64)
+        for k, facts in zip(new, pair_facts(rnd, pc[chosen], pd[chosen]), strict=True):
+            memo[keys[k]] = facts
+    return [memo[key] for key in keys]

@@ -14,7 +14,7 @@ would hide a contradiction the coordinator has to resolve.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -176,6 +176,8 @@ class ScoredRound:
     total: np.ndarray | None = None  # (C, D) read-only scores of a dense round
     relevance: np.ndarray | None = None  # (C, D) int8 tiers
     allowed: np.ndarray | None = None  # (C, D) read-only: every hard rule but the exclusions
+    # pair key (c·D + d) → `matching.explain.pair_facts` of the pair: they too read only what the key covers
+    facts: dict[int, dict] = field(default_factory=dict, compare=False, repr=False)
 
 
 def score_round(
