@@ -277,12 +277,13 @@ FACTS_REMEMBERED = 200_000
 def _remembered_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, memo: dict[int, dict]) -> list[dict]:
     """`pair_facts` of the pairs, the ones in ``memo`` taken from it (a pair's facts do not depend on the others)."""
     keys = (pc * rnd.shape[1] + pd).tolist()
-    new = [k for k, key in enumerate(keys) if key not in memo]
-    if len(memo) + len(new) > FACTS_REMEMBERED:
-        memo.clear()
-        new = list(range(len(keys)))
+    known = [memo.get(key) for key in keys]  # read once: another solve of the round may clear the memo meanwhile
+    new = [k for k, facts in enumerate(known) if facts is None]
     if new:
         chosen = np.asarray(new, dtype=np.int64)
         for k, facts in zip(new, pair_facts(rnd, pc[chosen], pd[chosen]), strict=True):
-            memo[keys[k]] = facts
-    return [memo[key] for key in keys]
+            known[k] = facts
+        if len(memo) + len(new) > FACTS_REMEMBERED:
+            memo.clear()
+        memo.update((keys[k], known[k]) for k in new)
+    return known

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from matching import RoundConfig
+from matching import RoundConfig, outcome
 from matching.features import synthetic_features
 from matching.outcome import RoundInputs, describe, run_round
 from matching.pipeline import build_problem
@@ -104,3 +104,17 @@ def test_without_dense_components_the_round_proposes_what_the_components_route_p
     for mine, theirs in zip(new.proposals, old, strict=True):  # float32 matrices then, float64 per pair now
         assert mine.breakdown.keys() == theirs.breakdown.keys()
         assert mine.breakdown == pytest.approx(theirs.breakdown, abs=1e-6)
+
+
+def test_the_remembered_pair_facts_start_afresh_beyond_their_bound(monkeypatch):
+    craftsmen, demands, history = _pools()
+    inputs = RoundInputs(craftsmen, demands, DENSE, history=history)
+    first = run_round(inputs)
+    described = len(first.proposals)
+    assert len(first.scored.facts) == described
+    for key in list(first.scored.facts)[:5]:  # five pairs to describe again
+        del first.scored.facts[key]
+    monkeypatch.setattr(outcome, "FACTS_REMEMBERED", described - 1)
+    again = run_round(inputs, reuse=first.scored)
+    assert len(first.scored.facts) == 5  # over the bound: only the pairs described now are kept
+    assert _rows(again) == _rows(run_round(inputs))
