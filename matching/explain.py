@@ -7,6 +7,7 @@ the export and the command line say the same thing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -192,7 +193,7 @@ def _services_by_craftsman(rnd: PreparedRound) -> dict[str, list[tuple[set[int],
 def _track_facts(services: list[tuple[set[int], float, int]], families: set[int], value: float) -> dict:
     """The craftsman's services in the families of the demand's required skills."""
     relevant = [(rating, outcomes) for own, rating, outcomes in services if own & families]
-    ratings = [rating for rating, _ in relevant if not np.isnan(rating)]
+    ratings = [rating for rating, _ in relevant if not math.isnan(rating)]  # per float: math, not numpy
     return {
         "value": round(value, 3),
         "services": len(relevant),

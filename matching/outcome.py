@@ -17,8 +17,8 @@ from matching.config import RoundConfig
 from matching.explain import OVERLOADED, losing_reasons, pair_facts, warning_flags
 from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord
 from matching.kernels import component_values, relevance_tiers, weighted
-from matching.pipeline import build_problem
-from matching.prepared import PreparedRound, prepare
+from matching.pipeline import ScoredRound, build_problem, score_round
+from matching.prepared import PreparedRound, scoring_key, with_exclusions
 from matching.problem import Problem
 from matching.result import OPTIMAL, Result
 from matching.solve import solve
@@ -122,17 +122,22 @@ class RoundOutcome:
     problem: Problem
     proposals: list[ProposedPair]
     timings: dict[str, float] = field(default_factory=dict)  # seconds: "score", "solve", "explain"
+    scored: ScoredRound | None = None  # what a re-solve of the same pools may pass back (`run_round`'s reuse)
 
     def to_dict(self) -> dict:
         return {"result": self.result.to_dict(), "proposals": [p.to_dict() for p in self.proposals]}
 
 
-def run_round(inputs: RoundInputs) -> RoundOutcome:
+def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOutcome:
     """Compute a round: score, rules, exact solve, then explain and flag every proposed pair.
 
     Parameters
     ----------
     inputs : RoundInputs
+    reuse : ScoredRound, optional
+        The ``scored`` of an earlier outcome: taken instead of preparing and scoring again when its
+        `~matching.prepared.scoring_key` is the one of ``inputs`` (only locks, exclusions, capacities,
+        slots or the previous assignment changed), ignored otherwise.  The outcome is the same.
 
     Returns
     -------
@@ -154,21 +159,25 @@ def run_round(inputs: RoundInputs) -> RoundOutcome:
     ('optimal', True)
     """
     started = time.perf_counter()
-    rnd = prepare(inputs.craftsmen, inputs.demands, inputs.config, history=inputs.history, exclusions=inputs.exclusions,
-                  skill_parent=inputs.skill_parent, track_record=inputs.track_record)
+    sources = {"history": inputs.history, "skill_parent": inputs.skill_parent, "track_record": inputs.track_record}
+    key = scoring_key(inputs.craftsmen, inputs.demands, inputs.config, **sources)
+    scored = reuse if reuse is not None and reuse.key == key else score_round(
+        inputs.craftsmen, inputs.demands, inputs.config, key=key, **sources)
     # the prepared round carries history, skill families and track record into the Problem
+    rnd = with_exclusions(scored.prepared, inputs.craftsmen, inputs.demands, inputs.exclusions)
     problem = build_problem(inputs.craftsmen, inputs.demands, inputs.config, locks=inputs.locks,
                             exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles,
-                            role_locks=inputs.role_locks)
-    scored = time.perf_counter()
+                            role_locks=inputs.role_locks, scored=scored)
+    built = time.perf_counter()
     result = solve(problem)
     solved = time.perf_counter()
-    proposals = describe(rnd, result, inputs.committed) if result.status == OPTIMAL else []
-    timings = {"score": scored - started, "solve": solved - scored, "explain": time.perf_counter() - solved}
-    return RoundOutcome(result=result, problem=problem, proposals=proposals, timings=timings)
+    proposals = describe(rnd, result, inputs.committed, facts_memo=scored.facts) if result.status == OPTIMAL else []
+    timings = {"score": built - started, "solve": solved - built, "explain": time.perf_counter() - solved}
+    return RoundOutcome(result=result, problem=problem, proposals=proposals, timings=timings, scored=scored)
 
 
-def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | None = None) -> list[ProposedPair]:
+def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | None = None, *,
+             facts_memo: dict[int, dict] | None = None) -> list[ProposedPair]:
     """The review's rows of an optimal result: assigned pairs, then alternates, with facts and flags.
 
     Parameters
@@ -178,6 +187,9 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     result : Result
     committed : mapping of craftsman id to int, optional
         Engagements outside the round, counted into the "overloaded" warning.
+    facts_memo : dict, optional
+        Pair facts of earlier solves of the same pools (``ScoredRound.facts``): only new pairs are
+        described, and are added to it.
 
     Returns
     -------
@@ -200,17 +212,19 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     score = np.array([r[2] for r in rows], dtype=np.float64)
     tier = np.array([r[4].tier if r[4] is not None and r[4].tier is not None else -1 for r in rows])
     flags = warning_flags(rnd, pc, pd, score, np.where(tier == -1, 1, tier))
-    facts = pair_facts(rnd, pc, pd)
+    facts = pair_facts(rnd, pc, pd) if facts_memo is None else _remembered_facts(rnd, pc, pd, facts_memo)
     relevance = relevance_tiers(rnd, pc, pd)
     capacity = rnd.craftsmen.capacity
     breakdowns = []
+    listed = {name: contributions[name].tolist() for name in names}  # Python floats once, not per pair
+    tiers = tier.tolist()
     for k, (_, _, _, _, assignment) in enumerate(rows):
-        if assignment is not None:
+        if assignment is not None and assignment.breakdown:
             breakdown = {name: float(value) for name, value in assignment.breakdown.items()}
         else:
-            breakdown = {name: float(contributions[name][k]) for name in names}
-        if tier[k] >= 0:
-            breakdown["relevance_tier"] = int(tier[k])
+            breakdown = {name: listed[name][k] for name in names}
+        if tiers[k] >= 0:
+            breakdown["relevance_tier"] = tiers[k]
         if facts[k]["distance_km"] is not None:
             breakdown["distance_km"] = facts[k]["distance_km"]
         breakdowns.append(breakdown)
@@ -256,3 +270,20 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     return out
 
 
+# A re-solve proposes mostly the pairs of the last one; more remembered facts than this start afresh.
+FACTS_REMEMBERED = 200_000
+
+
+def _remembered_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, memo: dict[int, dict]) -> list[dict]:
+    """`pair_facts` of the pairs, the ones in ``memo`` taken from it (a pair's facts do not depend on the others)."""
+    keys = (pc * rnd.shape[1] + pd).tolist()
+    known = [memo.get(key) for key in keys]  # read once: another solve of the round may clear the memo meanwhile
+    new = [k for k, facts in enumerate(known) if facts is None]
+    if new:
+        chosen = np.asarray(new, dtype=np.int64)
+        for k, facts in zip(new, pair_facts(rnd, pc[chosen], pd[chosen]), strict=True):
+            known[k] = facts
+        if len(memo) + len(new) > FACTS_REMEMBERED:
+            memo.clear()
+        memo.update((keys[k], known[k]) for k in new)
+    return known

@@ -14,7 +14,7 @@ would hide a contradiction the coordinator has to resolve.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,6 +50,7 @@ def build_problem(
     roles: Iterable[tuple[str, int, int]] = (),
     track_record: TrackRecord | None = None,
     role_locks: Iterable[tuple[str, str, int]] = (),
+    scored: ScoredRound | None = None,
 ) -> Problem:
     """Score, apply the hard rules and hand the result to the solver's Problem.
 
@@ -73,6 +74,10 @@ def build_problem(
         Team roles.
     track_record : TrackRecord, optional
         Past services per skill family (the ``track_record`` component).
+    scored : ScoredRound, optional
+        `score_round`'s result for these pools (same `scoring_key`): a dense round takes its scores,
+        tiers and rule mask (the exclusions of ``prepared`` applied) instead of scoring again, and
+        carries no components (explain pairs with `matching.kernels.component_values`).
 
     Returns
     -------
@@ -120,6 +125,18 @@ def build_problem(
         "floor": config.floor,
         "roles": team_roles(craftsmen, demands, roles, role_locks),
     }
+    if scored is not None and scored.total is not None:
+        allowed = scored.allowed.copy(order="K")  # the rules but the exclusions; EXCLUDED is just these pairs
+        excluded = rnd.excluded.tocoo()
+        allowed[excluded.row, excluded.col] = False
+        return Problem(
+            craftsmen.ids,
+            demands.ids,
+            scores=scored.total,
+            allowed=handed_over(allowed),
+            relevance=scored.relevance,
+            **common,
+        )
     if uses_dense(len(craftsmen), len(demands), config):
         table, allowed, _ = score_and_mask(rnd)  # fresh arrays of this call: handed over, not copied
         return Problem(
@@ -144,6 +161,46 @@ def build_problem(
         relevance=candidates.relevance,
         **common,
     )
+
+
+@dataclass(frozen=True)
+class ScoredRound:
+    """A round prepared, and when dense scored, without its exclusions (`score_round`).
+
+    Locks, exclusions, capacities and slots do not change a pair's score, tier or rules other than
+    the exclusion, so a re-solve with the same `scoring_key` reuses it (``build_problem(scored=…)``).
+    """
+
+    key: str
+    prepared: PreparedRound  # without exclusions: `with_exclusions` adds a solve's own
+    total: np.ndarray | None = None  # (C, D) read-only scores of a dense round
+    relevance: np.ndarray | None = None  # (C, D) int8 tiers
+    allowed: np.ndarray | None = None  # (C, D) read-only: every hard rule but the exclusions
+    # pair key (c·D + d) → `matching.explain.pair_facts` of the pair: they too read only what the key covers
+    facts: dict[int, dict] = field(default_factory=dict, compare=False, repr=False)
+
+
+def score_round(
+    craftsmen: CraftsmanFeatures,
+    demands: DemandFeatures,
+    config: RoundConfig,
+    *,
+    key: str,
+    history: History | None = None,
+    skill_parent: np.ndarray | None = None,
+    track_record: TrackRecord | None = None,
+) -> ScoredRound:
+    """Prepare the round without exclusions and, below ``config.dense_budget_cells``, score it densely
+    (scores, tiers, rule mask; no component matrices). ``key``: its `scoring_key`."""
+    base = prepare(
+        craftsmen, demands, config, history=history, skill_parent=skill_parent, track_record=track_record
+    )
+    if not uses_dense(len(craftsmen), len(demands), config):
+        return ScoredRound(key, base)
+    # demand-major memory ("F"): the solver reads a dense round by demand (`matching.solve`'s (D, C) weights)
+    table, allowed, _ = score_and_mask(base, with_components=False, order="F")
+    allowed.flags.writeable = False
+    return ScoredRound(key, base, table.total, table.relevance, allowed)
 
 
 def team_roles(

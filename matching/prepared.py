@@ -7,8 +7,10 @@ vectors for distances, lookup tables for continuity, conflicts and exclusions.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -154,7 +156,7 @@ def prepare(
     PreparedRound
     """
     check_compatible(craftsmen, demands)
-    n_c, n_d = len(craftsmen), len(demands)
+    n_c = len(craftsmen)
     importance_total = np.asarray(demands.required_skills.sum(axis=1)).ravel()
     industry_count = np.asarray(demands.industries.sum(axis=1)).ravel()
     text_c, text_d = tfidf_pair(craftsmen.profile_text, demands.description)
@@ -173,15 +175,7 @@ def prepare(
         (np.ones(len(link_rows), dtype=bool), (link_rows, link_cols)), shape=(n_c, len(enterprises))
     )
 
-    excluded_rows, excluded_cols = [], []
-    for craftsman_id, demand_id in exclusions:
-        if craftsman_id not in craftsman_index or demand_id not in demand_index:
-            raise FeatureError("exclusions", f"unknown pair ({craftsman_id!r}, {demand_id!r})")
-        excluded_rows.append(craftsman_index[craftsman_id])
-        excluded_cols.append(demand_index[demand_id])
-    excluded = sp.csr_matrix(
-        (np.ones(len(excluded_rows), dtype=bool), (excluded_rows, excluded_cols)), shape=(n_c, n_d)
-    )
+    excluded = _exclusion_table(exclusions, craftsman_index, demand_index)
 
     provinces = {p: i for i, p in enumerate(sorted((set(craftsmen.province) | set(demands.province)) - {""}))}
     provinces[""] = -1
@@ -231,6 +225,90 @@ def prepare(
         ),
         to_family=to_family,
         track_record=track_record,
+    )
+
+
+def _exclusion_table(
+    exclusions: Iterable[tuple[str, str]], craftsman_index: Mapping[str, int], demand_index: Mapping[str, int]
+) -> sp.csr_matrix:
+    """(C, D) bool: the pairs the coordinator excluded."""
+    excluded_rows, excluded_cols = [], []
+    for craftsman_id, demand_id in exclusions:
+        if craftsman_id not in craftsman_index or demand_id not in demand_index:
+            raise FeatureError("exclusions", f"unknown pair ({craftsman_id!r}, {demand_id!r})")
+        excluded_rows.append(craftsman_index[craftsman_id])
+        excluded_cols.append(demand_index[demand_id])
+    return sp.csr_matrix(
+        (np.ones(len(excluded_rows), dtype=bool), (excluded_rows, excluded_cols)),
+        shape=(len(craftsman_index), len(demand_index)),
+    )
+
+
+# What a round's scores, relevance tiers and hard rules do not read: a change of only these (and of the
+# exclusions, applied afterwards) leaves a prepared round and its scores valid (`scoring_key`).
+NOT_SCORED = {CraftsmanFeatures: ("capacity",), DemandFeatures: ("slots", "priority")}
+
+
+def scoring_key(
+    craftsmen: CraftsmanFeatures,
+    demands: DemandFeatures,
+    config: RoundConfig,
+    *,
+    history: History | None = None,
+    skill_parent: np.ndarray | None = None,
+    track_record: TrackRecord | None = None,
+) -> str:
+    """A digest of everything :func:`prepare` (without exclusions), the scores and the rules read.
+
+    Two rounds with the same key score and rule every pair alike, so a re-solve after a lock, an
+    exclusion or a capacity change may reuse the first one's prepared round and score matrices.
+    """
+    digest = hashlib.blake2b(digest_size=20)
+
+    def feed(value) -> None:
+        if isinstance(value, np.ndarray):
+            digest.update(f"a{value.dtype.str}{value.shape}".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        elif sp.issparse(value):
+            matrix = sp.csr_matrix(value)
+            matrix.sort_indices()
+            digest.update(f"s{matrix.shape}".encode())
+            for part in (matrix.indptr, matrix.indices, matrix.data):
+                feed(part)
+        elif isinstance(value, tuple | list) and all(type(item) is str for item in value):
+            digest.update(b"j" + json.dumps(value).encode())  # ids, texts: one C-level encoding, unambiguous
+        elif isinstance(value, tuple | list):
+            digest.update(f"t{len(value)}(".encode())
+            for item in value:
+                feed(item)
+            digest.update(b")")
+        elif is_dataclass(value):
+            skip = NOT_SCORED.get(type(value), ())
+            digest.update(value.__class__.__name__.encode())
+            for item in fields(value):
+                if item.name not in skip:
+                    feed(getattr(value, item.name))
+        else:
+            digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+    feed([craftsmen, demands, json.dumps(config.to_dict(), sort_keys=True), history, skill_parent, track_record])
+    return digest.hexdigest()
+
+
+def with_exclusions(
+    base: PreparedRound,
+    craftsmen: CraftsmanFeatures,
+    demands: DemandFeatures,
+    exclusions: Iterable[tuple[str, str]],
+) -> PreparedRound:
+    """``base`` (prepared without exclusions) for pools of the same `scoring_key` and these exclusions."""
+    craftsman_index = {c: i for i, c in enumerate(craftsmen.ids)}
+    demand_index = {d: i for i, d in enumerate(demands.ids)}
+    return replace(
+        base,
+        craftsmen=craftsmen,
+        demands=demands,
+        excluded=_exclusion_table(exclusions, craftsman_index, demand_index),
     )
 
 

@@ -138,15 +138,20 @@ def allowed_mask(
     return codes == ALLOWED, codes
 
 
-def score_and_mask(rnd: PreparedRound) -> tuple[ScoreTable, np.ndarray, np.ndarray]:
-    """:func:`score` and :func:`allowed_mask` in one pass: distances and coverage computed once per chunk."""
+def score_and_mask(
+    rnd: PreparedRound, *, with_components: bool = True, order: str = "C"
+) -> tuple[ScoreTable, np.ndarray, np.ndarray]:
+    """:func:`score` and :func:`allowed_mask` in one pass: distances and coverage computed once per chunk
+    (``order``: the arrays' memory layout, see :func:`score`)."""
     n_c, n_d = rnd.shape
-    codes = np.empty((n_c, n_d), dtype=np.int8)
+    codes = np.empty((n_c, n_d), dtype=np.int8, order=order)
 
     def rules_first(rows: slice, ci: np.ndarray, di: np.ndarray, memo: dict) -> None:
         codes[rows] = rule_codes(rnd, ci, di, memo)
 
-    table = score(rnd.craftsmen, rnd.demands, prepared=rnd, before_chunk=rules_first)
+    table = score(
+        rnd.craftsmen, rnd.demands, prepared=rnd, with_components=with_components, order=order, before_chunk=rules_first
+    )
     return table, codes == ALLOWED, codes
 
 

@@ -86,6 +86,7 @@ def score(
     *,
     prepared: PreparedRound | None = None,
     with_components: bool = True,
+    order: str = "C",
     before_chunk: Callable[[slice, np.ndarray, np.ndarray, dict], None] | None = None,
 ) -> ScoreTable:
     """Score every pair densely.
@@ -102,6 +103,9 @@ def score(
         with a track record or skill families.
     with_components : bool
         Keep the per-component contributions (explanations) or only the total.
+    order : {"C", "F"}
+        Memory layout of the (C, D) arrays: "F" keeps each demand's column contiguous, the order in which
+        the solver reads a dense round (demand-major), so it need not transpose them.
     before_chunk : callable, optional
         ``before_chunk(rows, ci, di, memo)`` runs first on every chunk and may fill ``memo`` (see
         `matching.kernels.great_circle_km`) for the components to reuse; the rules use it to share one
@@ -130,10 +134,10 @@ def score(
     n_c, n_d = rnd.shape
     norm = rnd.config.normalised_weights
     names = [n for n in COMPONENTS if norm[n] > 0]
-    total = np.empty((n_c, n_d))
-    tiers = np.empty((n_c, n_d), dtype=np.int8)
+    total = np.empty((n_c, n_d), order=order)
+    tiers = np.empty((n_c, n_d), dtype=np.int8, order=order)
     contributions = (
-        {name: np.empty((n_c, n_d), dtype=np.float32) for name in names} if with_components else {}
+        {name: np.empty((n_c, n_d), dtype=np.float32, order=order) for name in names} if with_components else {}
     )
     columns = np.arange(n_d)
 

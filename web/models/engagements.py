@@ -68,7 +68,8 @@ class EngagementMember(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     engagement_id: Mapped[int] = mapped_column(sa.ForeignKey("engagement.id", ondelete="CASCADE"), index=True)
     craftsman_id: Mapped[int] = mapped_column(sa.ForeignKey("craftsman.id"), index=True)
-    proposal_id: Mapped[int | None] = mapped_column(sa.ForeignKey("proposal.id"))
+    # indexed: a re-solve deletes thousands of proposals, each checked against this key (a scan per row without it)
+    proposal_id: Mapped[int | None] = mapped_column(sa.ForeignKey("proposal.id"), index=True)
     status: Mapped[str] = mapped_column(sa.String(10), default="assigned")
     status_reason: Mapped[str | None] = mapped_column(sa.String(300))
 

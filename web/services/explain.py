@@ -7,7 +7,7 @@ show`` all call :func:`describe`, so a coordinator reads the same sentence every
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,20 +41,38 @@ def vocabulary_names(session: Session) -> tuple[Names, Names]:
     return names(Skill), names(Industry)
 
 
+class _Named:
+    """Column → ``{"zh": …, "en": …}`` of one vocabulary, each built once (a round names ~10,000 pairs' facts)."""
+
+    def __init__(self, vocabulary: Names) -> None:
+        self.names = [{"zh": zh, "en": en or zh} for zh, en in vocabulary]
+
+    def __call__(self, column: int) -> dict[str, str]:
+        if 0 <= column < len(self.names):
+            return self.names[column]
+        return {"zh": f"#{column}", "en": f"#{column}"}
+
+
+def fact_namer(skills: Names, industries: Names) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """:func:`name_facts` with these vocabularies, their names built once for many pairs."""
+    skill, industry = _Named(skills), _Named(industries)
+    return lambda facts: _name_facts(facts, skill, industry)
+
+
 def name_facts(facts: Mapping[str, Any], skills: Names, industries: Names) -> dict[str, Any]:
     """``facts`` with every skill and industry column given its names (``{"zh": …, "en": …}``)."""
-    def named(column: int, vocabulary: Names) -> dict[str, str]:
-        zh, en = vocabulary[column] if 0 <= column < len(vocabulary) else (f"#{column}", f"#{column}")
-        return {"zh": zh, "en": en or zh}
+    return fact_namer(skills, industries)(facts)
 
+
+def _name_facts(facts: Mapping[str, Any], skill: _Named, industry: _Named) -> dict[str, Any]:
     out = dict(facts)
-    out["skills"] = [{**s, "name": named(s["column"], skills)} for s in facts.get("skills", [])]
-    out["family_skills"] = [{**s, "name": named(s["column"], skills), "via_name": named(s["via"], skills)}
+    out["skills"] = [{**s, "name": skill(s["column"])} for s in facts.get("skills", [])]
+    out["family_skills"] = [{**s, "name": skill(s["column"]), "via_name": skill(s["via"])}
                             for s in facts.get("family_skills", [])]
-    out["missing"] = [named(column, skills) for column in facts.get("missing", [])]
-    out["industries"] = [named(column, industries) for column in facts.get("industries", [])]
+    out["missing"] = [skill(column) for column in facts.get("missing", [])]
+    out["industries"] = [industry(column) for column in facts.get("industries", [])]
     if facts.get("role") is not None:  # the team role (a skill column) an assigned member fills
-        out["role_name"] = named(int(facts["role"]), skills)
+        out["role_name"] = skill(int(facts["role"]))
     return out
 
 
