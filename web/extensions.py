@@ -32,11 +32,22 @@ db = Database()
 csrf = CSRFProtect()
 login_manager = StaffLoginManager()
 babel = Babel()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 # Every limit of the app counts writes (form posts, API submissions, failed logins), so a read is let through
-# before the limiter resolves any limit: a GET of the public form costs no limiter work and no storage trip.
+# before the limiter looks at any limit: a GET of the public form costs no limiter work and no storage trip.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-limiter.request_filter(lambda: request.method in SAFE_METHODS)
+
+
+class WriteLimiter(Limiter):
+    """Flask-Limiter that checks writes only (its request filters skip the limits of a read, not the work
+    of resolving and evaluating them)."""
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        if request.method in SAFE_METHODS:
+            return
+        super()._check_request_limit(callable_name=callable_name, in_middleware=in_middleware)
+
+
+limiter = WriteLimiter(key_func=get_remote_address, default_limits=[])
 api = Api()
 mail = Mail()
 # Pages, CSS, JS and JSON go out compressed (zstd, brotli or gzip, as the browser accepts). Against BREACH: the
