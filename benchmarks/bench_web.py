@@ -1,12 +1,14 @@
 """Load benchmark of the public side: the demand form and the JSON API under gunicorn and PostgreSQL.
 
     .venv/bin/python benchmarks/bench_web.py [--workers 4] [--clients 50] [--seconds 15] [--max-requests 20000]
+        [--rounds N] [--baseline DIR]
 
 Creates a throwaway PostgreSQL database next to ``--postgres`` (default: the local server of the tests,
 role craftmatch), migrates it and loads the reference data; starts a private ``redis-server`` on a free
 port as rate-limit storage when the binary exists (otherwise the limiter keeps its counts in memory);
 starts gunicorn with the project's ``gunicorn.conf.py`` (production settings) on a free port of 127.0.0.1;
-then drives it with an asyncio client (aiohttp), each phase bounded by ``--seconds`` and ``--max-requests``:
+then drives it with an asyncio client (aiohttp on uvloop when installed, one keep-alive connection pool),
+each phase bounded by ``--seconds`` and ``--max-requests``:
 
 1. one client alone: ``GET /demand/new`` (latency, page size);
 2. ``--clients`` concurrent clients: ``GET /demand/new``;
@@ -16,8 +18,13 @@ then drives it with an asyncio client (aiohttp), each phase bounded by ``--secon
 
 Afterwards the database is checked: every accepted tracking code exists exactly once, every accepted
 submission is stored once (by its unique title), nothing unacknowledged was stored. Prints throughput,
-p50/p95/p99, errors, lost and duplicated submissions, and the ratio of each figure to its target
-(a ratio ≥ 1 meets the target). Everything started is stopped and the database dropped at the end.
+p50/p95/p99, errors, lost and duplicated submissions, the ratio of each figure to its target (a ratio ≥ 1
+meets the target), and where the CPU went: per request for the client and the gunicorn workers, and in
+cores for them and the rest of the machine (PostgreSQL, Redis, other people's work).
+``--baseline DIR`` serves another checkout (e.g. the code before a change) beside this one from the same
+database; every phase then runs against both in turn, ``--rounds`` times, and the best of each is compared:
+before and after meet the same moments of a shared machine. Everything started is stopped and the database
+dropped at the end.
 
 The public submit limits are raised for the run (CRAFTMATCH_PUBLIC_SUBMIT_LIMIT) so that rate limiting
 does not distort the figures; the limiter still counts every request in its storage. Only 127.0.0.1 is
@@ -461,7 +468,7 @@ def main() -> int:
                         help="the client's event loop (default: uvloop when installed)")
     parser.add_argument("--rounds", type=int, default=1, help="run the loaded phases this many times")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
-                        help="another checkout of craftmatch (e.g. `git worktree add DIR main`) served beside "
+                        help="another checkout of craftmatch (e.g. `git archive main | tar -x -C DIR`) served beside "
                              "this one from the same database; each phase alternates between the two")
     parser.add_argument("--postgres", default=os.environ.get("CRAFTMATCH_TEST_POSTGRES_URL", LOCAL_POSTGRES_URL),
                         help="a database on the server to create the throwaway database next to")
