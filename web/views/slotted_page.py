@@ -5,7 +5,8 @@ The gzip stream is one valid member (RFC 1951/1952) built from raw deflate piece
 build theirs: the part before the first slot is compressed once and ends on a flush (byte-aligned), the
 slots and the short static text between them go out as one stored block, and the part after the last slot
 was compressed once by a fresh compressor (so nothing in it refers back to the slots) and carries the final
-block. Only the CRC-32 over the whole page is computed per request (continued from the head's).
+block. Only the CRC-32 over the whole page is computed per request (continued from the head's). The slots
+are never compressed, so the response's length tells nothing about a token (no BREACH-style oracle).
 """
 
 from __future__ import annotations
