@@ -420,7 +420,7 @@ async def load(servers: list[Server], url: str, args: argparse.Namespace) -> boo
     submissions = Submissions()
     ok = True
     for server in servers:
-        await drive(Phase("warm-up"), server, 2 * args.workers, 60, 4 * args.workers, get_form)  # boot every worker
+        await drive(Phase("warm-up"), server, 8, 60, 16, get_form)  # boot every worker and thread
         alone = Phase(f"{server.label} GET /demand/new, 1 client".strip())
         await drive(alone, server, 1, min(args.seconds, 10), 200, get_form)
         report(alone, None, None)
@@ -458,7 +458,7 @@ def run_client(main: Any, loop: str) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each loaded phase")
     parser.add_argument("--max-requests", type=int, default=20_000, help="request budget of each phase")
@@ -474,7 +474,7 @@ def main() -> int:
                         help="a database on the server to create the throwaway database next to")
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores · load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} · gunicorn {args.workers} workers · "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} · gunicorn workers {args.workers or 'as configured'} · "
           f"{args.clients} clients · {args.seconds:.0f} s per phase · client: aiohttp on {args.loop}, keep-alive")
     roots = [("", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     with tempfile.TemporaryDirectory(prefix="bench_web_") as tmp, \
@@ -482,9 +482,11 @@ def main() -> int:
             contextlib.ExitStack() as stack:
         prepare_database(url)
         env = {**os.environ, "CRAFTMATCH_ENV": "production", "CRAFTMATCH_SECRET_KEY": secrets.token_hex(32),
-               "CRAFTMATCH_DATABASE_URL": url, "CRAFTMATCH_WORKERS": str(args.workers),
+               "CRAFTMATCH_DATABASE_URL": url,
                "CRAFTMATCH_RATELIMIT_STORAGE_URI": storage,
                "CRAFTMATCH_PUBLIC_SUBMIT_LIMIT": RAISED_LIMIT, "CRAFTMATCH_PUBLIC_LOOKUP_LIMIT": RAISED_LIMIT}
+        if args.workers:
+            env["CRAFTMATCH_WORKERS"] = str(args.workers)
         print(f"rate-limit storage {storage.split('://')[0]}; public submit limit raised to '{RAISED_LIMIT}' "
               "for the run")
         gunicorn = [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py"]
