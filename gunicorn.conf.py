@@ -12,7 +12,13 @@ from gunicorn.http import wsgi
 
 wsgi_app = "web:create_app()"
 bind = os.environ.get("CRAFTMATCH_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("CRAFTMATCH_WORKERS", "4"))
+workers = int(os.environ.get("CRAFTMATCH_WORKERS", "2"))  # one per core: threads do the waiting
+# Threaded workers keep connections alive (a browser, or a proxy's upstream keep-alive, sends its next
+# request on the same connection instead of a new TCP handshake) and serve other requests while one waits
+# on PostgreSQL: measured against sync workers in benchmarks/NOTES.md ("Public side under load").
+worker_class = "gthread"
+threads = int(os.environ.get("CRAFTMATCH_THREADS", "4"))
+keepalive = 5  # seconds an idle connection is kept; an idle one holds no thread, only a poller entry
 timeout = 60
 graceful_timeout = 30
 # the proxy answers slow clients; only request lines and headers of a sane size reach the app

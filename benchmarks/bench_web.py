@@ -1,12 +1,14 @@
 """Load benchmark of the public side: the demand form and the JSON API under gunicorn and PostgreSQL.
 
     .venv/bin/python benchmarks/bench_web.py [--workers 4] [--clients 50] [--seconds 15] [--max-requests 20000]
+        [--rounds N] [--baseline DIR]
 
 Creates a throwaway PostgreSQL database next to ``--postgres`` (default: the local server of the tests,
 role craftmatch), migrates it and loads the reference data; starts a private ``redis-server`` on a free
 port as rate-limit storage when the binary exists (otherwise the limiter keeps its counts in memory);
 starts gunicorn with the project's ``gunicorn.conf.py`` (production settings) on a free port of 127.0.0.1;
-then drives it with an asyncio client (aiohttp), each phase bounded by ``--seconds`` and ``--max-requests``:
+then drives it with an asyncio client (aiohttp on uvloop when installed, one keep-alive connection pool),
+each phase bounded by ``--seconds`` and ``--max-requests``:
 
 1. one client alone: ``GET /demand/new`` (latency, page size);
 2. ``--clients`` concurrent clients: ``GET /demand/new``;
@@ -16,8 +18,13 @@ then drives it with an asyncio client (aiohttp), each phase bounded by ``--secon
 
 Afterwards the database is checked: every accepted tracking code exists exactly once, every accepted
 submission is stored once (by its unique title), nothing unacknowledged was stored. Prints throughput,
-p50/p95/p99, errors, lost and duplicated submissions, and the ratio of each figure to its target
-(a ratio ≥ 1 meets the target). Everything started is stopped and the database dropped at the end.
+p50/p95/p99, errors, lost and duplicated submissions, the ratio of each figure to its target (a ratio ≥ 1
+meets the target), and where the CPU went: per request for the client and the gunicorn workers, and in
+cores for them and the rest of the machine (PostgreSQL, Redis, other people's work).
+``--baseline DIR`` serves another checkout (e.g. the code before a change) beside this one from the same
+database; every phase then runs against both in turn, ``--rounds`` times, and the best of each is compared:
+before and after meet the same moments of a shared machine. Everything started is stopped and the database
+dropped at the end.
 
 The public submit limits are raised for the run (CRAFTMATCH_PUBLIC_SUBMIT_LIMIT) so that rate limiting
 does not distort the figures; the limiter still counts every request in its storage. Only 127.0.0.1 is
@@ -42,8 +49,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+
+try:
+    import uvloop
+except ImportError:  # the client then runs on asyncio's own loop
+    uvloop = None
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -83,9 +96,10 @@ def wait_for_port(port: int, seconds: float) -> None:
 
 
 @contextlib.contextmanager
-def running(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[subprocess.Popen]:
+def running(command: list[str], env: dict[str, str], port: int, log: Path,
+            cwd: Path = ROOT) -> Iterator[subprocess.Popen]:
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
         wait_for_port(port, 60)
@@ -124,6 +138,57 @@ def prepare_database(url: str) -> None:
         engine.dispose()
 
 
+# --- where the CPU went ----------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of one process so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _machine_busy() -> float:
+    """CPU seconds every core of the machine spent busy (not idle, not waiting for I/O) so far."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+
+
+@dataclass
+class CpuShare:
+    """The CPU a phase used: this client process, the gunicorn workers, and everything else on the machine
+    (PostgreSQL, Redis, other people's work), in cores (CPU seconds per second) and per request."""
+
+    client: float = 0.0
+    server: float = 0.0
+    machine: float = 0.0
+
+    @staticmethod
+    def now(master_pid: int) -> CpuShare:
+        return CpuShare(time.process_time(), sum(_process_cpu(pid) for pid in _children(master_pid)),
+                        _machine_busy())
+
+    def minus(self, start: CpuShare) -> CpuShare:
+        return CpuShare(self.client - start.client, self.server - start.server, self.machine - start.machine)
+
+    def describe(self, elapsed: float, requests: int) -> str:
+        per_request = f"client {1000 * self.client / requests:.2f} ms, server {1000 * self.server / requests:.2f} ms"
+        others = max(0.0, self.machine - self.client - self.server)
+        return (f"cpu per request: {per_request}; cores busy: client {self.client / elapsed:.2f}, server "
+                f"{self.server / elapsed:.2f}, rest of the machine {others / elapsed:.2f} (of {os.cpu_count()})")
+
+
 # --- the load -----------------------------------------------------------------------------------
 
 
@@ -138,6 +203,8 @@ class Phase:
     sent_titles: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     page_bytes: int = 0
+    http_requests: int = 0
+    cpu: CpuShare = field(default_factory=CpuShare)
 
     def count(self, status: int) -> None:
         self.statuses[status] = self.statuses.get(status, 0) + 1
@@ -186,25 +253,29 @@ class Client:
 
     def __init__(self, base: str, connector: aiohttp.BaseConnector) -> None:
         self.base = base
+        self.sent = 0
         self.cookies: dict[str, str] = {}
         self.http = aiohttp.ClientSession(connector=connector, connector_owner=False,
                                           cookie_jar=aiohttp.DummyCookieJar(),
                                           timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S))
 
-    async def request(self, method: str, path: str, **kwargs) -> tuple[int, str, str]:
+    async def request(self, method: str, path: str, **kwargs) -> tuple[int, bytes, str]:
+        """Status, the whole body (decompressed, as a browser has it, but not decoded to text), Location."""
         headers = kwargs.pop("headers", {})
+        self.sent += 1
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         async with self.http.request(method, self.base + path, headers=headers, allow_redirects=False,
                                      **kwargs) as response:
-            body = await response.text()
+            body = await response.read()
             for morsel in response.cookies.values():
                 self.cookies[morsel.key] = morsel.value
             return response.status, body, response.headers.get("Location", "")
 
 
-async def drive(phase: Phase, base: str, clients: int, seconds: float, max_requests: int, step) -> None:
+async def drive(phase: Phase, server: Server, clients: int, seconds: float, max_requests: int, step) -> None:
     """Run ``step(client, phase)`` in ``clients`` loops until the time or the request budget is spent."""
+    base = server.base
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     budget = [max_requests]
     deadline = time.perf_counter() + seconds
@@ -219,11 +290,14 @@ async def drive(phase: Phase, base: str, clients: int, seconds: float, max_reque
                 except (TimeoutError, aiohttp.ClientError) as error:
                     phase.errors.append(type(error).__name__)
         finally:
+            phase.http_requests += client.sent
             await client.http.close()
 
+    cpu_before = CpuShare.now(server.pid)
     started = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(clients)))
     phase.elapsed = time.perf_counter() - started
+    phase.cpu = CpuShare.now(server.pid).minus(cpu_before)
     await connector.close()
 
 
@@ -232,7 +306,7 @@ async def get_form(client: Client, phase: Phase) -> None:
     status, body, _ = await client.request("GET", "/demand/new")
     phase.latencies.append(time.perf_counter() - started)
     phase.count(status)
-    phase.page_bytes = len(body.encode())
+    phase.page_bytes = len(body)
 
 
 def api_step(submissions: Submissions):
@@ -244,7 +318,7 @@ def api_step(submissions: Submissions):
         phase.latencies.append(time.perf_counter() - started)
         phase.count(status)
         if status == 201:
-            phase.accepted.append(re.search(r'"tracking_code":\s*"([^"]+)"', body).group(1))
+            phase.accepted.append(re.search(rb'"tracking_code":\s*"([^"]+)"', body).group(1).decode())
             phase.titles.append(payload["title"])
 
     return step
@@ -252,7 +326,8 @@ def api_step(submissions: Submissions):
 
 def form_step(submissions: Submissions):
     async def step(client: Client, phase: Phase) -> None:
-        status, page, _ = await client.request("GET", "/demand/new")
+        status, body, _ = await client.request("GET", "/demand/new")
+        page = body.decode()
         if status != 200:
             phase.count(status)
             return
@@ -307,64 +382,122 @@ def report(phase: Phase, check: dict[str, int] | None, target: tuple[str, float,
         line += (f"  accepted {len(phase.accepted)}  lost {check['lost']}  duplicated {check['duplicated']}"
                  f"  stored-unacknowledged {check['stored_unacknowledged']}")
     print(line)
+    if phase.http_requests:
+        print(f"    {phase.cpu.describe(phase.elapsed, phase.http_requests)}")
     if target is not None:
         label, value, goal = target
         ratio = goal / value if label.startswith("p95") else value / goal
         print(f"    target {label}: {value:.1f} vs {goal:.0f} → ratio {ratio:.2f} ({'met' if ratio >= 1 else 'NOT met'})")
 
 
-async def load(base: str, url: str, args: argparse.Namespace) -> bool:
+@dataclass
+class Server:
+    label: str  # "" for the code under test; "baseline" for --baseline's
+    base: str
+    pid: int  # gunicorn's master: its children are the workers
+
+
+PhaseSpec = tuple[str, Any, str, float]  # name, step, the figure compared with the target, the target
+
+
+def phase_specs(args: argparse.Namespace, submissions: Submissions) -> list[PhaseSpec]:
+    specs = [
+        (f"GET /demand/new, {args.clients} clients", get_form, "p95 ms", GET_P95_TARGET_MS),
+        (f"API POST /api/v1/demands, {args.clients} clients", api_step(submissions), "submissions/s",
+         API_RATE_TARGET),
+        (f"HTML form GET+POST, {args.clients} clients", form_step(submissions), "submissions/s", FORM_RATE_TARGET),
+    ]
+    return [spec for spec in specs if spec[0].split()[0] in args.only]
+
+
+def figure(phase: Phase, label: str) -> float:
+    return phase.percentile_ms(0.95) if label.startswith("p95") else phase.rate
+
+
+async def load(servers: list[Server], url: str, args: argparse.Namespace) -> bool:
+    """Every phase against every server, the servers in turn, ``--rounds`` times: a baseline and the code under
+    test meet the same moments of a shared machine."""
     submissions = Submissions()
     ok = True
-    await drive(Phase("warm-up"), base, 2 * args.workers, 60, 4 * args.workers, get_form)  # boot every worker
-    alone = Phase("GET /demand/new, 1 client")
-    await drive(alone, base, 1, min(args.seconds, 10), 200, get_form)
-    report(alone, None, None)
-    phases = [
-        (Phase(f"GET /demand/new, {args.clients} clients"), get_form, ("p95 ms", GET_P95_TARGET_MS)),
-        (Phase(f"API POST /api/v1/demands, {args.clients} clients"), api_step(submissions),
-         ("submissions/s", API_RATE_TARGET)),
-        (Phase(f"HTML form GET+POST, {args.clients} clients"), form_step(submissions),
-         ("submissions/s", FORM_RATE_TARGET)),
-    ]
-    for phase, step, (label, goal) in phases:
-        if phase.name.split()[0] not in args.only:
-            continue
-        await drive(phase, base, args.clients, args.seconds, args.max_requests, step)
-        check = verify(url, phase) if phase.sent_titles else None
-        value = phase.percentile_ms(0.95) if label.startswith("p95") else phase.rate
-        report(phase, check, (label, value, goal))
-        ok &= phase.server_errors == 0 and not phase.errors and (check is None or not (check["lost"] or check["duplicated"]))
+    for server in servers:
+        await drive(Phase("warm-up"), server, 8, 60, 16, get_form)  # boot every worker and thread
+        alone = Phase(f"{server.label} GET /demand/new, 1 client".strip())
+        await drive(alone, server, 1, min(args.seconds, 10), 200, get_form)
+        report(alone, None, None)
+    results: dict[tuple[str, str], list[float]] = {}
+    for round_number in range(1, args.rounds + 1):
+        if args.rounds > 1:
+            print(f"-- round {round_number} of {args.rounds} · load average "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for name, step, label, goal in phase_specs(args, submissions):
+            for server in servers:
+                phase = Phase(f"{server.label} {name}".strip())
+                await drive(phase, server, args.clients, args.seconds, args.max_requests, step)
+                check = verify(url, phase) if phase.sent_titles else None
+                report(phase, check, (label, figure(phase, label), goal))
+                results.setdefault((name, server.label), []).append(figure(phase, label))
+                ok &= phase.server_errors == 0 and not phase.errors and (
+                    check is None or not (check["lost"] or check["duplicated"]))
+    if len(servers) > 1:
+        print("-- the best of each, code under test against the baseline (same run)")
+        for name, _step, label, _goal in phase_specs(args, submissions):
+            best = {server.label: (min if label.startswith("p95") else max)(results[(name, server.label)])
+                    for server in servers}
+            now, before = best[servers[0].label], best["baseline"]
+            ratio = before / now if label.startswith("p95") else now / before
+            print(f"{name:<40} {label}: baseline {before:.1f}, now {now:.1f} → {ratio:.2f}× better")
     return ok
+
+
+def run_client(main: Any, loop: str) -> Any:
+    """The client runs on uvloop when it is installed (less CPU per request on the cores the server needs)."""
+    if loop == "uvloop":
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's)")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each loaded phase")
     parser.add_argument("--max-requests", type=int, default=20_000, help="request budget of each phase")
     parser.add_argument("--only", nargs="+", default=["GET", "API", "HTML"], choices=["GET", "API", "HTML"],
                         help="the loaded phases to run (default: all)")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop" if uvloop else "asyncio",
+                        help="the client's event loop (default: uvloop when installed)")
+    parser.add_argument("--rounds", type=int, default=1, help="run the loaded phases this many times")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="another checkout of craftmatch (e.g. `git archive main | tar -x -C DIR`) served beside "
+                             "this one from the same database; each phase alternates between the two")
     parser.add_argument("--postgres", default=os.environ.get("CRAFTMATCH_TEST_POSTGRES_URL", LOCAL_POSTGRES_URL),
                         help="a database on the server to create the throwaway database next to")
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores · load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} · gunicorn {args.workers} workers · "
-          f"{args.clients} clients · {args.seconds:.0f} s per phase")
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())} · gunicorn workers {args.workers or 'as configured'} · "
+          f"{args.clients} clients · {args.seconds:.0f} s per phase · client: aiohttp on {args.loop}, keep-alive")
+    roots = [("", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     with tempfile.TemporaryDirectory(prefix="bench_web_") as tmp, \
-            throwaway_postgres_database(args.postgres) as url, redis_storage(Path(tmp)) as storage:
+            throwaway_postgres_database(args.postgres) as url, redis_storage(Path(tmp)) as storage, \
+            contextlib.ExitStack() as stack:
         prepare_database(url)
-        port = free_port()
         env = {**os.environ, "CRAFTMATCH_ENV": "production", "CRAFTMATCH_SECRET_KEY": secrets.token_hex(32),
-               "CRAFTMATCH_DATABASE_URL": url, "CRAFTMATCH_BIND": f"127.0.0.1:{port}",
-               "CRAFTMATCH_WORKERS": str(args.workers), "CRAFTMATCH_RATELIMIT_STORAGE_URI": storage,
+               "CRAFTMATCH_DATABASE_URL": url,
+               "CRAFTMATCH_RATELIMIT_STORAGE_URI": storage,
                "CRAFTMATCH_PUBLIC_SUBMIT_LIMIT": RAISED_LIMIT, "CRAFTMATCH_PUBLIC_LOOKUP_LIMIT": RAISED_LIMIT}
+        if args.workers:
+            env["CRAFTMATCH_WORKERS"] = str(args.workers)
         print(f"rate-limit storage {storage.split('://')[0]}; public submit limit raised to '{RAISED_LIMIT}' "
               "for the run")
         gunicorn = [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py"]
-        with running(gunicorn, env, port, Path(tmp) / "gunicorn.log"):
-            ok = asyncio.run(load(f"http://127.0.0.1:{port}", url, args))
+        servers = []
+        for label, root in roots:
+            port = free_port()
+            server_env = {**env, "CRAFTMATCH_BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(root)}
+            process = stack.enter_context(running(gunicorn, server_env, port, Path(tmp) / f"gunicorn{label}.log",
+                                                  cwd=root))
+            servers.append(Server(label, f"http://127.0.0.1:{port}", process.pid))
+        ok = run_client(load(servers, url, args), args.loop)
     return 0 if ok else 1
 
 

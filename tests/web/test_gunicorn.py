@@ -69,3 +69,18 @@ def test_gunicorn_without_the_config_would_say_its_name(gunicorn):
     # the check above can fail: plain gunicorn announces itself
     response = _get(gunicorn("-c", "/dev/null"), "/healthz", time.monotonic() + 30)
     assert response.getheader("Server") == "gunicorn"
+
+
+def test_gunicorn_with_the_config_keeps_the_connection_alive(gunicorn):
+    port = gunicorn("-c", "gunicorn.conf.py")
+    _get(port, "/healthz", time.monotonic() + 30)  # up
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        for _ in range(3):  # one TCP connection for all three (sync workers would close it after each)
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200 and response.getheader("Connection") != "close"
+        assert connection.sock is not None
+    finally:
+        connection.close()

@@ -135,3 +135,20 @@ def test_inbox_filters_never_fail_with_a_500(coordinator_browser, query):
 def test_lookup_never_fails_with_a_500(browser, code, digits):
     response = browser.submit("/demand/track", {"tracking_code": code, "last4": digits})
     assert response.status_code == (400 if CONTROL_CHARACTERS.search(code + digits) else 200)
+
+
+def test_reading_pages_costs_the_limiter_no_storage_trip(limited_app, monkeypatch):
+    trips: list[str] = []
+    storage = limiter.storage
+    for name in ("incr", "get", "get_expiry", "get_moving_window", "acquire_entry", "get_sliding_window",
+                 "acquire_sliding_window_entry", "check"):
+        if hasattr(storage, name):
+            original = getattr(storage, name)
+            monkeypatch.setattr(storage, name, lambda *a, _name=name, _original=original, **k: (
+                trips.append(_name), _original(*a, **k))[1])
+    browser = Browser(limited_app.test_client())
+    for path in ("/demand/new", "/demand/track", "/"):
+        assert browser.get(path).status_code == 200
+    assert trips == []
+    assert browser.submit("/demand/new", valid_demand_data(title="计数的提交")).status_code == 303
+    assert trips  # a submission is counted

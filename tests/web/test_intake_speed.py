@@ -3,16 +3,19 @@ picker is built from the plain <select>'s options)."""
 
 from __future__ import annotations
 
+import gzip
 import html
 import json
 import re
 
 import pytest
 import sqlalchemy as sa
+from flask import template_rendered
 
 from tests import factories
+from tests.browser import Browser
 from tests.web.test_intake_service import valid_demand_data
-from web.models import Skill
+from web.models import Demand, Skill
 from web.services import reference, seeding
 
 NEW = "/demand/new"
@@ -118,3 +121,53 @@ def test_a_form_sent_back_with_an_error_keeps_what_was_typed_and_chosen(cached_a
     assert '<option value="510104" data-p="510100" selected>' in page
     assert re.search(r'value="weld\.argon_arc" checked', page)
     assert data["description"] in page
+
+
+_TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+_KEY = re.compile(r'name="submission_key" type="hidden" value="([^"]+)"')
+
+
+def test_a_warm_form_page_renders_no_template_and_gives_each_visitor_its_own_token_and_key(cached_app, browser):
+    browser.get(NEW)  # the first visitor's page fills the cache
+    rendered: list[str] = []
+    with template_rendered.connected_to(lambda _app, template, context: rendered.append(template.name), cached_app):
+        pages = [browser.text(NEW), Browser(cached_app.test_client()).text(NEW)]
+    assert rendered == []
+    assert len({_TOKEN.search(page).group(1) for page in pages}) == 2
+    assert len({_KEY.search(page).group(1) for page in pages}) == 2
+    assert _without_tokens(pages[0]) == _without_tokens(pages[1])
+
+
+def test_a_form_from_the_warm_page_is_accepted_and_stored_once(cached_app, browser, session):
+    browser.get(NEW)
+    page = browser.text(NEW)
+    data = valid_demand_data(title="从缓存页面提交的需求", csrf_token=html.unescape(_TOKEN.search(page).group(1)),
+                             submission_key=_KEY.search(page).group(1))
+    assert browser.client.post(NEW, data=data).status_code == 303
+    assert browser.client.post(NEW, data=data).status_code == 303  # sent twice: the one-time key holds
+    assert session.scalar(sa.select(sa.func.count()).select_from(Demand)
+                          .where(Demand.title == "从缓存页面提交的需求")) == 1
+
+
+def test_the_warm_page_is_served_gzip_compressed_once(cached_app, browser):
+    browser.get(NEW)
+    plain = browser.text(NEW)
+    response = browser.get(NEW, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+    assert response.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in response.headers["Vary"]
+    assert len(response.data) < 14_000 and int(response.headers["Content-Length"]) == len(response.data)
+    assert response.headers["Cache-Control"] == "no-store" and "Content-Security-Policy" in response.headers
+    assert _without_tokens(gzip.decompress(response.data).decode()) == _without_tokens(plain)
+    for encoding in ("br", "identity"):  # a client that takes no gzip gets what Flask-Compress gives it
+        other = browser.get(NEW, headers={"Accept-Encoding": encoding})
+        assert other.headers.get("Content-Encoding") == (None if encoding == "identity" else encoding)
+
+
+def test_a_logged_in_user_a_message_or_a_query_gets_the_page_rendered_live(cached_app, browser, coordinator_browser):
+    Browser(cached_app.test_client()).get(NEW)  # a visitor's page is cached
+    assert "/auth/logout" in coordinator_browser.text(NEW)  # the header of a logged-in coordinator
+    with browser.client.session_transaction() as visitor_session:
+        visitor_session["_flashes"] = [("info", "A message for this visitor only")]
+    assert "A message for this visitor only" in browser.text(NEW)
+    assert "A message for this visitor only" not in browser.text(NEW)  # shown once
+    assert "Submit a demand" in browser.text(NEW + "?lang=en")
+    assert "Submit a demand" in browser.text(NEW)  # the English page, remembered, comes from the cache too

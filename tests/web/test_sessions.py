@@ -130,3 +130,17 @@ def test_logins_are_audited_with_name_and_address_never_the_password(app, sessio
     assert entries[2].actor_id == user_id and entries[0].actor_id is None
     written = json.dumps([e.after for e in entries])
     assert "wrong-password-123" not in written and "guess-password-1" not in written and TEST_PASSWORD not in written
+
+
+def test_a_logged_in_session_used_from_another_browser_is_dropped(app, make_user):
+    make_user("coordinator1")
+    browser = _logged_in(app, "coordinator1")
+    response = browser.get("/workspace/", headers={"User-Agent": "another browser"})
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_a_visitors_session_is_not_sent_again_on_every_page(browser):
+    first = browser.get("/demand/new")
+    assert [c.split("=")[0] for c in first.headers.getlist("Set-Cookie")] == ["session"]  # the CSRF token
+    for path in ("/demand/new", "/", "/demand/track"):
+        assert browser.get(path).headers.getlist("Set-Cookie") == [], path  # nor a remember-cookie deletion

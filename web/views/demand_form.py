@@ -7,15 +7,18 @@ fields and checks CSRF; every rule lives in ``web.schemas.demands`` and the serv
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, flash, render_template, request
+from flask import Response, current_app, flash, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from wtforms import (
     BooleanField,
@@ -35,6 +38,7 @@ from web.services import reference
 from web.services.errors import ServiceError
 from web.services.personal_data import mask_phone
 from web.views.forms import show_errors
+from web.views.slotted_page import SlottedPage
 from web.views.team_roles import PUBLIC_ROLE_ROWS, roles_data, roles_field
 
 ENTERPRISE_TYPE_LABELS = {"zjtx": _l("Specialised and innovative SME"),
@@ -253,6 +257,37 @@ def render_demand_form(form: DemandForm, template: str, status: int = 200, *, ca
     if request.method == "GET" and cache_fields:  # a fresh form: its fields (defaults, no typed value, no error) are the same for all
         fields_html = _cached_fragment(reference_data(), FIELDS, "demand_fields", form, pickers)
     return render_template(template, form=form, pickers=pickers, fields_html=fields_html, **context), status
+
+
+def new_submission_key() -> str:
+    """The one-time key of a fresh form: a second POST of the same form is recognised and stored once."""
+    return secrets.token_urlsafe(24)
+
+
+def shared_form_page(template: str, fresh_form: Callable[[], DemandForm]) -> Response | None:
+    """The page of a fresh form as every visitor sees it, rendered once per locale and reference version (and
+    gzip-compressed once): only the CSRF token and the one-time key are made per request. None when the page
+    is not the same for everyone (a logged-in user's header, a message to show, query arguments): the caller
+    renders that one live."""
+    if request.args or "_flashes" in session or current_user.is_authenticated:
+        return None
+    page = reference_data().derived(("page", template, str(get_locale()), request.script_root),
+                                    lambda _data: _slotted(template, fresh_form()))
+    if page is None:
+        return None
+    values = (generate_csrf(), new_submission_key())
+    if not request.accept_encodings["gzip"]:
+        return current_app.response_class(page.text(values), mimetype="text/html")
+    # gzip even for a browser that also takes zstd or brotli: the static parts were compressed once (at
+    # level 9, smaller than zstd's level 3), where Flask-Compress would compress 60 KB per request
+    return current_app.response_class(page.gzip(values), mimetype="text/html",
+                                      headers={"Content-Encoding": "gzip"})
+
+
+def _slotted(template: str, form: DemandForm) -> SlottedPage | None:
+    """The page rendered live, with its CSRF token and its one-time key as slots."""
+    page, _status = render_demand_form(form, template)
+    return SlottedPage.cut(page, (generate_csrf(), form.submission_key.data))
 
 
 def run_demand_form(form: DemandForm, call: Callable[[dict[str, Any]], Any], refused: str) -> tuple[Any, int]:

@@ -7,7 +7,6 @@ in ``web.schemas.demands`` and the services. What was typed stays in the form on
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,8 +39,10 @@ from web.views.demand_form import (
     DemandForm,
     Marked,
     labels,
+    new_submission_key,
     render_demand_form,
     run_demand_form,
+    shared_form_page,
 )
 from web.views.forms import show_errors
 
@@ -93,6 +94,12 @@ def _render_form(form: DemandForm, status: int = 200):
     return render_demand_form(form, "intake/new.html", status)
 
 
+def _fresh_form() -> DemandForm:
+    form = DemandForm()
+    form.submission_key.data = new_submission_key()
+    return form
+
+
 def _remember(code: str) -> None:
     codes = [c for c in session.get(TRACKED_KEY, []) if c != code]
     session[TRACKED_KEY] = (codes + [code])[-TRACKED_MAX:]
@@ -125,12 +132,12 @@ def _no_store(response):
 @policy(ANONYMOUS)
 @limiter.limit(_submit_limit, methods=["POST"])
 def new_demand():
-    form = DemandForm()
     if request.method == "GET":
-        form.submission_key.data = secrets.token_urlsafe(24)
-        return _render_form(form)
+        page = shared_form_page("intake/new.html", _fresh_form)
+        return page if page is not None else _render_form(_fresh_form())
+    form = DemandForm()
     if not form.submission_key.data:
-        form.submission_key.data = secrets.token_urlsafe(24)
+        form.submission_key.data = new_submission_key()
     if form.homepage.data:
         # A bot filled the invisible field. A person who did so keeps everything typed and can send again.
         form.homepage.errors = [_("Please leave this field empty.")]
