@@ -17,6 +17,7 @@ from matching.groups import (
     group_of_craftsman,
     members_of,
     off_support_bounds,
+    record_caps,
     sharing_bounds,
 )
 from matching.kernels import (
@@ -126,8 +127,10 @@ def candidate_pairs(
     off_support_bound = 1.0 - norm["skill"] - norm["industry"] - norm["continuity"] * (1.0 - best_continuity)
     step = max(1, int(rnd.config.chunk_cells // max(1, n_c)))
 
-    # components other than these four are bounded by their weight until computed
-    slack = sum(norm[n] for n in names if n not in ("skill", "industry", "honour", "continuity"))
+    # text and distance are bounded by their weight until computed, availability and track record by
+    # each craftsman's caps
+    slack = sum(norm[n] for n in names if n in ("text", "distance"))
+    caps = _PairCaps.of(rnd)
 
     groups = group_craftsmen(rnd)
     group_of = group_of_craftsman(groups, n_c)
@@ -167,7 +170,9 @@ def candidate_pairs(
         rest = np.flatnonzero(rest)
         rest_c, rest_d, rest_v = pc[rest], pd[rest], value[rest]
         # the same with the pair's own honour, continuity and exact distance (text, availability at 1)
-        tight = rest_v + slack
+        tight = caps.bound(rest_c, rest_d)
+        tight += rest_v
+        tight += slack
         for name in honour_or_continuity:
             tight += norm[name] * _component(rnd, name, rest_c, rest_d)
         near = _with_exact_distance(rnd, rest_c, rest_d, tight) >= reach[rest_d]
@@ -205,7 +210,7 @@ def candidate_pairs(
         in_block[cols] = True
         sharing = in_block[best_d]
         return _search_off_support(
-            rnd, groups, cols, floor[cols], best_continuity[cols], best_c[sharing], best_d[sharing], k, names
+            rnd, groups, caps, cols, floor[cols], best_continuity[cols], best_c[sharing], best_d[sharing], k, names
         )
 
     blocks = [unsettled[start : start + step] for start in range(0, unsettled.size, step)]
@@ -213,6 +218,41 @@ def candidate_pairs(
     chosen_c = [best_c[done]] + [pc for pc, _ in second]
     chosen_d = [best_d[done]] + [pd for _, pd in second]
     return _candidate_table(rnd, np.concatenate(chosen_c), np.concatenate(chosen_d), names)
+
+
+@dataclass(frozen=True)
+class _PairCaps:
+    """Per-craftsman caps of availability and track record, so bounds need not count them at 1.
+
+    A craftsman's windows cover at most their own days of a demand's window (availability ≤
+    min(1, days / window length); 1 without a calendar), and his track record component is at
+    most ``groups.record_caps``.
+    """
+
+    weights: tuple[float, float]  # normalised weights of availability and track record
+    calendar_days: np.ndarray  # (C,) days in the craftsman's windows; inf without a calendar
+    window_days: np.ndarray  # (D,)
+    record: np.ndarray  # (C,)
+
+    @classmethod
+    def of(cls, rnd: PreparedRound) -> _PairCaps:
+        windows = rnd.craftsmen.availability
+        days = np.bincount(windows.owners, weights=windows.end - windows.start + 1, minlength=rnd.shape[0])
+        days = days.astype(np.float64)  # an empty bincount is integer
+        days[windows.count == 0] = np.inf
+        norm = rnd.config.normalised_weights
+        return cls(
+            (norm["availability"], norm["track_record"]), days, rnd.window_length_d, record_caps(rnd)
+        )
+
+    def bound(self, pc: np.ndarray, pd: np.ndarray) -> np.ndarray:
+        """The weighted availability + track record of pairs can be no more than this."""
+        availability, track = self.weights
+        cap = np.divide(self.calendar_days[pc], self.window_days[pd])
+        np.minimum(cap, 1.0, out=cap)
+        cap *= availability
+        cap += track * self.record[pc]
+        return cap
 
 
 def _at_least_top(group: np.ndarray, value: np.ndarray, m: int, n_groups: int, bins: int = 512) -> np.ndarray:
@@ -322,6 +362,7 @@ def _base_of_pairs(
 def _search_off_support(
     rnd: PreparedRound,
     groups: CraftsmanGroups,
+    caps: _PairCaps,
     cols: np.ndarray,
     floor: np.ndarray,
     best_continuity: np.ndarray,
@@ -342,10 +383,9 @@ def _search_off_support(
     # per member, the same bound with its exact distance (and the cheap rules) instead of the group's best
     norm = rnd.config.normalised_weights
     member_local = np.repeat(local, groups.sizes[group])
-    member_bound = (
+    member_bound = caps.bound(pc, pd)
+    member_bound += (
         norm["text"]
-        + norm["availability"]
-        + norm["track_record"]
         + norm["distance"]
         + norm["continuity"] * best_continuity[member_local]
         + norm["honour"] * _component(rnd, "honour", pc, pd)
