@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
+import scipy.sparse as sp
 
 from matching.config import COMPONENTS, RoundConfig
 from matching.features import CraftsmanFeatures, DemandFeatures, History
@@ -18,7 +19,6 @@ from matching.groups import (
     members_of,
     off_support_bounds,
     record_caps,
-    sharing_bounds,
 )
 from matching.kernels import (
     PAIR_CHUNK,
@@ -140,42 +140,50 @@ def candidate_pairs(
     by_mode = {}
     for mode in np.unique(rnd.mode_d):
         rows = possible_craftsmen(rnd, int(mode))
-        by_mode[int(mode)] = (rows, rnd.skill.left[rows], rnd.industry.left[rows])
+        by_mode[int(mode)] = (rows, rnd.skill.left[rows], rnd.industry.left[rows], group_of[rows])
+    n_groups = groups.sizes.size
 
     def settle(chunk: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Best pairs of the demands settled by their sharing craftsmen, and the demands still open."""
         mode, cols = chunk
-        rows, skill_left, industry_left = by_mode[mode]
-        shared = (
+        rows, skill_left, industry_left, group_of_row = by_mode[mode]
+        shared = sp.csr_matrix(
             norm["skill"] * (skill_left @ rnd.skill.right[cols].T)
             + norm["industry"] * (industry_left @ rnd.industry.right[cols].T)
-        ).tocoo()
-        pc, local, value = rows[shared.row], shared.col.astype(np.int64), shared.data
+        )
+        row = np.repeat(np.arange(rows.size), np.diff(shared.indptr))
+        local, value = shared.indices, shared.data
         # an upper bound of each pair's total: its skill + industry part plus its group's bound of the rest
-        bound = sharing_bounds(rnd, groups, group_of, cols, best_continuity[cols], pc, local, value)
-        possible = np.isfinite(bound)  # -inf: the rules forbid the craftsman's whole group
-        pc, local, value, bound = pc[possible], local[possible], value[possible], bound[possible]
-        pd = cols[local]
+        # (-inf where the rules forbid the craftsman's whole group)
+        table = np.full((n_groups + 1, cols.size), -np.inf)
+        table[:n_groups] = off_support_bounds(rnd, groups, cols, best_continuity[cols])
+        key = group_of_row[row]
+        key *= cols.size
+        key += local
+        bound = table.ravel()[key]
+        bound += value
+        del key
         # exact scores for the most promising pairs give each demand a k-th best to beat ...
-        lead = _at_least_top(local, bound, LEAD_FACTOR * k, cols.size)
-        lead_c, lead_d = pc[lead], pd[lead]
+        lead = np.flatnonzero(_at_least_top(local, np.maximum(bound, 0.0), LEAD_FACTOR * k, cols.size))
+        lead_c, lead_d = rows[row[lead]], cols[local[lead]]
         best_c, best_d, best_t = _best_of_pairs(
             rnd, lead_c, lead_d, _base_of_pairs(rnd, lead_c, lead_d, names, value[lead]), k
         )
         # ... and only the pairs whose bound beats it are scored too (gathered once, then narrowed)
         floor = _kth_best(best_d, best_t, k, n_d)
-        reach = floor - 1e-9  # the same per-pair thresholds as ``floor[pd] - 1e-9``
-        rest = bound >= reach[pd]
-        rest &= ~lead
+        reach = floor[cols] - 1e-9  # the same per-pair thresholds as ``floor[pd] - 1e-9``
+        rest = bound >= reach[local]
+        rest[lead] = False
         rest = np.flatnonzero(rest)
-        rest_c, rest_d, rest_v = pc[rest], pd[rest], value[rest]
-        # the same with the pair's own honour, continuity and exact distance (text, availability at 1)
+        rest_local, rest_v = local[rest], value[rest]
+        rest_c, rest_d = rows[row[rest]], cols[rest_local]
+        # the same with the pair's own honour, continuity, caps and exact distance (text at its weight)
         tight = caps.bound(rest_c, rest_d)
         tight += rest_v
         tight += slack
         for name in honour_or_continuity:
             tight += norm[name] * _component(rnd, name, rest_c, rest_d)
-        near = _with_exact_distance(rnd, rest_c, rest_d, tight) >= reach[rest_d]
+        near = _with_exact_distance(rnd, rest_c, rest_d, tight) >= reach[rest_local]
         rest_c, rest_d, rest_v = rest_c[near], rest_d[near], rest_v[near]
         more_c, more_d, more_t = _best_of_pairs(
             rnd, rest_c, rest_d, _base_of_pairs(rnd, rest_c, rest_d, names, rest_v), k, floor
@@ -210,7 +218,16 @@ def candidate_pairs(
         in_block[cols] = True
         sharing = in_block[best_d]
         return _search_off_support(
-            rnd, groups, caps, cols, floor[cols], best_continuity[cols], best_c[sharing], best_d[sharing], k, names
+            rnd,
+            groups,
+            caps,
+            cols,
+            floor[cols],
+            best_continuity[cols],
+            best_c[sharing],
+            best_d[sharing],
+            k,
+            names,
         )
 
     blocks = [unsettled[start : start + step] for start in range(0, unsettled.size, step)]
@@ -241,9 +258,7 @@ class _PairCaps:
         days = days.astype(np.float64)  # an empty bincount is integer
         days[windows.count == 0] = np.inf
         norm = rnd.config.normalised_weights
-        return cls(
-            (norm["availability"], norm["track_record"]), days, rnd.window_length_d, record_caps(rnd)
-        )
+        return cls((norm["availability"], norm["track_record"]), days, rnd.window_length_d, record_caps(rnd))
 
     def bound(self, pc: np.ndarray, pd: np.ndarray) -> np.ndarray:
         """The weighted availability + track record of pairs can be no more than this."""
