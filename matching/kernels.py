@@ -48,9 +48,12 @@ def sparse_lookup(table: sp.csr_matrix, ci: np.ndarray, keys: np.ndarray) -> np.
     """``table[c, key]`` for a block or for pairs (sparse tables, zeros elsewhere)."""
     if _is_block(ci):
         return table[ci[:, 0]][:, keys[0]].toarray()
-    if ci.size == 0 or table.nnz == 0:
-        return np.zeros(ci.shape, dtype=table.dtype)
-    return np.asarray(table[ci, keys]).ravel()
+    out = np.zeros(ci.shape, dtype=table.dtype)
+    # only the rows holding an entry are looked up (few craftsmen have a history or a conflict)
+    held = np.flatnonzero(table.indptr[ci + 1] > table.indptr[ci]) if table.nnz else ci[:0]
+    if held.size:
+        out[held] = np.asarray(table[ci[held], keys[held]]).ravel()
+    return out
 
 
 def _fill_unknown_places(
