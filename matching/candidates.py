@@ -140,19 +140,16 @@ def candidate_pairs(
     by_mode = {}
     for mode in np.unique(rnd.mode_d):
         rows = possible_craftsmen(rnd, int(mode))
-        by_mode[int(mode)] = (rows, rnd.skill.left[rows], rnd.industry.left[rows], group_of[rows])
+        by_mode[int(mode)] = (rows, _SharingProduct.of(rnd, rows), group_of[rows])
     n_groups = groups.sizes.size
 
     def settle(chunk: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Best pairs of the demands settled by their sharing craftsmen, and the demands still open."""
         mode, cols = chunk
-        rows, skill_left, industry_left, group_of_row = by_mode[mode]
-        shared = sp.csr_matrix(
-            norm["skill"] * (skill_left @ rnd.skill.right[cols].T)
-            + norm["industry"] * (industry_left @ rnd.industry.right[cols].T)
-        )
-        row = np.repeat(np.arange(rows.size), np.diff(shared.indptr))
-        local, value = shared.indices, shared.data
+        rows, product, group_of_row = by_mode[mode]
+        shared = product.of_demands(rnd, cols)  # (demands, craftsmen)
+        row, value = shared.indices, shared.data
+        local = np.repeat(np.arange(cols.size), np.diff(shared.indptr))
         # an upper bound of each pair's total: its skill + industry part plus its group's bound of the rest
         # (-inf where the rules forbid the craftsman's whole group)
         table = np.full((n_groups + 1, cols.size), -np.inf)
@@ -239,6 +236,43 @@ def candidate_pairs(
     chosen_c = [best_c[done]] + [pc for pc, _ in second]
     chosen_d = [best_d[done]] + [pd for _, pd in second]
     return _candidate_table(rnd, np.concatenate(chosen_c), np.concatenate(chosen_d), names)
+
+
+@dataclass(frozen=True)
+class _SharingProduct:
+    """``w_skill·skill + w_industry·industry`` of a chunk's demands and one mode's possible craftsmen.
+
+    Its sums are the scores' own: ``w·(left @ right.T)`` adds a pair's terms in the craftsman row's
+    order.  When the craftsman rows are canonical (sorted, no duplicate), the product is taken the
+    other way round, demand rows (sorted copies) times the craftsmen's transposed rows: the same terms
+    in the same ascending order, but the work follows the few demands of a chunk instead of scanning
+    every craftsman row for each chunk (about half the time of the two products).
+    """
+
+    left: tuple[sp.csr_matrix, sp.csr_matrix]  # skill, industry: (K, rows) transposed, or (rows, K)
+    right: tuple[sp.csr_matrix, sp.csr_matrix] | None  # sorted copies of the demand rows; None: rows first
+
+    @classmethod
+    def of(cls, rnd: PreparedRound, rows: np.ndarray) -> _SharingProduct:
+        products = (rnd.skill, rnd.industry)
+        right = tuple(product.right.sorted_indices() for product in products)
+        if all(product.left.has_canonical_format for product in products) and all(
+            matrix.has_canonical_format for matrix in right
+        ):
+            return cls(tuple(sp.csr_matrix(product.left[rows].T) for product in products), right)
+        return cls(tuple(product.left[rows] for product in products), None)
+
+    def of_demands(self, rnd: PreparedRound, cols: np.ndarray) -> sp.csr_matrix:
+        """(len(cols), rows) CSR of the weighted skill + industry of every sharing pair."""
+        norm = rnd.config.normalised_weights
+        if self.right is None:
+            skill = rnd.skill.right[cols].T
+            industry = rnd.industry.right[cols].T
+            return sp.csr_matrix(
+                (norm["skill"] * (self.left[0] @ skill) + norm["industry"] * (self.left[1] @ industry)).T
+            )
+        skill, industry = (right[cols] @ left for right, left in zip(self.right, self.left, strict=True))
+        return sp.csr_matrix(norm["skill"] * skill + norm["industry"] * industry)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from matching.candidates import (
     _best_of_pairs,
     _kth_best,
     _PairCaps,
+    _SharingProduct,
     _top_k_per_group,
     _with_exact_distance,
     candidate_pairs,
@@ -326,6 +327,29 @@ def test_candidate_pairs_with_track_records_equal_the_dense_top_k(seed, k, weigh
     masked = np.where(allowed, table.total, -np.inf)
     for d in range(len(dems)):
         order = np.lexsort((np.arange(len(crafts)), -masked[:, d]))[:k]
+        np.testing.assert_array_equal(
+            candidates.craftsman[candidates.demand == d], order[np.isfinite(masked[order, d])], err_msg=f"d{d}"
+        )
+
+
+def test_craftsman_rows_out_of_order_take_the_craftsman_first_product():
+    """Rows stored out of column order sum their terms in that order: the search keeps it, and stays exact."""
+    crafts, dems, history = synthetic_features(np.random.default_rng(5), 90, 30, n_skills=12, n_industries=4)
+    config = RoundConfig(top_k=5, chunk_cells=90 * 7)
+    rnd = prepare(crafts, dems, config, history=history)
+    skills = rnd.skill.left.copy()
+    for row in range(skills.shape[0]):  # the same matrix, each row's entries stored backwards
+        span = slice(skills.indptr[row], skills.indptr[row + 1])
+        skills.indices[span], skills.data[span] = skills.indices[span][::-1].copy(), skills.data[span][::-1].copy()
+    skills.has_sorted_indices = False
+    rnd = replace(rnd, skill=replace(rnd.skill, left=skills))
+    assert not rnd.skill.left.has_canonical_format
+    assert _SharingProduct.of(rnd, np.arange(len(crafts))).right is None
+    candidates = candidate_pairs(crafts, dems, prepared=rnd)
+    table, allowed, _ = score_and_mask(rnd)
+    masked = np.where(allowed, table.total, -np.inf)
+    for d in range(len(dems)):
+        order = np.lexsort((np.arange(len(crafts)), -masked[:, d]))[:5]
         np.testing.assert_array_equal(
             candidates.craftsman[candidates.demand == d], order[np.isfinite(masked[order, d])], err_msg=f"d{d}"
         )
