@@ -7,7 +7,7 @@
    ``prepare`` → ``candidate_pairs`` (top ``RoundConfig.top_k``) → the Problem → ``solve()``,
    along the very path ``build_problem`` takes (sparse forced through ``dense_budget_cells``
    if the size would be dense); per stage wall and CPU seconds, the total against the
-   60 s target and the peak resident memory (run first, so the peak is this path's).
+   30 s target and the peak resident memory against 4 GB (run first, so the peak is this path's).
    ``--skip-features`` leaves it out for quick runs.
 1. A sparse instance with k random candidates per demand (random scores): the time of
    `solve()` and the peak resident memory of the process (targets: ≤ 60 s, ≤ 8 GB).
@@ -34,6 +34,9 @@ from matching.scoring import prepare
 
 TARGET_SECONDS = 60.0
 TARGET_MB = 8192
+# the national round from features (issue 15 item 4): end to end and peak memory
+FULL_TARGET_SECONDS = 30.0
+FULL_TARGET_MB = 4096
 
 
 def _ids(prefix: str, n: int) -> list[str]:
@@ -144,13 +147,13 @@ def bench_full_sparse(n_craftsmen: int, n_demands: int, seed: int) -> None:
         print(f"  {name:<10} {lap_wall:7.2f} s wall {lap_cpu:7.2f} s CPU")
     print(
         f"  total      {total_wall:7.2f} s wall {total_cpu:7.2f} s CPU = "
-        f"{total_wall / TARGET_SECONDS:.2f} x the {TARGET_SECONDS:.0f} s target (wall)"
+        f"{total_wall / FULL_TARGET_SECONDS:.2f} x the {FULL_TARGET_SECONDS:.0f} s target (wall)"
     )
     print(f"  solve: {result.solver}, objective {result.objective:.4f}; load average {os.getloadavg()[0]:.1f}")
     print("  solve phases: " + ", ".join(f"{name} {s:.2f} s" for name, s in result.timings.items()))
     print(
         f"  peak RSS {_peak_mb():.0f} MB (after features {before:.0f} MB) = "
-        f"{_peak_mb() / TARGET_MB:.2f} x the {TARGET_MB} MB target"
+        f"{_peak_mb() / FULL_TARGET_MB:.2f} x the {FULL_TARGET_MB} MB target"
     )
 
 

@@ -11,8 +11,9 @@ demand:
 - distance is at most the decay at the group's *nearest possible* member:
   great-circle distance to the group's centre minus the group's spread (the
   triangle inequality on the sphere);
-- text, availability, track record and continuity are bounded by their maxima
-  (1, 1, 1 and the best continuity anyone has with the demand's enterprise).
+- text, availability and continuity are bounded by their maxima (1, 1 and the
+  best continuity anyone has with the demand's enterprise), the track record by
+  the best any member can reach (:func:`record_caps`).
 
 The hard rules that depend only on the group's keys (service mode, province,
 a travel radius that even the nearest member's largest radius cannot reach)
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matching.kernels import km_from_dot
-from matching.prepared import UNKNOWN_DISTANCE_SCORE, PreparedRound
+from matching.prepared import TRACK_NEUTRAL, UNKNOWN_DISTANCE_SCORE, PreparedRound
 from matching.rules import must_travel, other_province, wrong_mode
 
 GRID_DEGREES = 0.25  # cell side: a fraction of the shortest distance scale (75 km ≈ 0.7°)
@@ -55,6 +56,7 @@ class CraftsmanGroups:
     can_onsite: np.ndarray  # (G,)
     can_remote: np.ndarray  # (G,)
     province: np.ndarray  # (G,) province index, or -1 (unknown, or provinces do not matter)
+    record_cap: np.ndarray  # (G,) the most a member's track record component can be (record_caps)
 
     @property
     def sizes(self) -> np.ndarray:
@@ -109,7 +111,19 @@ def group_craftsmen(rnd: PreparedRound) -> CraftsmanGroups:
         can_onsite=c.can_onsite[first],
         can_remote=c.can_remote[first],
         province=rnd.province_c[first] if not rnd.config.cross_province_allowed else np.full(n_groups, -1),
+        record_cap=np.maximum.reduceat(record_caps(rnd)[members], start[:-1]) if n_groups else np.zeros(0),
     )
+
+
+def record_caps(rnd: PreparedRound) -> np.ndarray:
+    """(C,) an upper bound of each craftsman's track record component over every demand.
+
+    The component is ``neutral + Σ_f share[d,f]·deviation[c,f]`` (clipped to [0, 1]) with shares
+    that sum to at most 1, so it is at most ``neutral + max(0, max_f deviation[c,f])``: exactly the
+    neutral value for the craftsmen without a record (the scores' margin covers rounding).
+    """
+    best = np.asarray(rnd.track.left.max(axis=1).todense()).ravel() if rnd.track.left.nnz else 0.0
+    return np.minimum(TRACK_NEUTRAL + np.maximum(best, 0.0) + np.zeros(rnd.shape[0]), 1.0)
 
 
 def off_support_bounds(
@@ -136,7 +150,7 @@ def off_support_bounds(
     bound = (
         norm["text"]
         + norm["availability"]
-        + norm["track_record"]  # at most 1: a family record needs no shared skill
+        + norm["track_record"] * groups.record_cap[:, None]  # a family record needs no shared skill
         + norm["continuity"] * best_continuity[None, :]
         + norm["distance"] * distance
         + norm["honour"] * honour

@@ -35,6 +35,8 @@ def _cross(product: Product, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
             return (rows @ right[cols].T).toarray()
         every_column = cols.size == right.shape[0] and np.array_equal(cols, np.arange(cols.size))
         return rows @ (product.right_dense_t if every_column else product.right_dense_t[:, cols])
+    if left.nnz == 0 or right.nnz == 0:  # e.g. the track record of a round where nobody has one
+        return np.zeros(ci.size)
     out = np.empty(ci.size)
     for start in range(0, ci.size, PAIR_CHUNK):
         part = slice(start, start + PAIR_CHUNK)
@@ -46,9 +48,12 @@ def sparse_lookup(table: sp.csr_matrix, ci: np.ndarray, keys: np.ndarray) -> np.
     """``table[c, key]`` for a block or for pairs (sparse tables, zeros elsewhere)."""
     if _is_block(ci):
         return table[ci[:, 0]][:, keys[0]].toarray()
-    if ci.size == 0:
-        return np.zeros(0, dtype=table.dtype)
-    return np.asarray(table[ci, keys]).ravel()
+    out = np.zeros(ci.shape, dtype=table.dtype)
+    # only the rows holding an entry are looked up (few craftsmen have a history or a conflict)
+    held = np.flatnonzero(table.indptr[ci + 1] > table.indptr[ci]) if table.nnz else ci[:0]
+    if held.size:
+        out[held] = np.asarray(table[ci[held], keys[held]]).ravel()
+    return out
 
 
 def _fill_unknown_places(

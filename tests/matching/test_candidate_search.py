@@ -18,22 +18,25 @@ from matching.candidates import (
     _base_of_pairs,
     _best_of_pairs,
     _kth_best,
+    _PairCaps,
+    _SharingProduct,
     _top_k_per_group,
     _with_exact_distance,
     candidate_pairs,
 )
 from matching.config import RoundConfig
-from matching.features import synthetic_features
+from matching.features import TrackRecord, synthetic_features
 from matching.groups import (
     group_craftsmen,
     group_of_craftsman,
     members_of,
     off_support_bounds,
+    record_caps,
     sharing_bounds,
 )
 from matching.kernels import block_indices, component_values
 from matching.prepared import prepare
-from matching.rules import ALLOWED, possible_craftsmen, rule_codes
+from matching.rules import ALLOWED, possible_craftsmen, rule_codes, score_and_mask
 from tests.matching.test_scoring import dense_top_k
 
 WEIGHTS = (
@@ -270,3 +273,83 @@ def test_no_craftsman_outside_the_possible_ones_is_allowed(
     for mode in np.unique(rnd.mode_d):
         outside = np.setdiff1d(np.arange(len(crafts)), possible_craftsmen(rnd, int(mode)))
         assert not allowed[np.ix_(outside, np.flatnonzero(rnd.mode_d == mode))].any()
+
+
+def round_with_a_track_record(seed: int, n_c: int, n_d: int, config: RoundConfig):
+    """A synthetic round whose craftsmen carry track records (some glowing) in skill families."""
+    rng = np.random.default_rng(seed)
+    crafts, dems, history = synthetic_features(rng, n_c, n_d, n_skills=12, n_industries=4)
+    parent = np.where(np.arange(12) < 4, -1, rng.integers(0, 4, 12))  # four families
+    n_services = 2 * n_c
+    services = sp.csr_matrix(
+        (np.ones(n_services), (np.arange(n_services), rng.integers(0, 12, n_services))), shape=(n_services, 12)
+    )
+    rating = rng.integers(1, 6, n_services).astype(float)
+    rating[rng.random(n_services) < 0.3] = np.nan
+    record = TrackRecord(tuple(rng.choice(crafts.ids, n_services)), services, rating, rng.integers(0, 2, n_services))
+    rnd = prepare(crafts, dems, config, history=history, track_record=record, skill_parent=parent)
+    return crafts, dems, rnd
+
+
+RECORD_WEIGHTS = (
+    None,
+    {"skill": 1.0, "availability": 2.0, "track_record": 2.0, "distance": 0.5},  # the caps decide
+)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), weights=st.sampled_from(RECORD_WEIGHTS))
+def test_pair_caps_cover_availability_and_track_record(seed, weights):
+    config = RoundConfig(**({"weights": weights} if weights else {}))
+    crafts, dems, rnd = round_with_a_track_record(seed, 60, 20, config)
+    ci, di = block_indices(np.arange(len(crafts)), np.arange(len(dems)))
+    values = component_values(rnd, ci, di, ["availability", "track_record"])
+    norm = config.normalised_weights
+    pc, pd = ci.repeat(len(dems), axis=1).ravel(), di.repeat(len(crafts), axis=0).ravel()
+    capped = _PairCaps.of(rnd).bound(pc, pd).reshape(len(crafts), len(dems))
+    weighted_values = norm["availability"] * values["availability"] + norm["track_record"] * values["track_record"]
+    assert (capped >= weighted_values - 1e-12).all()
+    assert (record_caps(rnd)[:, None] >= values["track_record"] - 1e-12).all()
+    # the caps are more than the weights' sum somewhere: calendars and records do narrow the bounds
+    assert (capped < norm["availability"] + norm["track_record"] - 1e-6).any()
+    groups = group_craftsmen(rnd)
+    member_group = group_of_craftsman(groups, len(crafts))[groups.members]
+    assert (groups.record_cap[member_group] >= record_caps(rnd)[groups.members]).all()
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 8), weights=st.sampled_from(RECORD_WEIGHTS))
+def test_candidate_pairs_with_track_records_equal_the_dense_top_k(seed, k, weights):
+    config = RoundConfig(**({"weights": weights} if weights else {}), top_k=k, chunk_cells=80 * 7)
+    crafts, dems, rnd = round_with_a_track_record(seed, 80, 30, config)
+    candidates = candidate_pairs(crafts, dems, prepared=rnd)
+    table, allowed, _ = score_and_mask(rnd)
+    masked = np.where(allowed, table.total, -np.inf)
+    for d in range(len(dems)):
+        order = np.lexsort((np.arange(len(crafts)), -masked[:, d]))[:k]
+        np.testing.assert_array_equal(
+            candidates.craftsman[candidates.demand == d], order[np.isfinite(masked[order, d])], err_msg=f"d{d}"
+        )
+
+
+def test_craftsman_rows_out_of_order_take_the_craftsman_first_product():
+    """Rows stored out of column order sum their terms in that order: the search keeps it, and stays exact."""
+    crafts, dems, history = synthetic_features(np.random.default_rng(5), 90, 30, n_skills=12, n_industries=4)
+    config = RoundConfig(top_k=5, chunk_cells=90 * 7)
+    rnd = prepare(crafts, dems, config, history=history)
+    skills = rnd.skill.left.copy()
+    for row in range(skills.shape[0]):  # the same matrix, each row's entries stored backwards
+        span = slice(skills.indptr[row], skills.indptr[row + 1])
+        skills.indices[span], skills.data[span] = skills.indices[span][::-1].copy(), skills.data[span][::-1].copy()
+    skills.has_sorted_indices = False
+    rnd = replace(rnd, skill=replace(rnd.skill, left=skills))
+    assert not rnd.skill.left.has_canonical_format
+    assert _SharingProduct.of(rnd, np.arange(len(crafts))).right is None
+    candidates = candidate_pairs(crafts, dems, prepared=rnd)
+    table, allowed, _ = score_and_mask(rnd)
+    masked = np.where(allowed, table.total, -np.inf)
+    for d in range(len(dems)):
+        order = np.lexsort((np.arange(len(crafts)), -masked[:, d]))[:5]
+        np.testing.assert_array_equal(
+            candidates.craftsman[candidates.demand == d], order[np.isfinite(masked[order, d])], err_msg=f"d{d}"
+        )
