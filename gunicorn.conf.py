@@ -18,6 +18,10 @@ workers = int(os.environ.get("CRAFTMATCH_WORKERS", "2"))  # one per core: thread
 # on PostgreSQL: measured against sync workers in benchmarks/NOTES.md ("Public side under load").
 worker_class = "gthread"
 threads = int(os.environ.get("CRAFTMATCH_THREADS", "4"))
+# A worker stops accepting at this many open connections, so that a burst of new keep-alive clients spreads
+# over the workers: uncapped, one worker took all 50 of bench_web's API clients and served them on one core
+# (84 submissions/s with the other worker idle; capped at 32: 158-170/s, GET p95 unchanged; NOTES.md).
+worker_connections = int(os.environ.get("CRAFTMATCH_WORKER_CONNECTIONS", "32"))
 keepalive = 5  # seconds an idle connection is kept; an idle one holds no thread, only a poller entry
 timeout = 60
 graceful_timeout = 30
