@@ -144,6 +144,17 @@ def test_no_show_deducts_points_once(session, engagement):
     assert points.mismatches(session) == []
 
 
+def test_a_coordinators_overdue_badge_counts_his_engagements_and_the_unassigned_ones(session, make_user):
+    mine, theirs = make_user("badge-mine"), make_user("badge-theirs")
+    before = {who: followups.overdue_count(session, TODAY, coordinator_id=who) for who in (mine, theirs, None)}
+    for coordinator in (mine, theirs, None):  # each started 100 days ago: two follow-ups overdue
+        demand = make_demand(session, status="matched", window_end=TODAY + dt.timedelta(days=40))
+        _start(session, make_engagement(session, demand, [make_craftsman(session)], coordinator_id=coordinator),
+               TODAY - dt.timedelta(days=100))
+    after = {who: followups.overdue_count(session, TODAY, coordinator_id=who) for who in (mine, theirs, None)}
+    assert {who: after[who] - before[who] for who in after} == {mine: 4, theirs: 4, None: 6}
+
+
 def test_due_list_is_oldest_first_and_counts_overdue(session, engagement):
     _start(session, engagement, TODAY - dt.timedelta(days=100))
     rows = followups.due_list(session, TODAY, horizon_days=60)

@@ -204,8 +204,10 @@ def _open_follow_ups(coordinator_id: int | None) -> sa.Select:
     query = (sa.select(FollowUp.id).join(Engagement, Engagement.id == FollowUp.engagement_id)
              .where(FollowUp.done_on.is_(None), Engagement.status.in_(RECORDABLE_STATUSES)))
     if coordinator_id is not None:  # a coordinator's own engagements and the unassigned ones
-        # (COALESCE rather than OR: one scan instead of an index union; same result on both databases)
-        query = query.where(sa.func.coalesce(Engagement.coordinator_id, coordinator_id) == coordinator_id)
+        # OR, not COALESCE(coordinator_id, :me) = :me: PostgreSQL has no statistics for the expression and
+        # guessed 0.5 % of the rows, and at 100,000 engagements chose a nested loop that ran for minutes
+        # (the OR is estimated from the column's statistics: a hash join, ~80 ms; benchmarks/NOTES.md)
+        query = query.where(sa.or_(Engagement.coordinator_id.is_(None), Engagement.coordinator_id == coordinator_id))
     return query
 
 
