@@ -19,6 +19,7 @@ from matching.groups import (
     members_of,
     off_support_bounds,
     record_caps,
+    sharing_bounds,
 )
 from matching.kernels import (
     PAIR_CHUNK,
@@ -138,10 +139,10 @@ def candidate_pairs(
 
     # per demand mode, the craftsmen the mode and activity rules may allow: the product's only rows
     by_mode = {}
+    right = _SharingProduct.sorted_right(rnd)
     for mode in np.unique(rnd.mode_d):
         rows = possible_craftsmen(rnd, int(mode))
-        by_mode[int(mode)] = (rows, _SharingProduct.of(rnd, rows), group_of[rows])
-    n_groups = groups.sizes.size
+        by_mode[int(mode)] = (rows, _SharingProduct.of(rnd, rows, right), group_of[rows])
 
     def settle(chunk: tuple[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Best pairs of the demands settled by their sharing craftsmen, and the demands still open."""
@@ -152,14 +153,7 @@ def candidate_pairs(
         local = np.repeat(np.arange(cols.size), np.diff(shared.indptr))
         # an upper bound of each pair's total: its skill + industry part plus its group's bound of the rest
         # (-inf where the rules forbid the craftsman's whole group)
-        table = np.full((n_groups + 1, cols.size), -np.inf)
-        table[:n_groups] = off_support_bounds(rnd, groups, cols, best_continuity[cols])
-        key = group_of_row[row]
-        key *= cols.size
-        key += local
-        bound = table.ravel()[key]
-        bound += value
-        del key
+        bound = sharing_bounds(rnd, groups, group_of_row, cols, best_continuity[cols], row, local, value)
         # exact scores for the most promising pairs give each demand a k-th best to beat ...
         lead = np.flatnonzero(_at_least_top(local, np.maximum(bound, 0.0), LEAD_FACTOR * k, cols.size))
         lead_c, lead_d = rows[row[lead]], cols[local[lead]]
@@ -252,10 +246,15 @@ class _SharingProduct:
     left: tuple[sp.csr_matrix, sp.csr_matrix]  # skill, industry: (K, rows) transposed, or (rows, K)
     right: tuple[sp.csr_matrix, sp.csr_matrix] | None  # sorted copies of the demand rows; None: rows first
 
+    @staticmethod
+    def sorted_right(rnd: PreparedRound) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The skill and industry demand rows with sorted indices (the same for every mode: sorted once)."""
+        return tuple(product.right.sorted_indices() for product in (rnd.skill, rnd.industry))
+
     @classmethod
-    def of(cls, rnd: PreparedRound, rows: np.ndarray) -> _SharingProduct:
+    def of(cls, rnd: PreparedRound, rows: np.ndarray, right: tuple[sp.csr_matrix, sp.csr_matrix]) -> _SharingProduct:
+        """The product for craftsmen ``rows``; ``right``: `sorted_right` of the round."""
         products = (rnd.skill, rnd.industry)
-        right = tuple(product.right.sorted_indices() for product in products)
         if all(product.left.has_canonical_format for product in products) and all(
             matrix.has_canonical_format for matrix in right
         ):

@@ -196,7 +196,11 @@ def sharing_bounds(
     craftsman's group (:func:`off_support_bounds`) covers it; -inf where the rules forbid the
     whole group or the craftsman is in no group (inactive, or neither on site nor remote).
     """
-    table = np.vstack(
-        [off_support_bounds(rnd, groups, cols, best_continuity), np.full((1, cols.size), -np.inf)]
-    )
-    return shared + table.ravel()[group_of[pc] * cols.size + local]
+    table = np.full((groups.sizes.size + 1, cols.size), -np.inf)  # the last row: in no group
+    table[:-1] = off_support_bounds(rnd, groups, cols, best_continuity)
+    key = group_of[pc]  # a fresh array: built up in place (the search calls this on millions of pairs)
+    key *= cols.size
+    key += local
+    bound = table.ravel()[key]
+    bound += shared
+    return bound

@@ -344,7 +344,7 @@ def test_craftsman_rows_out_of_order_take_the_craftsman_first_product():
     skills.has_sorted_indices = False
     rnd = replace(rnd, skill=replace(rnd.skill, left=skills))
     assert not rnd.skill.left.has_canonical_format
-    assert _SharingProduct.of(rnd, np.arange(len(crafts))).right is None
+    assert _SharingProduct.of(rnd, np.arange(len(crafts)), _SharingProduct.sorted_right(rnd)).right is None
     candidates = candidate_pairs(crafts, dems, prepared=rnd)
     table, allowed, _ = score_and_mask(rnd)
     masked = np.where(allowed, table.total, -np.inf)
