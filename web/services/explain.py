@@ -1,7 +1,7 @@
 """A proposal's "why" in words: the one renderer of ``matching.explain``'s facts, in Chinese or English.
 
 The round's solve stores the facts with every proposal (``Proposal.breakdown["facts"]``, skills and
-industries named by :func:`name_facts`); the review page, the round export and ``craftmatch round
+industries named by :func:`fact_namer`); the review page, the round export and ``craftmatch round
 show`` all call :func:`describe`, so a coordinator reads the same sentence everywhere.
 """
 
@@ -54,26 +54,22 @@ class _Named:
 
 
 def fact_namer(skills: Names, industries: Names) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
-    """:func:`name_facts` with these vocabularies, their names built once for many pairs."""
+    """``facts`` → a copy with every skill and industry column given its names (``{"zh": …, "en": …}``);
+    the vocabularies' names are built once, for many pairs."""
     skill, industry = _Named(skills), _Named(industries)
-    return lambda facts: _name_facts(facts, skill, industry)
 
+    def name(facts: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(facts)
+        out["skills"] = [{**s, "name": skill(s["column"])} for s in facts.get("skills", [])]
+        out["family_skills"] = [{**s, "name": skill(s["column"]), "via_name": skill(s["via"])}
+                                for s in facts.get("family_skills", [])]
+        out["missing"] = [skill(column) for column in facts.get("missing", [])]
+        out["industries"] = [industry(column) for column in facts.get("industries", [])]
+        if facts.get("role") is not None:  # the team role (a skill column) an assigned member fills
+            out["role_name"] = skill(int(facts["role"]))
+        return out
 
-def name_facts(facts: Mapping[str, Any], skills: Names, industries: Names) -> dict[str, Any]:
-    """``facts`` with every skill and industry column given its names (``{"zh": …, "en": …}``)."""
-    return fact_namer(skills, industries)(facts)
-
-
-def _name_facts(facts: Mapping[str, Any], skill: _Named, industry: _Named) -> dict[str, Any]:
-    out = dict(facts)
-    out["skills"] = [{**s, "name": skill(s["column"])} for s in facts.get("skills", [])]
-    out["family_skills"] = [{**s, "name": skill(s["column"]), "via_name": skill(s["via"])}
-                            for s in facts.get("family_skills", [])]
-    out["missing"] = [skill(column) for column in facts.get("missing", [])]
-    out["industries"] = [industry(column) for column in facts.get("industries", [])]
-    if facts.get("role") is not None:  # the team role (a skill column) an assigned member fills
-        out["role_name"] = skill(int(facts["role"]))
-    return out
+    return name
 
 
 # ---------------------------------------------------------------- words
@@ -202,7 +198,7 @@ def describe(facts: Mapping[str, Any] | None, locale: str | None = None) -> str:
     Parameters
     ----------
     facts : mapping
-        ``Proposal.breakdown["facts"]``: `matching.explain.pair_facts` named by :func:`name_facts`; the
+        ``Proposal.breakdown["facts"]``: `matching.explain.pair_facts` named by :func:`fact_namer`; the
         best alternate's also hold ``lost`` (why he is not proposed).
     locale : str, optional
 

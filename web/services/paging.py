@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ class Page:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return _page_count(self.total, self.per_page)
 
 
 def paginate(session: Session, query: sa.Select, *, page: int, per_page: int, total: int | None = None,
@@ -29,8 +30,23 @@ def paginate(session: Session, query: sa.Select, *, page: int, per_page: int, to
     """
     if total is None:
         total = session.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())) or 0
-    last = max(1, -(-int(total) // per_page))
-    page = min(max(1, page), last)
+    page = _clamp(int(total), page, per_page)
     chosen = query.offset((page - 1) * per_page).limit(per_page)
     items = list(session.execute(chosen).all() if rows else session.scalars(chosen))
     return Page(items=items, total=int(total), page=page, per_page=per_page)
+
+
+def page_of(items: Sequence[Any], *, page: int, per_page: int) -> Page:
+    """`paginate` for rows already in memory and in order."""
+    page = _clamp(len(items), page, per_page)
+    return Page(items=list(items[(page - 1) * per_page:page * per_page]), total=len(items), page=page,
+                per_page=per_page)
+
+
+def _clamp(total: int, page: int, per_page: int) -> int:
+    """Page ``page`` when it exists, else the nearest one (the first of an empty list)."""
+    return min(max(1, page), _page_count(total, per_page))
+
+
+def _page_count(total: int, per_page: int) -> int:
+    return max(1, -(-total // per_page))

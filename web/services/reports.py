@@ -88,14 +88,8 @@ def days_between(session: Session, start: Any, end: Any) -> Any:
     return sa.extract("epoch", sa.cast(end, sa.DateTime) - sa.cast(start, sa.DateTime)) / 86400.0
 
 
-def month_of(session: Session, column: Any) -> Any:
-    if _dialect(session) == "sqlite":
-        return sa.func.strftime("%Y-%m", column)
-    return sa.func.to_char(column, "YYYY-MM")
-
-
 def month_bucket(session: Session, column: Any) -> Any:
-    """The month of ``column`` to group by; ``month_of`` formats the grouped buckets (PostgreSQL's
+    """The month of ``column`` to group by; ``month_label`` formats the grouped buckets (PostgreSQL's
     ``to_char`` on every row of a large table costs more than its ``date_trunc``)."""
     if _dialect(session) == "sqlite":
         return sa.func.strftime("%Y-%m", column)
@@ -103,7 +97,8 @@ def month_bucket(session: Session, column: Any) -> Any:
 
 
 def month_label(session: Session, bucket: Any) -> Any:
-    return bucket if _dialect(session) == "sqlite" else month_of(session, bucket)
+    """``YYYY-MM`` of a ``month_bucket`` (SQLite's bucket is that text already)."""
+    return bucket if _dialect(session) == "sqlite" else sa.func.to_char(bucket, "YYYY-MM")
 
 
 def median(session: Session, expression: Any, *where: Any, select_from: Any = Demand) -> float | None:
@@ -131,7 +126,6 @@ class DemandCounts:
     (``ix_demand_report``) for the figures by status, category and region and the match rate's counts."""
 
     def __init__(self, session: Session, period: Period) -> None:
-        self.period = period
         self.rows = session.execute(
             sa.select(Demand.region_id, Demand.category_id, Demand.status, sa.func.count().label("demands"))
             .where(*_demand_filter(period)).group_by(Demand.region_id, Demand.category_id, Demand.status)).all()
@@ -342,8 +336,9 @@ def _satisfaction(session: Session, period: Period) -> dict[str, Any]:
 
 def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[str, Any]:
     where = _demand_filter(period)
-    by_status = {status: n for status, (n, _matched) in counts.by("status").items()}
-    total, matched = sum(by_status.values()), sum(by_status.get(s, 0) for s in MATCHED_OR_LATER)
+    counted = counts.by("status")
+    by_status = {status: n for status, (n, _matched) in counted.items()}
+    total, matched = sum(by_status.values()), sum(matched for _n, matched in counted.values())
     matchable = sum(by_status.get(s, 0) for s in MATCHABLE)
     solved = sum(by_status.get(s, 0) for s in ("completed", "evaluated"))
     return {

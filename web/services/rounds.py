@@ -51,7 +51,7 @@ from web.policy import covers, region_subtree
 from web.services import audit, eligibility, explain, features, notifications
 from web.services.craftsmen import filtered_query
 from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
-from web.services.paging import Page, paginate
+from web.services.paging import Page, page_of, paginate
 
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
 SOLVING_STATUSES = ("queued", "solving")
@@ -815,12 +815,9 @@ def craftsman_loads(session: Session, rnd: MatchingRound, *, q: str = "", page: 
              .where(RoundCraftsman.round_id == rnd.id))
     if q.strip():
         query = query.where(Craftsman.name.contains(q.strip(), autoescape=True))
-    rows = sorted(((c, name, capacity, load.get(c, 0)) for c, name, capacity in session.execute(query).all()),
-                  key=lambda row: (-row[3], row[0]))
-    last = max(1, -(-len(rows) // per_page))
-    page = min(max(1, page), last)
-    return Page(items=[LoadRow(*row) for row in rows[(page - 1) * per_page:page * per_page]], total=len(rows),
-                page=page, per_page=per_page)
+    rows = sorted((LoadRow(c, name, capacity, load.get(c, 0)) for c, name, capacity in session.execute(query)),
+                  key=lambda row: (-row.load, row.id))
+    return page_of(rows, page=page, per_page=per_page)
 
 
 

@@ -9,7 +9,6 @@ on a printable confirmation page, and queued in the outbox to its contact.
 from __future__ import annotations
 
 import io
-import secrets
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -25,7 +24,14 @@ from web.services import demand_import, importing
 from web.services.exporting import XLSX_MIMETYPE
 from web.services.staff_intake import INTAKE_CHANNELS, enter_demand
 from web.views import imports
-from web.views.demand_form import DemandForm, choices_of, labels, render_demand_form, run_demand_form
+from web.views.demand_form import (
+    DemandForm,
+    choices_of,
+    labels,
+    new_submission_key,
+    render_demand_form,
+    run_demand_form,
+)
 
 bp = Blueprint("staff_intake", __name__, url_prefix="/workspace/intake")
 bp.context_processor(labels)
@@ -55,7 +61,7 @@ def _render(form: StaffDemandForm, status: int = 200):
 def new_demand():
     form = StaffDemandForm()
     if request.method == "GET" or not form.submission_key.data:
-        form.submission_key.data = secrets.token_urlsafe(24)
+        form.submission_key.data = new_submission_key()
     if request.method == "GET":
         return _render(form)
     entered_demand, status = run_demand_form(form, lambda data: enter_demand(
