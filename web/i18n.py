@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from babel import Locale
 from flask import current_app, has_request_context, request, session
 
 LOCALE_SESSION_KEY = "locale"
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
+    """The request's locale, as a babel Locale parsed once per code (Flask-Babel parses a string per request)."""
+    return _parsed(_chosen_code())
+
+
+@cache
+def _parsed(code: str) -> Locale:
+    return Locale.parse(code)
+
+
+def _chosen_code() -> str:
     supported = current_app.config["LANGUAGES"]
     if not has_request_context():  # CLI commands and background jobs
         return current_app.config["BABEL_DEFAULT_LOCALE"]

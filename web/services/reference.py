@@ -139,17 +139,17 @@ def invalidate() -> None:
     _cache.clear()
 
 
-def cached(session: Session, *, max_age: float | None) -> ReferenceData:
-    """The reference data, from this process's cache when its fingerprint was checked within ``max_age``
-    seconds (0: check on every call, one small query; None: no cache, load every time)."""
+def cached(open_session: Callable[[], Session], *, key: str, max_age: float | None) -> ReferenceData:
+    """The reference data of the database named ``key``, from this process's cache when its fingerprint was
+    checked within ``max_age`` seconds (0: check on every call, one small query; None: no cache, load every
+    time). ``open_session`` is called only when the database is read: a fresh cache hit opens no session."""
     if max_age is None:
-        return _load(session)
-    bind = session.get_bind()
-    key = str(getattr(bind, "engine", bind).url)
+        return _load(open_session())
     entry = _cache.get(key)
     now = time.monotonic()
     if entry is not None and now - entry.checked < max_age:
         return entry.data
+    session = open_session()
     fingerprint = _fingerprint(session)
     if entry is None or entry.fingerprint != fingerprint:
         entry = _Entry(fingerprint, _load(session), now)

@@ -131,7 +131,9 @@ REFERENCE_CACHE_SECONDS = 30.0
 
 def reference_data() -> reference.ReferenceData:
     default = None if current_app.testing else REFERENCE_CACHE_SECONDS
-    return reference.cached(db.session, max_age=current_app.config.get("REFERENCE_CACHE_SECONDS", default))
+    config = current_app.config
+    return reference.cached(lambda: db.session, key=config["DATABASE_URL"],
+                            max_age=config.get("REFERENCE_CACHE_SECONDS", default))
 
 
 RegionOption = tuple[str, str, str, str]  # code, label in the flat <select>, parent's code, own name
