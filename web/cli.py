@@ -275,16 +275,18 @@ def round_publish(round_id: int) -> None:
         click.echo(f"round {round_id}: published, {done.created} engagements created")
 
 
-@round_group.command("send-outbox", help="Send the outbox's due messages: new ones, and failed ones whose retry "
-                                        "wait is over (run it from cron so failures are retried).")
+@round_group.command("send-outbox", help="Send the outbox's due messages (the rounds' and the tracking codes of demands "
+                                        "entered by staff): new ones, and failed ones whose retry wait is over (run it "
+                                        "from cron so failures are retried).")
 @click.option("--round", "round_id", type=int, default=None, help="Only this round's messages.")
 def round_send_outbox(round_id: int | None) -> None:
-    from web.models import Notification
+    import sqlalchemy as sa
+
     from web.services import notifications
     from web.services.personal_data import send_outbox
 
     sent, failed = _round_call(lambda: send_outbox(
-        db.session, Notification.round_id.is_not(None), round_id=round_id, actor="cli", now=utcnow(),
+        db.session, sa.true(), round_id=round_id, actor="cli", now=utcnow(),
         backend=notifications.backend_from_config(current_app.config),
         retry=notifications.RetryPolicy.from_config(current_app.config)))
     click.echo(f"{sent} sent, {failed} failed (retried later, or marked failed after the last attempt)")

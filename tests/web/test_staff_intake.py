@@ -110,3 +110,22 @@ def test_a_city_coordinator_sees_and_sends_the_tracking_codes_of_its_region(brow
     other = Browser(browser.client.application.test_client())
     assert other.login("chongqing", TEST_PASSWORD).status_code == 302
     assert "13822223333" not in other.text("/workspace/rounds/outbox")  # another region's enterprise
+
+
+def test_cron_sends_the_tracking_codes_and_audits_each_message(coordinator_browser, session, service_app):
+    from web.cli import round_group
+
+    for phone in ("13833334444", "13833335555"):
+        _entered_id(coordinator_browser.submit(NEW, valid_demand_data(channel="phone", notify="y",
+                                                                      contact_phone=phone)))
+    result = service_app.test_cli_runner().invoke(round_group, ["send-outbox"])
+    assert result.exit_code == 0 and result.output.startswith("2 sent, 0 failed"), result.output
+    session.expire_all()
+    messages = session.scalars(sa.select(Notification).where(Notification.round_id.is_(None))
+                               .order_by(Notification.id)).all()
+    assert [(m.address, m.status) for m in messages] == [("13833334444", "sent"), ("13833335555", "sent")]
+    entries = session.execute(sa.select(AuditLog.entity_type, AuditLog.entity_id, AuditLog.actor_label,
+                                        AuditLog.after).where(AuditLog.action == "outbox.send")
+                              .order_by(AuditLog.id)).all()
+    assert entries == [("notification", m.id, "cli", {"round": None, "status": "sent", "attempts": 1})
+                       for m in messages]

@@ -31,19 +31,38 @@ def record_export(session: Session, *, what: str, rows: int, filters: dict[str, 
 def send_outbox(session: Session, visible: sa.ColumnElement[bool], *, round_id: int | None, backend: Backend,
                 actor: User | str, now: dt.datetime, retry: RetryPolicy | None = None) -> tuple[int, int]:
     """Send the due messages the actor may see (``visible``), of one round or of all; audit each round's
-    batch (who, how many sent and failed, which round). Returns (sent, failed). A command-line actor (a
-    string) sends round messages only: their audit entry names the round."""
+    batch (who, how many sent and failed, which round), and the messages outside a round (tracking codes)
+    as one batch naming the staff member who sent them, or, sent by a command-line actor (cron), one entry
+    per message. Returns (sent, failed)."""
     where = sa.and_(visible, Notification.round_id == round_id) if round_id else visible
     batches = session.scalars(sa.select(Notification.round_id).where(due(now), where)
                               .distinct()).all()
     sent = failed = 0
     for batch in sorted(batches, key=lambda value: (value is None, value)):
-        in_batch = Notification.round_id.is_(None) if batch is None else Notification.round_id == batch
-        batch_sent, batch_failed = deliver_pending(session, backend=backend, now=now, retry=retry,
-                                                    where=sa.and_(where, in_batch))
-        entity = session.get(MatchingRound, batch) if batch is not None else session.get(User, actor.id)
-        audit.record(session, actor=actor, action="outbox.send", entity=entity, now=now,
-                     after={"round": batch, "sent": batch_sent, "failed": batch_failed})
+        in_batch = sa.and_(where, Notification.round_id.is_(None) if batch is None
+                           else Notification.round_id == batch)
+        if batch is None and not isinstance(actor, User):
+            batch_sent, batch_failed = _send_each(session, in_batch, backend=backend, actor=actor, now=now,
+                                                  retry=retry)
+        else:
+            batch_sent, batch_failed = deliver_pending(session, backend=backend, now=now, retry=retry,
+                                                        where=in_batch)
+            entity = session.get(MatchingRound, batch) if batch is not None else session.get(User, actor.id)
+            audit.record(session, actor=actor, action="outbox.send", entity=entity, now=now,
+                         after={"round": batch, "sent": batch_sent, "failed": batch_failed})
         sent, failed = sent + batch_sent, failed + batch_failed
     session.flush()
     return sent, failed
+
+
+def _send_each(session: Session, where: sa.ColumnElement[bool], *, backend: Backend, actor: str,
+               now: dt.datetime, retry: RetryPolicy | None) -> tuple[int, int]:
+    """Send the due messages matching ``where`` and audit each one (an entry needs an entity, and a
+    command-line actor has no user row to name)."""
+    ids = session.scalars(sa.select(Notification.id).where(due(now), where)).all()
+    counts = deliver_pending(session, backend=backend, now=now, retry=retry, where=Notification.id.in_(ids))
+    for message in session.scalars(sa.select(Notification).where(Notification.id.in_(ids))
+                                   .order_by(Notification.id)):
+        audit.record(session, actor=actor, action="outbox.send", entity=message, now=now,
+                     after={"round": None, "status": message.status, "attempts": message.attempts})
+    return counts
