@@ -99,7 +99,8 @@ def test_no_recipient_gets_two_messages_in_one_round(session, coordinator):
     rnd, enterprise, craftsman, *_ = _publish(session, name="第一轮", actor=coordinator)
     assert len(_messages(session, rnd)) == 2
     by_demand = {row.demand_id: [row] for row in session.execute(
-        sa.select(Proposal.demand_id, Proposal.craftsman_id).where(Proposal.round_id == rnd.id, Proposal.assigned))}
+        sa.select(Proposal.demand_id, Proposal.craftsman_id, Proposal.role_skill_id)
+        .where(Proposal.round_id == rnd.id, Proposal.assigned))}
     assert notifications.write_outbox(session, rnd, by_demand, now=NOW) == 0  # written again: nothing new
     with pytest.raises(IntegrityError), session.begin_nested():
         session.add(Notification(round_id=rnd.id, recipient_kind="craftsman", recipient_id=craftsman.id,

@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 
 from tests.factories import make_craftsman, make_demand, valid_credit_code, valid_mobile
 from web.cli import round_group
-from web.models import CraftsmanSkill, Demand, DemandRole, MatchingRound, Proposal, Skill
+from web.models import CraftsmanSkill, Demand, DemandRole, MatchingRound, Notification, Proposal, Skill
 from web.schemas.demands import parse_roles_text
 
 TEAM = {"weld": "焊接", "machining.cnc_milling": "数控铣", "electrical": "电气"}
@@ -165,6 +165,13 @@ def test_round_show_json_names_roles_and_open_roles(app, coordinator_browser, se
     assert sorted((person["name"], person["role"]) for person in status["craftsmen"]) == [
         ("cnc_1", "machining.cnc_milling"), ("cnc_2", "machining.cnc_milling"), ("welder", "weld")]
     assert "phone" not in json.dumps(status)
+    # and the messages name the roles: the enterprise's lists the team by role, each member's says his own
+    messages = {(m.recipient_kind, m.recipient_id): m.body for m in session.scalars(
+        sa.select(Notification).where(Notification.round_id == int(round_id)))}
+    assert "welder（焊接·市级工匠）、cnc_1（数控铣·市级工匠）、cnc_2（数控铣·市级工匠）" in messages[
+        "enterprise", demand.enterprise_id]
+    assert "您在小组中的岗位：焊接\n" in messages["craftsman", craftsmen["welder"].id]
+    assert "您在小组中的岗位：数控铣\n" in messages["craftsman", craftsmen["cnc_2"].id]
 
     for bad in (["show", "abc", "--json"], ["show", "999999", "--json"]):
         refused = runner.invoke(round_group, bad)

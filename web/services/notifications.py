@@ -32,6 +32,7 @@ from web.models import (
     HonourLevel,
     MatchingRound,
     Notification,
+    Skill,
     User,
 )
 from web.services import audit
@@ -214,13 +215,20 @@ def _best_honours(session: Session, craftsman_ids: Sequence[int]) -> dict[int, s
     return {craftsman_id: name for craftsman_id, (_rank, name) in best.items()}
 
 
-def _craftsman_item(n: int, demand: Any, enterprise: Any, liaison: str) -> str:
-    return (f"【{n}】{enterprise.name}：{demand.title}\n"
+def _craftsman_item(n: int, demand: Any, enterprise: Any, liaison: str, role: str | None) -> str:
+    role_line = f"您在小组中的岗位：{role}\n" if role else ""
+    return (f"【{n}】{enterprise.name}：{demand.title}\n{role_line}"
             f"地址：{demand.address or enterprise.address or NOT_GIVEN}\n"
             f"企业联系人：{_person(demand.contact_name or enterprise.contact_name, demand.contact_phone or enterprise.contact_phone)}\n"
             f"服务时间：{_window(demand.window_start, demand.window_end)}\n"
             f"查询码：{demand.tracking_code}\n"
             f"工会联络人：{liaison}")
+
+
+def _member(name: str, role: str | None, honour: str | None) -> str:
+    """张三（焊接·全国劳动模范）: the team member with the role filled and the best honour, each when known."""
+    notes = "·".join(note for note in (role, honour) if note)
+    return f"{name}（{notes}）" if notes else name
 
 
 def _enterprise_item(n: int, demand: Any, team: str, liaison: str) -> str:
@@ -241,7 +249,8 @@ def _message(rnd: MatchingRound, kind: str, recipient_id: int, email: str | None
 def write_outbox(session: Session, rnd: MatchingRound, by_demand: Mapping[int, Sequence[Any]], *,
                  now: dt.datetime) -> int:
     """One pending message per enterprise and per craftsman of the published assignments (``by_demand``:
-    demand id → rows with ``craftsman_id``), none for a recipient this round already wrote to."""
+    demand id → rows with ``craftsman_id`` and ``role_skill_id``, the team role filled or None), none for a
+    recipient this round already wrote to. A team's roles are named in both messages."""
     demands = session.execute(
         sa.select(Demand.id, Demand.title, Demand.enterprise_id, Demand.tracking_code, Demand.address,
                   Demand.window_start, Demand.window_end, Demand.contact_name, Demand.contact_phone,
@@ -255,6 +264,10 @@ def write_outbox(session: Session, rnd: MatchingRound, by_demand: Mapping[int, S
         sa.select(Craftsman.id, Craftsman.name, Craftsman.phone, Craftsman.email)
         .where(Craftsman.id.in_(craftsman_ids)))}
     honours = _best_honours(session, craftsman_ids)
+    role_of = {(demand_id, row.craftsman_id): row.role_skill_id for demand_id, rows in by_demand.items()
+               for row in rows}
+    role_names = dict(session.execute(sa.select(Skill.id, Skill.name_zh).where(
+        Skill.id.in_({skill for skill in role_of.values() if skill is not None}))).all())
     liaisons = _liaisons(session, rnd, demands)
     already = {tuple(row) for row in session.execute(sa.select(
         Notification.recipient_kind, Notification.recipient_id).where(Notification.round_id == rnd.id))}
@@ -264,13 +277,14 @@ def write_outbox(session: Session, rnd: MatchingRound, by_demand: Mapping[int, S
     for demand in demands:
         enterprise = enterprises[demand.enterprise_id]
         team_ids = sorted({row.craftsman_id for row in by_demand[demand.id]})
-        team = "、".join(f"{craftsmen[c].name}（{honours[c]}）" if c in honours else craftsmen[c].name
-                        for c in team_ids)
+        roles = {c: role_names.get(role_of[demand.id, c]) for c in team_ids}
+        team = "、".join(_member(craftsmen[c].name, roles[c], honours.get(c)) for c in team_ids)
         mine = items_by_enterprise[enterprise.id]
         mine.append(_enterprise_item(len(mine) + 1, demand, team, liaisons[demand.id]))
         for craftsman_id in team_ids:
             theirs = items_by_craftsman[craftsman_id]
-            theirs.append(_craftsman_item(len(theirs) + 1, demand, enterprise, liaisons[demand.id]))
+            theirs.append(_craftsman_item(len(theirs) + 1, demand, enterprise, liaisons[demand.id],
+                                          roles[craftsman_id]))
 
     messages = []
     for enterprise_id, items in sorted(items_by_enterprise.items()):

@@ -646,7 +646,7 @@ def publish_round(session: Session, rnd: MatchingRound, *, actor: User | str | N
                            field="status")
     actor_id = actor.id if isinstance(actor, User) else None
     assigned = session.execute(
-        sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
+        sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.role_skill_id)
         .where(Proposal.round_id == rnd.id, Proposal.assigned, Proposal.excluded.is_(False))
         .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
     by_demand: dict[int, list] = defaultdict(list)
