@@ -36,6 +36,7 @@ from web.models import (
     Craftsman,
     Demand,
     DemandCategory,
+    DemandRole,
     DemandStatusEvent,
     Engagement,
     EngagementMember,
@@ -798,8 +799,9 @@ def review_rows(session: Session, rnd: MatchingRound, *, only_warnings: bool = F
                       rows=True)
     chosen = window.items
     ids = [row.demand_id for row in chosen]
-    demands = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_(ids))
-                                                .options(selectinload(Demand.roles)))}
+    # the page names each demand's region and each role's skill: loaded here, not one query per row
+    demands = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_(ids)).options(
+        selectinload(Demand.roles).selectinload(DemandRole.skill), selectinload(Demand.region)))}
     proposals = session.scalars(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.demand_id.in_(ids))
                                 .order_by(Proposal.demand_id, Proposal.assigned.desc(), Proposal.alternate_rank,
                                           Proposal.craftsman_id)).all()
