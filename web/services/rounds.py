@@ -555,6 +555,10 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: lis
     stored = {(row[1], row[2]): (row[0], row[3:]) for row in session.execute(sa.select(
         Proposal.id, Proposal.craftsman_id, Proposal.demand_id, *(getattr(Proposal, name) for name in _CONTENT),
         *(sa.func.md5(sa.cast(getattr(Proposal, name), sa.Text)) for name in JSON_COLUMNS)).where(*unflagged))}
+    if not stored:  # nothing stored yet (the first solve): no difference to look for
+        if rows:
+            _insert_proposals(session, rows, copy_rows)
+        return
     position = {name: PROPOSAL_COLUMNS.index(name) for name in (*_CONTENT, *JSON_COLUMNS)}
     new_rows, new_copy_rows = [], []
     for row, copied in zip(rows, copy_rows, strict=True):
