@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from tests.conftest import NOW
-from tests.factories import make_craftsman, make_demand
+from tests.factories import make_craftsman, make_demand, make_solved_weld_round
 from web.models import Proposal, RoundDemand
 from web.services import demands as demand_service
 from web.services import eligibility, rounds
@@ -82,12 +82,7 @@ def _proposal_ids(session, rnd) -> dict[tuple[int, int], int]:
 
 
 def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(session, monkeypatch):
-    for i in range(8):
-        make_craftsman(session, skills={"weld": 1 + i % 3}, region_code="510100", round_capacity=1 + i % 2)
-    for _ in range(5):
-        make_demand(session, skills={"weld": 3})
-    rnd = rounds.create_round(session, name="差量保存", actor="test", now=NOW)
-    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    rnd = make_solved_weld_round(session, "差量保存", demands=5, levels=3)
     assigned = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
         Proposal.round_id == rnd.id, Proposal.assigned).order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
     rounds.set_pair(session, rnd, *assigned[0], "lock", actor="test", now=NOW)
