@@ -277,6 +277,10 @@ def scoring_key(
                 feed(part)
         elif isinstance(value, tuple | list) and all(type(item) is str for item in value):
             digest.update(b"j" + json.dumps(value).encode())  # ids, texts: one C-level encoding, unambiguous
+        elif isinstance(value, tuple | list) and all(
+            type(item) in (tuple, list) and all(type(part) is str for part in item) for item in value
+        ):  # per craftsman a few ids (conflicts): one encoding, not one call per craftsman
+            digest.update(b"J" + json.dumps(value).encode())
         elif isinstance(value, tuple | list):
             digest.update(f"t{len(value)}(".encode())
             for item in value:

@@ -53,6 +53,10 @@ ROUNDS_BEFORE_ALL_PAIRS = 30
 # only stops when no pair prices out positive.
 PRICING_BATCH_PER_ROW = 1
 MIN_PRICING_BATCH = 1_000
+# A re-solve's optimum is mostly the previous assignment: column generation starts with its pairs too (the ones
+# still candidates), which saves pricing rounds; the loop still prices every candidate before it stops, so the
+# optimum is the same (benchmarks/NOTES.md: 6 -> 3-4 rounds after a lock at 5,000 x 2,000).
+SEED_WITH_PREVIOUS = True
 # Dual simplex: a vertex, hence integral, with warm restarts after adding columns; steepest-edge
 # pricing (fewer iterations on warm restarts; measurements in benchmarks/NOTES.md).  The LP is scaled
 # so that its largest profit is 1, which makes HiGHS's absolute tolerances relative to the objective.
@@ -305,8 +309,9 @@ class _DenseCandidates:
 
     def __init__(self, instance: _Instance, weight: np.ndarray, start=None) -> None:
         self.instance, self.weight, self.start = instance, weight, start
-        self.chosen = np.zeros(weight.shape, dtype=bool)
-        self.degree = np.count_nonzero(weight > 0, axis=0)
+        # positive pairs not yet in the restricted problem: one mask for `add` and `violators` to read
+        self.outside = weight > 0
+        self.degree = np.count_nonzero(self.outside, axis=0)
         self.scale = float(weight.max(initial=0.0))
         self._relevant_weight: np.ndarray | None = None
 
@@ -321,10 +326,10 @@ class _DenseCandidates:
 
     def add(self, c: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mark (c, d) as in the restricted problem; returns the new positive ones."""
-        new = (self.weight[d, c] > 0) & ~self.chosen[d, c]
+        new = self.outside[d, c]
         key = np.unique(d[new] * self.weight.shape[1] + c[new])
         d, c = np.divmod(key, self.weight.shape[1])
-        self.chosen[d, c] = True
+        self.outside[d, c] = False
         return c, d
 
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -386,10 +391,19 @@ class _DenseCandidates:
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         """Pairs outside the restricted set whose reduced profit is positive."""
         found_c, found_d = [], []
-        for rows in self._blocks():
+        blocks = list(self._blocks())
+        if not blocks:
+            return _no_pairs()
+        # one buffer each, reused by every block: fresh 30 MB temporaries per block cost page faults
+        profit_buffer = np.empty((blocks[0].stop - blocks[0].start, self.weight.shape[1]))
+        hit_buffer = np.empty(profit_buffer.shape, dtype=bool)
+        for rows in blocks:
             block = self.weight[rows]
-            profit = block + dual_d[rows, None] + dual_c[None, :]
-            hit = (profit > tolerance) & (block > 0) & ~self.chosen[rows]
+            profit, hit = profit_buffer[: block.shape[0]], hit_buffer[: block.shape[0]]
+            np.add(block, dual_d[rows, None], out=profit)  # the same sums, in the same order, as before
+            np.add(profit, dual_c[None, :], out=profit)
+            np.greater(profit, tolerance, out=hit)
+            hit &= self.outside[rows]
             d, c = np.nonzero(hit)
             found_c.append(c)
             found_d.append(d + rows.start)
@@ -399,10 +413,25 @@ class _DenseCandidates:
         d, c = np.nonzero(self.weight > 0)
         return c, d
 
+    def _unsticky_scores(self) -> np.ndarray:
+        """``dense_weight(1, 0)``'s positive entries (the only ones the top-k argmax passes of the alternates
+        keep, in the same order) from the weights in one pass instead of that function's several: a pair's
+        weight is positive exactly when it is open with a positive score, or a previous pair that stickiness
+        lifts, which is not open only when relevance "only" rules it out."""
+        instance, problem = self.instance, self.instance.problem
+        ranking = np.where(self.weight > 0, problem.scores.T, 0.0)
+        if instance.relevant_only:
+            sticky_c, sticky_d = instance._index_pairs(problem.previous)
+            irrelevant = problem.relevance[sticky_c, sticky_d] == 0
+            ranking[sticky_d[irrelevant], sticky_c[irrelevant]] = 0.0
+        return ranking
+
     def alternates(self, pair_c: np.ndarray, pair_d: np.ndarray, k: int):
         """(craftsman, demand, score) of the k best open pairs per demand, by score."""
         instance, problem = self.instance, self.instance.problem
-        if problem.stickiness and problem.previous:
+        if problem.stickiness and problem.previous and k <= TOP_K_BY_ARGMAX:
+            ranking = self._unsticky_scores()
+        elif problem.stickiness and problem.previous:
             ranking = instance.dense_weight(np.ones(instance.n_d), 0.0)
         else:  # within one demand, priority·score ranks as score does
             ranking = self.weight
@@ -875,6 +904,9 @@ def _column_generation(
 
     Returns the chosen pairs and the LP (its last duals are optimal for every candidate)."""
     start_c, start_d = candidates.initial()
+    if SEED_WITH_PREVIOUS and instance.problem.previous:
+        previous_c, previous_d = instance._index_pairs(instance.problem.previous)
+        seed_c, seed_d = np.r_[seed_c, previous_c], np.r_[seed_d, previous_d]
     new_c, new_d = candidates.add(np.r_[start_c, seed_c], np.r_[start_d, seed_d])
     penalty = instance.problem.load_penalty if load_penalty is None else load_penalty
     flow = _FlowLP(instance, candidates, penalty, face)

@@ -173,3 +173,18 @@ __all__ = [
     "make_craftsman", "make_demand", "make_engagement", "make_enterprise", "region", "some_codes",
     "tracking_code", "unique_number", "valid_credit_code", "valid_mobile",
 ]
+
+
+def make_solved_weld_round(session: Session, name: str, *, craftsmen: int = 8, demands: int = 4,
+                           levels: int = 5) -> Any:
+    """A solved round of ``craftsmen`` welders (levels 1 to ``levels``, capacity 1 or 2) over ``demands`` welding
+    demands in one city."""
+    from web.services import rounds
+
+    for i in range(craftsmen):
+        make_craftsman(session, skills={"weld": 1 + i % levels}, region_code="510100", round_capacity=1 + i % 2)
+    for _ in range(demands):
+        make_demand(session, skills={"weld": 3})
+    rnd = rounds.create_round(session, name=name, actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    return rnd

@@ -76,7 +76,11 @@ def test_the_scoring_key_ignores_what_scoring_does_not_read_only():
     assert scoring_key(more_room, more_slots, DENSE, history=history) == key
     paused = craftsmen.active.copy()
     paused[0] = not paused[0]
+    conflicts = list(craftsmen.conflict_enterprise_ids)
+    conflicts[1] = (*conflicts[1], demands.enterprise_id[0])  # a conflict of interest declared since
     for other in (scoring_key(dataclasses.replace(craftsmen, active=paused), demands, DENSE, history=history),
+                  scoring_key(dataclasses.replace(craftsmen, conflict_enterprise_ids=tuple(conflicts)), demands,
+                              DENSE, history=history),
                   scoring_key(craftsmen, demands, RoundConfig(load_penalty=0.02, min_score=0.3), history=history),
                   scoring_key(craftsmen, demands, DENSE),
                   scoring_key(craftsmen, demands.take(np.arange(len(demands)) > 0), DENSE, history=history)):

@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from tests.conftest import NOW
-from tests.factories import make_craftsman, make_demand
+from tests.factories import make_craftsman, make_demand, make_solved_weld_round
 from web.models import Proposal, RoundDemand
 from web.services import demands as demand_service
 from web.services import eligibility, rounds
@@ -65,3 +65,48 @@ def test_a_re_solve_stores_the_fingerprint_of_every_solved_demand_and_none_for_t
     assert again[edited.id] == eligibility.demand_fingerprints(session, [edited.id])[edited.id] != first[edited.id]
     assert again[kept.id] == first[kept.id]
     assert eligibility.changes_since_solve(session, rnd, LATER.date()) == []
+
+
+def _stored_proposals(session, rnd) -> dict[tuple[int, int], tuple]:
+    """Every stored column of the round's proposals but the id, the JSON as the database holds its text."""
+    columns = [column for column in Proposal.__table__.c if column.name != "id"]
+    rows = session.execute(sa.select(*(sa.cast(c, sa.Text) if isinstance(c.type, sa.JSON) else c for c in columns))
+                           .where(Proposal.round_id == rnd.id)).all()
+    return {(row.craftsman_id, row.demand_id): tuple(row) for row in rows}
+
+
+def _proposal_ids(session, rnd) -> dict[tuple[int, int], int]:
+    rows = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id, Proposal.id)
+                           .where(Proposal.round_id == rnd.id)).all()
+    return {(c, d): proposal_id for c, d, proposal_id in rows}
+
+
+def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(session, monkeypatch):
+    rnd = make_solved_weld_round(session, "差量保存", demands=5, levels=3)
+    assigned = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
+        Proposal.round_id == rnd.id, Proposal.assigned).order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
+    rounds.set_pair(session, rnd, *assigned[0], "lock", actor="test", now=NOW)
+    rounds.set_pair(session, rnd, *assigned[1], "exclude", actor="test", now=NOW)
+    rounds.set_pair(session, rnd, *assigned[2], "lock", actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)  # the locked rows' JSON now written by an UPDATE
+    rounds.set_pair(session, rnd, *assigned[2], "clear", actor="test", now=LATER)
+    ids_before = _proposal_ids(session, rnd)
+
+    written = []
+    replace = rounds._replace_unflagged_proposals
+    monkeypatch.setattr(rounds, "_replace_unflagged_proposals",
+                        lambda s, r, rows: (written.append(rows), replace(s, r, rows))[1])
+    rounds.solve_round(session, rnd, actor="test", now=LATER)
+    session.expire_all()
+    after_diff = _stored_proposals(session, rnd)
+    ids_after = _proposal_ids(session, rnd)
+
+    session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),
+                                              Proposal.excluded.is_(False)))
+    replace(session, rnd, written[0])  # nothing stored: every row written anew
+    session.expire_all()
+    assert _stored_proposals(session, rnd) == after_diff
+    kept = {pair for pair, proposal_id in ids_after.items() if ids_before.get(pair) == proposal_id}
+    if session.get_bind().dialect.name == "postgresql":  # the difference alone is written there (SQLite reuses ids)
+        assert len(kept) >= len(after_diff) // 2
+        assert assigned[2] not in kept or assigned[2] not in after_diff  # its JSON text came from an UPDATE

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from matching import outcome
 from tests.conftest import NOW
-from tests.factories import make_craftsman, make_demand
+from tests.factories import make_solved_weld_round
 from web.models import Proposal
 from web.services import rounds
 
@@ -26,12 +26,7 @@ def _stored(session, rnd):
 
 
 def test_a_re_solve_reusing_the_scored_pools_stores_what_a_fresh_one_stores(session, monkeypatch):
-    for i in range(8):
-        make_craftsman(session, skills={"weld": 1 + i % 5}, region_code="510100", round_capacity=1 + i % 2)
-    for _ in range(4):
-        make_demand(session, skills={"weld": 3})
-    rnd = rounds.create_round(session, name="复用评分", actor="test", now=NOW)
-    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    rnd = make_solved_weld_round(session, "复用评分")
     assigned = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id)
                                .where(Proposal.round_id == rnd.id, Proposal.assigned)
                                .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()

@@ -8,11 +8,11 @@ show`` all call :func:`describe`, so a coordinator reads the same sentence every
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import force_locale, get_locale
-from flask_babel import gettext as _
+from flask_babel import force_locale, get_domain, get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
@@ -73,6 +73,20 @@ def fact_namer(skills: Names, industries: Names) -> Callable[[Mapping[str, Any]]
 
 
 # ---------------------------------------------------------------- words
+# The translations of the sentence being described: a sentence asks for ~30 phrases, and flask_babel's gettext
+# looks the app, the locale and the catalogue up again for each (a third of the round page's rendering).
+_sentence_translations: ContextVar[Any] = ContextVar("sentence_translations", default=None)
+
+
+def _(string: str, **variables: Any) -> str:
+    """flask_babel's ``gettext`` (same text), from the catalogue :func:`describe` looked up once per sentence."""
+    translations = _sentence_translations.get()
+    if translations is None:
+        return gettext(string, **variables)
+    text = translations.ugettext(string)
+    return text % variables if variables else text
+
+
 def _locale_code(locale: str | None) -> str:
     return "en" if str(locale or get_locale() or "zh_CN").startswith("en") else "zh_CN"
 
@@ -215,11 +229,15 @@ def describe(facts: Mapping[str, Any] | None, locale: str | None = None) -> str:
         return ""
     code = _locale_code(locale)
     with force_locale(code):
-        clauses = _facts_sentence(facts, code)
-        text = ("; " if code == "en" else "；").join(clauses)
-        text = (text[:1].upper() + text[1:] + ".") if code == "en" else text + "。"
-        if "lost" in facts:
-            text += (" " if code == "en" else "") + _lost_sentence(facts, code)
+        token = _sentence_translations.set(get_domain().get_translations())
+        try:
+            clauses = _facts_sentence(facts, code)
+            text = ("; " if code == "en" else "；").join(clauses)
+            text = (text[:1].upper() + text[1:] + ".") if code == "en" else text + "。"
+            if "lost" in facts:
+                text += (" " if code == "en" else "") + _lost_sentence(facts, code)
+        finally:
+            _sentence_translations.reset(token)
     return text
 
 
