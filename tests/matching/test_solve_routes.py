@@ -96,7 +96,16 @@ def test_plain_steepest_edge_reaches_the_optimum_of_highs_own_choice(monkeypatch
         sparse=sparse, relevance=relevance,
     )
     assert solve_module._HIGHS_OPTIONS["less_infeasible_DSE_check"] is False
+    fractional = []
+    chosen_pairs = solve_module._FlowLP.chosen_pairs
+
+    def integral_vertex(self):
+        fractional.append(float(np.max(np.abs(self.x - np.round(self.x)), initial=0.0)))
+        return chosen_pairs(self)
+
+    monkeypatch.setattr(solve_module._FlowLP, "chosen_pairs", integral_vertex)
     plain = solve(problem, method="flow")
+    assert fractional and max(fractional) <= 1e-9  # HiGHS's own vertex, not the MILP safety net
     monkeypatch.setitem(solve_module._HIGHS_OPTIONS, "less_infeasible_DSE_check", True)
     highs_choice = solve(problem, method="flow")
     check_feasible(problem, plain)
