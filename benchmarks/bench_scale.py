@@ -2,13 +2,16 @@
 
     .venv/bin/python benchmarks/bench_scale.py [--craftsmen 100000] [--demands 50000] [--k 20]
         [--gap-craftsmen 3000] [--gap-demands 1200] [--skip-features]
+        [--save-problem FILE.npz] [--solve-problem FILE.npz]
 
 0. The full sparse mode from features (``matching.features.synthetic_features``, seeded):
    ``prepare`` → ``candidate_pairs`` (top ``RoundConfig.top_k``) → the Problem → ``solve()``,
    along the very path ``build_problem`` takes (sparse forced through ``dense_budget_cells``
    if the size would be dense); per stage wall and CPU seconds, the total against the
    30 s target and the peak resident memory against 4 GB (run first, so the peak is this path's).
-   ``--skip-features`` leaves it out for quick runs.
+   ``--skip-features`` leaves it out for quick runs; ``--save-problem`` writes its scored Problem
+   (``matching.io.write_npz``) and ``--solve-problem`` solves such a file alone, with the iterations
+   and seconds of every HiGHS run of the flow LP (to work on the solve without scoring again).
 1. A sparse instance with k random candidates per demand (random scores): the time of
    `solve()` and the peak resident memory of the process (targets: ≤ 60 s, ≤ 8 GB).
 2. A dense instance small enough for the full matrix, solved dense and again with only
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import resource
 import time
@@ -30,6 +34,7 @@ import numpy as np
 import matching.pipeline as pipeline
 from matching import Problem, RoundConfig, solve
 from matching.features import synthetic_features
+from matching.io import read_npz, write_npz
 from matching.scoring import prepare
 
 TARGET_SECONDS = 60.0
@@ -116,7 +121,44 @@ def _timing_candidates(laps: dict[str, tuple[float, float]]) -> Iterator[None]:
         pipeline.candidate_pairs = inner
 
 
-def bench_full_sparse(n_craftsmen: int, n_demands: int, seed: int) -> None:
+@contextlib.contextmanager
+def _counting_lp_runs(runs: list[tuple[int, int, float, float]]) -> Iterator[None]:
+    """Record (columns, simplex iterations, wall s, CPU s) of every HiGHS run of the flow LP (the same
+    method, only timed)."""
+    flow_lp = importlib.import_module("matching.solve")._FlowLP
+    inner = flow_lp.run
+
+    def timed(self):
+        start = _clock()
+        value = inner(self)
+        wall, cpu = _since(start)
+        runs.append((self.highs.getNumCol(), self.highs.getInfo().simplex_iteration_count, wall, cpu))
+        return value
+
+    flow_lp.run = timed
+    try:
+        yield
+    finally:
+        flow_lp.run = inner
+
+
+def bench_saved_problem(path: str) -> None:
+    """Solve a Problem saved by ``--save-problem`` alone: wall and CPU, and every HiGHS run of the flow LP."""
+    problem = read_npz(path)
+    runs: list[tuple[int, int, float, float]] = []
+    start = _clock()
+    with _counting_lp_runs(runs):
+        result = solve(problem)
+    wall, cpu = _since(start)
+    print(f"solve {path}: {problem.pair_score.size} candidate pairs, {result.solver}, objective {result.objective!r}")
+    print(f"  {wall:.2f} s wall, {cpu:.2f} s CPU; load average {os.getloadavg()[0]:.1f}")
+    print("  phases: " + ", ".join(f"{name} {s:.2f} s" for name, s in result.timings.items()))
+    for columns, iterations, run_wall, run_cpu in runs:
+        print(f"  HiGHS run: {columns} columns, {iterations} simplex iterations, {run_wall:.2f} s wall, {run_cpu:.2f} s CPU")
+    print(f"  {sum(run[1] for run in runs)} iterations, {sum(run[3] for run in runs):.2f} s CPU in HiGHS")
+
+
+def bench_full_sparse(n_craftsmen: int, n_demands: int, seed: int, save: str | None = None) -> None:
     """Features → prepare → candidate_pairs → Problem → solve(), as ``build_problem`` does it in sparse mode."""
     start = _clock()
     craftsmen, demands, history = synthetic_features(np.random.default_rng(seed), n_craftsmen, n_demands)
@@ -134,6 +176,8 @@ def bench_full_sparse(n_craftsmen: int, n_demands: int, seed: int) -> None:
         problem = pipeline.build_problem(craftsmen, demands, config, history=history, prepared=rnd)
     wall, cpu = _since(start)
     laps["build"] = (wall - laps["candidates"][0], cpu - laps["candidates"][1])
+    if save:
+        write_npz(problem, save)
     start = _clock()
     result = solve(problem)
     laps["solve"] = _since(start)
@@ -168,10 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--features-seed", type=int, default=20250917, help="synthetic_features seed")
     parser.add_argument("--skip-features", action="store_true", help="leave out the full path from features")
+    parser.add_argument("--save-problem", metavar="FILE.npz", help="write the full path's scored Problem")
+    parser.add_argument("--solve-problem", metavar="FILE.npz", help="only solve this saved Problem")
     args = parser.parse_args(argv)
 
+    if args.solve_problem:
+        bench_saved_problem(args.solve_problem)
+        return 0
     if not args.skip_features:
-        bench_full_sparse(args.craftsmen, args.demands, args.features_seed)
+        bench_full_sparse(args.craftsmen, args.demands, args.features_seed, args.save_problem)
 
     problem = random_sparse_problem(args.craftsmen, args.demands, args.k, args.seed, args.load_penalty)
     before = _peak_mb()

@@ -41,6 +41,18 @@ def test_bench_scale_runs_at_toy_size(capsys):
     assert "peak RSS" in out and "objective gap" in out
 
 
+def test_bench_scale_solves_its_saved_problem_alone(capsys, tmp_path):
+    saved = tmp_path / "round.npz"
+    small = ["--craftsmen", "300", "--demands", "150", "--k", "5", "--gap-craftsmen", "40", "--gap-demands", "20"]
+    assert load("bench_scale").main([*small, "--save-problem", str(saved)]) == 0
+    full_path = capsys.readouterr().out
+    assert load("bench_scale").main(["--solve-problem", str(saved)]) == 0
+    alone = capsys.readouterr().out
+    objective = full_path.split("solve: ", 1)[1].split("objective ", 1)[1].split(";")[0]
+    assert float(alone.split("objective ", 1)[1].split()[0]) == pytest.approx(float(objective), abs=1e-4)
+    assert "HiGHS run:" in alone and "simplex iterations" in alone
+
+
 @pytest.mark.parametrize("file_format", ["json", "npz"])
 def test_bench_solver_compares_with_its_peers_at_toy_size(capsys, file_format):
     pytest.importorskip("ortools")

@@ -83,3 +83,34 @@ def test_rank_within_orders_as_a_three_key_lexsort(seed, packed):
     for position, element in enumerate(order):
         expected[element] = int(np.sum(group[order[:position]] == group[element]))
     np.testing.assert_array_equal(solve_module._rank_within(group, key, tie), expected)
+
+
+@pytest.mark.parametrize("relevance", [None, "first"])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_plain_steepest_edge_reaches_the_optimum_of_highs_own_choice(monkeypatch, seed, sparse, relevance):
+    # the solver turns HiGHS's "less infeasible" steepest edge off (fewer iterations on the national round):
+    # the same LP, so the same optimum, and still an integral vertex
+    problem = random_problem(
+        seed, 300, 120, max_capacity=2, density=0.3, locks=3, forbidden=15, load_penalty=0.15, min_score=0.05,
+        sparse=sparse, relevance=relevance,
+    )
+    assert solve_module._HIGHS_OPTIONS["less_infeasible_DSE_check"] is False
+    fractional = []
+    chosen_pairs = solve_module._FlowLP.chosen_pairs
+
+    def integral_vertex(self):
+        fractional.append(float(np.max(np.abs(self.x - np.round(self.x)), initial=0.0)))
+        return chosen_pairs(self)
+
+    monkeypatch.setattr(solve_module._FlowLP, "chosen_pairs", integral_vertex)
+    plain = solve(problem, method="flow")
+    assert fractional and max(fractional) <= 1e-9  # HiGHS's own vertex, not the MILP safety net
+    monkeypatch.setitem(solve_module._HIGHS_OPTIONS, "less_infeasible_DSE_check", True)
+    highs_choice = solve(problem, method="flow")
+    check_feasible(problem, plain)
+    assert plain.objective == pytest.approx(highs_choice.objective, rel=1e-9, abs=0)
+    if relevance:  # the same first phase too
+        assert plain.metrics["relevant_weight"] == pytest.approx(highs_choice.metrics["relevant_weight"], rel=1e-12)
+    else:
+        assert plain.objective == pytest.approx(milp_optimum(problem), rel=1e-9, abs=0)
