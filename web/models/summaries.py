@@ -1,0 +1,99 @@
+"""Report summaries: the dashboard's heavy joins pre-aggregated per demand region × calendar month.
+
+Derived data, kept exact by database triggers (``web.services.summaries``) in the same transaction as every
+write of the rows they sum, whoever writes them (services, imports, bulk SQL, cascades); ``flask
+rebuild-summaries`` recomputes them from scratch. No foreign keys: a row of zeros may outlive its region,
+enterprise or industry (the reports skip rows whose counts are zero).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from web.db import Base
+
+
+class ServiceMonth(Base):
+    """Follow-up records per (their demand's region, month of ``done_on``): counts and figure sums."""
+
+    __tablename__ = "report_service_month"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    records: Mapped[int] = mapped_column(default=0)
+    problems: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # 万元 in hundredths: integer sums stay exact on SQLite too (its NUMERIC is a float).
+    value_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    trained: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    apprentices: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class EngagementMonth(Base):
+    """Engagements started per (demand region, enterprise, month of ``started_on``) and their serving members."""
+
+    __tablename__ = "report_engagement_month"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    enterprise_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    engagements: Mapped[int] = mapped_column(default=0)
+    visits: Mapped[int] = mapped_column(default=0)
+
+
+class IndustryMonth(Base):
+    """Demands per (region, month submitted, status, top-level industry): a demand with two industries under
+    one parent counts once there."""
+
+    __tablename__ = "report_industry_month"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(12), primary_key=True)
+    industry_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    demands: Mapped[int] = mapped_column(default=0)
+
+
+class DemandMonth(Base):
+    """Demands per (region, month submitted, category, status)."""
+
+    __tablename__ = "report_demand_month"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(sa.String(12), primary_key=True)
+    demands: Mapped[int] = mapped_column(default=0)
+
+
+class CompletionMonth(Base):
+    """Engagements per (demand region, month of ``completed_on``)."""
+
+    __tablename__ = "report_completion_month"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    engagements: Mapped[int] = mapped_column(default=0)
+
+
+class OpenMonth(Base):
+    """Open follow-ups of engagements in service (or completed, evaluated) per (demand region, month due)."""
+
+    __tablename__ = "report_open_month"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    follow_ups: Mapped[int] = mapped_column(default=0)
+
+
+class RatingMonth(Base):
+    """Enterprises' ratings per (demand region, month given, rating)."""
+
+    __tablename__ = "report_rating_month"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    rating: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    ratings: Mapped[int] = mapped_column(default=0)
