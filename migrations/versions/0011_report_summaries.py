@@ -2,7 +2,8 @@
 
 ``report_service_month`` (follow-up sums), ``report_engagement_month`` (engagements started and their serving
 members per enterprise), ``report_industry_month`` (demands per top-level industry), ``report_demand_month``,
-``report_completion_month``, ``report_open_month`` (open follow-ups by month due) and ``report_rating_month``,
+``report_completion_month``, ``report_open_month`` (open follow-ups by month due), ``report_rating_month`` and
+the medians' histograms ``report_match_days`` and ``report_completion_days``,
 each kept exact by the row triggers of ``web.services.summaries`` and built here for the rows already in the database.
 
 Revision ID: 0011
@@ -76,6 +77,15 @@ def upgrade() -> None:
         sa.Column("ratings", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("region_id", "month", "rating", name=op.f("pk_report_rating_month")),
     )
+    for table, count in (("report_match_days", "demands"), ("report_completion_days", "engagements")):
+        op.create_table(
+            table,
+            sa.Column("region_id", sa.Integer(), autoincrement=False, nullable=False),
+            sa.Column("month", sa.Date(), nullable=False),
+            sa.Column("days", sa.Integer(), autoincrement=False, nullable=False),
+            sa.Column(count, sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint("region_id", "month", "days", name=op.f(f"pk_{table}")),
+        )
     connection = op.get_bind()
     for statement in summaries.create_triggers(connection.dialect.name):
         connection.execute(sa.text(statement))

@@ -34,10 +34,12 @@ from web.models.enterprises import Enterprise, enterprise_industry
 from web.models.outcomes import Outcome, outcome_industry
 from web.models.rounds import MatchingRound, Notification, Proposal, RoundCraftsman, RoundDemand
 from web.models.summaries import (
+    CompletionDays,
     CompletionMonth,
     DemandMonth,
     EngagementMonth,
     IndustryMonth,
+    MatchDays,
     OpenMonth,
     RatingMonth,
     ServiceMonth,
@@ -46,7 +48,7 @@ from web.models.taxonomy import DemandCategory, HonourLevel, Industry, Region, S
 from web.models.users import ApiToken, User
 
 __all__ = [
-    "Agreement", "ApiToken", "CompletionMonth", "DemandMonth", "OpenMonth", "RatingMonth", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
+    "Agreement", "ApiToken", "CompletionDays", "CompletionMonth", "MatchDays", "DemandMonth", "OpenMonth", "RatingMonth", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
     "CraftsmanSkill", "Demand", "DemandCategory", "DemandRole", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement", "EngagementMonth",
     "EngagementMember", "Enterprise", "Feedback", "FollowUp", "FollowUpNote", "HonourLevel", "Industry", "IndustryMonth",
     "MatchingRound", "Notification", "Outcome", "PointsEntry", "Proposal", "Region", "RegionTarget",

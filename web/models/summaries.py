@@ -97,3 +97,26 @@ class RatingMonth(Base):
     month: Mapped[dt.date] = mapped_column(primary_key=True)
     rating: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     ratings: Mapped[int] = mapped_column(default=0)
+
+
+class MatchDays(Base):
+    """Matched demands per (region, month submitted, whole days from submission to match): the median's
+    histogram (the median itself reads only the one or two days around the middle)."""
+
+    __tablename__ = "report_match_days"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    demands: Mapped[int] = mapped_column(default=0)
+
+
+class CompletionDays(Base):
+    """Completed engagements per (demand region, month submitted, whole days from submission to completion)."""
+
+    __tablename__ = "report_completion_days"
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    engagements: Mapped[int] = mapped_column(default=0)

@@ -39,10 +39,12 @@ from web.models import (
 )
 from web.models.demands import DEMAND_STATUSES
 from web.models.summaries import (
+    CompletionDays,
     CompletionMonth,
     DemandMonth,
     EngagementMonth,
     IndustryMonth,
+    MatchDays,
     OpenMonth,
     RatingMonth,
     ServiceMonth,
@@ -91,12 +93,6 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def days_between(session: Session, start: Any, end: Any) -> Any:
-    if _dialect(session) == "sqlite":
-        return sa.func.julianday(end) - sa.func.julianday(start)
-    return sa.extract("epoch", sa.cast(end, sa.DateTime) - sa.cast(start, sa.DateTime)) / 86400.0
-
-
 def month_bucket(session: Session, column: Any) -> Any:
     """The month of ``column`` to group by; ``month_label`` formats the grouped buckets (PostgreSQL's
     ``to_char`` on every row of a large table costs more than its ``date_trunc``)."""
@@ -108,21 +104,6 @@ def month_bucket(session: Session, column: Any) -> Any:
 def month_label(session: Session, bucket: Any) -> Any:
     """``YYYY-MM`` of a ``month_bucket`` (SQLite's bucket is that text already)."""
     return bucket if _dialect(session) == "sqlite" else sa.func.to_char(bucket, "YYYY-MM")
-
-
-def median(session: Session, expression: Any, *where: Any, select_from: Any = Demand) -> float | None:
-    """The median of ``expression`` over the rows matching ``where``: a count, then the middle one or two rows
-    (PostgreSQL: ``percentile_cont(0.5)``, the same mean of the middle one or two, in one pass)."""
-    if _dialect(session) == "postgresql":
-        value = session.scalar(sa.select(sa.func.percentile_cont(0.5).within_group(expression))
-                               .select_from(select_from).where(*where))
-        return None if value is None else round(float(value), 1)
-    n = session.scalar(sa.select(sa.func.count()).select_from(select_from).where(*where)) or 0
-    if n == 0:
-        return None
-    middle = session.scalars(sa.select(expression).select_from(select_from).where(*where)
-                             .order_by(expression).offset((n - 1) // 2).limit(2 - n % 2)).all()
-    return round(sum(float(v) for v in middle) / len(middle), 1)
 
 
 # ---------------------------------------------------------------- the figures
@@ -229,6 +210,37 @@ def _in_edges(period: Period, column: Any) -> Any:
 def _flag(period: Period, column: Any) -> Any:
     conditions = period.on(column)
     return sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
+
+
+def median_days(session: Session, period: Period, summary: Any, count: Any, ends: tuple[str, str], rows: Any,
+                *where: Any) -> float | None:
+    """The median of the days from ``ends[0]`` to ``ends[1]`` over the period's ``rows`` matching ``where``,
+    exactly (the mean of the middle one or two values): the whole-day histogram (``summary``, the edge months
+    from the rows) finds the one or two days holding the middle, then only the rows of those days are read."""
+    dialect = _dialect(session)
+    bucket = sa.literal_column(summaries.days_bucket(dialect, *ends))
+    histogram: dict[int, int] = defaultdict(int)
+    for days, number in _counted(
+            session, period, sa.select(summary.days, sa.func.sum(count)).where(*period.region(summary.region_id))
+            .group_by(summary.days), summary.month,
+            sa.select(bucket, sa.func.count()).select_from(rows).where(*where, *period.region(Demand.region_id))
+            .group_by(bucket), Demand.submitted_at):
+        histogram[int(days)] += int(number)
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    low, high = (total - 1) // 2, total // 2  # the middle ranks (equal when the count is odd)
+    before, first, middle_days = 0, None, []
+    for days in sorted(histogram):
+        if before <= high and before + histogram[days] > low:
+            first = before if first is None else first
+            middle_days.append(days)
+        before += histogram[days]
+    values = sorted(float(value) for value in session.scalars(
+        sa.select(sa.literal_column(summaries.days(dialect, *ends))).select_from(rows)
+        .where(*where, *_demand_filter(period), bucket.in_(middle_days))))
+    middle = values[low - first:high - first + 1]
+    return round(sum(middle) / len(middle), 1)
 
 
 def _counted(session: Session, period: Period, summed: Any, month: Any, counted: Any, column: Any) -> list[Any]:
@@ -420,8 +432,7 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
         session, due, sa.select(sa.func.sum(OpenMonth.follow_ups)).where(*due.region(OpenMonth.region_id)),
         OpenMonth.month,
         sa.select(sa.func.count()).select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
-        .join(Demand, Demand.id == Engagement.demand_id)
-        .where(FollowUp.done_on.is_(None), Engagement.status.in_(SERVED_ENGAGEMENTS), *due.region(Demand.region_id)),
+        .where(FollowUp.done_on.is_(None), Engagement.status.in_(SERVED_ENGAGEMENTS), *_in_province(due, Engagement.id)),
         FollowUp.due_on))
     in_force = agreements.counts(session, today,
                                  sa.and_(*period.region(Demand.region_id)) if period.province else None)
@@ -448,7 +459,6 @@ def _satisfaction(session: Session, period: Period) -> dict[str, Any]:
 
 
 def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[str, Any]:
-    where = _demand_filter(period)
     counted = counts.by("status")
     by_status = {status: n for status, (n, _matched) in counted.items()}
     total, matched = sum(by_status.values()), sum(matched for _n, matched in counted.values())
@@ -457,13 +467,15 @@ def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[st
     return {
         "demands": total, "demands_matchable": matchable, "demands_matched": matched, "demands_solved": solved,
         "match_rate": round(100.0 * matched / matchable, 1) if matchable else None,
-        "median_days_to_match": median(session, days_between(session, Demand.submitted_at, Demand.matched_at),
-                                       Demand.matched_at.is_not(None), *where),
+        "median_days_to_match": median_days(session, period, MatchDays, MatchDays.demands,
+                                            ("demand.submitted_at", "demand.matched_at"), Demand,
+                                            Demand.matched_at.is_not(None)),
         # Completion is the engagement's completion date (set by the service; imported history has it too).
-        "median_days_to_completion": median(
-            session, days_between(session, Demand.submitted_at, Engagement.completed_on),
-            Engagement.completed_on.is_not(None), Engagement.status.in_(("completed", "evaluated")), *where,
-            select_from=sa.join(Engagement, Demand, Demand.id == Engagement.demand_id)),
+        "median_days_to_completion": median_days(
+            session, period, CompletionDays, CompletionDays.engagements,
+            ("demand.submitted_at", "engagement.completed_on"),
+            sa.join(Engagement, Demand, Demand.id == Engagement.demand_id),
+            Engagement.completed_on.is_not(None), Engagement.status.in_(("completed", "evaluated"))),
     }
 
 

@@ -28,6 +28,19 @@ def _month(dialect: str, column: str) -> str:
     return f"CAST(date_trunc('month', CAST({column} AS timestamp)) AS date)"
 
 
+def days(dialect: str, start: str, end: str) -> str:
+    """Days from ``start`` to ``end`` (fractional), as the reports' medians compute them."""
+    if dialect == "sqlite":
+        return f"(julianday({end}) - julianday({start}))"
+    return f"(EXTRACT(epoch FROM CAST({end} AS timestamp) - CAST({start} AS timestamp)) / 86400.0)"
+
+
+def days_bucket(dialect: str, start: str, end: str) -> str:
+    """Whole days (truncated) of ``days``: the medians' histogram buckets. The same SQL text in the triggers
+    and in the reports' queries, so a row's bucket is the same wherever it is computed."""
+    return f"CAST({'' if dialect == 'sqlite' else 'trunc'}({days(dialect, start, end)}) AS INTEGER)"
+
+
 @dataclass(frozen=True)
 class Contribution:
     """One query adding to ``table``: ``select`` has ``{sign}``, ``{month}`` and a ``{where}`` for the entities."""
@@ -38,9 +51,11 @@ class Contribution:
     values: tuple[str, ...]
     select: str
     month_of: str
+    days_of: tuple[str, str] = ("", "")
 
     def query(self, dialect: str, where: str = "1 = 1", sign: int = 1) -> str:
-        return self.select.format(sign=sign, where=where, month=_month(dialect, self.month_of))
+        return self.select.format(sign=sign, where=where, month=_month(dialect, self.month_of),
+                                  days=days_bucket(dialect, *self.days_of))
 
     def upsert(self, dialect: str, where: str, sign: int) -> str:
         columns = ", ".join((*self.keys, *self.values))
@@ -91,7 +106,20 @@ RATINGS = Contribution(
     "ratings", "report_rating_month", ("region_id", "month", "rating"), ("ratings",),
     "SELECT d.region_id, {month}, fb.rating, {sign} * count(*) FROM feedback fb JOIN demand d ON d.id = fb.demand_id "
     "WHERE {where} GROUP BY 1, 2, 3", "fb.created_at")
-CONTRIBUTIONS = (SERVICE, ENGAGEMENTS, VISITS, INDUSTRIES, DEMANDS, COMPLETIONS, OPEN, RATINGS)
+# The medians' histograms: demands per whole days to match, completed engagements per whole days to completion.
+MATCH_DAYS = Contribution(
+    "match_days", "report_match_days", ("region_id", "month", "days"), ("demands",),
+    "SELECT demand.region_id, {month}, {days}, {sign} * count(*) FROM demand "
+    "WHERE demand.matched_at IS NOT NULL AND {where} GROUP BY 1, 2, 3", "demand.submitted_at",
+    ("demand.submitted_at", "demand.matched_at"))
+COMPLETION_DAYS = Contribution(
+    "completion_days", "report_completion_days", ("region_id", "month", "days"), ("engagements",),
+    "SELECT demand.region_id, {month}, {days}, {sign} * count(*) "
+    "FROM engagement JOIN demand ON demand.id = engagement.demand_id "
+    "WHERE engagement.completed_on IS NOT NULL AND engagement.status IN ('completed', 'evaluated') AND {where} "
+    "GROUP BY 1, 2, 3", "demand.submitted_at", ("demand.submitted_at", "engagement.completed_on"))
+CONTRIBUTIONS = (SERVICE, ENGAGEMENTS, VISITS, INDUSTRIES, DEMANDS, COMPLETIONS, OPEN, RATINGS, MATCH_DAYS,
+                 COMPLETION_DAYS)
 SUMMARY_TABLES = tuple(dict.fromkeys(contribution.table for contribution in CONTRIBUTIONS))
 
 
@@ -138,6 +166,10 @@ WATCHES = (
     Watch("demand", OPEN, "d.id", "id", ("region_id",)),
     Watch("feedback", RATINGS, "fb.id", "id", ("demand_id", "created_at", "rating"), own_row=True),
     Watch("demand", RATINGS, "d.id", "id", ("region_id",)),
+    Watch("demand", MATCH_DAYS, "demand.id", "id", ("region_id", "submitted_at", "matched_at"), own_row=True),
+    Watch("engagement", COMPLETION_DAYS, "engagement.id", "id", ("demand_id", "status", "completed_on"),
+          own_row=True),
+    Watch("demand", COMPLETION_DAYS, "demand.id", "id", ("region_id", "submitted_at")),
 )
 _EVENTS = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}
 
