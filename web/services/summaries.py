@@ -259,3 +259,12 @@ def recomputed(session: Session) -> dict[str, dict[tuple, tuple]]:
 def _key(values) -> tuple:
     """Keys compare as text: SQLite hands a month computed by date() back as text, a stored one too."""
     return tuple(str(value) for value in values)
+
+
+def installed_triggers(session: Session) -> set[str]:
+    """The summaries' triggers present in the database (a table rebuilt by a migration loses its triggers)."""
+    if session.get_bind().dialect.name == "sqlite":
+        names = session.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+    else:
+        names = session.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
+    return {name for name in names if name.startswith("tr_")}
