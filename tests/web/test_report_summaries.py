@@ -173,6 +173,15 @@ def test_bulk_sql_keeps_the_summaries_exact(seeded):
     _same(session)
 
 
+def test_a_bulk_load_with_the_triggers_suspended_ends_exact(session):
+    with summaries.suspended(session):
+        assert summaries.installed_triggers(session) == set()
+        seed(session, random.Random(5))
+    assert summaries.installed_triggers(session) == summaries.trigger_names()
+    assert all(summaries.stored(session).values())
+    _same(session)
+
+
 def test_rebuild_recomputes_and_every_trigger_exists(seeded):
     session = seeded
     session.execute(sa.text("UPDATE report_service_month SET problems = problems + 5"))

@@ -13,6 +13,8 @@ would make every later figure wrong.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -225,6 +227,20 @@ def rebuild(connection: sa.Connection | Session) -> None:
         connection.execute(sa.text(f"DELETE FROM {table}"))
     for contribution in CONTRIBUTIONS:
         connection.execute(sa.text(contribution.upsert(dialect, "1 = 1", 1)))
+
+
+@contextmanager
+def suspended(session: Session) -> Iterator[None]:
+    """Bulk loading without the triggers (a row trigger per inserted row is slow at 100,000s of rows): they
+    are dropped, then created again and the summaries rebuilt, in the caller's transaction."""
+    dialect = session.get_bind().dialect.name
+    for statement in drop_triggers(dialect):
+        session.execute(sa.text(statement))
+    yield
+    session.flush()
+    for statement in create_triggers(dialect):
+        session.execute(sa.text(statement))
+    rebuild(session)
 
 
 def _nonzero(rows) -> dict[tuple, tuple]:
