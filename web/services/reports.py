@@ -268,7 +268,8 @@ class Facts:
         self.period, self.today, self.year, self.regions = period, today, year, regions
         self.months = month_keys(period, today, months)
         bounds = [dt.date(int(self.months[0][:4]), int(self.months[0][5:]), 1), dt.date(year, 1, 1)]
-        self.lower = min(bounds + [period.start]) if period.start else None  # always a month's first day
+        # A month's first day, or the period's start inside an edge month (read from the rows whole).
+        self.lower = min(bounds + [period.start]) if period.start else None
         self.follow = self._follow(session)
         self.members, self.enterprises_served, self.engagements_started = self._members(session)
         self.demands: DemandCounts | None = None
