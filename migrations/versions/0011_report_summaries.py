@@ -3,7 +3,8 @@
 ``report_service_month`` (follow-up sums), ``report_engagement_month`` (engagements started and their serving
 members per enterprise), ``report_industry_month`` (demands per top-level industry), ``report_demand_month``,
 ``report_completion_month``, ``report_open_month`` (open follow-ups by month due), ``report_rating_month`` and
-the medians' histograms ``report_match_days`` and ``report_completion_days``,
+the medians' histograms ``report_match_days`` and ``report_completion_days`` with their values
+(``report_match_values``, ``report_completion_values``),
 each kept exact by the row triggers of ``web.services.summaries`` and built here for the rows already in the database.
 
 Revision ID: 0011
@@ -86,6 +87,18 @@ def upgrade() -> None:
             sa.Column(count, sa.Integer(), nullable=False),
             sa.PrimaryKeyConstraint("region_id", "month", "days", name=op.f(f"pk_{table}")),
         )
+    for table, count in (("report_match_values", "demands"), ("report_completion_values", "engagements")):
+        op.create_table(
+            table,
+            sa.Column("days", sa.Integer(), autoincrement=False, nullable=False),
+            sa.Column("region_id", sa.Integer(), autoincrement=False, nullable=False),
+            sa.Column("month", sa.Date(), nullable=False),
+            sa.Column("value", sa.Numeric(), nullable=False),
+            sa.Column(count, sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint("days", "region_id", "month", "value", name=op.f(f"pk_{table}")),
+        )
+    with op.batch_alter_table("engagement", schema=None) as batch_op:  # the trend's current month, from the rows
+        batch_op.create_index(batch_op.f("ix_engagement_completed_on"), ["completed_on"], unique=False)
     connection = op.get_bind()
     for statement in summaries.create_triggers(connection.dialect.name):
         connection.execute(sa.text(statement))
@@ -98,3 +111,5 @@ def downgrade() -> None:
         connection.execute(sa.text(statement))
     for table in summaries.SUMMARY_TABLES:
         op.drop_table(table)
+    with op.batch_alter_table("engagement", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_engagement_completed_on"))

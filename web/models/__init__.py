@@ -36,10 +36,12 @@ from web.models.rounds import MatchingRound, Notification, Proposal, RoundCrafts
 from web.models.summaries import (
     CompletionDays,
     CompletionMonth,
+    CompletionValue,
     DemandMonth,
     EngagementMonth,
     IndustryMonth,
     MatchDays,
+    MatchValue,
     OpenMonth,
     RatingMonth,
     ServiceMonth,
@@ -48,7 +50,7 @@ from web.models.taxonomy import DemandCategory, HonourLevel, Industry, Region, S
 from web.models.users import ApiToken, User
 
 __all__ = [
-    "Agreement", "ApiToken", "CompletionDays", "CompletionMonth", "MatchDays", "DemandMonth", "OpenMonth", "RatingMonth", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
+    "Agreement", "ApiToken", "CompletionDays", "CompletionMonth", "CompletionValue", "MatchDays", "MatchValue", "DemandMonth", "OpenMonth", "RatingMonth", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
     "CraftsmanSkill", "Demand", "DemandCategory", "DemandRole", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement", "EngagementMonth",
     "EngagementMember", "Enterprise", "Feedback", "FollowUp", "FollowUpNote", "HonourLevel", "Industry", "IndustryMonth",
     "MatchingRound", "Notification", "Outcome", "PointsEntry", "Proposal", "Region", "RegionTarget",

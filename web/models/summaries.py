@@ -120,3 +120,27 @@ class CompletionDays(Base):
     month: Mapped[dt.date] = mapped_column(primary_key=True)
     days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     engagements: Mapped[int] = mapped_column(default=0)
+
+
+class MatchValue(Base):
+    """Matched demands per (whole days to match, region, month submitted, exact days to match)."""
+
+    __tablename__ = "report_match_values"
+
+    days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    value: Mapped[float] = mapped_column(sa.Numeric(asdecimal=False), primary_key=True)
+    demands: Mapped[int] = mapped_column(default=0)
+
+
+class CompletionValue(Base):
+    """Completed engagements per (whole days to completion, region, month submitted, exact days)."""
+
+    __tablename__ = "report_completion_values"
+
+    days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+    value: Mapped[float] = mapped_column(sa.Numeric(asdecimal=False), primary_key=True)
+    engagements: Mapped[int] = mapped_column(default=0)

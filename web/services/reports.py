@@ -41,10 +41,12 @@ from web.models.demands import DEMAND_STATUSES
 from web.models.summaries import (
     CompletionDays,
     CompletionMonth,
+    CompletionValue,
     DemandMonth,
     EngagementMonth,
     IndustryMonth,
     MatchDays,
+    MatchValue,
     OpenMonth,
     RatingMonth,
     ServiceMonth,
@@ -212,35 +214,48 @@ def _flag(period: Period, column: Any) -> Any:
     return sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
 
 
-def median_days(session: Session, period: Period, summary: Any, count: Any, ends: tuple[str, str], rows: Any,
+def median_days(session: Session, period: Period, counts: tuple[Any, Any], ends: tuple[str, str], rows: Any,
                 *where: Any) -> float | None:
     """The median of the days from ``ends[0]`` to ``ends[1]`` over the period's ``rows`` matching ``where``,
-    exactly (the mean of the middle one or two values): the whole-day histogram (``summary``, the edge months
-    from the rows) finds the one or two days holding the middle, then only the rows of those days are read."""
+    exactly (the mean of the middle one or two values): the whole-day histogram (``counts[0]``'s summary, the
+    edge months from the rows) finds the one or two days holding the middle, then the values of those days
+    are read (``counts[1]``'s summary, keyed by the whole days first)."""
     dialect = _dialect(session)
     bucket = sa.literal_column(summaries.days_bucket(dialect, *ends))
-    histogram: dict[int, int] = defaultdict(int)
-    for days, number in _counted(
-            session, period, sa.select(summary.days, sa.func.sum(count)).where(*period.region(summary.region_id))
-            .group_by(summary.days), summary.month,
-            sa.select(bucket, sa.func.count()).select_from(rows).where(*where, *period.region(Demand.region_id))
-            .group_by(bucket), Demand.submitted_at):
-        histogram[int(days)] += int(number)
+    value = sa.literal_column(summaries.days(dialect, *ends))
+    histogram = _count_by(session, period, counts[0], counts[0].class_.days, bucket, rows, *where)
     total = sum(histogram.values())
     if total == 0:
         return None
     low, high = (total - 1) // 2, total // 2  # the middle ranks (equal when the count is odd)
-    before, first, middle_days = 0, None, []
+    before, first, middle_days = 0, 0, []
     for days in sorted(histogram):
         if before <= high and before + histogram[days] > low:
-            first = before if first is None else first
+            first = first if middle_days else before
             middle_days.append(days)
         before += histogram[days]
-    values = sorted(float(value) for value in session.scalars(
-        sa.select(sa.literal_column(summaries.days(dialect, *ends))).select_from(rows)
-        .where(*where, *_demand_filter(period), bucket.in_(middle_days))))
-    middle = values[low - first:high - first + 1]
+    values = counts[1].class_
+    ordered = [number for number, times in sorted(_count_by(
+        session, period, counts[1], values.value, value, rows, *where, days=(values.days, bucket, middle_days))
+        .items()) for _ in range(times)]
+    middle = ordered[low - first:high - first + 1]
     return round(sum(middle) / len(middle), 1)
+
+
+def _count_by(session: Session, period: Period, count: Any, summary_key: Any, row_key: Any, rows: Any, *where: Any,
+              days: tuple[Any, Any, list[int]] | None = None) -> dict[Any, int]:
+    """{key: how many} over the period: ``count`` summed by ``summary_key`` in its summary's whole months, the
+    rows counted by ``row_key`` in the edge months; ``days`` keeps the summary's and the rows' whole days."""
+    summary = count.class_
+    summary_days, row_days = ([days[0].in_(days[2])], [days[1].in_(days[2])]) if days else ([], [])
+    counted: dict[Any, int] = defaultdict(int)
+    for key, number in _counted(
+            session, period, sa.select(summary_key, sa.func.sum(count))
+            .where(*summary_days, *period.region(summary.region_id)).group_by(summary_key), summary.month,
+            sa.select(row_key, sa.func.count()).select_from(rows)
+            .where(*where, *row_days, *period.region(Demand.region_id)).group_by(row_key), Demand.submitted_at):
+        counted[float(key) if days else int(key)] += int(number)
+    return counted
 
 
 def _counted(session: Session, period: Period, summed: Any, month: Any, counted: Any, column: Any) -> list[Any]:
@@ -432,8 +447,12 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
     overdue = sum(int(count or 0) for count, in _counted(
         session, due, sa.select(sa.func.sum(OpenMonth.follow_ups)).where(*due.region(OpenMonth.region_id)),
         OpenMonth.month,
-        sa.select(sa.func.count()).select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
-        .where(FollowUp.done_on.is_(None), Engagement.status.in_(SERVED_ENGAGEMENTS), *_in_province(due, Engagement.id)),
+        # The engagement's status looked up per follow-up (a few thousand due this month): as a join PostgreSQL
+        # hashes every served engagement instead.
+        sa.select(sa.func.count()).select_from(FollowUp)
+        .where(FollowUp.done_on.is_(None), *_in_province(due, FollowUp.engagement_id),
+               sa.select(Engagement.status).where(Engagement.id == FollowUp.engagement_id).scalar_subquery()
+               .in_(SERVED_ENGAGEMENTS)),
         FollowUp.due_on))
     in_force = agreements.counts(session, today,
                                  sa.and_(*period.region(Demand.region_id)) if period.province else None)
@@ -468,12 +487,12 @@ def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[st
     return {
         "demands": total, "demands_matchable": matchable, "demands_matched": matched, "demands_solved": solved,
         "match_rate": round(100.0 * matched / matchable, 1) if matchable else None,
-        "median_days_to_match": median_days(session, period, MatchDays, MatchDays.demands,
+        "median_days_to_match": median_days(session, period, (MatchDays.demands, MatchValue.demands),
                                             ("demand.submitted_at", "demand.matched_at"), Demand,
                                             Demand.matched_at.is_not(None)),
         # Completion is the engagement's completion date (set by the service; imported history has it too).
         "median_days_to_completion": median_days(
-            session, period, CompletionDays, CompletionDays.engagements,
+            session, period, (CompletionDays.engagements, CompletionValue.engagements),
             ("demand.submitted_at", "engagement.completed_on"),
             sa.join(Engagement, Demand, Demand.id == Engagement.demand_id),
             Engagement.completed_on.is_not(None), Engagement.status.in_(("completed", "evaluated"))),
@@ -614,16 +633,16 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
     series: dict[str, dict[str, float]] = {key: defaultdict(float) for key in keys}
     first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
     window = Period(first, period.end or today, period.province)
-    for name, month, count, column, joined in (
-            ("demands", DemandMonth.month, DemandMonth.demands, Demand.submitted_at, sa.select(Demand)),
+    for name, month, count, column, in_province in (
+            ("demands", DemandMonth.month, DemandMonth.demands, Demand.submitted_at, window.region(Demand.region_id)),
             ("completed", CompletionMonth.month, CompletionMonth.engagements, Engagement.completed_on,
-             sa.select(Engagement).join(Demand, Demand.id == Engagement.demand_id))):
+             _in_province(window, Engagement.id))):
         bucket = month_bucket(session, column)
         for first_day, number in _counted(
                 session, window, sa.select(month, sa.func.sum(count)).group_by(month)
                 .where(*window.region(month.class_.region_id)), month,
-                joined.with_only_columns(month_label(session, bucket), sa.func.count())
-                .where(column.is_not(None), *window.region(Demand.region_id)).group_by(bucket), column):
+                sa.select(month_label(session, bucket), sa.func.count())
+                .where(column.is_not(None), *in_province).group_by(bucket), column):
             label = first_day if isinstance(first_day, str) else f"{first_day:%Y-%m}"
             if label in series:
                 series[label][name] += float(number)
