@@ -7,6 +7,10 @@ the medians' histograms ``report_match_days`` and ``report_completion_days`` wit
 (``report_match_values``, ``report_completion_values``),
 each kept exact by the row triggers of ``web.services.summaries`` and built here for the rows already in the database.
 
+The triggers and the rebuild come from ``web.services.summaries`` as it stands: a later change of a
+contribution or a watch needs a migration of its own (the old triggers dropped, the new created, a rebuild),
+and this file should then keep a frozen copy of today's statements instead of calling the module.
+
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-30 16:45:00

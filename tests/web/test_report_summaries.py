@@ -152,9 +152,11 @@ def test_inserts_deletes_and_cascades_keep_the_summaries_exact(seeded):
     session.execute(sa.delete(demand_industry).where(demand_industry.c.demand_id == demand.id,
                                                      demand_industry.c.industry_id == link.industry_id))
     _same(session)
-    siblings = session.scalars(sa.select(Industry.id).where(Industry.parent_id.is_not(None))).all()
-    session.execute(sa.insert(demand_industry), [{"demand_id": demand.id, "industry_id": i} for i in siblings[:3]
-                                                 if i != link.industry_id])
+    unlinked = session.scalars(sa.select(Industry.id).where(
+        Industry.parent_id.is_not(None), Industry.id.not_in(
+            sa.select(demand_industry.c.industry_id).where(demand_industry.c.demand_id == demand.id)))
+        .order_by(Industry.id).limit(3)).all()
+    session.execute(sa.insert(demand_industry), [{"demand_id": demand.id, "industry_id": i} for i in unlinked])
     _same(session)
     lonely = session.scalars(sa.select(Demand).where(~Demand.id.in_(sa.select(Engagement.demand_id)),
                                                      ~Demand.id.in_(sa.select(Feedback.demand_id)))

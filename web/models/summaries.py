@@ -16,13 +16,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 from web.db import Base
 
 
-class ServiceMonth(Base):
+class RegionMonth:
+    """The key most summaries start with: the demand's region and a calendar month (its first day)."""
+
+    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[dt.date] = mapped_column(primary_key=True)
+
+
+class ServiceMonth(RegionMonth, Base):
     """Follow-up records per (their demand's region, month of ``done_on``): counts and figure sums."""
 
     __tablename__ = "report_service_month"
 
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
     records: Mapped[int] = mapped_column(default=0)
     problems: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     # 万元 in hundredths: integer sums stay exact on SQLite too (its NUMERIC is a float).
@@ -43,104 +48,89 @@ class EngagementMonth(Base):
     visits: Mapped[int] = mapped_column(default=0)
 
 
-class IndustryMonth(Base):
+class IndustryMonth(RegionMonth, Base):
     """Demands per (region, month submitted, status, top-level industry): a demand with two industries under
     one parent counts once there."""
 
     __tablename__ = "report_industry_month"
 
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(sa.String(12), primary_key=True)
     industry_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     demands: Mapped[int] = mapped_column(default=0)
 
 
-class DemandMonth(Base):
+class DemandMonth(RegionMonth, Base):
     """Demands per (region, month submitted, category, status)."""
 
     __tablename__ = "report_demand_month"
 
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
     category_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     status: Mapped[str] = mapped_column(sa.String(12), primary_key=True)
     demands: Mapped[int] = mapped_column(default=0)
 
 
-class CompletionMonth(Base):
+class CompletionMonth(RegionMonth, Base):
     """Engagements per (demand region, month of ``completed_on``)."""
 
     __tablename__ = "report_completion_month"
 
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
     engagements: Mapped[int] = mapped_column(default=0)
 
 
-class OpenMonth(Base):
+class OpenMonth(RegionMonth, Base):
     """Open follow-ups of engagements in service (or completed, evaluated) per (demand region, month due)."""
 
     __tablename__ = "report_open_month"
 
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
     follow_ups: Mapped[int] = mapped_column(default=0)
 
 
-class RatingMonth(Base):
+class RatingMonth(RegionMonth, Base):
     """Enterprises' ratings per (demand region, month given, rating)."""
 
     __tablename__ = "report_rating_month"
 
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
     rating: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     ratings: Mapped[int] = mapped_column(default=0)
 
 
-class MatchDays(Base):
+class MatchDays(RegionMonth, Base):
     """Matched demands per (region, month submitted, whole days from submission to match): the median's
     histogram (the median itself reads only the one or two days around the middle)."""
 
     __tablename__ = "report_match_days"
 
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
     days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     demands: Mapped[int] = mapped_column(default=0)
 
 
-class CompletionDays(Base):
+class CompletionDays(RegionMonth, Base):
     """Completed engagements per (demand region, month submitted, whole days from submission to completion)."""
 
     __tablename__ = "report_completion_days"
 
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
     days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     engagements: Mapped[int] = mapped_column(default=0)
 
 
-class MatchValue(Base):
+class DayValues(RegionMonth):
+    """The medians' values keyed by their whole days first (an index range reads one day's values)."""
+
+    days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False, sort_order=-1)
+    value: Mapped[float] = mapped_column(sa.Numeric(asdecimal=False), primary_key=True)
+
+
+class MatchValue(DayValues, Base):
     """Matched demands per (whole days to match, region, month submitted, exact days to match)."""
 
     __tablename__ = "report_match_values"
 
-    days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
-    value: Mapped[float] = mapped_column(sa.Numeric(asdecimal=False), primary_key=True)
     demands: Mapped[int] = mapped_column(default=0)
 
 
-class CompletionValue(Base):
+class CompletionValue(DayValues, Base):
     """Completed engagements per (whole days to completion, region, month submitted, exact days)."""
 
     __tablename__ = "report_completion_values"
 
-    days: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    region_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    month: Mapped[dt.date] = mapped_column(primary_key=True)
-    value: Mapped[float] = mapped_column(sa.Numeric(asdecimal=False), primary_key=True)
     engagements: Mapped[int] = mapped_column(default=0)

@@ -24,33 +24,31 @@ from sqlalchemy.orm import Session, aliased
 
 from web.models import (
     Agreement,
-    Demand,
-    DemandCategory,
-    Engagement,
-    EngagementMember,
-    Feedback,
-    FollowUp,
-    Industry,
-    Outcome,
-    Region,
-    RegionTarget,
-    VisitLog,
-    demand_industry,
-)
-from web.models.demands import DEMAND_STATUSES
-from web.models.summaries import (
     CompletionDays,
     CompletionMonth,
     CompletionValue,
+    Demand,
+    DemandCategory,
     DemandMonth,
+    Engagement,
+    EngagementMember,
     EngagementMonth,
+    Feedback,
+    FollowUp,
+    Industry,
     IndustryMonth,
     MatchDays,
     MatchValue,
     OpenMonth,
+    Outcome,
     RatingMonth,
+    Region,
+    RegionTarget,
     ServiceMonth,
+    VisitLog,
+    demand_industry,
 )
+from web.models.demands import DEMAND_STATUSES
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import TargetSchema
 from web.services import agreements, audit, reference, summaries
