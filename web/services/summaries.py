@@ -143,8 +143,8 @@ SUMMARY_TABLES = tuple(dict.fromkeys(contribution.table for contribution in CONT
 class Watch:
     """A table whose writes change ``contribution``: the entities a row touches are those whose ``column`` is
     the row's ``key`` (or in ``through``, a subquery of them); ``columns`` are the ones an UPDATE must set to
-    matter; ``own_row`` when the entity is the row itself (nothing to subtract before it is inserted, nothing
-    to add after it is gone)."""
+    matter; ``own_row`` when the entity is the row itself; ``link`` when the row is one of several that make
+    up the entity's contribution (see ``_triggers``)."""
 
     table: str
     contribution: Contribution
@@ -153,6 +153,7 @@ class Watch:
     columns: tuple[str, ...]
     own_row: bool = False
     through: str = "{refs}"
+    link: bool = False
 
     def where(self, refs: tuple[str, ...]) -> str:
         return f"{self.column} IN ({self.through.format(refs=', '.join(f'{ref}.{self.key}' for ref in refs))})"
@@ -171,7 +172,7 @@ WATCHES = (
     Watch("demand", VISITS, "d.id", "id", ("region_id", "enterprise_id")),
     Watch("demand", INDUSTRIES, "d.id", "id", ("region_id", "submitted_at", "status")),
     # A link changes its demand's distinct count per top industry: the whole demand is recounted.
-    Watch("demand_industry", INDUSTRIES, "d.id", "demand_id", ("demand_id", "industry_id")),
+    Watch("demand_industry", INDUSTRIES, "d.id", "demand_id", ("demand_id", "industry_id"), link=True),
     Watch("industry", INDUSTRIES, "l.demand_id", "id", ("parent_id",),
           through="SELECT demand_id FROM demand_industry WHERE industry_id IN ({refs})"),
     Watch("demand", DEMANDS, "d.id", "id", ("region_id", "submitted_at", "category_id", "status"), own_row=True),
@@ -195,11 +196,16 @@ _EVENTS = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}
 
 
 def _triggers(watch: Watch):
-    """(name, timing, event clause, sign, refs) of the watch's triggers."""
+    """(name, timing, event clause, sign, refs) of the watch's triggers. Skipped, as they find nothing: before
+    a row is inserted or after it is deleted, its own contribution; and when the row counts only through the
+    rows that refer to it (a demand through its engagements...), on its insertion (the foreign keys let
+    nothing refer to it yet) and after its deletion (what referred to it is gone or cascades after it). A
+    ``link`` row (an industry of a demand) recounts its demand before and after every change."""
     for event, refs in _EVENTS.items():
         clause = f"UPDATE OF {', '.join(watch.columns)}" if event == "UPDATE" else event
         for timing, sign in (("BEFORE", -1), ("AFTER", 1)):
-            if watch.own_row and (event, timing) in (("INSERT", "BEFORE"), ("DELETE", "AFTER")):
+            if not watch.link and ((event, timing) in (("INSERT", "BEFORE"), ("DELETE", "AFTER"))
+                                   or (event == "INSERT" and not watch.own_row)):
                 continue
             name = f"tr_{watch.table}_{watch.contribution.name}_{timing[0]}{event[0]}".lower()
             yield name, timing, clause, sign, refs
