@@ -5,7 +5,8 @@
 
 Builds the database once (reference data, ``seeding.load_synthetic`` with as many demands as engagements —
 a demand has at most one live engagement — then the engagements over five published rounds with members,
-four follow-ups each, ratings and yearly targets, bulk-inserted),
+four follow-ups each, ratings and yearly targets, bulk-inserted with the report summaries' triggers suspended,
+then the summaries built once),
 then renders ``/workspace/reports/`` through the Flask test client as a logged-in coordinator: a few
 warm-up requests, then ``--runs`` timed ones, once with every figure computed on each request and once
 with the report cache on (figures unchanged between requests). Prints the medians, their ratio to the
@@ -43,7 +44,7 @@ from web.models import (  # noqa: E402
     RegionTarget,
     demand_industry,
 )
-from web.services import seeding  # noqa: E402
+from web.services import seeding, summaries  # noqa: E402
 from web.services.users import create_user  # noqa: E402
 
 TARGET_MS = 300.0
@@ -63,10 +64,11 @@ def build(url: str, n_engagements: int) -> None:
             engine.dispose()
             return
         started = time.perf_counter()
-        seeding.load_synthetic(session, n_craftsmen=N_CRAFTSMEN, n_demands=N_DEMANDS, seed=7, now=NOW)
-        _copy_demands(session, n_engagements)
-        create_user(session, username="bench", password=PASSWORD, role="coordinator", actor="bench", now=NOW)
-        _engagements(session, n_engagements)
+        with summaries.suspended(session):  # then the report summaries are built once, not row by row
+            seeding.load_synthetic(session, n_craftsmen=N_CRAFTSMEN, n_demands=N_DEMANDS, seed=7, now=NOW)
+            _copy_demands(session, n_engagements)
+            create_user(session, username="bench", password=PASSWORD, role="coordinator", actor="bench", now=NOW)
+            _engagements(session, n_engagements)
         session.commit()
         print(f"built the synthetic database in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if engine.dialect.name == "postgresql":

@@ -63,6 +63,16 @@ def db_current() -> None:
     migrate.current(current_app.config["DATABASE_URL"])
 
 
+@db_group.command("rebuild-summaries", help="Recompute the report summaries from the rows (the triggers keep "
+                  "them exact; for a database whose triggers were off, e.g. restored without them).")
+def db_rebuild_summaries() -> None:
+    from web.services import summaries
+
+    summaries.rebuild(db.session)
+    db.session.commit()
+    click.echo("report summaries rebuilt (报表汇总已重建)")
+
+
 @click.group("seed", cls=AppGroup, help="Load reference data and demo or synthetic pools.")
 def seed_group() -> None:
     pass

@@ -66,3 +66,20 @@ def test_every_command_has_help(fresh_app):
         for command in commands:
             result = runner.invoke(group, [command, "--help"])
             assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_rebuild_summaries_restores_what_a_write_without_triggers_left(fresh_app):
+    runner = fresh_app.test_cli_runner()
+    url = fresh_app.config["DATABASE_URL"]
+    assert runner.invoke(db_group, ["upgrade"]).exit_code == 0
+    assert runner.invoke(seed_group, ["demo"]).exit_code == 0
+    rows = _count(url, "report_service_month")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM report_service_month"))
+    finally:
+        engine.dispose()
+    rebuilt = runner.invoke(db_group, ["rebuild-summaries"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert _count(url, "report_service_month") == rows > 0

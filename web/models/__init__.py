@@ -33,14 +33,27 @@ from web.models.engagements import (
 from web.models.enterprises import Enterprise, enterprise_industry
 from web.models.outcomes import Outcome, outcome_industry
 from web.models.rounds import MatchingRound, Notification, Proposal, RoundCraftsman, RoundDemand
+from web.models.summaries import (
+    CompletionDays,
+    CompletionMonth,
+    CompletionValue,
+    DemandMonth,
+    EngagementMonth,
+    IndustryMonth,
+    MatchDays,
+    MatchValue,
+    OpenMonth,
+    RatingMonth,
+    ServiceMonth,
+)
 from web.models.taxonomy import DemandCategory, HonourLevel, Industry, Region, Skill
 from web.models.users import ApiToken, User
 
 __all__ = [
-    "Agreement", "ApiToken", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
-    "CraftsmanSkill", "Demand", "DemandCategory", "DemandRole", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement",
-    "EngagementMember", "Enterprise", "Feedback", "FollowUp", "FollowUpNote", "HonourLevel", "Industry",
+    "Agreement", "ApiToken", "CompletionDays", "CompletionMonth", "CompletionValue", "MatchDays", "MatchValue", "DemandMonth", "OpenMonth", "RatingMonth", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
+    "CraftsmanSkill", "Demand", "DemandCategory", "DemandRole", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement", "EngagementMonth",
+    "EngagementMember", "Enterprise", "Feedback", "FollowUp", "FollowUpNote", "HonourLevel", "Industry", "IndustryMonth",
     "MatchingRound", "Notification", "Outcome", "PointsEntry", "Proposal", "Region", "RegionTarget",
-    "RoundCraftsman", "RoundDemand", "Skill", "Studio", "User", "VisitLog", "craftsman_industry",
+    "RoundCraftsman", "RoundDemand", "ServiceMonth", "Skill", "Studio", "User", "VisitLog", "craftsman_industry",
     "demand_industry", "enterprise_industry", "outcome_industry",
 ]

@@ -40,7 +40,7 @@ class Engagement(Base):
     round_id: Mapped[int | None] = mapped_column(sa.ForeignKey("matching_round.id"), index=True)
     status: Mapped[str] = mapped_column(sa.String(12), default="scheduled", index=True)
     started_on: Mapped[dt.date | None]
-    completed_on: Mapped[dt.date | None]
+    completed_on: Mapped[dt.date | None] = mapped_column(index=True)  # the trend's current month
     cancel_reason: Mapped[str | None] = mapped_column(sa.String(300))
     acceptance_confirmed_by: Mapped[str | None] = mapped_column(sa.String(80))
     acceptance_at: Mapped[dt.datetime | None]

@@ -24,28 +24,39 @@ from sqlalchemy.orm import Session, aliased
 
 from web.models import (
     Agreement,
+    CompletionDays,
+    CompletionMonth,
+    CompletionValue,
     Demand,
     DemandCategory,
+    DemandMonth,
     Engagement,
     EngagementMember,
+    EngagementMonth,
     Feedback,
     FollowUp,
     Industry,
+    IndustryMonth,
+    MatchDays,
+    MatchValue,
+    OpenMonth,
     Outcome,
+    RatingMonth,
     Region,
     RegionTarget,
+    ServiceMonth,
     VisitLog,
     demand_industry,
 )
 from web.models.demands import DEMAND_STATUSES
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import TargetSchema
-from web.services import agreements, audit, reference
+from web.services import agreements, audit, reference, summaries
 
 MATCHED_OR_LATER = ("matched", "in_service", "completed", "evaluated")
 MATCHABLE = ("open", *MATCHED_OR_LATER)
-SERVED_ENGAGEMENTS = ("in_service", "completed", "evaluated")
-SERVING_MEMBERS = ("assigned", "accepted", "served")
+SERVED_ENGAGEMENTS = summaries.SERVED_ENGAGEMENTS
+SERVING_MEMBERS = summaries.SERVING_MEMBERS
 HIGH_RATING = 4
 
 
@@ -82,12 +93,6 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def days_between(session: Session, start: Any, end: Any) -> Any:
-    if _dialect(session) == "sqlite":
-        return sa.func.julianday(end) - sa.func.julianday(start)
-    return sa.extract("epoch", sa.cast(end, sa.DateTime) - sa.cast(start, sa.DateTime)) / 86400.0
-
-
 def month_bucket(session: Session, column: Any) -> Any:
     """The month of ``column`` to group by; ``month_label`` formats the grouped buckets (PostgreSQL's
     ``to_char`` on every row of a large table costs more than its ``date_trunc``)."""
@@ -101,34 +106,35 @@ def month_label(session: Session, bucket: Any) -> Any:
     return bucket if _dialect(session) == "sqlite" else sa.func.to_char(bucket, "YYYY-MM")
 
 
-def median(session: Session, expression: Any, *where: Any, select_from: Any = Demand) -> float | None:
-    """The median of ``expression`` over the rows matching ``where``: a count, then the middle one or two rows
-    (PostgreSQL: ``percentile_cont(0.5)``, the same mean of the middle one or two, in one pass)."""
-    if _dialect(session) == "postgresql":
-        value = session.scalar(sa.select(sa.func.percentile_cont(0.5).within_group(expression))
-                               .select_from(select_from).where(*where))
-        return None if value is None else round(float(value), 1)
-    n = session.scalar(sa.select(sa.func.count()).select_from(select_from).where(*where)) or 0
-    if n == 0:
-        return None
-    middle = session.scalars(sa.select(expression).select_from(select_from).where(*where)
-                             .order_by(expression).offset((n - 1) // 2).limit(2 - n % 2)).all()
-    return round(sum(float(v) for v in middle) / len(middle), 1)
-
-
 # ---------------------------------------------------------------- the figures
 def _demand_filter(period: Period) -> list[Any]:
     return [*period.on(Demand.submitted_at), *period.region(Demand.region_id)]
 
 
+@dataclass(frozen=True)
+class DemandGroup:
+    region_id: int
+    category_id: int
+    status: str
+    demands: int
+
+
 class DemandCounts:
-    """The period's demands per (region, category, status): ONE pass over the demand's narrow report index
-    (``ix_demand_report``) for the figures by status, category and region and the match rate's counts."""
+    """The period's demands per (region, category, status), from ``report_demand_month`` (the edge months
+    from the rows): the figures by status, category and region and the match rate's counts."""
 
     def __init__(self, session: Session, period: Period) -> None:
-        self.rows = session.execute(
-            sa.select(Demand.region_id, Demand.category_id, Demand.status, sa.func.count().label("demands"))
-            .where(*_demand_filter(period)).group_by(Demand.region_id, Demand.category_id, Demand.status)).all()
+        keys = (DemandMonth.region_id, DemandMonth.category_id, DemandMonth.status)
+        totals: dict[tuple, int] = defaultdict(int)
+        for *key, demands in _counted(
+                session, period, sa.select(*keys, sa.func.sum(DemandMonth.demands)).group_by(*keys)
+                .where(*period.region(DemandMonth.region_id)).having(sa.func.sum(DemandMonth.demands) > 0),
+                DemandMonth.month,
+                sa.select(Demand.region_id, Demand.category_id, Demand.status, sa.func.count())
+                .where(*period.region(Demand.region_id))
+                .group_by(Demand.region_id, Demand.category_id, Demand.status), Demand.submitted_at):
+            totals[tuple(key)] += int(demands)
+        self.rows = [DemandGroup(*key, demands) for key, demands in totals.items()]
 
     def by(self, key: str) -> dict[Any, tuple[int, int]]:
         """{region_id or category_id or status: (demands, matched or later)}."""
@@ -147,26 +153,138 @@ def _demand_counts(session: Session, period: Period, facts: Facts | None) -> Dem
     return DemandCounts(session, period)
 
 
+@dataclass(frozen=True)
+class FollowRow:
+    """Follow-up sums of one demand region and month (``YYYY-MM``), inside the period (1) or not (0)."""
+
+    region_id: int
+    month: str
+    in_period: int
+    problems: int
+    value_wan: float
+    trained: int
+    apprentices: int
+
+
+@dataclass
+class RegionMembers:
+    """Per demand region: enterprises served and craftsman visits, in the period (p) and in the target year (y)."""
+
+    enterprises_p: int = 0
+    visits_p: int = 0
+    enterprises_y: int = 0
+    visits_y: int = 0
+
+
+def _month_end(first: dt.date) -> dt.date:
+    return (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
+def edge_months(period: Period) -> list[dt.date]:
+    """The months the period cuts (it starts after their first day or ends before their last): their figures
+    come from the rows, every other month's from the summaries (``web.models.summaries``)."""
+    edges = set()
+    if period.start is not None and period.start.day != 1:
+        edges.add(period.start.replace(day=1))
+    if period.end is not None and period.end != _month_end(period.end.replace(day=1)):
+        edges.add(period.end.replace(day=1))
+    return sorted(edges)
+
+
+def _months_inside(period: Period, month: Any) -> list[Any]:
+    """Conditions keeping a summary's ``month`` inside the period (its edge months excluded separately)."""
+    return [*([month >= period.start.replace(day=1)] if period.start else []),
+            *([month <= period.end.replace(day=1)] if period.end else [])]
+
+
+def _summary_months(period: Period, month: Any) -> list[Any]:
+    edges = edge_months(period)
+    return [month.not_in(edges)] if edges else []
+
+
+def _in_edges(period: Period, column: Any) -> Any:
+    """``column`` inside one of the period's edge months (whole months: the flags split them)."""
+    return sa.or_(*(sa.and_(*Period(first, _month_end(first)).on(column)) for first in edge_months(period)))
+
+
+def _flag(period: Period, column: Any) -> Any:
+    conditions = period.on(column)
+    return sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
+
+
+def median_days(session: Session, period: Period, counts: tuple[Any, Any], ends: tuple[str, str], rows: Any,
+                *where: Any) -> float | None:
+    """The median of the days from ``ends[0]`` to ``ends[1]`` over the period's ``rows`` matching ``where``,
+    exactly (the mean of the middle one or two values): the whole-day histogram (``counts[0]``'s summary, the
+    edge months from the rows) finds the one or two days holding the middle, then the values of those days
+    are read (``counts[1]``'s summary, keyed by the whole days first)."""
+    dialect = _dialect(session)
+    bucket = sa.literal_column(summaries.days_bucket(dialect, *ends))
+    value = sa.literal_column(summaries.days(dialect, *ends))
+    histogram = _count_by(session, period, counts[0], counts[0].class_.days, bucket, rows, *where)
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    low, high = (total - 1) // 2, total // 2  # the middle ranks (equal when the count is odd)
+    before, first, middle_days = 0, 0, []
+    for days in sorted(histogram):
+        if before <= high and before + histogram[days] > low:
+            first = first if middle_days else before
+            middle_days.append(days)
+        before += histogram[days]
+    values = counts[1].class_
+    ordered = [number for number, times in sorted(_count_by(
+        session, period, counts[1], values.value, value, rows, *where, days=(values.days, bucket, middle_days))
+        .items()) for _ in range(times)]
+    middle = ordered[low - first:high - first + 1]
+    return round(sum(middle) / len(middle), 1)
+
+
+def _count_by(session: Session, period: Period, count: Any, summary_key: Any, row_key: Any, rows: Any, *where: Any,
+              days: tuple[Any, Any, list[int]] | None = None) -> dict[Any, int]:
+    """{key: how many} over the period: ``count`` summed by ``summary_key`` in its summary's whole months, the
+    rows counted by ``row_key`` in the edge months; ``days`` keeps the summary's and the rows' whole days."""
+    summary = count.class_
+    summary_days, row_days = ([days[0].in_(days[2])], [days[1].in_(days[2])]) if days else ([], [])
+    counted: dict[Any, int] = defaultdict(int)
+    for key, number in _counted(
+            session, period, sa.select(summary_key, sa.func.sum(count))
+            .where(*summary_days, *period.region(summary.region_id)).group_by(summary_key), summary.month,
+            sa.select(row_key, sa.func.count()).select_from(rows)
+            .where(*where, *row_days, *period.region(Demand.region_id)).group_by(row_key), Demand.submitted_at):
+        counted[float(key) if days else int(key)] += int(number)
+    return counted
+
+
+def _counted(session: Session, period: Period, summed: Any, month: Any, counted: Any, column: Any) -> list[Any]:
+    """Rows of ``summed`` (a summary's query) for the period's whole months, then rows of ``counted`` (the same
+    figures from the rows, by ``column``) for its edge months."""
+    rows = list(session.execute(summed.where(*_months_inside(period, month), *_summary_months(period, month))))
+    if edge_months(period):
+        rows += session.execute(counted.where(*period.on(column), _in_edges(period, column)))
+    return rows
+
+
 class Facts:
-    """The heavy joins of a report, each run ONCE and grouped small (per region × month or per region).
+    """The heavy figures of a report, grouped small (per region × month or per region), read from the
+    summaries for whole months and from the rows for the period's edge months.
 
     - ``follow``: follow-up sums per (demand region, month of the record, inside the period or not);
     - ``members``: per demand region, enterprises and craftsman visits of engagements started inside the
-      period and inside the target year.
+      period and inside the target year; ``enterprises_served`` and ``engagements_started`` in the period.
     Headline, by-region, trend and target figures are sums over these few hundred grouped rows.
     """
 
     def __init__(self, session: Session, period: Period, today: dt.date, year: int, months: int = 12, *,
-                 regions: bool = True, upper: dt.date | None = None) -> None:
-        """``regions=False`` skips the join to the demand's region (the dashboard's headline and trend need no
-        region unless a province is chosen); ``upper`` bounds the records read (the target year's facts: their
-        period is the year, so they read only the follow-ups and the engagements inside it)."""
+                 regions: bool = True) -> None:
+        """``regions=False`` (the dashboard) leaves the service figures out of ``by_region``."""
         self.period, self.today, self.year, self.regions = period, today, year, regions
         self.months = month_keys(period, today, months)
         bounds = [dt.date(int(self.months[0][:4]), int(self.months[0][5:]), 1), dt.date(year, 1, 1)]
-        lower = min(bounds + [period.start]) if period.start else None
-        self.follow = self._follow(session, lower, upper)
-        self.members = self._members(session, within_period=upper is not None)
+        # A month's first day, or the period's start inside an edge month (read from the rows whole).
+        self.lower = min(bounds + [period.start]) if period.start else None
+        self.follow = self._follow(session)
+        self.members, self.enterprises_served, self.engagements_started = self._members(session)
         self.demands: DemandCounts | None = None
 
     def demand_counts(self, session: Session) -> DemandCounts:
@@ -174,66 +292,81 @@ class Facts:
             self.demands = DemandCounts(session, self.period)
         return self.demands
 
-    def _region_column(self) -> Any:
-        return Demand.region_id if self.regions else sa.literal(None)
-
-    def _joined(self, query: Any) -> Any:
-        """Join the demand when a region is grouped by or filtered on."""
-        if self.regions or self.period.province:
-            return query.join(Demand, Demand.id == Engagement.demand_id)
-        return query
-
-    def _flag(self, column: Any) -> Any:
-        conditions = self.period.on(column)
-        return sa.case((sa.and_(*conditions), 1), else_=0) if conditions else sa.literal(1)
-
-    def _follow(self, session: Session, lower: dt.date | None, upper: dt.date | None) -> list[Any]:
-        query = (sa.select(self._region_column().label("region_id"),
-                           month_bucket(session, FollowUp.done_on).label("month"),
-                           self._flag(FollowUp.done_on).label("in_period"), FollowUp.problems_solved,
+    def _follow(self, session: Session) -> list[FollowRow]:
+        period, month = self.period, ServiceMonth.month
+        inside = sa.and_(*_months_inside(period, month)) if period.start or period.end else sa.true()
+        summed = session.execute(
+            sa.select(ServiceMonth.region_id, month, sa.case((inside, 1), else_=0), ServiceMonth.problems,
+                      ServiceMonth.value_cents, ServiceMonth.trained, ServiceMonth.apprentices)
+            .where(ServiceMonth.records > 0, *([month >= self.lower] if self.lower else []),
+                   *_summary_months(period, month), *period.region(ServiceMonth.region_id))).all()
+        rows = [FollowRow(region_id, f"{first:%Y-%m}", in_period, problems, cents / 100, trained, apprentices)
+                for region_id, first, in_period, problems, cents, trained, apprentices in summed]
+        if not edge_months(period):
+            return rows
+        inner = (sa.select(Demand.region_id, month_bucket(session, FollowUp.done_on).label("month"),
+                           _flag(period, FollowUp.done_on).label("in_period"), FollowUp.problems_solved,
                            FollowUp.value_created_wan, FollowUp.workers_trained, FollowUp.apprentices)
-                 .select_from(FollowUp))
-        if self.regions or self.period.province:
-            query = self._joined(query.join(Engagement, Engagement.id == FollowUp.engagement_id))
-        inner = query.where(FollowUp.done_on.is_not(None), *self.period.region(Demand.region_id),
-                            *([FollowUp.done_on >= lower] if lower else []),
-                            *([FollowUp.done_on <= upper] if upper else [])).subquery()
-        return session.execute(
-            sa.select(inner.c.region_id, month_label(session, inner.c.month).label("month"), inner.c.in_period,
-                      sa.func.sum(inner.c.problems_solved).label("problems"),
-                      sa.func.sum(inner.c.value_created_wan).label("value_wan"),
-                      sa.func.sum(inner.c.workers_trained).label("trained"),
-                      sa.func.sum(inner.c.apprentices).label("apprentices"))
-            .group_by(inner.c.region_id, inner.c.month, inner.c.in_period)).all()
+                 .select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
+                 .join(Demand, Demand.id == Engagement.demand_id)
+                 .where(FollowUp.done_on.is_not(None), _in_edges(period, FollowUp.done_on),
+                        *period.region(Demand.region_id))).subquery()
+        for row in session.execute(
+                sa.select(inner.c.region_id, month_label(session, inner.c.month), inner.c.in_period,
+                          sa.func.sum(inner.c.problems_solved), sa.func.sum(inner.c.value_created_wan),
+                          sa.func.sum(inner.c.workers_trained), sa.func.sum(inner.c.apprentices))
+                .group_by(inner.c.region_id, inner.c.month, inner.c.in_period)):
+            rows.append(FollowRow(row[0], row[1], row[2], row[3] or 0, float(row[4] or 0), row[5] or 0, row[6] or 0))
+        return rows
 
-    def _members(self, session: Session, *, within_period: bool = False) -> dict[int, Any]:
-        in_year = sa.case((Engagement.started_on.between(dt.date(self.year, 1, 1), dt.date(self.year, 12, 31)), 1),
-                          else_=0)
-        enterprise = Demand.enterprise_id if self.regions else sa.literal(None)
-        inner = (self._joined(sa.select(self._region_column().label("region_id"), enterprise.label("enterprise_id"),
-                                        self._flag(Engagement.started_on).label("p"), in_year.label("y"))
-                              .select_from(EngagementMember)
-                              .join(Engagement, Engagement.id == EngagementMember.engagement_id))
-                 .where(EngagementMember.status.in_(SERVING_MEMBERS), Engagement.started_on.is_not(None),
-                        *self.period.region(Demand.region_id),
-                        *(self.period.on(Engagement.started_on) if within_period else [])).subquery())
-        # Two plain GROUP BYs instead of COUNT(DISTINCT …): per (region, enterprise) first, then per region —
-        # hash aggregates, where a distinct count sorts every member row.
-        per_enterprise = (sa.select(inner.c.region_id, inner.c.enterprise_id, sa.func.sum(inner.c.p).label("p"),
-                                    sa.func.sum(inner.c.y).label("y"))
-                          .group_by(inner.c.region_id, inner.c.enterprise_id).subquery())
+    def _members(self, session: Session) -> tuple[dict[int, RegionMembers], int, int]:
+        """Per (region, enterprise): engagements started and visits in the period, visits in the year; then
+        rolled to regions (an enterprise served counts once per region, and once in the headline)."""
+        period, month = self.period, EngagementMonth.month
+        in_period = sa.and_(*_months_inside(period, month)) if period.start or period.end else sa.true()
+        in_year = month.between(dt.date(self.year, 1, 1), dt.date(self.year, 12, 1))
 
-        def served(visits: Any) -> Any:
-            return sa.func.sum(sa.case((sa.and_(visits > 0, per_enterprise.c.enterprise_id.is_not(None)), 1),
-                                       else_=0))
+        def when(condition: Any, column: Any) -> Any:
+            return sa.func.sum(sa.case((condition, column), else_=0))
 
-        rows = session.execute(
-            sa.select(per_enterprise.c.region_id, served(per_enterprise.c.p).label("enterprises_p"),
-                      sa.cast(sa.func.sum(per_enterprise.c.p), sa.Integer).label("visits_p"),
-                      served(per_enterprise.c.y).label("enterprises_y"),
-                      sa.cast(sa.func.sum(per_enterprise.c.y), sa.Integer).label("visits_y"))
-            .group_by(per_enterprise.c.region_id)).all()
-        return {row.region_id: row for row in rows}
+        per_enterprise: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for region_id, enterprise_id, *counts in session.execute(
+                sa.select(EngagementMonth.region_id, EngagementMonth.enterprise_id,
+                          when(in_period, EngagementMonth.engagements), when(in_period, EngagementMonth.visits),
+                          when(in_year, EngagementMonth.visits))
+                .where(*_summary_months(period, month), *period.region(EngagementMonth.region_id))
+                .group_by(EngagementMonth.region_id, EngagementMonth.enterprise_id)):
+            _add(per_enterprise[region_id, enterprise_id], counts)
+        if edge_months(period):
+            year = Period(dt.date(self.year, 1, 1), dt.date(self.year, 12, 31))
+            started = [Engagement.started_on.is_not(None), _in_edges(period, Engagement.started_on),
+                       *period.region(Demand.region_id)]
+            for query in (
+                    sa.select(Demand.region_id, Demand.enterprise_id, sa.func.sum(_flag(period, Engagement.started_on)),
+                              sa.literal(0), sa.literal(0))
+                    .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id).where(*started),
+                    sa.select(Demand.region_id, Demand.enterprise_id, sa.literal(0),
+                              sa.func.sum(_flag(period, Engagement.started_on)),
+                              sa.func.sum(_flag(year, Engagement.started_on)))
+                    .select_from(EngagementMember).join(Engagement, Engagement.id == EngagementMember.engagement_id)
+                    .join(Demand, Demand.id == Engagement.demand_id)
+                    .where(EngagementMember.status.in_(SERVING_MEMBERS), *started)):
+                for region_id, enterprise_id, *counts in session.execute(
+                        query.group_by(Demand.region_id, Demand.enterprise_id)):
+                    _add(per_enterprise[region_id, enterprise_id], counts)
+        regions: dict[int, RegionMembers] = defaultdict(RegionMembers)
+        served: set[int] = set()
+        started = 0
+        for (region_id, enterprise_id), (engagements_p, visits_p, visits_y) in per_enterprise.items():
+            totals = regions[region_id]
+            totals.enterprises_p += visits_p > 0
+            totals.visits_p += visits_p
+            totals.enterprises_y += visits_y > 0
+            totals.visits_y += visits_y
+            if engagements_p:
+                served.add(enterprise_id)
+                started += engagements_p
+        return dict(regions), len(served), started
 
     def service_sums(self, rows: Any) -> dict[str, float]:
         totals = {"problems": 0.0, "value_wan": 0.0, "trained": 0.0, "apprentices": 0.0}
@@ -244,6 +377,11 @@ class Facts:
 
     def in_period(self) -> list[Any]:
         return [row for row in self.follow if row.in_period == 1]
+
+
+def _add(totals: list[int], counts: Any) -> None:
+    for index, count in enumerate(counts):
+        totals[index] += int(count or 0)
 
 
 def month_keys(period: Period, today: dt.date, months: int = 12) -> list[str]:
@@ -277,15 +415,8 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
     figures["agreements"] = session.scalar(  # agreements (长期惠企) that start in the period
         sa.select(sa.func.count(Agreement.id))
         .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id))) or 0
-    per_enterprise = (sa.select(Demand.enterprise_id, sa.func.count().label("engagements"))
-                      .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id)
-                      .where(Engagement.started_on.is_not(None), *period.on(Engagement.started_on),
-                             *period.region(Demand.region_id))
-                      .group_by(Demand.enterprise_id).subquery())  # a demand always has its enterprise
-    figures.update(session.execute(sa.select(
-        sa.func.count().label("enterprises_served"),
-        sa.cast(sa.func.coalesce(sa.func.sum(per_enterprise.c.engagements), 0), sa.Integer)
-        .label("engagements_started"))).one()._mapping)
+    figures["enterprises_served"] = facts.enterprises_served
+    figures["engagements_started"] = facts.engagements_started
     figures["visits_logged"] = session.scalar(
         sa.select(sa.func.count()).select_from(VisitLog)
         .where(*period.on(VisitLog.visited_on), *_in_province(period, VisitLog.engagement_id))) or 0
@@ -310,10 +441,17 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
     by_status = dict(session.execute(
         sa.select(Engagement.status, sa.func.count()).where(*_in_province(period, Engagement.id))
         .group_by(Engagement.status)).all())
-    overdue = session.scalar(
-        sa.select(sa.func.count()).select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
-        .where(FollowUp.done_on.is_(None), FollowUp.due_on < today, Engagement.status.in_(SERVED_ENGAGEMENTS),
-               *_in_province(period, Engagement.id))) or 0
+    due = Period(None, today - dt.timedelta(days=1), period.province)  # due before today
+    overdue = sum(int(count or 0) for count, in _counted(
+        session, due, sa.select(sa.func.sum(OpenMonth.follow_ups)).where(*due.region(OpenMonth.region_id)),
+        OpenMonth.month,
+        # The engagement's status looked up per follow-up (a few thousand due this month): as a join PostgreSQL
+        # hashes every served engagement instead.
+        sa.select(sa.func.count()).select_from(FollowUp)
+        .where(FollowUp.done_on.is_(None), *_in_province(due, FollowUp.engagement_id),
+               sa.select(Engagement.status).where(Engagement.id == FollowUp.engagement_id).scalar_subquery()
+               .in_(SERVED_ENGAGEMENTS)),
+        FollowUp.due_on))
     in_force = agreements.counts(session, today,
                                  sa.and_(*period.region(Demand.region_id)) if period.province else None)
     return {"engagements_active": by_status.get("in_service", 0),
@@ -324,18 +462,21 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
 
 
 def _satisfaction(session: Session, period: Period) -> dict[str, Any]:
-    row = session.execute(
-        sa.select(sa.func.count(Feedback.id), sa.func.avg(Feedback.rating),
-                  sa.func.sum(sa.case((Feedback.rating >= HIGH_RATING, 1), else_=0)))
-        .join(Demand, Demand.id == Feedback.demand_id)
-        .where(*period.on(Feedback.created_at), *period.region(Demand.region_id))).one()
-    count, average, high = row
-    return {"ratings": count, "rating_average": round(float(average), 2) if average is not None else None,
-            "satisfied_share": round(100.0 * (high or 0) / count, 1) if count else None}
+    ratings: dict[int, int] = defaultdict(int)
+    for rating, count in _counted(
+            session, period, sa.select(RatingMonth.rating, sa.func.sum(RatingMonth.ratings))
+            .where(*period.region(RatingMonth.region_id)).group_by(RatingMonth.rating), RatingMonth.month,
+            sa.select(Feedback.rating, sa.func.count()).join(Demand, Demand.id == Feedback.demand_id)
+            .where(*period.region(Demand.region_id)).group_by(Feedback.rating), Feedback.created_at):
+        ratings[rating] += int(count)
+    count = sum(ratings.values())
+    high = sum(n for rating, n in ratings.items() if rating >= HIGH_RATING)
+    average = sum(rating * n for rating, n in ratings.items()) / count if count else None
+    return {"ratings": count, "rating_average": round(average, 2) if average is not None else None,
+            "satisfied_share": round(100.0 * high / count, 1) if count else None}
 
 
 def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[str, Any]:
-    where = _demand_filter(period)
     counted = counts.by("status")
     by_status = {status: n for status, (n, _matched) in counted.items()}
     total, matched = sum(by_status.values()), sum(matched for _n, matched in counted.values())
@@ -344,13 +485,15 @@ def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[st
     return {
         "demands": total, "demands_matchable": matchable, "demands_matched": matched, "demands_solved": solved,
         "match_rate": round(100.0 * matched / matchable, 1) if matchable else None,
-        "median_days_to_match": median(session, days_between(session, Demand.submitted_at, Demand.matched_at),
-                                       Demand.matched_at.is_not(None), *where),
+        "median_days_to_match": median_days(session, period, (MatchDays.demands, MatchValue.demands),
+                                            ("demand.submitted_at", "demand.matched_at"), Demand,
+                                            Demand.matched_at.is_not(None)),
         # Completion is the engagement's completion date (set by the service; imported history has it too).
-        "median_days_to_completion": median(
-            session, days_between(session, Demand.submitted_at, Engagement.completed_on),
-            Engagement.completed_on.is_not(None), Engagement.status.in_(("completed", "evaluated")), *where,
-            select_from=sa.join(Engagement, Demand, Demand.id == Engagement.demand_id)),
+        "median_days_to_completion": median_days(
+            session, period, (CompletionDays.engagements, CompletionValue.engagements),
+            ("demand.submitted_at", "engagement.completed_on"),
+            sa.join(Engagement, Demand, Demand.id == Engagement.demand_id),
+            Engagement.completed_on.is_not(None), Engagement.status.in_(("completed", "evaluated"))),
     }
 
 
@@ -376,7 +519,7 @@ def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bo
         for region_id, (demands, matched) in _demand_counts(session, period, facts).by("region_id").items():
             figures[region_id]["demands"] += demands
             figures[region_id]["matched"] += matched
-    if not facts.regions:  # the facts were grouped without regions (the dashboard): demand figures only
+    if not facts.regions and not year_only:  # the dashboard's table by region: demand figures only
         return figures
     for region_id, row in facts.members.items():
         figures[region_id]["enterprises"] += (row.enterprises_y if year_only else row.enterprises_p) or 0
@@ -442,12 +585,7 @@ def by_industry(session: Session, period: Period, *, with_values: bool = True) -
     (a join through every follow-up) only when ``with_values``: the period report and the export."""
     parent = aliased(Industry)
     top_id = sa.func.coalesce(Industry.parent_id, Industry.id)
-    demand_rows = session.execute(
-        sa.select(top_id, sa.func.count(sa.distinct(Demand.id)),
-                  sa.func.count(sa.distinct(sa.case((Demand.status.in_(MATCHED_OR_LATER), Demand.id)))))
-        .select_from(demand_industry).join(Demand, Demand.id == demand_industry.c.demand_id)
-        .join(Industry, Industry.id == demand_industry.c.industry_id)
-        .where(*_demand_filter(period)).group_by(top_id)).all()
+    counts = _industry_demands(session, period, top_id)
     value_rows = {} if not with_values else dict((k, (float(v or 0), t or 0)) for k, v, t in session.execute(
         sa.select(top_id, sa.func.sum(FollowUp.value_created_wan), sa.func.sum(FollowUp.workers_trained))
         .select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
@@ -456,15 +594,34 @@ def by_industry(session: Session, period: Period, *, with_values: bool = True) -
         .join(Demand, Demand.id == Engagement.demand_id)
         .where(FollowUp.done_on.is_not(None), *period.on(FollowUp.done_on), *period.region(Demand.region_id))
         .group_by(top_id)).all())
-    ids = {row[0] for row in demand_rows} | set(value_rows)
+    ids = set(counts) | set(value_rows)
     names = {i: (zh, en) for i, zh, en in session.execute(
         sa.select(parent.id, parent.name_zh, parent.name_en).where(parent.id.in_(ids)))} if ids else {}
-    counts = {row[0]: (row[1], row[2]) for row in demand_rows}
     rows = [{"industry_id": i, "name_zh": names.get(i, ("?", "?"))[0], "name_en": names.get(i, ("?", "?"))[1],
              "demands": counts.get(i, (0, 0))[0], "matched": counts.get(i, (0, 0))[1],
              "value_wan": round(value_rows.get(i, (0.0, 0))[0], 2), "trained": value_rows.get(i, (0.0, 0))[1]}
             for i in ids]
     return sorted(rows, key=lambda r: (-r["demands"], -r["value_wan"], r["name_zh"]))
+
+
+def _industry_demands(session: Session, period: Period, top_id: Any) -> dict[int, tuple[int, int]]:
+    """{top-level industry: (demands, matched or later)}: whole months from ``report_industry_month`` (a demand
+    is counted once per top industry there), the edge months by distinct counts over the rows."""
+    matched = IndustryMonth.status.in_(MATCHED_OR_LATER)
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for industry_id, demands, matched_demands in _counted(
+            session, period, sa.select(IndustryMonth.industry_id, sa.func.sum(IndustryMonth.demands),
+                                       sa.func.sum(sa.case((matched, IndustryMonth.demands), else_=0)))
+            .where(*period.region(IndustryMonth.region_id)).group_by(IndustryMonth.industry_id)
+            .having(sa.func.sum(IndustryMonth.demands) > 0), IndustryMonth.month,
+            sa.select(top_id, sa.func.count(sa.distinct(Demand.id)),
+                      sa.func.count(sa.distinct(sa.case((Demand.status.in_(MATCHED_OR_LATER), Demand.id)))))
+            .select_from(demand_industry).join(Demand, Demand.id == demand_industry.c.demand_id)
+            .join(Industry, Industry.id == demand_industry.c.industry_id)
+            .where(*period.region(Demand.region_id)).group_by(top_id), Demand.submitted_at):
+        counts[industry_id][0] += int(demands)
+        counts[industry_id][1] += int(matched_demands or 0)
+    return {industry_id: (demands, matched) for industry_id, (demands, matched) in counts.items()}
 
 
 def trend(session: Session, period: Period, today: dt.date, facts: Facts | None = None) -> list[dict[str, Any]]:
@@ -474,16 +631,19 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
     series: dict[str, dict[str, float]] = {key: defaultdict(float) for key in keys}
     first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
     window = Period(first, period.end or today, period.province)
-    demand_month = sa.select(month_bucket(session, Demand.submitted_at).label("month")) \
-        .where(*_demand_filter(window)).subquery()
-    completed_month = sa.select(month_bucket(session, Engagement.completed_on).label("month")) \
-        .where(Engagement.completed_on.is_not(None), *window.on(Engagement.completed_on),
-               *_in_province(window, Engagement.id)).subquery()
-    for name, sub in (("demands", demand_month), ("completed", completed_month)):
-        for month, count in session.execute(sa.select(month_label(session, sub.c.month), sa.func.count())
-                                            .group_by(sub.c.month)):
-            if month in series:
-                series[month][name] = float(count)
+    for name, month, count, column, in_province in (
+            ("demands", DemandMonth.month, DemandMonth.demands, Demand.submitted_at, window.region(Demand.region_id)),
+            ("completed", CompletionMonth.month, CompletionMonth.engagements, Engagement.completed_on,
+             _in_province(window, Engagement.id))):
+        bucket = month_bucket(session, column)
+        for first_day, number in _counted(
+                session, window, sa.select(month, sa.func.sum(count)).group_by(month)
+                .where(*window.region(month.class_.region_id)), month,
+                sa.select(month_label(session, bucket), sa.func.count())
+                .where(column.is_not(None), *in_province).group_by(bucket), column):
+            label = first_day if isinstance(first_day, str) else f"{first_day:%Y-%m}"
+            if label in series:
+                series[label][name] += float(number)
     for row in facts.follow:
         if row.month in series:
             series[row.month]["value_wan"] += float(row.value_wan or 0)
@@ -502,9 +662,9 @@ def targets(session: Session, year: int, province: str | None = None, facts: Fac
     rows = session.execute(query).all()
     if not rows:
         return []
-    if facts is None or facts.year != year or not facts.regions:
+    if facts is None or facts.year != year or facts.period.province != province:
         first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
-        facts = Facts(session, Period(first, last, province), last, year, upper=last)
+        facts = Facts(session, Period(first, last, province), last, year)
     tree = tree or RegionTree(session)
     actual: dict[int, dict[str, float]] = {target.region_id: defaultdict(float) for target, *_names in rows}
     for region_id, figures in _per_region(session, Period(province=province), facts, year_only=True).items():
