@@ -47,6 +47,19 @@ def throwaway_postgres_database(base_url: str) -> Iterator[str]:
             connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            with admin.connect() as connection:
+                _drop_database(connection, name)
+        finally:
+            admin.dispose()
+
+
+def _drop_database(connection: sa.Connection, name: str) -> None:
+    try:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except sa.exc.ProgrammingError:
+        # PostgreSQL 15's FORCE refuses when an autovacuum worker is in the database (it belongs to no role we may
+        # signal): end our own sessions, then a plain DROP, which the server clears of autovacuum itself.
+        connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name "
+                                   "AND usename = current_user AND pid <> pg_backend_pid()"), {"name": name})
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
