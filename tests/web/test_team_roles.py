@@ -14,6 +14,7 @@ from tests.factories import make_craftsman, make_demand, valid_credit_code, vali
 from web.cli import round_group
 from web.models import CraftsmanSkill, Demand, DemandRole, MatchingRound, Notification, Proposal, Skill
 from web.schemas.demands import parse_roles_text
+from web.services import rounds
 
 TEAM = {"weld": "焊接", "machining.cnc_milling": "数控铣", "electrical": "电气"}
 
@@ -310,3 +311,22 @@ def test_a_named_craftsman_is_locked_onto_one_role_and_fills_it(coordinator_brow
     team = _team(session, rnd.id, demand.id)
     assert team["machining.cnc_milling"] == [craftsmen["all_round"].id]
     assert team["weld"] == [craftsmen["welder"].id]
+
+    # moved onto the welding role after that solve (unlocked, then locked again): the published team would not be
+    # what was locked, so publishing waits for a re-solve, which puts him there
+    cleared = coordinator_browser.submit(f"{url}/pair", {"version": _version(coordinator_browser.text(url)),
+                                                         "craftsman_id": craftsmen["all_round"].id,
+                                                         "demand_id": demand.id, "mode": "clear"}, form_url=url)
+    assert cleared.status_code == 302
+    page = coordinator_browser.text(f"{place}?q=all_round")
+    moved = coordinator_browser.submit(place, {"version": _version(page), "craftsman_id": craftsmen["all_round"].id,
+                                               "role": "weld"}, form_url=f"{place}?q=all_round")
+    assert moved.status_code == 302
+    page = coordinator_browser.text(url)
+    refused = coordinator_browser.submit(f"{url}/publish", {"version": _version(page)}, form_url=url)
+    assert "重新求解" in coordinator_browser.text(refused.headers["Location"])
+    session.expire_all()
+    assert session.get(MatchingRound, rnd.id).status == "solved"
+    _solve(coordinator_browser, url)
+    assert _team(session, rnd.id, demand.id)["weld"] == [craftsmen["all_round"].id]
+    assert not rounds.pending_changes(session, session.get(MatchingRound, rnd.id))

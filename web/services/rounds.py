@@ -633,13 +633,16 @@ def set_capacity(session: Session, rnd: MatchingRound, craftsman_id: int, capaci
 
 
 def pending_changes(session: Session, rnd: MatchingRound) -> bool:
-    """Whether locks, exclusions or capacities changed since the last solve (then publish waits for a re-solve)."""
+    """Whether locks, exclusions or capacities changed since the last solve (then publish waits for a re-solve).
+    A lock moved onto another role of the same team counts: the solve placed him in the role it was locked to."""
     if rnd.snapshot is None:
         return False
     stale_pair = session.scalar(sa.select(sa.func.count()).select_from(Proposal).where(
         Proposal.round_id == rnd.id,
         sa.or_(sa.and_(Proposal.locked, Proposal.assigned.is_(False)),
-               sa.and_(Proposal.excluded, Proposal.assigned)))) or 0
+               sa.and_(Proposal.excluded, Proposal.assigned),
+               sa.and_(Proposal.locked, Proposal.locked_role_skill_id.is_not(None),
+                       Proposal.role_skill_id.is_distinct_from(Proposal.locked_role_skill_id))))) or 0
     if stale_pair:
         return True
     if sorted(map(tuple, rnd.snapshot["locks"])) != sorted(_pairs(session, rnd, Proposal.locked.is_(True))):
