@@ -519,15 +519,19 @@ def _copy_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
              for name in PROPOSAL_COLUMNS] for row in rows]
 
 
-def _insert_proposals(session: Session, rows: list[dict[str, Any]], copy_rows: list[list[Any]] | None = None) -> None:
+def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
     """Thousands of proposal rows at once: one COPY on PostgreSQL (psycopg 3), a Core executemany elsewhere."""
     connection = session.connection()
-    if not _copies_proposals(connection):
+    if _copies_proposals(connection):
+        _copy_proposals(connection, _copy_rows(rows))
+    else:
         connection.execute(sa.insert(Proposal.__table__), rows)
-        return
+
+
+def _copy_proposals(connection: sa.Connection, copy_rows: list[list[Any]]) -> None:
     copy_sql = f"COPY {Proposal.__tablename__} ({', '.join(PROPOSAL_COLUMNS)}) FROM STDIN"
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
-        for row in _copy_rows(rows) if copy_rows is None else copy_rows:
+        for row in copy_rows:
             copy.write_row(row)
 
 
@@ -556,24 +560,26 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: lis
         Proposal.id, Proposal.craftsman_id, Proposal.demand_id, *(getattr(Proposal, name) for name in _CONTENT),
         *(sa.func.md5(sa.cast(getattr(Proposal, name), sa.Text)) for name in JSON_COLUMNS)).where(*unflagged))}
     if not stored:  # nothing stored yet (the first solve): no difference to look for
-        if rows:
-            _insert_proposals(session, rows, copy_rows)
+        if copy_rows:
+            _copy_proposals(connection, copy_rows)
         return
-    position = {name: PROPOSAL_COLUMNS.index(name) for name in (*_CONTENT, *JSON_COLUMNS)}
-    new_rows, new_copy_rows = [], []
-    for row, copied in zip(rows, copy_rows, strict=True):
-        content = (*(copied[position[name]] for name in _CONTENT),
-                   *(hashlib.md5(copied[position[name]].encode()).hexdigest() for name in JSON_COLUMNS))
-        kept = stored.get((row["craftsman_id"], row["demand_id"]))
+    pair_at = (PROPOSAL_COLUMNS.index("craftsman_id"), PROPOSAL_COLUMNS.index("demand_id"))
+    content_at = [PROPOSAL_COLUMNS.index(name) for name in _CONTENT]
+    json_at = [PROPOSAL_COLUMNS.index(name) for name in JSON_COLUMNS]
+    new_rows = []
+    for copied in copy_rows:
+        content = (*(copied[i] for i in content_at), *(hashlib.md5(copied[i].encode()).hexdigest() for i in json_at))
+        pair = tuple(copied[i] for i in pair_at)
+        kept = stored.get(pair)
         if kept is not None and tuple(kept[1]) == content:
-            del stored[(row["craftsman_id"], row["demand_id"])]
+            del stored[pair]
         else:
-            new_rows.append(row)
-            new_copy_rows.append(copied)
-    for stale in eligibility.chunks([proposal_id for proposal_id, _ in stored.values()]):
-        session.execute(sa.delete(Proposal).where(Proposal.id.in_(stale)))
+            new_rows.append(copied)
+    if stored:  # what is left stored matches no new row
+        session.execute(sa.delete(Proposal).where(
+            eligibility.id_in(session, Proposal.id, [proposal_id for proposal_id, _ in stored.values()])))
     if new_rows:
-        _insert_proposals(session, new_rows, new_copy_rows)
+        _copy_proposals(connection, new_rows)
 
 
 # ---------------------------------------------------------------- adjust
@@ -876,7 +882,6 @@ def craftsman_loads(session: Session, rnd: MatchingRound, *, q: str = "", page: 
     rows = sorted((LoadRow(c, name, capacity, load.get(c, 0)) for c, name, capacity in session.execute(query)),
                   key=lambda row: (-row.load, row.id))
     return page_of(rows, page=page, per_page=per_page)
-
 
 
 def change_names(session: Session, rnd: MatchingRound, *, limit: int = 20) -> dict[str, dict[int, str]]:
