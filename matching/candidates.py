@@ -174,11 +174,12 @@ def candidate_pairs(
         tight += slack
         for name in honour_or_continuity:
             tight += norm[name] * _component(rnd, name, rest_c, rest_d)
-        capped = np.flatnonzero(tight >= reach[rest_local])  # distance still at 1: the caps rule out many
-        rest_c, rest_d, rest_local, rest_v, tight = (
-            part[capped] for part in (rest_c, rest_d, rest_local, rest_v, tight)
+        rest_reach = reach[rest_local]
+        capped = np.flatnonzero(tight >= rest_reach)  # distance still at 1: the caps rule out many
+        rest_c, rest_d, rest_reach, rest_v, tight = (
+            part[capped] for part in (rest_c, rest_d, rest_reach, rest_v, tight)
         )
-        near = _with_exact_distance(rnd, rest_c, rest_d, tight) >= reach[rest_local]
+        near = _with_exact_distance(rnd, rest_c, rest_d, tight) >= rest_reach
         rest_c, rest_d, rest_v = rest_c[near], rest_d[near], rest_v[near]
         more_c, more_d, more_t = _best_of_pairs(
             rnd, rest_c, rest_d, _base_of_pairs(rnd, rest_c, rest_d, names, rest_v), k, floor

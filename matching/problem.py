@@ -302,7 +302,7 @@ class Problem:
             if tiers.shape != shape or tiers.dtype.kind not in "iu" or (tiers.size and not (
                     tiers.min() >= 0 and tiers.max() <= 2)):
                 raise ProblemError("relevance", f"must hold tiers 0, 1 or 2 with shape {shape}")
-            put(self, "relevance", _frozen(tiers.astype(np.int8)))
+            put(self, "relevance", _frozen(tiers.astype(np.int8, copy=False)))  # a handed-over int8 kept as is
         put(self, "roles", _roles(self.roles, demands, n_c, self.slots))
         if not isinstance(self.floor, bool | np.bool_):
             raise ProblemError("floor", f"must be true or false, got {self.floor!r}")

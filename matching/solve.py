@@ -206,6 +206,7 @@ class _Instance:
         # a pair locked twice is reported as such, not as the capacity and slot overflows it causes
         self.locked_c, self.locked_d = self._index_pairs(tuple(dict.fromkeys(problem.locked)))
         self.forbidden_c, self.forbidden_d = self._index_pairs(problem.forbidden)
+        self.previous_c, self.previous_d = self._index_pairs(problem.previous or ())
         self.locked_load = np.bincount(self.locked_c, minlength=self.n_c)
         self.locked_team = np.bincount(self.locked_d, minlength=self.n_d)
         self.room = np.maximum(problem.capacity - self.locked_load, 0)
@@ -265,7 +266,6 @@ class _Instance:
     def candidates(self) -> _DenseCandidates | _SparseCandidates:
         """Pairs the optimiser may still choose, with their objective weight."""
         problem = self.problem
-        sticky_c, sticky_d = self._index_pairs(problem.previous or ())
         if problem.is_sparse:
             eligible = problem.pair_score >= problem.min_score
             forbidden = self.pair_position(self.forbidden_c, self.forbidden_d)
@@ -274,7 +274,7 @@ class _Instance:
             if self.relevant_only:
                 eligible &= problem.relevance >= 1
             weight = problem.priority[problem.pair_demand] * problem.pair_score
-            sticky = self.pair_position(sticky_c, sticky_d)
+            sticky = self.pair_position(self.previous_c, self.previous_d)
             weight[sticky[sticky >= 0]] += problem.stickiness
             keep = np.flatnonzero(eligible & (weight > 0))
             return _SparseCandidates(self, keep, weight[keep])
@@ -297,7 +297,7 @@ class _Instance:
         if ineligible is not None:
             np.copyto(weight, 0.0, where=ineligible)
         if stickiness and problem.previous:
-            sticky_c, sticky_d = self._index_pairs(problem.previous)
+            sticky_c, sticky_d = self.previous_c, self.previous_d
             usable = problem.allowed[sticky_c, sticky_d] & (
                 problem.scores[sticky_c, sticky_d] >= problem.min_score
             )
@@ -424,7 +424,7 @@ class _DenseCandidates:
         instance, problem = self.instance, self.instance.problem
         ranking = np.where(self.weight > 0, problem.scores.T, 0.0)
         if instance.relevant_only:
-            sticky_c, sticky_d = instance._index_pairs(problem.previous)
+            sticky_c, sticky_d = instance.previous_c, instance.previous_d
             irrelevant = problem.relevance[sticky_c, sticky_d] == 0
             ranking[sticky_d[irrelevant], sticky_c[irrelevant]] = 0.0
         return ranking
@@ -432,10 +432,9 @@ class _DenseCandidates:
     def alternates(self, pair_c: np.ndarray, pair_d: np.ndarray, k: int):
         """(craftsman, demand, score) of the k best open pairs per demand, by score."""
         instance, problem = self.instance, self.instance.problem
-        if problem.stickiness and problem.previous and k <= TOP_K_BY_ARGMAX:
-            ranking = self._unsticky_scores()
-        elif problem.stickiness and problem.previous:
-            ranking = instance.dense_weight(np.ones(instance.n_d), 0.0)
+        if problem.stickiness and problem.previous:
+            ranking = (self._unsticky_scores() if k <= TOP_K_BY_ARGMAX
+                       else instance.dense_weight(np.ones(instance.n_d), 0.0))
         else:  # within one demand, priority·score ranks as score does
             ranking = self.weight
         saved = ranking[pair_d, pair_c]
@@ -666,7 +665,7 @@ class _Teams:
             position = (c, d)
         weight = problem.priority[d] * instance.score_of(c, d)
         if problem.stickiness and problem.previous:
-            sticky_c, sticky_d = instance._index_pairs(problem.previous)
+            sticky_c, sticky_d = instance.previous_c, instance.previous_d
             weight[np.isin(c * n_d + d, sticky_c * n_d + sticky_d)] += problem.stickiness
         tier = None if problem.relevance is None else problem.relevance[position]
         locked = np.isin(c * n_d + d, instance.locked_c * n_d + instance.locked_d)
@@ -907,9 +906,8 @@ def _column_generation(
 
     Returns the chosen pairs and the LP (its last duals are optimal for every candidate)."""
     start_c, start_d = candidates.initial()
-    if SEED_WITH_PREVIOUS and instance.problem.previous:
-        previous_c, previous_d = instance._index_pairs(instance.problem.previous)
-        seed_c, seed_d = np.r_[seed_c, previous_c], np.r_[seed_d, previous_d]
+    if SEED_WITH_PREVIOUS:
+        seed_c, seed_d = np.r_[seed_c, instance.previous_c], np.r_[seed_d, instance.previous_d]
     new_c, new_d = candidates.add(np.r_[start_c, seed_c], np.r_[start_d, seed_d])
     penalty = instance.problem.load_penalty if load_penalty is None else load_penalty
     flow = _FlowLP(instance, candidates, penalty, face)
