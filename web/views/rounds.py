@@ -256,11 +256,17 @@ def show(round_id: int):
         only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd, **load_args),
         load_query=load_args["q"],
         counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd),
-        labels=COMPONENT_LABELS, warning_labels=rounds.WARNING_LABELS, action=ActionForm(),
+        labels=_translated(COMPONENT_LABELS), warning_labels=_translated(rounds.WARNING_LABELS), action=ActionForm(),
         engagements=engagements, decline_form=DeclineForm(), changed=rounds.change_names(session, rnd),
         progress=progress, pool_changes=pool_changes,
         changed_in_pool={(change.kind, change.id): change for change in pool_changes},
         interrupted=rnd.solver_status == rounds.INTERRUPTED)
+
+
+def _translated(labels: dict) -> dict[str, str]:
+    """``labels`` in the page's language, translated once: a lazy label is looked up again on every use (the review
+    shows each of ~400 proposals' breakdowns)."""
+    return {key: str(label) for key, label in labels.items()}
 
 
 def _load_table_args() -> dict:
