@@ -29,6 +29,15 @@ graceful_timeout = 30
 limit_request_line = 8190
 limit_request_fields = 100
 
+
+
+def post_worker_init(worker) -> None:
+    """The worker has built the app: what it holds for good stays out of the cyclic collector's full passes."""
+    from web.heap import freeze_startup_objects  # in the worker: the master does not import the app
+
+    freeze_startup_objects()
+
+
 # No "Server:" header: gunicorn always writes "Server: gunicorn" and has no setting for it, so the response
 # class's default headers are filtered here (the config file runs in the master before workers fork).
 _default_headers = wsgi.Response.default_headers

@@ -3,8 +3,10 @@ and the app's security headers come through."""
 
 from __future__ import annotations
 
+import gc
 import http.client
 import os
+import runpy
 import socket
 import subprocess
 import sys
@@ -84,3 +86,14 @@ def test_gunicorn_with_the_config_keeps_the_connection_alive(gunicorn):
         assert connection.sock is not None
     finally:
         connection.close()
+
+
+def test_a_worker_leaves_what_it_built_at_start_out_of_the_collectors_full_passes():
+    config = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    before = gc.get_freeze_count()
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_freeze_count() > before
+        assert gc.get_count()[2] == 0  # collected first: no garbage is frozen with it
+    finally:
+        gc.unfreeze()
