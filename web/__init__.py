@@ -43,7 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from web.cli import register_cli
     from web.errors import bound_request_numbers, register_error_handlers
     from web.extensions import babel, compress, csrf, db, limiter, login_manager, mail
-    from web.i18n import select_locale
+    from web.i18n import install_template_gettext, select_locale
     from web.security import register_security_headers
     from web.templating import register_template_helpers
     from web.views import register_views
@@ -53,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    install_template_gettext(app.jinja_env)
     limiter.init_app(app)
     mail.init_app(app)  # reads the MAIL_* settings only; connects when a message is sent
     compress.init_app(app)
