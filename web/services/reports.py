@@ -52,11 +52,10 @@ from web.models.demands import DEMAND_STATUSES
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import TargetSchema
 from web.services import agreements, audit, reference, summaries
+from web.services.summaries import SERVED_ENGAGEMENTS, SERVING_MEMBERS
 
 MATCHED_OR_LATER = ("matched", "in_service", "completed", "evaluated")
 MATCHABLE = ("open", *MATCHED_OR_LATER)
-SERVED_ENGAGEMENTS = summaries.SERVED_ENGAGEMENTS
-SERVING_MEMBERS = summaries.SERVING_MEMBERS
 HIGH_RATING = 4
 
 
