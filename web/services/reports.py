@@ -106,10 +106,6 @@ def month_label(session: Session, bucket: Any) -> Any:
 
 
 # ---------------------------------------------------------------- the figures
-def _demand_filter(period: Period) -> list[Any]:
-    return [*period.on(Demand.submitted_at), *period.region(Demand.region_id)]
-
-
 @dataclass(frozen=True)
 class DemandGroup:
     region_id: int
