@@ -481,12 +481,11 @@ def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[st
         "demands": total, "demands_matchable": matchable, "demands_matched": matched, "demands_solved": solved,
         "match_rate": round(100.0 * matched / matchable, 1) if matchable else None,
         "median_days_to_match": median_days(session, period, (MatchDays.demands, MatchValue.demands),
-                                            ("demand.submitted_at", "demand.matched_at"), Demand,
-                                            Demand.matched_at.is_not(None)),
+                                            summaries.MATCH_DAYS.days_of, Demand, Demand.matched_at.is_not(None)),
         # Completion is the engagement's completion date (set by the service; imported history has it too).
         "median_days_to_completion": median_days(
             session, period, (CompletionDays.engagements, CompletionValue.engagements),
-            ("demand.submitted_at", "engagement.completed_on"),
+            summaries.COMPLETION_DAYS.days_of,
             sa.join(Engagement, Demand, Demand.id == Engagement.demand_id),
             Engagement.completed_on.is_not(None), Engagement.status.in_(("completed", "evaluated"))),
     }
