@@ -172,7 +172,7 @@ class RegionMembers:
 
 
 def _month_end(first: dt.date) -> dt.date:
-    return (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    return agreements.add_months(first, 1) - dt.timedelta(days=1)
 
 
 def edge_months(period: Period) -> list[dt.date]:
@@ -382,15 +382,13 @@ def _add(totals: list[int], counts: Any) -> None:
 def month_keys(period: Period, today: dt.date, months: int = 12) -> list[str]:
     """The trend's months: the ``months`` months up to the period's end (or today), not before its start."""
     end = period.end or today
-    first = dt.date(end.year, end.month, 1)
-    for _ in range(months - 1):
-        first = (first - dt.timedelta(days=1)).replace(day=1)
+    first = agreements.add_months(end.replace(day=1), 1 - months)
     if period.start and period.start > first:
         first = period.start.replace(day=1)
     keys, cursor = [], first
     while cursor <= end:
         keys.append(f"{cursor:%Y-%m}")
-        cursor = (cursor.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        cursor = agreements.add_months(cursor, 1)
     return keys
 
 
