@@ -192,6 +192,12 @@ def _months_inside(period: Period, month: Any) -> list[Any]:
             *([month <= period.end.replace(day=1)] if period.end else [])]
 
 
+def _month_in_period(period: Period, month: Any) -> Any:
+    """One condition: a summary's ``month`` inside the period (true for an open period)."""
+    conditions = _months_inside(period, month)
+    return sa.and_(*conditions) if conditions else sa.true()
+
+
 def _summary_months(period: Period, month: Any) -> list[Any]:
     edges = edge_months(period)
     return [month.not_in(edges)] if edges else []
@@ -289,7 +295,7 @@ class Facts:
 
     def _follow(self, session: Session) -> list[FollowRow]:
         period, month = self.period, ServiceMonth.month
-        inside = sa.and_(*_months_inside(period, month)) if period.start or period.end else sa.true()
+        inside = _month_in_period(period, month)
         summed = session.execute(
             sa.select(ServiceMonth.region_id, month, sa.case((inside, 1), else_=0), ServiceMonth.problems,
                       ServiceMonth.value_cents, ServiceMonth.trained, ServiceMonth.apprentices)
@@ -318,7 +324,7 @@ class Facts:
         """Per (region, enterprise): engagements started and visits in the period, visits in the year; then
         rolled to regions (an enterprise served counts once per region, and once in the headline)."""
         period, month = self.period, EngagementMonth.month
-        in_period = sa.and_(*_months_inside(period, month)) if period.start or period.end else sa.true()
+        in_period = _month_in_period(period, month)
         in_year = month.between(dt.date(self.year, 1, 1), dt.date(self.year, 12, 1))
 
         def when(condition: Any, column: Any) -> Any:
