@@ -333,7 +333,7 @@ def due(now: dt.datetime) -> sa.ColumnElement[bool]:
 
 def count_due(session: Session, *, now: dt.datetime, where: sa.ColumnElement[bool] | None = None) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(Notification)
-                          .where(due(now), sa.true() if where is None else where)) or 0
+                          .where(due(now), sa.true() if where is None else where))
 
 
 def recipient_names(session: Session, messages: Sequence[Notification]) -> dict[tuple[str, int], str]:

@@ -373,7 +373,7 @@ class Facts:
         totals = {"problems": 0.0, "value_wan": 0.0, "trained": 0.0, "apprentices": 0.0}
         for row in rows:
             for key in totals:
-                totals[key] += float(getattr(row, key) or 0)
+                totals[key] += float(getattr(row, key))
         return totals
 
     def in_period(self) -> list[Any]:
@@ -382,7 +382,7 @@ class Facts:
 
 def _add(totals: list[int], counts: Any) -> None:
     for index, count in enumerate(counts):
-        totals[index] += int(count or 0)
+        totals[index] += int(count)
 
 
 def month_keys(period: Period, today: dt.date, months: int = 12) -> list[str]:
@@ -409,19 +409,19 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
     figures: dict[str, Any] = {
         "problems_solved": int(sums["problems"]), "value_created_wan": round(sums["value_wan"], 2),
         "workers_trained": int(sums["trained"]), "apprentices": int(sums["apprentices"]),
-        "craftsman_visits": int(sum(row.visits_p or 0 for row in facts.members.values())),
+        "craftsman_visits": sum(row.visits_p for row in facts.members.values()),
     }
     figures["agreements"] = session.scalar(  # agreements (长期惠企) that start in the period
         sa.select(sa.func.count(Agreement.id))
-        .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id))) or 0
+        .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id)))
     figures["enterprises_served"] = facts.enterprises_served
     figures["engagements_started"] = facts.engagements_started
     figures["visits_logged"] = session.scalar(
         sa.select(sa.func.count()).select_from(VisitLog)
-        .where(*period.on(VisitLog.visited_on), *_in_province(period, VisitLog.engagement_id))) or 0
+        .where(*period.on(VisitLog.visited_on), *_in_province(period, VisitLog.engagement_id)))
     figures["outcomes"] = session.scalar(
         sa.select(sa.func.count()).select_from(Outcome).join(FollowUp, FollowUp.id == Outcome.follow_up_id)
-        .where(*period.on(Outcome.created_at), *_in_province(period, FollowUp.engagement_id))) or 0
+        .where(*period.on(Outcome.created_at), *_in_province(period, FollowUp.engagement_id)))
     figures.update(_state_today(session, period, today))
     figures.update(_satisfaction(session, period))
     figures.update(_matching(session, period, _demand_counts(session, period, facts)))
@@ -441,7 +441,7 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
         sa.select(Engagement.status, sa.func.count()).where(*_in_province(period, Engagement.id))
         .group_by(Engagement.status)).all())
     due = Period(None, today - dt.timedelta(days=1), period.province)  # due before today
-    overdue = sum(int(count or 0) for count, in _counted(
+    overdue = sum(int(count or 0) for count, in _counted(  # the summary's sum over no month is NULL
         session, due, sa.select(sa.func.sum(OpenMonth.follow_ups)).where(*due.region(OpenMonth.region_id)),
         OpenMonth.month,
         # The engagement's status looked up per follow-up (a few thousand due this month): as a join PostgreSQL
@@ -520,16 +520,16 @@ def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bo
     if not facts.regions and not year_only:  # the dashboard's table by region: demand figures only
         return figures
     for region_id, row in facts.members.items():
-        figures[region_id]["enterprises"] += (row.enterprises_y if year_only else row.enterprises_p) or 0
-        figures[region_id]["visits"] += (row.visits_y if year_only else row.visits_p) or 0
+        figures[region_id]["enterprises"] += row.enterprises_y if year_only else row.enterprises_p
+        figures[region_id]["visits"] += row.visits_y if year_only else row.visits_p
     year = str(facts.year)
     for row in facts.follow:
         if (row.month.startswith(year)) if year_only else row.in_period == 1:
             target = figures[row.region_id]
-            target["problems"] += row.problems or 0
-            target["value_wan"] += float(row.value_wan or 0)
-            target["trained"] += row.trained or 0
-            target["skill_upgrades"] += (row.trained or 0) + (row.apprentices or 0)
+            target["problems"] += row.problems
+            target["value_wan"] += row.value_wan
+            target["trained"] += row.trained
+            target["skill_upgrades"] += row.trained + row.apprentices
     return figures
 
 
@@ -618,7 +618,7 @@ def _industry_demands(session: Session, period: Period, top_id: Any) -> dict[int
             .join(Industry, Industry.id == demand_industry.c.industry_id)
             .where(*period.region(Demand.region_id)).group_by(top_id), Demand.submitted_at):
         counts[industry_id][0] += int(demands)
-        counts[industry_id][1] += int(matched_demands or 0)
+        counts[industry_id][1] += int(matched_demands)
     return {industry_id: (demands, matched) for industry_id, (demands, matched) in counts.items()}
 
 
@@ -644,8 +644,8 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
                 series[label][name] += float(number)
     for row in facts.follow:
         if row.month in series:
-            series[row.month]["value_wan"] += float(row.value_wan or 0)
-            series[row.month]["trained"] += float(row.trained or 0)
+            series[row.month]["value_wan"] += row.value_wan
+            series[row.month]["trained"] += row.trained
     return [{"month": key, **{name: round(series[key].get(name, 0.0), 2)
                               for name in ("demands", "completed", "value_wan", "trained")}} for key in keys]
 
