@@ -634,12 +634,11 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
             ("completed", CompletionMonth.month, CompletionMonth.engagements, Engagement.completed_on,
              _in_province(window, Engagement.id))):
         bucket = month_bucket(session, column)
-        for first_day, number in _counted(
-                session, window, sa.select(month, sa.func.sum(count)).group_by(month)
-                .where(*window.region(month.class_.region_id)), month,
+        for label, number in _counted(  # both as YYYY-MM: the summary's months formatted where they are read
+                session, window, sa.select(month_label(session, month_bucket(session, month)), sa.func.sum(count))
+                .group_by(month).where(*window.region(month.class_.region_id)), month,
                 sa.select(month_label(session, bucket), sa.func.count())
                 .where(column.is_not(None), *in_province).group_by(bucket), column):
-            label = first_day if isinstance(first_day, str) else f"{first_day:%Y-%m}"
             if label in series:
                 series[label][name] += float(number)
     for row in facts.follow:
