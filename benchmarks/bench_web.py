@@ -417,7 +417,7 @@ def figure(phase: Phase, label: str) -> float:
 async def load(servers: list[Server], url: str, args: argparse.Namespace) -> bool:
     """Every phase against every server, the servers in turn, ``--rounds`` times: a baseline and the code under
     test meet the same moments of a shared machine."""
-    submissions = Submissions()
+    specs = phase_specs(args, Submissions())  # once: the steps share one stream of unique submissions
     ok = True
     for server in servers:
         await drive(Phase("warm-up"), server, 8, 60, 16, get_form)  # boot every worker and thread
@@ -429,7 +429,7 @@ async def load(servers: list[Server], url: str, args: argparse.Namespace) -> boo
         if args.rounds > 1:
             print(f"-- round {round_number} of {args.rounds} · load average "
                   f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        for name, step, label, goal in phase_specs(args, submissions):
+        for name, step, label, goal in specs:
             for server in servers:
                 phase = Phase(f"{server.label} {name}".strip())
                 await drive(phase, server, args.clients, args.seconds, args.max_requests, step)
@@ -440,7 +440,7 @@ async def load(servers: list[Server], url: str, args: argparse.Namespace) -> boo
                     check is None or not (check["lost"] or check["duplicated"]))
     if len(servers) > 1:
         print("-- the best of each, code under test against the baseline (same run)")
-        for name, _step, label, _goal in phase_specs(args, submissions):
+        for name, _step, label, _goal in specs:
             best = {server.label: (min if label.startswith("p95") else max)(results[(name, server.label)])
                     for server in servers}
             now, before = best[servers[0].label], best["baseline"]

@@ -13,9 +13,7 @@ from sqlalchemy.orm import Session
 
 from matching.features import History
 from web.models import Demand, Engagement, EngagementMember, Feedback
-
-SERVED_ENGAGEMENTS = ("in_service", "completed", "evaluated")
-SERVING_MEMBERS = ("assigned", "accepted", "served")
+from web.services.summaries import SERVED_ENGAGEMENTS, SERVING_MEMBERS
 
 
 def past_services(session: Session, *, craftsman_ids: Iterable[int] | None = None,

@@ -333,7 +333,7 @@ def due(now: dt.datetime) -> sa.ColumnElement[bool]:
 
 def count_due(session: Session, *, now: dt.datetime, where: sa.ColumnElement[bool] | None = None) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(Notification)
-                          .where(due(now), sa.true() if where is None else where)) or 0
+                          .where(due(now), sa.true() if where is None else where))
 
 
 def recipient_names(session: Session, messages: Sequence[Notification]) -> dict[tuple[str, int], str]:
@@ -373,10 +373,16 @@ def deliver_pending(session: Session, *, backend: Backend, now: dt.datetime, lim
     """Send the due pending messages (those matching ``where``) through ``backend``; returns (sent, failed
     this time). A failure is recorded, not raised: the message waits ``retry.wait_after(attempts)`` and is
     tried again by a later call, until ``retry.max_attempts``, when it is marked failed."""
-    retry = retry or RetryPolicy()
-    sent = failed = 0
     pending = session.scalars(sa.select(Notification).where(due(now), sa.true() if where is None else where)
                               .order_by(Notification.id).limit(limit)).all()  # limit None: every due one
+    return deliver_messages(session, pending, backend=backend, now=now, retry=retry)
+
+
+def deliver_messages(session: Session, pending: Sequence[Notification], *, backend: Backend, now: dt.datetime,
+                     retry: RetryPolicy | None = None) -> tuple[int, int]:
+    """Send ``pending`` (due messages, already read) as ``deliver_pending`` does; returns (sent, failed)."""
+    retry = retry or RetryPolicy()
+    sent = failed = 0
     try:
         for notification in pending:
             notification.attempts += 1

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from web.models import MatchingRound, Notification, User
 from web.services import audit
-from web.services.notifications import Backend, RetryPolicy, deliver_pending, due
+from web.services.notifications import Backend, RetryPolicy, deliver_messages, deliver_pending, due
 
 
 def mask_phone(phone: str | None) -> str:
@@ -59,10 +59,9 @@ def _send_each(session: Session, where: sa.ColumnElement[bool], *, backend: Back
                now: dt.datetime, retry: RetryPolicy | None) -> tuple[int, int]:
     """Send the due messages matching ``where`` and audit each one (an entry needs an entity, and a
     command-line actor has no user row to name)."""
-    ids = session.scalars(sa.select(Notification.id).where(due(now), where)).all()
-    counts = deliver_pending(session, backend=backend, now=now, retry=retry, where=Notification.id.in_(ids))
-    for message in session.scalars(sa.select(Notification).where(Notification.id.in_(ids))
-                                   .order_by(Notification.id)):
+    messages = session.scalars(sa.select(Notification).where(due(now), where).order_by(Notification.id)).all()
+    counts = deliver_messages(session, messages, backend=backend, now=now, retry=retry)
+    for message in messages:  # as sent: their status and attempts after this try
         audit.record(session, actor=actor, action="outbox.send", entity=message, now=now,
                      after={"round": None, "status": message.status, "attempts": message.attempts})
     return counts

@@ -52,11 +52,10 @@ from web.models.demands import DEMAND_STATUSES
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import TargetSchema
 from web.services import agreements, audit, reference, summaries
+from web.services.summaries import SERVED_ENGAGEMENTS, SERVING_MEMBERS
 
 MATCHED_OR_LATER = ("matched", "in_service", "completed", "evaluated")
 MATCHABLE = ("open", *MATCHED_OR_LATER)
-SERVED_ENGAGEMENTS = summaries.SERVED_ENGAGEMENTS
-SERVING_MEMBERS = summaries.SERVING_MEMBERS
 HIGH_RATING = 4
 
 
@@ -107,10 +106,6 @@ def month_label(session: Session, bucket: Any) -> Any:
 
 
 # ---------------------------------------------------------------- the figures
-def _demand_filter(period: Period) -> list[Any]:
-    return [*period.on(Demand.submitted_at), *period.region(Demand.region_id)]
-
-
 @dataclass(frozen=True)
 class DemandGroup:
     region_id: int
@@ -177,7 +172,7 @@ class RegionMembers:
 
 
 def _month_end(first: dt.date) -> dt.date:
-    return (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    return agreements.add_months(first, 1) - dt.timedelta(days=1)
 
 
 def edge_months(period: Period) -> list[dt.date]:
@@ -195,6 +190,12 @@ def _months_inside(period: Period, month: Any) -> list[Any]:
     """Conditions keeping a summary's ``month`` inside the period (its edge months excluded separately)."""
     return [*([month >= period.start.replace(day=1)] if period.start else []),
             *([month <= period.end.replace(day=1)] if period.end else [])]
+
+
+def _month_in_period(period: Period, month: Any) -> Any:
+    """One condition: a summary's ``month`` inside the period (true for an open period)."""
+    conditions = _months_inside(period, month)
+    return sa.and_(*conditions) if conditions else sa.true()
 
 
 def _summary_months(period: Period, month: Any) -> list[Any]:
@@ -294,7 +295,7 @@ class Facts:
 
     def _follow(self, session: Session) -> list[FollowRow]:
         period, month = self.period, ServiceMonth.month
-        inside = sa.and_(*_months_inside(period, month)) if period.start or period.end else sa.true()
+        inside = _month_in_period(period, month)
         summed = session.execute(
             sa.select(ServiceMonth.region_id, month, sa.case((inside, 1), else_=0), ServiceMonth.problems,
                       ServiceMonth.value_cents, ServiceMonth.trained, ServiceMonth.apprentices)
@@ -323,7 +324,7 @@ class Facts:
         """Per (region, enterprise): engagements started and visits in the period, visits in the year; then
         rolled to regions (an enterprise served counts once per region, and once in the headline)."""
         period, month = self.period, EngagementMonth.month
-        in_period = sa.and_(*_months_inside(period, month)) if period.start or period.end else sa.true()
+        in_period = _month_in_period(period, month)
         in_year = month.between(dt.date(self.year, 1, 1), dt.date(self.year, 12, 1))
 
         def when(condition: Any, column: Any) -> Any:
@@ -372,7 +373,7 @@ class Facts:
         totals = {"problems": 0.0, "value_wan": 0.0, "trained": 0.0, "apprentices": 0.0}
         for row in rows:
             for key in totals:
-                totals[key] += float(getattr(row, key) or 0)
+                totals[key] += float(getattr(row, key))
         return totals
 
     def in_period(self) -> list[Any]:
@@ -381,21 +382,19 @@ class Facts:
 
 def _add(totals: list[int], counts: Any) -> None:
     for index, count in enumerate(counts):
-        totals[index] += int(count or 0)
+        totals[index] += int(count)
 
 
 def month_keys(period: Period, today: dt.date, months: int = 12) -> list[str]:
     """The trend's months: the ``months`` months up to the period's end (or today), not before its start."""
     end = period.end or today
-    first = dt.date(end.year, end.month, 1)
-    for _ in range(months - 1):
-        first = (first - dt.timedelta(days=1)).replace(day=1)
+    first = agreements.add_months(end.replace(day=1), 1 - months)
     if period.start and period.start > first:
         first = period.start.replace(day=1)
     keys, cursor = [], first
     while cursor <= end:
         keys.append(f"{cursor:%Y-%m}")
-        cursor = (cursor.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        cursor = agreements.add_months(cursor, 1)
     return keys
 
 
@@ -410,19 +409,19 @@ def headline(session: Session, period: Period, today: dt.date, facts: Facts | No
     figures: dict[str, Any] = {
         "problems_solved": int(sums["problems"]), "value_created_wan": round(sums["value_wan"], 2),
         "workers_trained": int(sums["trained"]), "apprentices": int(sums["apprentices"]),
-        "craftsman_visits": int(sum(row.visits_p or 0 for row in facts.members.values())),
+        "craftsman_visits": sum(row.visits_p for row in facts.members.values()),
     }
     figures["agreements"] = session.scalar(  # agreements (长期惠企) that start in the period
         sa.select(sa.func.count(Agreement.id))
-        .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id))) or 0
+        .where(*period.on(Agreement.starts_on), *_in_province(period, Agreement.engagement_id)))
     figures["enterprises_served"] = facts.enterprises_served
     figures["engagements_started"] = facts.engagements_started
     figures["visits_logged"] = session.scalar(
         sa.select(sa.func.count()).select_from(VisitLog)
-        .where(*period.on(VisitLog.visited_on), *_in_province(period, VisitLog.engagement_id))) or 0
+        .where(*period.on(VisitLog.visited_on), *_in_province(period, VisitLog.engagement_id)))
     figures["outcomes"] = session.scalar(
         sa.select(sa.func.count()).select_from(Outcome).join(FollowUp, FollowUp.id == Outcome.follow_up_id)
-        .where(*period.on(Outcome.created_at), *_in_province(period, FollowUp.engagement_id))) or 0
+        .where(*period.on(Outcome.created_at), *_in_province(period, FollowUp.engagement_id)))
     figures.update(_state_today(session, period, today))
     figures.update(_satisfaction(session, period))
     figures.update(_matching(session, period, _demand_counts(session, period, facts)))
@@ -442,7 +441,7 @@ def _state_today(session: Session, period: Period, today: dt.date) -> dict[str, 
         sa.select(Engagement.status, sa.func.count()).where(*_in_province(period, Engagement.id))
         .group_by(Engagement.status)).all())
     due = Period(None, today - dt.timedelta(days=1), period.province)  # due before today
-    overdue = sum(int(count or 0) for count, in _counted(
+    overdue = sum(int(count or 0) for count, in _counted(  # the summary's sum over no month is NULL
         session, due, sa.select(sa.func.sum(OpenMonth.follow_ups)).where(*due.region(OpenMonth.region_id)),
         OpenMonth.month,
         # The engagement's status looked up per follow-up (a few thousand due this month): as a join PostgreSQL
@@ -486,12 +485,11 @@ def _matching(session: Session, period: Period, counts: DemandCounts) -> dict[st
         "demands": total, "demands_matchable": matchable, "demands_matched": matched, "demands_solved": solved,
         "match_rate": round(100.0 * matched / matchable, 1) if matchable else None,
         "median_days_to_match": median_days(session, period, (MatchDays.demands, MatchValue.demands),
-                                            ("demand.submitted_at", "demand.matched_at"), Demand,
-                                            Demand.matched_at.is_not(None)),
+                                            summaries.MATCH_DAYS.days_of, Demand, Demand.matched_at.is_not(None)),
         # Completion is the engagement's completion date (set by the service; imported history has it too).
         "median_days_to_completion": median_days(
             session, period, (CompletionDays.engagements, CompletionValue.engagements),
-            ("demand.submitted_at", "engagement.completed_on"),
+            summaries.COMPLETION_DAYS.days_of,
             sa.join(Engagement, Demand, Demand.id == Engagement.demand_id),
             Engagement.completed_on.is_not(None), Engagement.status.in_(("completed", "evaluated"))),
     }
@@ -522,16 +520,16 @@ def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bo
     if not facts.regions and not year_only:  # the dashboard's table by region: demand figures only
         return figures
     for region_id, row in facts.members.items():
-        figures[region_id]["enterprises"] += (row.enterprises_y if year_only else row.enterprises_p) or 0
-        figures[region_id]["visits"] += (row.visits_y if year_only else row.visits_p) or 0
+        figures[region_id]["enterprises"] += row.enterprises_y if year_only else row.enterprises_p
+        figures[region_id]["visits"] += row.visits_y if year_only else row.visits_p
     year = str(facts.year)
     for row in facts.follow:
         if (row.month.startswith(year)) if year_only else row.in_period == 1:
             target = figures[row.region_id]
-            target["problems"] += row.problems or 0
-            target["value_wan"] += float(row.value_wan or 0)
-            target["trained"] += row.trained or 0
-            target["skill_upgrades"] += (row.trained or 0) + (row.apprentices or 0)
+            target["problems"] += row.problems
+            target["value_wan"] += row.value_wan
+            target["trained"] += row.trained
+            target["skill_upgrades"] += row.trained + row.apprentices
     return figures
 
 
@@ -620,7 +618,7 @@ def _industry_demands(session: Session, period: Period, top_id: Any) -> dict[int
             .join(Industry, Industry.id == demand_industry.c.industry_id)
             .where(*period.region(Demand.region_id)).group_by(top_id), Demand.submitted_at):
         counts[industry_id][0] += int(demands)
-        counts[industry_id][1] += int(matched_demands or 0)
+        counts[industry_id][1] += int(matched_demands)
     return {industry_id: (demands, matched) for industry_id, (demands, matched) in counts.items()}
 
 
@@ -636,18 +634,17 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
             ("completed", CompletionMonth.month, CompletionMonth.engagements, Engagement.completed_on,
              _in_province(window, Engagement.id))):
         bucket = month_bucket(session, column)
-        for first_day, number in _counted(
-                session, window, sa.select(month, sa.func.sum(count)).group_by(month)
-                .where(*window.region(month.class_.region_id)), month,
+        for label, number in _counted(  # both as YYYY-MM: the summary's months formatted where they are read
+                session, window, sa.select(month_label(session, month_bucket(session, month)), sa.func.sum(count))
+                .group_by(month).where(*window.region(month.class_.region_id)), month,
                 sa.select(month_label(session, bucket), sa.func.count())
                 .where(column.is_not(None), *in_province).group_by(bucket), column):
-            label = first_day if isinstance(first_day, str) else f"{first_day:%Y-%m}"
             if label in series:
                 series[label][name] += float(number)
     for row in facts.follow:
         if row.month in series:
-            series[row.month]["value_wan"] += float(row.value_wan or 0)
-            series[row.month]["trained"] += float(row.trained or 0)
+            series[row.month]["value_wan"] += row.value_wan
+            series[row.month]["trained"] += row.trained
     return [{"month": key, **{name: round(series[key].get(name, 0.0), 2)
                               for name in ("demands", "completed", "value_wan", "trained")}} for key in keys]
 

@@ -212,7 +212,8 @@ def _triggers(watch: Watch):
 
 
 def create_triggers(dialect: str) -> list[str]:
-    """The statements creating every trigger (the migration runs them; PostgreSQL needs a function each)."""
+    """The statements creating every trigger (PostgreSQL needs a function each). Migration 0011 runs a frozen
+    copy of them: a change here needs a migration of its own (tests/test_migration_summaries.py)."""
     statements = []
     for watch in WATCHES:
         for name, timing, clause, sign, refs in _triggers(watch):
@@ -245,7 +246,7 @@ def trigger_names() -> set[str]:
 
 
 def rebuild(connection: sa.Connection | Session) -> None:
-    """Every summary recomputed from the rows (``flask rebuild-summaries``; the migration's data step)."""
+    """Every summary recomputed from the rows (``flask rebuild-summaries``; migration 0011 has a frozen copy)."""
     dialect = connection.get_bind().dialect.name if isinstance(connection, Session) else connection.dialect.name
     for table in SUMMARY_TABLES:
         connection.execute(sa.text(f"DELETE FROM {table}"))
