@@ -27,6 +27,7 @@ from matching.prepared import PreparedRound, prepare
 from matching.problem import Problem, Role, handed_over
 from matching.rules import ALLOWED, reason_label, rule_codes, score_and_mask
 from matching.scoring import explain
+from matching.solve import WarmStart
 
 Pair = tuple[str, str]
 
@@ -178,6 +179,8 @@ class ScoredRound:
     allowed: np.ndarray | None = None  # (C, D) read-only: every hard rule but the exclusions
     # pair key (c·D + d) → `matching.explain.pair_facts` of the pair: they too read only what the key covers
     facts: dict[int, dict] = field(default_factory=dict, compare=False, repr=False)
+    # the last solve's flow LP (columns and basis), where the next solve of the round starts (`matching.solve`)
+    warm: WarmStart = field(default_factory=WarmStart, compare=False, repr=False)
 
 
 def score_round(

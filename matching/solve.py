@@ -110,7 +110,7 @@ def new_highs() -> highspy.Highs:
     return highs
 
 
-def solve(problem: Problem, *, method: str = "auto") -> Result:
+def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = None) -> Result:
     """Solve `problem` exactly.
 
     Parameters
@@ -120,6 +120,10 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     method : {"auto", "assignment", "flow"}
         The route for rounds without relevance phases, roles or floor: "auto" tries the dense
         assignment relaxation on small rounds and falls back to the flow LP; both are exact.
+    warm : WarmStart, optional
+        Kept by the caller between solves of one round (same craftsmen and demands): the flow LP
+        starts from the last solve's columns and basis, and leaves its own for the next solve.
+        Only the path changes: the loop still prices every candidate before it stops.
 
     Returns
     -------
@@ -150,6 +154,7 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
         raise ValueError('method "assignment" needs dense scores')
     clock = _Clock()
     instance = _Instance(problem)
+    instance.warm = warm
     conflicts = instance.lock_conflicts()
     if conflicts:
         return Result(status=INFEASIBLE, message="; ".join(conflicts), timings=clock.laps)
@@ -174,6 +179,32 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     clock.lap("explain")
     result.timings = clock.laps
     return result
+
+
+_STATUSES = tuple(highspy.HighsBasisStatus.__members__.values())
+_LOWER, _BASIC, _UPPER = (int(highspy.HighsBasisStatus.kLower), int(highspy.HighsBasisStatus.kBasic),
+                          int(highspy.HighsBasisStatus.kUpper))
+
+
+@dataclass(frozen=True)
+class _LastLP:
+    """The final flow LP of a solve: its columns by key and the simplex status of each column and row."""
+
+    shape: tuple[int, int]
+    pair_keys: np.ndarray  # sorted c·D + d of the pair columns
+    pair_status: np.ndarray  # int8 HighsBasisStatus of each
+    copy_keys: np.ndarray  # sorted k·C + c of the paid copy columns (copy k of craftsman c)
+    copy_status: np.ndarray
+    row_status: np.ndarray  # craftsman rows, then demand rows
+
+
+class WarmStart:
+    """What one solve of a round leaves for the next (see `solve`'s ``warm``): the final flow LP's pair columns
+    and basis.  A re-solve after a lock starts its column generation from them, so its first LP is a short
+    warm restart instead of a cold dual simplex and fewer pricing passes follow (benchmarks/NOTES.md)."""
+
+    def __init__(self) -> None:
+        self.last: _LastLP | None = None  # replaced whole, never changed in place: concurrent solves read it once
 
 
 class _Clock:
@@ -211,6 +242,7 @@ class _Instance:
         self.locked_team = np.bincount(self.locked_d, minlength=self.n_d)
         self.room = np.maximum(problem.capacity - self.locked_load, 0)
         self.open_slots = np.maximum(problem.slots - self.locked_team, 0)
+        self.warm: WarmStart | None = None  # set by `solve`
         self.lexicographic = problem.relevance is not None and problem.relevance_mode != "off"
         self.relevant_only = problem.relevance is not None and problem.relevance_mode == "only"
         if problem.is_sparse:
@@ -908,6 +940,12 @@ def _column_generation(
     start_c, start_d = candidates.initial()
     if SEED_WITH_PREVIOUS:
         seed_c, seed_d = np.r_[seed_c, instance.previous_c], np.r_[seed_d, instance.previous_d]
+    last = None if instance.warm is None else instance.warm.last
+    if last is not None and last.shape == (instance.n_c, instance.n_d):
+        last_c, last_d = np.divmod(last.pair_keys, instance.n_d)
+        seed_c, seed_d = np.r_[seed_c, last_c], np.r_[seed_d, last_d]
+    else:
+        last = None
     new_c, new_d = candidates.add(np.r_[start_c, seed_c], np.r_[start_d, seed_d])
     penalty = instance.problem.load_penalty if load_penalty is None else load_penalty
     flow = _FlowLP(instance, candidates, penalty, face)
@@ -916,9 +954,13 @@ def _column_generation(
     tolerance = 1e-9 * max(candidates.scale, np.finfo(float).tiny)
     for rounds in itertools.count(1):
         flow.add(new_c, new_d)
+        if rounds == 1 and last is not None:
+            flow.start_from(last)
         dual_c, dual_d = flow.run()
         new_c, new_d = candidates.violators(dual_c, dual_d, tolerance)
         if new_c.size == 0:
+            if instance.warm is not None:
+                instance.warm.last = flow.final()
             return (*flow.chosen_pairs(), flow)
         batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (instance.n_c + instance.n_d))
         if new_c.size > batch:  # the most violated columns first
@@ -960,7 +1002,7 @@ class _FlowLP:
             row_lower[n_c:][face.exact_team] = instance.open_slots[face.exact_team]
         paid = copies - free
         self.copy_rows = np.repeat(np.arange(n_c), paid)
-        copy_k = (
+        self.copy_k = copy_k = (
             np.arange(self.copy_rows.size) - np.repeat(np.cumsum(paid) - paid, paid) + free[self.copy_rows]
         )
         # a copy dearer than every profit together is never used: capping its cost keeps it finite
@@ -1005,6 +1047,43 @@ class _FlowLP:
         rows[0::2], rows[1::2] = pair_c, self.n_c + pair_d
         starts = np.arange(0, 2 * n, 2, dtype=np.int32)
         self.highs.addCols(n, -profit, lower, np.ones(n), 2 * n, starts, rows, np.ones(2 * n))
+
+    def _keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each copy column's key k·C + c and each pair column's c·D + d, in column order."""
+        pair_keys = np.concatenate(self.pair_c) * self.n_d + np.concatenate(self.pair_d)
+        return self.copy_k * self.n_c + self.copy_rows, pair_keys
+
+    def final(self) -> _LastLP:
+        """This LP's columns and basis, for the next solve of the round to start from."""
+        basis = self.highs.getBasis()
+        column = np.fromiter(map(int, basis.col_status), dtype=np.int8, count=self.highs.getNumCol())
+        row = np.fromiter(map(int, basis.row_status), dtype=np.int8, count=self.bound.size)
+        copy_keys, pair_keys = self._keys()
+        n_copies = copy_keys.size
+        copy_order, pair_order = np.argsort(copy_keys), np.argsort(pair_keys)
+        return _LastLP((self.n_c, self.n_d), pair_keys[pair_order], column[n_copies:][pair_order],
+                       copy_keys[copy_order], column[:n_copies][copy_order], row)
+
+    def start_from(self, last: _LastLP) -> None:
+        """Hand HiGHS the statuses ``last`` had for the columns and rows this LP shares with it (others at their
+        lower bound).  As an "alien" basis: HiGHS completes or repairs it (a lock changes rooms, bounds and
+        columns), then the dual simplex runs from there."""
+        copy_keys, pair_keys = self._keys()
+        column = np.full(copy_keys.size + pair_keys.size, _LOWER, dtype=np.int8)
+        for keys, offset, known, status in ((copy_keys, 0, last.copy_keys, last.copy_status),
+                                            (pair_keys, copy_keys.size, last.pair_keys, last.pair_status)):
+            position = _lookup(known, keys)
+            found = position >= 0
+            column[offset:offset + keys.size][found] = status[position[found]]
+        row = last.row_status.copy()
+        # a row status must name a finite bound: a ≤ row (no lower bound) is nonbasic at its upper one
+        row[(row == _LOWER) & ~np.isfinite(self.row_lower)] = _UPPER
+        basis = highspy.HighsBasis()
+        basis.col_status = [_STATUSES[s] for s in column.tolist()]
+        basis.row_status = [_STATUSES[s] for s in row.tolist()]
+        basis.valid, basis.alien = True, True
+        self.highs.setBasis(basis)
+        self.highs.setOptionValue("presolve", "off")  # presolve would set the basis aside
 
     def _matrix(self) -> tuple[np.ndarray, sp.csc_matrix]:
         import scipy.sparse as sp
