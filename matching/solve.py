@@ -349,6 +349,12 @@ class _DenseCandidates:
         self.degree = np.count_nonzero(self.outside, axis=0)
         self.scale = float(weight.max(initial=0.0))
         self._relevant_weight: np.ndarray | None = None
+        # when watched (a warm start): did the last pricing pass meet an outside pair of reduced profit ~0?
+        self.watch_ties = self.tied = False
+
+    def reset(self) -> None:
+        """Nothing in the restricted problem any more (a column generation from nothing again)."""
+        self.outside = self.weight > 0
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """The best few craftsmen of every demand (or the ``start`` pairs given)."""
@@ -424,11 +430,13 @@ class _DenseCandidates:
         return _DenseCandidates(self.instance, weight, start=(phase.edge_c, phase.edge_d))
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
-        """Pairs outside the restricted set whose reduced profit is positive."""
+        """Pairs outside the restricted set whose reduced profit is positive (``tied``: some are ~0)."""
         found_c, found_d = [], []
+        self.tied = False
         blocks = list(self._blocks())
         if not blocks:
             return _no_pairs()
+        threshold = -tolerance if self.watch_ties else tolerance
         # one buffer each, reused by every block: fresh 30 MB temporaries per block cost page faults
         profit_buffer = np.empty((blocks[0].stop - blocks[0].start, self.weight.shape[1]))
         hit_buffer = np.empty(profit_buffer.shape, dtype=bool)
@@ -437,9 +445,13 @@ class _DenseCandidates:
             profit, hit = profit_buffer[: block.shape[0]], hit_buffer[: block.shape[0]]
             np.add(block, dual_d[rows, None], out=profit)  # the same sums, in the same order, as before
             np.add(profit, dual_c[None, :], out=profit)
-            np.greater(profit, tolerance, out=hit)
+            np.greater(profit, threshold, out=hit)
             hit &= self.outside[rows]
             d, c = np.nonzero(hit)
+            if self.watch_ties:
+                above = profit[d, c] > tolerance
+                self.tied |= not above.all()
+                d, c = d[above], c[above]
             found_c.append(c)
             found_d.append(d + rows.start)
         return np.concatenate(found_c), np.concatenate(found_d)
@@ -494,6 +506,10 @@ class _SparseCandidates:
         self.chosen = np.zeros(kept.size, dtype=bool)
         self.degree = np.bincount(self.c, minlength=instance.n_c)
         self.scale = float(weight.max(initial=0.0))
+        self.watch_ties = self.tied = False  # as `_DenseCandidates`
+
+    def reset(self) -> None:
+        self.chosen[:] = False
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """Each demand's best craftsmen for its open slots and each craftsman's best demands for its room
@@ -545,6 +561,7 @@ class _SparseCandidates:
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         profit = self.weight + dual_c[self.c] + dual_d[self.d]
         hit = (profit > tolerance) & ~self.chosen
+        self.tied = self.watch_ties and bool(np.any((profit > -tolerance) & ~hit & ~self.chosen))
         return self.c[hit], self.d[hit]
 
     def everything(self) -> tuple[np.ndarray, np.ndarray]:
@@ -933,19 +950,25 @@ def _column_generation(
     *,
     load_penalty: float | None = None,
     face: _Face | None = None,
+    warm: bool = True,
 ):
     """Solve the flow LP over a growing pair set until no pair prices out positive.
 
+    Started from the last solve's LP (``instance.warm``, unless ``warm`` is false), it keeps the optimum only
+    when it is the LP's unique one: then every route reaches it; otherwise it starts again from nothing.
+
     Returns the chosen pairs and the LP (its last duals are optimal for every candidate)."""
+    given = (seed_c, seed_d)
     start_c, start_d = candidates.initial()
     if SEED_WITH_PREVIOUS:
         seed_c, seed_d = np.r_[seed_c, instance.previous_c], np.r_[seed_d, instance.previous_d]
-    last = None if instance.warm is None else instance.warm.last
+    last = None if instance.warm is None or not warm else instance.warm.last
     if last is not None and last.shape == (instance.n_c, instance.n_d):
         last_c, last_d = np.divmod(last.pair_keys, instance.n_d)
         seed_c, seed_d = np.r_[seed_c, last_c], np.r_[seed_d, last_d]
     else:
         last = None
+    candidates.watch_ties = last is not None
     new_c, new_d = candidates.add(np.r_[start_c, seed_c], np.r_[start_d, seed_d])
     penalty = instance.problem.load_penalty if load_penalty is None else load_penalty
     flow = _FlowLP(instance, candidates, penalty, face)
@@ -959,6 +982,12 @@ def _column_generation(
         dual_c, dual_d = flow.run()
         new_c, new_d = candidates.violators(dual_c, dual_d, tolerance)
         if new_c.size == 0:
+            if last is not None and (candidates.tied or not flow.unique_optimum()):
+                # another optimum ties with this one: a solve from nothing might reach that one, and the result
+                # must not depend on what this process solved before
+                candidates.reset()
+                return _column_generation(instance, candidates, *given, load_penalty=load_penalty, face=face,
+                                          warm=False)
             if instance.warm is not None:
                 instance.warm.last = flow.final()
             return (*flow.chosen_pairs(), flow)
@@ -1053,11 +1082,60 @@ class _FlowLP:
         pair_keys = np.concatenate(self.pair_c) * self.n_d + np.concatenate(self.pair_d)
         return self.copy_k * self.n_c + self.copy_rows, pair_keys
 
-    def final(self) -> _LastLP:
-        """This LP's columns and basis, for the next solve of the round to start from."""
+    def _statuses(self) -> tuple[np.ndarray, np.ndarray]:
+        """The basis status (int8 HighsBasisStatus) of every column and row of the last run."""
         basis = self.highs.getBasis()
         column = np.fromiter(map(int, basis.col_status), dtype=np.int8, count=self.highs.getNumCol())
         row = np.fromiter(map(int, basis.row_status), dtype=np.int8, count=self.bound.size)
+        return column, row
+
+    def unique_optimum(self) -> bool:
+        """Whether every optimum over these columns chooses the pairs the last run chose.
+
+        The LP is a min-cost flow (source → craftsman: free room and paid copies; craftsman → demand: pairs;
+        demand → sink: open slots; the flow's value is free).  Another optimum differs from this one by a
+        cycle of residual arcs whose reduced costs are all 0, so the chosen pairs are the only optimal ones
+        when no pair arc with a ~0 reduced cost lies on a cycle of such arcs: its two ends are in different
+        strongly connected components of the graph of the ~0 residual arcs."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        solution = self.highs.getSolution()
+        x, column_dual = np.asarray(solution.col_value), np.asarray(solution.col_dual)
+        activity, row_dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
+        tolerance = 1e-9  # the LP's units: the largest profit is 1
+        n_c, n_copies = self.n_c, self.copy_rows.size
+        source, sink = n_c + self.n_d, n_c + self.n_d + 1
+        craftsman_node, demand_node = np.arange(n_c), n_c + np.arange(self.n_d)
+        zero_row = np.abs(row_dual) <= tolerance
+        loose = self.row_lower < self.bound  # not an equality of a lexicographic face
+        room = zero_row & loose & (activity < self.bound - 0.5)  # a row's flow may rise at no cost…
+        used = zero_row & loose & (activity > np.where(np.isfinite(self.row_lower), self.row_lower, 0) + 0.5)
+        load = np.bincount(np.concatenate(self.pair_c), weights=x[n_copies:], minlength=n_c)
+        used[:n_c] &= load > 0.5  # … or fall (a craftsman row counts his copies: only his pairs' flow can fall)
+        copy_zero = np.abs(column_dual[:n_copies]) <= tolerance
+        pair_c, pair_d = np.concatenate(self.pair_c), np.concatenate(self.pair_d)
+        pair_x = x[n_copies:] > 0.5
+        pair_zero = (np.abs(column_dual[n_copies:]) <= tolerance) & (np.concatenate(self.lower) < 1.0)
+        tails = [np.array([sink, source]), np.full(int(room[:n_c].sum()), source), craftsman_node[used[:n_c]],
+                 np.full(int((copy_zero & (x[:n_copies] < 0.5)).sum()), source),
+                 self.copy_rows[copy_zero & (x[:n_copies] > 0.5)],
+                 demand_node[room[n_c:]], np.full(int(used[n_c:].sum()), sink),
+                 pair_c[pair_zero & ~pair_x], demand_node[pair_d[pair_zero & pair_x]]]
+        heads = [np.array([source, sink]), craftsman_node[room[:n_c]], np.full(int(used[:n_c].sum()), source),
+                 self.copy_rows[copy_zero & (x[:n_copies] < 0.5)],
+                 np.full(int((copy_zero & (x[:n_copies] > 0.5)).sum()), source),
+                 np.full(int(room[n_c:].sum()), sink), demand_node[used[n_c:]],
+                 demand_node[pair_d[pair_zero & ~pair_x]], pair_c[pair_zero & pair_x]]
+        tail, head = np.concatenate(tails), np.concatenate(heads)
+        graph = coo_matrix((np.ones(tail.size), (tail, head)), shape=(sink + 1, sink + 1)).tocsr()
+        _, component = connected_components(graph, directed=True, connection="strong")
+        ends_c, ends_d = pair_c[pair_zero], demand_node[pair_d[pair_zero]]
+        return not np.any(component[ends_c] == component[ends_d])
+
+    def final(self) -> _LastLP:
+        """This LP's columns and basis, for the next solve of the round to start from."""
+        column, row = self._statuses()
         copy_keys, pair_keys = self._keys()
         n_copies = copy_keys.size
         copy_order, pair_order = np.argsort(copy_keys), np.argsort(pair_keys)
