@@ -127,9 +127,11 @@ def build_problem(
         "roles": team_roles(craftsmen, demands, roles, role_locks),
     }
     if scored is not None and scored.total is not None:
-        allowed = scored.allowed.copy(order="K")  # the rules but the exclusions; EXCLUDED is just these pairs
+        allowed = scored.allowed  # the rules but the exclusions; EXCLUDED is just these pairs
         excluded = rnd.excluded.tocoo()
-        allowed[excluded.row, excluded.col] = False
+        if excluded.nnz:  # the kept mask is read-only and shared by the round's solves: a copy with them off
+            allowed = allowed.copy(order="K")
+            allowed[excluded.row, excluded.col] = False
         return Problem(
             craftsmen.ids,
             demands.ids,
