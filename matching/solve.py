@@ -169,7 +169,12 @@ def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = No
         if pair_c is None:
             return Result(status=INFEASIBLE, message=solver, timings=clock.laps)
     else:
-        pair_c, pair_d, solver = _optimise(instance, candidates, method)
+        try:
+            pair_c, pair_d, solver = _optimise(instance, candidates, method)
+        except _TiedOptimum:  # what a solve from nothing finds, then: the result must not depend on earlier solves
+            instance.use_warm = False
+            candidates = instance.candidates()
+            pair_c, pair_d, solver = _optimise(instance, candidates, method)
     clock.lap("optimise")
     result = _build_result(instance, candidates, pair_c, pair_d, solver)
     if problem.roles:
@@ -200,11 +205,18 @@ class _LastLP:
 
 class WarmStart:
     """What one solve of a round leaves for the next (see `solve`'s ``warm``): the final flow LP's pair columns
-    and basis.  A re-solve after a lock starts its column generation from them, so its first LP is a short
-    warm restart instead of a cold dual simplex and fewer pricing passes follow (benchmarks/NOTES.md)."""
+    and basis, and the pairs relevance first's max-flows saw.  A re-solve after a lock starts from them, so its
+    first LP is a short warm restart instead of a cold dual simplex, fewer pricing passes follow, and the
+    max-flows need few pricing rounds (benchmarks/NOTES.md)."""
 
     def __init__(self) -> None:
-        self.last: _LastLP | None = None  # replaced whole, never changed in place: concurrent solves read it once
+        # each replaced whole, never changed in place: concurrent solves of the round read them once
+        self.last: _LastLP | None = None
+        self.edges: tuple[tuple[int, int], np.ndarray] | None = None  # (shape, c·D + d keys)
+
+
+class _TiedOptimum(Exception):
+    """A warm-started LP reached an optimum that ties with another: the solve starts again from nothing."""
 
 
 class _Clock:
@@ -243,6 +255,7 @@ class _Instance:
         self.room = np.maximum(problem.capacity - self.locked_load, 0)
         self.open_slots = np.maximum(problem.slots - self.locked_team, 0)
         self.warm: WarmStart | None = None  # set by `solve`
+        self.use_warm = True  # false once a warm start met a tie: start from nothing, but still leave a warm start
         self.lexicographic = problem.relevance is not None and problem.relevance_mode != "off"
         self.relevant_only = problem.relevance is not None and problem.relevance_mode == "only"
         if problem.is_sparse:
@@ -352,10 +365,6 @@ class _DenseCandidates:
         # when watched (a warm start): did the last pricing pass meet an outside pair of reduced profit ~0?
         self.watch_ties = self.tied = False
 
-    def reset(self) -> None:
-        """Nothing in the restricted problem any more (a column generation from nothing again)."""
-        self.outside = self.weight > 0
-
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """The best few craftsmen of every demand (or the ``start`` pairs given)."""
         if self.start is not None:
@@ -380,15 +389,20 @@ class _DenseCandidates:
         rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
         return (slice(start, start + rows) for start in range(0, self.weight.shape[0], rows))
 
-    def relevant_pricer(self) -> Pricer:
+    def relevant_pricer(self, start_c: np.ndarray, start_d: np.ndarray) -> tuple[Pricer, np.ndarray, np.ndarray]:
         """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
-        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
+        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once.
+        Also returns the relevant candidates among the distinct pairs ``start_c``, ``start_d``, counted as
+        handed out."""
         instance, tiers = self.instance, self.instance.problem.relevance
         # the weights of relevant pairs, 0 elsewhere: priced here, then most of the second phase's face
         self._relevant_weight = relevant_weight = np.empty_like(self.weight)
         for rows in self._blocks():
             np.multiply(self.weight[rows], tiers[:, rows].T >= 1, out=relevant_weight[rows])
         handed = np.zeros(self.weight.shape, dtype=bool)
+        usable = relevant_weight[start_d, start_c] > 0
+        start_c, start_d = start_c[usable], start_d[usable]
+        handed[start_d, start_c] = True
         per_demand = min(instance.n_c, int(instance.open_slots.max(initial=0)) + 2)
 
         def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -409,7 +423,7 @@ class _DenseCandidates:
             handed[d, c] = True
             return c, d
 
-        return price
+        return price, start_c, start_d
 
     def on_face(self, phase: PhaseOne) -> _DenseCandidates:
         """These candidates without the pairs that no optimum of relevance phase 1 uses; phase 1's
@@ -508,9 +522,6 @@ class _SparseCandidates:
         self.scale = float(weight.max(initial=0.0))
         self.watch_ties = self.tied = False  # as `_DenseCandidates`
 
-    def reset(self) -> None:
-        self.chosen[:] = False
-
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """Each demand's best craftsmen for its open slots and each craftsman's best demands for its room
         (no spares: faster on scored rounds, see benchmarks/NOTES.md)."""
@@ -536,12 +547,17 @@ class _SparseCandidates:
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.weight[self._positions(c, d)]
 
-    def relevant_pricer(self) -> Pricer:
+    def relevant_pricer(self, start_c: np.ndarray, start_d: np.ndarray) -> tuple[Pricer, np.ndarray, np.ndarray]:
         """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
-        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
+        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once.
+        Also returns the relevant candidates among the distinct pairs ``start_c``, ``start_d``, counted as
+        handed out."""
         instance = self.instance
         relevant = instance.problem.relevance[self.kept] >= 1
         handed = np.zeros(self.kept.size, dtype=bool)
+        start = self._positions(start_c, start_d)
+        start = start[relevant[start]]
+        handed[start] = True
         per_demand = instance.open_slots + 2
 
         def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -551,7 +567,7 @@ class _SparseCandidates:
             handed[position] = True
             return self.c[position], self.d[position]
 
-        return price
+        return price, self.c[start], self.d[start]
 
     def on_face(self, phase: PhaseOne) -> _SparseCandidates:
         """These candidates without the pairs that no optimum of relevance phase 1 uses."""
@@ -671,9 +687,18 @@ def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.nd
     penalty by the flow LP on the optimal face of the first, seeded with a first-phase optimum."""
     from matching.relevant_fill import max_relevant_fill
 
+    shape, warm = (instance.n_c, instance.n_d), instance.warm
+    last = warm.edges if warm is not None and instance.use_warm and warm.last is not None else None
+    # the last solve's max-flow pairs: the same cuts and face (`max_relevant_fill`), other phase-2 seeds, which
+    # only a warm phase 2 (checked for ties) may take
+    usable = last is not None and last[0] == shape and warm.last.shape == shape
+    start_c, start_d = np.divmod(last[1], instance.n_d) if usable else _no_pairs()
+    price, start_c, start_d = candidates.relevant_pricer(start_c, start_d)
     phase = max_relevant_fill(
-        instance.room, instance.open_slots, instance.problem.priority, candidates.relevant_pricer()
+        instance.room, instance.open_slots, instance.problem.priority, price, start=(start_c, start_d)
     )
+    if warm is not None:
+        warm.edges = (shape, phase.edge_c * instance.n_d + phase.edge_d)
     if phase.value == 0:  # no relevant pair can be filled: the first phase constrains nothing
         pair_c, pair_d, _ = _column_generation(instance, candidates, *_no_pairs())
         return pair_c, pair_d, "flow"
@@ -956,19 +981,17 @@ def _column_generation(
     *,
     load_penalty: float | None = None,
     face: _Face | None = None,
-    warm: bool = True,
 ):
     """Solve the flow LP over a growing pair set until no pair prices out positive.
 
-    Started from the last solve's LP (``instance.warm``, unless ``warm`` is false), it keeps the optimum only
-    when it is the LP's unique one: then every route reaches it; otherwise it starts again from nothing.
+    Started from the last solve's LP (``instance.warm``), it keeps the optimum only when no other optimum
+    chooses other pairs: then every route reaches it; otherwise it raises `_TiedOptimum`.
 
     Returns the chosen pairs and the LP (its last duals are optimal for every candidate)."""
-    given = (seed_c, seed_d)
     start_c, start_d = candidates.initial()
     if SEED_WITH_PREVIOUS:
         seed_c, seed_d = np.r_[seed_c, instance.previous_c], np.r_[seed_d, instance.previous_d]
-    last = None if instance.warm is None or not warm else instance.warm.last
+    last = instance.warm.last if instance.warm is not None and instance.use_warm else None
     if last is not None and last.shape == (instance.n_c, instance.n_d):
         last_c, last_d = np.divmod(last.pair_keys, instance.n_d)
         seed_c, seed_d = np.r_[seed_c, last_c], np.r_[seed_d, last_d]
@@ -989,11 +1012,7 @@ def _column_generation(
         new_c, new_d = candidates.violators(dual_c, dual_d, tolerance)
         if new_c.size == 0:
             if last is not None and (candidates.tied or not flow.unique_optimum()):
-                # another optimum ties with this one: a solve from nothing might reach that one, and the result
-                # must not depend on what this process solved before
-                candidates.reset()
-                return _column_generation(instance, candidates, *given, load_penalty=load_penalty, face=face,
-                                          warm=False)
+                raise _TiedOptimum  # a solve from nothing might reach the other optimum
             if instance.warm is not None:
                 instance.warm.last = flow.final()
             return (*flow.chosen_pairs(), flow)
