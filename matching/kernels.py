@@ -267,6 +267,7 @@ def relevance_tiers(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.nd
     exact = _cross(rnd.held, ci, di) > 0
     family = _cross(rnd.family, ci, di) > 0
     industry = _cross(rnd.industry, ci, di) > 0
-    by_skill = np.where(exact, 2, np.where(family, 1, 0))
-    by_industry = np.where(names_industry, np.where(industry, 2, 0), 1)
-    return np.where(names_skill, by_skill, by_industry).astype(np.int8)
+    # in int8 throughout (bools viewed as 0/1): nested int64 np.where took 4x as long on a dense round's chunks
+    by_skill = exact.view(np.int8) + (exact | family).view(np.int8)  # 2 exact, 1 family only, 0 neither
+    by_industry = np.where(names_industry, industry.view(np.int8) * np.int8(2), np.int8(1))
+    return np.where(names_skill, by_skill, by_industry)
