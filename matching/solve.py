@@ -155,6 +155,8 @@ def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = No
     clock = _Clock()
     instance = _Instance(problem)
     instance.warm = warm
+    if warm is not None:  # read once: another solve of the round may replace them meanwhile
+        instance.last_lp, instance.last_edges = warm.last, warm.edges
     conflicts = instance.lock_conflicts()
     if conflicts:
         return Result(status=INFEASIBLE, message="; ".join(conflicts), timings=clock.laps)
@@ -256,6 +258,8 @@ class _Instance:
         self.open_slots = np.maximum(problem.slots - self.locked_team, 0)
         self.warm: WarmStart | None = None  # set by `solve`
         self.use_warm = True  # false once a warm start met a tie: start from nothing, but still leave a warm start
+        self.last_lp: _LastLP | None = None  # `warm`'s, as the solve began
+        self.last_edges: tuple[tuple[int, int], np.ndarray] | None = None
         self.lexicographic = problem.relevance is not None and problem.relevance_mode != "off"
         self.relevant_only = problem.relevance is not None and problem.relevance_mode == "only"
         if problem.is_sparse:
@@ -688,10 +692,10 @@ def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.nd
     from matching.relevant_fill import max_relevant_fill
 
     shape, warm = (instance.n_c, instance.n_d), instance.warm
-    last = warm.edges if warm is not None and instance.use_warm and warm.last is not None else None
+    last, last_lp = (instance.last_edges, instance.last_lp) if instance.use_warm else (None, None)
     # the last solve's max-flow pairs: the same cuts and face (`max_relevant_fill`), other phase-2 seeds, which
     # only a warm phase 2 (checked for ties) may take
-    usable = last is not None and last[0] == shape and warm.last.shape == shape
+    usable = last is not None and last[0] == shape and last_lp is not None and last_lp.shape == shape
     start_c, start_d = np.divmod(last[1], instance.n_d) if usable else _no_pairs()
     price, start_c, start_d = candidates.relevant_pricer(start_c, start_d)
     phase = max_relevant_fill(
@@ -991,7 +995,7 @@ def _column_generation(
     start_c, start_d = candidates.initial()
     if SEED_WITH_PREVIOUS:
         seed_c, seed_d = np.r_[seed_c, instance.previous_c], np.r_[seed_d, instance.previous_d]
-    last = instance.warm.last if instance.warm is not None and instance.use_warm else None
+    last = instance.last_lp if instance.use_warm else None
     if last is not None and last.shape == (instance.n_c, instance.n_d):
         last_c, last_d = np.divmod(last.pair_keys, instance.n_d)
         seed_c, seed_d = np.r_[seed_c, last_c], np.r_[seed_d, last_d]
