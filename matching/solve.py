@@ -122,8 +122,10 @@ def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = No
         assignment relaxation on small rounds and falls back to the flow LP; both are exact.
     warm : WarmStart, optional
         Kept by the caller between solves of one round (same craftsmen and demands): the flow LP
-        starts from the last solve's columns and basis, and leaves its own for the next solve.
-        Only the path changes: the loop still prices every candidate before it stops.
+        starts from the last solve's columns and basis (relevance first's max-flows from its pairs),
+        and leaves its own for the next solve.  Only the path changes: the loop still prices every
+        candidate before it stops, and an optimum that ties with another one is set aside for a
+        solve from nothing, so the result is the one without ``warm``.
 
     Returns
     -------
