@@ -127,53 +127,89 @@ def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]
     ['availability', 'can_onsite', 'can_remote']
     """
     pc, pd = np.asarray(pc, dtype=np.int64), np.asarray(pd, dtype=np.int64)
-    c, d = rnd.craftsmen, rnd.demands
-    km = great_circle_km(rnd, pc, pd)
-    coverage = availability_coverage(rnd, pc, pd)
-    continuity = sparse_lookup(rnd.continuity, pc, rnd.enterprise_d[pd])
-    track = _component(rnd, "track_record", pc, pd)  # the component's own value, not a second formula
+    ids = rnd.craftsmen.ids
+    # per pair, Python numbers read once from each array (numpy scalars cost ~10x a list item)
+    kms = great_circle_km(rnd, pc, pd).tolist()
+    coverages = availability_coverage(rnd, pc, pd).tolist()
+    continuities = sparse_lookup(rnd.continuity, pc, rnd.enterprise_d[pd]).tolist()
+    tracks = _component(rnd, "track_record", pc, pd).tolist()  # the component's own value, not a second formula
     services = _services_by_craftsman(rnd)
-    family_of = rnd.to_family.indices.tolist()  # one family column per skill column
-    held_skills, required_skills = _rows(c.skills), _rows(d.required_skills)
-    held_industries, named_industries = _rows(c.industries), _rows(d.industries)
-    targets = np.asarray(HONOUR_TARGET_BY_DIFFICULTY)
+    craftsman_of, demand_of = _craftsman_facts(rnd), _demand_facts(rnd)
     facts = []
-    for k, (i, j) in enumerate(zip(pc.tolist(), pd.tolist(), strict=True)):
-        held, required = held_skills(i), required_skills(j)
-        by_family: dict[int, tuple[float, int]] = {}
-        for column, level in held.items():
-            family = family_of[column]
-            by_family[family] = max(by_family.get(family, (0.0, -1)), (level, column))
+    for i, j, km, coverage, continuity, track in zip(pc.tolist(), pd.tolist(), kms, coverages, continuities, tracks,
+                                                     strict=True):
+        held, by_family, held_industries, can_onsite, can_remote, rank = craftsman_of(i)
+        required, families, named_industries, mode, target = demand_of(j)
         skills, family_skills, missing = [], [], []
-        for column, importance in sorted(required.items(), key=lambda item: (-item[1], item[0])):
+        for column, importance, family in required:
             if column in held:
                 skills.append({"column": column, "level": held[column], "importance": importance})
-            elif family_of[column] in by_family:
-                level, via = by_family[family_of[column]]
+            elif family in by_family:
+                level, via = by_family[family]
                 family_skills.append({"column": column, "via": via, "level": level})
             else:
                 missing.append(column)
-        shared_industries = sorted(set(held_industries(i)) & set(named_industries(j)))
         facts.append(
             {
                 "skills": skills,
                 "family_skills": family_skills,
                 "missing": missing,
-                "industries": shared_industries,
-                "distance_km": None if np.isnan(km[k]) else round(float(km[k]), 1),
-                "mode": DEMAND_MODES[int(rnd.mode_d[j])],
-                "can_onsite": bool(c.can_onsite[i]),
-                "can_remote": bool(c.can_remote[i]),
-                "honour_rank": int(rnd.rank_c[i]),
-                "honour_target": int(targets[d.difficulty[j]]),
-                "availability": round(float(coverage[k]), 3),
-                "continuity": round(float(continuity[k]), 3),
-                "track_record": _track_facts(
-                    services.get(c.ids[i], []), {family_of[col] for col in required}, float(track[k])
-                ),
+                "industries": sorted(held_industries & named_industries),
+                "distance_km": None if math.isnan(km) else round(km, 1),
+                "mode": mode,
+                "can_onsite": can_onsite,
+                "can_remote": can_remote,
+                "honour_rank": rank,
+                "honour_target": target,
+                "availability": round(coverage, 3),
+                "continuity": round(continuity, 3),
+                "track_record": _track_facts(services.get(ids[i], []), families, track),
             }
         )
     return facts
+
+
+def _craftsman_facts(rnd: PreparedRound):
+    """A memoised reader ``i → (held skills {column: level}, best held (level, column) per family, held industry
+    columns, can_onsite, can_remote, honour rank)`` of the craftsmen (read only by `pair_facts`)."""
+    c = rnd.craftsmen
+    family_of = rnd.to_family.indices.tolist()  # one family column per skill column
+    held_skills, held_industries = _rows(c.skills), _rows(c.industries)
+    memo: dict[int, tuple] = {}
+
+    def read(i: int) -> tuple:
+        if i not in memo:
+            held = held_skills(i)
+            by_family: dict[int, tuple[float, int]] = {}
+            for column, level in held.items():
+                family = family_of[column]
+                by_family[family] = max(by_family.get(family, (0.0, -1)), (level, column))
+            memo[i] = (held, by_family, set(held_industries(i)), bool(c.can_onsite[i]), bool(c.can_remote[i]),
+                       int(rnd.rank_c[i]))
+        return memo[i]
+
+    return read
+
+
+def _demand_facts(rnd: PreparedRound):
+    """A memoised reader ``j → (required (column, importance, family) most important first, their families, named
+    industry columns, mode, honour target)`` of the demands (read only by `pair_facts`)."""
+    d = rnd.demands
+    family_of = rnd.to_family.indices.tolist()
+    required_skills, named_industries = _rows(d.required_skills), _rows(d.industries)
+    targets = np.asarray(HONOUR_TARGET_BY_DIFFICULTY)
+    memo: dict[int, tuple] = {}
+
+    def read(j: int) -> tuple:
+        if j not in memo:
+            required = required_skills(j)
+            ordered = [(column, importance, family_of[column])
+                       for column, importance in sorted(required.items(), key=lambda item: (-item[1], item[0]))]
+            memo[j] = (ordered, {family_of[col] for col in required}, set(named_industries(j)),
+                       DEMAND_MODES[int(rnd.mode_d[j])], int(targets[d.difficulty[j]]))
+        return memo[j]
+
+    return read
 
 
 def _services_by_craftsman(rnd: PreparedRound) -> dict[str, list[tuple[set[int], float, int]]]:

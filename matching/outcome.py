@@ -169,7 +169,7 @@ def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOut
                             exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles,
                             role_locks=inputs.role_locks, scored=scored)
     built = time.perf_counter()
-    result = solve(problem)
+    result = solve(problem, warm=scored.warm)
     solved = time.perf_counter()
     proposals = describe(rnd, result, inputs.committed, facts_memo=scored.facts) if result.status == OPTIMAL else []
     timings = {"score": built - started, "solve": solved - built, "explain": time.perf_counter() - solved}

@@ -27,6 +27,7 @@ from matching.prepared import PreparedRound, prepare
 from matching.problem import Problem, Role, handed_over
 from matching.rules import ALLOWED, reason_label, rule_codes, score_and_mask
 from matching.scoring import explain
+from matching.solve import WarmStart
 
 Pair = tuple[str, str]
 
@@ -126,9 +127,11 @@ def build_problem(
         "roles": team_roles(craftsmen, demands, roles, role_locks),
     }
     if scored is not None and scored.total is not None:
-        allowed = scored.allowed.copy(order="K")  # the rules but the exclusions; EXCLUDED is just these pairs
+        allowed = scored.allowed  # the rules but the exclusions; EXCLUDED is just these pairs
         excluded = rnd.excluded.tocoo()
-        allowed[excluded.row, excluded.col] = False
+        if excluded.nnz:  # the kept mask is read-only and shared by the round's solves: a copy with them off
+            allowed = allowed.copy(order="K")
+            allowed[excluded.row, excluded.col] = False
         return Problem(
             craftsmen.ids,
             demands.ids,
@@ -178,6 +181,8 @@ class ScoredRound:
     allowed: np.ndarray | None = None  # (C, D) read-only: every hard rule but the exclusions
     # pair key (c·D + d) → `matching.explain.pair_facts` of the pair: they too read only what the key covers
     facts: dict[int, dict] = field(default_factory=dict, compare=False, repr=False)
+    # the last solve's flow LP (columns and basis), where the next solve of the round starts (`matching.solve`)
+    warm: WarmStart = field(default_factory=WarmStart, compare=False, repr=False)
 
 
 def score_round(

@@ -74,7 +74,8 @@ class PhaseOne:
 
 
 def max_relevant_fill(
-    room: np.ndarray, open_slots: np.ndarray, priority: np.ndarray, price: Pricer
+    room: np.ndarray, open_slots: np.ndarray, priority: np.ndarray, price: Pricer,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PhaseOne:
     """Phase 1 of relevance first, exactly (see the module notes).
 
@@ -86,13 +87,18 @@ def max_relevant_fill(
         Weight of a slot of each demand.
     price : callable
         Hands out relevant candidate pairs (see ``Pricer``); it remembers what it handed out.
+    start : (craftsmen, demands) int arrays, optional
+        Relevant candidate pairs to start from, distinct and never handed out by ``price`` (e.g. the
+        pairs of the round's last solve).  The optimum, the cuts and the face do not depend on them: each
+        level's cut is the set reachable from the source in the residual graph of every maximum flow, and
+        it is certified on all relevant pairs.  The assignment and the pairs seen may differ.
 
     Returns
     -------
     PhaseOne
     """
     n_c, n_d = room.size, open_slots.size
-    edge_c, edge_d = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    edge_c, edge_d = start if start is not None else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
     open_demand = open_slots > 0
     levels = np.unique(priority[open_demand])[::-1]
     tight_c, tight_d = np.zeros(n_c, dtype=bool), np.zeros(n_d, dtype=bool)

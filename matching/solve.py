@@ -110,7 +110,7 @@ def new_highs() -> highspy.Highs:
     return highs
 
 
-def solve(problem: Problem, *, method: str = "auto") -> Result:
+def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = None) -> Result:
     """Solve `problem` exactly.
 
     Parameters
@@ -120,6 +120,12 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     method : {"auto", "assignment", "flow"}
         The route for rounds without relevance phases, roles or floor: "auto" tries the dense
         assignment relaxation on small rounds and falls back to the flow LP; both are exact.
+    warm : WarmStart, optional
+        Kept by the caller between solves of one round (same craftsmen and demands): the flow LP
+        starts from the last solve's columns and basis (relevance first's max-flows from its pairs),
+        and leaves its own for the next solve.  Only the path changes: the loop still prices every
+        candidate before it stops, and an optimum that ties with another one is set aside for a
+        solve from nothing, so the result is the one without ``warm``.
 
     Returns
     -------
@@ -150,6 +156,9 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
         raise ValueError('method "assignment" needs dense scores')
     clock = _Clock()
     instance = _Instance(problem)
+    instance.warm = warm
+    if warm is not None:  # read once: another solve of the round may replace them meanwhile
+        instance.last_lp, instance.last_edges = warm.last, warm.edges
     conflicts = instance.lock_conflicts()
     if conflicts:
         return Result(status=INFEASIBLE, message="; ".join(conflicts), timings=clock.laps)
@@ -164,7 +173,12 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
         if pair_c is None:
             return Result(status=INFEASIBLE, message=solver, timings=clock.laps)
     else:
-        pair_c, pair_d, solver = _optimise(instance, candidates, method)
+        try:
+            pair_c, pair_d, solver = _optimise(instance, candidates, method)
+        except _TiedOptimum:  # what a solve from nothing finds, then: the result must not depend on earlier solves
+            instance.use_warm = False
+            candidates = instance.candidates()
+            pair_c, pair_d, solver = _optimise(instance, candidates, method)
     clock.lap("optimise")
     result = _build_result(instance, candidates, pair_c, pair_d, solver)
     if problem.roles:
@@ -174,6 +188,39 @@ def solve(problem: Problem, *, method: str = "auto") -> Result:
     clock.lap("explain")
     result.timings = clock.laps
     return result
+
+
+_STATUSES = tuple(highspy.HighsBasisStatus.__members__.values())
+_LOWER, _BASIC, _UPPER = (int(highspy.HighsBasisStatus.kLower), int(highspy.HighsBasisStatus.kBasic),
+                          int(highspy.HighsBasisStatus.kUpper))
+
+
+@dataclass(frozen=True)
+class _LastLP:
+    """The final flow LP of a solve: its columns by key and the simplex status of each column and row."""
+
+    shape: tuple[int, int]
+    pair_keys: np.ndarray  # sorted c·D + d of the pair columns
+    pair_status: np.ndarray  # int8 HighsBasisStatus of each
+    copy_keys: np.ndarray  # sorted k·C + c of the paid copy columns (copy k of craftsman c)
+    copy_status: np.ndarray
+    row_status: np.ndarray  # craftsman rows, then demand rows
+
+
+class WarmStart:
+    """What one solve of a round leaves for the next (see `solve`'s ``warm``): the final flow LP's pair columns
+    and basis, and the pairs relevance first's max-flows saw.  A re-solve after a lock starts from them, so its
+    first LP is a short warm restart instead of a cold dual simplex, fewer pricing passes follow, and the
+    max-flows need few pricing rounds (benchmarks/NOTES.md)."""
+
+    def __init__(self) -> None:
+        # each replaced whole, never changed in place: concurrent solves of the round read them once
+        self.last: _LastLP | None = None
+        self.edges: tuple[tuple[int, int], np.ndarray] | None = None  # (shape, c·D + d keys)
+
+
+class _TiedOptimum(Exception):
+    """A warm-started LP reached an optimum that ties with another: the solve starts again from nothing."""
 
 
 class _Clock:
@@ -211,6 +258,10 @@ class _Instance:
         self.locked_team = np.bincount(self.locked_d, minlength=self.n_d)
         self.room = np.maximum(problem.capacity - self.locked_load, 0)
         self.open_slots = np.maximum(problem.slots - self.locked_team, 0)
+        self.warm: WarmStart | None = None  # set by `solve`
+        self.use_warm = True  # false once a warm start met a tie: start from nothing, but still leave a warm start
+        self.last_lp: _LastLP | None = None  # `warm`'s, as the solve began
+        self.last_edges: tuple[tuple[int, int], np.ndarray] | None = None
         self.lexicographic = problem.relevance is not None and problem.relevance_mode != "off"
         self.relevant_only = problem.relevance is not None and problem.relevance_mode == "only"
         if problem.is_sparse:
@@ -317,6 +368,8 @@ class _DenseCandidates:
         self.degree = np.count_nonzero(self.outside, axis=0)
         self.scale = float(weight.max(initial=0.0))
         self._relevant_weight: np.ndarray | None = None
+        # when watched (a warm start): did the last pricing pass meet an outside pair of reduced profit ~0?
+        self.watch_ties = self.tied = False
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """The best few craftsmen of every demand (or the ``start`` pairs given)."""
@@ -342,15 +395,20 @@ class _DenseCandidates:
         rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
         return (slice(start, start + rows) for start in range(0, self.weight.shape[0], rows))
 
-    def relevant_pricer(self) -> Pricer:
+    def relevant_pricer(self, start_c: np.ndarray, start_d: np.ndarray) -> tuple[Pricer, np.ndarray, np.ndarray]:
         """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
-        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
+        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once.
+        Also returns the relevant candidates among the distinct pairs ``start_c``, ``start_d``, counted as
+        handed out."""
         instance, tiers = self.instance, self.instance.problem.relevance
         # the weights of relevant pairs, 0 elsewhere: priced here, then most of the second phase's face
         self._relevant_weight = relevant_weight = np.empty_like(self.weight)
         for rows in self._blocks():
             np.multiply(self.weight[rows], tiers[:, rows].T >= 1, out=relevant_weight[rows])
         handed = np.zeros(self.weight.shape, dtype=bool)
+        usable = relevant_weight[start_d, start_c] > 0
+        start_c, start_d = start_c[usable], start_d[usable]
+        handed[start_d, start_c] = True
         per_demand = min(instance.n_c, int(instance.open_slots.max(initial=0)) + 2)
 
         def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -371,7 +429,7 @@ class _DenseCandidates:
             handed[d, c] = True
             return c, d
 
-        return price
+        return price, start_c, start_d
 
     def on_face(self, phase: PhaseOne) -> _DenseCandidates:
         """These candidates without the pairs that no optimum of relevance phase 1 uses; phase 1's
@@ -392,11 +450,13 @@ class _DenseCandidates:
         return _DenseCandidates(self.instance, weight, start=(phase.edge_c, phase.edge_d))
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
-        """Pairs outside the restricted set whose reduced profit is positive."""
+        """Pairs outside the restricted set whose reduced profit is positive (``tied``: some are ~0)."""
         found_c, found_d = [], []
+        self.tied = False
         blocks = list(self._blocks())
         if not blocks:
             return _no_pairs()
+        threshold = -tolerance if self.watch_ties else tolerance
         # one buffer each, reused by every block: fresh 30 MB temporaries per block cost page faults
         profit_buffer = np.empty((blocks[0].stop - blocks[0].start, self.weight.shape[1]))
         hit_buffer = np.empty(profit_buffer.shape, dtype=bool)
@@ -405,15 +465,19 @@ class _DenseCandidates:
             profit, hit = profit_buffer[: block.shape[0]], hit_buffer[: block.shape[0]]
             np.add(block, dual_d[rows, None], out=profit)  # the same sums, in the same order, as before
             np.add(profit, dual_c[None, :], out=profit)
-            np.greater(profit, tolerance, out=hit)
+            np.greater(profit, threshold, out=hit)
             hit &= self.outside[rows]
-            d, c = np.nonzero(hit)
+            d, c = _nonzero(hit)
+            if self.watch_ties:
+                above = profit[d, c] > tolerance
+                self.tied |= not above.all()
+                d, c = d[above], c[above]
             found_c.append(c)
             found_d.append(d + rows.start)
         return np.concatenate(found_c), np.concatenate(found_d)
 
     def everything(self) -> tuple[np.ndarray, np.ndarray]:
-        d, c = np.nonzero(self.weight > 0)
+        d, c = _nonzero(self.weight > 0)
         return c, d
 
     def _unsticky_scores(self) -> np.ndarray:
@@ -462,6 +526,7 @@ class _SparseCandidates:
         self.chosen = np.zeros(kept.size, dtype=bool)
         self.degree = np.bincount(self.c, minlength=instance.n_c)
         self.scale = float(weight.max(initial=0.0))
+        self.watch_ties = self.tied = False  # as `_DenseCandidates`
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """Each demand's best craftsmen for its open slots and each craftsman's best demands for its room
@@ -488,12 +553,17 @@ class _SparseCandidates:
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.weight[self._positions(c, d)]
 
-    def relevant_pricer(self) -> Pricer:
+    def relevant_pricer(self, start_c: np.ndarray, start_d: np.ndarray) -> tuple[Pricer, np.ndarray, np.ndarray]:
         """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
-        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once."""
+        (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once.
+        Also returns the relevant candidates among the distinct pairs ``start_c``, ``start_d``, counted as
+        handed out."""
         instance = self.instance
         relevant = instance.problem.relevance[self.kept] >= 1
         handed = np.zeros(self.kept.size, dtype=bool)
+        start = self._positions(start_c, start_d)
+        start = start[relevant[start]]
+        handed[start] = True
         per_demand = instance.open_slots + 2
 
         def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -503,7 +573,7 @@ class _SparseCandidates:
             handed[position] = True
             return self.c[position], self.d[position]
 
-        return price
+        return price, self.c[start], self.d[start]
 
     def on_face(self, phase: PhaseOne) -> _SparseCandidates:
         """These candidates without the pairs that no optimum of relevance phase 1 uses."""
@@ -513,6 +583,7 @@ class _SparseCandidates:
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         profit = self.weight + dual_c[self.c] + dual_d[self.d]
         hit = (profit > tolerance) & ~self.chosen
+        self.tied = self.watch_ties and bool(np.any((profit > -tolerance) & ~hit & ~self.chosen))
         return self.c[hit], self.d[hit]
 
     def everything(self) -> tuple[np.ndarray, np.ndarray]:
@@ -622,9 +693,18 @@ def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.nd
     penalty by the flow LP on the optimal face of the first, seeded with a first-phase optimum."""
     from matching.relevant_fill import max_relevant_fill
 
+    shape, warm = (instance.n_c, instance.n_d), instance.warm
+    last, last_lp = (instance.last_edges, instance.last_lp) if instance.use_warm else (None, None)
+    # the last solve's max-flow pairs: the same cuts and face (`max_relevant_fill`), other phase-2 seeds, which
+    # only a warm phase 2 (checked for ties) may take
+    usable = last is not None and last[0] == shape and last_lp is not None and last_lp.shape == shape
+    start_c, start_d = np.divmod(last[1], instance.n_d) if usable else _no_pairs()
+    price, start_c, start_d = candidates.relevant_pricer(start_c, start_d)
     phase = max_relevant_fill(
-        instance.room, instance.open_slots, instance.problem.priority, candidates.relevant_pricer()
+        instance.room, instance.open_slots, instance.problem.priority, price, start=(start_c, start_d)
     )
+    if warm is not None:
+        warm.edges = (shape, phase.edge_c * instance.n_d + phase.edge_d)
     if phase.value == 0:  # no relevant pair can be filled: the first phase constrains nothing
         pair_c, pair_d, _ = _column_generation(instance, candidates, *_no_pairs())
         return pair_c, pair_d, "flow"
@@ -660,7 +740,7 @@ class _Teams:
             position = np.flatnonzero(usable)
             c, d = problem.pair_craftsman[position], problem.pair_demand[position]
         else:
-            d, c = np.nonzero(candidates.weight > 0)
+            d, c = _nonzero(candidates.weight > 0)
             c, d = np.r_[c, instance.locked_c], np.r_[d, instance.locked_d]
             position = (c, d)
         weight = problem.priority[d] * instance.score_of(c, d)
@@ -854,6 +934,12 @@ class _Teams:
             )
 
 
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a 2-D mask, same indices in the same (row-major) order: flat positions split by
+    divmod take ~1/20 of the time of numpy's 2-D nonzero on a mostly false mask (benchmarks/NOTES.md)."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
 def _no_pairs() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
 
@@ -904,10 +990,20 @@ def _column_generation(
 ):
     """Solve the flow LP over a growing pair set until no pair prices out positive.
 
+    Started from the last solve's LP (``instance.warm``), it keeps the optimum only when no other optimum
+    chooses other pairs: then every route reaches it; otherwise it raises `_TiedOptimum`.
+
     Returns the chosen pairs and the LP (its last duals are optimal for every candidate)."""
     start_c, start_d = candidates.initial()
     if SEED_WITH_PREVIOUS:
         seed_c, seed_d = np.r_[seed_c, instance.previous_c], np.r_[seed_d, instance.previous_d]
+    last = instance.last_lp if instance.use_warm else None
+    if last is not None and last.shape == (instance.n_c, instance.n_d):
+        last_c, last_d = np.divmod(last.pair_keys, instance.n_d)
+        seed_c, seed_d = np.r_[seed_c, last_c], np.r_[seed_d, last_d]
+    else:
+        last = None
+    candidates.watch_ties = last is not None
     new_c, new_d = candidates.add(np.r_[start_c, seed_c], np.r_[start_d, seed_d])
     penalty = instance.problem.load_penalty if load_penalty is None else load_penalty
     flow = _FlowLP(instance, candidates, penalty, face)
@@ -916,9 +1012,15 @@ def _column_generation(
     tolerance = 1e-9 * max(candidates.scale, np.finfo(float).tiny)
     for rounds in itertools.count(1):
         flow.add(new_c, new_d)
+        if rounds == 1 and last is not None:
+            flow.start_from(last)
         dual_c, dual_d = flow.run()
         new_c, new_d = candidates.violators(dual_c, dual_d, tolerance)
         if new_c.size == 0:
+            if last is not None and (candidates.tied or not flow.unique_optimum()):
+                raise _TiedOptimum  # a solve from nothing might reach the other optimum
+            if instance.warm is not None:
+                instance.warm.last = flow.final()
             return (*flow.chosen_pairs(), flow)
         batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (instance.n_c + instance.n_d))
         if new_c.size > batch:  # the most violated columns first
@@ -960,7 +1062,7 @@ class _FlowLP:
             row_lower[n_c:][face.exact_team] = instance.open_slots[face.exact_team]
         paid = copies - free
         self.copy_rows = np.repeat(np.arange(n_c), paid)
-        copy_k = (
+        self.copy_k = copy_k = (
             np.arange(self.copy_rows.size) - np.repeat(np.cumsum(paid) - paid, paid) + free[self.copy_rows]
         )
         # a copy dearer than every profit together is never used: capping its cost keeps it finite
@@ -1005,6 +1107,92 @@ class _FlowLP:
         rows[0::2], rows[1::2] = pair_c, self.n_c + pair_d
         starts = np.arange(0, 2 * n, 2, dtype=np.int32)
         self.highs.addCols(n, -profit, lower, np.ones(n), 2 * n, starts, rows, np.ones(2 * n))
+
+    def _keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each copy column's key k·C + c and each pair column's c·D + d, in column order."""
+        pair_keys = np.concatenate(self.pair_c) * self.n_d + np.concatenate(self.pair_d)
+        return self.copy_k * self.n_c + self.copy_rows, pair_keys
+
+    def _statuses(self) -> tuple[np.ndarray, np.ndarray]:
+        """The basis status (int8 HighsBasisStatus) of every column and row of the last run."""
+        basis = self.highs.getBasis()
+        column = np.fromiter(map(int, basis.col_status), dtype=np.int8, count=self.highs.getNumCol())
+        row = np.fromiter(map(int, basis.row_status), dtype=np.int8, count=self.bound.size)
+        return column, row
+
+    def unique_optimum(self) -> bool:
+        """Whether every optimum over these columns chooses the pairs the last run chose.
+
+        The LP is a min-cost flow (source → craftsman: free room and paid copies; craftsman → demand: pairs;
+        demand → sink: open slots; the flow's value is free).  Another optimum differs from this one by a
+        cycle of residual arcs whose reduced costs are all 0, so the chosen pairs are the only optimal ones
+        when no pair arc with a ~0 reduced cost lies on a cycle of such arcs: its two ends are in different
+        strongly connected components of the graph of the ~0 residual arcs."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        solution = self.highs.getSolution()
+        x, column_dual = np.asarray(solution.col_value), np.asarray(solution.col_dual)
+        activity, row_dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
+        tolerance = 1e-9  # the LP's units: the largest profit is 1
+        n_c, n_copies = self.n_c, self.copy_rows.size
+        source, sink = n_c + self.n_d, n_c + self.n_d + 1
+        craftsman_node, demand_node = np.arange(n_c), n_c + np.arange(self.n_d)
+        zero_row = np.abs(row_dual) <= tolerance
+        loose = self.row_lower < self.bound  # not an equality of a lexicographic face
+        room = zero_row & loose & (activity < self.bound - 0.5)  # a row's flow may rise at no cost…
+        used = zero_row & loose & (activity > np.where(np.isfinite(self.row_lower), self.row_lower, 0) + 0.5)
+        load = np.bincount(np.concatenate(self.pair_c), weights=x[n_copies:], minlength=n_c)
+        used[:n_c] &= load > 0.5  # … or fall (a craftsman row counts his copies: only his pairs' flow can fall)
+        copy_zero = np.abs(column_dual[:n_copies]) <= tolerance
+        pair_c, pair_d = np.concatenate(self.pair_c), np.concatenate(self.pair_d)
+        pair_x = x[n_copies:] > 0.5
+        pair_zero = (np.abs(column_dual[n_copies:]) <= tolerance) & (np.concatenate(self.lower) < 1.0)
+        tails = [np.array([sink, source]), np.full(int(room[:n_c].sum()), source), craftsman_node[used[:n_c]],
+                 np.full(int((copy_zero & (x[:n_copies] < 0.5)).sum()), source),
+                 self.copy_rows[copy_zero & (x[:n_copies] > 0.5)],
+                 demand_node[room[n_c:]], np.full(int(used[n_c:].sum()), sink),
+                 pair_c[pair_zero & ~pair_x], demand_node[pair_d[pair_zero & pair_x]]]
+        heads = [np.array([source, sink]), craftsman_node[room[:n_c]], np.full(int(used[:n_c].sum()), source),
+                 self.copy_rows[copy_zero & (x[:n_copies] < 0.5)],
+                 np.full(int((copy_zero & (x[:n_copies] > 0.5)).sum()), source),
+                 np.full(int(room[n_c:].sum()), sink), demand_node[used[n_c:]],
+                 demand_node[pair_d[pair_zero & ~pair_x]], pair_c[pair_zero & pair_x]]
+        tail, head = np.concatenate(tails), np.concatenate(heads)
+        graph = coo_matrix((np.ones(tail.size), (tail, head)), shape=(sink + 1, sink + 1)).tocsr()
+        _, component = connected_components(graph, directed=True, connection="strong")
+        ends_c, ends_d = pair_c[pair_zero], demand_node[pair_d[pair_zero]]
+        return not np.any(component[ends_c] == component[ends_d])
+
+    def final(self) -> _LastLP:
+        """This LP's columns and basis, for the next solve of the round to start from."""
+        column, row = self._statuses()
+        copy_keys, pair_keys = self._keys()
+        n_copies = copy_keys.size
+        copy_order, pair_order = np.argsort(copy_keys), np.argsort(pair_keys)
+        return _LastLP((self.n_c, self.n_d), pair_keys[pair_order], column[n_copies:][pair_order],
+                       copy_keys[copy_order], column[:n_copies][copy_order], row)
+
+    def start_from(self, last: _LastLP) -> None:
+        """Hand HiGHS the statuses ``last`` had for the columns and rows this LP shares with it (others at their
+        lower bound).  As an "alien" basis: HiGHS completes or repairs it (a lock changes rooms, bounds and
+        columns), then the dual simplex runs from there."""
+        copy_keys, pair_keys = self._keys()
+        column = np.full(copy_keys.size + pair_keys.size, _LOWER, dtype=np.int8)
+        for keys, offset, known, status in ((copy_keys, 0, last.copy_keys, last.copy_status),
+                                            (pair_keys, copy_keys.size, last.pair_keys, last.pair_status)):
+            position = _lookup(known, keys)
+            found = position >= 0
+            column[offset:offset + keys.size][found] = status[position[found]]
+        row = last.row_status.copy()
+        # a row status must name a finite bound: a ≤ row (no lower bound) is nonbasic at its upper one
+        row[(row == _LOWER) & ~np.isfinite(self.row_lower)] = _UPPER
+        basis = highspy.HighsBasis()
+        basis.col_status = [_STATUSES[s] for s in column.tolist()]
+        basis.row_status = [_STATUSES[s] for s in row.tolist()]
+        basis.valid, basis.alien = True, True
+        self.highs.setBasis(basis)
+        self.highs.setOptionValue("presolve", "off")  # presolve would set the basis aside
 
     def _matrix(self) -> tuple[np.ndarray, sp.csc_matrix]:
         import scipy.sparse as sp

@@ -122,3 +122,19 @@ def test_the_remembered_pair_facts_start_afresh_beyond_their_bound(monkeypatch):
     again = run_round(inputs, reuse=first.scored)
     assert len(first.scored.facts) == 5  # over the bound: only the pairs described now are kept
     assert _rows(again) == _rows(run_round(inputs))
+
+
+def test_a_round_without_exclusions_solves_on_the_kept_rule_mask_and_exclusions_leave_it_alone():
+    """The kept mask of the rules (9M cells at province scale) is not copied for a solve without exclusions; a solve
+    with one gets its own copy with the pair off, and the kept mask stays as it was for the next solve."""
+    craftsmen, demands, history = _pools()
+    first = run_round(RoundInputs(craftsmen, demands, DENSE, history=history))
+    kept = first.scored.allowed
+    assert first.problem.allowed is kept and not kept.flags.writeable
+    before = kept.copy()
+    second = _changed(RoundInputs(craftsmen, demands, DENSE, history=history), first)
+    warm = run_round(second, reuse=first.scored)
+    (c, d), = second.exclusions
+    c, d = craftsmen.ids.index(c), demands.ids.index(d)
+    assert warm.problem.allowed is not kept and not warm.problem.allowed[c, d] and kept[c, d]
+    assert np.array_equal(kept, before)

@@ -1,0 +1,115 @@
+"""The matching side of a province round alone: `run_round` on bench_round's inputs, click and re-solve.
+
+    .venv/bin/python benchmarks/bench_round_matching.py [--craftsmen 5000] [--demands 2000] [--repeat 5]
+        [--profile click|re-solve]
+
+Seeds ``seed synthetic`` into a temporary SQLite database, solves the round once through the service and
+locks one assigned pair (as bench_round does), keeping the `RoundInputs` the service handed to
+`matching.outcome.run_round` each time.  Then, in this process, best of ``--repeat`` CPU seconds
+(``time.process_time``, all threads): the click (a cold `run_round`) and the re-solve after the lock (reusing
+the click's `ScoredRound`, as the web process does), with their stages and a digest of everything they propose
+(result and proposals in order), so that a change can be checked for the same output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import hashlib
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sqlalchemy as sa  # noqa: E402
+
+from matching.outcome import RoundInputs, RoundOutcome, run_round  # noqa: E402
+
+
+def round_inputs(n_craftsmen: int, n_demands: int) -> tuple[RoundInputs, RoundInputs]:
+    """The inputs of bench_round's click and of its re-solve after a lock."""
+    from web import create_app, migrate
+    from web.clock import utcnow
+    from web.extensions import db
+    from web.models import Proposal
+    from web.services import rounds, seeding
+
+    captured: list[RoundInputs] = []
+    service_run_round = rounds.run_round
+    rounds.run_round = lambda inputs, reuse=None: captured.append(inputs) or service_run_round(inputs, reuse=reuse)
+    workdir = tempfile.mkdtemp(prefix="bench-round-matching-")
+    url = f"sqlite:///{workdir}/bench.sqlite"
+    migrate.upgrade(url)
+    app = create_app({"DATABASE_URL": url, "RATELIMIT_ENABLED": False, "UPLOAD_DIR": workdir,
+                      "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789"})
+    try:
+        with app.app_context():
+            session = db.session
+            seeding.load_synthetic(session, n_craftsmen=n_craftsmen, n_demands=n_demands, seed=1, now=utcnow())
+            rnd = rounds.create_round(session, name="bench", actor="bench", now=utcnow(), config={})
+            rounds.solve_round(session, rnd, actor="bench", now=utcnow())
+            proposal = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.assigned))
+            rounds.set_pair(session, rnd, proposal.craftsman_id, proposal.demand_id, "lock", actor="bench",
+                            now=utcnow())
+            rounds.solve_round(session, rnd, actor="bench", now=utcnow())
+            session.rollback()
+    finally:
+        rounds.run_round = service_run_round
+    return captured[0], captured[1]
+
+
+def digest(outcome: RoundOutcome) -> str:
+    data = outcome.to_dict()
+    data["result"].pop("timings", None)
+    return hashlib.sha256(json.dumps(data, default=str).encode()).hexdigest()[:16]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--craftsmen", type=int, default=5000)
+    parser.add_argument("--demands", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--profile", choices=("click", "re-solve"), help="cProfile one more run of that stage")
+    args = parser.parse_args(argv)
+    click_inputs, lock_inputs = round_inputs(args.craftsmen, args.demands)
+    gc.disable()  # as the web service's solve does
+    best: dict[str, tuple[float, dict]] = {}
+
+    def timed(name: str, *call) -> RoundOutcome:
+        started = time.process_time()
+        outcome = run_round(*call)
+        seconds = time.process_time() - started
+        if name not in best or seconds < best[name][0]:
+            best[name] = (seconds, {**outcome.timings, **{f"solve.{k}": v for k, v in outcome.result.timings.items()}})
+        return outcome
+
+    for _ in range(args.repeat):
+        click = timed("click", click_inputs)
+        again = timed("re-solve", lock_inputs, click.scored)
+        digests = digest(click), digest(again)
+        del click, again
+        gc.collect()
+    print(f"{args.craftsmen} x {args.demands}, best of {args.repeat} (CPU s, all threads); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    for name, (seconds, stages) in best.items():
+        print(f"  {name}: {seconds:.3f} s; " + ", ".join(f"{k} {v:.3f}" for k, v in stages.items()))
+    print(f"  digests: click {digests[0]}, re-solve {digests[1]}")
+    if args.profile:
+        profile = cProfile.Profile()
+        click = run_round(click_inputs)
+        if args.profile == "click":
+            profile.runcall(run_round, click_inputs)
+        else:
+            profile.runcall(run_round, lock_inputs, click.scored)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
