@@ -46,6 +46,7 @@ from web.models import (
     Region,
     RoundCraftsman,
     RoundDemand,
+    RoundFeatures,
     User,
     demand_industry,
 )
@@ -287,16 +288,20 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     if not open_ids:
         raise ServiceError(_l("None of this round's demands is still open: they were served, withdrawn or "
                               "closed since the round was created."), field="demands")
-    skill_parent = features.skill_parent_from_snapshot(rnd.snapshot) if rnd.snapshot else None
+    snapshot = rnd.snapshot
+    skill_parent = features.skill_parent_from_snapshot(snapshot) if snapshot else None
     if skill_parent is None:
         skill_parent = features.load_skill_parent(session)
     fingerprints = pools.fingerprints  # checked now, stored after the solve
     # a craftsman put on a demand from outside the round (placing) is not in the snapshot: reload the features too
-    joined = rnd.snapshot and {str(c) for c in capacities} != set(rnd.snapshot["craftsmen"]["ids"])
-    if rnd.snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
-        craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
-        track_record = features.track_record_from_snapshot(rnd.snapshot)
-        roles = features.roles_from_snapshot(rnd.snapshot)
+    joined = snapshot and {str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
+    stored_features = None  # the snapshot's craftsmen and demands, while the stored features may be kept as they are
+    if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
+        craftsmen, demands, history, _ = features.inputs_from_snapshot(snapshot)
+        track_record = features.track_record_from_snapshot(snapshot)
+        roles = features.roles_from_snapshot(snapshot)
+        if features.reusable(snapshot):
+            stored_features = (craftsmen, demands)
     else:
         craftsmen = features.load_craftsmen(session, rnd.id, today=today)
         demands = features.load_demands(session, rnd.id, today=today)
@@ -341,10 +346,14 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     timings.update(outcome.timings)
 
     mark = time.perf_counter()
-    rnd.snapshot = features.make_snapshot(craftsmen, demands, history, config, locks=locks, exclusions=exclusions,
-                                          previous=previous, kept=kept, skill_parent=skill_parent,
-                                          track_record=track_record, roles=roles)
-    rnd.snapshot_digest = features.digest(rnd.snapshot)
+    if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
+        texts = features.stored_feature_texts(rnd.features)  # the features stay as stored: not written again
+    else:
+        texts = _store_features(session, rnd, features.snapshot_features(
+            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles), now=now)
+    rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
+                                                      kept=kept)
+    rnd.snapshot_digest = features.snapshot_digest(texts, rnd.solve_inputs)
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
@@ -377,6 +386,19 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
                         "added": len(changes["added"]), "removed": len(changes["removed"]),
                         "inactive_craftsmen": sorted(inactive), "demands_left_out": sorted(closed)})
     return result
+
+
+def _store_features(session: Session, rnd: MatchingRound, values: dict[str, Any], *,
+                    now: dt.datetime) -> dict[str, str]:
+    """Point the round at these features (stored unless another round or solve stored the same already), drop
+    its earlier ones if no round uses them any more; the canonical texts of their keys."""
+    earlier = rnd.features_digest
+    features_digest, texts = features.store_features(session, values, now=now)
+    rnd.features = session.get(RoundFeatures, features_digest)
+    if earlier is not None and earlier != features_digest:
+        session.flush()
+        features.drop_unused_features(session, earlier)
+    return texts
 
 
 class _ScoredRounds:
@@ -641,7 +663,7 @@ def set_capacity(session: Session, rnd: MatchingRound, craftsman_id: int, capaci
 def pending_changes(session: Session, rnd: MatchingRound) -> bool:
     """Whether locks, exclusions or capacities changed since the last solve (then publish waits for a re-solve).
     A lock moved onto another role of the same team counts: the solve placed him in the role it was locked to."""
-    if rnd.snapshot is None:
+    if rnd.solve_inputs is None:
         return False
     stale_pair = session.scalar(sa.select(sa.func.count()).select_from(Proposal).where(
         Proposal.round_id == rnd.id,
@@ -651,7 +673,7 @@ def pending_changes(session: Session, rnd: MatchingRound) -> bool:
                        Proposal.role_skill_id.is_distinct_from(Proposal.locked_role_skill_id))))) or 0
     if stale_pair:
         return True
-    if sorted(map(tuple, rnd.snapshot["locks"])) != sorted(_pairs(session, rnd, Proposal.locked.is_(True))):
+    if sorted(map(tuple, rnd.solve_inputs["locks"])) != sorted(_pairs(session, rnd, Proposal.locked.is_(True))):
         return True
     capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
                                       .where(RoundCraftsman.round_id == rnd.id)).all())
