@@ -505,22 +505,38 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
     flagged = {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
         sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
         .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
-    named = explain.fact_namer(*(explain.vocabulary_names(session) if proposed else ([], [])))
+    vocabulary = explain.vocabulary_names(session) if proposed else ([], [])
+    named = explain.fact_namer(*vocabulary)
+
+    def values(pair: ProposedPair, role_skill_id: int | None) -> dict[str, Any]:
+        return {"score": max(0.0, pair.score), "breakdown": {**pair.breakdown, "facts": named(pair.facts)},
+                "assigned": pair.assigned, "alternate_rank": pair.alternate_rank, "warnings": list(pair.flags),
+                "role_skill_id": role_skill_id}
+
+    written_before = _written_rows.of(rnd.id, vocabulary)
+    written: dict[tuple[int, int], tuple[bytes, _Row]] = {}
     rows, updates = [], []
     for pair in proposed:
         cid, did = int(pair.craftsman), int(pair.demand)
-        breakdown = {**pair.breakdown, "facts": named(pair.facts)}
-        values = {"score": max(0.0, pair.score), "breakdown": breakdown, "assigned": pair.assigned,
-                  "alternate_rank": pair.alternate_rank, "warnings": list(pair.flags),
-                  "role_skill_id": (role_skills or {}).get(pair.role) if pair.assigned else None}
+        role_skill_id = (role_skills or {}).get(pair.role) if pair.assigned else None
         if (cid, did) in flagged:
-            updates.append({"id": flagged.pop((cid, did)), **values})
+            updates.append({"id": flagged.pop((cid, did)), **values(pair, role_skill_id)})
+            continue
+        # everything the row is made of, as exact bytes (1 and 1.0 differ); a row made of the same is the same row
+        made_of = orjson.dumps((pair.score, pair.assigned, pair.alternate_rank, pair.flags, role_skill_id,
+                                pair.breakdown, pair.facts))
+        before = written_before.get((cid, did))
+        if before is not None and before[0] == made_of:
+            row = before[1]
         else:
-            rows.append({"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False,
-                         "excluded": False, **values})
+            row = _Row(round_id=rnd.id, craftsman_id=cid, demand_id=did, locked=False, excluded=False,
+                       **values(pair, role_skill_id))
+        written[(cid, did)] = (made_of, row)
+        rows.append(row)
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     _replace_unflagged_proposals(session, rnd, rows)
+    _written_rows.keep(rnd.id, vocabulary, written)
     if updates:
         session.execute(sa.update(Proposal), updates)
 
@@ -528,17 +544,80 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
 PROPOSAL_COLUMNS = ("round_id", "craftsman_id", "demand_id", "locked", "excluded", "score", "breakdown", "assigned",
                     "alternate_rank", "warnings", "role_skill_id")
 JSON_COLUMNS = ("breakdown", "warnings")
+# What identifies a stored proposal's content, beside its pair: its scalar columns and its JSON texts' digests.
+_CONTENT = ("score", "assigned", "alternate_rank", "role_skill_id")
+_CONTENT_AT = [PROPOSAL_COLUMNS.index(name) for name in _CONTENT]
+_JSON_AT = [PROPOSAL_COLUMNS.index(name) for name in JSON_COLUMNS]
 
 
 def _copies_proposals(connection: sa.Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
+class _Row(dict):
+    """A proposal row to write, with its COPY form once made (``_encoded``): a re-solve writes mostly the rows of
+    the last one, which need not be named, encoded and digested again."""
+
+    __slots__ = ("encoded",)
+
+
+class _WrittenRows:
+    """round id → the unflagged rows its last solve in this process wrote, by pair, each with the bytes it was made
+    of, while the vocabulary's names stay the same. Only what a row is made from is remembered: what the database
+    holds is read again every time (``_replace_unflagged_proposals``)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[Any, dict[tuple[int, int], tuple[bytes, _Row]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, _Row]]:
+        with self._lock:
+            entry = self._entries.get(round_id)
+        return entry[1] if entry is not None and entry[0] == vocabulary else {}
+
+    def keep(self, round_id: int, vocabulary: Any, rows: dict[tuple[int, int], tuple[bytes, _Row]]) -> None:
+        with self._lock:
+            self._entries.pop(round_id, None)
+            self._entries[round_id] = (vocabulary, rows)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+_written_rows = _WrittenRows(SCORED_ROUNDS_KEPT)
+
+
+class _Encoded:
+    """A row as COPY writes it (orjson: the same JSON values as json.dumps, several times faster on 10k
+    breakdowns), and, when asked, its content as ``_replace_unflagged_proposals`` compares it with a stored row's."""
+
+    __slots__ = ("copied", "_content")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.copied = [orjson.dumps(row[name]).decode() if name in JSON_COLUMNS else row.get(name)
+                       for name in PROPOSAL_COLUMNS]
+        self._content = None
+
+    @property
+    def content(self) -> tuple[Any, ...]:
+        if self._content is None:
+            self._content = (*(self.copied[i] for i in _CONTENT_AT),
+                             *(hashlib.md5(self.copied[i].encode()).hexdigest() for i in _JSON_AT))
+        return self._content
+
+
+def _encoded(row: dict[str, Any]) -> _Encoded:
+    encoded = getattr(row, "encoded", None)
+    if encoded is None:
+        encoded = _Encoded(row)
+        if isinstance(row, _Row):
+            row.encoded = encoded
+    return encoded
+
+
 def _copy_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """The rows as COPY writes them; orjson: the same JSON values as json.dumps, several times faster on 10k
-    breakdowns."""
-    return [[orjson.dumps(row[name]).decode() if name in JSON_COLUMNS else row.get(name)
-             for name in PROPOSAL_COLUMNS] for row in rows]
+    """The rows as COPY writes them."""
+    return [_encoded(row).copied for row in rows]
 
 
 def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -557,8 +636,6 @@ def _copy_proposals(connection: sa.Connection, copy_rows: list[list[Any]]) -> No
             copy.write_row(row)
 
 
-# What identifies a stored proposal's content, beside its pair: its scalar columns and its JSON texts' digests.
-_CONTENT = ("score", "assigned", "alternate_rank", "role_skill_id")
 
 
 def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: list[dict[str, Any]]) -> None:
@@ -577,26 +654,23 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: lis
         if rows:
             _insert_proposals(session, rows)
         return
-    copy_rows = _copy_rows(rows)
+    encoded = [_encoded(row) for row in rows]
     stored = {(row[1], row[2]): (row[0], row[3:]) for row in session.execute(sa.select(
         Proposal.id, Proposal.craftsman_id, Proposal.demand_id, *(getattr(Proposal, name) for name in _CONTENT),
         *(sa.func.md5(sa.cast(getattr(Proposal, name), sa.Text)) for name in JSON_COLUMNS)).where(*unflagged))}
     if not stored:  # nothing stored yet (the first solve): no difference to look for
-        if copy_rows:
-            _copy_proposals(connection, copy_rows)
+        if encoded:
+            _copy_proposals(connection, [row.copied for row in encoded])
         return
     pair_at = (PROPOSAL_COLUMNS.index("craftsman_id"), PROPOSAL_COLUMNS.index("demand_id"))
-    content_at = [PROPOSAL_COLUMNS.index(name) for name in _CONTENT]
-    json_at = [PROPOSAL_COLUMNS.index(name) for name in JSON_COLUMNS]
     new_rows = []
-    for copied in copy_rows:
-        content = (*(copied[i] for i in content_at), *(hashlib.md5(copied[i].encode()).hexdigest() for i in json_at))
-        pair = tuple(copied[i] for i in pair_at)
+    for row in encoded:
+        pair = tuple(row.copied[i] for i in pair_at)
         kept = stored.get(pair)
-        if kept is not None and tuple(kept[1]) == content:
+        if kept is not None and tuple(kept[1]) == row.content:
             del stored[pair]
         else:
-            new_rows.append(copied)
+            new_rows.append(row.copied)
     if stored:  # what is left stored matches no new row
         session.execute(sa.delete(Proposal).where(
             eligibility.id_in(session, Proposal.id, [proposal_id for proposal_id, _ in stored.values()])))
