@@ -126,14 +126,14 @@ def test_rows_remembered_from_the_last_solve_store_what_rows_made_afresh_store(s
     rounds.set_pair(session, rnd, *assigned[0], "lock", actor="test", now=NOW)
     rounds.set_pair(session, rnd, *assigned[1], "exclude", actor="test", now=NOW)
     remembered = rounds._written_rows.of(rnd.id, rounds.explain.vocabulary_names(session))
-    assert len(remembered) > 5
     calls = _store_and_capture(monkeypatch)
     rounds.solve_round(session, rnd, actor="test", now=LATER)
     session.expire_all()
     with_remembered = _stored_proposals(session, rnd)
-    reused = [row for _, row in rounds._written_rows.of(rnd.id, rounds.explain.vocabulary_names(session)).values()
-              if any(row is before for _, before in remembered.values())]
-    assert len(reused) > 5  # most rows came from the last solve
+    if session.get_bind().dialect.name == "postgresql":  # where rows are remembered (elsewhere all are written anew)
+        reused = [row for _, row in rounds._written_rows.of(rnd.id, rounds.explain.vocabulary_names(session)).values()
+                  if any(row is before for _, before in remembered.values())]
+        assert len(remembered) > 5 and len(reused) > 5  # most rows came from the last solve
 
     monkeypatch.setattr(rounds, "_written_rows", rounds._WrittenRows(2))  # nothing remembered: every row made anew
     session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),

@@ -513,30 +513,34 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
                 "assigned": pair.assigned, "alternate_rank": pair.alternate_rank, "warnings": list(pair.flags),
                 "role_skill_id": role_skill_id}
 
-    written_before = _written_rows.of(rnd.id, vocabulary)
-    written: dict[tuple[int, int], tuple[bytes, _Row]] = {}
-    rows, updates = [], []
+    remember = _copies_proposals(session.connection())  # elsewhere every row is written anew from its dict
+    written_before = _written_rows.of(rnd.id, vocabulary) if remember else {}
+    written: dict[tuple[int, int], tuple[bytes, _Encoded]] = {}
+    rows: list[dict[str, Any] | _Encoded] = []
+    updates = []
     for pair in proposed:
         cid, did = int(pair.craftsman), int(pair.demand)
         role_skill_id = (role_skills or {}).get(pair.role) if pair.assigned else None
         if (cid, did) in flagged:
             updates.append({"id": flagged.pop((cid, did)), **values(pair, role_skill_id)})
             continue
-        # everything the row is made of, as exact bytes (1 and 1.0 differ); a row made of the same is the same row
-        made_of = orjson.dumps((pair.score, pair.assigned, pair.alternate_rank, pair.flags, role_skill_id,
-                                pair.breakdown, pair.facts))
+        row = {"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False, "excluded": False}
+        if not remember:
+            rows.append({**row, **values(pair, role_skill_id)})
+            continue
+        # a digest of everything the row is made of, as exact bytes (1 and 1.0 differ): made of the same, the same row
+        made_of = hashlib.blake2b(orjson.dumps((pair.score, pair.assigned, pair.alternate_rank, pair.flags,
+                                                role_skill_id, pair.breakdown, pair.facts)), digest_size=16).digest()
         before = written_before.get((cid, did))
-        if before is not None and before[0] == made_of:
-            row = before[1]
-        else:
-            row = _Row(round_id=rnd.id, craftsman_id=cid, demand_id=did, locked=False, excluded=False,
-                       **values(pair, role_skill_id))
-        written[(cid, did)] = (made_of, row)
-        rows.append(row)
+        encoded = before[1] if before is not None and before[0] == made_of \
+            else _Encoded({**row, **values(pair, role_skill_id)})
+        written[(cid, did)] = (made_of, encoded)
+        rows.append(encoded)
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     _replace_unflagged_proposals(session, rnd, rows)
-    _written_rows.keep(rnd.id, vocabulary, written)
+    if remember:
+        _written_rows.keep(rnd.id, vocabulary, written)
     if updates:
         session.execute(sa.update(Proposal), updates)
 
@@ -554,29 +558,23 @@ def _copies_proposals(connection: sa.Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
-class _Row(dict):
-    """A proposal row to write, with its COPY form once made (``_encoded``): a re-solve writes mostly the rows of
-    the last one, which need not be named, encoded and digested again."""
-
-    __slots__ = ("encoded",)
-
-
 class _WrittenRows:
-    """round id → the unflagged rows its last solve in this process wrote, by pair, each with the bytes it was made
-    of, while the vocabulary's names stay the same. Only what a row is made from is remembered: what the database
-    holds is read again every time (``_replace_unflagged_proposals``)."""
+    """round id → the unflagged rows its last solve in this process wrote (PostgreSQL), by pair, each in its COPY
+    form with a digest of what it was made of, while the vocabulary's names stay the same: a re-solve writes mostly
+    the rows of the last one, which need not be named, encoded and digested again (~20 MB at 8,530 rows). What the
+    database holds is read again every time (``_replace_unflagged_proposals``)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[int, tuple[Any, dict[tuple[int, int], tuple[bytes, _Row]]]] = OrderedDict()
+        self._entries: OrderedDict[int, tuple[Any, dict[tuple[int, int], tuple[bytes, _Encoded]]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def of(self, round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, _Row]]:
+    def of(self, round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, _Encoded]]:
         with self._lock:
             entry = self._entries.get(round_id)
         return entry[1] if entry is not None and entry[0] == vocabulary else {}
 
-    def keep(self, round_id: int, vocabulary: Any, rows: dict[tuple[int, int], tuple[bytes, _Row]]) -> None:
+    def keep(self, round_id: int, vocabulary: Any, rows: dict[tuple[int, int], tuple[bytes, _Encoded]]) -> None:
         with self._lock:
             self._entries.pop(round_id, None)
             self._entries[round_id] = (vocabulary, rows)
@@ -606,16 +604,11 @@ class _Encoded:
         return self._content
 
 
-def _encoded(row: dict[str, Any]) -> _Encoded:
-    encoded = getattr(row, "encoded", None)
-    if encoded is None:
-        encoded = _Encoded(row)
-        if isinstance(row, _Row):
-            row.encoded = encoded
-    return encoded
+def _encoded(row: dict[str, Any] | _Encoded) -> _Encoded:
+    return row if isinstance(row, _Encoded) else _Encoded(row)
 
 
-def _copy_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+def _copy_rows(rows: list[dict[str, Any] | _Encoded]) -> list[list[Any]]:
     """The rows as COPY writes them."""
     return [_encoded(row).copied for row in rows]
 
@@ -638,8 +631,10 @@ def _copy_proposals(connection: sa.Connection, copy_rows: list[list[Any]]) -> No
 
 
 
-def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: list[dict[str, Any]]) -> None:
-    """Make the round's proposals that are neither locked nor excluded exactly ``rows``.
+def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
+                                 rows: list[dict[str, Any]] | list[dict[str, Any] | _Encoded]) -> None:
+    """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
+    in their COPY form already).
 
     On PostgreSQL only the difference is written: the stored rows whose pair and content (``_CONTENT`` and the
     md5 of the JSON texts COPY wrote) equal a new row's stay, the others are deleted and the new ones the stored
