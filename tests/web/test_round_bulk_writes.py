@@ -81,12 +81,18 @@ def _proposal_ids(session, rnd) -> dict[tuple[int, int], int]:
     return {(c, d): proposal_id for c, d, proposal_id in rows}
 
 
-def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(session, monkeypatch):
-    rnd = make_solved_weld_round(session, "差量保存", demands=5, levels=3)
+def _locked_and_excluded(session, name: str):
+    """A solved round with its first assigned pair locked and its second excluded; its assigned pairs."""
+    rnd = make_solved_weld_round(session, name, demands=5, levels=3)
     assigned = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
         Proposal.round_id == rnd.id, Proposal.assigned).order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
     rounds.set_pair(session, rnd, *assigned[0], "lock", actor="test", now=NOW)
     rounds.set_pair(session, rnd, *assigned[1], "exclude", actor="test", now=NOW)
+    return rnd, assigned
+
+
+def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(session, monkeypatch):
+    rnd, assigned = _locked_and_excluded(session, "差量保存")
     rounds.set_pair(session, rnd, *assigned[2], "lock", actor="test", now=NOW)
     rounds.solve_round(session, rnd, actor="test", now=NOW)  # the locked rows' JSON now written by an UPDATE
     rounds.set_pair(session, rnd, *assigned[2], "clear", actor="test", now=LATER)
@@ -120,11 +126,7 @@ def _store_and_capture(monkeypatch) -> list:
 
 
 def test_rows_remembered_from_the_last_solve_store_what_rows_made_afresh_store(session, monkeypatch):
-    rnd = make_solved_weld_round(session, "记住的行", demands=5, levels=3)
-    assigned = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
-        Proposal.round_id == rnd.id, Proposal.assigned).order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
-    rounds.set_pair(session, rnd, *assigned[0], "lock", actor="test", now=NOW)
-    rounds.set_pair(session, rnd, *assigned[1], "exclude", actor="test", now=NOW)
+    rnd, _ = _locked_and_excluded(session, "记住的行")
     remembered = rounds._written_rows.of(rnd.id, rounds.explain.vocabulary_names(session))
     calls = _store_and_capture(monkeypatch)
     rounds.solve_round(session, rnd, actor="test", now=LATER)

@@ -91,31 +91,31 @@ class RoundFeatures(Base):
         return value
 
 
-class ParsedFeatures:
-    """digest → the parsed features (content-addressed, so never stale); the last few, per process. Nobody changes
-    a value taken from here: it is shared."""
+class LastFew:
+    """The last few values kept by key (least recently used dropped), shared by the threads of a process."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, digest: str) -> dict[str, Any] | None:
+    def get(self, key: Any) -> Any:
         with self._lock:
-            value = self._entries.get(digest)
+            value = self._entries.get(key)
             if value is not None:
-                self._entries.move_to_end(digest)
+                self._entries.move_to_end(key)
             return value
 
-    def keep(self, digest: str, value: dict[str, Any]) -> None:
+    def keep(self, key: Any, value: Any) -> None:
         with self._lock:
-            self._entries[digest] = value
-            self._entries.move_to_end(digest)
+            self._entries[key] = value
+            self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
 
-parsed_features = ParsedFeatures(4)
+# digest → the parsed features: content-addressed, so never stale; nobody changes a value taken from here (shared).
+parsed_features = LastFew(4)
 
 
 class RoundDemand(Base):

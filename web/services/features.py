@@ -12,8 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
@@ -54,7 +53,7 @@ from web.models import (
     craftsman_industry,
     demand_industry,
 )
-from web.models.rounds import parsed_features
+from web.models.rounds import LastFew, parsed_features
 from web.services import eligibility
 
 EPOCH = dt.date(2000, 1, 1)
@@ -517,32 +516,9 @@ def digest(snapshot: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(snapshot).encode()).hexdigest()
 
 
-class _FeatureTexts:
-    """features digest → the canonical text of each of its keys, for the last few features of this process: a
-    re-solve that reuses a round's features digests the whole snapshot without serialising them again (25 ms)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[str, dict[str, str]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def of(self, features_digest: str, values: dict[str, Any]) -> dict[str, str]:
-        with self._lock:
-            texts = self._entries.get(features_digest)
-        if texts is None:
-            texts = {key: canonical(value) for key, value in values.items()}
-            self.keep(features_digest, texts)
-        return texts
-
-    def keep(self, features_digest: str, texts: dict[str, str]) -> None:
-        with self._lock:
-            self._entries[features_digest] = texts
-            self._entries.move_to_end(features_digest)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-
-_feature_texts = _FeatureTexts(4)
+# features digest → the canonical text of each of its keys, for the last few features of this process: a re-solve
+# that reuses a round's features digests the whole snapshot without serialising them again (25 ms).
+_feature_texts = LastFew(4)
 
 
 def store_features(session: Session, values: dict[str, Any], *, now: dt.datetime) -> tuple[str, dict[str, str]]:
@@ -560,7 +536,11 @@ def store_features(session: Session, values: dict[str, Any], *, now: dt.datetime
 
 def stored_feature_texts(features: RoundFeatures) -> dict[str, str]:
     """The canonical texts of a stored features part's keys."""
-    return _feature_texts.of(features.digest, features.values)
+    texts = _feature_texts.get(features.digest)
+    if texts is None:
+        texts = {key: canonical(value) for key, value in features.values.items()}
+        _feature_texts.keep(features.digest, texts)
+    return texts
 
 
 def snapshot_digest(texts: dict[str, str], solve_inputs: dict[str, Any]) -> str:
