@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -85,8 +85,8 @@ class RoundFeatures(Base):
     @property
     def values(self) -> dict[str, Any]:
         value = parsed_features.get(self.digest)
-        if value is None:
-            value = orjson.loads(self.data)
+        if value is None:  # the standard library's parse, as the JSON column it replaces (orjson differs on big ints)
+            value = json.loads(self.data)
             parsed_features.keep(self.digest, value)
         return value
 
