@@ -13,6 +13,7 @@ each with its ratio to the target (1.5 s click to proposals, 1 s re-solve) and t
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -41,6 +42,17 @@ def _verdict(label: str, seconds: float, timings: dict[str, float]) -> str:
     target = TARGET_SECONDS[label]
     return (f"{seconds / target:.2f} × the {target:.1f} s target ({'OK' if seconds <= target else 'TOO SLOW'}); "
             f"web side (all but score and solve) {web:.2f} s, matching {timings['score'] + timings['solve']:.2f} s")
+
+
+def _stored(session, round_id: int) -> str:
+    """A digest of every stored column of the round's proposals (JSON as its text) and of its snapshot: the same
+    before and after a change that only makes the round faster."""
+    columns = [column for column in Proposal.__table__.c if column.name != "id"]
+    rows = session.execute(sa.select(*(sa.cast(c, sa.Text) if isinstance(c.type, sa.JSON) else c for c in columns))
+                           .where(Proposal.round_id == round_id)
+                           .order_by(Proposal.craftsman_id, Proposal.demand_id)).all()
+    digest = session.get(MatchingRound, round_id).snapshot_digest
+    return f"proposals {hashlib.sha256(repr(rows).encode()).hexdigest()[:16]}, snapshot {digest[:16]}"
 
 
 def _csrf(client, url: str) -> tuple[str, str]:
@@ -107,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  load {timings['load']:.2f} s · score {timings['score']:.2f} s · solve {timings['solve']:.2f} s · "
               f"save {timings['save']:.2f} s · request overhead "
               f"{post_time - timings['total']:.2f} s · render page {render_time:.2f} s")
+        print(f"  stored: {_stored(db.session, round_id)}")
         proposal = db.session.scalar(sa.select(Proposal).where(Proposal.round_id == round_id, Proposal.assigned))
         rounds.set_pair(db.session, rnd, proposal.craftsman_id, proposal.demand_id, "lock", actor="bench",
                         now=utcnow())
@@ -120,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
               f"save {timings['save']:.2f}); changed +{len(rnd.metrics['changes']['added'])} "
               f"−{len(rnd.metrics['changes']['removed'])}; render page {render_time:.2f} s; CPU {cpu['last']:.2f} s")
         print(f"  {_verdict('re-solve', post_time + render_time, timings)}")
+        print(f"  stored: {_stored(db.session, round_id)}")
     return 0
 
 

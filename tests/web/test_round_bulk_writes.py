@@ -81,12 +81,18 @@ def _proposal_ids(session, rnd) -> dict[tuple[int, int], int]:
     return {(c, d): proposal_id for c, d, proposal_id in rows}
 
 
-def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(session, monkeypatch):
-    rnd = make_solved_weld_round(session, "差量保存", demands=5, levels=3)
+def _locked_and_excluded(session, name: str):
+    """A solved round with its first assigned pair locked and its second excluded; its assigned pairs."""
+    rnd = make_solved_weld_round(session, name, demands=5, levels=3)
     assigned = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
         Proposal.round_id == rnd.id, Proposal.assigned).order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
     rounds.set_pair(session, rnd, *assigned[0], "lock", actor="test", now=NOW)
     rounds.set_pair(session, rnd, *assigned[1], "exclude", actor="test", now=NOW)
+    return rnd, assigned
+
+
+def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(session, monkeypatch):
+    rnd, assigned = _locked_and_excluded(session, "差量保存")
     rounds.set_pair(session, rnd, *assigned[2], "lock", actor="test", now=NOW)
     rounds.solve_round(session, rnd, actor="test", now=NOW)  # the locked rows' JSON now written by an UPDATE
     rounds.set_pair(session, rnd, *assigned[2], "clear", actor="test", now=LATER)
@@ -110,3 +116,42 @@ def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(sess
     if session.get_bind().dialect.name == "postgresql":  # the difference alone is written there (SQLite reuses ids)
         assert len(kept) >= len(after_diff) // 2
         assert assigned[2] not in kept or assigned[2] not in after_diff  # its JSON text came from an UPDATE
+
+
+def _store_and_capture(monkeypatch) -> list:
+    """``rounds._store_result`` as it is, its arguments kept to store them again."""
+    calls, store = [], rounds._store_result
+    monkeypatch.setattr(rounds, "_store_result", lambda *args, **kw: (calls.append((args, kw)), store(*args, **kw))[1])
+    return calls
+
+
+def test_rows_remembered_from_the_last_solve_store_what_rows_made_afresh_store(session, monkeypatch):
+    rnd, _ = _locked_and_excluded(session, "记住的行")
+    remembered = rounds._written_rows.of(rnd.id, rounds.explain.vocabulary_names(session))
+    calls = _store_and_capture(monkeypatch)
+    rounds.solve_round(session, rnd, actor="test", now=LATER)
+    session.expire_all()
+    with_remembered = _stored_proposals(session, rnd)
+    if session.get_bind().dialect.name == "postgresql":  # where rows are remembered (elsewhere all are written anew)
+        reused = [row for _, row in rounds._written_rows.of(rnd.id, rounds.explain.vocabulary_names(session)).values()
+                  if any(row is before for _, before in remembered.values())]
+        assert len(remembered) > 5 and len(reused) > 5  # most rows came from the last solve
+
+    monkeypatch.setattr(rounds, "_written_rows", rounds._WrittenRows(2))  # nothing remembered: every row made anew
+    session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),
+                                              Proposal.excluded.is_(False)))
+    (args, kw), = calls
+    rounds._store_result(*args, **kw)
+    session.expire_all()
+    assert _stored_proposals(session, rnd) == with_remembered
+
+
+def test_renamed_skills_are_named_anew_in_the_next_solve(session):
+    from web.models import Skill
+
+    rnd = make_solved_weld_round(session, "改名", demands=3)
+    session.execute(sa.update(Skill).where(Skill.code == "weld").values(name_zh="新焊接", name_en="New welding"))
+    rounds.solve_round(session, rnd, actor="test", now=LATER)
+    session.expire_all()
+    texts = session.scalars(sa.select(sa.cast(Proposal.breakdown, sa.Text)).where(Proposal.round_id == rnd.id)).all()
+    assert texts and all("New welding" in text for text in texts)

@@ -32,7 +32,14 @@ from web.models.engagements import (
 )
 from web.models.enterprises import Enterprise, enterprise_industry
 from web.models.outcomes import Outcome, outcome_industry
-from web.models.rounds import MatchingRound, Notification, Proposal, RoundCraftsman, RoundDemand
+from web.models.rounds import (
+    MatchingRound,
+    Notification,
+    Proposal,
+    RoundCraftsman,
+    RoundDemand,
+    RoundFeatures,
+)
 from web.models.summaries import (
     CompletionDays,
     CompletionMonth,
@@ -54,6 +61,6 @@ __all__ = [
     "CraftsmanSkill", "Demand", "DemandCategory", "DemandRole", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement", "EngagementMonth",
     "EngagementMember", "Enterprise", "Feedback", "FollowUp", "FollowUpNote", "HonourLevel", "Industry", "IndustryMonth",
     "MatchingRound", "Notification", "Outcome", "PointsEntry", "Proposal", "Region", "RegionTarget",
-    "RoundCraftsman", "RoundDemand", "ServiceMonth", "Skill", "Studio", "User", "VisitLog", "craftsman_industry",
+    "RoundCraftsman", "RoundDemand", "RoundFeatures", "ServiceMonth", "Skill", "Studio", "User", "VisitLog", "craftsman_industry",
     "demand_industry", "enterprise_industry", "outcome_industry",
 ]

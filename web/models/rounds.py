@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,10 +33,13 @@ class MatchingRound(Base):
     region_id: Mapped[int | None] = mapped_column(sa.ForeignKey("region.id"), index=True)
     config: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     filters: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    # The frozen inputs (features, capacities, locks) so a re-run gives the same answer. Loaded when read: it is
-    # megabytes for a province round (3.5 MB, 34 ms to load at 5,000 x 2,000), and only a solve and a publish
-    # read it, not the round's page or its edits.
-    snapshot: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
+    # The frozen inputs of the last solve, so a re-run gives the same answer (``snapshot``), in two parts: the pools'
+    # features (megabytes for a province round), stored once per content in ``round_features``, and what each
+    # solve sets (config, locks, exclusions, previous and kept pairs), a few kB, here. A re-solve that reuses the
+    # features writes only the latter. Loaded when read: only a solve, the page's pending check and a publish do.
+    solve_inputs: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
+    features_digest: Mapped[str | None] = mapped_column(sa.ForeignKey("round_features.digest"), index=True)
+    # sha256 of the whole snapshot's canonical JSON (``features.digest``), recorded in the solve's audit entry.
     snapshot_digest: Mapped[str | None] = mapped_column(sa.String(64))
     metrics: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     objective: Mapped[float | None]
@@ -55,6 +61,61 @@ class MatchingRound(Base):
     demands: Mapped[list[RoundDemand]] = relationship(back_populates="round", cascade="all, delete-orphan")
     craftsmen: Mapped[list[RoundCraftsman]] = relationship(back_populates="round", cascade="all, delete-orphan")
     proposals: Mapped[list[Proposal]] = relationship(back_populates="round", cascade="all, delete-orphan")
+    features: Mapped[RoundFeatures | None] = relationship()
+
+    @property
+    def snapshot(self) -> dict[str, Any] | None:
+        """The whole frozen input of the last solve, as one dict (features and solve inputs merged); read-only."""
+        if self.solve_inputs is None:
+            return None
+        return {**(self.features.values if self.features_digest else {}), **self.solve_inputs}
+
+
+class RoundFeatures(Base):
+    """The features part of round snapshots (craftsmen, demands, history, roles, skill families, track record),
+    stored once per content: ``data`` is its canonical JSON text (sorted keys, no spaces), ``digest`` that text's
+    sha256. A row never changes, so its parsed value is kept per process by digest."""
+
+    __tablename__ = "round_features"
+
+    digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    data: Mapped[str] = mapped_column(sa.Text, deferred=True)
+    created_at: Mapped[dt.datetime]
+
+    @property
+    def values(self) -> dict[str, Any]:
+        value = parsed_features.get(self.digest)
+        if value is None:  # the standard library's parse, as the JSON column it replaces (orjson differs on big ints)
+            value = json.loads(self.data)
+            parsed_features.keep(self.digest, value)
+        return value
+
+
+class LastFew:
+    """The last few values kept by key (least recently used dropped), shared by the threads of a process."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def keep(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+# digest → the parsed features: content-addressed, so never stale; nobody changes a value taken from here (shared).
+parsed_features = LastFew(4)
 
 
 class RoundDemand(Base):

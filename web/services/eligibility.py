@@ -139,6 +139,9 @@ def id_in(session: Session, column: Any, ids: list[int]) -> Any:
     return column.in_(ids)
 
 
+_FINGERPRINT_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(…, ensure_ascii=False), built once
+
+
 def demand_fingerprints(session: Session, demand_ids: Iterable[int]) -> dict[int, str]:
     """A short hash of everything the matching reads from each demand; an edit that matters changes it."""
     ids = sorted(set(demand_ids))
@@ -151,18 +154,19 @@ def demand_fingerprints(session: Session, demand_ids: Iterable[int]) -> dict[int
     skills: dict[int, list[Any]] = defaultdict(list)
     industries: dict[int, list[Any]] = defaultdict(list)
     roles: dict[int, list[Any]] = defaultdict(list)
+    core = session.connection()  # plain rows, without the ORM's per-row result processing
     for chunk in chunks(ids):
-        for row in session.execute(sa.select(Demand.id, *columns).where(id_in(session, Demand.id, chunk))).all():
+        for row in core.execute(sa.select(Demand.id, *columns).where(id_in(session, Demand.id, chunk))).all():
             parts[row[0]] = [str(value) for value in row[1:]]
-        for demand_id, skill_id, importance in session.execute(
+        for demand_id, skill_id, importance in core.execute(
                 sa.select(DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance)
                 .where(id_in(session, DemandSkill.demand_id, chunk))).all():
             skills[demand_id].append((skill_id, importance))
-        for demand_id, industry_id in session.execute(
+        for demand_id, industry_id in core.execute(
                 sa.select(demand_industry.c.demand_id, demand_industry.c.industry_id)
                 .where(id_in(session, demand_industry.c.demand_id, chunk))).all():
             industries[demand_id].append(industry_id)
-        for demand_id, skill_id, count in session.execute(
+        for demand_id, skill_id, count in core.execute(
                 sa.select(DemandRole.demand_id, DemandRole.skill_id, DemandRole.count)
                 .where(id_in(session, DemandRole.demand_id, chunk))).all():
             roles[demand_id].append((skill_id, count))
@@ -171,7 +175,7 @@ def demand_fingerprints(session: Session, demand_ids: Iterable[int]) -> dict[int
         parts_ = [values, sorted(skills[demand_id]), sorted(industries[demand_id])]
         if roles[demand_id]:  # only then: the fingerprints of demands without roles stay as they were
             parts_.append(sorted(roles[demand_id]))
-        return hashlib.md5(json.dumps(parts_, ensure_ascii=False).encode(), usedforsecurity=False).hexdigest()
+        return hashlib.md5(_FINGERPRINT_JSON.encode(parts_).encode(), usedforsecurity=False).hexdigest()
 
     return {demand_id: fingerprint(demand_id, values) for demand_id, values in parts.items()}
 

@@ -2,7 +2,7 @@
 
 Everything is read with column queries (tuples, never ORM objects per row) and turned into numpy
 arrays, so a province-scale round (5,000 craftsmen × 2,000 demands) loads in a fraction of a second.
-The features of a round are frozen in ``MatchingRound.snapshot`` on the first solve: a re-solve or a
+The features of a round are frozen in ``MatchingRound.snapshot`` (``round_features`` + ``solve_inputs``) on the first solve: a re-solve or a
 replay (``problem_from_snapshot``) uses the same inputs and gives the same answer.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from matching.config import RoundConfig
@@ -41,15 +42,18 @@ from web.models import (
     FollowUp,
     HonourLevel,
     Industry,
+    MatchingRound,
     Outcome,
     Region,
     RoundCraftsman,
     RoundDemand,
+    RoundFeatures,
     Skill,
     Studio,
     craftsman_industry,
     demand_industry,
 )
+from web.models.rounds import LastFew, parsed_features
 from web.services import eligibility
 
 EPOCH = dt.date(2000, 1, 1)
@@ -458,25 +462,116 @@ def skill_parent_from_snapshot(snapshot: dict[str, Any]) -> np.ndarray | None:
     return None if parent is None else np.asarray(parent, dtype=np.int64)
 
 
-def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
-                  *, locks, exclusions, previous, kept=(),
-                  skill_parent: np.ndarray | None = None, track_record: TrackRecord | None = None,
-                  roles: list[TeamRole] = ()) -> dict[str, Any]:
-    """``kept``: pairs held for this solve only (a repair after the pools moved), apart from the round's locks."""
+# A snapshot is stored in two parts: the features (these keys; megabytes, the same from one re-solve to the next
+# unless the pools or capacities move) in ``round_features`` once per content, the rest (config, locks,
+# exclusions, previous and kept pairs) in the round's ``solve_inputs``.
+FEATURE_KEYS = ("craftsmen", "demands", "history", "roles", "skill_parent", "track_record")
+
+
+def snapshot_features(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, *,
+                      skill_parent: np.ndarray | None = None, track_record: TrackRecord | None = None,
+                      roles: list[TeamRole] = ()) -> dict[str, Any]:
+    """The features part of a snapshot."""
     return {
         "track_record": None if track_record is None else track_record_to_json(track_record),
         "roles": [list(role) for role in roles],
         "skill_parent": None if skill_parent is None else skill_parent.tolist(),
-        "version": SNAPSHOT_VERSION, "config": config.to_dict(), "craftsmen": craftsmen_to_json(craftsmen),
-        "demands": demands_to_json(demands), "history": history_to_json(history),
+        "craftsmen": craftsmen_to_json(craftsmen), "demands": demands_to_json(demands),
+        "history": history_to_json(history),
+    }
+
+
+def snapshot_solve_inputs(config: RoundConfig, *, locks, exclusions, previous, kept=()) -> dict[str, Any]:
+    """What a solve sets beside the features; ``kept``: pairs held for this solve only (a repair after the pools
+    moved), apart from the round's locks."""
+    return {
+        "version": SNAPSHOT_VERSION, "config": config.to_dict(),
         "locks": [list(p) for p in locks], "exclusions": [list(p) for p in exclusions],
         "previous": None if previous is None else [list(p) for p in previous],
         "kept": [list(p) for p in kept],
     }
 
 
+def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
+                  *, locks, exclusions, previous, kept=(),
+                  skill_parent: np.ndarray | None = None, track_record: TrackRecord | None = None,
+                  roles: list[TeamRole] = ()) -> dict[str, Any]:
+    """The whole snapshot (both parts in one dict, as ``MatchingRound.snapshot`` reads it)."""
+    return {**snapshot_features(craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record,
+                                roles=roles),
+            **snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous, kept=kept)}
+
+
+def canonical(value: Any) -> str:
+    """The JSON text digests are taken of: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _joined(texts: dict[str, str]) -> str:
+    """``canonical`` of a dict, from its values' canonical texts (the same characters)."""
+    return "{" + ",".join(f"{json.dumps(key)}:{texts[key]}" for key in sorted(texts)) + "}"
+
+
 def digest(snapshot: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(canonical(snapshot).encode()).hexdigest()
+
+
+# features digest → the canonical text of each of its keys, for the last few features of this process: a re-solve
+# that reuses a round's features digests the whole snapshot without serialising them again (25 ms).
+_feature_texts = LastFew(4)
+
+
+def store_features(session: Session, values: dict[str, Any], *, now: dt.datetime) -> tuple[str, dict[str, str]]:
+    """Store a features part unless a row with the same content exists; its digest and its keys' texts."""
+    texts = {key: canonical(value) for key, value in values.items()}
+    text = _joined(texts)
+    features_digest = hashlib.sha256(text.encode()).hexdigest()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(RoundFeatures).values(digest=features_digest, data=text, created_at=now)
+                    .on_conflict_do_nothing(index_elements=["digest"]))
+    _feature_texts.keep(features_digest, texts)
+    parsed_features.keep(features_digest, values)
+    return features_digest, texts
+
+
+def stored_feature_texts(features: RoundFeatures) -> dict[str, str]:
+    """The canonical texts of a stored features part's keys."""
+    texts = _feature_texts.get(features.digest)
+    if texts is None:
+        texts = {key: canonical(value) for key, value in features.values.items()}
+        _feature_texts.keep(features.digest, texts)
+    return texts
+
+
+def snapshot_digest(texts: dict[str, str], solve_inputs: dict[str, Any]) -> str:
+    """``digest`` of the snapshot made of a features part (its keys' texts) and these solve inputs."""
+    whole = {**texts, **{key: canonical(value) for key, value in solve_inputs.items()}}
+    return hashlib.sha256(_joined(whole).encode()).hexdigest()
+
+
+def drop_unused_features(session: Session, features_digest: str) -> None:
+    """Delete a features row no round points at any more (a round's earlier features, after a reload)."""
+    session.execute(sa.delete(RoundFeatures).where(
+        RoundFeatures.digest == features_digest,
+        ~sa.exists().where(MatchingRound.features_digest == features_digest)))
+
+
+def reusable(snapshot: dict[str, Any]) -> bool:
+    """Whether a solve that takes its features from this snapshot stores exactly them again when nothing changes
+    them (a snapshot taken before roles and skill families were stored gets them added)."""
+    return all(key in snapshot for key in FEATURE_KEYS) and snapshot["roles"] is not None \
+        and snapshot["skill_parent"] is not None
+
+
+def same_features(before: tuple[CraftsmanFeatures, DemandFeatures], craftsmen: CraftsmanFeatures,
+                  demands: DemandFeatures) -> bool:
+    """Whether the craftsmen and demands a solve took from a snapshot are still as stored, after the solve set the
+    pools' activity, capacities and slots and dropped closed demands (all it changes in them)."""
+    stored_craftsmen, stored_demands = before
+    return (stored_craftsmen.ids == craftsmen.ids and stored_demands.ids == demands.ids
+            and np.array_equal(stored_craftsmen.active, craftsmen.active)
+            and np.array_equal(stored_craftsmen.capacity, craftsmen.capacity)
+            and np.array_equal(stored_demands.slots, demands.slots))
 
 
 def inputs_from_snapshot(snapshot: dict[str, Any]):

@@ -46,6 +46,7 @@ from web.models import (
     Region,
     RoundCraftsman,
     RoundDemand,
+    RoundFeatures,
     User,
     demand_industry,
 )
@@ -287,16 +288,20 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     if not open_ids:
         raise ServiceError(_l("None of this round's demands is still open: they were served, withdrawn or "
                               "closed since the round was created."), field="demands")
-    skill_parent = features.skill_parent_from_snapshot(rnd.snapshot) if rnd.snapshot else None
+    snapshot = rnd.snapshot
+    skill_parent = features.skill_parent_from_snapshot(snapshot) if snapshot else None
     if skill_parent is None:
         skill_parent = features.load_skill_parent(session)
     fingerprints = pools.fingerprints  # checked now, stored after the solve
     # a craftsman put on a demand from outside the round (placing) is not in the snapshot: reload the features too
-    joined = rnd.snapshot and {str(c) for c in capacities} != set(rnd.snapshot["craftsmen"]["ids"])
-    if rnd.snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
-        craftsmen, demands, history, _ = features.inputs_from_snapshot(rnd.snapshot)
-        track_record = features.track_record_from_snapshot(rnd.snapshot)
-        roles = features.roles_from_snapshot(rnd.snapshot)
+    joined = snapshot and {str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
+    stored_features = None  # the snapshot's craftsmen and demands, while the stored features may be kept as they are
+    if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
+        craftsmen, demands, history, _ = features.inputs_from_snapshot(snapshot)
+        track_record = features.track_record_from_snapshot(snapshot)
+        roles = features.roles_from_snapshot(snapshot)
+        if features.reusable(snapshot):
+            stored_features = (craftsmen, demands)
     else:
         craftsmen = features.load_craftsmen(session, rnd.id, today=today)
         demands = features.load_demands(session, rnd.id, today=today)
@@ -341,10 +346,14 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     timings.update(outcome.timings)
 
     mark = time.perf_counter()
-    rnd.snapshot = features.make_snapshot(craftsmen, demands, history, config, locks=locks, exclusions=exclusions,
-                                          previous=previous, kept=kept, skill_parent=skill_parent,
-                                          track_record=track_record, roles=roles)
-    rnd.snapshot_digest = features.digest(rnd.snapshot)
+    if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
+        texts = features.stored_feature_texts(rnd.features)  # the features stay as stored: not written again
+    else:
+        texts = _store_features(session, rnd, features.snapshot_features(
+            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles), now=now)
+    rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
+                                                      kept=kept)
+    rnd.snapshot_digest = features.snapshot_digest(texts, rnd.solve_inputs)
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
@@ -377,6 +386,19 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
                         "added": len(changes["added"]), "removed": len(changes["removed"]),
                         "inactive_craftsmen": sorted(inactive), "demands_left_out": sorted(closed)})
     return result
+
+
+def _store_features(session: Session, rnd: MatchingRound, values: dict[str, Any], *,
+                    now: dt.datetime) -> dict[str, str]:
+    """Point the round at these features (stored unless another round or solve stored the same already), drop
+    its earlier ones if no round uses them any more; the canonical texts of their keys."""
+    earlier = rnd.features_digest
+    features_digest, texts = features.store_features(session, values, now=now)
+    rnd.features = session.get(RoundFeatures, features_digest)
+    if earlier is not None and earlier != features_digest:
+        session.flush()
+        features.drop_unused_features(session, earlier)
+    return texts
 
 
 class _ScoredRounds:
@@ -483,22 +505,42 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
     flagged = {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
         sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
         .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
-    named = explain.fact_namer(*(explain.vocabulary_names(session) if proposed else ([], [])))
-    rows, updates = [], []
+    vocabulary = explain.vocabulary_names(session) if proposed else ([], [])
+    named = explain.fact_namer(*vocabulary)
+
+    def values(pair: ProposedPair, role_skill_id: int | None) -> dict[str, Any]:
+        return {"score": max(0.0, pair.score), "breakdown": {**pair.breakdown, "facts": named(pair.facts)},
+                "assigned": pair.assigned, "alternate_rank": pair.alternate_rank, "warnings": list(pair.flags),
+                "role_skill_id": role_skill_id}
+
+    remember = _copies_proposals(session.connection())  # elsewhere every row is written anew from its dict
+    written_before = _written_rows.of(rnd.id, vocabulary) if remember else {}
+    written: dict[tuple[int, int], tuple[bytes, _Encoded]] = {}
+    rows: list[dict[str, Any] | _Encoded] = []
+    updates = []
     for pair in proposed:
         cid, did = int(pair.craftsman), int(pair.demand)
-        breakdown = {**pair.breakdown, "facts": named(pair.facts)}
-        values = {"score": max(0.0, pair.score), "breakdown": breakdown, "assigned": pair.assigned,
-                  "alternate_rank": pair.alternate_rank, "warnings": list(pair.flags),
-                  "role_skill_id": (role_skills or {}).get(pair.role) if pair.assigned else None}
+        role_skill_id = (role_skills or {}).get(pair.role) if pair.assigned else None
         if (cid, did) in flagged:
-            updates.append({"id": flagged.pop((cid, did)), **values})
-        else:
-            rows.append({"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False,
-                         "excluded": False, **values})
+            updates.append({"id": flagged.pop((cid, did)), **values(pair, role_skill_id)})
+            continue
+        row = {"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False, "excluded": False}
+        if not remember:
+            rows.append({**row, **values(pair, role_skill_id)})
+            continue
+        # a digest of everything the row is made of, as exact bytes (1 and 1.0 differ): made of the same, the same row
+        made_of = hashlib.blake2b(orjson.dumps((pair.score, pair.assigned, pair.alternate_rank, pair.flags,
+                                                role_skill_id, pair.breakdown, pair.facts)), digest_size=16).digest()
+        before = written_before.get((cid, did))
+        encoded = before[1] if before is not None and before[0] == made_of \
+            else _Encoded({**row, **values(pair, role_skill_id)})
+        written[(cid, did)] = (made_of, encoded)
+        rows.append(encoded)
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     _replace_unflagged_proposals(session, rnd, rows)
+    if remember:
+        _written_rows.keep(rnd.id, vocabulary, written)
     if updates:
         session.execute(sa.update(Proposal), updates)
 
@@ -506,17 +548,69 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
 PROPOSAL_COLUMNS = ("round_id", "craftsman_id", "demand_id", "locked", "excluded", "score", "breakdown", "assigned",
                     "alternate_rank", "warnings", "role_skill_id")
 JSON_COLUMNS = ("breakdown", "warnings")
+# What identifies a stored proposal's content, beside its pair: its scalar columns and its JSON texts' digests.
+_CONTENT = ("score", "assigned", "alternate_rank", "role_skill_id")
+_CONTENT_AT = [PROPOSAL_COLUMNS.index(name) for name in _CONTENT]
+_JSON_AT = [PROPOSAL_COLUMNS.index(name) for name in JSON_COLUMNS]
 
 
 def _copies_proposals(connection: sa.Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
-def _copy_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """The rows as COPY writes them; orjson: the same JSON values as json.dumps, several times faster on 10k
-    breakdowns."""
-    return [[orjson.dumps(row[name]).decode() if name in JSON_COLUMNS else row.get(name)
-             for name in PROPOSAL_COLUMNS] for row in rows]
+class _WrittenRows:
+    """round id → the unflagged rows its last solve in this process wrote (PostgreSQL), by pair, each in its COPY
+    form with a digest of what it was made of, while the vocabulary's names stay the same: a re-solve writes mostly
+    the rows of the last one, which need not be named, encoded and digested again (~20 MB at 8,530 rows). What the
+    database holds is read again every time (``_replace_unflagged_proposals``)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[Any, dict[tuple[int, int], tuple[bytes, _Encoded]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, _Encoded]]:
+        with self._lock:
+            entry = self._entries.get(round_id)
+        return entry[1] if entry is not None and entry[0] == vocabulary else {}
+
+    def keep(self, round_id: int, vocabulary: Any, rows: dict[tuple[int, int], tuple[bytes, _Encoded]]) -> None:
+        with self._lock:
+            self._entries.pop(round_id, None)
+            self._entries[round_id] = (vocabulary, rows)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+_written_rows = _WrittenRows(SCORED_ROUNDS_KEPT)
+
+
+class _Encoded:
+    """A row as COPY writes it (orjson: the same JSON values as json.dumps, several times faster on 10k
+    breakdowns), and, when asked, its content as ``_replace_unflagged_proposals`` compares it with a stored row's."""
+
+    __slots__ = ("copied", "_content")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.copied = [orjson.dumps(row[name]).decode() if name in JSON_COLUMNS else row.get(name)
+                       for name in PROPOSAL_COLUMNS]
+        self._content = None
+
+    @property
+    def content(self) -> tuple[Any, ...]:
+        if self._content is None:
+            self._content = (*(self.copied[i] for i in _CONTENT_AT),
+                             *(hashlib.md5(self.copied[i].encode()).hexdigest() for i in _JSON_AT))
+        return self._content
+
+
+def _encoded(row: dict[str, Any] | _Encoded) -> _Encoded:
+    return row if isinstance(row, _Encoded) else _Encoded(row)
+
+
+def _copy_rows(rows: list[dict[str, Any] | _Encoded]) -> list[list[Any]]:
+    """The rows as COPY writes them."""
+    return [_encoded(row).copied for row in rows]
 
 
 def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -535,12 +629,12 @@ def _copy_proposals(connection: sa.Connection, copy_rows: list[list[Any]]) -> No
             copy.write_row(row)
 
 
-# What identifies a stored proposal's content, beside its pair: its scalar columns and its JSON texts' digests.
-_CONTENT = ("score", "assigned", "alternate_rank", "role_skill_id")
 
 
-def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: list[dict[str, Any]]) -> None:
-    """Make the round's proposals that are neither locked nor excluded exactly ``rows``.
+def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
+                                 rows: list[dict[str, Any]] | list[dict[str, Any] | _Encoded]) -> None:
+    """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
+    in their COPY form already).
 
     On PostgreSQL only the difference is written: the stored rows whose pair and content (``_CONTENT`` and the
     md5 of the JSON texts COPY wrote) equal a new row's stay, the others are deleted and the new ones the stored
@@ -555,26 +649,23 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: lis
         if rows:
             _insert_proposals(session, rows)
         return
-    copy_rows = _copy_rows(rows)
+    encoded = [_encoded(row) for row in rows]
     stored = {(row[1], row[2]): (row[0], row[3:]) for row in session.execute(sa.select(
         Proposal.id, Proposal.craftsman_id, Proposal.demand_id, *(getattr(Proposal, name) for name in _CONTENT),
         *(sa.func.md5(sa.cast(getattr(Proposal, name), sa.Text)) for name in JSON_COLUMNS)).where(*unflagged))}
     if not stored:  # nothing stored yet (the first solve): no difference to look for
-        if copy_rows:
-            _copy_proposals(connection, copy_rows)
+        if encoded:
+            _copy_proposals(connection, [row.copied for row in encoded])
         return
     pair_at = (PROPOSAL_COLUMNS.index("craftsman_id"), PROPOSAL_COLUMNS.index("demand_id"))
-    content_at = [PROPOSAL_COLUMNS.index(name) for name in _CONTENT]
-    json_at = [PROPOSAL_COLUMNS.index(name) for name in JSON_COLUMNS]
     new_rows = []
-    for copied in copy_rows:
-        content = (*(copied[i] for i in content_at), *(hashlib.md5(copied[i].encode()).hexdigest() for i in json_at))
-        pair = tuple(copied[i] for i in pair_at)
+    for row in encoded:
+        pair = tuple(row.copied[i] for i in pair_at)
         kept = stored.get(pair)
-        if kept is not None and tuple(kept[1]) == content:
+        if kept is not None and tuple(kept[1]) == row.content:
             del stored[pair]
         else:
-            new_rows.append(copied)
+            new_rows.append(row.copied)
     if stored:  # what is left stored matches no new row
         session.execute(sa.delete(Proposal).where(
             eligibility.id_in(session, Proposal.id, [proposal_id for proposal_id, _ in stored.values()])))
@@ -641,7 +732,7 @@ def set_capacity(session: Session, rnd: MatchingRound, craftsman_id: int, capaci
 def pending_changes(session: Session, rnd: MatchingRound) -> bool:
     """Whether locks, exclusions or capacities changed since the last solve (then publish waits for a re-solve).
     A lock moved onto another role of the same team counts: the solve placed him in the role it was locked to."""
-    if rnd.snapshot is None:
+    if rnd.solve_inputs is None:
         return False
     stale_pair = session.scalar(sa.select(sa.func.count()).select_from(Proposal).where(
         Proposal.round_id == rnd.id,
@@ -651,7 +742,7 @@ def pending_changes(session: Session, rnd: MatchingRound) -> bool:
                        Proposal.role_skill_id.is_distinct_from(Proposal.locked_role_skill_id))))) or 0
     if stale_pair:
         return True
-    if sorted(map(tuple, rnd.snapshot["locks"])) != sorted(_pairs(session, rnd, Proposal.locked.is_(True))):
+    if sorted(map(tuple, rnd.solve_inputs["locks"])) != sorted(_pairs(session, rnd, Proposal.locked.is_(True))):
         return True
     capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
                                       .where(RoundCraftsman.round_id == rnd.id)).all())
