@@ -4,7 +4,8 @@
 
 Builds a fresh database (SQLite file in a temporary directory unless --database-url is given), loads
 ``seed synthetic``, creates a round over every open demand and active craftsman, then measures through
-the real web app (test client, logged-in coordinator, CSRF on): POST solve → GET the round page.
+the real web app (test client, logged-in coordinator, CSRF on; what the process holds by then frozen out of
+the cyclic collector, as gunicorn.conf.py does when a worker starts): POST solve → GET the round page.
 Prints the end-to-end time and its split (load, score, solve, save, render), then a re-solve after a lock,
 each with its ratio to the target (1.5 s click to proposals, 1 s re-solve) and the share the web side takes
 (everything but ``matching``'s score and solve), with the machine's load average (a shared machine varies).
@@ -29,6 +30,7 @@ import sqlalchemy as sa  # noqa: E402
 from web import create_app, migrate  # noqa: E402
 from web.clock import utcnow  # noqa: E402
 from web.extensions import db  # noqa: E402
+from web.heap import freeze_startup_objects  # noqa: E402
 from web.models import MatchingRound, Proposal  # noqa: E402
 from web.services import rounds, seeding  # noqa: E402
 from web.services.users import create_user  # noqa: E402
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     token, _ = _csrf(client, "/auth/login")
     client.post("/auth/login", data={"username": "bench", "password": PASSWORD, "csrf_token": token})
     page_url = f"/workspace/rounds/{round_id}"
+    # the server's worker is up: gunicorn.conf.py freezes what it holds then (post_worker_init), as here
+    print(f"froze {freeze_startup_objects():,} objects held since start-up (as gunicorn's worker does)")
 
     cpu: dict[str, float] = {}
 
