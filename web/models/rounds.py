@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from web.db import Base
+from web.db import Base, json_loads
 from web.models._types import one_of
 from web.models.craftsmen import Craftsman
 from web.models.demands import Demand
@@ -85,8 +84,8 @@ class RoundFeatures(Base):
     @property
     def values(self) -> dict[str, Any]:
         value = parsed_features.get(self.digest)
-        if value is None:  # the standard library's parse, as the JSON column it replaces (orjson differs on big ints)
-            value = json.loads(self.data)
+        if value is None:  # parsed as the JSON columns are (the same values as the standard library's parse)
+            value = json_loads(self.data)
             parsed_features.keep(self.digest, value)
         return value
 
