@@ -10,6 +10,11 @@ import os
 
 from gunicorn.http import wsgi
 
+from web.heap import numpy_without_hugepages
+
+# read here, in the master: the workers import the app, and numpy with it, after they fork
+numpy_without_hugepages()
+
 wsgi_app = "web:create_app()"
 bind = os.environ.get("CRAFTMATCH_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("CRAFTMATCH_WORKERS", "2"))  # one per core: threads do the waiting
@@ -33,7 +38,7 @@ limit_request_fields = 100
 
 def post_worker_init(worker) -> None:
     """The worker has built the app: what it holds for good stays out of the cyclic collector's full passes."""
-    from web.heap import freeze_startup_objects  # in the worker: the master does not import the app
+    from web.heap import freeze_startup_objects
 
     freeze_startup_objects()
 

@@ -1,4 +1,4 @@
-"""The cyclic garbage collector in a long-lived server process.
+"""Memory settings of a long-lived server process: the cyclic garbage collector and numpy's huge pages.
 
 A worker holds a couple of hundred thousand objects from its start to its end (modules, mappers, compiled
 templates, message catalogues). Every full collection of the cyclic collector walks all of them again, and a
@@ -9,6 +9,9 @@ other request: 0.1-0.3 s on such a page (benchmarks/NOTES.md, "The round page an
 from __future__ import annotations
 
 import gc
+import os
+
+NUMPY_HUGEPAGES = "NUMPY_MADVISE_HUGEPAGE"
 
 
 def freeze_startup_objects() -> int:
@@ -19,3 +22,13 @@ def freeze_startup_objects() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def numpy_without_hugepages() -> None:
+    """Ask numpy, imported after this call, not to request transparent huge pages for its large arrays.
+
+    With the kernel's huge-page defragmentation on "madvise" (Debian's default), each such request may stall in
+    direct memory compaction: a province round's re-solve took 0.83-1.21 s from run to run of the same code, and
+    0.92-0.95 s without the requests (its click 2.58-2.75 s -> 2.33-2.39 s; benchmarks/NOTES.md). The national
+    round was the same either way. An operator's own setting of ``NUMPY_MADVISE_HUGEPAGE`` wins."""
+    os.environ.setdefault(NUMPY_HUGEPAGES, "0")

@@ -88,6 +88,20 @@ def test_gunicorn_with_the_config_keeps_the_connection_alive(gunicorn):
         connection.close()
 
 
+def test_the_workers_import_numpy_without_huge_page_requests(monkeypatch):
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    check = "import numpy._core.multiarray as m; print(m._get_madvise_hugepage())"
+    assert subprocess.check_output([sys.executable, "-c", check], text=True).strip() == "False"
+
+
+def test_an_operators_own_huge_page_setting_wins(monkeypatch):
+    monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")
+    runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "1"
+
+
 def test_a_worker_leaves_what_it_built_at_start_out_of_the_collectors_full_passes():
     config = runpy.run_path(str(REPO / "gunicorn.conf.py"))
     before = gc.get_freeze_count()
