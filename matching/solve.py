@@ -77,6 +77,9 @@ PRESOLVE_MIN_COLUMNS = 100_000
 # Reduced profits (in units of the largest profit) this close to 0 count as 0 when the team LP's
 # lexicographic phase fixes the optimal face of the previous one.
 FACE_TOLERANCE = 1e-7
+# A warm-started optimum is kept only when no other optimum is within this much (in units of the largest profit):
+# well above HiGHS's feasibility tolerances (1e-9), so that no vertex a cold solve may stop at counts as worse.
+TIE_TOLERANCE = 1e-7
 _BANNER_LOCK = threading.Lock()
 _banner_shown = False
 
@@ -368,8 +371,10 @@ class _DenseCandidates:
         self.degree = np.count_nonzero(self.outside, axis=0)
         self.scale = float(weight.max(initial=0.0))
         self._relevant_weight: np.ndarray | None = None
-        # when watched (a warm start): did the last pricing pass meet an outside pair of reduced profit ~0?
+        # when watched (a warm start): did the last pricing pass meet an outside pair of reduced profit ~0
+        # (within ``tie_band``)?
         self.watch_ties = self.tied = False
+        self.tie_band = 0.0
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """The best few craftsmen of every demand (or the ``start`` pairs given)."""
@@ -456,7 +461,7 @@ class _DenseCandidates:
         blocks = list(self._blocks())
         if not blocks:
             return _no_pairs()
-        threshold = -tolerance if self.watch_ties else tolerance
+        threshold = -self.tie_band if self.watch_ties else tolerance
         # one buffer each, reused by every block: fresh 30 MB temporaries per block cost page faults
         profit_buffer = np.empty((blocks[0].stop - blocks[0].start, self.weight.shape[1]))
         hit_buffer = np.empty(profit_buffer.shape, dtype=bool)
@@ -527,6 +532,7 @@ class _SparseCandidates:
         self.degree = np.bincount(self.c, minlength=instance.n_c)
         self.scale = float(weight.max(initial=0.0))
         self.watch_ties = self.tied = False  # as `_DenseCandidates`
+        self.tie_band = 0.0
 
     def initial(self) -> tuple[np.ndarray, np.ndarray]:
         """Each demand's best craftsmen for its open slots and each craftsman's best demands for its room
@@ -583,7 +589,7 @@ class _SparseCandidates:
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         profit = self.weight + dual_c[self.c] + dual_d[self.d]
         hit = (profit > tolerance) & ~self.chosen
-        self.tied = self.watch_ties and bool(np.any((profit > -tolerance) & ~hit & ~self.chosen))
+        self.tied = self.watch_ties and bool(np.any((profit > -self.tie_band) & ~hit & ~self.chosen))
         return self.c[hit], self.d[hit]
 
     def everything(self) -> tuple[np.ndarray, np.ndarray]:
@@ -1010,6 +1016,7 @@ def _column_generation(
     if new_c.size == 0:
         return new_c, new_d, flow
     tolerance = 1e-9 * max(candidates.scale, np.finfo(float).tiny)
+    candidates.tie_band = TIE_TOLERANCE * max(candidates.scale, np.finfo(float).tiny)
     for rounds in itertools.count(1):
         flow.add(new_c, new_d)
         if rounds == 1 and last is not None:
@@ -1134,7 +1141,7 @@ class _FlowLP:
         solution = self.highs.getSolution()
         x, column_dual = np.asarray(solution.col_value), np.asarray(solution.col_dual)
         activity, row_dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
-        tolerance = 1e-9  # the LP's units: the largest profit is 1
+        tolerance = TIE_TOLERANCE  # the LP's units: the largest profit is 1
         n_c, n_copies = self.n_c, self.copy_rows.size
         source, sink = n_c + self.n_d, n_c + self.n_d + 1
         craftsman_node, demand_node = np.arange(n_c), n_c + np.arange(self.n_d)
