@@ -527,8 +527,11 @@ def store_features(session: Session, values: dict[str, Any], *, now: dt.datetime
     text = _joined(texts)
     features_digest = hashlib.sha256(text.encode()).hexdigest()
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # an existing row is locked, not skipped: a solve of another round deleting it meanwhile is waited for, and the
+    # row is then inserted anew (skipping it, this round could point at a row gone by its commit)
+    table = RoundFeatures.__table__
     session.execute(insert(RoundFeatures).values(digest=features_digest, data=text, created_at=now)
-                    .on_conflict_do_nothing(index_elements=["digest"]))
+                    .on_conflict_do_update(index_elements=["digest"], set_={"created_at": table.c.created_at}))
     _feature_texts.keep(features_digest, texts)
     parsed_features.keep(features_digest, values)
     return features_digest, texts
@@ -550,10 +553,15 @@ def snapshot_digest(texts: dict[str, str], solve_inputs: dict[str, Any]) -> str:
 
 
 def drop_unused_features(session: Session, features_digest: str) -> None:
-    """Delete a features row no round points at any more (a round's earlier features, after a reload)."""
-    session.execute(sa.delete(RoundFeatures).where(
-        RoundFeatures.digest == features_digest,
-        ~sa.exists().where(MatchingRound.features_digest == features_digest)))
+    """Delete a features row no round points at any more (a round's earlier features, after a reload). A round
+    whose solve took the same features meanwhile keeps it: its foreign key refuses the delete, which is undone."""
+    try:
+        with session.begin_nested():
+            session.execute(sa.delete(RoundFeatures).where(
+                RoundFeatures.digest == features_digest,
+                ~sa.exists().where(MatchingRound.features_digest == features_digest)))
+    except sa.exc.IntegrityError:
+        pass
 
 
 def reusable(snapshot: dict[str, Any]) -> bool:
