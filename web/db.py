@@ -70,12 +70,13 @@ def json_loads(text: str | bytes) -> Any:
     for what orjson reads otherwise or refuses (integers of 19 digits or more; NaN, lone surrogates): the same
     values either way."""
     data = text.encode() if isinstance(text, str) else bytes(text)
+    exact = text if isinstance(text, str) else data  # json.loads guesses an encoding for bytes, not for a str
     if _LONG_DIGIT_RUN in data.translate(_DIGITS_TO_ZERO):
-        return json.loads(data)
+        return json.loads(exact)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        return json.loads(exact)
 
 
 def make_engine(url: str, echo: bool = False) -> Engine:

@@ -16,7 +16,8 @@ NUMPY_HUGEPAGES = "NUMPY_MADVISE_HUGEPAGE"
 
 def freeze_startup_objects() -> int:
     """Collect once, then leave every object alive now out of all later collections (``gc.freeze``): they live as
-    long as the process. Reference counting still frees them. Returns how many objects were frozen.
+    long as the process. Reference counting still frees them; one that later becomes part of an unreachable cycle
+    is never reclaimed. Returns how many objects were frozen.
 
     Call it once the process has built its app and before it serves (gunicorn: ``post_worker_init``)."""
     gc.collect()
