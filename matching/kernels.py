@@ -140,21 +140,15 @@ def _covered_days_block(rnd: PreparedRound, rows: np.ndarray, cols: np.ndarray) 
     overlap = np.empty_like(covered)
     for slot in range(int(counts.max(initial=0))):
         has = counts > slot
-        if not has.all():  # only the rows holding this slot: the others would add 0 (a third at province scale)
-            held = np.flatnonzero(has)
-            index = windows.indptr[rows[held]] + slot
-            start = windows.start[index].astype(np.float64)[:, None]
-            part = np.minimum((windows.end[index] + 1.0)[:, None], demand_end)
-            part -= np.maximum(start, demand_start)
-            np.maximum(part, 0.0, out=part)
-            covered[held] += part
-            continue
-        index = windows.indptr[rows] + slot
+        # only the rows holding this slot: the others would add 0 (a third of them at province scale)
+        held = slice(None) if has.all() else np.flatnonzero(has)
+        index = windows.indptr[rows[held]] + slot
         start = windows.start[index].astype(np.float64)[:, None]
-        np.minimum((windows.end[index] + 1.0)[:, None], demand_end, out=overlap)
-        overlap -= np.maximum(start, demand_start)
-        np.maximum(overlap, 0.0, out=overlap)
-        covered += overlap
+        part = overlap[: index.size]
+        np.minimum((windows.end[index] + 1.0)[:, None], demand_end, out=part)
+        part -= np.maximum(start, demand_start)
+        np.maximum(part, 0.0, out=part)
+        covered[held] += part
     return covered
 
 
