@@ -492,16 +492,6 @@ def snapshot_solve_inputs(config: RoundConfig, *, locks, exclusions, previous, k
     }
 
 
-def make_snapshot(craftsmen: CraftsmanFeatures, demands: DemandFeatures, history: History, config: RoundConfig,
-                  *, locks, exclusions, previous, kept=(),
-                  skill_parent: np.ndarray | None = None, track_record: TrackRecord | None = None,
-                  roles: list[TeamRole] = ()) -> dict[str, Any]:
-    """The whole snapshot (both parts in one dict, as ``MatchingRound.snapshot`` reads it)."""
-    return {**snapshot_features(craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record,
-                                roles=roles),
-            **snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous, kept=kept)}
-
-
 def canonical(value: Any) -> str:
     """The JSON text digests are taken of: sorted keys, no spaces."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
