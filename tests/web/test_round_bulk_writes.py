@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_solved_weld_round
+from web.caches import LastFew
 from web.models import Proposal, RoundDemand
 from web.services import demands as demand_service
 from web.services import eligibility, rounds
@@ -127,17 +128,17 @@ def _store_and_capture(monkeypatch) -> list:
 
 def test_rows_remembered_from_the_last_solve_store_what_rows_made_afresh_store(session, monkeypatch):
     rnd, _ = _locked_and_excluded(session, "记住的行")
-    remembered = rounds._written_rows.of(rnd.id, rounds.explain.vocabulary_names(session))
+    remembered = rounds._remembered_rows(rnd.id, rounds.explain.vocabulary_names(session))
     calls = _store_and_capture(monkeypatch)
     rounds.solve_round(session, rnd, actor="test", now=LATER)
     session.expire_all()
     with_remembered = _stored_proposals(session, rnd)
     if session.get_bind().dialect.name == "postgresql":  # where rows are remembered (elsewhere all are written anew)
-        reused = [row for _, row in rounds._written_rows.of(rnd.id, rounds.explain.vocabulary_names(session)).values()
+        reused = [row for _, row in rounds._remembered_rows(rnd.id, rounds.explain.vocabulary_names(session)).values()
                   if any(row is before for _, before in remembered.values())]
         assert len(remembered) > 5 and len(reused) > 5  # most rows came from the last solve
 
-    monkeypatch.setattr(rounds, "_written_rows", rounds._WrittenRows(2))  # nothing remembered: every row made anew
+    monkeypatch.setattr(rounds, "_written_rows", LastFew(2))  # nothing remembered: every row made anew
     session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),
                                               Proposal.excluded.is_(False)))
     (args, kw), = calls

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand
+from web.caches import LastFew
 from web.models import MatchingRound, Proposal, RoundFeatures
 from web.models import rounds as round_models
 from web.services import features, rounds
@@ -37,9 +38,9 @@ def _stored_features(session) -> dict[str, str]:
 
 def _forget_this_process(monkeypatch):
     """As in another worker: nothing parsed or serialised kept from earlier requests."""
-    monkeypatch.setattr(round_models, "parsed_features", round_models.LastFew(4))
+    monkeypatch.setattr(round_models, "parsed_features", LastFew(4))
     monkeypatch.setattr(features, "parsed_features", round_models.parsed_features)
-    monkeypatch.setattr(features, "_feature_texts", round_models.LastFew(4))
+    monkeypatch.setattr(features, "_feature_texts", LastFew(4))
 
 
 def test_a_re_solve_after_a_lock_keeps_the_stored_features_and_digests_the_whole_snapshot(session, monkeypatch):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from web.caches import LastFew
 from web.db import Base, json_loads
 from web.models._types import one_of
 from web.models.craftsmen import Craftsman
@@ -88,29 +87,6 @@ class RoundFeatures(Base):
             value = json_loads(self.data)
             parsed_features.keep(self.digest, value)
         return value
-
-
-class LastFew:
-    """The last few values kept by key (least recently used dropped), shared by the threads of a process."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def keep(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
 
 
 # digest → the parsed features: content-addressed, so never stale; nobody changes a value taken from here (shared).

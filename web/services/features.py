@@ -26,6 +26,7 @@ from matching.config import RoundConfig
 from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord, Windows
 from matching.pipeline import build_problem
 from matching.problem import Problem
+from web.caches import LastFew
 from web.models import (
     Availability,
     ConflictLink,
@@ -53,7 +54,7 @@ from web.models import (
     craftsman_industry,
     demand_industry,
 )
-from web.models.rounds import LastFew, parsed_features
+from web.models.rounds import parsed_features
 from web.services import eligibility
 
 EPOCH = dt.date(2000, 1, 1)

@@ -12,9 +12,8 @@ import dataclasses
 import datetime as dt
 import gc
 import hashlib
-import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,9 +27,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from matching.config import RoundConfig
 from matching.outcome import ProposedPair, RoundInputs, run_round
-from matching.pipeline import ScoredRound
 from matching.problem import ProblemError
 from matching.result import OPTIMAL, Result
+from web.caches import LastFew
 from web.clock import local_today
 from web.models import (
     Craftsman,
@@ -401,32 +400,12 @@ def _store_features(session: Session, rnd: MatchingRound, values: dict[str, Any]
     return texts
 
 
-class _ScoredRounds:
-    """The last rounds this process scored (``matching.pipeline.ScoredRound``, ~100 MB at 5,000 × 2,000): a
-    re-solve after a lock, an exclusion or a capacity change skips preparing and scoring the pools again.
-    ``run_round`` reuses an entry only when its scoring key (a digest of the features and settings) matches, so
-    an entry that no longer fits the round is recomputed, never used; a re-solve in another process scores anew."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[int, ScoredRound] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, round_id: int) -> ScoredRound | None:
-        with self._lock:
-            return self._entries.get(round_id)
-
-    def keep(self, round_id: int, scored: ScoredRound | None) -> None:
-        with self._lock:
-            self._entries.pop(round_id, None)
-            if scored is not None and self.size:
-                self._entries[round_id] = scored
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-
+# The last rounds this process scored (``matching.pipeline.ScoredRound``, ~100 MB at 5,000 × 2,000): a re-solve
+# after a lock, an exclusion or a capacity change skips preparing and scoring the pools again. ``run_round`` reuses
+# an entry only when its scoring key (a digest of the features and settings) matches, so an entry that no longer
+# fits the round is recomputed, never used; a re-solve in another process scores anew.
 SCORED_ROUNDS_KEPT = 2
-_scored_rounds = _ScoredRounds(SCORED_ROUNDS_KEPT)
+_scored_rounds = LastFew(SCORED_ROUNDS_KEPT)
 
 
 def _unfilled_roles(result: Result, roles, craftsmen, exclusions) -> list[dict[str, Any]]:
@@ -514,7 +493,7 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
                 "role_skill_id": role_skill_id}
 
     remember = _copies_proposals(session.connection())  # elsewhere every row is written anew from its dict
-    written_before = _written_rows.of(rnd.id, vocabulary) if remember else {}
+    written_before = _remembered_rows(rnd.id, vocabulary) if remember else {}
     written: dict[tuple[int, int], tuple[bytes, _Encoded]] = {}
     rows: list[dict[str, Any] | _Encoded] = []
     updates = []
@@ -540,7 +519,7 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     _replace_unflagged_proposals(session, rnd, rows)
     if remember:
-        _written_rows.keep(rnd.id, vocabulary, written)
+        _written_rows.keep(rnd.id, (vocabulary, written))
     if updates:
         session.execute(sa.update(Proposal), updates)
 
@@ -558,31 +537,18 @@ def _copies_proposals(connection: sa.Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
-class _WrittenRows:
-    """round id → the unflagged rows its last solve in this process wrote (PostgreSQL), by pair, each in its COPY
-    form with a digest of what it was made of, while the vocabulary's names stay the same: a re-solve writes mostly
-    the rows of the last one, which need not be named, encoded and digested again (~20 MB at 8,530 rows). What the
-    database holds is read again every time (``_replace_unflagged_proposals``)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[int, tuple[Any, dict[tuple[int, int], tuple[bytes, _Encoded]]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def of(self, round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, _Encoded]]:
-        with self._lock:
-            entry = self._entries.get(round_id)
-        return entry[1] if entry is not None and entry[0] == vocabulary else {}
-
-    def keep(self, round_id: int, vocabulary: Any, rows: dict[tuple[int, int], tuple[bytes, _Encoded]]) -> None:
-        with self._lock:
-            self._entries.pop(round_id, None)
-            self._entries[round_id] = (vocabulary, rows)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+# round id → (the vocabulary's names, the unflagged rows its last solve in this process wrote (PostgreSQL), by pair,
+# each in its COPY form with a digest of what it was made of): a re-solve writes mostly the rows of the last one,
+# which need not be named, encoded and digested again while the names stay the same (~20 MB at 8,530 rows). What
+# the database holds is read again every time (``_replace_unflagged_proposals``).
+_written_rows = LastFew(SCORED_ROUNDS_KEPT)
 
 
-_written_rows = _WrittenRows(SCORED_ROUNDS_KEPT)
+def _remembered_rows(round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, _Encoded]]:
+    """The rows the round's last solve in this process wrote, if it named them with this vocabulary."""
+    entry = _written_rows.get(round_id)
+    return entry[1] if entry is not None and entry[0] == vocabulary else {}
+
 
 
 class _Encoded:
