@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from typing import Any
@@ -45,9 +47,26 @@ def is_english() -> bool:
     return str(get_locale() or "zh_CN").startswith("en")
 
 
-# The catalogue of the template being rendered. Flask-Babel's template ``_`` looks the app, the locale and the
-# catalogue up again for every string (~10 µs; a round's review page asks ~1,300 times).
-_render_translations: ContextVar[Any] = ContextVar("render_translations", default=None)
+# The catalogue fixed for a piece of work in one locale (a page's render, a sentence's description). Flask-Babel looks
+# the app, the locale and the catalogue up again for every string (~10 µs; a round's review page asks ~1,300 times
+# in its template and ~30 per proposal's sentence).
+_fixed_translations: ContextVar[Any] = ContextVar("fixed_translations", default=None)
+
+
+@contextmanager
+def catalogue_fixed() -> Iterator[None]:
+    """Within it, :func:`translations` is the catalogue of the locale in force on entry, found once. Enter it inside
+    any ``force_locale``, never around one."""
+    token = _fixed_translations.set(get_translations())
+    try:
+        yield
+    finally:
+        _fixed_translations.reset(token)
+
+
+def translations() -> Any:
+    """Flask-Babel's ``get_translations()``, or the catalogue :func:`catalogue_fixed` found."""
+    return _fixed_translations.get() or get_translations()
 
 
 class TranslatedTemplate(jinja2.Template):
@@ -55,15 +74,8 @@ class TranslatedTemplate(jinja2.Template):
     (a page's locale does not change while it renders: ``force_locale`` is Python's, around a whole render)."""
 
     def render(self, *args: Any, **kwargs: Any) -> str:
-        token = _render_translations.set(get_translations())
-        try:
+        with catalogue_fixed():
             return super().render(*args, **kwargs)
-        finally:
-            _render_translations.reset(token)
-
-
-def _translations() -> Any:
-    return _render_translations.get() or get_translations()
 
 
 def install_template_gettext(env: jinja2.Environment) -> None:
@@ -71,8 +83,8 @@ def install_template_gettext(env: jinja2.Environment) -> None:
     catalogue. Call after ``Babel.init_app``, before any template is loaded."""
     env.template_class = TranslatedTemplate
     env.install_gettext_callables(
-        gettext=lambda string: _translations().ugettext(string),
-        ngettext=lambda singular, plural, n: _translations().ungettext(singular, plural, n),
-        pgettext=lambda context, string: _translations().upgettext(context, string),
-        npgettext=lambda context, singular, plural, n: _translations().unpgettext(context, singular, plural, n),
+        gettext=lambda string: translations().ugettext(string),
+        ngettext=lambda singular, plural, n: translations().ungettext(singular, plural, n),
+        pgettext=lambda context, string: translations().upgettext(context, string),
+        npgettext=lambda context, singular, plural, n: translations().unpgettext(context, singular, plural, n),
         newstyle=True)

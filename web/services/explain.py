@@ -8,15 +8,15 @@ show`` all call :func:`describe`, so a coordinator reads the same sentence every
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import force_locale, get_domain, get_locale, gettext
+from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from matching.explain import CROSS_PROVINCE, FAR, LOW, NO_REQUIRED_SKILL, OVERLOADED
+from web.i18n import catalogue_fixed, translations
 from web.models import Craftsman, Demand, Industry, MatchingRound, Proposal, Skill
 
 Names = Sequence[tuple[str, str]]  # per vocabulary column: (Chinese, English)
@@ -73,17 +73,9 @@ def fact_namer(skills: Names, industries: Names) -> Callable[[Mapping[str, Any]]
 
 
 # ---------------------------------------------------------------- words
-# The translations of the sentence being described: a sentence asks for ~30 phrases, and flask_babel's gettext
-# looks the app, the locale and the catalogue up again for each (a third of the round page's rendering).
-_sentence_translations: ContextVar[Any] = ContextVar("sentence_translations", default=None)
-
-
 def _(string: str, **variables: Any) -> str:
-    """flask_babel's ``gettext`` (same text), from the catalogue :func:`describe` looked up once per sentence."""
-    translations = _sentence_translations.get()
-    if translations is None:
-        return gettext(string, **variables)
-    text = translations.ugettext(string)
+    """flask_babel's ``gettext`` (same text), from the catalogue :func:`describe` fixes once per sentence."""
+    text = translations().ugettext(string)
     return text % variables if variables else text
 
 
@@ -228,16 +220,12 @@ def describe(facts: Mapping[str, Any] | None, locale: str | None = None) -> str:
     if not facts:
         return ""
     code = _locale_code(locale)
-    with force_locale(code):
-        token = _sentence_translations.set(get_domain().get_translations())
-        try:
-            clauses = _facts_sentence(facts, code)
-            text = ("; " if code == "en" else "；").join(clauses)
-            text = (text[:1].upper() + text[1:] + ".") if code == "en" else text + "。"
-            if "lost" in facts:
-                text += (" " if code == "en" else "") + _lost_sentence(facts, code)
-        finally:
-            _sentence_translations.reset(token)
+    with force_locale(code), catalogue_fixed():
+        clauses = _facts_sentence(facts, code)
+        text = ("; " if code == "en" else "；").join(clauses)
+        text = (text[:1].upper() + text[1:] + ".") if code == "en" else text + "。"
+        if "lost" in facts:
+            text += (" " if code == "en" else "") + _lost_sentence(facts, code)
     return text
 
 
