@@ -35,7 +35,6 @@ limit_request_line = 8190
 limit_request_fields = 100
 
 
-
 def post_worker_init(worker) -> None:
     """The worker has built the app: what it holds for good stays out of the cyclic collector's full passes."""
     from web.heap import freeze_startup_objects

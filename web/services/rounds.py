@@ -595,10 +595,8 @@ def _copy_proposals(connection: sa.Connection, copy_rows: list[list[Any]]) -> No
             copy.write_row(row)
 
 
-
-
 def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
-                                 rows: list[dict[str, Any]] | list[dict[str, Any] | _Encoded]) -> None:
+                                 rows: list[dict[str, Any] | _Encoded]) -> None:
     """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
     in their COPY form already).
 
