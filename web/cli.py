@@ -1,4 +1,4 @@
-"""The ``craftmatch`` command group: db, seed, user, solve (and round, added by the rounds feature).
+"""The ``craftmatch`` command group: db, seed, user, solve, round, worker and the rest below.
 
 Each command is an entry point: it opens a session, calls services, and commits once.
 """
@@ -10,7 +10,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from web.clock import utcnow
 from web.extensions import db
@@ -36,6 +36,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(followup_group)
     app.cli.add_command(import_group)
     app.cli.add_command(token_group)
+    app.cli.add_command(worker_command)
 
 
 @click.group("db", cls=AppGroup, help="Database schema (alembic migrations).")
@@ -501,3 +502,24 @@ def token_revoke(token_id: int) -> None:
     db.session.commit()
     click.echo(f"token {token_id} ({token.prefix}…, {token.name}) revoked")
 
+
+
+@click.command("worker", help="Solve queued matching rounds (CRAFTMATCH_REDIS_URL) one after another in this "
+                              "process, which keeps what a re-solve reuses.")
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+@with_appcontext
+def worker_command(burst: bool) -> None:
+    from web.heap import freeze_startup_objects
+    from web.services import jobs
+    from web.worker import SolveWorker, preload_solver
+
+    redis_url = current_app.config.get("REDIS_URL")
+    if not redis_url:
+        raise click.UsageError("CRAFTMATCH_REDIS_URL is not set: rounds are solved in the web process, no worker "
+                               "is needed. / 未设置 CRAFTMATCH_REDIS_URL：匹配轮次在网站进程内求解，无需后台进程。")
+    jobs.job_app(current_app.config["DATABASE_URL"])  # the app the web's jobs name (see jobs.enqueue_solve)
+    preload_solver()
+    if not burst:  # a worker that lives on: what it holds now stays out of the collector (as gunicorn's workers)
+        freeze_startup_objects()
+    queue = jobs.queue(redis_url)
+    SolveWorker([queue], connection=queue.connection).work(burst=burst)

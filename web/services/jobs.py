@@ -1,7 +1,7 @@
 """Background solving on RQ (Redis) when ``REDIS_URL`` is configured; inline otherwise.
 
-No home-made job runner: the queue is RQ's, the worker is ``rq worker craftmatch`` (or, in tests,
-``rq.SimpleWorker`` in burst mode). The job opens its own app context and session and commits —
+No home-made job runner: the queue is RQ's, the worker is ``craftmatch worker`` (RQ's in-process worker,
+:class:`web.worker.SolveWorker`; in tests also ``rq.SimpleWorker`` in burst mode). The job opens its own app context and session and commits —
 the one place outside the entry points that does, because the job *is* an entry point.
 """
 
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 from typing import Any
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
+
+from web.caches import LastFew
 
 QUEUE_NAME = "craftmatch"
 log = logging.getLogger("craftmatch.jobs")
@@ -133,16 +136,31 @@ def job_state(app: Flask, job_id: str | None) -> str | None:
 def run_solve(round_id: int, actor_id: int | None, database_url: str, config: dict[str, Any] | None = None, *,
               keep_unaffected: bool = False) -> dict:
     """The job: solve the round in its own app context and commit; a failure marks the round failed."""
-    from web import create_app
     from web.extensions import db
 
-    app = create_app({"DATABASE_URL": database_url, **(config or {})})
+    app = job_app(database_url, config)
     with app.app_context():
         try:
             return _solve_in_context(db.session, round_id, actor_id, keep_unaffected)
-        finally:  # a worker that runs jobs in one process (SimpleWorker) must not keep a pool per job
+        finally:  # between jobs the worker holds no database connection; the next job connects again
             db.session.close()
             db.engine.dispose()
+
+
+def job_app(database_url: str, config: dict[str, Any] | None = None) -> Flask:
+    """The app a job runs in, built once per database and settings in a process that runs jobs one after another
+    (``craftmatch worker``): the next job starts at once, in the same process that kept the last solve's state."""
+    key = (database_url, json.dumps(config or {}, sort_keys=True, default=str))
+    app = _job_apps.get(key)
+    if app is None:
+        from web import create_app
+
+        app = create_app({"DATABASE_URL": database_url, **(config or {})})
+        _job_apps.keep(key, app)
+    return app
+
+
+_job_apps = LastFew(2)
 
 
 def _solve_in_context(session, round_id: int, actor_id: int | None, keep_unaffected: bool) -> dict:
