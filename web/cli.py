@@ -507,8 +507,10 @@ def token_revoke(token_id: int) -> None:
 @click.command("worker", help="Solve queued matching rounds (CRAFTMATCH_REDIS_URL) one after another in this "
                               "process, which keeps what a re-solve reuses.")
 @click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+@click.option("--job-monitoring-interval", type=click.IntRange(1, 3600), default=30, show_default=True,
+              help="Seconds between a running job's heartbeats.")
 @with_appcontext
-def worker_command(burst: bool) -> None:
+def worker_command(burst: bool, job_monitoring_interval: int) -> None:
     from web.heap import freeze_startup_objects
     from web.services import jobs
     from web.worker import SolveWorker, preload_solver
@@ -522,4 +524,4 @@ def worker_command(burst: bool) -> None:
     if not burst:  # a worker that lives on: what it holds now stays out of the collector (as gunicorn's workers)
         freeze_startup_objects()
     queue = jobs.queue(redis_url)
-    SolveWorker([queue], connection=queue.connection).work(burst=burst)
+    SolveWorker([queue], connection=queue.connection, job_monitoring_interval=job_monitoring_interval).work(burst=burst)

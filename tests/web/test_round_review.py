@@ -283,6 +283,8 @@ def test_while_solving_the_button_is_disabled_and_the_page_refreshes_without_jav
     assert re.search(r'<noscript><meta http-equiv="refresh" content="\d+"></noscript>', page)
     assert f'<a href="{url}" id="reload">' in page and "js/round-progress.js" in page
     assert "Queued since " in page
+    status = browser.get(f"{url}/status.json?lang=en").get_json()
+    assert status["label"] == "Queued" and status["progress"].startswith("Queued since "), status
     again = browser.submit(f"{url}/solve", {"version": version}, form_url=url, follow_redirects=True)
     assert "being solved already" in again.get_data(as_text=True)
     assert jobs.queue(redis_url).count == 1  # the second click queued nothing
@@ -291,6 +293,8 @@ def test_while_solving_the_button_is_disabled_and_the_page_refreshes_without_jav
         db_session.get(MatchingRound, round_id).status = "solving"
         db_session.commit()
     assert "Solving since " in browser.text(f"{url}?lang=en")
+    status = browser.get(f"{url}/status.json?lang=en").get_json()  # what the page's script shows in place
+    assert status["label"] == "Solving" and status["progress"].startswith("Solving since "), status
     with Session(bind=engine) as db_session:
         db_session.get(MatchingRound, round_id).status = "queued"
         db_session.commit()

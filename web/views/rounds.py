@@ -259,6 +259,7 @@ def show(round_id: int):
         labels=_translated(COMPONENT_LABELS), warning_labels=_translated(rounds.WARNING_LABELS), action=ActionForm(),
         engagements=engagements, decline_form=DeclineForm(), changed=rounds.change_names(session, rnd),
         progress=progress, pool_changes=pool_changes,
+        progress_text=_progress_text(rnd, progress) if rnd.status in ("queued", "solving") else "",
         changed_in_pool={(change.kind, change.id): change for change in pool_changes},
         interrupted=rnd.solver_status == rounds.INTERRUPTED)
 
@@ -304,8 +305,21 @@ def status(round_id: int):
     progress = _settle_stuck_solve(rnd)
     asked = progress.state is not None or rnd.status in ("queued", "solving")  # Redis once per request
     job = progress.state if asked else jobs.job_state(current_app, rnd.job_id)
+    running = rnd.status in ("queued", "solving")
     return jsonify({"id": rnd.id, "status": rnd.status, "version": rnd.version, "objective": rnd.objective,
-                    "job": job, "message": rnd.solver_message})
+                    "job": job, "message": rnd.solver_message, "label": str(STATUS_LABELS.get(rnd.status, rnd.status)),
+                    "progress": _progress_text(rnd, progress) if running else None})
+
+
+def _progress_text(rnd: MatchingRound, progress: jobs.Progress) -> str:
+    """What the progress card says of a queued or solving round; the page shows it and its script takes it from
+    status.json when a worker takes the round, instead of loading the page again."""
+    def clock(moment) -> str:
+        return format_datetime(moment, "HH:mm:ss") if moment else "—"
+
+    if rnd.status == "queued":
+        return _("Queued since %(time)s: waiting for a free worker.", time=clock(rnd.queued_at))
+    return _("Solving since %(time)s.", time=clock(progress.started_at or rnd.queued_at))
 
 
 # ---------------------------------------------------------------- solve, adjust, publish
