@@ -55,7 +55,8 @@ def malloc_as_after_a_round() -> bool:
     operator set malloc's own environment settings (they win)."""
     if any(name in os.environ for name in MALLOC_ENVIRONMENT) or "glibc.malloc" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is None:
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError, TypeError):  # not glibc: no such call, or no C library to open by None
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, STEADY_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, 2 * STEADY_MMAP_THRESHOLD))
