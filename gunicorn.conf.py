@@ -10,10 +10,11 @@ import os
 
 from gunicorn.http import wsgi
 
-from web.heap import numpy_without_hugepages
+from web.heap import malloc_as_after_a_round, numpy_without_hugepages
 
 # read here, in the master: the workers import the app, and numpy with it, after they fork
 numpy_without_hugepages()
+malloc_as_after_a_round()  # set in the master: the workers inherit it
 
 wsgi_app = "web:create_app()"
 bind = os.environ.get("CRAFTMATCH_BIND", "127.0.0.1:8000")

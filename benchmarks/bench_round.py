@@ -25,9 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from web.heap import numpy_without_hugepages  # noqa: E402
+from web.heap import malloc_as_after_a_round, numpy_without_hugepages  # noqa: E402
 
 numpy_without_hugepages()  # as gunicorn.conf.py and the craftmatch command do, before numpy is imported
+malloc_as_after_a_round()  # as they do too
 
 import sqlalchemy as sa  # noqa: E402
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# A round's relevance-first solve runs max-flows (`matching.solve` imports them lazily, so that `python -m matching`
+# starts light): loaded with the round's entry, scipy.sparse.csgraph and the scipy.linalg it pulls in (~0.1 s CPU)
+# weigh on a worker's start instead of its first round.
+import matching.relevant_fill  # noqa: F401
 from matching.config import RoundConfig
 from matching.explain import OVERLOADED, losing_reasons, pair_facts, warning_flags
 from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord

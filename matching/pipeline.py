@@ -141,7 +141,7 @@ def build_problem(
             **common,
         )
     if uses_dense(len(craftsmen), len(demands), config):
-        table, allowed, _ = score_and_mask(rnd)  # fresh arrays of this call: handed over, not copied
+        table, allowed, _ = score_and_mask(rnd, with_codes=False)  # fresh arrays of this call: handed over, not copied
         return Problem(
             craftsmen.ids,
             demands.ids,
@@ -203,7 +203,7 @@ def score_round(
     if not uses_dense(len(craftsmen), len(demands), config):
         return ScoredRound(key, base)
     # demand-major memory ("F"): the solver reads a dense round by demand (`matching.solve`'s (D, C) weights)
-    table, allowed, _ = score_and_mask(base, with_components=False, order="F")
+    table, allowed, _ = score_and_mask(base, with_components=False, order="F", with_codes=False)
     allowed.flags.writeable = False
     return ScoredRound(key, base, table.total, table.relevance, allowed)
 

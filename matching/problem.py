@@ -83,8 +83,10 @@ def _reals(name: str, values, shape: tuple[int, ...], *, positive: bool = False)
         raise ProblemError(name, "must hold numbers") from error
     if array.shape != shape:
         raise ProblemError(name, f"expected shape {shape}, got {array.shape}")
-    bad = ~np.isfinite(array) | ((array <= 0) if positive else (array < 0))
-    if bad.any():
+    # two reductions, no full-size temporaries: a NaN makes the minimum NaN, which compares False
+    lowest = array.min(initial=np.inf)
+    if not ((lowest > 0 if positive else lowest >= 0) and np.isfinite(array.max(initial=0.0))):
+        bad = ~np.isfinite(array) | ((array <= 0) if positive else (array < 0))
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         rule = "> 0" if positive else "≥ 0"
         raise ProblemError(name, f"must be finite and {rule}; entry {where} is {array[where]}")

@@ -117,6 +117,16 @@ def rule_codes(
     return codes
 
 
+def allowed_pairs(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None) -> np.ndarray:
+    """``rule_codes(...) == ALLOWED`` without the codes: no rule fails (one OR per rule instead of an
+    assignment of its code, and no comparison afterwards)."""
+    shape = (ci.shape[0], di.shape[1]) if ci.ndim == 2 else ci.shape
+    broken = np.zeros(shape, dtype=bool)
+    for _, failing in _broken_rules(rnd, ci, di, memo, False):
+        broken |= failing
+    return np.logical_not(broken, out=broken)
+
+
 def allowed_mask(
     craftsmen: CraftsmanFeatures,
     demands: DemandFeatures,
@@ -139,20 +149,25 @@ def allowed_mask(
 
 
 def score_and_mask(
-    rnd: PreparedRound, *, with_components: bool = True, order: str = "C"
-) -> tuple[ScoreTable, np.ndarray, np.ndarray]:
+    rnd: PreparedRound, *, with_components: bool = True, order: str = "C", with_codes: bool = True
+) -> tuple[ScoreTable, np.ndarray, np.ndarray | None]:
     """:func:`score` and :func:`allowed_mask` in one pass: distances and coverage computed once per chunk
-    (``order``: the arrays' memory layout, see :func:`score`)."""
+    (``order``: the arrays' memory layout, see :func:`score`).  Without ``with_codes`` the reason codes are
+    not kept (None): the allowed mask is built directly (`allowed_pairs`)."""
     n_c, n_d = rnd.shape
-    codes = np.empty((n_c, n_d), dtype=np.int8, order=order)
+    codes = np.empty((n_c, n_d), dtype=np.int8, order=order) if with_codes else None
+    allowed = None if with_codes else np.empty((n_c, n_d), dtype=bool, order=order)
 
     def rules_first(rows: slice, ci: np.ndarray, di: np.ndarray, memo: dict) -> None:
-        codes[rows] = rule_codes(rnd, ci, di, memo)
+        if with_codes:
+            codes[rows] = rule_codes(rnd, ci, di, memo)
+        else:
+            allowed[rows] = allowed_pairs(rnd, ci, di, memo)
 
     table = score(
         rnd.craftsmen, rnd.demands, prepared=rnd, with_components=with_components, order=order, before_chunk=rules_first
     )
-    return table, codes == ALLOWED, codes
+    return table, codes == ALLOWED if with_codes else allowed, codes
 
 
 def reason_label(code: int, language: str = "en") -> str:

@@ -15,15 +15,28 @@ import numpy as np
 import scipy.sparse as sp
 
 _CODE_SPACE = 0x110000  # number of Unicode code points; K**3 still fits in int64
+# The ideographic space and the halfwidth and fullwidth forms (Chinese text is full of ，（）：) → their NFKD
+# decomposition.  Replacing a character by it leaves a text's NFKC unchanged (NFKC composes the text's NFKD, which
+# decomposes character by character, and a decomposition decomposes to itself), and most texts are then already
+# NFKC: the quick check passes and the costly normalisation is skipped.
+_WIDTH_FORMS = {
+    point: unicodedata.normalize("NFKD", chr(point))
+    for point in (0x3000, *range(0xFF01, 0xFFEF))
+    if unicodedata.normalize("NFKD", chr(point)) != chr(point)
+}
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, quicker for the usual text (see ``_WIDTH_FORMS``)."""
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    text = text.translate(_WIDTH_FORMS)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
 def _codepoints(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Code points of all texts joined by a break, and each position's document index."""
-    # the quick check skips the costly normalisation for the usual already-normal text
-    cleaned = [
-        (t if unicodedata.is_normalized("NFKC", t) else unicodedata.normalize("NFKC", t)).lower()
-        for t in texts
-    ]
+    cleaned = [nfkc(t).lower() for t in texts]
     joined = "\0".join(cleaned) + "\0"
     points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
     lengths = np.fromiter((len(t) + 1 for t in cleaned), dtype=np.int64, count=len(cleaned))

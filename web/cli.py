@@ -18,9 +18,10 @@ from web.extensions import db
 
 def main() -> None:
     from web import create_app
-    from web.heap import numpy_without_hugepages
+    from web.heap import malloc_as_after_a_round, numpy_without_hugepages
 
     numpy_without_hugepages()  # before the app imports numpy
+    malloc_as_after_a_round()
 
     cli = FlaskGroup(create_app=lambda: create_app(), add_default_commands=True,
                      help="craftmatch: craftsmen help enterprises (劳模工匠助企行).")

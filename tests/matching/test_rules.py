@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from matching import rules
 from matching.config import RoundConfig
 from matching.features import CraftsmanFeatures, DemandFeatures, FeatureError, synthetic_features
-from matching.rules import allowed_mask, reason_label, rule_codes, score_and_mask
+from matching.rules import ALLOWED, allowed_mask, allowed_pairs, reason_label, rule_codes, score_and_mask
 from matching.scoring import block_indices, prepare, score
 
 CHENGDU = (30.67, 104.07)
@@ -142,3 +142,19 @@ def test_score_and_mask_in_one_pass_equal_the_separate_calls():
     np.testing.assert_array_equal(table.total, alone.total)
     for name in alone.components:
         np.testing.assert_array_equal(table.components[name], alone.components[name])
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_the_allowed_mask_without_codes_is_the_one_of_the_codes(cross):
+    crafts, dems, history = synthetic_features(np.random.default_rng(5), 300, 500)
+    exclusions = [(crafts.ids[1], dems.ids[2]), (crafts.ids[7], dems.ids[0])]
+    rnd = prepare(crafts, dems, RoundConfig(cross_province_allowed=cross), history=history, exclusions=exclusions)
+    table, allowed, codes = score_and_mask(rnd, order="F")
+    direct_table, direct_allowed, no_codes = score_and_mask(rnd, order="F", with_codes=False)
+    assert no_codes is None and direct_allowed.flags.f_contiguous
+    assert 0 < allowed.sum() < allowed.size and len(set(np.unique(codes)) - {ALLOWED}) >= 4
+    np.testing.assert_array_equal(direct_allowed, allowed)
+    np.testing.assert_array_equal(direct_table.total, table.total)
+    np.testing.assert_array_equal(direct_table.relevance, table.relevance)
+    ci, di = np.divmod(np.arange(300 * 500), 500)
+    np.testing.assert_array_equal(allowed_pairs(rnd, ci, di), allowed.ravel())

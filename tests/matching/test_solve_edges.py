@@ -216,6 +216,35 @@ def test_invalid_problems_name_the_field(options, field):
     assert str(caught.value).startswith(field)
 
 
+def _one_entry(value: float, where: tuple[int, int]) -> np.ndarray:
+    scores = np.array([[0.9, 0.2, 0.5], [0.8, 0.7, 0.0], [0.1, 0.6, 0.4]])
+    scores[where] = value
+    return scores
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "entry"),
+    [
+        ({"scores": _one_entry(np.nan, (1, 2))}, "scores", "(1, 2)"),
+        ({"scores": _one_entry(np.inf, (2, 0))}, "scores", "(2, 0)"),
+        ({"scores": _one_entry(-np.inf, (0, 1))}, "scores", "(0, 1)"),
+        ({"scores": _one_entry(-1e-300, (2, 2))}, "scores", "(2, 2)"),
+        ({"priority": [1.0, 2.0, np.nan]}, "priority", "(2,)"),
+        ({"priority": [1.0, np.inf, 3.0]}, "priority", "(1,)"),
+        ({"priority": [1.0, 2.0, -0.0]}, "priority", "(2,)"),
+    ],
+)
+def test_one_bad_number_among_good_ones_is_named_by_its_entry(options, field, entry):
+    with pytest.raises(ProblemError) as caught:
+        small(**options)
+    assert caught.value.field == field and f"entry {entry}" in str(caught.value)
+
+
+def test_zero_scores_and_an_empty_round_are_valid():
+    assert small(scores=np.zeros((3, 3))).scores.sum() == 0
+    assert Problem([], [], [], [], scores=np.zeros((0, 0))).shape == (0, 0)
+
+
 def test_invalid_ids_and_pairs_name_the_field():
     with pytest.raises(ProblemError) as caught:
         Problem(["a", "a"], ["x"], [1, 1], [1], scores=np.ones((2, 1)))

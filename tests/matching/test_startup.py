@@ -34,3 +34,8 @@ def test_the_scoring_names_load_on_first_use():
         "assert score is matching.scoring.score and callable(matching.solve)"
     )
     assert "matching.scoring" in loaded
+
+
+def test_the_round_entry_loads_the_max_flows_before_its_first_round():
+    loaded = loaded_after("import matching.outcome")
+    assert {"matching.relevant_fill", "scipy.sparse.csgraph"} <= loaded
