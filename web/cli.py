@@ -514,14 +514,14 @@ def token_revoke(token_id: int) -> None:
 def worker_command(burst: bool, job_monitoring_interval: int) -> None:
     from web.heap import freeze_startup_objects
     from web.services import jobs
-    from web.worker import SolveWorker, preload_solver
+    from web.worker import SolveWorker
 
     redis_url = current_app.config.get("REDIS_URL")
     if not redis_url:
         raise click.UsageError("CRAFTMATCH_REDIS_URL is not set: rounds are solved in the web process, no worker "
                                "is needed. / 未设置 CRAFTMATCH_REDIS_URL：匹配轮次在网站进程内求解，无需后台进程。")
-    jobs.job_app(current_app.config["DATABASE_URL"])  # the app the web's jobs name (see jobs.enqueue_solve)
-    preload_solver()
+    # the app the web's jobs name (see jobs.enqueue_solve), built now with all it imports (the solver among them)
+    jobs.job_app(current_app.config["DATABASE_URL"])
     if not burst:  # a worker that lives on: what it holds now stays out of the collector (as gunicorn's workers)
         freeze_startup_objects()
     queue = jobs.queue(redis_url)

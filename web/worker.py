@@ -42,9 +42,3 @@ class SolveWorker(SimpleWorker):
         while not finished.wait(self.job_monitoring_interval):
             self.maintain_heartbeats(job, execution)
 
-
-def preload_solver() -> None:
-    """Import what a solve imports on first use (the max-flows of relevance first, scipy's graph routines), so that
-    no job pays for it."""
-    import matching.relevant_fill  # noqa: F401
-    import web.services.history  # noqa: F401
