@@ -512,19 +512,38 @@ def digest(snapshot: dict[str, Any]) -> str:
 _feature_texts = LastFew(4)
 
 
-def store_features(session: Session, values: dict[str, Any], *, now: dt.datetime) -> tuple[str, dict[str, str]]:
-    """Store a features part unless a row with the same content exists; its digest and its keys' texts."""
+@dataclasses.dataclass(frozen=True)
+class SerialisedFeatures:
+    """A features part with its keys' canonical texts, the whole text and its sha256 (what ``round_features``
+    stores)."""
+
+    values: dict[str, Any]
+    texts: dict[str, str]
+    text: str
+    digest: str
+
+
+def serialise_features(values: dict[str, Any]) -> SerialisedFeatures:
+    """No database work: a solve runs it on another thread while its proposals are written."""
     texts = {key: canonical(value) for key, value in values.items()}
     text = _joined(texts)
-    features_digest = hashlib.sha256(text.encode()).hexdigest()
+    return SerialisedFeatures(values, texts, text, hashlib.sha256(text.encode()).hexdigest())
+
+
+def store_features(session: Session, values: dict[str, Any] | SerialisedFeatures, *,
+                   now: dt.datetime) -> tuple[str, dict[str, str]]:
+    """Store a features part (serialised already or not) unless a row with the same content exists; its digest
+    and its keys' texts."""
+    serialised = values if isinstance(values, SerialisedFeatures) else serialise_features(values)
+    features_digest, texts = serialised.digest, serialised.texts
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     # an existing row is locked, not skipped: a solve of another round deleting it meanwhile is waited for, and the
     # row is then inserted anew (skipping it, this round could point at a row gone by its commit)
     table = RoundFeatures.__table__
-    session.execute(insert(RoundFeatures).values(digest=features_digest, data=text, created_at=now)
+    session.execute(insert(RoundFeatures).values(digest=features_digest, data=serialised.text, created_at=now)
                     .on_conflict_do_update(index_elements=["digest"], set_={"created_at": table.c.created_at}))
     _feature_texts.keep(features_digest, texts)
-    parsed_features.keep(features_digest, values)
+    parsed_features.keep(features_digest, serialised.values)
     return features_digest, texts
 
 
