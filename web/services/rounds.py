@@ -628,6 +628,23 @@ def _copy_proposals(connection: sa.Connection, copy_rows: Iterable[list[Any]]) -
             copy.write_row(row)
 
 
+def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | _Encoded]) -> None:
+    """COPY a round's first rows; their content (what a re-solve compares with the stored rows) is digested on another
+    thread while the server checks their foreign keys, instead of by the next solve (~40 ms for 8,530 rows)."""
+    encoded: list[_Encoded] = []
+    digesting: list[Future[Any]] = []
+
+    def sent() -> Iterator[list[Any]]:
+        for row in map(_encoded, rows):
+            encoded.append(row)
+            yield row.copied
+        digesting.append(_in_background(lambda: [row.content for row in encoded]))
+
+    _copy_proposals(connection, sent())
+    for future in digesting:
+        future.result()
+
+
 def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
                                  rows: Iterable[dict[str, Any] | _Encoded]) -> None:
     """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
@@ -655,7 +672,7 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
         rows = iter(rows)
         first = next(rows, None)
         if first is not None:
-            _copy_proposals(connection, (_encoded(row).copied for row in itertools.chain([first], rows)))
+            _copy_first_rows(connection, itertools.chain([first], rows))
         return
     pair_at = (PROPOSAL_COLUMNS.index("craftsman_id"), PROPOSAL_COLUMNS.index("demand_id"))
     new_rows = []
