@@ -102,7 +102,7 @@ def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(sess
     written = []
     replace = rounds._replace_unflagged_proposals
     monkeypatch.setattr(rounds, "_replace_unflagged_proposals",
-                        lambda s, r, rows: (written.append(list(rows)), replace(s, r, written[-1]))[1])
+                        lambda s, r, rows, **kw: (written.append(list(rows)), replace(s, r, written[-1], **kw))[1])
     rounds.solve_round(session, rnd, actor="test", now=LATER)
     session.expire_all()
     after_diff = _stored_proposals(session, rnd)

@@ -355,12 +355,13 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     mark = time.perf_counter()
     if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
         serialising = None  # the features stay as stored: not written again
-    else:  # serialised (~50 ms) on another thread while this one writes the proposals, mostly waiting on the server
-        serialising = _in_background(lambda: features.serialise_features(features.snapshot_features(
+    else:  # serialised (~50 ms) on another thread while the server checks the proposals' foreign keys, if copied
+        serialising = _Deferred(lambda: features.serialise_features(features.snapshot_features(
             craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles)))
     if result.status == OPTIMAL:
         _store_result(session, rnd, outcome.proposals,
-                      role_skills={column: skill_id for _, column, _, skill_id in roles})
+                      role_skills={column: skill_id for _, column, _, skill_id in roles},
+                      while_checked=serialising.start if serialising else None)
     texts = features.stored_feature_texts(rnd.features) if serialising is None \
         else _store_features(session, rnd, serialising.result(), now=now)
     rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
@@ -412,6 +413,21 @@ def _in_background(work: Callable[[], T]) -> Future[T]:
 
     threading.Thread(target=run, name="craftmatch-background", daemon=True).start()
     return future
+
+
+class _Deferred:
+    """``work`` (no database work), run on a thread of its own once started, else where its result is asked for."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._work = work
+        self._future: Future[T] | None = None
+
+    def start(self) -> None:
+        if self._future is None:
+            self._future = _in_background(self._work)
+
+    def result(self) -> T:
+        return self._work() if self._future is None else self._future.result()
 
 
 def _store_features(session: Session, rnd: MatchingRound, values: dict[str, Any] | features.SerialisedFeatures,
@@ -504,10 +520,10 @@ def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
 
 
 def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair],
-                  role_skills: dict[int, int] | None = None) -> None:
+                  role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None) -> None:
     """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and named facts;
     locked/excluded rows are kept. ``role_skills``: skill column → skill id, to record the role each member of a
-    team fills."""
+    team fills. ``while_checked``: called when a first solve's rows are all sent, as the server checks them."""
     flagged = {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
         sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
         .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
@@ -548,7 +564,7 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
             written[(cid, did)] = (made_of, encoded)
             yield encoded
 
-    _replace_unflagged_proposals(session, rnd, unflagged_rows())
+    _replace_unflagged_proposals(session, rnd, unflagged_rows(), while_checked=while_checked)
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     if remember:
@@ -628,9 +644,12 @@ def _copy_proposals(connection: sa.Connection, copy_rows: Iterable[list[Any]]) -
             copy.write_row(row)
 
 
-def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | _Encoded]) -> None:
+def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | _Encoded],
+                     while_checked: Callable[[], Any] | None = None) -> None:
     """COPY a round's first rows; their content (what a re-solve compares with the stored rows) is digested on another
-    thread while the server checks their foreign keys, instead of by the next solve (~40 ms for 8,530 rows)."""
+    thread while the server checks their foreign keys (~150 ms with the GIL free), instead of by the next solve (~40
+    ms for 8,530 rows), and ``while_checked`` is called then. Not earlier: a thread busy while this one streams the
+    rows would take the GIL from it at every 32 KB sent."""
     encoded: list[_Encoded] = []
     digesting: list[Future[Any]] = []
 
@@ -639,14 +658,16 @@ def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | 
             encoded.append(row)
             yield row.copied
         digesting.append(_in_background(lambda: [row.content for row in encoded]))
+        if while_checked is not None:
+            while_checked()
 
     _copy_proposals(connection, sent())
     for future in digesting:
         future.result()
 
 
-def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
-                                 rows: Iterable[dict[str, Any] | _Encoded]) -> None:
+def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Iterable[dict[str, Any] | _Encoded],
+                                 while_checked: Callable[[], Any] | None = None) -> None:
     """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
     in their COPY form already).
 
@@ -655,7 +676,8 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
     rows lack are copied in. A re-solve after a lock changes a handful of the ~8,500 rows of a province round,
     so it no longer deletes and rewrites them all (0.4-0.5 s); what is stored is the same as after a full
     rewrite, only the ids of the rows kept are older. Elsewhere (SQLite) they are all replaced. ``rows`` is read
-    once, after the stored rows (a first solve's are encoded as the COPY sends them).
+    once, after the stored rows (a first solve's are encoded as the COPY sends them); ``while_checked`` as in
+    :func:`_copy_first_rows`, for a first solve on PostgreSQL only.
     """
     connection = session.connection()
     unflagged = (Proposal.round_id == rnd.id, Proposal.locked.is_(False), Proposal.excluded.is_(False))
@@ -672,7 +694,7 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
         rows = iter(rows)
         first = next(rows, None)
         if first is not None:
-            _copy_first_rows(connection, itertools.chain([first], rows))
+            _copy_first_rows(connection, itertools.chain([first], rows), while_checked)
         return
     pair_at = (PROPOSAL_COLUMNS.index("craftsman_id"), PROPOSAL_COLUMNS.index("demand_id"))
     new_rows = []
