@@ -102,7 +102,7 @@ def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(sess
     written = []
     replace = rounds._replace_unflagged_proposals
     monkeypatch.setattr(rounds, "_replace_unflagged_proposals",
-                        lambda s, r, rows: (written.append(rows), replace(s, r, rows))[1])
+                        lambda s, r, rows, **kw: (written.append(list(rows)), replace(s, r, written[-1], **kw))[1])
     rounds.solve_round(session, rnd, actor="test", now=LATER)
     session.expire_all()
     after_diff = _stored_proposals(session, rnd)
@@ -156,3 +156,13 @@ def test_renamed_skills_are_named_anew_in_the_next_solve(session):
     session.expire_all()
     texts = session.scalars(sa.select(sa.cast(Proposal.breakdown, sa.Text)).where(Proposal.round_id == rnd.id)).all()
     assert texts and all("New welding" in text for text in texts)
+
+
+def test_fingerprints_read_through_the_round_are_those_read_by_ids(session):
+    rnd, needs = _round(session)
+    outsider = make_demand(session, skills={"weld": 2})  # not in the round: read by its id
+    ids = [d.id for d in needs] + [outsider.id]
+    by_ids = eligibility.demand_fingerprints(session, ids)
+    assert set(by_ids) == set(ids)
+    assert eligibility.demand_fingerprints(session, ids, round_id=rnd.id) == by_ids
+    assert eligibility.demand_fingerprints(session, ids[1:2], round_id=rnd.id) == {ids[1]: by_ids[ids[1]]}

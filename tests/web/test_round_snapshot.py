@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import NOW
@@ -97,3 +98,23 @@ def test_two_rounds_with_the_same_features_share_one_row(session):
     other = rounds.create_round(session, name="同样的池", actor="test", now=NOW)
     rounds.solve_round(session, other, actor="test", now=NOW)
     assert other.features_digest == rnd.features_digest and len(_stored_features(session)) == 1
+
+
+def test_a_solve_fails_when_serialising_its_features_fails_on_the_other_thread(session, monkeypatch):
+    """The features are serialised on another thread while the proposals are written; its error is the solve's."""
+    for i in range(3):
+        make_craftsman(session, skills={"weld": 2 + i}, region_code="510100")
+    make_demand(session, skills={"weld": 3}, team_size=1)
+    rnd = rounds.create_round(session, name="后台失败", actor="test", now=NOW)
+
+    calls, serialise = [], features.serialise_features
+
+    def broken_once(values):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("serialising failed")
+        return serialise(values)
+
+    monkeypatch.setattr(features, "serialise_features", broken_once)
+    with pytest.raises(RuntimeError, match="serialising failed"):
+        rounds.solve_round(session, rnd, actor="test", now=NOW)

@@ -78,8 +78,8 @@ def day(value: dt.date) -> int:
 def _vocabulary(session: Session, model) -> tuple[dict[int, int], np.ndarray]:
     """id → column, and the parent column of every column (-1 for roots)."""
     rows = _core(session).execute(sa.select(model.id, model.parent_id).order_by(model.id)).all()
-    column = {row.id: index for index, row in enumerate(rows)}
-    parent = np.array([column.get(row.parent_id, -1) for row in rows], dtype=np.int64)
+    column = {row_id: index for index, (row_id, _) in enumerate(rows)}
+    parent = np.array([column.get(parent_id, -1) for _, parent_id in rows], dtype=np.int64)
     return column, parent
 
 
@@ -95,6 +95,12 @@ def _matrix(n_rows: int, n_cols: int, rows, cols, values, parent: np.ndarray | N
             keep = up >= 0
             np.maximum.at(dense, (rows[keep], up[keep]), values[keep])
     return sp.csr_matrix(dense)
+
+
+def _columns(rows, width: int) -> list[tuple[Any, ...]]:
+    """The rows' columns, each a tuple in row order: one transposition, instead of a SQLAlchemy row attribute
+    (~1 us each) per row and column (tens of thousands for a province round's craftsmen)."""
+    return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
 def _places(lat, lon, parent_lat, parent_lon) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +134,9 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date,
         .outerjoin(Studio, Studio.id == Craftsman.studio_id)
         .where(members).order_by(Craftsman.id)
     ).all()
-    index = {row.id: i for i, row in enumerate(rows)}
+    (ids, radius, onsite, remote, status, paused_until, employer, bio, studio, own_lat, own_lon, province_code,
+     parent_lat, parent_lon, capacity) = _columns(rows, 15)
+    index = {craftsman_id: i for i, craftsman_id in enumerate(ids)}
     n = len(rows)
     in_round = sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id) if only is None \
         else sa.select(Craftsman.id).where(members)
@@ -172,27 +180,27 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date,
             .where(ConflictLink.craftsman_id.in_(in_round))).all():
         conflicts[index[craftsman_id]].append(str(enterprise_id))
 
-    lat, lon = _places([r.latitude for r in rows], [r.longitude for r in rows], [r.plat for r in rows],
-                       [r.plon for r in rows])
-    active = np.array([eligibility.is_active(r.status, r.paused_until, today) for r in rows], dtype=bool)
+    lat, lon = _places(own_lat, own_lon, parent_lat, parent_lon)
+    active = np.array([eligibility.is_active(state, until, today)
+                       for state, until in zip(status, paused_until, strict=True)], dtype=bool)
     return CraftsmanFeatures(
-        ids=tuple(str(r.id) for r in rows),
+        ids=tuple(map(str, ids)),
         skills=skills,
         industries=industries,
-        profile_text=tuple(" ".join(filter(None, [r.bio or "", r.studio or "", " ".join(words[r.id])]))
-                           for r in rows),
+        profile_text=tuple(" ".join(filter(None, [own_bio or "", studio_name or "", " ".join(words[craftsman_id])]))
+                           for craftsman_id, own_bio, studio_name in zip(ids, bio, studio, strict=True)),
         lat=lat, lon=lon,
-        province=tuple((r.province_code or "")[:2] for r in rows),
-        travel_radius_km=_nan([r.travel_radius_km for r in rows]),  # NaN: none given, the round's default
+        province=tuple((code or "")[:2] for code in province_code),
+        travel_radius_km=_nan(radius),  # NaN: none given, the round's default
         honour_rank=rank,
         model_worker=model_worker,
-        can_onsite=np.array([r.can_onsite for r in rows], dtype=bool),
-        can_remote=np.array([r.can_remote for r in rows], dtype=bool),
+        can_onsite=np.array(onsite, dtype=bool),
+        can_remote=np.array(remote, dtype=bool),
         availability=Windows.from_lists(windows),
         active=active,
-        employer_id=tuple(str(r.employer_enterprise_id or "") for r in rows),
+        employer_id=tuple(str(e or "") for e in employer),
         conflict_enterprise_ids=tuple(tuple(c) for c in conflicts),
-        capacity=np.array([r.capacity for r in rows], dtype=np.int64),
+        capacity=np.array(capacity, dtype=np.int64),
     )
 
 
@@ -214,7 +222,9 @@ def load_demands(session: Session, round_id: int, *, today: dt.date,
         .outerjoin(parent, parent.id == Region.parent_id)
         .where(*members).order_by(Demand.id)
     ).all()
-    index = {row.id: i for i, row in enumerate(rows)}
+    (ids, enterprise_id, mode, window_start, window_end, urgency, category, title, description, support_needed,
+     other_skills, own_lat, own_lon, province_code, parent_lat, parent_lon, slots, priority) = _columns(rows, 18)
+    index = {demand_id: i for i, demand_id in enumerate(ids)}
     n = len(rows)
     in_round = sa.select(RoundDemand.demand_id).where(*members)
     skill_col, _ = _vocabulary(session, Skill)
@@ -230,27 +240,26 @@ def load_demands(session: Session, round_id: int, *, today: dt.date,
                                     .where(demand_industry.c.demand_id.in_(in_round))).all()
     industries = _matrix(n, len(industry_col), [index[d] for d, _ in industry_rows],
                          [industry_col[i] for _, i in industry_rows], [1.0] * len(industry_rows), None)
-    lat, lon = _places([r.latitude for r in rows], [r.longitude for r in rows], [r.plat for r in rows],
-                       [r.plon for r in rows])
-    start = np.array([day(r.window_start or today) for r in rows], dtype=np.int64)
-    end = np.array([day(r.window_end) if r.window_end else day(r.window_start or today) + DEFAULT_WINDOW_DAYS
-                    for r in rows], dtype=np.int64)
+    lat, lon = _places(own_lat, own_lon, parent_lat, parent_lon)
+    start = np.array([day(begins or today) for begins in window_start], dtype=np.int64)
+    end = np.array([day(ends) if ends else day(begins or today) + DEFAULT_WINDOW_DAYS
+                    for begins, ends in zip(window_start, window_end, strict=True)], dtype=np.int64)
     return DemandFeatures(
-        ids=tuple(str(r.id) for r in rows),
-        enterprise_id=tuple(str(r.enterprise_id) for r in rows),
+        ids=tuple(map(str, ids)),
+        enterprise_id=tuple(map(str, enterprise_id)),
         required_skills=required,
         industries=industries,
-        description=tuple(" ".join(filter(None, [r.title, r.description, r.support_needed, r.other_skills]))
-                          for r in rows),
+        description=tuple(" ".join(filter(None, texts))
+                          for texts in zip(title, description, support_needed, other_skills, strict=True)),
         lat=lat, lon=lon,
-        province=tuple((r.province_code or "")[:2] for r in rows),
-        mode=tuple(r.mode for r in rows),
+        province=tuple((code or "")[:2] for code in province_code),
+        mode=tuple(mode),
         window_start=start,
         window_end=np.maximum(end, start),
-        difficulty=np.array([DIFFICULTY.get(r.category, 0) for r in rows], dtype=np.int64),
-        urgency=np.array([URGENCY.get(r.urgency, 1) for r in rows], dtype=np.int64),
-        slots=np.array([r.slots for r in rows], dtype=np.int64),
-        priority=np.array([r.priority for r in rows], dtype=np.float64),
+        difficulty=np.array([DIFFICULTY.get(code, 0) for code in category], dtype=np.int64),
+        urgency=np.array([URGENCY.get(level, 1) for level in urgency], dtype=np.int64),
+        slots=np.array(slots, dtype=np.int64),
+        priority=np.array(priority, dtype=np.float64),
     )
 
 
@@ -512,19 +521,38 @@ def digest(snapshot: dict[str, Any]) -> str:
 _feature_texts = LastFew(4)
 
 
-def store_features(session: Session, values: dict[str, Any], *, now: dt.datetime) -> tuple[str, dict[str, str]]:
-    """Store a features part unless a row with the same content exists; its digest and its keys' texts."""
+@dataclasses.dataclass(frozen=True)
+class SerialisedFeatures:
+    """A features part with its keys' canonical texts, the whole text and its sha256 (what ``round_features``
+    stores)."""
+
+    values: dict[str, Any]
+    texts: dict[str, str]
+    text: str
+    digest: str
+
+
+def serialise_features(values: dict[str, Any]) -> SerialisedFeatures:
+    """No database work: a solve runs it on another thread while its proposals are written."""
     texts = {key: canonical(value) for key, value in values.items()}
     text = _joined(texts)
-    features_digest = hashlib.sha256(text.encode()).hexdigest()
+    return SerialisedFeatures(values, texts, text, hashlib.sha256(text.encode()).hexdigest())
+
+
+def store_features(session: Session, values: dict[str, Any] | SerialisedFeatures, *,
+                   now: dt.datetime) -> tuple[str, dict[str, str]]:
+    """Store a features part (serialised already or not) unless a row with the same content exists; its digest
+    and its keys' texts."""
+    serialised = values if isinstance(values, SerialisedFeatures) else serialise_features(values)
+    features_digest, texts = serialised.digest, serialised.texts
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     # an existing row is locked, not skipped: a solve of another round deleting it meanwhile is waited for, and the
     # row is then inserted anew (skipping it, this round could point at a row gone by its commit)
     table = RoundFeatures.__table__
-    session.execute(insert(RoundFeatures).values(digest=features_digest, data=text, created_at=now)
+    session.execute(insert(RoundFeatures).values(digest=features_digest, data=serialised.text, created_at=now)
                     .on_conflict_do_update(index_elements=["digest"], set_={"created_at": table.c.created_at}))
     _feature_texts.keep(features_digest, texts)
-    parsed_features.keep(features_digest, values)
+    parsed_features.keep(features_digest, serialised.values)
     return features_digest, texts
 
 

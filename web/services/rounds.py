@@ -12,9 +12,13 @@ import dataclasses
 import datetime as dt
 import gc
 import hashlib
+import itertools
+import threading
 import time
 from collections import defaultdict
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import orjson
@@ -25,6 +29,9 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
+# ``matching.solve`` imports its max-flow module (scipy's csgraph and linalg, ~0.1 s) on the first relevance-first
+# solve; imported here, with the app, a worker's first click does not wait for it
+import matching.relevant_fill  # noqa: F401
 from matching.config import RoundConfig
 from matching.outcome import ProposedPair, RoundInputs, run_round
 from matching.problem import ProblemError
@@ -55,6 +62,7 @@ from web.services.craftsmen import filtered_query
 from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 from web.services.paging import Page, page_of, paginate
 
+T = TypeVar("T")
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
 SOLVING_STATUSES = ("queued", "solving")
 INTERRUPTED = "interrupted"  # solver_status of a background solve that never finished
@@ -346,18 +354,22 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
 
     mark = time.perf_counter()
     if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
-        texts = features.stored_feature_texts(rnd.features)  # the features stay as stored: not written again
-    else:
-        texts = _store_features(session, rnd, features.snapshot_features(
-            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles), now=now)
+        serialising = None  # the features stay as stored: not written again
+    else:  # serialised (~50 ms) on another thread while the server checks the proposals' foreign keys, if copied
+        serialising = _Deferred(lambda: features.serialise_features(features.snapshot_features(
+            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles)))
+    if result.status == OPTIMAL:
+        _store_result(session, rnd, outcome.proposals,
+                      role_skills={column: skill_id for _, column, _, skill_id in roles},
+                      while_checked=serialising.start if serialising else None)
+    texts = features.stored_feature_texts(rnd.features) if serialising is None \
+        else _store_features(session, rnd, serialising.result(), now=now)
     rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
                                                       kept=kept)
     rnd.snapshot_digest = features.snapshot_digest(texts, rnd.solve_inputs)
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
-        _store_result(session, rnd, outcome.proposals,
-                      role_skills={column: skill_id for _, column, _, skill_id in roles})
         eligibility.store_fingerprints(session, rnd, [int(d) for d in demands.ids], fingerprints)
         rnd.objective = result.objective
         rnd.status = "solved"
@@ -387,8 +399,39 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     return result
 
 
-def _store_features(session: Session, rnd: MatchingRound, values: dict[str, Any], *,
-                    now: dt.datetime) -> dict[str, str]:
+def _in_background(work: Callable[[], T]) -> Future[T]:
+    """``work`` (no database work) on a thread of its own, while this one waits on the database; a fresh thread
+    each time, as a pool's threads would not survive the fork of an rq work horse."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(work())
+        except BaseException as error:  # handed to whoever asks for the result
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="craftmatch-background", daemon=True).start()
+    return future
+
+
+class _Deferred:
+    """``work`` (no database work), run on a thread of its own once started, else where its result is asked for."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._work = work
+        self._future: Future[T] | None = None
+
+    def start(self) -> None:
+        if self._future is None:
+            self._future = _in_background(self._work)
+
+    def result(self) -> T:
+        return self._work() if self._future is None else self._future.result()
+
+
+def _store_features(session: Session, rnd: MatchingRound, values: dict[str, Any] | features.SerialisedFeatures,
+                    *, now: dt.datetime) -> dict[str, str]:
     """Point the round at these features (stored unless another round or solve stored the same already), drop
     its earlier ones if no round uses them any more; the canonical texts of their keys."""
     earlier = rnd.features_digest
@@ -477,10 +520,10 @@ def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
 
 
 def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair],
-                  role_skills: dict[int, int] | None = None) -> None:
+                  role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None) -> None:
     """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and named facts;
     locked/excluded rows are kept. ``role_skills``: skill column → skill id, to record the role each member of a
-    team fills."""
+    team fills. ``while_checked``: called when a first solve's rows are all sent, as the server checks them."""
     flagged = {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
         sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
         .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
@@ -495,29 +538,35 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
     remember = _copies_proposals(session.connection())  # elsewhere every row is written anew from its dict
     written_before = _remembered_rows(rnd.id, vocabulary) if remember else {}
     written: dict[tuple[int, int], tuple[bytes, _Encoded]] = {}
-    rows: list[dict[str, Any] | _Encoded] = []
     updates = []
-    for pair in proposed:
-        cid, did = int(pair.craftsman), int(pair.demand)
-        role_skill_id = (role_skills or {}).get(pair.role) if pair.assigned else None
-        if (cid, did) in flagged:
-            updates.append({"id": flagged.pop((cid, did)), **values(pair, role_skill_id)})
-            continue
-        row = {"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False, "excluded": False}
-        if not remember:
-            rows.append({**row, **values(pair, role_skill_id)})
-            continue
-        # a digest of everything the row is made of, as exact bytes (1 and 1.0 differ): made of the same, the same row
-        made_of = hashlib.blake2b(orjson.dumps((pair.score, pair.assigned, pair.alternate_rank, pair.flags,
-                                                role_skill_id, pair.breakdown, pair.facts)), digest_size=16).digest()
-        before = written_before.get((cid, did))
-        encoded = before[1] if before is not None and before[0] == made_of \
-            else _Encoded({**row, **values(pair, role_skill_id)})
-        written[(cid, did)] = (made_of, encoded)
-        rows.append(encoded)
+
+    def unflagged_rows() -> Iterator[dict[str, Any] | _Encoded]:
+        """Made as they are written: a first solve's COPY sends each row while the next ones are named and
+        encoded, and the server stores the rows meanwhile."""
+        for pair in proposed:
+            cid, did = int(pair.craftsman), int(pair.demand)
+            role_skill_id = (role_skills or {}).get(pair.role) if pair.assigned else None
+            if (cid, did) in flagged:
+                updates.append({"id": flagged.pop((cid, did)), **values(pair, role_skill_id)})
+                continue
+            row = {"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False, "excluded": False}
+            if not remember:
+                yield {**row, **values(pair, role_skill_id)}
+                continue
+            # a digest of everything the row is made of, as exact bytes (1 and 1.0 differ): made of the same, the
+            # same row
+            made_of = hashlib.blake2b(orjson.dumps((pair.score, pair.assigned, pair.alternate_rank, pair.flags,
+                                                    role_skill_id, pair.breakdown, pair.facts)),
+                                      digest_size=16).digest()
+            before = written_before.get((cid, did))
+            encoded = before[1] if before is not None and before[0] == made_of \
+                else _Encoded({**row, **values(pair, role_skill_id)})
+            written[(cid, did)] = (made_of, encoded)
+            yield encoded
+
+    _replace_unflagged_proposals(session, rnd, unflagged_rows(), while_checked=while_checked)
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
-    _replace_unflagged_proposals(session, rnd, rows)
     if remember:
         _written_rows.keep(rnd.id, (vocabulary, written))
     if updates:
@@ -588,15 +637,37 @@ def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
         connection.execute(sa.insert(Proposal.__table__), rows)
 
 
-def _copy_proposals(connection: sa.Connection, copy_rows: list[list[Any]]) -> None:
+def _copy_proposals(connection: sa.Connection, copy_rows: Iterable[list[Any]]) -> None:
     copy_sql = f"COPY {Proposal.__tablename__} ({', '.join(PROPOSAL_COLUMNS)}) FROM STDIN"
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in copy_rows:
             copy.write_row(row)
 
 
-def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
-                                 rows: list[dict[str, Any] | _Encoded]) -> None:
+def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | _Encoded],
+                     while_checked: Callable[[], Any] | None = None) -> None:
+    """COPY a round's first rows; their content (what a re-solve compares with the stored rows) is digested on another
+    thread while the server checks their foreign keys (~150 ms with the GIL free), instead of by the next solve (~40
+    ms for 8,530 rows), and ``while_checked`` is called then. Not earlier: a thread busy while this one streams the
+    rows would take the GIL from it at every 32 KB sent."""
+    encoded: list[_Encoded] = []
+    digesting: list[Future[Any]] = []
+
+    def sent() -> Iterator[list[Any]]:
+        for row in map(_encoded, rows):
+            encoded.append(row)
+            yield row.copied
+        digesting.append(_in_background(lambda: [row.content for row in encoded]))
+        if while_checked is not None:
+            while_checked()
+
+    _copy_proposals(connection, sent())
+    for future in digesting:
+        future.result()
+
+
+def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Iterable[dict[str, Any] | _Encoded],
+                                 while_checked: Callable[[], Any] | None = None) -> None:
     """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
     in their COPY form already).
 
@@ -604,26 +675,30 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound,
     md5 of the JSON texts COPY wrote) equal a new row's stay, the others are deleted and the new ones the stored
     rows lack are copied in. A re-solve after a lock changes a handful of the ~8,500 rows of a province round,
     so it no longer deletes and rewrites them all (0.4-0.5 s); what is stored is the same as after a full
-    rewrite, only the ids of the rows kept are older. Elsewhere (SQLite) they are all replaced.
+    rewrite, only the ids of the rows kept are older. Elsewhere (SQLite) they are all replaced. ``rows`` is read
+    once, after the stored rows (a first solve's are encoded as the COPY sends them); ``while_checked`` as in
+    :func:`_copy_first_rows`, for a first solve on PostgreSQL only.
     """
     connection = session.connection()
     unflagged = (Proposal.round_id == rnd.id, Proposal.locked.is_(False), Proposal.excluded.is_(False))
     if not _copies_proposals(connection):
         session.execute(sa.delete(Proposal).where(*unflagged))
+        rows = list(rows)
         if rows:
             _insert_proposals(session, rows)
         return
-    encoded = [_encoded(row) for row in rows]
     stored = {(row[1], row[2]): (row[0], row[3:]) for row in session.execute(sa.select(
         Proposal.id, Proposal.craftsman_id, Proposal.demand_id, *(getattr(Proposal, name) for name in _CONTENT),
         *(sa.func.md5(sa.cast(getattr(Proposal, name), sa.Text)) for name in JSON_COLUMNS)).where(*unflagged))}
     if not stored:  # nothing stored yet (the first solve): no difference to look for
-        if encoded:
-            _copy_proposals(connection, [row.copied for row in encoded])
+        rows = iter(rows)
+        first = next(rows, None)
+        if first is not None:
+            _copy_first_rows(connection, itertools.chain([first], rows), while_checked)
         return
     pair_at = (PROPOSAL_COLUMNS.index("craftsman_id"), PROPOSAL_COLUMNS.index("demand_id"))
     new_rows = []
-    for row in encoded:
+    for row in map(_encoded, rows):
         pair = tuple(row.copied[i] for i in pair_at)
         kept = stored.get(pair)
         if kept is not None and tuple(kept[1]) == row.content:
