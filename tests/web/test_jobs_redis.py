@@ -18,41 +18,6 @@ from web.services.users import create_user
 
 pytestmark = needs_redis
 
-def test_solve_runs_on_the_queue(tmp_path, redis_url):
-    from rq import SimpleWorker
-
-    database_url = f"sqlite:///{tmp_path / 'queued.sqlite'}"
-    migrate.upgrade(database_url)
-    engine = make_engine(database_url)
-    with Session(bind=engine) as session:
-        seeding.load_demo(session, now=NOW)
-        user = create_user(session, username="queue", password=TEST_PASSWORD, role="coordinator", actor="test",
-                           now=NOW)
-        rnd = rounds.create_round(session, name="排队轮次", actor=user, now=NOW)
-        session.commit()
-        round_id = rnd.id
-    app = make_test_app(database_url, REDIS_URL=redis_url)
-    browser = Browser(app.test_client())
-    assert browser.login("queue", TEST_PASSWORD).status_code == 302
-    url = f"/workspace/rounds/{round_id}"
-    version = re.search(r'name="version" value="(\d+)"', browser.text(url)).group(1)
-    assert browser.submit(f"{url}/solve", {"version": version}, form_url=url).status_code == 302
-    page = browser.text(url)
-    assert 'id="progress"' in page and 'http-equiv="refresh"' in page  # progress while queued
-    assert browser.get(f"{url}/status.json").get_json()["status"] == "queued"
-
-    queue = jobs.queue(redis_url)
-    assert queue.count == 1
-    worker = SimpleWorker([queue], connection=queue.connection)
-    assert worker.work(burst=True)
-    status = browser.get(f"{url}/status.json").get_json()
-    assert status["status"] == "solved" and status["job"] == "finished", status
-    assert 'id="review"' in browser.text(url)
-    with Session(bind=engine) as session:
-        assert session.get(MatchingRound, round_id).objective is not None
-    engine.dispose()
-    queue.connection.close()
-
 
 def _queued_round(tmp_path, redis_url) -> tuple[str, int, Browser]:
     """A demo round on its own SQLite database, queued for solving through the round page."""
@@ -74,6 +39,30 @@ def _queued_round(tmp_path, redis_url) -> tuple[str, int, Browser]:
 def _click(browser: Browser, url: str, action: str) -> None:
     version = re.search(r'name="version" value="(\d+)"', browser.text(url)).group(1)
     assert browser.submit(f"{url}/{action}", {"version": version}, form_url=url).status_code == 302
+
+
+def test_solve_runs_on_the_queue(tmp_path, redis_url):
+    from rq import SimpleWorker
+
+    database_url, round_id, browser = _queued_round(tmp_path, redis_url)
+    engine = make_engine(database_url)
+    url = f"/workspace/rounds/{round_id}"
+    _click(browser, url, "solve")
+    page = browser.text(url)
+    assert 'id="progress"' in page and 'http-equiv="refresh"' in page  # progress while queued
+    assert browser.get(f"{url}/status.json").get_json()["status"] == "queued"
+
+    queue = jobs.queue(redis_url)
+    assert queue.count == 1
+    worker = SimpleWorker([queue], connection=queue.connection)
+    assert worker.work(burst=True)
+    status = browser.get(f"{url}/status.json").get_json()
+    assert status["status"] == "solved" and status["job"] == "finished", status
+    assert 'id="review"' in browser.text(url)
+    with Session(bind=engine) as session:
+        assert session.get(MatchingRound, round_id).objective is not None
+    engine.dispose()
+    queue.connection.close()
 
 
 def test_craftmatch_worker_solves_the_queue_in_one_app(tmp_path, redis_url):
