@@ -29,9 +29,6 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-# ``matching.solve`` imports its max-flow module (scipy's csgraph and linalg, ~0.1 s) on the first relevance-first
-# solve; imported here, with the app, a worker's first click does not wait for it
-import matching.relevant_fill  # noqa: F401
 from matching.config import RoundConfig
 from matching.outcome import ProposedPair, RoundInputs, run_round
 from matching.problem import ProblemError
