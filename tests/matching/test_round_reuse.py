@@ -114,15 +114,13 @@ def test_the_remembered_pair_facts_start_afresh_beyond_their_bound(monkeypatch):
     craftsmen, demands, history = _pools()
     inputs = RoundInputs(craftsmen, demands, DENSE, history=history)
     first = run_round(inputs)
-    described = len(list(first.proposals))  # the facts are remembered as the rows are read
+    described = len(first.proposals)
     assert len(first.scored.facts) == described
     for key in list(first.scored.facts)[:5]:  # five pairs to describe again
         del first.scored.facts[key]
     monkeypatch.setattr(outcome, "FACTS_REMEMBERED", described - 1)
     again = run_round(inputs, reuse=first.scored)
-    assert not first.scored.facts  # over the bound: started afresh…
-    list(again.proposals)
-    assert len(first.scored.facts) == 5  # … with only the pairs described now
+    assert len(first.scored.facts) == 5  # over the bound: only the pairs described now are kept
     assert _rows(again) == _rows(run_round(inputs))
 
 
@@ -163,40 +161,3 @@ def test_a_round_solves_alike_in_one_chunk_on_one_thread_and_in_many_chunks_on_s
     monkeypatch.setattr(threads, "MAX_THREADS", 4)
     monkeypatch.setattr(threads, "CHUNK_CELLS", 200)  # a few rows a chunk: dozens of chunks on the threads
     assert click_and_re_solve() == whole
-
-
-def test_the_proposals_are_described_as_they_are_read_and_read_again_alike():
-    """`run_round` describes each row when it is first read (the application stores them as it reads them): the
-    rows come in order, each made once, and reading again, indexing, measuring or reading from two threads at once
-    gives the very rows a list of them holds."""
-    import sys
-    import threading
-
-    craftsmen, demands, history = _pools()
-    inputs = RoundInputs(craftsmen, demands, DENSE, history=history)
-    proposals = run_round(inputs).proposals
-    assert isinstance(proposals, outcome.Proposals) and repr(proposals).startswith("Proposals(0 of ")
-    count = len(proposals)
-    assert count > 10 and len(proposals) == count  # known at once, none described yet
-    assert proposals[2] is proposals[2] and repr(proposals).startswith("Proposals(3 of ")
-    assert proposals[-1] is proposals[count - 1] and repr(proposals) == f"Proposals({count} of {count} rows made)"
-    with pytest.raises(IndexError):
-        proposals[count]  # noqa: B018
-    rows = list(proposals)
-    assert list(proposals) == rows and all(a is b for a, b in zip(proposals, rows, strict=True))
-    assert proposals[1:4] == rows[1:4] and proposals == rows and proposals != rows[:-1]
-    assert [p.assigned for p in rows] == sorted((p.assigned for p in rows), reverse=True)  # assigned pairs first
-
-    fresh, seen = run_round(inputs).proposals, [[], []]
-    readers = [threading.Thread(target=lambda own=own: own.extend(fresh)) for own in seen]
-    switching = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # the threads take turns within the making of one row
-    try:
-        for reader in readers:
-            reader.start()
-        for reader in readers:
-            reader.join()
-    finally:
-        sys.setswitchinterval(switching)
-    assert seen[0] == seen[1] == rows and all(a is b for a, b in zip(*seen, strict=True))
-    assert [p.to_dict() for p in fresh] == [p.to_dict() for p in rows]
