@@ -6,18 +6,15 @@ row-wise dot products on pairs.  There is no Python loop over pairs.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
 from matching.config import COMPONENTS
 from matching.prepared import EARTH_RADIUS_KM, TRACK_NEUTRAL, UNKNOWN_DISTANCE_SCORE, PreparedRound, Product
+from matching.threads import for_row_chunks, map_in_threads, rows_per_chunk  # noqa: F401  (re-exported)
 
-MAX_THREADS = 4
-CHUNK_CELLS = 2**19  # cells per dense row chunk: 4 MB temporaries stay near the cache
 PAIR_CHUNK = 200_000  # pairs per row-wise sparse dot: bounds the gathered rows' memory
 
 
@@ -230,29 +227,6 @@ def weighted(
     for contribution in contributions.values():
         total += contribution
     return total, contributions
-
-
-def map_in_threads(work: Callable, items: list) -> list:
-    """``[work(item) for item in items]`` on a few threads, results in order.
-
-    numpy and scipy release the GIL inside their kernels, so chunks of work
-    overlap; each item's result is independent of the schedule.
-    """
-    workers = min(MAX_THREADS, os.cpu_count() or 1, len(items))
-    if workers <= 1:
-        return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(work, items))
-
-
-def for_row_chunks(n_rows: int, n_cols: int, work: Callable[[slice], None]) -> None:
-    """Run ``work(rows)`` over cache-sized row chunks (disjoint rows) on a few threads."""
-    step = rows_per_chunk(n_rows, n_cols, CHUNK_CELLS)
-    map_in_threads(work, [slice(start, min(start + step, n_rows)) for start in range(0, n_rows, step)])
-
-
-def rows_per_chunk(n_rows: int, n_cols: int, cells: float) -> int:
-    return int(min(max(1, n_rows), max(1, cells // max(1, n_cols))))
 
 
 def relevance_tiers(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ import numpy as np
 
 from matching.problem import Problem
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
+from matching.threads import for_row_chunks, map_row_chunks
 
 # scipy (sparse matrices, milp, linear_sum_assignment, max-flows) is imported where a route needs it:
 # a plain round solved by `python -m matching` then pays only for numpy and HiGHS at start-up.
@@ -339,17 +340,23 @@ class _Instance:
         pairs still open to choice; 0 elsewhere.  Demand-major because the hot loops (best
         craftsmen of a demand, slot expansion) then read contiguous rows."""
         problem = self.problem
-        weight = np.multiply(problem.scores.T, priority[:, None], order="C")
-        ineligible = None if problem.allowed.all() else ~problem.allowed.T
-        min_score = problem.min_score
-        if min_score > 0:
-            below = np.less(problem.scores.T, min_score)
-            ineligible = below if ineligible is None else ineligible | below
-        if self.relevant_only:
-            irrelevant = problem.relevance.T == 0
-            ineligible = irrelevant if ineligible is None else ineligible | irrelevant
-        if ineligible is not None:
-            np.copyto(weight, 0.0, where=ineligible)
+        weight = np.empty((self.n_d, self.n_c))
+        scores, allowed = problem.scores.T, problem.allowed.T
+        every_allowed, min_score = bool(problem.allowed.all()), problem.min_score
+
+        def fill(rows: slice) -> None:  # element-wise: the same values whatever the chunks
+            np.multiply(scores[rows], priority[rows, None], out=weight[rows])
+            ineligible = None if every_allowed else ~allowed[rows]
+            if min_score > 0:
+                below = np.less(scores[rows], min_score)
+                ineligible = below if ineligible is None else ineligible | below
+            if self.relevant_only:
+                irrelevant = problem.relevance.T[rows] == 0
+                ineligible = irrelevant if ineligible is None else ineligible | irrelevant
+            if ineligible is not None:
+                np.copyto(weight[rows], 0.0, where=ineligible)
+
+        for_row_chunks(self.n_d, self.n_c, fill)
         if stickiness and problem.previous:
             sticky_c, sticky_d = self.previous_c, self.previous_d
             usable = problem.allowed[sticky_c, sticky_d] & (
@@ -367,9 +374,16 @@ class _DenseCandidates:
     def __init__(self, instance: _Instance, weight: np.ndarray, start=None) -> None:
         self.instance, self.weight, self.start = instance, weight, start
         # positive pairs not yet in the restricted problem: one mask for `add` and `violators` to read
-        self.outside = weight > 0
-        self.degree = np.count_nonzero(self.outside, axis=0)
-        self.scale = float(weight.max(initial=0.0))
+        self.outside = outside = np.empty(weight.shape, dtype=bool)
+
+        def count(rows: slice) -> tuple[np.ndarray, float]:
+            np.greater(weight[rows], 0.0, out=outside[rows])
+            return np.count_nonzero(outside[rows], axis=0), float(weight[rows].max(initial=0.0))
+
+        chunks = map_row_chunks(*weight.shape, count)
+        self.degree = np.sum([degree for degree, _ in chunks], axis=0, dtype=np.int64) if chunks \
+            else np.zeros(weight.shape[1], dtype=np.int64)
+        self.scale = max((most for _, most in chunks), default=0.0)
         self._relevant_weight: np.ndarray | None = None
         # a (D, C) float array of the same shape nobody reads any more (`_relevance_first`), for the alternates
         self.spare: np.ndarray | None = None
@@ -398,10 +412,6 @@ class _DenseCandidates:
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.weight[d, c]
 
-    def _blocks(self):
-        rows = max(1, 4_000_000 // max(self.weight.shape[1], 1))  # bounded temporary memory
-        return (slice(start, start + rows) for start in range(0, self.weight.shape[0], rows))
-
     def relevant_pricer(self, start_c: np.ndarray, start_d: np.ndarray) -> tuple[Pricer, np.ndarray, np.ndarray]:
         """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
         (by weight, at most its open slots + 2 per call) among craftsmen not skipped, each pair once.
@@ -410,8 +420,8 @@ class _DenseCandidates:
         instance, tiers = self.instance, self.instance.problem.relevance
         # the weights of relevant pairs, 0 elsewhere: priced here, then most of the second phase's face
         self._relevant_weight = relevant_weight = np.empty_like(self.weight)
-        for rows in self._blocks():
-            np.multiply(self.weight[rows], tiers[:, rows].T >= 1, out=relevant_weight[rows])
+        for_row_chunks(*self.weight.shape, lambda rows: np.multiply(self.weight[rows], tiers[:, rows].T >= 1,
+                                                                     out=relevant_weight[rows]))
         handed = np.zeros(self.weight.shape, dtype=bool)
         usable = relevant_weight[start_d, start_c] > 0
         start_c, start_d = start_c[usable], start_d[usable]
@@ -419,20 +429,21 @@ class _DenseCandidates:
         per_demand = min(instance.n_c, int(instance.open_slots.max(initial=0)) + 2)
 
         def price(demands: np.ndarray, skip_c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            found_c, found_d = [_no_pairs()[0]], [_no_pairs()[1]]
             rows = np.flatnonzero(demands)
-            chunk = max(1, 4_000_000 // max(instance.n_c, 1))  # bounded temporary memory
-            for start in range(0, rows.size, chunk):
-                d = rows[start : start + chunk]
+            skip = skip_c.any()
+
+            def best(chunk: slice) -> tuple[np.ndarray, np.ndarray]:  # reads `handed`, written after every chunk
+                d = rows[chunk]
                 block = relevant_weight[d]
                 block[handed[d]] = 0.0
-                if skip_c.any():
+                if skip:
                     block[:, skip_c] = 0.0
                 top = _top_k_per_row(block, per_demand)
                 keep = np.take_along_axis(block, top, axis=1) > 0
-                found_c.append(top[keep])
-                found_d.append(np.repeat(d, top.shape[1])[keep.ravel()])
-            c, d = np.concatenate(found_c), np.concatenate(found_d)
+                return top[keep], np.repeat(d, top.shape[1])[keep.ravel()]
+
+            found = [_no_pairs(), *map_row_chunks(rows.size, instance.n_c, best)]
+            c, d = np.concatenate([c for c, _ in found]), np.concatenate([d for _, d in found])
             handed[d, c] = True
             return c, d
 
@@ -458,30 +469,27 @@ class _DenseCandidates:
 
     def violators(self, dual_c: np.ndarray, dual_d: np.ndarray, tolerance: float):
         """Pairs outside the restricted set whose reduced profit is positive (``tied``: some are ~0)."""
-        found_c, found_d = [], []
         self.tied = False
-        blocks = list(self._blocks())
-        if not blocks:
+        if self.weight.shape[0] == 0:
             return _no_pairs()
         threshold = -self.tie_band if self.watch_ties else tolerance
-        # one buffer each, reused by every block: fresh 30 MB temporaries per block cost page faults
-        profit_buffer = np.empty((blocks[0].stop - blocks[0].start, self.weight.shape[1]))
-        hit_buffer = np.empty(profit_buffer.shape, dtype=bool)
-        for rows in blocks:
-            block = self.weight[rows]
-            profit, hit = profit_buffer[: block.shape[0]], hit_buffer[: block.shape[0]]
-            np.add(block, dual_d[rows, None], out=profit)  # the same sums, in the same order, as before
+
+        def price(rows: slice) -> tuple[np.ndarray, np.ndarray, bool]:  # cache-sized temporaries, one chunk's
+            profit = np.add(self.weight[rows], dual_d[rows, None])  # the same sums, in the same order, as before
             np.add(profit, dual_c[None, :], out=profit)
-            np.greater(profit, threshold, out=hit)
+            hit = np.greater(profit, threshold)
             hit &= self.outside[rows]
             d, c = _nonzero(hit)
+            tied = False
             if self.watch_ties:
                 above = profit[d, c] > tolerance
-                self.tied |= not above.all()
+                tied = not above.all()
                 d, c = d[above], c[above]
-            found_c.append(c)
-            found_d.append(d + rows.start)
-        return np.concatenate(found_c), np.concatenate(found_d)
+            return c, d + rows.start, tied
+
+        found = map_row_chunks(*self.weight.shape, price)
+        self.tied = any(tied for _, _, tied in found)
+        return np.concatenate([c for c, _, _ in found]), np.concatenate([d for _, d, _ in found])
 
     def everything(self) -> tuple[np.ndarray, np.ndarray]:
         d, c = _nonzero(self.weight > 0)
@@ -621,12 +629,24 @@ TOP_K_BY_ARGMAX = 16
 def _top_k_per_row(matrix: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the k largest entries of every row (unordered), k ≤ row length.
 
-    Ties go to the lower column index when k is small (argmax passes; the matrix is restored)."""
+    Ties go to the lower column index when k is small (argmax passes over cache-sized row chunks, on a few
+    threads; the matrix is restored)."""
     if k <= 0:
         return np.zeros((matrix.shape[0], 0), dtype=np.int64)
     n = matrix.shape[1]
     if k > TOP_K_BY_ARGMAX or k >= n or not matrix.flags.writeable or matrix.dtype.kind != "f":
         return np.argpartition(matrix, n - k, axis=1)[:, n - k :]
+    picked = np.empty((matrix.shape[0], k), dtype=np.int64)
+
+    def top(rows: slice) -> None:
+        picked[rows] = _top_k_by_argmax(matrix[rows], k)
+
+    for_row_chunks(matrix.shape[0], n, top)
+    return picked
+
+
+def _top_k_by_argmax(matrix: np.ndarray, k: int) -> np.ndarray:
+    """`_top_k_per_row` by k row-wise argmax passes, each best one set to −inf until the end."""
     rows = np.arange(matrix.shape[0])
     picked = np.empty((matrix.shape[0], k), dtype=np.int64)
     saved = np.empty((matrix.shape[0], k), dtype=matrix.dtype)

@@ -138,3 +138,26 @@ def test_a_round_without_exclusions_solves_on_the_kept_rule_mask_and_exclusions_
     c, d = craftsmen.ids.index(c), demands.ids.index(d)
     assert warm.problem.allowed is not kept and not warm.problem.allowed[c, d] and kept[c, d]
     assert np.array_equal(kept, before)
+
+
+@pytest.mark.parametrize("config", [DENSE, RoundConfig(relevance="off", load_penalty=0.02)],
+                         ids=["relevance first", "relevance off"])
+def test_a_round_solves_alike_in_one_chunk_on_one_thread_and_in_many_chunks_on_several(config, monkeypatch):
+    """The solver's dense passes (weights, pricing, top k) run over row chunks on a few threads: the click and a
+    re-solve of a round propose the same whatever the chunks and the schedule."""
+    import matching.threads as threads
+
+    craftsmen, demands, history = _pools(seed=5, n_craftsmen=90, n_demands=40)
+    inputs = RoundInputs(craftsmen, demands, config, history=history)
+
+    def click_and_re_solve():
+        first = run_round(inputs)
+        second = run_round(_changed(inputs, first), reuse=first.scored)
+        return _rows(first), _rows(second)
+
+    monkeypatch.setattr(threads, "MAX_THREADS", 1)
+    monkeypatch.setattr(threads, "CHUNK_CELLS", 10**9)
+    whole = click_and_re_solve()
+    monkeypatch.setattr(threads, "MAX_THREADS", 4)
+    monkeypatch.setattr(threads, "CHUNK_CELLS", 200)  # a few rows a chunk: dozens of chunks on the threads
+    assert click_and_re_solve() == whole

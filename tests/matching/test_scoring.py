@@ -428,11 +428,11 @@ def test_candidate_pairs_equal_the_dense_top_k_on_random_rounds(seed, k, cross):
 
 
 def test_scoring_is_deterministic_whatever_the_thread_schedule(monkeypatch):
-    import matching.kernels as kernels
+    import matching.threads as threads
 
     crafts, dems, history = synthetic_features(np.random.default_rng(2), 700, 900)  # several row chunks
     threaded = score(crafts, dems, RoundConfig(), history)
-    monkeypatch.setattr(kernels, "MAX_THREADS", 1)
+    monkeypatch.setattr(threads, "MAX_THREADS", 1)
     single = score(crafts, dems, RoundConfig(), history)
     np.testing.assert_array_equal(threaded.total, single.total)
     for name in threaded.components:

@@ -1,11 +1,13 @@
-"""The n-gram texts' normalisation: `matching.text.nfkc` is NFKC exactly, whatever the text."""
+"""The n-gram texts' normalisation: `matching.text.nfkc` is NFKC exactly, whatever the text, and a corpus normalised
+at once gives each text's own normalisation."""
 
 import unicodedata
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matching.text import _WIDTH_FORMS, nfkc
+from matching.text import _WIDTH_FORMS, _cleaned_points, _codepoints, nfkc
 
 # width forms, halfwidth katakana and their sound marks, combining marks, compatibility letters, CJK and ASCII:
 # characters that decompose, compose with a neighbour, or reorder
@@ -33,3 +35,25 @@ def test_a_usual_description_takes_the_quick_path():
     assert not unicodedata.is_normalized("NFKC", text)
     assert unicodedata.is_normalized("NFKC", text.translate(_WIDTH_FORMS))
     assert nfkc(text) == unicodedata.normalize("NFKC", text) == "压力容器焊缝开裂,需要(现场)诊断:焊接工艺评定"
+
+
+def _codepoints_text_by_text(texts):
+    cleaned = [unicodedata.normalize("NFKC", text).lower() for text in texts]
+    points = np.frombuffer(("\0".join(cleaned) + "\0").encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    return points, np.repeat(np.arange(len(texts)), [len(text) + 1 for text in cleaned])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.text(alphabet=[*ALPHABET, "\0", "\u0130", "\uffe3"], max_size=8), max_size=6))
+def test_a_corpus_normalised_at_once_is_each_text_normalised(texts):
+    # İ lowers to two characters, Σ by its neighbours, U+FFE3 is a width form of two characters
+    for mine, theirs in zip(_codepoints(texts), _codepoints_text_by_text(texts), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+        assert mine.dtype == theirs.dtype
+
+
+def test_a_usual_corpus_is_normalised_at_once():
+    texts = ["压力容器焊缝开裂，需要（现场）诊断：焊接工艺评定", "ΣΟΦΟΣ ΣΑΣ", "İstanbul Ａ１", "溶接 é"]
+    assert _cleaned_points(texts) is not None
+    for mine, theirs in zip(_codepoints(texts), _codepoints_text_by_text(texts), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
