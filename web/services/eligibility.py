@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -303,16 +303,39 @@ class PoolState:
                                                     round_id=rnd.id))
 
 
+class FlaggedPair(NamedTuple):
+    craftsman_id: int
+    demand_id: int
+    assigned: bool
+    locked: bool
+    excluded: bool
+    role_skill_id: int | None
+    locked_role_skill_id: int | None
+
+
+def flagged_pairs(session: Session, rnd: MatchingRound) -> list[FlaggedPair]:
+    """The round's proposals that are assigned, locked or excluded, with those flags and roles: what the round page's
+    checks and its load table read, in one scan of the round's proposals (a seq scan of ~9 MB for a province round,
+    its breakdowns inline) instead of one each."""
+    rows = session.connection().execute(
+        sa.select(Proposal.craftsman_id, Proposal.demand_id, Proposal.assigned, Proposal.locked, Proposal.excluded,
+                  Proposal.role_skill_id, Proposal.locked_role_skill_id)
+        .where(Proposal.round_id == rnd.id, sa.or_(Proposal.assigned, Proposal.locked, Proposal.excluded))).all()
+    return [FlaggedPair(*row) for row in rows]
+
+
 def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date,
-                        state: PoolState | None = None) -> list[PoolChange]:
+                        state: PoolState | None = None, flagged: list[FlaggedPair] | None = None) -> list[PoolChange]:
     """Craftsmen and demands of the round's proposed (or locked) pairs that changed since the solve.
 
-    ``state``: the pools as the caller read them already (its fingerprints cover every open demand of the round).
+    ``state``: the pools as the caller read them already (its fingerprints cover every open demand of the round);
+    ``flagged``: the round's :func:`flagged_pairs`, when the caller read them already.
     """
     if rnd.solved_at is None or rnd.status == "published":
         return []
-    pairs = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
-        Proposal.round_id == rnd.id, sa.or_(Proposal.assigned, Proposal.locked), Proposal.excluded.is_(False))).all()
+    pairs = [(row.craftsman_id, row.demand_id)
+             for row in (flagged_pairs(session, rnd) if flagged is None else flagged)
+             if (row.assigned or row.locked) and not row.excluded]
     if not pairs:
         return []
     craftsman_ids = {c for c, _ in pairs}
