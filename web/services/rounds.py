@@ -780,10 +780,12 @@ def pending_changes(session: Session, rnd: MatchingRound,
     locks = sorted((str(row.craftsman_id), str(row.demand_id)) for row in flagged if row.locked)
     if sorted(map(tuple, rnd.solve_inputs["locks"])) != locks:
         return True
-    capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
-                                      .where(RoundCraftsman.round_id == rnd.id)).all())
+    capacities = dict(session.connection().execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
+                                                   .where(RoundCraftsman.round_id == rnd.id)).all())
     booked = (rnd.metrics or {}).get("booked_elsewhere", {})  # what the solve took off for other rounds
     snap = rnd.snapshot["craftsmen"]
+    if not booked:  # the usual case, compared in C (a capacity is never negative: a check constraint)
+        return list(map(capacities.get, map(int, snap["ids"]), itertools.repeat(0))) != list(snap["capacity"])
     return any(max(0, capacities.get(int(c), 0) - int(booked.get(c, 0))) != k
                for c, k in zip(snap["ids"], snap["capacity"], strict=True))
 
