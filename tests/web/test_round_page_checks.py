@@ -1,5 +1,5 @@
-"""The round page's checks (pending locks and exclusions, pool changes, loads) read the round's flagged proposals
-once: each still tells what it told when it read them itself."""
+"""The round page's checks (pending locks and exclusions, pool changes, loads, counts) read the round's flagged
+proposals once: each still tells what it told when it read them itself."""
 
 from __future__ import annotations
 
@@ -47,3 +47,8 @@ def test_a_lock_or_exclusion_the_solve_has_not_applied_holds_the_publish(coordin
 
     page = _page(coordinator_browser, rnd)
     assert PENDING in page and not _publishable(page)
+    locked_excluded = "0 / 1" if mode == "exclude" else "1 / 0"
+    assert f'<div class="stat-value">{locked_excluded}</div>' in page
+    assigned = session.scalar(sa.select(sa.func.count()).select_from(Proposal).where(Proposal.round_id == rnd.id,
+                                                                                      Proposal.assigned))
+    assert f'<div class="stat-value" id="assigned-count">{assigned}</div>' in page

@@ -257,7 +257,7 @@ def show(round_id: int):
         "rounds/show.html", rnd=rnd, review=review.items, total=review.total, page=review.page, pages=review.pages,
         only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd, **load_args, flagged=flagged),
         load_query=load_args["q"],
-        counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd, flagged),
+        counts=rounds.round_counts(session, rnd, flagged), pending=rounds.pending_changes(session, rnd, flagged),
         labels=_translated(COMPONENT_LABELS), warning_labels=_translated(rounds.WARNING_LABELS), action=ActionForm(),
         engagements=engagements, decline_form=DeclineForm(), changed=rounds.change_names(session, rnd),
         progress=progress, pool_changes=pool_changes,
