@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_solved_weld_round
 from web.caches import LastFew
-from web.models import Proposal, RoundDemand
+from web.models import Proposal, RoundCraftsman, RoundDemand
 from web.services import demands as demand_service
 from web.services import eligibility, rounds
 
@@ -32,14 +32,15 @@ def _stored_fingerprints(session, rnd) -> dict[int, str | None]:
 
 def test_bulk_inserted_proposals_read_back_as_written(session):
     rnd, needs = _round(session)
-    craftsman = make_craftsman(session, skills={"weld": 1})
+    craftsman_id = session.scalar(sa.select(sa.func.min(RoundCraftsman.craftsman_id))
+                                  .where(RoundCraftsman.round_id == rnd.id))  # a pair is always the round's
     session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id))
     written = [
-        {"round_id": rnd.id, "craftsman_id": craftsman.id, "demand_id": needs[0].id, "locked": False,
+        {"round_id": rnd.id, "craftsman_id": craftsman_id, "demand_id": needs[0].id, "locked": False,
          "excluded": False, "score": 0.625, "assigned": True, "alternate_rank": None,
          "breakdown": {"skill": 0.5, "distance_km": 12.3, "relevance_tier": 2, "说明": "焊接\ttab \\ \"q\""},
          "warnings": ["far", "cross_province"]},
-        {"round_id": rnd.id, "craftsman_id": craftsman.id, "demand_id": needs[1].id, "locked": False,
+        {"round_id": rnd.id, "craftsman_id": craftsman_id, "demand_id": needs[1].id, "locked": False,
          "excluded": False, "score": 0.0, "assigned": False, "alternate_rank": 3, "breakdown": {}, "warnings": []},
     ]
     rounds._insert_proposals(session, written)

@@ -68,6 +68,8 @@ class Demand(Base):
         # narrow index alone (index-only scans) instead of the wide rows (descriptions, addresses).
         sa.Index("ix_demand_report", "submitted_at", postgresql_include=REPORT_COLUMNS),
     )
+    # ``revision`` is the database's to keep: not read back after an insert (nothing here reads it through the ORM)
+    __mapper_args__ = {"eager_defaults": False}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tracking_code: Mapped[str] = mapped_column(sa.String(20))
@@ -103,6 +105,10 @@ class Demand(Base):
     reviewed_at: Mapped[dt.datetime | None]
     matched_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
+    # Moved on by database triggers (migration 0013) in the transaction of every write to what the demand's matching
+    # fingerprint is made of (``eligibility.demand_fingerprints``): this row's fingerprinted columns, its skills,
+    # industries and roles. The application never writes it, nor reads it through the ORM.
+    revision: Mapped[int] = mapped_column(server_default="0", deferred=True)
 
     enterprise: Mapped[Enterprise] = relationship()
     category: Mapped[DemandCategory] = relationship()

@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -142,26 +142,57 @@ def id_in(session: Session, column: Any, ids: list[int]) -> Any:
 _FINGERPRINT_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(…, ensure_ascii=False), built once
 
 
-def demand_fingerprints(session: Session, demand_ids: Iterable[int], *, round_id: int | None = None) -> dict[int, str]:
+class Fingerprints(dict[int, str]):
+    """demand id → fingerprint, with ``revisions``: demand id → the demand's ``revision`` its fingerprint was read at
+    (the revision was read with or before what it is made of, so an edit since makes them differ)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.revisions: dict[int, int] = {}
+
+
+def demand_fingerprints(session: Session, demand_ids: Iterable[int], *, round_id: int | None = None) -> Fingerprints:
     """A short hash of everything the matching reads from each demand; an edit that matters changes it.
 
-    ``round_id``: the demands are (mostly) that round's; they are then read through its membership instead of a list
-    of thousands of ids sent four times (psycopg dumps an id array element by element: ~10 ms for a province
-    round's 2,000), and any not in it by their ids.
+    ``round_id``: the demands are (mostly) that round's. A demand whose ``revision`` (kept by the database's triggers
+    in the transaction of every write to what the hash is made of) is still the one the round stored with its
+    fingerprint has that fingerprint: only the others are read and hashed. Many of them (a first solve) are read
+    through the round's membership instead of a list of thousands of ids sent four times (psycopg dumps an id array
+    element by element: ~10 ms for a province round's 2,000), and any not in it by their ids.
     """
+    return _fingerprints(session, demand_ids, round_id, _members(session, round_id) if round_id is not None else [])
+
+
+def _members(session: Session, round_id: int) -> list[sa.Row]:
+    """The round's demands: (demand id, stored fingerprint, the revision stored with it, the demand's revision)."""
+    return session.connection().execute(
+        sa.select(RoundDemand.demand_id, RoundDemand.fingerprint, RoundDemand.revision, Demand.revision)
+        .join(Demand, Demand.id == RoundDemand.demand_id).where(RoundDemand.round_id == round_id)).all()
+
+
+def _fingerprints(session: Session, demand_ids: Iterable[int], round_id: int | None,
+                  members: list[sa.Row]) -> Fingerprints:
+    """:func:`demand_fingerprints`, with the round's ``members`` read already."""
     ids = sorted(set(demand_ids))
+    found = Fingerprints()
     if not ids:
-        return {}
+        return found
     parts: dict[int, list[Any]] = {}
     skills: dict[int, list[Any]] = defaultdict(list)
     industries: dict[int, list[Any]] = defaultdict(list)
     roles: dict[int, list[Any]] = defaultdict(list)
     if round_id is not None:
-        members = sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)
-        _read_fingerprinted(session, lambda column: column.in_(members), parts, skills, industries, roles)
         wanted = set(ids)
-        parts = {demand_id: values for demand_id, values in parts.items() if demand_id in wanted}
-        ids = [demand_id for demand_id in ids if demand_id not in parts]
+        for demand_id, fingerprint, stored_revision, revision in members:
+            if demand_id in wanted and fingerprint is not None and stored_revision == revision:
+                found[demand_id] = fingerprint
+                found.revisions[demand_id] = revision
+        ids = [demand_id for demand_id in ids if demand_id not in found]
+        if members and len(ids) > len(members) // 2:
+            member_ids = sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)
+            _read_fingerprinted(session, lambda column: column.in_(member_ids), parts, skills, industries, roles)
+            parts = {demand_id: values for demand_id, values in parts.items() if demand_id in wanted}
+            ids = [demand_id for demand_id in ids if demand_id not in parts]
     for chunk in chunks(ids):
         _read_fingerprinted(session, lambda column, chunk=chunk: id_in(session, column, chunk), parts, skills,
                             industries, roles)
@@ -172,7 +203,10 @@ def demand_fingerprints(session: Session, demand_ids: Iterable[int], *, round_id
             parts_.append(sorted(roles[demand_id]))
         return hashlib.md5(_FINGERPRINT_JSON.encode(parts_).encode(), usedforsecurity=False).hexdigest()
 
-    return {demand_id: fingerprint(demand_id, values) for demand_id, values in parts.items()}
+    for demand_id, (revision, *values) in parts.items():
+        found[demand_id] = fingerprint(demand_id, values)
+        found.revisions[demand_id] = revision
+    return found
 
 
 _FINGERPRINTED = (Demand.title, Demand.description, Demand.support_needed, Demand.other_skills, Demand.category_id,
@@ -182,10 +216,11 @@ _FINGERPRINTED = (Demand.title, Demand.description, Demand.support_needed, Deman
 
 def _read_fingerprinted(session: Session, demands_in, parts: dict[int, list[Any]], skills: dict[int, list[Any]],
                         industries: dict[int, list[Any]], roles: dict[int, list[Any]]) -> None:
-    """What the fingerprints of the demands ``demands_in(column)`` picks are made of, added to the four maps."""
+    """What the fingerprints of the demands ``demands_in(column)`` picks are made of, added to the four maps; each
+    demand's ``parts`` start with its revision, read with its row, before its skills, industries and roles."""
     core = session.connection()  # plain rows, without the ORM's per-row result processing
-    for row in core.execute(sa.select(Demand.id, *_FINGERPRINTED).where(demands_in(Demand.id))).all():
-        parts[row[0]] = [str(value) for value in row[1:]]
+    for row in core.execute(sa.select(Demand.id, Demand.revision, *_FINGERPRINTED).where(demands_in(Demand.id))).all():
+        parts[row[0]] = [row[1], *(str(value) for value in row[2:])]
     for demand_id, skill_id, importance in core.execute(
             sa.select(DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance)
             .where(demands_in(DemandSkill.demand_id))).all():
@@ -206,10 +241,10 @@ def edited_demands(session: Session, rnd: MatchingRound, demand_ids: Iterable[in
 
     ``current``: the demands' fingerprints when the caller computed them already.
     """
-    stored = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.fingerprint)
-                                  .where(RoundDemand.round_id == rnd.id)).all())
+    members = _members(session, rnd.id)
+    stored = {demand_id: fingerprint for demand_id, fingerprint, *_revisions in members}
     if current is None:
-        current = demand_fingerprints(session, demand_ids, round_id=rnd.id)
+        current = _fingerprints(session, demand_ids, rnd.id, members)
     else:
         wanted = set(demand_ids)
         current = {demand_id: value for demand_id, value in current.items() if demand_id in wanted}
@@ -225,18 +260,25 @@ def store_fingerprints(session: Session, rnd: MatchingRound, open_ids: Iterable[
     """
     open_ids = set(open_ids)
     values = demand_fingerprints(session, open_ids, round_id=rnd.id) if current is None else current
-    changed = [{"id": row_id, "fingerprint": values.get(demand_id) if demand_id in open_ids else None}
-               for row_id, demand_id, stored in session.execute(
-                   sa.select(RoundDemand.id, RoundDemand.demand_id, RoundDemand.fingerprint)
+    revisions = getattr(values, "revisions", {})  # unknown for fingerprints from elsewhere: hashed again next time
+
+    def stored_now(demand_id: int) -> tuple[str | None, int | None]:
+        return (values.get(demand_id), revisions.get(demand_id)) if demand_id in open_ids else (None, None)
+
+    changed = [{"id": row_id, "fingerprint": now[0], "revision": now[1]}
+               for row_id, demand_id, *stored in session.execute(
+                   sa.select(RoundDemand.id, RoundDemand.demand_id, RoundDemand.fingerprint, RoundDemand.revision)
                    .where(RoundDemand.round_id == rnd.id)).all()
-               if stored != (values.get(demand_id) if demand_id in open_ids else None)]
+               if tuple(stored) != (now := stored_now(demand_id))]
     if not changed:
         return
     if session.get_bind().dialect.name == "postgresql":  # one statement, not one per row
-        session.execute(sa.text("UPDATE round_demand SET fingerprint = v.fingerprint "
-                                "FROM unnest(CAST(:ids AS integer[]), CAST(:values AS varchar[])) AS v(id, fingerprint) "
+        session.execute(sa.text("UPDATE round_demand SET fingerprint = v.fingerprint, revision = v.revision "
+                                "FROM unnest(CAST(:ids AS integer[]), CAST(:values AS varchar[]), "
+                                "CAST(:revisions AS integer[])) AS v(id, fingerprint, revision) "
                                 "WHERE round_demand.id = v.id"),
-                        {"ids": [row["id"] for row in changed], "values": [row["fingerprint"] for row in changed]})
+                        {"ids": [row["id"] for row in changed], "values": [row["fingerprint"] for row in changed],
+                         "revisions": [row["revision"] for row in changed]})
     else:
         session.execute(sa.update(RoundDemand), changed)
 
@@ -261,16 +303,39 @@ class PoolState:
                                                     round_id=rnd.id))
 
 
+class FlaggedPair(NamedTuple):
+    craftsman_id: int
+    demand_id: int
+    assigned: bool
+    locked: bool
+    excluded: bool
+    role_skill_id: int | None
+    locked_role_skill_id: int | None
+
+
+def flagged_pairs(session: Session, rnd: MatchingRound) -> list[FlaggedPair]:
+    """The round's proposals that are assigned, locked or excluded, with those flags and roles: what the round page's
+    checks and its load table read, in one scan of the round's proposals (a seq scan of ~9 MB for a province round,
+    its breakdowns inline) instead of one each."""
+    rows = session.connection().execute(
+        sa.select(Proposal.craftsman_id, Proposal.demand_id, Proposal.assigned, Proposal.locked, Proposal.excluded,
+                  Proposal.role_skill_id, Proposal.locked_role_skill_id)
+        .where(Proposal.round_id == rnd.id, sa.or_(Proposal.assigned, Proposal.locked, Proposal.excluded))).all()
+    return [FlaggedPair(*row) for row in rows]
+
+
 def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date,
-                        state: PoolState | None = None) -> list[PoolChange]:
+                        state: PoolState | None = None, flagged: list[FlaggedPair] | None = None) -> list[PoolChange]:
     """Craftsmen and demands of the round's proposed (or locked) pairs that changed since the solve.
 
-    ``state``: the pools as the caller read them already (its fingerprints cover every open demand of the round).
+    ``state``: the pools as the caller read them already (its fingerprints cover every open demand of the round);
+    ``flagged``: the round's :func:`flagged_pairs`, when the caller read them already.
     """
     if rnd.solved_at is None or rnd.status == "published":
         return []
-    pairs = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id).where(
-        Proposal.round_id == rnd.id, sa.or_(Proposal.assigned, Proposal.locked), Proposal.excluded.is_(False))).all()
+    pairs = [(row.craftsman_id, row.demand_id)
+             for row in (flagged_pairs(session, rnd) if flagged is None else flagged)
+             if (row.assigned or row.locked) and not row.excluded]
     if not pairs:
         return []
     craftsman_ids = {c for c, _ in pairs}

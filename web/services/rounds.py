@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any, NamedTuple, TypeVar
@@ -765,25 +765,27 @@ def set_capacity(session: Session, rnd: MatchingRound, craftsman_id: int, capaci
     return row
 
 
-def pending_changes(session: Session, rnd: MatchingRound) -> bool:
+def pending_changes(session: Session, rnd: MatchingRound,
+                    flagged: list[eligibility.FlaggedPair] | None = None) -> bool:
     """Whether locks, exclusions or capacities changed since the last solve (then publish waits for a re-solve).
-    A lock moved onto another role of the same team counts: the solve placed him in the role it was locked to."""
+    A lock moved onto another role of the same team counts: the solve placed him in the role it was locked to.
+    ``flagged``: the round's ``eligibility.flagged_pairs``, when the caller read them already."""
     if rnd.solve_inputs is None:
         return False
-    stale_pair = session.scalar(sa.select(sa.func.count()).select_from(Proposal).where(
-        Proposal.round_id == rnd.id,
-        sa.or_(sa.and_(Proposal.locked, Proposal.assigned.is_(False)),
-               sa.and_(Proposal.excluded, Proposal.assigned),
-               sa.and_(Proposal.locked, Proposal.locked_role_skill_id.is_not(None),
-                       Proposal.role_skill_id.is_distinct_from(Proposal.locked_role_skill_id))))) or 0
-    if stale_pair:
+    flagged = eligibility.flagged_pairs(session, rnd) if flagged is None else flagged
+    if any((row.locked and not row.assigned) or (row.excluded and row.assigned)
+           or (row.locked and row.locked_role_skill_id is not None and row.role_skill_id != row.locked_role_skill_id)
+           for row in flagged):
         return True
-    if sorted(map(tuple, rnd.solve_inputs["locks"])) != sorted(_pairs(session, rnd, Proposal.locked.is_(True))):
+    locks = sorted((str(row.craftsman_id), str(row.demand_id)) for row in flagged if row.locked)
+    if sorted(map(tuple, rnd.solve_inputs["locks"])) != locks:
         return True
-    capacities = dict(session.execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
-                                      .where(RoundCraftsman.round_id == rnd.id)).all())
+    capacities = dict(session.connection().execute(sa.select(RoundCraftsman.craftsman_id, RoundCraftsman.capacity)
+                                                   .where(RoundCraftsman.round_id == rnd.id)).all())
     booked = (rnd.metrics or {}).get("booked_elsewhere", {})  # what the solve took off for other rounds
     snap = rnd.snapshot["craftsmen"]
+    if not booked:  # the usual case, compared in C (a capacity is never negative: a check constraint)
+        return list(map(capacities.get, map(int, snap["ids"]), itertools.repeat(0))) != list(snap["capacity"])
     return any(max(0, capacities.get(int(c), 0) - int(booked.get(c, 0))) != k
                for c, k in zip(snap["ids"], snap["capacity"], strict=True))
 
@@ -993,15 +995,14 @@ class LoadRow(NamedTuple):
 
 
 def craftsman_loads(session: Session, rnd: MatchingRound, *, q: str = "", page: int = 1,
-                    per_page: int = 50) -> Page:
+                    per_page: int = 50, flagged: list[eligibility.FlaggedPair] | None = None) -> Page:
     """One page of the round's craftsmen (every one, most loaded first) with capacity and load; ``q`` searches
-    names."""
+    names. ``flagged``: the round's ``eligibility.flagged_pairs``, when the caller read them already."""
     # Counted and ordered here: a round's few thousand craftsmen sort in milliseconds, while any join or correlated
     # count over the proposals just bulk-written (planner statistics lagging, hint bits unset) took seconds.
     connection = session.connection()  # plain rows: the ORM's per-row work on thousands of them cost more than the rest
-    load = dict(connection.execute(sa.select(Proposal.craftsman_id, sa.func.count())
-                                   .where(Proposal.round_id == rnd.id, Proposal.assigned)
-                                   .group_by(Proposal.craftsman_id)).all())
+    load = Counter(row.craftsman_id for row in (eligibility.flagged_pairs(session, rnd) if flagged is None else flagged)
+                   if row.assigned)
     query = (sa.select(Craftsman.id, Craftsman.name, RoundCraftsman.capacity)
              .join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
              .where(RoundCraftsman.round_id == rnd.id))
@@ -1028,16 +1029,22 @@ def change_names(session: Session, rnd: MatchingRound, *, limit: int = 20) -> di
     }
 
 
-def round_counts(session: Session, rnd: MatchingRound) -> dict[str, int]:
+def round_counts(session: Session, rnd: MatchingRound,
+                 flagged: list[eligibility.FlaggedPair] | None = None) -> dict[str, int]:
+    """``flagged``: the round's ``eligibility.flagged_pairs``, when the caller read them already (its proposals are
+    then counted from them, not by three scans)."""
     def count(model, *where):
         return sa.select(sa.func.count()).select_from(model).where(*where).scalar_subquery()
 
+    proposals = {flag: count(Proposal, Proposal.round_id == rnd.id, getattr(Proposal, flag)).label(flag)
+                 for flag in ("assigned", "locked", "excluded")} if flagged is None else {}
     row = session.execute(sa.select(
         count(RoundDemand, RoundDemand.round_id == rnd.id).label("demands"),
         count(RoundCraftsman, RoundCraftsman.round_id == rnd.id).label("craftsmen"),
-        count(Proposal, Proposal.round_id == rnd.id, Proposal.assigned).label("assigned"),
-        count(Proposal, Proposal.round_id == rnd.id, Proposal.locked).label("locked"),
-        count(Proposal, Proposal.round_id == rnd.id, Proposal.excluded).label("excluded"),
+        *proposals.values(),
         count(Engagement, Engagement.round_id == rnd.id).label("engagements"),
     )).one()
-    return dict(row._mapping)
+    counts = dict(row._mapping)
+    if flagged is not None:
+        counts.update({flag: sum(getattr(pair, flag) for pair in flagged) for flag in ("assigned", "locked", "excluded")})
+    return counts

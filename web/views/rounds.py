@@ -249,13 +249,15 @@ def show(round_id: int):
         engagements = session.execute(
             sa.select(Engagement, EngagementMember).join(EngagementMember)
             .where(Engagement.round_id == rnd.id).order_by(Engagement.id).limit(200)).all()
-    pool_changes = eligibility.changes_since_solve(session, rnd, local_today()) if rnd.status == "solved" else []
+    flagged = eligibility.flagged_pairs(session, rnd)  # read once for the three checks below
+    pool_changes = eligibility.changes_since_solve(session, rnd, local_today(), flagged=flagged) \
+        if rnd.status == "solved" else []
     load_args = _load_table_args()
     return render_template(
         "rounds/show.html", rnd=rnd, review=review.items, total=review.total, page=review.page, pages=review.pages,
-        only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd, **load_args),
+        only_warnings=only_warnings, loads=rounds.craftsman_loads(session, rnd, **load_args, flagged=flagged),
         load_query=load_args["q"],
-        counts=rounds.round_counts(session, rnd), pending=rounds.pending_changes(session, rnd),
+        counts=rounds.round_counts(session, rnd, flagged), pending=rounds.pending_changes(session, rnd, flagged),
         labels=_translated(COMPONENT_LABELS), warning_labels=_translated(rounds.WARNING_LABELS), action=ActionForm(),
         engagements=engagements, decline_form=DeclineForm(), changed=rounds.change_names(session, rnd),
         progress=progress, pool_changes=pool_changes,
