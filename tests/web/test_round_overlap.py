@@ -233,3 +233,15 @@ def test_a_solve_after_an_uncommitted_change_reads_the_craftsmen_itself(committe
         assert loads == [True]
         assert str(newcomer.id) in rnd.snapshot["craftsmen"]["ids"]
         session.rollback()
+
+
+def test_a_first_solve_on_postgresql_collects_the_young_objects_while_the_server_checks_its_rows(session,
+                                                                                                 monkeypatch):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("only a COPY leaves such a wait")
+    collections, collect = [], rounds.gc.collect
+    monkeypatch.setattr(rounds.gc, "collect", lambda generation=2: (
+        collections.append((generation, rounds.gc.isenabled(), threading.current_thread().name)),
+        collect(generation))[1])
+    make_solved_weld_round(session, "回收", demands=3)
+    assert collections == [(1, False, "craftmatch-background")]
