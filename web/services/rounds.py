@@ -60,6 +60,7 @@ from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceErr
 from web.services.paging import Page, page_of, paginate
 
 T = TypeVar("T")
+U = TypeVar("U")
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
 SOLVING_STATUSES = ("queued", "solving")
 INTERRUPTED = "interrupted"  # solver_status of a background solve that never finished
@@ -432,9 +433,6 @@ def _in_background(work: Callable[[], T]) -> Future[T]:
 
     threading.Thread(target=run, name="craftmatch-background", daemon=True).start()
     return future
-
-
-U = TypeVar("U")
 
 
 def _read_aside(session: Session, read: Callable[[Session], T]) -> Future[T] | None:
