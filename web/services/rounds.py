@@ -25,7 +25,7 @@ import orjson
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction, selectinload
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -362,7 +362,10 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
         return _prepare_save(session, rnd, [int(d) for d in demands.ids], fingerprints)
 
     try:  # the matching's error first, as when the save's preparation ran after it
-        outcome, saving = _alongside(solving, prepare_save)
+        with session.begin_nested() as fingerprinting:  # the fingerprints stored meanwhile stay if the solve is optimal
+            outcome, saving = _alongside(solving, prepare_save)
+            if outcome.result.status != OPTIMAL:  # a failed solve leaves them as they were
+                fingerprinting.rollback()
     except ProblemError as error:
         raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
     _scored_rounds.keep(rnd.id, outcome.scored)
@@ -376,12 +379,9 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
         serialising = _Deferred(lambda: features.serialise_features(features.snapshot_features(
             craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles)))
     if result.status == OPTIMAL:
-        saving.fingerprinting.commit()
         _store_result(session, rnd, outcome.proposals,
                       role_skills={column: skill_id for _, column, _, skill_id in roles},
                       while_checked=serialising.start if serialising else None, ready=saving)
-    else:  # a failed solve leaves the demands' fingerprints as they were
-        saving.fingerprinting.rollback()
     texts = features.stored_feature_texts(rnd.features) if serialising is None \
         else _store_features(session, rnd, serialising.result(), now=now)
     rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
@@ -471,9 +471,8 @@ def _alongside(background: Future[T], work: Callable[[], U]) -> tuple[T, U]:
 
 @dataclasses.dataclass(frozen=True)
 class _SaveInputs:
-    """What saving a solve needs whatever its result, read and written while the matching runs."""
+    """What saving a solve needs whatever its result, read while the matching runs."""
 
-    fingerprinting: SessionTransaction  # the savepoint holding the demands' new fingerprints: kept if optimal
     flagged: dict[tuple[int, int], int]  # see _flagged
     vocabulary: tuple[list, list]
     stored: dict[tuple[int, int], tuple[int, tuple]] | None  # see _stored_unflagged (PostgreSQL)
@@ -481,12 +480,11 @@ class _SaveInputs:
 
 def _prepare_save(session: Session, rnd: MatchingRound, demand_ids: list[int],
                   fingerprints: dict[int, str]) -> _SaveInputs:
-    """Store the demands' fingerprints in a savepoint, read the rows and names the proposals' save needs: work of
-    the database mostly, with little for this process (it would slow the matching's Python down); nothing in the
-    round's row changes here, as its version counts."""
-    fingerprinting = session.begin_nested()
+    """Store the demands' fingerprints (the caller keeps them only if the solve is optimal), read the rows and names
+    the proposals' save needs: work of the database mostly, with little for this process (it would slow the
+    matching's Python down); nothing in the round's row changes here, as its version counts."""
     eligibility.store_fingerprints(session, rnd, demand_ids, fingerprints)
-    return _SaveInputs(fingerprinting, _flagged(session, rnd), explain.vocabulary_names(session),
+    return _SaveInputs(_flagged(session, rnd), explain.vocabulary_names(session),
                        _stored_unflagged(session, rnd) if _copies_proposals(session.connection()) else None)
 
 
