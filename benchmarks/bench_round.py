@@ -36,7 +36,7 @@ from web import create_app, migrate  # noqa: E402
 from web.clock import utcnow  # noqa: E402
 from web.extensions import db  # noqa: E402
 from web.heap import freeze_startup_objects  # noqa: E402
-from web.models import MatchingRound, Proposal  # noqa: E402
+from web.models import AuditLog, MatchingRound, Proposal, RoundDemand  # noqa: E402
 from web.services import rounds, seeding  # noqa: E402
 from web.services.users import create_user  # noqa: E402
 
@@ -59,7 +59,23 @@ def _stored(session, round_id: int) -> str:
                            .where(Proposal.round_id == round_id)
                            .order_by(Proposal.craftsman_id, Proposal.demand_id)).all()
     digest = session.get(MatchingRound, round_id).snapshot_digest
-    return f"proposals {hashlib.sha256(repr(rows).encode()).hexdigest()[:16]}, snapshot {digest[:16]}"
+    return (f"proposals {hashlib.sha256(repr(rows).encode()).hexdigest()[:16]}, snapshot {digest[:16]}, "
+            f"round {_round_row(session, round_id)}")
+
+
+def _round_row(session, round_id: int) -> str:
+    """A digest of what a solve writes besides proposals and snapshot: the round's row (its version among them; not
+    its times, nor the timings in its metrics), its demands' fingerprints and its audit trail (not its times)."""
+    untimed = [c for c in MatchingRound.__table__.c if not isinstance(c.type, sa.DateTime)]
+    row = session.execute(sa.select(*untimed).where(MatchingRound.id == round_id)).one()._asdict()
+    row["metrics"] = {k: v for k, v in (row["metrics"] or {}).items() if k not in ("timings", "solver_timings")}
+    fingerprints = session.execute(sa.select(RoundDemand.demand_id, RoundDemand.fingerprint)
+                                   .where(RoundDemand.round_id == round_id).order_by(RoundDemand.demand_id)).all()
+    trail = session.execute(sa.select(AuditLog.action, AuditLog.before, AuditLog.after)
+                            .where(AuditLog.entity_type == MatchingRound.__tablename__, AuditLog.entity_id == round_id)
+                            .order_by(AuditLog.id)).all()
+    text = json.dumps([row, fingerprints, trail], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _csrf(client, url: str) -> tuple[str, str]:

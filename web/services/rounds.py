@@ -60,6 +60,7 @@ from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceErr
 from web.services.paging import Page, page_of, paginate
 
 T = TypeVar("T")
+U = TypeVar("U")
 PRIORITY_BY_URGENCY = {"low": 1.0, "medium": 1.5, "high": 2.0}
 SOLVING_STATUSES = ("queued", "solving")
 INTERRUPTED = "interrupted"  # solver_status of a background solve that never finished
@@ -259,6 +260,15 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
                             keep_unaffected=keep_unaffected)
 
 
+def _collect_held_back() -> None:
+    """While the cyclic collector is paused for a solve: its pass over the young objects (~100,000 containers after
+    a province round's first solve: the remembered rows, the scored round, the snapshot; 10-40 ms) done now, on a
+    wait for the server, rather than when it resumes, at the end of the request, and again in the page's request
+    (the survivors of that pass go to the oldest generation here, as ``gc.collect(1)`` does)."""
+    if not gc.isenabled():
+        gc.collect(1)
+
+
 @contextlib.contextmanager
 def _cyclic_gc_paused():
     """A province round builds ~10,000 proposals' dicts (facts, breakdowns, rows) that form no cycle; the cyclic
@@ -284,6 +294,13 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
                                       .where(RoundCraftsman.round_id == rnd.id)).all())
     slots = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.slots)
                                  .where(RoundDemand.round_id == rnd.id)).all())
+    snapshot = rnd.snapshot
+    # a craftsman put on a demand from outside the round (placing) is not in the snapshot: reload the features too
+    joined = snapshot and {str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
+    round_id = rnd.id
+    # the craftsmen, when they must be read, are read meanwhile on a second connection if that sees the same
+    craftsmen_aside = _read_aside(session, lambda own: features.load_craftsmen(own, round_id, today=today)) \
+        if not snapshot or joined else None
     pools = eligibility.PoolState.read(session, rnd, today, slots)  # read once, shared with the repair's check
     affected = {(change.kind, change.id) for change in eligibility.changes_since_solve(session, rnd, today, pools)} \
         if keep_unaffected and rnd.status == "solved" else None
@@ -292,13 +309,10 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     if not open_ids:
         raise ServiceError(_l("None of this round's demands is still open: they were served, withdrawn or "
                               "closed since the round was created."), field="demands")
-    snapshot = rnd.snapshot
     skill_parent = features.skill_parent_from_snapshot(snapshot) if snapshot else None
     if skill_parent is None:
         skill_parent = features.load_skill_parent(session)
     fingerprints = pools.fingerprints  # checked now, stored after the solve
-    # a craftsman put on a demand from outside the round (placing) is not in the snapshot: reload the features too
-    joined = snapshot and {str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
     stored_features = None  # the snapshot's craftsmen and demands, while the stored features may be kept as they are
     if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(snapshot)
@@ -307,10 +321,11 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
         if features.reusable(snapshot):
             stored_features = (craftsmen, demands)
     else:
-        craftsmen = features.load_craftsmen(session, rnd.id, today=today)
         demands = features.load_demands(session, rnd.id, today=today)
-        history = features.load_history(session, craftsmen, demands)
         track_record = features.load_track_record(session, rnd.id)
+        craftsmen = craftsmen_aside.result() if craftsmen_aside else features.load_craftsmen(session, rnd.id,
+                                                                                              today=today)
+        history = features.load_history(session, craftsmen, demands)
         roles = None
     if roles is None:
         roles = features.load_roles(session, rnd.id)
@@ -336,13 +351,21 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     timings["load"] = time.perf_counter() - started
 
     committed = {str(c): n for c, n in _active_loads(session, [int(c) for c in craftsmen.ids]).items()}
-    try:
-        outcome = run_round(RoundInputs(craftsmen, demands, config, history=history, track_record=track_record,
-                                        skill_parent=skill_parent, locks=tuple(locks + kept),
-                                        exclusions=tuple(exclusions),
-                                        previous=None if previous is None else tuple(previous), committed=committed,
-                                        roles=tuple(features.solver_roles(roles, demands.ids)),
-                                        role_locks=role_locks), reuse=_scored_rounds.get(rnd.id))
+    inputs = RoundInputs(craftsmen, demands, config, history=history, track_record=track_record,
+                         skill_parent=skill_parent, locks=tuple(locks + kept), exclusions=tuple(exclusions),
+                         previous=None if previous is None else tuple(previous), committed=committed,
+                         roles=tuple(features.solver_roles(roles, demands.ids)), role_locks=role_locks)
+    reuse = _scored_rounds.get(rnd.id)
+    solving = _in_background(lambda: run_round(inputs, reuse=reuse))
+
+    def prepare_save() -> _SaveInputs:
+        return _prepare_save(session, rnd, [int(d) for d in demands.ids], fingerprints)
+
+    try:  # the matching's error first, as when the save's preparation ran after it
+        with session.begin_nested() as fingerprinting:  # the fingerprints stored meanwhile stay if the solve is optimal
+            outcome, saving = _alongside(solving, prepare_save)
+            if outcome.result.status != OPTIMAL:  # a failed solve leaves them as they were
+                fingerprinting.rollback()
     except ProblemError as error:
         raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
     _scored_rounds.keep(rnd.id, outcome.scored)
@@ -358,7 +381,7 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     if result.status == OPTIMAL:
         _store_result(session, rnd, outcome.proposals,
                       role_skills={column: skill_id for _, column, _, skill_id in roles},
-                      while_checked=serialising.start if serialising else None)
+                      while_checked=serialising.start if serialising else None, ready=saving)
     texts = features.stored_feature_texts(rnd.features) if serialising is None \
         else _store_features(session, rnd, serialising.result(), now=now)
     rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
@@ -367,7 +390,7 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
-        eligibility.store_fingerprints(session, rnd, [int(d) for d in demands.ids], fingerprints)
+        session.flush()  # where storing the fingerprints used to flush: the round's version counts as before
         rnd.objective = result.objective
         rnd.status = "solved"
         rnd.solved_at = now
@@ -410,6 +433,59 @@ def _in_background(work: Callable[[], T]) -> Future[T]:
 
     threading.Thread(target=run, name="craftmatch-background", daemon=True).start()
     return future
+
+
+def _read_aside(session: Session, read: Callable[[Session], T]) -> Future[T] | None:
+    """``read`` (reads only) in a session of its own on a second connection, on a thread of its own, when that
+    connection sees what ``session`` sees: PostgreSQL at READ COMMITTED (each statement reads what is committed
+    when it starts) with nothing written nor pending in this transaction yet (what it wrote only it sees: so never
+    in the tests, whose data stays uncommitted in one transaction). None otherwise.
+
+    An error of this thread's meanwhile leaves the read to end on its own: it returns its connection then."""
+    bind = session.get_bind()
+    if not isinstance(bind, sa.Engine) or bind.dialect.name != "postgresql" or session.new or session.dirty \
+            or session.deleted:
+        return None
+    if not session.execute(sa.text("SELECT txid_current_if_assigned() IS NULL "
+                                   "AND current_setting('transaction_isolation') = 'read committed'")).scalar():
+        return None
+
+    def read_on_own_connection() -> T:
+        with bind.connect() as connection, Session(bind=connection) as own:
+            return read(own)
+
+    return _in_background(read_on_own_connection)
+
+
+def _alongside(background: Future[T], work: Callable[[], U]) -> tuple[T, U]:
+    """``work`` on this thread while ``background`` runs; both results once both are done. ``background``'s error
+    is raised first (it came first when ``work`` ran after it), and this thread leaves no work still running."""
+    try:
+        done = work()
+    except Exception:
+        if background.exception() is not None:
+            background.result()
+        raise
+    return background.result(), done
+
+
+@dataclasses.dataclass(frozen=True)
+class _SaveInputs:
+    """What saving a solve needs whatever its result, read while the matching runs."""
+
+    flagged: dict[tuple[int, int], int]  # see _flagged
+    vocabulary: tuple[list, list]
+    stored: dict[tuple[int, int], tuple[int, tuple]] | None  # see _stored_unflagged (PostgreSQL)
+
+
+def _prepare_save(session: Session, rnd: MatchingRound, demand_ids: list[int],
+                  fingerprints: dict[int, str]) -> _SaveInputs:
+    """Store the demands' fingerprints (the caller keeps them only if the solve is optimal), read the rows and names
+    the proposals' save needs: work of the database mostly, with little for this process (it would slow the
+    matching's Python down); nothing in the round's row changes here, as its version counts."""
+    eligibility.store_fingerprints(session, rnd, demand_ids, fingerprints)
+    return _SaveInputs(_flagged(session, rnd), explain.vocabulary_names(session),
+                       _stored_unflagged(session, rnd) if _copies_proposals(session.connection()) else None)
 
 
 class _Deferred:
@@ -516,15 +592,22 @@ def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
     return {c: n for c, n in rows if c in wanted}
 
 
-def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair],
-                  role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None) -> None:
-    """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and named facts;
-    locked/excluded rows are kept. ``role_skills``: skill column → skill id, to record the role each member of a
-    team fills. ``while_checked``: called when a first solve's rows are all sent, as the server checks them."""
-    flagged = {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
+def _flagged(session: Session, rnd: MatchingRound) -> dict[tuple[int, int], int]:
+    """(craftsman id, demand id) → proposal id of the round's locked or excluded rows."""
+    return {(row.craftsman_id, row.demand_id): row.id for row in session.execute(
         sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id)
         .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
-    vocabulary = explain.vocabulary_names(session) if proposed else ([], [])
+
+
+def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair],
+                  role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None,
+                  ready: _SaveInputs | None = None) -> None:
+    """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and named facts;
+    locked/excluded rows are kept. ``role_skills``: skill column → skill id, to record the role each member of a
+    team fills. ``while_checked``: called when a first solve's rows are all sent, as the server checks them.
+    ``ready``: the rows and names it reads, read already while the matching ran."""
+    flagged = dict(ready.flagged) if ready else _flagged(session, rnd)
+    vocabulary = (ready.vocabulary if ready else explain.vocabulary_names(session)) if proposed else ([], [])
     named = explain.fact_namer(*vocabulary)
 
     def values(pair: ProposedPair, role_skill_id: int | None) -> dict[str, Any]:
@@ -561,7 +644,8 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
             written[(cid, did)] = (made_of, encoded)
             yield encoded
 
-    _replace_unflagged_proposals(session, rnd, unflagged_rows(), while_checked=while_checked)
+    _replace_unflagged_proposals(session, rnd, unflagged_rows(), while_checked=while_checked,
+                                 stored=ready.stored if ready else None)
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     if remember:
@@ -645,16 +729,22 @@ def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | 
                      while_checked: Callable[[], Any] | None = None) -> None:
     """COPY a round's first rows; their content (what a re-solve compares with the stored rows) is digested on another
     thread while the server checks their foreign keys (~150 ms with the GIL free), instead of by the next solve (~40
-    ms for 8,530 rows), and ``while_checked`` is called then. Not earlier: a thread busy while this one streams the
-    rows would take the GIL from it at every 32 KB sent."""
+    ms for 8,530 rows), the young objects' collection the solve held back is done then too, and ``while_checked``
+    is called then. Not earlier: a thread busy while this one streams the rows would take the GIL from it at every
+    32 KB sent."""
     encoded: list[_Encoded] = []
     digesting: list[Future[Any]] = []
+
+    def digest_then_collect() -> None:
+        for row in encoded:
+            row.content  # noqa: B018 - computed now, kept by the row
+        _collect_held_back()
 
     def sent() -> Iterator[list[Any]]:
         for row in map(_encoded, rows):
             encoded.append(row)
             yield row.copied
-        digesting.append(_in_background(lambda: [row.content for row in encoded]))
+        digesting.append(_in_background(digest_then_collect))
         if while_checked is not None:
             while_checked()
 
@@ -663,8 +753,18 @@ def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | 
         future.result()
 
 
+def _stored_unflagged(session: Session, rnd: MatchingRound) -> dict[tuple[int, int], tuple[int, tuple]]:
+    """(craftsman id, demand id) → (proposal id, content as ``_Encoded.content``) of the round's stored rows that are
+    neither locked nor excluded (PostgreSQL: md5 of the JSON texts COPY wrote)."""
+    return {(row[1], row[2]): (row[0], row[3:]) for row in session.execute(sa.select(
+        Proposal.id, Proposal.craftsman_id, Proposal.demand_id, *(getattr(Proposal, name) for name in _CONTENT),
+        *(sa.func.md5(sa.cast(getattr(Proposal, name), sa.Text)) for name in JSON_COLUMNS)).where(
+        Proposal.round_id == rnd.id, Proposal.locked.is_(False), Proposal.excluded.is_(False)))}
+
+
 def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Iterable[dict[str, Any] | _Encoded],
-                                 while_checked: Callable[[], Any] | None = None) -> None:
+                                 while_checked: Callable[[], Any] | None = None,
+                                 stored: dict[tuple[int, int], tuple[int, tuple]] | None = None) -> None:
     """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
     in their COPY form already).
 
@@ -674,7 +774,9 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Ite
     so it no longer deletes and rewrites them all (0.4-0.5 s); what is stored is the same as after a full
     rewrite, only the ids of the rows kept are older. Elsewhere (SQLite) they are all replaced. ``rows`` is read
     once, after the stored rows (a first solve's are encoded as the COPY sends them); ``while_checked`` as in
-    :func:`_copy_first_rows`, for a first solve on PostgreSQL only.
+    :func:`_copy_first_rows`, for a first solve on PostgreSQL only; ``stored``: the stored rows
+    (:func:`_stored_unflagged`) when the caller read them already, with nothing written to the round's proposals
+    since.
     """
     connection = session.connection()
     unflagged = (Proposal.round_id == rnd.id, Proposal.locked.is_(False), Proposal.excluded.is_(False))
@@ -684,9 +786,7 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Ite
         if rows:
             _insert_proposals(session, rows)
         return
-    stored = {(row[1], row[2]): (row[0], row[3:]) for row in session.execute(sa.select(
-        Proposal.id, Proposal.craftsman_id, Proposal.demand_id, *(getattr(Proposal, name) for name in _CONTENT),
-        *(sa.func.md5(sa.cast(getattr(Proposal, name), sa.Text)) for name in JSON_COLUMNS)).where(*unflagged))}
+    stored = _stored_unflagged(session, rnd) if stored is None else dict(stored)
     if not stored:  # nothing stored yet (the first solve): no difference to look for
         rows = iter(rows)
         first = next(rows, None)
