@@ -167,22 +167,3 @@ def test_fingerprints_read_through_the_round_are_those_read_by_ids(session):
     assert set(by_ids) == set(ids)
     assert eligibility.demand_fingerprints(session, ids, round_id=rnd.id) == by_ids
     assert eligibility.demand_fingerprints(session, ids[1:2], round_id=rnd.id) == {ids[1]: by_ids[ids[1]]}
-
-
-def test_a_pair_encoded_directly_is_encoded_as_its_row():
-    from matching.outcome import ProposedPair
-
-    named = rounds.explain.fact_namer([("焊接", "Welding"), ("钳工", None)], [("制造", "Manufacturing")])
-    facts = {"skills": [{"column": 0, "level": 3.0, "importance": 1}], "family_skills": [
-        {"column": 1, "via": 0, "level": 2}], "missing": [1, 7], "industries": [0], "role": 1, "lost": ["score"]}
-    pairs = [ProposedPair("11", "22", 0.75, True, None, {"skill": 0.5, "text": 1, "relevance_tier": 2}, ("far",),
-                          facts, role=1),
-             ProposedPair("12", "22", -0.0625, False, 3, {"skill": -0.0625}, (), {"skills": []})]
-    for pair, role_skill_id in zip(pairs, (40, None), strict=True):
-        row = {"round_id": 9, "craftsman_id": int(pair.craftsman), "demand_id": int(pair.demand), "locked": False,
-               "excluded": False, "score": max(0.0, pair.score), "assigned": pair.assigned,
-               "breakdown": {**pair.breakdown, "facts": named(pair.facts)}, "alternate_rank": pair.alternate_rank,
-               "warnings": list(pair.flags), "role_skill_id": role_skill_id}
-        direct = rounds._Encoded.of_pair(9, pair, role_skill_id, named).copied
-        assert direct == rounds._Encoded(row).copied
-        assert [type(value) for value in direct] == [type(value) for value in rounds._Encoded(row).copied]
