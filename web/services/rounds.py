@@ -16,7 +16,7 @@ import itertools
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any, NamedTuple, TypeVar
 
@@ -618,21 +618,7 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
     remember = _copies_proposals(session.connection())  # elsewhere every row is written anew from its dict
     written_before = _remembered_rows(rnd.id, vocabulary) if remember else {}
     written: dict[tuple[int, int], tuple[bytes, _Encoded]] = {}
-    # with nothing to compare with (a first solve), what the rows are made of is digested only to be remembered:
-    # on another thread while the server checks the COPY's rows, not while the rows are streamed
-    undigested: list[tuple[ProposedPair, int | None, _Encoded]] = []
-    digesting: list[Future[Any]] = []
     updates = []
-
-    def remember_undigested() -> None:
-        for pair, role_skill_id, encoded in undigested:
-            written[(int(pair.craftsman), int(pair.demand))] = (_made_of(pair, role_skill_id), encoded)
-        undigested.clear()
-
-    def checked() -> None:
-        digesting.append(_in_background(remember_undigested))
-        if while_checked is not None:
-            while_checked()
 
     def unflagged_rows() -> Iterator[dict[str, Any] | _Encoded]:
         """Made as they are written: a first solve's COPY sends each row while the next ones are named and
@@ -643,40 +629,29 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
             if (cid, did) in flagged:
                 updates.append({"id": flagged.pop((cid, did)), **values(pair, role_skill_id)})
                 continue
+            row = {"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False, "excluded": False}
             if not remember:
-                row = {"round_id": rnd.id, "craftsman_id": cid, "demand_id": did, "locked": False, "excluded": False}
                 yield {**row, **values(pair, role_skill_id)}
                 continue
-            if not written_before:
-                encoded = _Encoded.of_pair(rnd.id, pair, role_skill_id, named)
-                undigested.append((pair, role_skill_id, encoded))
-                yield encoded
-                continue
-            made_of = _made_of(pair, role_skill_id)
+            # a digest of everything the row is made of, as exact bytes (1 and 1.0 differ): made of the same, the
+            # same row
+            made_of = hashlib.blake2b(orjson.dumps((pair.score, pair.assigned, pair.alternate_rank, pair.flags,
+                                                    role_skill_id, pair.breakdown, pair.facts)),
+                                      digest_size=16).digest()
             before = written_before.get((cid, did))
             encoded = before[1] if before is not None and before[0] == made_of \
-                else _Encoded.of_pair(rnd.id, pair, role_skill_id, named)
+                else _Encoded({**row, **values(pair, role_skill_id)})
             written[(cid, did)] = (made_of, encoded)
             yield encoded
 
-    _replace_unflagged_proposals(session, rnd, unflagged_rows(), while_checked=checked,
+    _replace_unflagged_proposals(session, rnd, unflagged_rows(), while_checked=while_checked,
                                  stored=ready.stored if ready else None)
-    for future in digesting:
-        future.result()
-    remember_undigested()  # what no COPY's check covered (a re-solve's rows, or a first one's elsewhere)
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     if remember:
         _written_rows.keep(rnd.id, (vocabulary, written))
     if updates:
         session.execute(sa.update(Proposal), updates)
-
-
-def _made_of(pair: ProposedPair, role_skill_id: int | None) -> bytes:
-    """A digest of everything a proposal row is made of, as exact bytes (1 and 1.0 differ): made of the same, the
-    same row (with the same vocabulary's names)."""
-    return hashlib.blake2b(orjson.dumps((pair.score, pair.assigned, pair.alternate_rank, pair.flags, role_skill_id,
-                                         pair.breakdown, pair.facts)), digest_size=16).digest()
 
 
 PROPOSAL_COLUMNS = ("round_id", "craftsman_id", "demand_id", "locked", "excluded", "score", "breakdown", "assigned",
@@ -712,19 +687,10 @@ class _Encoded:
 
     __slots__ = ("copied", "_content")
 
-    def __init__(self, row: dict[str, Any] | None = None, copied: list[Any] | None = None) -> None:
-        self.copied = copied if row is None else [
-            orjson.dumps(row[name]).decode() if name in JSON_COLUMNS else row.get(name) for name in PROPOSAL_COLUMNS]
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.copied = [orjson.dumps(row[name]).decode() if name in JSON_COLUMNS else row.get(name)
+                       for name in PROPOSAL_COLUMNS]
         self._content = None
-
-    @classmethod
-    def of_pair(cls, round_id: int, pair: ProposedPair, role_skill_id: int | None,
-                named: Callable[[Mapping[str, Any]], dict[str, Any]]) -> _Encoded:
-        """The unflagged row of ``pair`` as ``_Encoded(row)`` makes it from ``_store_result``'s dict (the same
-        values in ``PROPOSAL_COLUMNS``' order), without building that dict first (~8,500 rows a first solve)."""
-        return cls(copied=[round_id, int(pair.craftsman), int(pair.demand), False, False, max(0.0, pair.score),
-                           orjson.dumps({**pair.breakdown, "facts": named(pair.facts)}).decode(), pair.assigned,
-                           pair.alternate_rank, orjson.dumps(list(pair.flags)).decode(), role_skill_id])
 
     @property
     def content(self) -> tuple[Any, ...]:
