@@ -103,7 +103,8 @@ def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(sess
     written = []
     replace = rounds._replace_unflagged_proposals
     monkeypatch.setattr(rounds, "_replace_unflagged_proposals",
-                        lambda s, r, rows, **kw: (written.append(list(rows)), replace(s, r, written[-1], **kw))[1])
+                        lambda s, r, rows, *args, **kw: (written.append(list(rows)),
+                                                         replace(s, r, written[-1], *args, **kw))[1])
     rounds.solve_round(session, rnd, actor="test", now=LATER)
     session.expire_all()
     after_diff = _stored_proposals(session, rnd)
@@ -111,7 +112,7 @@ def test_a_re_solve_stores_only_what_changed_and_the_same_as_a_full_rewrite(sess
 
     session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),
                                               Proposal.excluded.is_(False)))
-    replace(session, rnd, written[0])  # nothing stored: every row written anew
+    replace(session, rnd, written[0], rounds._save_inputs(session, rnd).stored)  # nothing stored: all written anew
     session.expire_all()
     assert _stored_proposals(session, rnd) == after_diff
     kept = {pair for pair, proposal_id in ids_after.items() if ids_before.get(pair) == proposal_id}
@@ -143,7 +144,8 @@ def test_rows_remembered_from_the_last_solve_store_what_rows_made_afresh_store(s
     session.execute(sa.delete(Proposal).where(Proposal.round_id == rnd.id, Proposal.locked.is_(False),
                                               Proposal.excluded.is_(False)))
     (args, kw), = calls
-    rounds._store_result(*args, **{**kw, "ready": None})  # what the solve read before is deleted now
+    _, rnd_, proposed, _ = args  # what the solve read before is deleted now: read again
+    rounds._store_result(session, rnd_, proposed, rounds._save_inputs(session, rnd_), **kw)
     session.expire_all()
     assert _stored_proposals(session, rnd) == with_remembered
 

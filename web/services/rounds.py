@@ -379,9 +379,9 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
         serialising = _Deferred(lambda: features.serialise_features(features.snapshot_features(
             craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles)))
     if result.status == OPTIMAL:
-        _store_result(session, rnd, outcome.proposals,
+        _store_result(session, rnd, outcome.proposals, saving,
                       role_skills={column: skill_id for _, column, _, skill_id in roles},
-                      while_checked=serialising.start if serialising else None, ready=saving)
+                      while_checked=serialising.start if serialising else None)
     texts = features.stored_feature_texts(rnd.features) if serialising is None \
         else _store_features(session, rnd, serialising.result(), now=now)
     rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
@@ -484,6 +484,11 @@ def _prepare_save(session: Session, rnd: MatchingRound, demand_ids: list[int],
     the proposals' save needs: work of the database mostly, with little for this process (it would slow the
     matching's Python down); nothing in the round's row changes here, as its version counts."""
     eligibility.store_fingerprints(session, rnd, demand_ids, fingerprints)
+    return _save_inputs(session, rnd)
+
+
+def _save_inputs(session: Session, rnd: MatchingRound) -> _SaveInputs:
+    """The round's rows and the names the proposals' save reads, as they stand now."""
     return _SaveInputs(_flagged(session, rnd), explain.vocabulary_names(session),
                        _stored_unflagged(session, rnd) if _copies_proposals(session.connection()) else None)
 
@@ -599,15 +604,14 @@ def _flagged(session: Session, rnd: MatchingRound) -> dict[tuple[int, int], int]
         .where(Proposal.round_id == rnd.id, sa.or_(Proposal.locked, Proposal.excluded)))}
 
 
-def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair],
-                  role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None,
-                  ready: _SaveInputs | None = None) -> None:
+def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair], ready: _SaveInputs,
+                  role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None) -> None:
     """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and named facts;
     locked/excluded rows are kept. ``role_skills``: skill column → skill id, to record the role each member of a
     team fills. ``while_checked``: called when a first solve's rows are all sent, as the server checks them.
-    ``ready``: the rows and names it reads, read already while the matching ran."""
-    flagged = dict(ready.flagged) if ready else _flagged(session, rnd)
-    vocabulary = (ready.vocabulary if ready else explain.vocabulary_names(session)) if proposed else ([], [])
+    ``ready``: the rows and names it reads (:func:`_save_inputs`), read already while the matching ran."""
+    flagged = dict(ready.flagged)
+    vocabulary = ready.vocabulary if proposed else ([], [])
     named = explain.fact_namer(*vocabulary)
 
     def values(pair: ProposedPair, role_skill_id: int | None) -> dict[str, Any]:
@@ -644,8 +648,7 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
             written[(cid, did)] = (made_of, encoded)
             yield encoded
 
-    _replace_unflagged_proposals(session, rnd, unflagged_rows(), while_checked=while_checked,
-                                 stored=ready.stored if ready else None)
+    _replace_unflagged_proposals(session, rnd, unflagged_rows(), ready.stored, while_checked=while_checked)
     for proposal_id in flagged.values():  # locked/excluded pairs the solver did not use this time
         updates.append({"id": proposal_id, "assigned": False, "alternate_rank": None, "role_skill_id": None})
     if remember:
@@ -763,8 +766,8 @@ def _stored_unflagged(session: Session, rnd: MatchingRound) -> dict[tuple[int, i
 
 
 def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Iterable[dict[str, Any] | _Encoded],
-                                 while_checked: Callable[[], Any] | None = None,
-                                 stored: dict[tuple[int, int], tuple[int, tuple]] | None = None) -> None:
+                                 stored: dict[tuple[int, int], tuple[int, tuple]] | None,
+                                 while_checked: Callable[[], Any] | None = None) -> None:
     """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
     in their COPY form already).
 
@@ -774,9 +777,9 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Ite
     so it no longer deletes and rewrites them all (0.4-0.5 s); what is stored is the same as after a full
     rewrite, only the ids of the rows kept are older. Elsewhere (SQLite) they are all replaced. ``rows`` is read
     once, after the stored rows (a first solve's are encoded as the COPY sends them); ``while_checked`` as in
-    :func:`_copy_first_rows`, for a first solve on PostgreSQL only; ``stored``: the stored rows
-    (:func:`_stored_unflagged`) when the caller read them already, with nothing written to the round's proposals
-    since.
+    :func:`_copy_first_rows`, for a first solve on PostgreSQL only; ``stored``: on PostgreSQL the stored rows
+    (:func:`_stored_unflagged`) as the caller read them, with nothing written to the round's proposals since (None
+    elsewhere).
     """
     connection = session.connection()
     unflagged = (Proposal.round_id == rnd.id, Proposal.locked.is_(False), Proposal.excluded.is_(False))
@@ -786,7 +789,7 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Ite
         if rows:
             _insert_proposals(session, rows)
         return
-    stored = _stored_unflagged(session, rnd) if stored is None else dict(stored)
+    stored = dict(stored)  # read by the caller; pairs are taken out below
     if not stored:  # nothing stored yet (the first solve): no difference to look for
         rows = iter(rows)
         first = next(rows, None)
