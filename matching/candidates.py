@@ -25,12 +25,12 @@ from matching.kernels import (
     PAIR_CHUNK,
     _component,
     component_values,
-    map_in_threads,
     relevance_tiers,
     weighted,
 )
 from matching.prepared import PreparedRound, prepare
 from matching.rules import ALLOWED, possible_craftsmen, rule_codes
+from matching.threads import map_in_threads
 
 LEAD_FACTOR = 4  # candidate search: pairs scored exactly first, per demand, as a multiple of k
 

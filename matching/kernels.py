@@ -13,7 +13,6 @@ import scipy.sparse as sp
 
 from matching.config import COMPONENTS
 from matching.prepared import EARTH_RADIUS_KM, TRACK_NEUTRAL, UNKNOWN_DISTANCE_SCORE, PreparedRound, Product
-from matching.threads import for_row_chunks, map_in_threads, rows_per_chunk  # noqa: F401  (re-exported)
 
 PAIR_CHUNK = 200_000  # pairs per row-wise sparse dot: bounds the gathered rows' memory
 

@@ -18,12 +18,12 @@ from matching.features import MODE_HYBRID, MODE_ONSITE, MODE_REMOTE, CraftsmanFe
 from matching.kernels import (
     availability_coverage,
     block_indices,
-    for_row_chunks,
     great_circle_km,
     sparse_lookup,
 )
 from matching.prepared import PreparedRound, prepare
 from matching.scoring import ScoreTable, score
+from matching.threads import for_row_chunks
 
 ALLOWED = 0
 INACTIVE = 1  # craftsman paused, retired or exited (退出)

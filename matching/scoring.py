@@ -54,11 +54,11 @@ from matching.kernels import (  # noqa: F401  (re-exported: the scoring API in o
     _component,
     block_indices,
     component_values,
-    for_row_chunks,
     relevance_tiers,
     weighted,
 )
 from matching.prepared import PreparedRound, prepare  # noqa: F401  (re-exported)
+from matching.threads import for_row_chunks
 
 
 # ---------------------------------------------------------------- dense table
