@@ -432,7 +432,7 @@ class _DenseCandidates:
             rows = np.flatnonzero(demands)
             skip = skip_c.any()
 
-            def best(chunk: slice) -> tuple[np.ndarray, np.ndarray]:  # reads `handed`, written after every chunk
+            def best(chunk: slice) -> tuple[np.ndarray, np.ndarray]:  # reads `handed`, written once all chunks are done
                 d = rows[chunk]
                 block = relevant_weight[d]
                 block[handed[d]] = 0.0
