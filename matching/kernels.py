@@ -7,6 +7,7 @@ row-wise dot products on pairs.  There is no Python loop over pairs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import numpy as np
 import scipy.sparse as sp
@@ -173,6 +174,11 @@ def _distance_component(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo
 
 
 def _honour_component(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
+    if _is_block(ci):
+        # a row per rank (a block holds a few), copied to the rows holding it: the same divisions, done once
+        ranks, rank_row = np.unique(rnd.rank_c[ci[:, 0]], return_inverse=True)
+        by_rank = np.minimum(ranks[:, None] / rnd.target_d[di[0]], 1.0)
+        return by_rank.take(rank_row.ravel(), axis=0)
     return np.minimum(rnd.rank_c[ci] / rnd.target_d[di], 1.0)
 
 
@@ -228,8 +234,48 @@ def weighted(
     return total, contributions
 
 
-def relevance_tiers(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
-    """Relevance tier (int8) of a block or of pairs.
+# The score components whose cross is positive on the pairs where a relevance tier's product is (when
+# `same_signs` says so): a block that scores them first hands `relevance_tiers` their signs (``memo[SIGNS]``),
+# and the tiers need two matrix products fewer.
+SIGNS = "signs"
+SIGN_PRODUCTS = MappingProxyType({"skill": "held", "industry": "industry"})
+
+
+def same_signs(rnd: PreparedRound, component: str) -> bool:
+    """The cross of ``component``'s product is > 0 on exactly the pairs where its tier product's is.
+
+    So when both sides store the same pattern and no stored product of the component's values rounds to 0
+    (each side's smallest stored value times the other's is > 0; rounding is monotone): both crosses are
+    sums of positive terms over the same shared columns.
+    """
+    values, support = getattr(rnd, component), getattr(rnd, SIGN_PRODUCTS[component])
+    if values is support:
+        return True
+    smallest = []
+    for side in ("left", "right"):
+        mine, theirs = _canonical(getattr(values, side)), _canonical(getattr(support, side))
+        if not (np.array_equal(mine.indptr, theirs.indptr) and np.array_equal(mine.indices, theirs.indices)):
+            return False
+        if (mine.data <= 0).any() or (theirs.data <= 0).any():
+            return False
+        smallest.append(float(mine.data.min(initial=np.inf)))
+    return smallest[0] * smallest[1] > 0.0
+
+
+def _canonical(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The same matrix with each row's columns sorted and stored once (for comparing patterns)."""
+    if matrix.has_canonical_format:
+        return matrix
+    matrix = matrix.copy()
+    matrix.sum_duplicates()
+    return matrix
+
+
+def relevance_tiers(
+    rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None
+) -> np.ndarray:
+    """Relevance tier (int8) of a block or of pairs (``memo[SIGNS]``: the positive pairs of tier products
+    already known, by product name; see `same_signs`).
 
     2: the craftsman holds a required skill of the demand; 1: he holds a skill of the same family
     (shares a parent); 0: neither.  A demand that requires no skill: 2 if he works in one of its
@@ -239,9 +285,10 @@ def relevance_tiers(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.nd
     """
     names_skill = rnd.names_skill_d[di]
     names_industry = rnd.names_industry_d[di]
-    exact = _cross(rnd.held, ci, di) > 0
+    known = memo.get(SIGNS, {}) if memo is not None else {}
+    exact = known["held"] if "held" in known else _cross(rnd.held, ci, di) > 0
     family = _cross(rnd.family, ci, di) > 0
-    industry = _cross(rnd.industry, ci, di) > 0
+    industry = known["industry"] if "industry" in known else _cross(rnd.industry, ci, di) > 0
     # in int8 throughout (bools viewed as 0/1): nested int64 np.where took 4x as long on a dense round's chunks
     by_skill = exact.view(np.int8) + (exact | family).view(np.int8)  # 2 exact, 1 family only, 0 neither
     by_industry = np.where(names_industry, industry.view(np.int8) * np.int8(2), np.int8(1))
