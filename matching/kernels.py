@@ -27,7 +27,9 @@ def _cross(product: Product, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
     """``left[c]·right[d]`` for a block (matrix product) or for pairs (row-wise dots)."""
     left, right = product.left, product.right
     if _is_block(ci):
-        rows, cols = left[ci[:, 0]], di[0]
+        if left.nnz == 0:  # the product's zeros, as it would return them
+            return np.zeros((ci.shape[0], di.shape[1]))
+        rows, cols = _block_rows(left, ci[:, 0]), di[0]
         if product.right_dense_t is None:
             return (rows @ right[cols].T).toarray()
         every_column = cols.size == right.shape[0] and np.array_equal(cols, np.arange(cols.size))
@@ -41,10 +43,19 @@ def _cross(product: Product, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
     return out
 
 
+def _block_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix[rows]``; a slice when the rows are consecutive (a dense round's chunks are), which is quicker."""
+    if rows.size and rows[-1] - rows[0] == rows.size - 1 and (rows.size < 3 or (np.diff(rows) == 1).all()):
+        return matrix[int(rows[0]) : int(rows[-1]) + 1]
+    return matrix[rows]
+
+
 def sparse_lookup(table: sp.csr_matrix, ci: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """``table[c, key]`` for a block or for pairs (sparse tables, zeros elsewhere)."""
     if _is_block(ci):
-        return table[ci[:, 0]][:, keys[0]].toarray()
+        if table.nnz == 0:
+            return np.zeros((ci.shape[0], keys.shape[1]), dtype=table.dtype)
+        return _block_rows(table, ci[:, 0])[:, keys[0]].toarray()
     out = np.zeros(ci.shape, dtype=table.dtype)
     # only the rows holding an entry are looked up (few craftsmen have a history or a conflict)
     held = np.flatnonzero(table.indptr[ci + 1] > table.indptr[ci]) if table.nnz else ci[:0]
@@ -123,7 +134,10 @@ def availability_coverage(
         no_calendar = windows.count[ci] == 0
     covered /= rnd.window_length_d[di]
     np.minimum(covered, 1.0, out=covered)
-    covered[np.broadcast_to(no_calendar, covered.shape)] = 1.0
+    if _is_block(ci):
+        covered[no_calendar[:, 0]] = 1.0  # whole rows
+    else:
+        covered[no_calendar] = 1.0
     return covered
 
 
@@ -133,19 +147,25 @@ def _covered_days_block(rnd: PreparedRound, rows: np.ndarray, cols: np.ndarray) 
     counts = windows.count[rows]
     demand_start = rnd.demands.window_start[cols].astype(np.float64)
     demand_end = rnd.demands.window_end[cols].astype(np.float64) + 1.0  # half-open ends
-    covered = np.zeros((rows.size, cols.size))
+    covered = np.empty((rows.size, cols.size))
     overlap = np.empty_like(covered)
-    for slot in range(int(counts.max(initial=0))):
+    slots = int(counts.max(initial=0))
+    if not slots or not (counts > 0).all():
+        covered[:] = 0.0
+    for slot in range(slots):
         has = counts > slot
         # only the rows holding this slot: the others would add 0 (a third of them at province scale)
-        held = slice(None) if has.all() else np.flatnonzero(has)
+        every_row = bool(has.all())
+        held = slice(None) if every_row else np.flatnonzero(has)
         index = windows.indptr[rows[held]] + slot
         start = windows.start[index].astype(np.float64)[:, None]
-        part = overlap[: index.size]
+        # every row's first window is written as it is: 0.0 + days is days (whole days, never -0.0)
+        part = covered if slot == 0 and every_row else overlap[: index.size]
         np.minimum((windows.end[index] + 1.0)[:, None], demand_end, out=part)
         part -= np.maximum(start, demand_start)
         np.maximum(part, 0.0, out=part)
-        covered[held] += part
+        if part is not covered:
+            covered[held] += part
     return covered
 
 
@@ -291,5 +311,11 @@ def relevance_tiers(
     industry = known["industry"] if "industry" in known else _cross(rnd.industry, ci, di) > 0
     # in int8 throughout (bools viewed as 0/1): nested int64 np.where took 4x as long on a dense round's chunks
     by_skill = exact.view(np.int8) + (exact | family).view(np.int8)  # 2 exact, 1 family only, 0 neither
+    if _is_block(ci):  # the industry's way only in the columns of the demands that require no skill (few)
+        cols = np.flatnonzero(~names_skill[0])
+        if cols.size:
+            by_skill[:, cols] = np.where(names_industry[:, cols], industry[:, cols].view(np.int8) * np.int8(2),
+                                         np.int8(1))
+        return by_skill
     by_industry = np.where(names_industry, industry.view(np.int8) * np.int8(2), np.int8(1))
     return np.where(names_skill, by_skill, by_industry)
