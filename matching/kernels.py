@@ -205,6 +205,8 @@ def _honour_component(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.
 def _component(
     rnd: PreparedRound, name: str, ci: np.ndarray, di: np.ndarray, memo: dict | None = None
 ) -> np.ndarray:
+    """One component's values for a block or for pairs; on a block, a component that is the same for every pair
+    (no continuity, no track record in the round) is one (1, 1) value that broadcasts: no block-sized passes."""
     if name == "skill":
         return _cross(rnd.skill, ci, di)
     if name == "industry":
@@ -218,10 +220,13 @@ def _component(
         return _honour_component(rnd, ci, di)
     if name == "availability":
         return availability_coverage(rnd, ci, di, memo)
+    alike = _is_block(ci)
     if name == "continuity":
+        if alike and not rnd.continuity.nnz:
+            return np.zeros((1, 1))
         return sparse_lookup(rnd.continuity, ci, rnd.enterprise_d[di])
     if name == "track_record":
-        record = _cross(rnd.track, ci, di)
+        record = np.zeros((1, 1)) if alike and not rnd.track.left.nnz else _cross(rnd.track, ci, di)
         record += TRACK_NEUTRAL
         return np.clip(record, 0.0, 1.0, out=record)
     raise KeyError(name)

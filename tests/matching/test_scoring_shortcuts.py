@@ -1,7 +1,7 @@
 """The dense scoring's shortcuts give the straightforward way's bits (issue 15, a province round's score stage): the
 total's first term taken as it is, honour by rank rows, the tiers from the components' signs and the industry's
 way only where no skill is required, a chunk's rows sliced, empty tables not looked up, the first window's days
-written as they are."""
+written as they are, a component alike for every pair (no continuity, no track record) one broadcast value."""
 
 from dataclasses import replace
 
