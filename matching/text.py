@@ -104,7 +104,7 @@ def ngram_counts(
     breaks = _is_break(points)
     terms, docs_all, vocabularies = [], [], []
     for n, term, valid, vocabulary in _ngram_terms(points, breaks, ngram_range):
-        terms.append(term + sum(v.size for v in vocabularies))
+        terms.append(term.astype(np.int64) + sum(v.size for v in vocabularies))
         docs_all.append(doc[: valid.size][valid])
         vocabularies.append(vocabulary * 4 + n)  # keep 2-grams and 3-grams apart
     term = np.concatenate(terms) if terms else np.zeros(0, dtype=np.int64)
@@ -143,7 +143,7 @@ def _ngram_terms(points: np.ndarray, breaks: np.ndarray, ngram_range: tuple[int,
             if m <= 0:
                 return
             valid = valid[:m] & ~breaks[n - 1 : n - 1 + m]
-            key = number[:m] * alphabet.size
+            key = np.multiply(number[:m], alphabet.size, dtype=np.int64)
             key += letter[n - 1 : n - 1 + m]
             size = codes.size * alphabet.size
             if not size:  # no letters: no n-grams
@@ -168,9 +168,10 @@ def _marked(keys: np.ndarray, size: int) -> np.ndarray:
 
 
 def _numbered(kept: np.ndarray, size: int) -> np.ndarray:
-    """(size,) int64: ``i`` at ``kept[i]`` (0 elsewhere)."""
-    table = np.zeros(size, dtype=np.int64)
-    table[kept] = np.arange(kept.size)
+    """(size,) int32 (half the memory of int64: a province round's 3-gram table has ~5M cells, at most
+    `DENSE_NGRAM_CELLS`): ``i`` at ``kept[i]`` (0 elsewhere)."""
+    table = np.zeros(size, dtype=np.int32)
+    table[kept] = np.arange(kept.size, dtype=np.int32)
     return table
 
 
