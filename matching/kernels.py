@@ -7,6 +7,7 @@ row-wise dot products on pairs.  There is no Python loop over pairs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +27,9 @@ def _cross(product: Product, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
     """``left[c]·right[d]`` for a block (matrix product) or for pairs (row-wise dots)."""
     left, right = product.left, product.right
     if _is_block(ci):
-        rows, cols = left[ci[:, 0]], di[0]
+        if left.nnz == 0:  # the product's zeros, as it would return them
+            return np.zeros((ci.shape[0], di.shape[1]))
+        rows, cols = _block_rows(left, ci[:, 0]), di[0]
         if product.right_dense_t is None:
             return (rows @ right[cols].T).toarray()
         every_column = cols.size == right.shape[0] and np.array_equal(cols, np.arange(cols.size))
@@ -40,10 +43,19 @@ def _cross(product: Product, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
     return out
 
 
+def _block_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix[rows]``; a slice when the rows are consecutive (a dense round's chunks are), which is quicker."""
+    if rows.size and rows[-1] - rows[0] == rows.size - 1 and (rows.size < 3 or (np.diff(rows) == 1).all()):
+        return matrix[int(rows[0]) : int(rows[-1]) + 1]
+    return matrix[rows]
+
+
 def sparse_lookup(table: sp.csr_matrix, ci: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """``table[c, key]`` for a block or for pairs (sparse tables, zeros elsewhere)."""
     if _is_block(ci):
-        return table[ci[:, 0]][:, keys[0]].toarray()
+        if table.nnz == 0:
+            return np.zeros((ci.shape[0], keys.shape[1]), dtype=table.dtype)
+        return _block_rows(table, ci[:, 0])[:, keys[0]].toarray()
     out = np.zeros(ci.shape, dtype=table.dtype)
     # only the rows holding an entry are looked up (few craftsmen have a history or a conflict)
     held = np.flatnonzero(table.indptr[ci + 1] > table.indptr[ci]) if table.nnz else ci[:0]
@@ -122,7 +134,10 @@ def availability_coverage(
         no_calendar = windows.count[ci] == 0
     covered /= rnd.window_length_d[di]
     np.minimum(covered, 1.0, out=covered)
-    covered[np.broadcast_to(no_calendar, covered.shape)] = 1.0
+    if _is_block(ci):
+        covered[no_calendar[:, 0]] = 1.0  # whole rows
+    else:
+        covered[no_calendar] = 1.0
     return covered
 
 
@@ -132,19 +147,25 @@ def _covered_days_block(rnd: PreparedRound, rows: np.ndarray, cols: np.ndarray) 
     counts = windows.count[rows]
     demand_start = rnd.demands.window_start[cols].astype(np.float64)
     demand_end = rnd.demands.window_end[cols].astype(np.float64) + 1.0  # half-open ends
-    covered = np.zeros((rows.size, cols.size))
+    covered = np.empty((rows.size, cols.size))
     overlap = np.empty_like(covered)
-    for slot in range(int(counts.max(initial=0))):
+    slots = int(counts.max(initial=0))
+    if not slots or not (counts > 0).all():
+        covered[:] = 0.0
+    for slot in range(slots):
         has = counts > slot
         # only the rows holding this slot: the others would add 0 (a third of them at province scale)
-        held = slice(None) if has.all() else np.flatnonzero(has)
+        every_row = bool(has.all())
+        held = slice(None) if every_row else np.flatnonzero(has)
         index = windows.indptr[rows[held]] + slot
         start = windows.start[index].astype(np.float64)[:, None]
-        part = overlap[: index.size]
+        # every row's first window is written as it is: 0.0 + days is days (whole days, never -0.0)
+        part = covered if slot == 0 and every_row else overlap[: index.size]
         np.minimum((windows.end[index] + 1.0)[:, None], demand_end, out=part)
         part -= np.maximum(start, demand_start)
         np.maximum(part, 0.0, out=part)
-        covered[held] += part
+        if part is not covered:
+            covered[held] += part
     return covered
 
 
@@ -173,12 +194,19 @@ def _distance_component(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo
 
 
 def _honour_component(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
+    if _is_block(ci):
+        # a row per rank (a block holds a few), copied to the rows holding it: the same divisions, done once
+        ranks, rank_row = np.unique(rnd.rank_c[ci[:, 0]], return_inverse=True)
+        by_rank = np.minimum(ranks[:, None] / rnd.target_d[di[0]], 1.0)
+        return by_rank.take(rank_row.ravel(), axis=0)
     return np.minimum(rnd.rank_c[ci] / rnd.target_d[di], 1.0)
 
 
 def _component(
     rnd: PreparedRound, name: str, ci: np.ndarray, di: np.ndarray, memo: dict | None = None
 ) -> np.ndarray:
+    """One component's values for a block or for pairs; on a block, a component that is the same for every pair
+    (no continuity, no track record in the round) is one (1, 1) value that broadcasts: no block-sized passes."""
     if name == "skill":
         return _cross(rnd.skill, ci, di)
     if name == "industry":
@@ -192,10 +220,13 @@ def _component(
         return _honour_component(rnd, ci, di)
     if name == "availability":
         return availability_coverage(rnd, ci, di, memo)
+    alike = _is_block(ci)
     if name == "continuity":
+        if alike and not rnd.continuity.nnz:
+            return np.zeros((1, 1))
         return sparse_lookup(rnd.continuity, ci, rnd.enterprise_d[di])
     if name == "track_record":
-        record = _cross(rnd.track, ci, di)
+        record = np.zeros((1, 1)) if alike and not rnd.track.left.nnz else _cross(rnd.track, ci, di)
         record += TRACK_NEUTRAL
         return np.clip(record, 0.0, 1.0, out=record)
     raise KeyError(name)
@@ -228,8 +259,48 @@ def weighted(
     return total, contributions
 
 
-def relevance_tiers(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.ndarray:
-    """Relevance tier (int8) of a block or of pairs.
+# The score components whose cross is positive on the pairs where a relevance tier's product is (when
+# `same_signs` says so): a block that scores them first hands `relevance_tiers` their signs (``memo[SIGNS]``),
+# and the tiers need two matrix products fewer.
+SIGNS = "signs"
+SIGN_PRODUCTS = MappingProxyType({"skill": "held", "industry": "industry"})
+
+
+def same_signs(rnd: PreparedRound, component: str) -> bool:
+    """The cross of ``component``'s product is > 0 on exactly the pairs where its tier product's is.
+
+    So when both sides store the same pattern and no stored product of the component's values rounds to 0
+    (each side's smallest stored value times the other's is > 0; rounding is monotone): both crosses are
+    sums of positive terms over the same shared columns.
+    """
+    values, support = getattr(rnd, component), getattr(rnd, SIGN_PRODUCTS[component])
+    if values is support:
+        return True
+    smallest = []
+    for side in ("left", "right"):
+        mine, theirs = _canonical(getattr(values, side)), _canonical(getattr(support, side))
+        if not (np.array_equal(mine.indptr, theirs.indptr) and np.array_equal(mine.indices, theirs.indices)):
+            return False
+        if (mine.data <= 0).any() or (theirs.data <= 0).any():
+            return False
+        smallest.append(float(mine.data.min(initial=np.inf)))
+    return smallest[0] * smallest[1] > 0.0
+
+
+def _canonical(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The same matrix with each row's columns sorted and stored once (for comparing patterns)."""
+    if matrix.has_canonical_format:
+        return matrix
+    matrix = matrix.copy()
+    matrix.sum_duplicates()
+    return matrix
+
+
+def relevance_tiers(
+    rnd: PreparedRound, ci: np.ndarray, di: np.ndarray, memo: dict | None = None
+) -> np.ndarray:
+    """Relevance tier (int8) of a block or of pairs (``memo[SIGNS]``: the positive pairs of tier products
+    already known, by product name; see `same_signs`).
 
     2: the craftsman holds a required skill of the demand; 1: he holds a skill of the same family
     (shares a parent); 0: neither.  A demand that requires no skill: 2 if he works in one of its
@@ -239,10 +310,17 @@ def relevance_tiers(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> np.nd
     """
     names_skill = rnd.names_skill_d[di]
     names_industry = rnd.names_industry_d[di]
-    exact = _cross(rnd.held, ci, di) > 0
+    known = memo.get(SIGNS, {}) if memo is not None else {}
+    exact = known["held"] if "held" in known else _cross(rnd.held, ci, di) > 0
     family = _cross(rnd.family, ci, di) > 0
-    industry = _cross(rnd.industry, ci, di) > 0
+    industry = known["industry"] if "industry" in known else _cross(rnd.industry, ci, di) > 0
     # in int8 throughout (bools viewed as 0/1): nested int64 np.where took 4x as long on a dense round's chunks
     by_skill = exact.view(np.int8) + (exact | family).view(np.int8)  # 2 exact, 1 family only, 0 neither
+    if _is_block(ci):  # the industry's way only in the columns of the demands that require no skill (few)
+        cols = np.flatnonzero(~names_skill[0])
+        if cols.size:
+            by_skill[:, cols] = np.where(names_industry[:, cols], industry[:, cols].view(np.int8) * np.int8(2),
+                                         np.int8(1))
+        return by_skill
     by_industry = np.where(names_industry, industry.view(np.int8) * np.int8(2), np.int8(1))
     return np.where(names_skill, by_skill, by_industry)

@@ -51,10 +51,13 @@ import numpy as np
 from matching.config import COMPONENTS, RoundConfig
 from matching.features import CraftsmanFeatures, DemandFeatures, History
 from matching.kernels import (  # noqa: F401  (re-exported: the scoring API in one place)
+    SIGN_PRODUCTS,
+    SIGNS,
     _component,
     block_indices,
     component_values,
     relevance_tiers,
+    same_signs,
     weighted,
 )
 from matching.prepared import PreparedRound, prepare  # noqa: F401  (re-exported)
@@ -140,22 +143,34 @@ def score(
         {name: np.empty((n_c, n_d), dtype=np.float32, order=order) for name in names} if with_components else {}
     )
     columns = np.arange(n_d)
+    # the tiers take these components' signs instead of computing their own products (`same_signs`)
+    signs_of = [name for name in names if name in SIGN_PRODUCTS and same_signs(rnd, name)]
 
     def fill(rows: slice) -> None:
         ci, di = block_indices(np.arange(rows.start, rows.stop), columns)
-        memo: dict = {}
+        memo: dict = {SIGNS: {}}
         if before_chunk is not None:
             before_chunk(rows, ci, di, memo)
-        chunk_total = np.zeros((ci.shape[0], n_d))
+        chunk_total = None
         for name in names:
             # scaled in place: kernels return fresh arrays, or memo ones nobody reads after the hook
             contribution = _component(rnd, name, ci, di, memo)
+            if name in signs_of:  # before scaling: a tiny weight could round a product to 0
+                memo[SIGNS][SIGN_PRODUCTS[name]] = contribution > 0
             contribution *= norm[name]
-            chunk_total += contribution
             if with_components:
                 contributions[name][rows] = contribution
-        total[rows] = chunk_total
-        tiers[rows] = relevance_tiers(rnd, ci, di)
+            if chunk_total is None and contribution.shape == (ci.shape[0], n_d):
+                # the sum's first term taken as it is: 0.0 + x is x for every x but -0.0, and no component is
+                # -0.0 (sums of products of non-negative values, minima, clips, exponentials)
+                chunk_total = contribution
+            elif chunk_total is None:
+                chunk_total = np.zeros((ci.shape[0], n_d))
+                chunk_total += contribution
+            else:
+                chunk_total += contribution
+        total[rows] = 0.0 if chunk_total is None else chunk_total
+        tiers[rows] = relevance_tiers(rnd, ci, di, memo)
 
     for_row_chunks(n_c, n_d, fill)
     for array in (total, tiers, *contributions.values()):

@@ -94,33 +94,85 @@ def _is_break(points: np.ndarray) -> np.ndarray:
 def ngram_counts(
     texts: Sequence[str], ngram_range: tuple[int, int] = (2, 3)
 ) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Term counts (documents × vocabulary) and the vocabulary as int64 n-gram codes."""
+    """Term counts (documents × vocabulary) and the vocabulary as int64 n-gram codes.
+
+    The vocabulary is ordered by n, then by code points (the order of the codes): `_ngram_terms` numbers it.
+    """
+    if not len(texts):
+        return sp.csr_matrix((0, 0)), np.zeros(0, dtype=np.int64)
     points, doc = _codepoints(texts)
     breaks = _is_break(points)
-    codes_all, docs_all = [], []
-    for n in range(ngram_range[0], ngram_range[1] + 1):
-        m = points.size - n + 1
-        if m <= 0:
-            continue
-        code = np.zeros(m, dtype=np.int64)
-        valid = np.ones(m, dtype=bool)
-        for offset in range(n):
-            code = code * _CODE_SPACE + points[offset : offset + m]
-            valid &= ~breaks[offset : offset + m]
-        code = code * 4 + n  # keep 2-grams and 3-grams apart
-        codes_all.append(code[valid])
-        docs_all.append(doc[:m][valid])
-    codes = np.concatenate(codes_all) if codes_all else np.zeros(0, dtype=np.int64)
+    terms, docs_all, vocabularies = [], [], []
+    for n, term, valid, vocabulary in _ngram_terms(points, breaks, ngram_range):
+        terms.append(term.astype(np.int64) + sum(v.size for v in vocabularies))
+        docs_all.append(doc[: valid.size][valid])
+        vocabularies.append(vocabulary * 4 + n)  # keep 2-grams and 3-grams apart
+    term = np.concatenate(terms) if terms else np.zeros(0, dtype=np.int64)
     docs = np.concatenate(docs_all) if docs_all else np.zeros(0, dtype=np.int64)
-    # a sort, then the inverse by binary search: unique's return_inverse would argsort every code
-    # (benchmarks/NOTES.md)
-    vocabulary = np.unique(codes)
-    term = np.searchsorted(vocabulary, codes)
-    counts = sp.csr_matrix(
+    vocabulary = np.concatenate(vocabularies) if vocabularies else np.zeros(0, dtype=np.int64)
+    # summed by columns, then turned into rows: each n's positions come document by document, so a column's
+    # documents are nearly in order and its sort is quick, and the rows come out sorted (canonical, as before)
+    counts = sp.csc_matrix(
         (np.ones(term.size), (docs, term)), shape=(len(texts), vocabulary.size), dtype=np.float64
-    )
-    counts.sum_duplicates()
+    ).tocsr()
     return counts, vocabulary
+
+
+# Cells of a table numbering the n-grams seen (one per (n−1)-gram of the vocabulary × letter): up to this many the
+# numbering is a table lookup, beyond it a sort and a binary search.
+DENSE_NGRAM_CELLS = 2**23
+
+
+def _ngram_terms(points: np.ndarray, breaks: np.ndarray, ngram_range: tuple[int, int]):
+    """Yield per n of the range ``(n, term, valid, codes)``: each valid position's term (its n-gram's rank among
+    the corpus's n-grams in code point order), the positions that start an n-gram without a break, and the
+    n-grams' code points as one int64 each (base 0x110000).
+
+    The n-grams are numbered by growing n: an n-gram is its (n−1)-gram prefix's number and its last letter's, a
+    key whose order is the code points' order (the letters are numbered in code point order); the keys seen are
+    marked in a table and numbered in its order (`DENSE_NGRAM_CELLS`), with no sort of the n-grams.  Where no
+    n-gram starts the number is never read, but it must keep the next n's keys inside that table.
+    """
+    valid = ~breaks
+    alphabet = np.flatnonzero(_marked(points[valid], _CODE_SPACE))  # the letters' code points, in order
+    letter = _numbered(alphabet, _CODE_SPACE)[points]
+    number, codes = letter, alphabet.astype(np.int64)
+    for n in range(1, ngram_range[1] + 1):
+        if n > 1:
+            m = points.size - n + 1
+            if m <= 0:
+                return
+            valid = valid[:m] & ~breaks[n - 1 : n - 1 + m]
+            key = np.multiply(number[:m], alphabet.size, dtype=np.int64)
+            key += letter[n - 1 : n - 1 + m]
+            size = codes.size * alphabet.size
+            if not size:  # no letters: no n-grams
+                kept, number = key[:0], np.zeros(m, dtype=np.int64)
+            elif size <= DENSE_NGRAM_CELLS:
+                kept = np.flatnonzero(_marked(key[valid], size))
+                number = _numbered(kept, size)[key]
+            else:
+                kept = np.unique(key[valid])
+                number = np.searchsorted(kept, key)
+                number[~valid] = 0  # may be kept.size there, past the next n's table
+            codes = codes[kept // alphabet.size] * _CODE_SPACE + alphabet[kept % alphabet.size]
+        if n >= ngram_range[0]:
+            yield n, number[valid], valid, codes
+
+
+def _marked(keys: np.ndarray, size: int) -> np.ndarray:
+    """(size,) bool: True at ``keys``."""
+    seen = np.zeros(size, dtype=bool)
+    seen[keys] = True
+    return seen
+
+
+def _numbered(kept: np.ndarray, size: int) -> np.ndarray:
+    """(size,) int32 (half the memory of int64: a province round's 3-gram table has ~5M cells, at most
+    `DENSE_NGRAM_CELLS`): ``i`` at ``kept[i]`` (0 elsewhere)."""
+    table = np.zeros(size, dtype=np.int32)
+    table[kept] = np.arange(kept.size, dtype=np.int32)
+    return table
 
 
 def tfidf_pair(left: Sequence[str], right: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
