@@ -191,6 +191,7 @@ def test_rows_stored_with_names_before_read_as_they_did(session, coordinator_bro
 
 def test_a_renamed_skill_reads_with_its_new_name_without_solving_again(session, coordinator_browser):
     rnd, near, _far, _demand = _erp_round(session)
+    assert explain.describe_proposal(_proposal(session, rnd, near), "en").startswith("Holds ERP implementation level 4;")
     session.execute(sa.update(Skill).where(Skill.code == "digital.erp").values(name_en="ERP rollout"))
     session.commit()
     session.expire_all()
