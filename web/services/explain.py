@@ -51,7 +51,7 @@ def _placeholder(reference: int) -> Name:
 def fact_identifier(skills: Ids, industries: Ids) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """``facts`` (by the round's columns) → a copy that refers to every skill and industry by its id, as a
     proposal stores them: they are named when they are rendered (:func:`with_names`), from the names as they are
-    then, and a round's 8,530 rows no longer each carry copies of the same names (a third of their bytes).
+    then, and a round's 8,530 rows no longer each carry copies of the same names (932 -> 670 bytes a row).
 
     In the copy: ``skills`` ``{"level", "importance", "skill": id}``, ``family_skills`` ``{"via": id, "level",
     "skill": id}``, ``missing`` and ``industries`` lists of ids, ``role`` the role's skill id. A column beyond
