@@ -13,7 +13,8 @@ differ).
 
 The second form COPYs the unflagged rows of round 1 of each database (as stored, JSON as text) into database
 A's round 1 in place of its own, in a transaction rolled back each time, alternating A's rows and B's, and prints
-the best and median wall and client CPU seconds of each and their ratio, with the load average.
+the best and median wall, client CPU and server CPU seconds (the server's process, read from /proc when the
+server runs on this machine) of each and their ratios, with the load average.
 """
 
 from __future__ import annotations
@@ -145,34 +146,47 @@ def _copy_rows(url: str) -> list[tuple]:
     return [tuple(row) for row in rows]
 
 
+def _server_cpu(pid: int) -> float:
+    """CPU seconds of the database server's process serving this connection (a server on this machine), steadier
+    than wall time on a shared machine; NaN when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def copy_race(url_a: str, url_b: str, repeat: int) -> None:
     rows = {"A": _copy_rows(url_a), "B": _copy_rows(url_b)}
     for name, payload in rows.items():
         print(f"rows {name}: {len(payload)}, JSON {sum(len(r[6].encode()) + len(r[9].encode()) for r in payload):,} "
               "bytes")
     engine = sa.create_engine(url_a)
-    times: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
+    times: dict[str, list[tuple[float, float, float]]] = {"A": [], "B": []}
     sql = f"COPY proposal ({', '.join(COPIED)}) FROM STDIN"
     with engine.connect() as connection:
         raw = connection.connection.driver_connection
+        server = raw.execute("SELECT pg_backend_pid()").fetchone()[0]
         for _ in range(repeat):
             for name, payload in rows.items():
                 with raw.cursor() as cursor:
                     cursor.execute("DELETE FROM proposal WHERE round_id = 1 AND NOT locked AND NOT excluded")
-                    started, cpu = time.perf_counter(), time.process_time()
+                    started, cpu, served = time.perf_counter(), time.process_time(), _server_cpu(server)
                     with cursor.copy(sql) as copy:
                         for row in payload:
                             copy.write_row(row)
-                    times[name].append((time.perf_counter() - started, time.process_time() - cpu))
+                    times[name].append((time.perf_counter() - started, time.process_time() - cpu,
+                                        _server_cpu(server) - served))
                 raw.rollback()
     engine.dispose()
     print(f"load average {os.getloadavg()[0]:.2f}; COPY of round 1's unflagged rows, {repeat} each, alternating")
     for name, runs in times.items():
-        walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+        walls, cpus, served = ([run[i] for run in runs] for i in range(3))
         print(f"  {name}: wall best {min(walls):.3f} median {statistics.median(walls):.3f} s; client CPU best "
-              f"{min(cpus):.3f} s")
-    print(f"  B / A wall: best {min(w for w, _ in times['B']) / min(w for w, _ in times['A']):.2f}, median "
-          f"{statistics.median(w for w, _ in times['B']) / statistics.median(w for w, _ in times['A']):.2f}")
+              f"{min(cpus):.3f} s; server CPU best {min(served):.3f} median {statistics.median(served):.3f} s")
+    for i, what in enumerate(("wall", "client CPU", "server CPU")):
+        a, b = ([run[i] for run in times[name]] for name in ("A", "B"))
+        print(f"  B / A {what}: best {min(b) / min(a):.2f}, median {statistics.median(b) / statistics.median(a):.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
