@@ -4,14 +4,17 @@ record loaded from past engagements, their ratings and accepted outcomes."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 
 import numpy as np
 import sqlalchemy as sa
 
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_engagement, make_enterprise
-from web.models import Feedback, FollowUp, Outcome, Proposal
+from web.models import Feedback, FollowUp, Outcome, Proposal, Skill
 from web.services import explain, features, rounds
+from web.services.round_report import round_report
 
 
 def _erp_round(session, *, track_weight: float = 0.05):
@@ -100,3 +103,98 @@ def test_the_demands_mode_decides_how_the_service_is_described(app):
                               "available for 50% of the window; no track record in this field yet.")
     assert remote.startswith("具备所需技能：焊接 5级；距离 38 公里，远程服务；荣誉：省级工匠；可服务时间覆盖需求时间窗的 50％")
     assert "38 km away, serves on site only" in hybrid
+
+
+# A solve's facts name skills and industries by the round's columns; here columns 0-3 are skills 11-14, 0-1 are
+# industries 21-22 (skill 14 has no English name).
+COLUMN_FACTS = {"skills": [{"column": 0, "level": 5, "importance": 3}],
+                "family_skills": [{"column": 1, "via": 2, "level": 4}], "missing": [3], "industries": [0, 1],
+                "distance_km": 12.4, "mode": "onsite", "can_onsite": True, "can_remote": True, "honour_rank": 3,
+                "availability": 0.8, "role": 0, "lost": [{"code": "busy", "capacity": 1}]}
+NAMES = explain.Vocabulary([(11, "焊接", "Welding"), (12, "铆接", "Riveting"), (13, "钣金", "Sheet metal"),
+                            (14, "喷涂", None)], [(21, "汽车", "Automotive"), (22, "航空航天", "Aerospace")])
+
+
+def _name(zh, en=None):
+    return {"zh": zh, "en": en or zh}
+
+
+# The same facts as rounds stored them before ids were stored: every skill and industry named in the row.
+STORED_WITH_NAMES = {**COLUMN_FACTS, "skills": [{**COLUMN_FACTS["skills"][0], "name": _name("焊接", "Welding")}],
+                     "family_skills": [{**COLUMN_FACTS["family_skills"][0], "name": _name("铆接", "Riveting"),
+                                        "via_name": _name("钣金", "Sheet metal")}],
+                     "missing": [_name("喷涂")], "industries": [_name("汽车", "Automotive"), _name("航空航天", "Aerospace")],
+                     "role_name": _name("焊接", "Welding")}
+
+
+def test_facts_are_stored_by_id_and_read_as_the_facts_stored_with_names_did(app):
+    stored = explain.fact_identifier((11, 12, 13, 14), (21, 22))(COLUMN_FACTS)
+    assert stored["skills"] == [{"level": 5, "importance": 3, "skill": 11}]
+    assert stored["family_skills"] == [{"via": 13, "level": 4, "skill": 12}]
+    assert (stored["missing"], stored["industries"], stored["role"]) == ([14], [21, 22], 11)
+    assert "name" not in json.dumps(stored) and "Welding" not in json.dumps(stored)
+    with app.app_context():
+        for locale in ("en", "zh_CN"):
+            before = explain.describe(STORED_WITH_NAMES, locale)
+            assert explain.describe(stored, locale, NAMES) == before
+            assert explain.describe(STORED_WITH_NAMES, locale, NAMES) == before  # names stored win
+        english = explain.describe(stored, "en", NAMES)
+    for words in ("Fills the role Welding", "holds Welding level 5", "for Riveting, a skill of the same family: Sheet "
+                  "metal level 4", "lacks 喷涂", "works in Automotive, Aerospace"):
+        assert words in english, english
+
+
+def test_a_column_beyond_the_vocabulary_and_an_unknown_id_read_as_placeholders(app):
+    stored = explain.fact_identifier((11,), (21,))({"skills": [{"column": 4, "level": 2, "importance": 1}],
+                                                   "industries": [0], "missing": [11]})
+    assert stored["skills"][0]["skill"] == {"zh": "#4", "en": "#4"}
+    with app.app_context():
+        english = explain.describe(stored, "en", NAMES)
+    assert english.startswith("Holds #4 level 2; lacks #11; works in Automotive;"), english
+
+
+def _as_stored_before(facts, ids, names):
+    """Id facts as a solve stored them before ids were: by the round's columns, each skill and industry named."""
+    skills, industries = ids
+    named = explain.with_names(facts, names)
+    return {**named, "skills": [{"column": skills.index(s["skill"]), "level": s["level"], "importance": s["importance"],
+                                 "name": s["name"]} for s in named["skills"]],
+            "family_skills": [{"column": skills.index(s["skill"]), "via": skills.index(s["via"]), "level": s["level"],
+                               "name": s["name"], "via_name": s["via_name"]} for s in named["family_skills"]],
+            **({"role": skills.index(facts["role"])} if facts.get("role") is not None else {})}
+
+
+def _shown(browser, rnd) -> list[bytes]:
+    """The round's review page in both languages and its export, as a coordinator gets them (CSRF tokens aside)."""
+    pages = [browser.get(f"/workspace/rounds/{rnd.id}?lang={lang}").get_data() for lang in ("en", "zh_CN")]
+    export = [browser.get(f"/workspace/rounds/{rnd.id}/export?format=csv&lang={lang}").get_data() for lang in ("en", "zh")]
+    return [re.sub(rb'value="[^"]*" name="csrf_token"|name="csrf_token"[^>]*value="[^"]*"', b"", page)
+            for page in pages] + export
+
+
+def test_rows_stored_with_names_before_read_as_they_did(session, coordinator_browser):
+    rnd, near, _far, _demand = _erp_round(session)
+    session.commit()
+    proposals = session.scalars(sa.select(Proposal).where(Proposal.round_id == rnd.id)).all()
+    assert proposals and all(isinstance(p.breakdown["facts"]["skills"][0]["skill"], int) for p in proposals)
+    with_ids = (_shown(coordinator_browser, rnd), round_report(session, rnd))
+    assert b"ERP implementation level 4" in with_ids[0][0]
+    ids, names = explain.vocabulary_ids(session), explain.vocabulary(session)
+    for proposal in proposals:
+        proposal.breakdown = {**proposal.breakdown,
+                              "facts": _as_stored_before(proposal.breakdown["facts"], ids, names)}
+    session.commit()
+    session.expire_all()
+    assert all("name" in p.breakdown["facts"]["skills"][0] for p in proposals)
+    assert (_shown(coordinator_browser, rnd), round_report(session, rnd)) == with_ids
+
+
+def test_a_renamed_skill_reads_with_its_new_name_without_solving_again(session, coordinator_browser):
+    rnd, near, _far, _demand = _erp_round(session)
+    assert explain.describe_proposal(_proposal(session, rnd, near), "en").startswith("Holds ERP implementation level 4;")
+    session.execute(sa.update(Skill).where(Skill.code == "digital.erp").values(name_en="ERP rollout"))
+    session.commit()
+    session.expire_all()
+    assert explain.describe_proposal(_proposal(session, rnd, near), "en").startswith("Holds ERP rollout level 4;")
+    page = coordinator_browser.get(f"/workspace/rounds/{rnd.id}?lang=en").get_data(as_text=True)
+    assert "Holds ERP rollout level 4;" in page and "ERP implementation" not in page

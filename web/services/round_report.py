@@ -24,7 +24,7 @@ from web.models import (
     RoundDemand,
     Skill,
 )
-from web.services.explain import describe
+from web.services.explain import describe, vocabulary
 from web.services.rounds import ROLE_GAP_LABELS, WARNING_LABELS, role_gaps
 
 WHY_COMPONENTS = 3  # the largest parts of the score named in "why"
@@ -39,6 +39,7 @@ def round_report(session: Session, rnd: MatchingRound) -> dict[str, Any]:
         .order_by(Proposal.demand_id, Proposal.role_skill_id, Proposal.craftsman_id)).all()
     skill_names = dict(session.execute(sa.select(Skill.id, Skill.name_zh)).all())
     matched = _skills_matched(session, [(p.craftsman_id, p.demand_id) for p, *_ in rows], skill_names)
+    names = vocabulary(session)  # what the facts' skill and industry ids are called
     proposals = []
     for proposal, title, code, name, phone in rows:
         breakdown = proposal.breakdown or {}
@@ -50,7 +51,7 @@ def round_report(session: Session, rnd: MatchingRound) -> dict[str, Any]:
             "craftsman_name": name, "craftsman_phone": phone, "score": round(float(proposal.score), 4),
             "relevant": None if tier is None else tier >= 1,
             "skills_matched": skills, "distance_km": breakdown.get("distance_km"),
-            "why": describe(breakdown.get("facts")) or _why(breakdown, skills, proposal.warnings or []),
+            "why": describe(breakdown.get("facts"), names=names) or _why(breakdown, skills, proposal.warnings or []),
         })
     return {"round": rnd.id, "status": rnd.status, "proposals": proposals, "unfilled": _unfilled(session, rnd)}
 

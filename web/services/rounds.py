@@ -474,13 +474,13 @@ class _SaveInputs:
     """What saving a solve needs whatever its result, read while the matching runs."""
 
     flagged: dict[tuple[int, int], int]  # see _flagged
-    vocabulary: tuple[list, list]
+    vocabulary: tuple[tuple[int, ...], tuple[int, ...]]  # the skills' and industries' ids by column
     stored: dict[tuple[int, int], tuple[int, tuple]] | None  # see _stored_unflagged (PostgreSQL)
 
 
 def _prepare_save(session: Session, rnd: MatchingRound, demand_ids: list[int],
                   fingerprints: dict[int, str]) -> _SaveInputs:
-    """Store the demands' fingerprints (the caller keeps them only if the solve is optimal), read the rows and names
+    """Store the demands' fingerprints (the caller keeps them only if the solve is optimal), read the rows and ids
     the proposals' save needs: work of the database mostly, with little for this process (it would slow the
     matching's Python down); nothing in the round's row changes here, as its version counts."""
     eligibility.store_fingerprints(session, rnd, demand_ids, fingerprints)
@@ -488,8 +488,8 @@ def _prepare_save(session: Session, rnd: MatchingRound, demand_ids: list[int],
 
 
 def _save_inputs(session: Session, rnd: MatchingRound) -> _SaveInputs:
-    """The round's rows and the names the proposals' save reads, as they stand now."""
-    return _SaveInputs(_flagged(session, rnd), explain.vocabulary_names(session),
+    """The round's rows and the vocabulary's ids the proposals' save reads, as they stand now."""
+    return _SaveInputs(_flagged(session, rnd), explain.vocabulary_ids(session),
                        _stored_unflagged(session, rnd) if _copies_proposals(session.connection()) else None)
 
 
@@ -606,16 +606,16 @@ def _flagged(session: Session, rnd: MatchingRound) -> dict[tuple[int, int], int]
 
 def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedPair], ready: _SaveInputs,
                   role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None) -> None:
-    """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and named facts;
-    locked/excluded rows are kept. ``role_skills``: skill column → skill id, to record the role each member of a
-    team fills. ``while_checked``: called when a first solve's rows are all sent, as the server checks them.
-    ``ready``: the rows and names it reads (:func:`_save_inputs`), read already while the matching ran."""
+    """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and facts (skills
+    and industries by id: ``explain.fact_identifier``); locked/excluded rows are kept. ``role_skills``: skill
+    column → skill id, to record the role each member of a team fills. ``while_checked``: called when a first solve's rows are all sent, as the server checks them.
+    ``ready``: the rows and ids it reads (:func:`_save_inputs`), read already while the matching ran."""
     flagged = dict(ready.flagged)
-    vocabulary = ready.vocabulary if proposed else ([], [])
-    named = explain.fact_namer(*vocabulary)
+    vocabulary = ready.vocabulary if proposed else ((), ())
+    identified = explain.fact_identifier(*vocabulary)
 
     def values(pair: ProposedPair, role_skill_id: int | None) -> dict[str, Any]:
-        return {"score": max(0.0, pair.score), "breakdown": {**pair.breakdown, "facts": named(pair.facts)},
+        return {"score": max(0.0, pair.score), "breakdown": {**pair.breakdown, "facts": identified(pair.facts)},
                 "assigned": pair.assigned, "alternate_rank": pair.alternate_rank, "warnings": list(pair.flags),
                 "role_skill_id": role_skill_id}
 
@@ -625,7 +625,7 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
     updates = []
 
     def unflagged_rows() -> Iterator[dict[str, Any] | _Encoded]:
-        """Made as they are written: a first solve's COPY sends each row while the next ones are named and
+        """Made as they are written: a first solve's COPY sends each row while the next ones are made and
         encoded, and the server stores the rows meanwhile."""
         for pair in proposed:
             cid, did = int(pair.craftsman), int(pair.demand)
@@ -670,15 +670,15 @@ def _copies_proposals(connection: sa.Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
 
 
-# round id → (the vocabulary's names, the unflagged rows its last solve in this process wrote (PostgreSQL), by pair,
+# round id → (the vocabulary's ids, the unflagged rows its last solve in this process wrote (PostgreSQL), by pair,
 # each in its COPY form with a digest of what it was made of): a re-solve writes mostly the rows of the last one,
-# which need not be named, encoded and digested again while the names stay the same (~20 MB at 8,530 rows). What
+# which need not be made, encoded and digested again while the ids stay the same (~20 MB at 8,530 rows). What
 # the database holds is read again every time (``_replace_unflagged_proposals``).
 _written_rows = LastFew(SCORED_ROUNDS_KEPT)
 
 
 def _remembered_rows(round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, _Encoded]]:
-    """The rows the round's last solve in this process wrote, if it named them with this vocabulary."""
+    """The rows the round's last solve in this process wrote, if it made them with these vocabulary ids."""
     entry = _written_rows.get(round_id)
     return entry[1] if entry is not None and entry[0] == vocabulary else {}
 

@@ -77,7 +77,7 @@ NOTIFICATION_LABELS = {"pending": _l("Pending"), "sent": _l("Sent"), "failed": _
 def _labels() -> dict:
     return {"round_status_labels": STATUS_LABELS, "notification_labels": NOTIFICATION_LABELS,
             "engagement_labels": engagement_labels.STATUS_LABELS,
-            "member_labels": engagement_labels.MEMBER_STATUS_LABELS, "describe": explain.describe_proposal}
+            "member_labels": engagement_labels.MEMBER_STATUS_LABELS, "describe": explain.proposal_describer(db.session)}
 
 
 def _weight_field(name: str) -> DecimalRangeField:
