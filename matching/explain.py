@@ -126,47 +126,64 @@ def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]
     >>> sorted(pair_facts(prepare(c, d, RoundConfig()), np.array([0]), np.array([1]))[0])[:3]
     ['availability', 'can_onsite', 'can_remote']
     """
-    pc, pd = np.asarray(pc, dtype=np.int64), np.asarray(pd, dtype=np.int64)
-    ids = rnd.craftsmen.ids
-    # per pair, Python numbers read once from each array (numpy scalars cost ~10x a list item)
-    kms = great_circle_km(rnd, pc, pd).tolist()
-    coverages = availability_coverage(rnd, pc, pd).tolist()
-    continuities = sparse_lookup(rnd.continuity, pc, rnd.enterprise_d[pd]).tolist()
-    tracks = _component(rnd, "track_record", pc, pd).tolist()  # the component's own value, not a second formula
-    services = _services_by_craftsman(rnd)
-    craftsman_of, demand_of = _craftsman_facts(rnd), _demand_facts(rnd)
-    facts = []
-    for i, j, km, coverage, continuity, track in zip(pc.tolist(), pd.tolist(), kms, coverages, continuities, tracks,
-                                                     strict=True):
-        held, by_family, held_industries, can_onsite, can_remote, rank = craftsman_of(i)
-        required, families, named_industries, mode, target = demand_of(j)
-        skills, family_skills, missing = [], [], []
-        for column, importance, family in required:
-            if column in held:
-                skills.append({"column": column, "level": held[column], "importance": importance})
-            elif family in by_family:
-                level, via = by_family[family]
-                family_skills.append({"column": column, "via": via, "level": level})
-            else:
-                missing.append(column)
-        facts.append(
-            {
-                "skills": skills,
-                "family_skills": family_skills,
-                "missing": missing,
-                "industries": sorted(held_industries & named_industries),
-                "distance_km": None if math.isnan(km) else round(km, 1),
-                "mode": mode,
-                "can_onsite": can_onsite,
-                "can_remote": can_remote,
-                "honour_rank": rank,
-                "honour_target": target,
-                "availability": round(coverage, 3),
-                "continuity": round(continuity, 3),
-                "track_record": _track_facts(services.get(ids[i], []), families, track),
-            }
-        )
-    return facts
+    return PairFacts(rnd)(pc, pd)
+
+
+class PairFacts:
+    """`pair_facts` of one prepared round for pairs handed in batches: each craftsman's and demand's rows are read
+    once for all of them (a batch of a few pairs costs what its pairs do, not a pass over the pools).
+
+    Not thread-safe: one reader per thread.
+    """
+
+    def __init__(self, rnd: PreparedRound) -> None:
+        self.rnd = rnd
+        self._services = _services_by_craftsman(rnd)
+        self._craftsman_of, self._demand_of = _craftsman_facts(rnd), _demand_facts(rnd)
+
+    def __call__(self, pc: np.ndarray, pd: np.ndarray) -> list[dict]:
+        """`pair_facts` of the pairs (pc[k], pd[k])."""
+        rnd = self.rnd
+        pc, pd = np.asarray(pc, dtype=np.int64), np.asarray(pd, dtype=np.int64)
+        ids = rnd.craftsmen.ids
+        # per pair, Python numbers read once from each array (numpy scalars cost ~10x a list item)
+        kms = great_circle_km(rnd, pc, pd).tolist()
+        coverages = availability_coverage(rnd, pc, pd).tolist()
+        continuities = sparse_lookup(rnd.continuity, pc, rnd.enterprise_d[pd]).tolist()
+        tracks = _component(rnd, "track_record", pc, pd).tolist()  # the component's own value, not a second formula
+        services, craftsman_of, demand_of = self._services, self._craftsman_of, self._demand_of
+        facts = []
+        for i, j, km, coverage, continuity, track in zip(pc.tolist(), pd.tolist(), kms, coverages, continuities, tracks,
+                                                         strict=True):
+            held, by_family, held_industries, can_onsite, can_remote, rank = craftsman_of(i)
+            required, families, named_industries, mode, target = demand_of(j)
+            skills, family_skills, missing = [], [], []
+            for column, importance, family in required:
+                if column in held:
+                    skills.append({"column": column, "level": held[column], "importance": importance})
+                elif family in by_family:
+                    level, via = by_family[family]
+                    family_skills.append({"column": column, "via": via, "level": level})
+                else:
+                    missing.append(column)
+            facts.append(
+                {
+                    "skills": skills,
+                    "family_skills": family_skills,
+                    "missing": missing,
+                    "industries": sorted(held_industries & named_industries),
+                    "distance_km": None if math.isnan(km) else round(km, 1),
+                    "mode": mode,
+                    "can_onsite": can_onsite,
+                    "can_remote": can_remote,
+                    "honour_rank": rank,
+                    "honour_target": target,
+                    "availability": round(coverage, 3),
+                    "continuity": round(continuity, 3),
+                    "track_record": _track_facts(services.get(ids[i], []), families, track),
+                }
+            )
+        return facts
 
 
 def _craftsman_facts(rnd: PreparedRound):
