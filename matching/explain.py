@@ -76,13 +76,15 @@ def warning_flags(
     far = (km > FAR_KM) & (rnd.mode_d[pd] != MODE_REMOTE)  # NaN (unknown) compares False
     cross = other_province(rnd.province_c[pc], rnd.province_d[pd])
     low = np.asarray(score) < max(LOW_SCORE, rnd.config.min_score + LOW_SCORE_MARGIN)
-    flags = []
-    for k in range(pc.size):
-        own = [code for code, hit in ((FAR, far[k]), (CROSS_PROVINCE, cross[k]), (LOW, low[k])) if hit]
-        if tier is not None and tier[k] == 0:
-            own.append(NO_REQUIRED_SKILL)
-        flags.append(own)
-    return flags
+    # each pair's hits as bits (far 1, cross 2, low 4, no required skill 8) → its codes, in that order
+    hits = far.astype(np.int64) | cross.astype(np.int64) << 1 | low.astype(np.int64) << 2
+    if tier is not None:
+        hits |= (np.asarray(tier) == 0).astype(np.int64) << 3
+    return [list(_FLAG_SETS[bits]) for bits in hits.tolist()]
+
+
+_FLAG_SETS = [tuple(code for n, code in enumerate((FAR, CROSS_PROVINCE, LOW, NO_REQUIRED_SKILL)) if bits >> n & 1)
+              for bits in range(16)]
 
 
 def _rows(matrix):
@@ -310,6 +312,17 @@ def losing_reasons(
     return reasons
 
 
+_COMPONENT_NAMES = frozenset(COMPONENTS)
+
+
 def _gaps(mine: Mapping[str, float], theirs: Mapping[str, float]) -> list[tuple[str, float]]:
-    gaps = [(name, float(theirs.get(name, 0.0)) - float(mine.get(name, 0.0))) for name in theirs if name in COMPONENTS]
-    return sorted(((n, g) for n, g in gaps if g > NOTABLE_GAP), key=lambda item: -item[1])
+    """The components where ``theirs`` leads ``mine`` by more than `NOTABLE_GAP`, largest lead first (ties: in
+    ``theirs``' order)."""
+    gaps = []
+    for name, value in theirs.items():
+        if name in _COMPONENT_NAMES:
+            gap = float(value) - float(mine.get(name, 0.0))
+            if gap > NOTABLE_GAP:
+                gaps.append((name, gap))
+    gaps.sort(key=lambda item: -item[1])
+    return gaps

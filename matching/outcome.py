@@ -221,8 +221,8 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     tier = np.array([r[4].tier if r[4] is not None and r[4].tier is not None else -1 for r in rows])
     flags = warning_flags(rnd, pc, pd, score, np.where(tier == -1, 1, tier))
     facts = pair_facts(rnd, pc, pd) if facts_memo is None else _remembered_facts(rnd, pc, pd, facts_memo)
-    relevance = relevance_tiers(rnd, pc, pd)
-    capacity = rnd.craftsmen.capacity
+    relevance = relevance_tiers(rnd, pc, pd).tolist()
+    capacity = rnd.craftsmen.capacity[pc].tolist()  # each row's craftsman's; Python ints read once
     breakdowns = []
     listed = {name: contributions[name].tolist() for name in names}  # Python floats once, not per pair
     tiers = tier.tolist()
@@ -238,7 +238,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
         breakdowns.append(breakdown)
         if assignment is not None:
             load = result.loads.get(assignment.craftsman, 0) + int(committed.get(assignment.craftsman, 0))
-            if load > max(1, int(capacity[pc[k]])):
+            if load > max(1, capacity[k]):
                 flags[k].append(OVERLOADED)
     weakest: dict[str, int] = {}  # per demand, the assigned pair an alternate would replace
     for k, (_, demand, s, rank, _) in enumerate(rows):
@@ -254,12 +254,12 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
                 "lost_to": None if winner is None else rows[winner][0],
                 "lost": losing_reasons(
                     rnd.config,
-                    {"score": s, "tier": int(relevance[k]), "breakdown": breakdowns[k]},
+                    {"score": s, "tier": relevance[k], "breakdown": breakdowns[k]},
                     None
                     if winner is None
-                    else {"score": rows[winner][2], "tier": int(relevance[winner]), "breakdown": breakdowns[winner]},
+                    else {"score": rows[winner][2], "tier": relevance[winner], "breakdown": breakdowns[winner]},
                     load=result.loads.get(craftsman, 0),
-                    capacity=int(capacity[pc[k]]),
+                    capacity=capacity[k],
                 ),
             }
         out.append(
