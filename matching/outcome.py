@@ -27,7 +27,7 @@ from matching.pipeline import ScoredRound, build_problem, score_round
 from matching.prepared import PreparedRound, scoring_key, with_exclusions
 from matching.problem import Problem
 from matching.result import OPTIMAL, Result
-from matching.solve import solve, top_k_by_argmax
+from matching.solve import TOP_K_BY_ARGMAX, solve, top_k_by_argmax
 
 Pair = tuple[str, str]
 
@@ -296,7 +296,7 @@ def _likely_facts(waiting: WhileWaiting, rnd: PreparedRound, scored: ScoredRound
     memo, reader = scored.facts, PairFacts(rnd)
     n_d = rnd.shape[1]
     total, allowed = scored.total.T, scored.allowed.T  # (D, C), demand-major as scored
-    per_demand = min(problem.alternates_k + int(problem.slots.max(initial=0)), total.shape[1])
+    per_demand = min(problem.alternates_k + int(problem.slots.max(initial=0)), total.shape[1], TOP_K_BY_ARGMAX)
 
     def describe_new(pc: np.ndarray, pd: np.ndarray) -> Iterator[None]:
         keys = pc * n_d + pd
