@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import sys
@@ -207,16 +208,41 @@ _LOWER, _BASIC, _UPPER = (int(highspy.HighsBasisStatus.kLower), int(highspy.High
                           int(highspy.HighsBasisStatus.kUpper))
 
 
-@dataclass(frozen=True)
 class _LastLP:
-    """The final flow LP of a solve: its columns by key and the simplex status of each column and row."""
+    """The final flow LP of a solve: its columns by key and the simplex status of each column and row.
 
-    shape: tuple[int, int]
-    pair_keys: np.ndarray  # sorted c·D + d of the pair columns
-    pair_status: np.ndarray  # int8 HighsBasisStatus of each
-    copy_keys: np.ndarray  # sorted k·C + c of the paid copy columns (copy k of craftsman c)
-    copy_status: np.ndarray
-    row_status: np.ndarray  # craftsman rows, then demand rows
+    The statuses are read out of the kept copy of HiGHS's basis when a solve starts from them: ~32k pybind enums
+    turned into ints (~15-25 ms) that a first solve would otherwise pay for a re-solve that may never come.
+    """
+
+    def __init__(self, shape: tuple[int, int], pair_keys: np.ndarray, copy_keys: np.ndarray,
+                 basis: highspy.HighsBasis, n_rows: int) -> None:
+        self.shape = shape
+        self._pair_order, self._copy_order = np.argsort(pair_keys), np.argsort(copy_keys)
+        self.pair_keys = pair_keys[self._pair_order]  # sorted c·D + d of the pair columns
+        self.copy_keys = copy_keys[self._copy_order]  # sorted k·C + c of the paid copy columns (copy k of craftsman c)
+        self._basis, self._n_rows = basis, n_rows
+
+    @functools.cached_property
+    def _statuses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # (cached_property locks: read once)
+        n_copies = self._copy_order.size
+        column = np.fromiter(map(int, self._basis.col_status), dtype=np.int8, count=n_copies + self._pair_order.size)
+        row = np.fromiter(map(int, self._basis.row_status), dtype=np.int8, count=self._n_rows)
+        return column[n_copies:][self._pair_order], column[:n_copies][self._copy_order], row
+
+    @property
+    def pair_status(self) -> np.ndarray:
+        """int8 HighsBasisStatus of each pair column (in ``pair_keys``' order)."""
+        return self._statuses[0]
+
+    @property
+    def copy_status(self) -> np.ndarray:
+        return self._statuses[1]
+
+    @property
+    def row_status(self) -> np.ndarray:
+        """Craftsman rows, then demand rows."""
+        return self._statuses[2]
 
 
 class WarmStart:
@@ -1161,13 +1187,6 @@ class _FlowLP:
         pair_keys = np.concatenate(self.pair_c) * self.n_d + np.concatenate(self.pair_d)
         return self.copy_k * self.n_c + self.copy_rows, pair_keys
 
-    def _statuses(self) -> tuple[np.ndarray, np.ndarray]:
-        """The basis status (int8 HighsBasisStatus) of every column and row of the last run."""
-        basis = self.highs.getBasis()
-        column = np.fromiter(map(int, basis.col_status), dtype=np.int8, count=self.highs.getNumCol())
-        row = np.fromiter(map(int, basis.row_status), dtype=np.int8, count=self.bound.size)
-        return column, row
-
     def unique_optimum(self) -> bool:
         """Whether every optimum over these columns chooses the pairs the last run chose.
 
@@ -1214,12 +1233,8 @@ class _FlowLP:
 
     def final(self) -> _LastLP:
         """This LP's columns and basis, for the next solve of the round to start from."""
-        column, row = self._statuses()
         copy_keys, pair_keys = self._keys()
-        n_copies = copy_keys.size
-        copy_order, pair_order = np.argsort(copy_keys), np.argsort(pair_keys)
-        return _LastLP((self.n_c, self.n_d), pair_keys[pair_order], column[n_copies:][pair_order],
-                       copy_keys[copy_order], column[:n_copies][copy_order], row)
+        return _LastLP((self.n_c, self.n_d), pair_keys, copy_keys, self.highs.getBasis(), self.bound.size)
 
     def start_from(self, last: _LastLP) -> None:
         """Hand HiGHS the statuses ``last`` had for the columns and rows this LP shares with it (others at their
