@@ -24,8 +24,9 @@ import numpy as np
 STEP_PAUSE = 20e-6
 
 
-def idle_core() -> bool:
-    """Whether fewer threads are running on the machine right now (the caller's among them) than it has cores.
+def idle_core(steps_running: bool = False) -> bool:
+    """Whether a core is free for the steps: fewer threads run on the machine right now than it has cores, the
+    caller's among them (and, when ``steps_running``, the steps' own: then as many as it has cores).
 
     Linux's instantaneous count (``/proc/loadavg``'s fourth field); elsewhere, assumed so.
     """
@@ -34,7 +35,7 @@ def idle_core() -> bool:
             running = int(loadavg.read().split()[3].split(b"/")[0])
     except (OSError, IndexError, ValueError):
         return True
-    return running < (os.cpu_count() or 1)
+    return running - steps_running < (os.cpu_count() or 1)
 
 
 class WhileWaiting:
@@ -47,7 +48,8 @@ class WhileWaiting:
         for the step in progress when it leaves the ``with``, as it waits for any thread holding the GIL);
         exhausted, the thread ends.  It may read ``waiting.chosen``.
     when : callable, optional
-        Asked as each wait begins whether to take steps during it (default `idle_core`).
+        ``when(steps_running)``: asked as each wait begins whether to take steps during it, and before each step
+        whether to go on (default `idle_core`: a machine busy with other work stops them).
 
     Attributes
     ----------
@@ -62,7 +64,7 @@ class WhileWaiting:
     Examples
     --------
     >>> done = []
-    >>> waiting = WhileWaiting(lambda waiting: (done.append(n) for n in range(3)), when=lambda: True)
+    >>> waiting = WhileWaiting(lambda waiting: (done.append(n) for n in range(3)), when=lambda *_: True)
     >>> with waiting:
     ...     pass  # the solver's wait
     >>> waiting.finish()  # done holds the steps taken meanwhile: 0 to 3 of them
@@ -70,7 +72,8 @@ class WhileWaiting:
     True
     """
 
-    def __init__(self, work: Callable[[WhileWaiting], Iterator[object]], when: Callable[[], bool] | None = None) -> None:
+    def __init__(self, work: Callable[[WhileWaiting], Iterator[object]], when: Callable[[bool], bool] | None = None
+                 ) -> None:
         self._when = when or idle_core
         self.chosen: tuple[np.ndarray, np.ndarray] | None = None
         self._steps = work(self)
@@ -82,7 +85,7 @@ class WhileWaiting:
         self._thread.start()
 
     def __enter__(self) -> WhileWaiting:
-        if self._when():
+        if self._when(False):
             self._open.set()
         return self
 
@@ -95,6 +98,9 @@ class WhileWaiting:
                 self._open.wait()
                 if self._stopped:
                     return
+                if not self._when(True):  # busy now: no more steps in this wait
+                    self._open.clear()
+                    continue
                 next(self._steps)
                 time.sleep(STEP_PAUSE)
         except StopIteration:
@@ -130,7 +136,7 @@ class WhileWaiting:
 
 @contextmanager
 def working_aside(work: Callable[[WhileWaiting], Iterator[object]],
-                  when: Callable[[], bool] | None = None) -> Iterator[WhileWaiting]:
+                  when: Callable[[bool], bool] | None = None) -> Iterator[WhileWaiting]:
     """A `WhileWaiting` for the block, finished at its end (an error of the block wins over a step's)."""
     waiting = WhileWaiting(work, when)
     try:

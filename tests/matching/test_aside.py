@@ -42,7 +42,7 @@ def _until(condition, seconds=5.0):
 
 def test_steps_are_taken_only_while_the_caller_waits_inside_the_block():
     taken: list[int] = []
-    waiting = WhileWaiting(_counting(taken), when=lambda: True)
+    waiting = WhileWaiting(_counting(taken), when=lambda *_: True)
     try:
         time.sleep(0.03)
         assert taken == []  # before any wait
@@ -63,7 +63,7 @@ def test_steps_are_taken_only_while_the_caller_waits_inside_the_block():
 
 def test_no_steps_while_no_core_is_idle():
     taken: list[int] = []
-    waiting = WhileWaiting(_counting(taken), when=lambda: False)
+    waiting = WhileWaiting(_counting(taken), when=lambda *_: False)
     with waiting:
         time.sleep(0.03)
     waiting.finish()
@@ -81,10 +81,30 @@ def test_idle_core_reads_the_running_threads(monkeypatch, tmp_path):
         monkeypatch.setattr("builtins.open", lambda name, *a, **k: real_open(path if name == "/proc/loadavg" else name,
                                                                                 *a, **k))
 
-    loadavg(1)
+    loadavg(1)  # the caller alone: a core for the steps
     assert idle_core()
     loadavg(2)
     assert not idle_core()
+    assert idle_core(steps_running=True)  # the caller and the steps
+    loadavg(3)
+    assert not idle_core(steps_running=True)
+
+
+def test_steps_stop_within_a_wait_once_the_machine_is_busy():
+    taken: list[int] = []
+    busy = []
+    waiting = WhileWaiting(_counting(taken), when=lambda steps_running: not (steps_running and busy))
+    with waiting:
+        assert _until(lambda: len(taken) >= 5)
+        busy.append(True)
+        time.sleep(0.01)
+        stopped = len(taken)
+        time.sleep(0.03)
+        assert len(taken) == stopped
+    busy.clear()
+    with waiting:  # the next wait asks again
+        assert _until(lambda: len(taken) >= stopped + 5)
+    waiting.finish()
 
 
 def test_a_steps_error_is_raised_by_finish_and_an_error_of_the_block_wins():
@@ -92,12 +112,12 @@ def test_a_steps_error_is_raised_by_finish_and_an_error_of_the_block_wins():
         yield
         raise ValueError("step")
 
-    waiting = WhileWaiting(failing, when=lambda: True)
+    waiting = WhileWaiting(failing, when=lambda *_: True)
     with waiting:
         time.sleep(0.02)
     with pytest.raises(ValueError, match="step"):
         waiting.finish()
-    with pytest.raises(KeyError), working_aside(failing, when=lambda: True) as aside:
+    with pytest.raises(KeyError), working_aside(failing, when=lambda *_: True) as aside:
         with aside:
             time.sleep(0.02)
         raise KeyError("block")
@@ -113,7 +133,7 @@ def test_news_hands_each_choice_of_the_lp_once_and_none_once_finished():
             yield
 
     first, second = (np.array([1]), np.array([2])), (np.array([3]), np.array([4]))
-    with working_aside(work, when=lambda: True) as waiting, waiting:
+    with working_aside(work, when=lambda *_: True) as waiting, waiting:
         waiting.lp_chose(*first)
         assert _until(lambda: len(seen) == 1)
         time.sleep(0.01)
@@ -190,9 +210,9 @@ def test_the_likely_pairs_facts_are_the_facts_describe_computes_and_cover_the_al
 def test_a_round_is_the_same_whether_facts_are_described_beside_highs_or_not(monkeypatch):
     craftsmen, demands, history = synthetic_features(np.random.default_rng(5), 150, 60)
     inputs = RoundInputs(craftsmen, demands, RoundConfig(load_penalty=0.02), history=history)
-    monkeypatch.setattr(matching.aside, "idle_core", lambda: False)
+    monkeypatch.setattr(matching.aside, "idle_core", lambda *_: False)
     alone = run_round(inputs)
-    monkeypatch.setattr(matching.aside, "idle_core", lambda: True)
+    monkeypatch.setattr(matching.aside, "idle_core", lambda *_: True)
     beside = run_round(inputs)
     assert beside.result.objective == alone.result.objective
     assert [p.to_dict() for p in beside.proposals] == [p.to_dict() for p in alone.proposals]
