@@ -90,7 +90,7 @@ def test_idle_core_reads_the_running_threads(monkeypatch, tmp_path):
     assert not idle_core(steps_running=True)
 
 
-def test_steps_stop_within_a_wait_once_the_machine_is_busy():
+def test_steps_pause_within_a_wait_while_the_machine_is_busy():
     taken: list[int] = []
     busy = []
     waiting = WhileWaiting(_counting(taken), when=lambda steps_running: not (steps_running and busy))
@@ -101,8 +101,7 @@ def test_steps_stop_within_a_wait_once_the_machine_is_busy():
         stopped = len(taken)
         time.sleep(0.03)
         assert len(taken) == stopped
-    busy.clear()
-    with waiting:  # the next wait asks again
+        busy.clear()  # and go on once it is not
         assert _until(lambda: len(taken) >= stopped + 5)
     waiting.finish()
 
