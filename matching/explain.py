@@ -76,13 +76,15 @@ def warning_flags(
     far = (km > FAR_KM) & (rnd.mode_d[pd] != MODE_REMOTE)  # NaN (unknown) compares False
     cross = other_province(rnd.province_c[pc], rnd.province_d[pd])
     low = np.asarray(score) < max(LOW_SCORE, rnd.config.min_score + LOW_SCORE_MARGIN)
-    flags = []
-    for k in range(pc.size):
-        own = [code for code, hit in ((FAR, far[k]), (CROSS_PROVINCE, cross[k]), (LOW, low[k])) if hit]
-        if tier is not None and tier[k] == 0:
-            own.append(NO_REQUIRED_SKILL)
-        flags.append(own)
-    return flags
+    # each pair's hits as bits (far 1, cross 2, low 4, no required skill 8) → its codes, in that order
+    hits = far.astype(np.int64) | cross.astype(np.int64) << 1 | low.astype(np.int64) << 2
+    if tier is not None:
+        hits |= (np.asarray(tier) == 0).astype(np.int64) << 3
+    return [list(_FLAG_SETS[bits]) for bits in hits.tolist()]
+
+
+_FLAG_SETS = [tuple(code for n, code in enumerate((FAR, CROSS_PROVINCE, LOW, NO_REQUIRED_SKILL)) if bits >> n & 1)
+              for bits in range(16)]
 
 
 def _rows(matrix):
@@ -126,47 +128,64 @@ def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]
     >>> sorted(pair_facts(prepare(c, d, RoundConfig()), np.array([0]), np.array([1]))[0])[:3]
     ['availability', 'can_onsite', 'can_remote']
     """
-    pc, pd = np.asarray(pc, dtype=np.int64), np.asarray(pd, dtype=np.int64)
-    ids = rnd.craftsmen.ids
-    # per pair, Python numbers read once from each array (numpy scalars cost ~10x a list item)
-    kms = great_circle_km(rnd, pc, pd).tolist()
-    coverages = availability_coverage(rnd, pc, pd).tolist()
-    continuities = sparse_lookup(rnd.continuity, pc, rnd.enterprise_d[pd]).tolist()
-    tracks = _component(rnd, "track_record", pc, pd).tolist()  # the component's own value, not a second formula
-    services = _services_by_craftsman(rnd)
-    craftsman_of, demand_of = _craftsman_facts(rnd), _demand_facts(rnd)
-    facts = []
-    for i, j, km, coverage, continuity, track in zip(pc.tolist(), pd.tolist(), kms, coverages, continuities, tracks,
-                                                     strict=True):
-        held, by_family, held_industries, can_onsite, can_remote, rank = craftsman_of(i)
-        required, families, named_industries, mode, target = demand_of(j)
-        skills, family_skills, missing = [], [], []
-        for column, importance, family in required:
-            if column in held:
-                skills.append({"column": column, "level": held[column], "importance": importance})
-            elif family in by_family:
-                level, via = by_family[family]
-                family_skills.append({"column": column, "via": via, "level": level})
-            else:
-                missing.append(column)
-        facts.append(
-            {
-                "skills": skills,
-                "family_skills": family_skills,
-                "missing": missing,
-                "industries": sorted(held_industries & named_industries),
-                "distance_km": None if math.isnan(km) else round(km, 1),
-                "mode": mode,
-                "can_onsite": can_onsite,
-                "can_remote": can_remote,
-                "honour_rank": rank,
-                "honour_target": target,
-                "availability": round(coverage, 3),
-                "continuity": round(continuity, 3),
-                "track_record": _track_facts(services.get(ids[i], []), families, track),
-            }
-        )
-    return facts
+    return PairFacts(rnd)(pc, pd)
+
+
+class PairFacts:
+    """`pair_facts` of one prepared round for pairs handed in batches: each craftsman's and demand's rows are read
+    once for all of them (a batch of a few pairs costs what its pairs do, not a pass over the pools).
+
+    Not thread-safe: one reader per thread.
+    """
+
+    def __init__(self, rnd: PreparedRound) -> None:
+        self.rnd = rnd
+        self._services = _services_by_craftsman(rnd)
+        self._craftsman_of, self._demand_of = _craftsman_facts(rnd), _demand_facts(rnd)
+
+    def __call__(self, pc: np.ndarray, pd: np.ndarray) -> list[dict]:
+        """`pair_facts` of the pairs (pc[k], pd[k])."""
+        rnd = self.rnd
+        pc, pd = np.asarray(pc, dtype=np.int64), np.asarray(pd, dtype=np.int64)
+        ids = rnd.craftsmen.ids
+        # per pair, Python numbers read once from each array (numpy scalars cost ~10x a list item)
+        kms = great_circle_km(rnd, pc, pd).tolist()
+        coverages = availability_coverage(rnd, pc, pd).tolist()
+        continuities = sparse_lookup(rnd.continuity, pc, rnd.enterprise_d[pd]).tolist()
+        tracks = _component(rnd, "track_record", pc, pd).tolist()  # the component's own value, not a second formula
+        services, craftsman_of, demand_of = self._services, self._craftsman_of, self._demand_of
+        facts = []
+        for i, j, km, coverage, continuity, track in zip(pc.tolist(), pd.tolist(), kms, coverages, continuities, tracks,
+                                                         strict=True):
+            held, by_family, held_industries, can_onsite, can_remote, rank = craftsman_of(i)
+            required, families, named_industries, mode, target = demand_of(j)
+            skills, family_skills, missing = [], [], []
+            for column, importance, family in required:
+                if column in held:
+                    skills.append({"column": column, "level": held[column], "importance": importance})
+                elif family in by_family:
+                    level, via = by_family[family]
+                    family_skills.append({"column": column, "via": via, "level": level})
+                else:
+                    missing.append(column)
+            facts.append(
+                {
+                    "skills": skills,
+                    "family_skills": family_skills,
+                    "missing": missing,
+                    "industries": sorted(held_industries & named_industries),
+                    "distance_km": None if math.isnan(km) else round(km, 1),
+                    "mode": mode,
+                    "can_onsite": can_onsite,
+                    "can_remote": can_remote,
+                    "honour_rank": rank,
+                    "honour_target": target,
+                    "availability": round(coverage, 3),
+                    "continuity": round(continuity, 3),
+                    "track_record": _track_facts(services.get(ids[i], []), families, track),
+                }
+            )
+        return facts
 
 
 def _craftsman_facts(rnd: PreparedRound):
@@ -293,6 +312,17 @@ def losing_reasons(
     return reasons
 
 
+_COMPONENT_NAMES = frozenset(COMPONENTS)
+
+
 def _gaps(mine: Mapping[str, float], theirs: Mapping[str, float]) -> list[tuple[str, float]]:
-    gaps = [(name, float(theirs.get(name, 0.0)) - float(mine.get(name, 0.0))) for name in theirs if name in COMPONENTS]
-    return sorted(((n, g) for n, g in gaps if g > NOTABLE_GAP), key=lambda item: -item[1])
+    """The components where ``theirs`` leads ``mine`` by more than `NOTABLE_GAP`, largest lead first (ties: in
+    ``theirs``' order)."""
+    gaps = []
+    for name, value in theirs.items():
+        if name in _COMPONENT_NAMES:
+            gap = float(value) - float(mine.get(name, 0.0))
+            if gap > NOTABLE_GAP:
+                gaps.append((name, gap))
+    gaps.sort(key=lambda item: -item[1])
+    return gaps

@@ -8,7 +8,8 @@ only loads the inputs, calls it, stores the proposals and audits.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,15 +18,16 @@ import numpy as np
 # starts light): loaded with the round's entry, scipy.sparse.csgraph and the scipy.linalg it pulls in (~0.1 s CPU)
 # weigh on a worker's start instead of its first round.
 import matching.relevant_fill  # noqa: F401
+from matching.aside import WhileWaiting, working_aside
 from matching.config import RoundConfig
-from matching.explain import OVERLOADED, losing_reasons, pair_facts, warning_flags
+from matching.explain import OVERLOADED, PairFacts, losing_reasons, pair_facts, warning_flags
 from matching.features import CraftsmanFeatures, DemandFeatures, History, TrackRecord
 from matching.kernels import component_values, relevance_tiers, weighted
 from matching.pipeline import ScoredRound, build_problem, score_round
 from matching.prepared import PreparedRound, scoring_key, with_exclusions
 from matching.problem import Problem
 from matching.result import OPTIMAL, Result
-from matching.solve import solve
+from matching.solve import TOP_K_BY_ARGMAX, solve, top_k_by_argmax
 
 Pair = tuple[str, str]
 
@@ -173,7 +175,9 @@ def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOut
                             exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles,
                             role_locks=inputs.role_locks, scored=scored)
     built = time.perf_counter()
-    result = solve(problem, warm=scored.warm)
+    likely = None if scored.total is None else working_aside(lambda waiting: _likely_facts(waiting, rnd, scored, problem))
+    with likely or nullcontext() as aside:
+        result = solve(problem, warm=scored.warm, aside=aside)
     solved = time.perf_counter()
     proposals = describe(rnd, result, inputs.committed, facts_memo=scored.facts) if result.status == OPTIMAL else []
     timings = {"score": built - started, "solve": solved - built, "explain": time.perf_counter() - solved}
@@ -217,8 +221,8 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     tier = np.array([r[4].tier if r[4] is not None and r[4].tier is not None else -1 for r in rows])
     flags = warning_flags(rnd, pc, pd, score, np.where(tier == -1, 1, tier))
     facts = pair_facts(rnd, pc, pd) if facts_memo is None else _remembered_facts(rnd, pc, pd, facts_memo)
-    relevance = relevance_tiers(rnd, pc, pd)
-    capacity = rnd.craftsmen.capacity
+    relevance = relevance_tiers(rnd, pc, pd).tolist()
+    capacity = rnd.craftsmen.capacity[pc].tolist()  # each row's craftsman's; Python ints read once
     breakdowns = []
     listed = {name: contributions[name].tolist() for name in names}  # Python floats once, not per pair
     tiers = tier.tolist()
@@ -234,7 +238,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
         breakdowns.append(breakdown)
         if assignment is not None:
             load = result.loads.get(assignment.craftsman, 0) + int(committed.get(assignment.craftsman, 0))
-            if load > max(1, int(capacity[pc[k]])):
+            if load > max(1, capacity[k]):
                 flags[k].append(OVERLOADED)
     weakest: dict[str, int] = {}  # per demand, the assigned pair an alternate would replace
     for k, (_, demand, s, rank, _) in enumerate(rows):
@@ -250,12 +254,12 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
                 "lost_to": None if winner is None else rows[winner][0],
                 "lost": losing_reasons(
                     rnd.config,
-                    {"score": s, "tier": int(relevance[k]), "breakdown": breakdowns[k]},
+                    {"score": s, "tier": relevance[k], "breakdown": breakdowns[k]},
                     None
                     if winner is None
-                    else {"score": rows[winner][2], "tier": int(relevance[winner]), "breakdown": breakdowns[winner]},
+                    else {"score": rows[winner][2], "tier": relevance[winner], "breakdown": breakdowns[winner]},
                     load=result.loads.get(craftsman, 0),
-                    capacity=int(capacity[pc[k]]),
+                    capacity=capacity[k],
                 ),
             }
         out.append(
@@ -276,6 +280,48 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
 
 # A re-solve proposes mostly the pairs of the last one; more remembered facts than this start afresh.
 FACTS_REMEMBERED = 200_000
+
+
+# `_likely_facts` steps: rows of the (D, C) scores ranked at a time, pairs described at a time (each ~0.3-0.5 ms)
+LIKELY_ROWS = 16
+LIKELY_BATCH = 48
+
+
+def _likely_facts(waiting: WhileWaiting, rnd: PreparedRound, scored: ScoredRound, problem: Problem) -> Iterator[None]:
+    """Steps that describe, into ``scored.facts``, the pairs the review of a dense round will most likely show,
+    while the solver waits in HiGHS: each demand's best ``alternates_k`` + its slots allowed craftsmen by score (its
+    alternates are among them; not when a solve of the round has described its pairs already), then the pairs the
+    last LP run chose.  Guesses only: `describe` takes the facts it finds (a pair's facts do not depend on who
+    computed them) and computes the rest."""
+    memo, reader = scored.facts, PairFacts(rnd)
+    n_d = rnd.shape[1]
+    total, allowed = scored.total.T, scored.allowed.T  # (D, C), demand-major as scored
+    per_demand = min(problem.alternates_k + int(problem.slots.max(initial=0)), total.shape[1], TOP_K_BY_ARGMAX)
+
+    def describe_new(pc: np.ndarray, pd: np.ndarray) -> Iterator[None]:
+        keys = pc * n_d + pd
+        new = np.flatnonzero([key not in memo for key in keys.tolist()])
+        if len(memo) + new.size > FACTS_REMEMBERED:  # `describe` decides what to forget
+            return
+        for start in range(0, new.size, LIKELY_BATCH):
+            batch = new[start : start + LIKELY_BATCH]
+            memo.update(zip(keys[batch].tolist(), reader(pc[batch], pd[batch]), strict=True))
+            yield
+
+    if per_demand > 0 and not memo:  # a re-solve's alternates are mostly the last solve's, their facts remembered
+        for start in range(0, n_d, LIKELY_ROWS):
+            rows = slice(start, min(start + LIKELY_ROWS, n_d))
+            ranked = np.where(allowed[rows], total[rows], -np.inf)
+            top = top_k_by_argmax(ranked, per_demand)
+            wanted = np.isfinite(np.take_along_axis(ranked, top, axis=1))
+            wanted &= np.arange(per_demand) < problem.alternates_k + problem.slots[rows, None]
+            yield
+            yield from describe_new(top[wanted], np.repeat(np.arange(rows.start, rows.stop), per_demand)[wanted.ravel()])
+    described = None
+    while (chosen := waiting.news(described)) is not None:  # the LP's latest choice, each time it changes
+        described = chosen
+        yield  # the news comes between two runs: describe while the next one runs
+        yield from describe_new(*chosen)
 
 
 def _remembered_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, memo: dict[int, dict]) -> list[dict]:

@@ -17,7 +17,9 @@ Two exact routes; ``method="auto"`` takes the first for small dense rounds only:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import itertools
 import os
 import sys
@@ -39,6 +41,7 @@ from matching.threads import for_row_chunks, map_row_chunks
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
+    from matching.aside import WhileWaiting
     from matching.relevant_fill import PhaseOne, Pricer
 
 METHODS = ("auto", "assignment", "flow")
@@ -82,6 +85,7 @@ FACE_TOLERANCE = 1e-7
 # well above HiGHS's feasibility tolerances (1e-9), so that no vertex a cold solve may stop at counts as worse.
 TIE_TOLERANCE = 1e-7
 _BANNER_LOCK = threading.Lock()
+_NOTHING_ASIDE = contextlib.nullcontext()
 _banner_shown = False
 
 
@@ -114,7 +118,8 @@ def new_highs() -> highspy.Highs:
     return highs
 
 
-def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = None) -> Result:
+def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = None,
+          aside: WhileWaiting | None = None) -> Result:
     """Solve `problem` exactly.
 
     Parameters
@@ -130,6 +135,10 @@ def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = No
         and leaves its own for the next solve.  Only the path changes: the loop still prices every
         candidate before it stops, and an optimum that ties with another one is set aside for a
         solve from nothing, so the result is the one without ``warm``.
+    aside : WhileWaiting, optional
+        Opened around every HiGHS run (which releases the GIL), so that its work uses the second core
+        then and only then; told the pairs each flow LP run chose (``lp_chose``).  The result is the
+        same without it.
 
     Returns
     -------
@@ -160,7 +169,7 @@ def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = No
         raise ValueError('method "assignment" needs dense scores')
     clock = _Clock()
     instance = _Instance(problem)
-    instance.warm = warm
+    instance.warm, instance.aside = warm, aside
     if warm is not None:  # read once: another solve of the round may replace them meanwhile
         instance.last_lp, instance.last_edges = warm.last, warm.edges
     conflicts = instance.lock_conflicts()
@@ -199,16 +208,41 @@ _LOWER, _BASIC, _UPPER = (int(highspy.HighsBasisStatus.kLower), int(highspy.High
                           int(highspy.HighsBasisStatus.kUpper))
 
 
-@dataclass(frozen=True)
 class _LastLP:
-    """The final flow LP of a solve: its columns by key and the simplex status of each column and row."""
+    """The final flow LP of a solve: its columns by key and the simplex status of each column and row.
 
-    shape: tuple[int, int]
-    pair_keys: np.ndarray  # sorted c·D + d of the pair columns
-    pair_status: np.ndarray  # int8 HighsBasisStatus of each
-    copy_keys: np.ndarray  # sorted k·C + c of the paid copy columns (copy k of craftsman c)
-    copy_status: np.ndarray
-    row_status: np.ndarray  # craftsman rows, then demand rows
+    The statuses are read out of the kept copy of HiGHS's basis when a solve starts from them: ~32k pybind enums
+    turned into ints (~15-25 ms) that a first solve would otherwise pay for a re-solve that may never come.
+    """
+
+    def __init__(self, shape: tuple[int, int], pair_keys: np.ndarray, copy_keys: np.ndarray,
+                 basis: highspy.HighsBasis, n_rows: int) -> None:
+        self.shape = shape
+        self._pair_order, self._copy_order = np.argsort(pair_keys), np.argsort(copy_keys)
+        self.pair_keys = pair_keys[self._pair_order]  # sorted c·D + d of the pair columns
+        self.copy_keys = copy_keys[self._copy_order]  # sorted k·C + c of the paid copy columns (copy k of craftsman c)
+        self._basis, self._n_rows = basis, n_rows
+
+    @functools.cached_property
+    def _statuses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # (cached_property locks: read once)
+        n_copies = self._copy_order.size
+        column = np.fromiter(map(int, self._basis.col_status), dtype=np.int8, count=n_copies + self._pair_order.size)
+        row = np.fromiter(map(int, self._basis.row_status), dtype=np.int8, count=self._n_rows)
+        return column[n_copies:][self._pair_order], column[:n_copies][self._copy_order], row
+
+    @property
+    def pair_status(self) -> np.ndarray:
+        """int8 HighsBasisStatus of each pair column (in ``pair_keys``' order)."""
+        return self._statuses[0]
+
+    @property
+    def copy_status(self) -> np.ndarray:
+        return self._statuses[1]
+
+    @property
+    def row_status(self) -> np.ndarray:
+        """Craftsman rows, then demand rows."""
+        return self._statuses[2]
 
 
 class WarmStart:
@@ -263,6 +297,7 @@ class _Instance:
         self.room = np.maximum(problem.capacity - self.locked_load, 0)
         self.open_slots = np.maximum(problem.slots - self.locked_team, 0)
         self.warm: WarmStart | None = None  # set by `solve`
+        self.aside: WhileWaiting | None = None  # set by `solve`
         self.use_warm = True  # false once a warm start met a tie: start from nothing, but still leave a warm start
         self.last_lp: _LastLP | None = None  # `warm`'s, as the solve began
         self.last_edges: tuple[tuple[int, int], np.ndarray] | None = None
@@ -639,13 +674,13 @@ def _top_k_per_row(matrix: np.ndarray, k: int) -> np.ndarray:
     picked = np.empty((matrix.shape[0], k), dtype=np.int64)
 
     def top(rows: slice) -> None:
-        picked[rows] = _top_k_by_argmax(matrix[rows], k)
+        picked[rows] = top_k_by_argmax(matrix[rows], k)
 
     for_row_chunks(matrix.shape[0], n, top)
     return picked
 
 
-def _top_k_by_argmax(matrix: np.ndarray, k: int) -> np.ndarray:
+def top_k_by_argmax(matrix: np.ndarray, k: int) -> np.ndarray:
     """`_top_k_per_row` by k row-wise argmax passes, each best one set to −inf until the end."""
     rows = np.arange(matrix.shape[0])
     picked = np.empty((matrix.shape[0], k), dtype=np.int64)
@@ -938,7 +973,8 @@ class _Teams:
                     np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf), row_upper,
                 )
                 highs.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), cost)
-            highs.run()
+            with self.instance.aside or _NOTHING_ASIDE:
+                highs.run()
             if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
                 return None, None, "the locked pairs cannot all take a role of their team"
         x = np.asarray(highs.getSolution().col_value)[:n_x] > 0.5
@@ -1114,6 +1150,7 @@ class _FlowLP:
         self.x = np.zeros(0)
         self.duals = (np.zeros(n_c), np.zeros(n_d))
         self.highs = self._start_highs()
+        self.aside = instance.aside
 
     def _start_highs(self) -> highspy.Highs:
         highs = new_highs()
@@ -1149,13 +1186,6 @@ class _FlowLP:
         """Each copy column's key k·C + c and each pair column's c·D + d, in column order."""
         pair_keys = np.concatenate(self.pair_c) * self.n_d + np.concatenate(self.pair_d)
         return self.copy_k * self.n_c + self.copy_rows, pair_keys
-
-    def _statuses(self) -> tuple[np.ndarray, np.ndarray]:
-        """The basis status (int8 HighsBasisStatus) of every column and row of the last run."""
-        basis = self.highs.getBasis()
-        column = np.fromiter(map(int, basis.col_status), dtype=np.int8, count=self.highs.getNumCol())
-        row = np.fromiter(map(int, basis.row_status), dtype=np.int8, count=self.bound.size)
-        return column, row
 
     def unique_optimum(self) -> bool:
         """Whether every optimum over these columns chooses the pairs the last run chose.
@@ -1203,12 +1233,8 @@ class _FlowLP:
 
     def final(self) -> _LastLP:
         """This LP's columns and basis, for the next solve of the round to start from."""
-        column, row = self._statuses()
         copy_keys, pair_keys = self._keys()
-        n_copies = copy_keys.size
-        copy_order, pair_order = np.argsort(copy_keys), np.argsort(pair_keys)
-        return _LastLP((self.n_c, self.n_d), pair_keys[pair_order], column[n_copies:][pair_order],
-                       copy_keys[copy_order], column[:n_copies][copy_order], row)
+        return _LastLP((self.n_c, self.n_d), pair_keys, copy_keys, self.highs.getBasis(), self.bound.size)
 
     def start_from(self, last: _LastLP) -> None:
         """Hand HiGHS the statuses ``last`` had for the columns and rows this LP shares with it (others at their
@@ -1246,7 +1272,8 @@ class _FlowLP:
         """Solve; returns the craftsman and demand row duals (≤ 0 on ≤ rows), in profit units."""
         if self.x.size == 0 and self.highs.getNumCol() < PRESOLVE_MIN_COLUMNS:  # the cold first round
             self.highs.setOptionValue("presolve", "off")
-        self.highs.run()
+        with self.aside or _NOTHING_ASIDE:
+            self.highs.run()
         status = self.highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
             raise RuntimeError(f"flow LP failed: {self.highs.modelStatusToString(status)}")
@@ -1254,6 +1281,9 @@ class _FlowLP:
         self.x = np.asarray(solution.col_value)
         dual = np.asarray(solution.row_dual) * self.unit
         self.duals = (dual[: self.n_c], dual[self.n_c :])
+        if self.aside is not None:
+            picked = self.x[self.copy_rows.size :] > 0.5
+            self.aside.lp_chose(np.concatenate(self.pair_c)[picked], np.concatenate(self.pair_d)[picked])
         return self.duals
 
     def chosen_pairs(self) -> tuple[np.ndarray, np.ndarray]:

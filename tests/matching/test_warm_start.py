@@ -68,3 +68,32 @@ def test_re_solves_started_from_the_last_flow_lp_find_the_cold_optimum(seed, spa
         for changed in (again, cut):
             _same_outcome(solve(changed, method="flow", warm=kept), solve(changed, method="flow"))
     assert started.call_count >= (2 if len(assigned) > 2 else 0)
+
+
+def test_the_last_lps_statuses_are_read_from_the_kept_basis_only_when_a_solve_starts_from_them():
+    """A first solve keeps HiGHS's basis as it is (~32k enums on a province round, ~20 ms to read); the re-solve
+    that starts from it reads each column's and row's status the LP ended with."""
+    problem = random_problem(7, 60, 25, density=0.7, min_score=0.1, load_penalty=0.05)
+    kept, columns = solve_module.WarmStart(), []
+    real_final = solve_module._FlowLP.final
+
+    def final(flow):  # each column's key and status in the LP's own order, as HiGHS ended
+        columns.append((*flow._keys(), [int(s) for s in flow.highs.getBasis().col_status],
+                        [int(s) for s in flow.highs.getBasis().row_status]))
+        return real_final(flow)
+
+    with mock.patch.object(solve_module._FlowLP, "final", final):
+        first = solve(problem, method="flow", warm=kept)
+    last = kept.last
+    assert "_statuses" not in vars(last)  # not read yet
+    copy_keys, pair_keys, column, row = columns[-1]
+    again = replace(problem, locked=sorted(first.pairs)[:1])
+    with mock.patch.object(solve_module._FlowLP, "start_from", autospec=True,
+                           side_effect=solve_module._FlowLP.start_from) as started:
+        _same_outcome(solve(again, method="flow", warm=kept), solve(again, method="flow"))
+    assert started.call_args.args[1] is last and "_statuses" in vars(last)
+    assert dict(zip(last.pair_keys.tolist(), last.pair_status.tolist(), strict=True)) \
+        == dict(zip(pair_keys.tolist(), column[copy_keys.size:], strict=True))
+    assert dict(zip(last.copy_keys.tolist(), last.copy_status.tolist(), strict=True)) \
+        == dict(zip(copy_keys.tolist(), column[:copy_keys.size], strict=True))
+    assert last.pair_keys.tolist() == sorted(pair_keys.tolist()) and last.row_status.tolist() == row
