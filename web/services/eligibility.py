@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections import defaultdict
@@ -266,28 +267,36 @@ def _json_string(column: Any) -> Any:
     return sa.cast(sa.func.to_json(sa.func.coalesce(text, sa.literal_column("'None'"))), sa.Text)
 
 
-def _sorted_items(table_column: Any, *values: Any) -> Any:
-    """The demand's rows of a linked table as the items of ``sorted()`` of their values in JSON (a pair as "[a, b]",
-    a single value as itself, joined by ", "); NULL when it has none."""
-    item = values[0] if len(values) == 1 \
-        else sa.func.concat(sa.literal_column("'['"), _listed(*values), sa.literal_column("']'"))
-    return (sa.select(sa.func.string_agg(sa.cast(item, sa.Text), aggregate_order_by(sa.literal_column("', '"),
-                                                                                     *values)))
-            .where(table_column == Demand.id).scalar_subquery())
+def _sorted_items(demands_in, demand_column: Any, *values: Any) -> Any:
+    """Per demand that ``demands_in`` picks and that has rows in the linked table: (demand_id, listed), its rows as
+    the items of ``sorted()`` of their values in JSON (a pair as "[a, b]", a single value as itself, joined by ", ").
+    Grouped once and joined, rather than a subquery per demand (whose cost estimate may set off the JIT compiler)."""
+    texts = [sa.cast(value, sa.Text) for value in values]
+    item = texts[0] if len(texts) == 1 else functools.reduce(
+        lambda joined, text: joined + sa.literal_column("', '", sa.Text) + text, texts[1:],
+        sa.literal_column("'['", sa.Text) + texts[0]) + sa.literal_column("']'", sa.Text)
+    items = sa.func.string_agg(item, aggregate_order_by(sa.literal_column("', '"), *values))
+    return (sa.select(demand_column.label("demand_id"), items.label("listed")).where(demands_in(demand_column))
+            .group_by(demand_column).subquery())
 
 
 def _hashed_by_server(demands_in) -> sa.Select:
     """(demand id, revision, fingerprint) as :func:`_read_fingerprints` hashes them elsewhere: md5 of the same JSON
     text ``[[values], [skills], [industries]]`` (``, [roles]`` before the last bracket when it has roles), all read
     in one statement (its snapshot: the revision cannot be newer than what it is read with)."""
-    roles = _sorted_items(DemandRole.demand_id, DemandRole.skill_id, DemandRole.count)  # NULL: none, and so "" below
-    text = sa.func.concat(
+    skills = _sorted_items(demands_in, DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance)
+    industries = _sorted_items(demands_in, demand_industry.c.demand_id, demand_industry.c.industry_id)
+    roles = _sorted_items(demands_in, DemandRole.demand_id, DemandRole.skill_id, DemandRole.count)
+    text = sa.func.concat(  # concat() takes a NULL (no rows) as ""; "||" makes the roles' part NULL then
         sa.literal_column("'[['"), _listed(*map(_json_string, _FINGERPRINTED)), sa.literal_column("'], ['"),
-        _sorted_items(DemandSkill.demand_id, DemandSkill.skill_id, DemandSkill.importance),
-        sa.literal_column("'], ['"), _sorted_items(demand_industry.c.demand_id, demand_industry.c.industry_id),
-        sa.literal_column("']'"), sa.literal_column("', ['", sa.Text) + roles + sa.literal_column("']'", sa.Text),
+        skills.c.listed, sa.literal_column("'], ['"), industries.c.listed, sa.literal_column("']'"),
+        sa.literal_column("', ['", sa.Text) + roles.c.listed + sa.literal_column("']'", sa.Text),
         sa.literal_column("']'"))
-    return sa.select(Demand.id, Demand.revision, sa.func.md5(text)).where(demands_in(Demand.id))
+    return (sa.select(Demand.id, Demand.revision, sa.func.md5(text))
+            .outerjoin(skills, skills.c.demand_id == Demand.id)
+            .outerjoin(industries, industries.c.demand_id == Demand.id)
+            .outerjoin(roles, roles.c.demand_id == Demand.id)
+            .where(demands_in(Demand.id)))
 
 
 def edited_demands(session: Session, rnd: MatchingRound, demand_ids: Iterable[int],
