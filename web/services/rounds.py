@@ -373,20 +373,26 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     timings.update(outcome.timings)
 
     mark = time.perf_counter()
+    solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
+                                                  kept=kept)
     if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
         serialising = None  # the features stay as stored: not written again
-    else:  # serialised (~50 ms) on another thread while the server checks the proposals' foreign keys, if copied
-        serialising = _Deferred(lambda: features.serialise_features(features.snapshot_features(
-            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles)))
+    else:  # serialised and the whole snapshot digested (~60 ms) on another thread while the server checks the
+        # proposals' foreign keys, if copied
+        serialising = _Deferred(lambda: _serialised_and_digested(features.snapshot_features(
+            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles),
+            solve_inputs))
     if result.status == OPTIMAL:
         _store_result(session, rnd, outcome.proposals, saving,
                       role_skills={column: skill_id for _, column, _, skill_id in roles},
                       while_checked=serialising.start if serialising else None)
-    texts = features.stored_feature_texts(rnd.features) if serialising is None \
-        else _store_features(session, rnd, serialising.result(), now=now)
-    rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
-                                                      kept=kept)
-    rnd.snapshot_digest = features.snapshot_digest(texts, rnd.solve_inputs)
+    if serialising is None:
+        snapshot_digest = features.snapshot_digest(features.stored_feature_texts(rnd.features), solve_inputs)
+    else:
+        serialised, snapshot_digest = serialising.result()
+        _store_features(session, rnd, serialised, now=now)
+    rnd.solve_inputs = solve_inputs
+    rnd.snapshot_digest = snapshot_digest
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
@@ -508,17 +514,24 @@ class _Deferred:
         return self._work() if self._future is None else self._future.result()
 
 
-def _store_features(session: Session, rnd: MatchingRound, values: dict[str, Any] | features.SerialisedFeatures,
-                    *, now: dt.datetime) -> dict[str, str]:
+def _serialised_and_digested(values: dict[str, Any], solve_inputs: dict[str, Any]
+                             ) -> tuple[features.SerialisedFeatures, str]:
+    """A features part serialised, and the digest of the snapshot it makes with these solve inputs (no database
+    work)."""
+    serialised = features.serialise_features(values)
+    return serialised, features.snapshot_digest(serialised.texts, solve_inputs)
+
+
+def _store_features(session: Session, rnd: MatchingRound, values: features.SerialisedFeatures,
+                    *, now: dt.datetime) -> None:
     """Point the round at these features (stored unless another round or solve stored the same already), drop
-    its earlier ones if no round uses them any more; the canonical texts of their keys."""
+    its earlier ones if no round uses them any more."""
     earlier = rnd.features_digest
-    features_digest, texts = features.store_features(session, values, now=now)
+    features_digest, _ = features.store_features(session, values, now=now)
     rnd.features = session.get(RoundFeatures, features_digest)
     if earlier is not None and earlier != features_digest:
         session.flush()
         features.drop_unused_features(session, earlier)
-    return texts
 
 
 # The last rounds this process scored (``matching.pipeline.ScoredRound``, ~100 MB at 5,000 × 2,000): a re-solve
