@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -151,6 +151,16 @@ class Fingerprints(dict[int, str]):
     def __init__(self) -> None:
         super().__init__()
         self.revisions: dict[int, int] = {}
+
+    def only(self, demand_ids: Iterable[int]) -> Fingerprints:
+        """These demands' fingerprints and revisions."""
+        kept = Fingerprints()
+        for demand_id in demand_ids:
+            if demand_id in self:
+                kept[demand_id] = self[demand_id]
+                if demand_id in self.revisions:
+                    kept.revisions[demand_id] = self.revisions[demand_id]
+        return kept
 
 
 def demand_fingerprints(session: Session, demand_ids: Iterable[int], *, round_id: int | None = None) -> Fingerprints:
@@ -359,12 +369,16 @@ class PoolState:
     fingerprints: dict[int, str]  # demand_fingerprints of the demands still open
 
     @classmethod
-    def read(cls, session: Session, rnd: MatchingRound, today: dt.date, demand_ids: Iterable[int]) -> PoolState:
+    def read(cls, session: Session, rnd: MatchingRound, today: dt.date, demand_ids: Iterable[int],
+             fingerprints: Callable[[], Fingerprints] | None = None) -> PoolState:
+        """``fingerprints``: gives :func:`demand_fingerprints` of these demands (or more of the round's) as read
+        meanwhile elsewhere (on another connection)."""
         closed = closed_demands(session, rnd)
-        return cls(inactive=inactive_craftsmen(session, rnd, today), booked=booked_elsewhere(session, rnd),
-                   closed=closed,
-                   fingerprints=demand_fingerprints(session, [d for d in demand_ids if d not in closed],
-                                                    round_id=rnd.id))
+        inactive, booked = inactive_craftsmen(session, rnd, today), booked_elsewhere(session, rnd)
+        still_open = [d for d in demand_ids if d not in closed]
+        return cls(inactive=inactive, booked=booked, closed=closed,
+                   fingerprints=demand_fingerprints(session, still_open, round_id=rnd.id) if fingerprints is None
+                   else fingerprints().only(still_open))
 
 
 class FlaggedPair(NamedTuple):

@@ -301,7 +301,11 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     # the craftsmen, when they must be read, are read meanwhile on a second connection if that sees the same
     craftsmen_aside = _read_aside(session, lambda own: features.load_craftsmen(own, round_id, today=today)) \
         if not snapshot or joined else None
-    pools = eligibility.PoolState.read(session, rnd, today, slots)  # read once, shared with the repair's check
+    # a first solve has every demand hashed (by the server, ~25 ms): on a third connection too, if it sees the same
+    fingerprints_aside = _read_aside(session, lambda own: eligibility.demand_fingerprints(
+        own, slots, round_id=round_id)) if not snapshot else None
+    pools = eligibility.PoolState.read(  # read once, shared with the repair's check
+        session, rnd, today, slots, fingerprints=fingerprints_aside.result if fingerprints_aside else None)
     affected = {(change.kind, change.id) for change in eligibility.changes_since_solve(session, rnd, today, pools)} \
         if keep_unaffected and rnd.status == "solved" else None
     inactive, booked, closed = pools.inactive, pools.booked, pools.closed
