@@ -366,19 +366,26 @@ class PoolState:
     inactive: dict[int, str]  # inactive_craftsmen
     booked: dict[int, int]  # booked_elsewhere
     closed: dict[int, tuple[str, str]]  # closed_demands
-    fingerprints: dict[int, str]  # demand_fingerprints of the demands still open
+    read_fingerprints: Callable[[], dict[int, str]]  # gives ``fingerprints`` (maybe still read on another connection)
+
+    @functools.cached_property
+    def fingerprints(self) -> dict[int, str]:
+        """demand_fingerprints of the demands still open."""
+        return self.read_fingerprints()
 
     @classmethod
     def read(cls, session: Session, rnd: MatchingRound, today: dt.date, demand_ids: Iterable[int],
              fingerprints: Callable[[], Fingerprints] | None = None) -> PoolState:
         """``fingerprints``: gives :func:`demand_fingerprints` of these demands (or more of the round's) as read
-        meanwhile elsewhere (on another connection)."""
+        meanwhile elsewhere (on another connection), asked for only when the state's fingerprints are."""
         closed = closed_demands(session, rnd)
         inactive, booked = inactive_craftsmen(session, rnd, today), booked_elsewhere(session, rnd)
         still_open = [d for d in demand_ids if d not in closed]
+        if fingerprints is None:
+            found = demand_fingerprints(session, still_open, round_id=rnd.id)
+            return cls(inactive=inactive, booked=booked, closed=closed, read_fingerprints=lambda: found)
         return cls(inactive=inactive, booked=booked, closed=closed,
-                   fingerprints=demand_fingerprints(session, still_open, round_id=rnd.id) if fingerprints is None
-                   else fingerprints().only(still_open))
+                   read_fingerprints=lambda: fingerprints().only(still_open))
 
 
 class FlaggedPair(NamedTuple):

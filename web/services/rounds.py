@@ -316,9 +316,9 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     skill_parent = features.skill_parent_from_snapshot(snapshot) if snapshot else None
     if skill_parent is None:
         skill_parent = features.load_skill_parent(session)
-    fingerprints = pools.fingerprints  # checked now, stored after the solve
+    # the fingerprints are checked now and stored after the solve (a first solve's maybe read meanwhile aside)
     stored_features = None  # the snapshot's craftsmen and demands, while the stored features may be kept as they are
-    if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
+    if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, pools.fingerprints):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(snapshot)
         track_record = features.track_record_from_snapshot(snapshot)
         roles = features.roles_from_snapshot(snapshot)
@@ -363,7 +363,7 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     solving = _in_background(lambda: run_round(inputs, reuse=reuse))
 
     def prepare_save() -> _SaveInputs:
-        return _prepare_save(session, rnd, [int(d) for d in demands.ids], fingerprints)
+        return _prepare_save(session, rnd, [int(d) for d in demands.ids], pools.fingerprints)
 
     try:  # the matching's error first, as when the save's preparation ran after it
         with session.begin_nested() as fingerprinting:  # the fingerprints stored meanwhile stay if the solve is optimal
