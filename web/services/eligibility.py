@@ -212,8 +212,11 @@ def _fingerprints(session: Session, demand_ids: Iterable[int], round_id: int | N
 
 
 def hashes_on_server(session: Session) -> bool:
-    """Whether the database hashes the demands' fingerprints itself (PostgreSQL)."""
-    return session.get_bind().dialect.name == "postgresql"
+    """Whether the database hashes the demands' fingerprints itself: PostgreSQL with its texts in UTF-8 (md5 there
+    hashes the bytes of the database's encoding, here those of UTF-8)."""
+    connection = session.connection()
+    return connection.dialect.name == "postgresql" \
+        and connection.connection.driver_connection.info.parameter_status("server_encoding") == "UTF8"
 
 
 def _read_fingerprints(session: Session, demands_in) -> dict[int, tuple[int, str]]:
