@@ -349,8 +349,9 @@ def solver_roles(roles: list[TeamRole], demand_ids) -> list[tuple[str, int, int]
     return [(demand, column, count) for demand, column, count, _ in roles if demand in known]
 
 
-def load_history(session: Session, craftsmen: CraftsmanFeatures, demands: DemandFeatures) -> History:
-    """Past ratings for continuity, from the engagements feature's history service."""
+def load_history(session: Session, craftsmen: Collection, demands: DemandFeatures) -> History:
+    """Past ratings for continuity, from the engagements feature's history service; ``craftsmen``: the round's
+    (their features, or their ids): none, no history."""
     try:
         from web.services.history import build_history
     except ImportError:  # pragma: no cover - the engagements feature not installed

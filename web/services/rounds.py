@@ -327,10 +327,11 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     else:
         demands = features.load_demands(session, rnd.id, today=today)
         track_record = features.load_track_record(session, rnd.id)
+        # read before the craftsmen are waited for, if read aside: all they need of them is that there are some
+        history = features.load_history(session, capacities, demands)
+        roles = features.load_roles(session, rnd.id)
         craftsmen = craftsmen_aside.result() if craftsmen_aside else features.load_craftsmen(session, rnd.id,
                                                                                               today=today)
-        history = features.load_history(session, craftsmen, demands)
-        roles = None
     if roles is None:
         roles = features.load_roles(session, rnd.id)
     still_open = np.array([int(d) not in closed for d in demands.ids], dtype=bool)
