@@ -104,14 +104,14 @@ def _solved_round(session):
 def _count_reads(monkeypatch) -> list[int]:
     """How many demands each read of fingerprinted content picked (by id or through the round)."""
     picked: list[int] = []
-    real = eligibility._read_fingerprinted
+    real = eligibility._read_fingerprints
 
-    def counted(session, demands_in, parts, *maps):
-        before = len(parts)
-        real(session, demands_in, parts, *maps)
-        picked.append(len(parts) - before)
+    def counted(session, demands_in):
+        found = real(session, demands_in)
+        picked.append(len(found))
+        return found
 
-    monkeypatch.setattr(eligibility, "_read_fingerprinted", counted)
+    monkeypatch.setattr(eligibility, "_read_fingerprints", counted)
     return picked
 
 

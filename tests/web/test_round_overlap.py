@@ -200,11 +200,21 @@ def _loads_of_craftsmen(monkeypatch) -> list[bool]:
     return calls
 
 
-def test_craftsmen_read_aside_are_those_the_solve_reads_itself(committed_pools, monkeypatch):
+def _stored_fingerprints(session, rnd) -> dict[int, tuple[str | None, int | None]]:
+    return {demand_id: (fingerprint, revision) for demand_id, fingerprint, revision in session.execute(
+        sa.select(RoundDemand.demand_id, RoundDemand.fingerprint, RoundDemand.revision)
+        .where(RoundDemand.round_id == rnd.id)).all()}
+
+
+def test_craftsmen_and_fingerprints_read_aside_are_those_the_solve_reads_itself(committed_pools, monkeypatch):
     with Session(committed_pools) as session:
         aside, own = (rounds.create_round(session, name=name, actor="test", now=NOW).id for name in ("旁读", "自读"))
         session.commit()
     loads = _loads_of_craftsmen(monkeypatch)
+    hashed, fingerprints = [], eligibility.demand_fingerprints
+    main = threading.current_thread()
+    monkeypatch.setattr(eligibility, "demand_fingerprints", lambda *args, **kw: (
+        hashed.append(threading.current_thread() is main), fingerprints(*args, **kw))[1])
     with Session(committed_pools) as session:  # nothing written yet in its transaction: read aside
         rounds.solve_round(session, session.get(MatchingRound, aside), actor="test", now=NOW)
         session.commit()
@@ -212,11 +222,14 @@ def test_craftsmen_read_aside_are_those_the_solve_reads_itself(committed_pools, 
         session.execute(sa.text("SELECT txid_current()"))
         rounds.solve_round(session, session.get(MatchingRound, own), actor="test", now=NOW)
         session.commit()
-    assert loads == [False, True]
+    assert loads == [False, True] and hashed == [False, True]
     with Session(committed_pools) as session:
         aside, own = session.get(MatchingRound, aside), session.get(MatchingRound, own)
         assert _proposals(session, aside) == _proposals(session, own) != set()
         assert aside.snapshot_digest == own.snapshot_digest
+        stored = _stored_fingerprints(session, aside)
+        assert stored == _stored_fingerprints(session, own)
+        assert stored and all(None not in value for value in stored.values())
 
 
 def test_a_solve_after_an_uncommitted_change_reads_the_craftsmen_itself(committed_pools, monkeypatch):

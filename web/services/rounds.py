@@ -301,7 +301,11 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     # the craftsmen, when they must be read, are read meanwhile on a second connection if that sees the same
     craftsmen_aside = _read_aside(session, lambda own: features.load_craftsmen(own, round_id, today=today)) \
         if not snapshot or joined else None
-    pools = eligibility.PoolState.read(session, rnd, today, slots)  # read once, shared with the repair's check
+    # a first solve has every demand hashed (by the server, ~25 ms): on a third connection too, if it sees the same
+    fingerprints_aside = _read_aside(session, lambda own: eligibility.demand_fingerprints(
+        own, slots, round_id=round_id)) if not snapshot else None
+    pools = eligibility.PoolState.read(  # read once, shared with the repair's check
+        session, rnd, today, slots, fingerprints=fingerprints_aside.result if fingerprints_aside else None)
     affected = {(change.kind, change.id) for change in eligibility.changes_since_solve(session, rnd, today, pools)} \
         if keep_unaffected and rnd.status == "solved" else None
     inactive, booked, closed = pools.inactive, pools.booked, pools.closed
@@ -312,9 +316,9 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     skill_parent = features.skill_parent_from_snapshot(snapshot) if snapshot else None
     if skill_parent is None:
         skill_parent = features.load_skill_parent(session)
-    fingerprints = pools.fingerprints  # checked now, stored after the solve
+    # the fingerprints are checked now and stored after the solve (a first solve's maybe read meanwhile aside)
     stored_features = None  # the snapshot's craftsmen and demands, while the stored features may be kept as they are
-    if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, fingerprints):
+    if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, pools.fingerprints):
         craftsmen, demands, history, _ = features.inputs_from_snapshot(snapshot)
         track_record = features.track_record_from_snapshot(snapshot)
         roles = features.roles_from_snapshot(snapshot)
@@ -323,10 +327,11 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     else:
         demands = features.load_demands(session, rnd.id, today=today)
         track_record = features.load_track_record(session, rnd.id)
+        # read before the craftsmen are waited for, if read aside: all they need of them is that there are some
+        history = features.load_history(session, capacities, demands)
+        roles = features.load_roles(session, rnd.id)
         craftsmen = craftsmen_aside.result() if craftsmen_aside else features.load_craftsmen(session, rnd.id,
                                                                                               today=today)
-        history = features.load_history(session, craftsmen, demands)
-        roles = None
     if roles is None:
         roles = features.load_roles(session, rnd.id)
     still_open = np.array([int(d) not in closed for d in demands.ids], dtype=bool)
@@ -359,7 +364,7 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     solving = _in_background(lambda: run_round(inputs, reuse=reuse))
 
     def prepare_save() -> _SaveInputs:
-        return _prepare_save(session, rnd, [int(d) for d in demands.ids], fingerprints)
+        return _prepare_save(session, rnd, [int(d) for d in demands.ids], pools.fingerprints)
 
     try:  # the matching's error first, as when the save's preparation ran after it
         with session.begin_nested() as fingerprinting:  # the fingerprints stored meanwhile stay if the solve is optimal
@@ -373,20 +378,26 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     timings.update(outcome.timings)
 
     mark = time.perf_counter()
+    solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
+                                                  kept=kept)
     if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
         serialising = None  # the features stay as stored: not written again
-    else:  # serialised (~50 ms) on another thread while the server checks the proposals' foreign keys, if copied
-        serialising = _Deferred(lambda: features.serialise_features(features.snapshot_features(
-            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles)))
+    else:  # serialised and the whole snapshot digested (~60 ms) on another thread while the server checks the
+        # proposals' foreign keys, if copied
+        serialising = _Deferred(lambda: _serialised_and_digested(features.snapshot_features(
+            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles),
+            solve_inputs))
     if result.status == OPTIMAL:
         _store_result(session, rnd, outcome.proposals, saving,
                       role_skills={column: skill_id for _, column, _, skill_id in roles},
                       while_checked=serialising.start if serialising else None)
-    texts = features.stored_feature_texts(rnd.features) if serialising is None \
-        else _store_features(session, rnd, serialising.result(), now=now)
-    rnd.solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
-                                                      kept=kept)
-    rnd.snapshot_digest = features.snapshot_digest(texts, rnd.solve_inputs)
+    if serialising is None:
+        snapshot_digest = features.snapshot_digest(features.stored_feature_texts(rnd.features), solve_inputs)
+    else:
+        serialised, snapshot_digest = serialising.result()
+        _store_features(session, rnd, serialised, now=now)
+    rnd.solve_inputs = solve_inputs
+    rnd.snapshot_digest = snapshot_digest
     rnd.solver_status = result.status
     rnd.solver_message = result.message or None
     if result.status == OPTIMAL:
@@ -508,17 +519,24 @@ class _Deferred:
         return self._work() if self._future is None else self._future.result()
 
 
-def _store_features(session: Session, rnd: MatchingRound, values: dict[str, Any] | features.SerialisedFeatures,
-                    *, now: dt.datetime) -> dict[str, str]:
+def _serialised_and_digested(values: dict[str, Any], solve_inputs: dict[str, Any]
+                             ) -> tuple[features.SerialisedFeatures, str]:
+    """A features part serialised, and the digest of the snapshot it makes with these solve inputs (no database
+    work)."""
+    serialised = features.serialise_features(values)
+    return serialised, features.snapshot_digest(serialised.texts, solve_inputs)
+
+
+def _store_features(session: Session, rnd: MatchingRound, values: features.SerialisedFeatures,
+                    *, now: dt.datetime) -> None:
     """Point the round at these features (stored unless another round or solve stored the same already), drop
-    its earlier ones if no round uses them any more; the canonical texts of their keys."""
+    its earlier ones if no round uses them any more."""
     earlier = rnd.features_digest
-    features_digest, texts = features.store_features(session, values, now=now)
+    features_digest, _ = features.store_features(session, values, now=now)
     rnd.features = session.get(RoundFeatures, features_digest)
     if earlier is not None and earlier != features_digest:
         session.flush()
         features.drop_unused_features(session, earlier)
-    return texts
 
 
 # The last rounds this process scored (``matching.pipeline.ScoredRound``, ~100 MB at 5,000 × 2,000): a re-solve
