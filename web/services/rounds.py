@@ -626,8 +626,9 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
                   role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None) -> None:
     """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and facts (skills
     and industries by id: ``explain.fact_identifier``); locked/excluded rows are kept. ``role_skills``: skill
-    column → skill id, to record the role each member of a team fills. ``while_checked``: called when a first solve's rows are all sent, as the server checks them.
-    ``ready``: the rows and ids it reads (:func:`_save_inputs`), read already while the matching ran."""
+    column → skill id, to record the role each member of a team fills. ``while_checked``: called when a first
+    solve's rows are all sent, as the server checks them. ``ready``: the rows and ids it reads
+    (:func:`_save_inputs`), read already while the matching ran."""
     flagged = dict(ready.flagged)
     vocabulary = ready.vocabulary if proposed else ((), ())
     identified = explain.fact_identifier(*vocabulary)
