@@ -45,7 +45,14 @@ malloc_as_after_a_round()  # as they do too
 
 import sqlalchemy as sa  # noqa: E402
 
-from matching.outcome import RoundInputs, RoundOutcome, run_round  # noqa: E402
+from matching.outcome import RoundInputs, RoundOutcome  # noqa: E402
+from matching.outcome import run_round as matching_run_round  # noqa: E402
+from web.cpu import idle_core  # noqa: E402
+
+
+def run_round(inputs: RoundInputs, reuse=None) -> RoundOutcome:
+    """`matching.outcome.run_round` as the web's solve calls it: work beside HiGHS when a core is idle."""
+    return matching_run_round(inputs, reuse, beside_solver=idle_core)
 
 
 def round_inputs(n_craftsmen: int, n_demands: int) -> tuple[RoundInputs, RoundInputs]:
@@ -58,7 +65,7 @@ def round_inputs(n_craftsmen: int, n_demands: int) -> tuple[RoundInputs, RoundIn
 
     captured: list[RoundInputs] = []
     service_run_round = rounds.run_round
-    rounds.run_round = lambda inputs, reuse=None: captured.append(inputs) or service_run_round(inputs, reuse=reuse)
+    rounds.run_round = lambda inputs, reuse=None, **kw: captured.append(inputs) or service_run_round(inputs, reuse, **kw)
     workdir = tempfile.mkdtemp(prefix="bench-round-matching-")
     url = f"sqlite:///{workdir}/bench.sqlite"
     migrate.upgrade(url)

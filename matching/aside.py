@@ -3,14 +3,14 @@
 HiGHS's ``run`` releases the GIL (highspy), so while it runs another Python thread has the interpreter to itself;
 the rest of the solve is numpy passes and Python that such a thread would slow down (it takes the GIL from them,
 5 ms at a time).  `WhileWaiting` runs its steps on a thread of its own, only while the solver has it open (around
-each ``run``), and stops between steps otherwise; and only when a core is idle as the run starts: on a machine
-busy with other work the thread would take CPU time from HiGHS's own.  What it computes must not change anything
+each ``run``), and stops between steps otherwise; and only when the caller's ``when`` says a core is idle: on a
+machine busy with other work the thread would take CPU time from HiGHS's own (the library reads nothing of the
+machine itself: its host answers, e.g. `web.cpu.idle_core`).  What it computes must not change anything
 the solve computes (`matching.outcome` fills a memo of pair facts: the same facts whoever computes them).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,20 +26,6 @@ STEP_PAUSE = 20e-6
 BUSY_PAUSE = 2e-3
 
 
-def idle_core(steps_running: bool = False) -> bool:
-    """Whether a core is free for the steps: fewer threads run on the machine right now than it has cores, the
-    caller's among them (and, when ``steps_running``, the steps' own: then as many as it has cores).
-
-    Linux's instantaneous count (``/proc/loadavg``'s fourth field); elsewhere, assumed so.
-    """
-    try:
-        with open("/proc/loadavg", "rb") as loadavg:
-            running = int(loadavg.read().split()[3].split(b"/")[0])
-    except (OSError, IndexError, ValueError):
-        return True
-    return running - steps_running < (os.cpu_count() or 1)
-
-
 class WhileWaiting:
     """Steps of work run on another thread while the caller is inside ``with waiting:`` (blocked in HiGHS).
 
@@ -49,9 +35,9 @@ class WhileWaiting:
         ``work(waiting)`` returns an iterator whose every ``next`` does one short step (~1 ms: the caller waits
         for the step in progress when it leaves the ``with``, as it waits for any thread holding the GIL);
         exhausted, the thread ends.  It may read ``waiting.chosen``.
-    when : callable, optional
+    when : callable
         ``when(steps_running)``: asked as each wait begins whether to take steps during it, and before each step
-        whether to go on (default `idle_core`: a machine busy with other work stops them).
+        whether to go on (whether a core is idle: a machine busy with other work stops them).
 
     Attributes
     ----------
@@ -74,9 +60,8 @@ class WhileWaiting:
     True
     """
 
-    def __init__(self, work: Callable[[WhileWaiting], Iterator[object]], when: Callable[[bool], bool] | None = None
-                 ) -> None:
-        self._when = when or idle_core
+    def __init__(self, work: Callable[[WhileWaiting], Iterator[object]], when: Callable[[bool], bool]) -> None:
+        self._when = when
         self.chosen: tuple[np.ndarray, np.ndarray] | None = None
         self._steps = work(self)
         self._open = threading.Event()
@@ -138,7 +123,7 @@ class WhileWaiting:
 
 @contextmanager
 def working_aside(work: Callable[[WhileWaiting], Iterator[object]],
-                  when: Callable[[bool], bool] | None = None) -> Iterator[WhileWaiting]:
+                  when: Callable[[bool], bool]) -> Iterator[WhileWaiting]:
     """A `WhileWaiting` for the block, finished at its end (an error of the block wins over a step's)."""
     waiting = WhileWaiting(work, when)
     try:

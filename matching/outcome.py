@@ -8,7 +8,7 @@ only loads the inputs, calls it, stores the proposals and audits.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -134,7 +134,8 @@ class RoundOutcome:
         return {"result": self.result.to_dict(), "proposals": [p.to_dict() for p in self.proposals]}
 
 
-def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOutcome:
+def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None, *,
+              beside_solver: Callable[[bool], bool] | None = None) -> RoundOutcome:
     """Compute a round: score, rules, exact solve, then explain and flag every proposed pair.
 
     Parameters
@@ -144,6 +145,10 @@ def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOut
         The ``scored`` of an earlier outcome: taken instead of preparing and scoring again when its
         `~matching.prepared.scoring_key` is the one of ``inputs`` (only locks, exclusions, capacities,
         slots or the previous assignment changed), ignored otherwise.  The outcome is the same.
+    beside_solver : callable, optional
+        ``beside_solver(steps_running)``: whether a core is idle now (see `matching.aside.WhileWaiting`'s
+        ``when``).  Given, a dense round's likely pairs are described on that core while HiGHS runs (it releases
+        the GIL), so that fewer are left for after the solve; without it, none are.  The outcome is the same.
 
     Returns
     -------
@@ -175,7 +180,8 @@ def run_round(inputs: RoundInputs, reuse: ScoredRound | None = None) -> RoundOut
                             exclusions=inputs.exclusions, previous=inputs.previous, prepared=rnd, roles=inputs.roles,
                             role_locks=inputs.role_locks, scored=scored)
     built = time.perf_counter()
-    likely = None if scored.total is None else working_aside(lambda waiting: _likely_facts(waiting, rnd, scored, problem))
+    likely = None if scored.total is None or beside_solver is None else working_aside(
+        lambda waiting: _likely_facts(waiting, rnd, scored, problem), beside_solver)
     with likely or nullcontext() as aside:
         result = solve(problem, warm=scored.warm, aside=aside)
     solved = time.perf_counter()

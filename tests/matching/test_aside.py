@@ -11,9 +11,8 @@ import time
 import numpy as np
 import pytest
 
-import matching.aside
 from matching import RoundConfig, outcome
-from matching.aside import WhileWaiting, idle_core, working_aside
+from matching.aside import WhileWaiting, working_aside
 from matching.explain import pair_facts
 from matching.features import synthetic_features
 from matching.outcome import RoundInputs, describe, run_round
@@ -68,26 +67,6 @@ def test_no_steps_while_no_core_is_idle():
         time.sleep(0.03)
     waiting.finish()
     assert taken == []
-
-
-def test_idle_core_reads_the_running_threads(monkeypatch, tmp_path):
-    assert isinstance(idle_core(), bool)
-    monkeypatch.setattr(matching.aside.os, "cpu_count", lambda: 2)
-    real_open = open
-
-    def loadavg(running):
-        path = tmp_path / "loadavg"
-        path.write_text(f"0.50 0.40 0.30 {running}/120 4242\n")
-        monkeypatch.setattr("builtins.open", lambda name, *a, **k: real_open(path if name == "/proc/loadavg" else name,
-                                                                                *a, **k))
-
-    loadavg(1)  # the caller alone: a core for the steps
-    assert idle_core()
-    loadavg(2)
-    assert not idle_core()
-    assert idle_core(steps_running=True)  # the caller and the steps
-    loadavg(3)
-    assert not idle_core(steps_running=True)
 
 
 def test_steps_pause_within_a_wait_while_the_machine_is_busy():
@@ -206,12 +185,10 @@ def test_the_likely_pairs_facts_are_the_facts_describe_computes_and_cover_the_al
         == [p.to_dict() for p in rows]
 
 
-def test_a_round_is_the_same_whether_facts_are_described_beside_highs_or_not(monkeypatch):
+def test_a_round_is_the_same_whether_facts_are_described_beside_highs_or_not():
     craftsmen, demands, history = synthetic_features(np.random.default_rng(5), 150, 60)
     inputs = RoundInputs(craftsmen, demands, RoundConfig(load_penalty=0.02), history=history)
-    monkeypatch.setattr(matching.aside, "idle_core", lambda *_: False)
     alone = run_round(inputs)
-    monkeypatch.setattr(matching.aside, "idle_core", lambda *_: True)
-    beside = run_round(inputs)
+    beside = run_round(inputs, beside_solver=lambda *_: True)
     assert beside.result.objective == alone.result.objective
     assert [p.to_dict() for p in beside.proposals] == [p.to_dict() for p in alone.proposals]

@@ -111,7 +111,6 @@ def test_without_dense_components_the_round_proposes_what_the_components_route_p
 
 
 def test_the_remembered_pair_facts_start_afresh_beyond_their_bound(monkeypatch):
-    monkeypatch.setattr(outcome, "_likely_facts", lambda *args: iter(()))  # no guesses beside HiGHS: describe's alone
     craftsmen, demands, history = _pools()
     inputs = RoundInputs(craftsmen, demands, DENSE, history=history)
     first = run_round(inputs)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_solved_weld_round
 from web import migrate
+from web.cpu import idle_core
 from web.db import make_engine
 from web.models import MatchingRound, Proposal, RoundCraftsman, RoundDemand, RoundFeatures
 from web.services import demands as demand_service
@@ -50,12 +51,13 @@ def test_the_matching_runs_while_the_save_is_prepared(session, monkeypatch):
     def matching(*args, **kw):  # waits for the save's preparation: they must run at once
         seen["prepared meanwhile"] = prepared.wait(timeout=20)
         seen["thread"] = threading.current_thread()
+        seen["beside the solver"] = kw.get("beside_solver")
         return run_round(*args, **kw)
 
     monkeypatch.setattr(eligibility, "store_fingerprints", storing)
     monkeypatch.setattr(rounds, "run_round", matching)
     assert rounds.solve_round(session, rnd, actor="test", now=LATER).status == "optimal"
-    assert seen == {"prepared meanwhile": True, "thread": seen["thread"]}
+    assert seen == {"prepared meanwhile": True, "thread": seen["thread"], "beside the solver": idle_core}
     assert seen["thread"] is not threading.current_thread()
 
 

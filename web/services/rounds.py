@@ -35,6 +35,7 @@ from matching.problem import ProblemError
 from matching.result import OPTIMAL, Result
 from web.caches import LastFew
 from web.clock import local_today
+from web.cpu import idle_core
 from web.models import (
     Craftsman,
     Demand,
@@ -361,7 +362,7 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
                          previous=None if previous is None else tuple(previous), committed=committed,
                          roles=tuple(features.solver_roles(roles, demands.ids)), role_locks=role_locks)
     reuse = _scored_rounds.get(rnd.id)
-    solving = _in_background(lambda: run_round(inputs, reuse=reuse))
+    solving = _in_background(lambda: run_round(inputs, reuse=reuse, beside_solver=idle_core))
 
     def prepare_save() -> _SaveInputs:
         return _prepare_save(session, rnd, [int(d) for d in demands.ids], pools.fingerprints)
