@@ -141,18 +141,33 @@ class Windows:
     @classmethod
     def from_lists(cls, windows: Sequence[Sequence[tuple[int, int]]]) -> Windows:
         """Build from one list of ``(start_day, end_day)`` per craftsman; sorts and merges overlaps."""
-        indptr, starts, ends = [0], [], []
-        for own in windows:
-            merged: list[list[int]] = []
-            for s, e in sorted((int(s), int(e)) for s, e in own):
-                if merged and s <= merged[-1][1] + 1:  # touching days merge too
-                    merged[-1][1] = max(merged[-1][1], e)
-                else:
-                    merged.append([s, e])
-            starts += [s for s, _ in merged]
-            ends += [e for _, e in merged]
-            indptr.append(len(starts))
-        return cls(np.asarray(indptr), np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64))
+        owners = [i for i, own in enumerate(windows) for _ in own]
+        days = [(int(s), int(e)) for own in windows for s, e in own]
+        return cls.from_arrays(len(windows), np.array(owners, dtype=np.int64),
+                               np.array([s for s, _ in days], dtype=np.int64),
+                               np.array([e for _, e in days], dtype=np.int64))
+
+    @classmethod
+    def from_arrays(cls, n: int, owners: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Windows:
+        """Build from one ``(owners[k], starts[k], ends[k])`` per window, owners in ``range(n)``, in any order: each
+        craftsman's windows sorted, and a window that overlaps or touches the ones before it (their furthest end
+        + 1) merged into them."""
+        owners, starts, ends = (np.asarray(a, dtype=np.int64) for a in (owners, starts, ends))
+        order = np.lexsort((ends, starts, owners))
+        owners, starts, ends = owners[order], starts[order], ends[order]
+        if owners.size:  # the furthest end so far, per owner: owners ascend, so offset each owner's ends above the last's
+            low = int(ends.min())
+            span = int(ends.max()) - low + 2
+            reach = np.maximum.accumulate(owners * span + (ends - low)) - owners * span + low
+            begins = np.ones(owners.size, dtype=bool)
+            begins[1:] = (owners[1:] != owners[:-1]) | (starts[1:] > reach[:-1] + 1)
+            first = np.flatnonzero(begins)
+            merged_starts, merged_ends = starts[first], np.maximum.reduceat(ends, first)
+            count = np.bincount(owners[first], minlength=n)
+        else:
+            merged_starts = merged_ends = np.zeros(0, dtype=np.int64)
+            count = np.zeros(n, dtype=np.int64)
+        return cls(np.concatenate([[0], np.cumsum(count)]).astype(np.int64), merged_starts, merged_ends)
 
     def __post_init__(self):
         indptr = np.asarray(self.indptr, dtype=np.int64)

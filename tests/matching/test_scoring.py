@@ -149,6 +149,39 @@ def test_windows_merge_overlaps_and_reject_unsorted_arrays():
     assert err.value.field == "availability.start"
 
 
+
+def _merged_one_by_one(lists):
+    """Each craftsman's windows sorted and merged one at a time (touching days merge too): what `Windows` holds."""
+    indptr, starts, ends = [0], [], []
+    for own in lists:
+        merged: list[list[int]] = []
+        for start, end in sorted(own):
+            if merged and start <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        starts += [start for start, _ in merged]
+        ends += [end for _, end in merged]
+        indptr.append(len(starts))
+    return np.array(indptr, dtype=np.int64), np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_windows_from_arrays_and_lists_merge_as_one_by_one(seed):
+    rng = np.random.default_rng(seed)
+    n, count = int(rng.integers(0, 12)), int(rng.integers(0, 40))
+    owners = rng.integers(0, max(n, 1), count) if n else np.zeros(0, dtype=np.int64)
+    starts = rng.integers(-30, 60, owners.size)  # before 2000 too; overlapping, touching, nested and equal windows
+    ends = starts + rng.integers(0, 12, owners.size)
+    lists = [[] for _ in range(n)]
+    for owner, start, end in zip(owners.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        lists[owner].append((start, end))
+    reference = _merged_one_by_one(lists)
+    for built in (Windows.from_arrays(n, owners, starts, ends), Windows.from_lists(lists)):
+        for part, expected in zip(("indptr", "start", "end"), reference, strict=True):
+            assert getattr(built, part).dtype == expected.dtype
+            assert np.array_equal(getattr(built, part), expected)
+
 def test_continuity_is_the_mean_rating_with_the_enterprise():
     crafts = craftsmen(3)
     dems = demands(2, enterprise_id=("E1", "E2"))

@@ -10,7 +10,6 @@ import pytest
 import scipy.sparse as sp
 import sqlalchemy as sa
 
-from matching.features import Windows
 from tests.factories import make_craftsman, make_demand
 from web.models import CraftsmanSkill, Demand, DemandRole, Skill
 from web.services import eligibility, features
@@ -77,22 +76,6 @@ def test_matrices_are_the_csr_form_of_the_dense_ones(seed):
         for part in ("indptr", "indices", "data"):
             assert getattr(built, part).dtype == getattr(reference, part).dtype
             assert np.array_equal(getattr(built, part), getattr(reference, part))
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_windows_are_merged_as_from_lists_merges_them(seed):
-    rng = np.random.default_rng(seed)
-    n, count = int(rng.integers(0, 12)), int(rng.integers(0, 40))
-    owners = rng.integers(0, max(n, 1), count) if n else np.zeros(0, dtype=np.int64)
-    starts = rng.integers(-30, 60, owners.size)  # before 2000 too; overlapping, touching, nested and equal windows
-    ends = starts + rng.integers(0, 12, owners.size)
-    lists = [[] for _ in range(n)]
-    for owner, start, end in zip(owners.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        lists[owner].append((start, end))
-    built, reference = features._windows(n, owners, starts, ends), Windows.from_lists(lists)
-    for part in ("indptr", "start", "end"):
-        assert getattr(built, part).dtype == getattr(reference, part).dtype
-        assert np.array_equal(getattr(built, part), getattr(reference, part))
 
 
 def test_days_are_counted_from_the_epoch():

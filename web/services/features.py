@@ -116,27 +116,6 @@ def _positions(ids: np.ndarray, wanted) -> np.ndarray:
     return np.searchsorted(ids, np.fromiter(wanted, dtype=np.int64, count=len(wanted)))
 
 
-def _windows(n: int, owners: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> Windows:
-    """``Windows.from_lists`` of each owner's (start, end) days, by arrays: each owner's windows sorted, and a window
-    that overlaps or touches the ones before it (their furthest end + 1) merged into them."""
-    order = np.lexsort((ends, starts, owners))
-    owners, starts, ends = owners[order], starts[order], ends[order]
-    if owners.size:  # the furthest end so far, per owner: owners ascend, so offset each owner's ends above the last's
-        low = int(ends.min())
-        span = int(ends.max()) - low + 2
-        reach = np.maximum.accumulate(owners * span + (ends - low)) - owners * span + low
-        begins = np.ones(owners.size, dtype=bool)
-        begins[1:] = (owners[1:] != owners[:-1]) | (starts[1:] > reach[:-1] + 1)
-        first = np.flatnonzero(begins)
-        merged_starts, merged_ends = starts[first], np.maximum.reduceat(ends, first)
-        count = np.bincount(owners[first], minlength=n)
-    else:
-        merged_starts = merged_ends = np.zeros(0, dtype=np.int64)
-        count = np.zeros(n, dtype=np.int64)
-    return Windows(np.concatenate([[0], np.cumsum(count)]).astype(np.int64), merged_starts.astype(np.int64),
-                   merged_ends.astype(np.int64))
-
-
 def _days(dates) -> np.ndarray:
     """``day`` of each date (numpy's own conversion of dates takes ~1.7 us each)."""
     return np.fromiter(map(dt.date.toordinal, dates), dtype=np.int64, count=len(dates)) - EPOCH.toordinal()
@@ -217,7 +196,7 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date,
     owner, starts_on, ends_on = _columns(_core(session).execute(
         sa.select(Availability.craftsman_id, Availability.starts_on, Availability.ends_on)
         .where(Availability.craftsman_id.in_(in_round))).all(), 3)
-    windows = _windows(n, _positions(id_array, owner), _days(starts_on), _days(ends_on))
+    windows = Windows.from_arrays(n, _positions(id_array, owner), _days(starts_on), _days(ends_on))
 
     index = {craftsman_id: i for i, craftsman_id in enumerate(ids)}
     conflicts: list[list[str]] = [[] for _ in range(n)]
