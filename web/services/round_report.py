@@ -37,9 +37,9 @@ def round_report(session: Session, rnd: MatchingRound) -> dict[str, Any]:
         .join(Demand, Demand.id == Proposal.demand_id).join(Craftsman, Craftsman.id == Proposal.craftsman_id)
         .where(Proposal.round_id == rnd.id, Proposal.assigned)
         .order_by(Proposal.demand_id, Proposal.role_skill_id, Proposal.craftsman_id)).all()
-    skill_names = dict(session.execute(sa.select(Skill.id, Skill.name_zh)).all())
-    matched = _skills_matched(session, [(p.craftsman_id, p.demand_id) for p, *_ in rows], skill_names)
     names = vocabulary(session)  # what the facts' skill and industry ids are called
+    skill_names = {skill_id: name["zh"] for skill_id, name in names.skills.items()}
+    matched = _skills_matched(session, [(p.craftsman_id, p.demand_id) for p, *_ in rows], skill_names)
     proposals = []
     for proposal, title, code, name, phone in rows:
         breakdown = proposal.breakdown or {}
