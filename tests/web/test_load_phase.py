@@ -10,8 +10,9 @@ import pytest
 import scipy.sparse as sp
 import sqlalchemy as sa
 
-from tests.factories import make_craftsman, make_demand
-from web.models import CraftsmanSkill, Demand, DemandRole, Skill
+from tests.factories import make_craftsman, make_demand, make_enterprise
+from web.models import ConflictLink, CraftsmanSkill, Demand, DemandRole, Skill
+from web.models.craftsmen import CONFLICT_KINDS
 from web.services import eligibility, features
 
 TRICKY_TEXTS = ['引号"与\\反斜杠', "换行\n回车\r制表\t退格\b换页\f", "控制\x01\x1f与\x7f删除", "emoji 🔧 与 ü é",
@@ -114,3 +115,30 @@ def test_a_craftsmans_honours_windows_and_skill_families_become_his_features(ses
                             .where(CraftsmanSkill.craftsman_id.in_(ids)).order_by(CraftsmanSkill.id)).all()
     assert loaded.profile_text[0] == " ".join([honoured.bio, *(name for owner, name in names if owner == honoured.id)])
     assert loaded.profile_text[2] == model.bio
+
+
+def test_a_craftsmans_skill_names_and_conflicts_load_in_the_order_they_were_recorded(session):
+    """The profile text (skill names, which the text similarity reads as a sequence) and the conflicts (stored in the
+    snapshot, which a digest covers) come in their rows' id order, whatever order the database finds the rows in: on
+    PostgreSQL an updated row's new version lies after the others, and an unordered scan returns it last."""
+    craftsman = make_craftsman(session, skills={"weld.argon_arc": 5, "electrical": 3, "weld": 2})  # not by skill id
+    enterprises = [make_enterprise(session) for _ in range(3)]
+    session.execute(sa.insert(ConflictLink), [{"craftsman_id": craftsman.id, "enterprise_id": enterprise.id,
+                                              "kind": CONFLICT_KINDS[0]} for enterprise in enterprises])
+    first_skill = session.scalar(sa.select(sa.func.min(CraftsmanSkill.id)).where(
+        CraftsmanSkill.craftsman_id == craftsman.id))
+    first_link = session.scalar(sa.select(sa.func.min(ConflictLink.id)).where(
+        ConflictLink.craftsman_id == craftsman.id))
+    session.execute(sa.update(CraftsmanSkill).where(CraftsmanSkill.id == first_skill)
+                    .values(proficiency=CraftsmanSkill.proficiency))
+    session.execute(sa.update(ConflictLink).where(ConflictLink.id == first_link).values(note="改过"))
+    if session.get_bind().dialect.name == "postgresql":  # scans in storage order, as a larger table's plan would
+        session.execute(sa.text("SET LOCAL enable_indexscan = off"))
+        session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+
+    loaded = features.load_craftsmen(session, 0, today=dt.date(2026, 12, 1), only=[craftsman.id])
+
+    names = session.scalars(sa.select(Skill.name_zh).join(CraftsmanSkill)
+                            .where(CraftsmanSkill.craftsman_id == craftsman.id).order_by(CraftsmanSkill.id)).all()
+    assert loaded.profile_text[0] == " ".join([craftsman.bio, *names])
+    assert loaded.conflict_enterprise_ids[0] == tuple(str(enterprise.id) for enterprise in enterprises)

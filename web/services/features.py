@@ -168,7 +168,8 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date,
     skill_ids, skill_parent = _vocabulary_ids(session, Skill)
     skill_rows = _core(session).execute(
         sa.select(CraftsmanSkill.craftsman_id, CraftsmanSkill.skill_id, CraftsmanSkill.proficiency, Skill.name_zh)
-        .join(Skill, Skill.id == CraftsmanSkill.skill_id).where(CraftsmanSkill.craftsman_id.in_(in_round))).all()
+        .join(Skill, Skill.id == CraftsmanSkill.skill_id).where(CraftsmanSkill.craftsman_id.in_(in_round))
+        .order_by(CraftsmanSkill.id)).all()  # the names in the profile text in the order recorded, whatever the plan
     owner, skill, proficiency, names = _columns(skill_rows, 4)
     skills = _matrix(n, len(skill_ids), _positions(id_array, owner), _positions(skill_ids, skill), proficiency,
                      skill_parent)
@@ -202,7 +203,7 @@ def load_craftsmen(session: Session, round_id: int, *, today: dt.date,
     conflicts: list[list[str]] = [[] for _ in range(n)]
     for craftsman_id, enterprise_id in _core(session).execute(
             sa.select(ConflictLink.craftsman_id, ConflictLink.enterprise_id)
-            .where(ConflictLink.craftsman_id.in_(in_round))).all():
+            .where(ConflictLink.craftsman_id.in_(in_round)).order_by(ConflictLink.id)).all():  # the snapshot's digest
         conflicts[index[craftsman_id]].append(str(enterprise_id))
 
     lat, lon = _places(own_lat, own_lon, parent_lat, parent_lon)
