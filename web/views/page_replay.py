@@ -55,6 +55,8 @@ class _Answer:
 
 
 class VisitorPageReplay:
+    """WSGI middleware around Flask's ``wsgi_app`` (inside ProxyFix, so that it sees the request's real scheme)."""
+
     def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
