@@ -34,9 +34,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = CraftmatchApp(__name__)
     app.config.update(load_config(config))
     app.session_interface = CookieSessionInterface()
-    if app.config["TRUSTED_PROXIES"]:  # behind N proxies the client is the N-th address from the right
-        proxies = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     from web import auth  # noqa: F401  (registers the user loader)
     from web.api import register_api
@@ -63,4 +60,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_api(app)
     register_error_handlers(app)
     register_cli(app)
+    from web.views.page_replay import VisitorPageReplay
+
+    app.wsgi_app = VisitorPageReplay(app, app.wsgi_app)
+    if app.config["TRUSTED_PROXIES"]:  # behind N proxies the client is the N-th address from the right
+        proxies = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # outside: the replay sees its scheme
     return app

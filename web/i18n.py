@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -34,10 +34,13 @@ def _chosen_code() -> str:
     if asked in supported:
         session[LOCALE_SESSION_KEY] = asked
         return asked
-    remembered = session.get(LOCALE_SESSION_KEY)
-    if remembered in supported:
-        return remembered
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    return remembered_locale(session, current_app.config)
+
+
+def remembered_locale(session_data: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """The locale of a request that asks for none (no ``?lang=``): the one its session remembers, else the default."""
+    remembered = session_data.get(LOCALE_SESSION_KEY)
+    return remembered if remembered in config["LANGUAGES"] else config["BABEL_DEFAULT_LOCALE"]
 
 
 def is_english() -> bool:

@@ -126,3 +126,35 @@ def test_errors_show_next_to_fields_and_keep_input(page):
     expect(page.locator(".field.has-error input[name=credit_code]")).to_have_count(1)
     assert page.locator("input[name=title]").input_value() == "只填了标题"
     assert page.locator(".field.has-error .error").count() >= 4
+
+
+def test_a_replayed_form_page_works_in_chromium(chromium, live_server):
+    """The production cache on: after Flask's first answers the page comes from the replay (a gzip member
+    spliced per request) and Chromium reads it, shows it, and submits it."""
+    from flask import request, request_started
+
+    from web.services import reference
+
+    app = live_server.app
+    app.config["REFERENCE_CACHE_SECONDS"] = 3600
+    reference.invalidate()
+    app.wsgi_app.forget()
+    handled: list[str] = []
+    context = chromium.new_context(base_url=live_server.url, locale="zh-CN", java_script_enabled=False)
+    try:
+        with request_started.connected_to(lambda _app, **_extra: handled.append(request.path), app):
+            page = context.new_page()
+            for _ in range(4):
+                page.goto("/demand/new")
+            assert handled.count("/demand/new") == 3  # the fourth was replayed
+        expect(page.locator("select[name=region_code]")).to_be_visible()
+        _fill_common(page, 3, title="从重放页面提交的需求")
+        page.select_option("select[name=region_code]", "500110")
+        page.click("[data-submit]")
+        page.wait_for_url(re.compile(r"/demand/submitted/"))
+        assert page.locator("[data-tracking-code]").inner_text().strip().startswith("CQ-")
+    finally:
+        context.close()
+        app.wsgi_app.forget()
+        reference.invalidate()
+        del app.config["REFERENCE_CACHE_SECONDS"]

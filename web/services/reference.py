@@ -123,6 +123,10 @@ class ReferenceData:
             self._derived[key] = build(self)
         return self._derived[key]
 
+    def derived_if_built(self, key: Any) -> Any:
+        """What ``derived(key, ...)`` built already, or None: never builds."""
+        return self._derived.get(key)
+
 
 @dataclasses.dataclass
 class _Entry:
@@ -155,6 +159,15 @@ def cached(open_session: Callable[[], Session], *, key: str, max_age: float | No
         entry = _Entry(fingerprint, _load(session), now)
         _cache[key] = entry
     entry.checked = now
+    return entry.data
+
+
+def trusted(*, key: str, max_age: float | None) -> ReferenceData | None:
+    """The cached reference data of the database named ``key`` if ``cached`` would return it without reading
+    the database now (checked within ``max_age`` seconds); otherwise None, and nothing is read."""
+    entry = _cache.get(key)
+    if max_age is None or entry is None or time.monotonic() - entry.checked >= max_age:
+        return None
     return entry.data
 
 

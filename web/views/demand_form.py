@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, flash, render_template, request, session
+from flask import Flask, Response, current_app, flash, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -38,7 +38,7 @@ from web.services import reference
 from web.services.errors import ServiceError
 from web.services.personal_data import mask_phone
 from web.views.forms import show_errors
-from web.views.slotted_page import SlottedPage
+from web.views.slotted_page import SHARED_PAGE_ENVIRON, SharedPage, SlottedPage
 from web.views.team_roles import PUBLIC_ROLE_ROWS, roles_data, roles_field
 
 ENTERPRISE_TYPE_LABELS = {"zjtx": _l("Specialised and innovative SME"),
@@ -130,10 +130,12 @@ REFERENCE_CACHE_SECONDS = 30.0
 
 
 def reference_data() -> reference.ReferenceData:
-    default = None if current_app.testing else REFERENCE_CACHE_SECONDS
-    config = current_app.config
-    return reference.cached(lambda: db.session, key=config["DATABASE_URL"],
-                            max_age=config.get("REFERENCE_CACHE_SECONDS", default))
+    return reference.cached(lambda: db.session, key=current_app.config["DATABASE_URL"],
+                            max_age=reference_max_age(current_app))
+
+
+def reference_max_age(app: Flask) -> float | None:
+    return app.config.get("REFERENCE_CACHE_SECONDS", None if app.testing else REFERENCE_CACHE_SECONDS)
 
 
 RegionOption = tuple[str, str, str, str]  # code, label in the flat <select>, parent's code, own name
@@ -273,12 +275,15 @@ def shared_form_page(template: str, fresh_form: Callable[[], DemandForm]) -> Res
     renders that one live."""
     if request.args or "_flashes" in session or current_user.is_authenticated:
         return None
-    page = reference_data().derived(("page", template, str(get_locale()), request.script_root),
-                                    lambda _data: _slotted(template, fresh_form()))
+    page_key = ("page", template, str(get_locale()), request.script_root)
+    page = reference_data().derived(page_key, lambda _data: _slotted(template, fresh_form()))
     if page is None:
         return None
     values = (generate_csrf(), new_submission_key())
-    if not request.accept_encodings["gzip"]:
+    gzipped = bool(request.accept_encodings["gzip"])
+    # for web.views.page_replay: what this answer was made of, to check the response against and replay it
+    request.environ[SHARED_PAGE_ENVIRON] = SharedPage(page_key, page, values, gzipped)
+    if not gzipped:
         return current_app.response_class(page.text(values), mimetype="text/html")
     # gzip even for a browser that also takes zstd or brotli: the static parts were compressed once (at
     # level 9, smaller than zstd's level 3), where Flask-Compress would compress 60 KB per request

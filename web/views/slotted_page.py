@@ -67,3 +67,21 @@ class SlottedPage:
         size = self.head_size + len(middle_bytes) + len(self.tail)
         return b"".join((GZIP_HEADER, self.head_deflated, stored, self.tail_deflated,
                          struct.pack("<II", crc, size & 0xFFFFFFFF)))
+
+    def body(self, values: Sequence[str], gzipped: bool) -> bytes:
+        return self.gzip(values) if gzipped else self.text(values).encode()
+
+
+# The WSGI environ's key under which a view leaves the SharedPage it answered with.
+SHARED_PAGE_ENVIRON = "craftmatch.shared_page"
+
+
+@dataclass(frozen=True)
+class SharedPage:
+    """A page every visitor gets (but for its slots) as one response answered it: which page (its key in the
+    reference data's derived cache), the values in its slots, gzip or plain text."""
+
+    key: tuple[str, ...]
+    page: SlottedPage
+    values: tuple[str, ...]
+    gzipped: bool
