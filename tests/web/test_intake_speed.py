@@ -200,7 +200,7 @@ def test_a_warm_api_submission_reads_no_reference_table_and_writes_each_row_once
     assert not any(_REFERENCE_TABLE.search(s) for s in statements), statements
     sqlite_lock = ["UPDATE demand"] if connection.dialect.name == "sqlite" else []  # demands._take_write_lock
     assert _writes_and_reads(statements) == sqlite_lock + [  # the known enterprise by its credit code, the rows
-        "SELECT enterprise", "INSERT demand", "INSERT demand_skill", "INSERT demand_industry",
+        "SELECT enterprise", "INSERT demand", "INSERT demand_industry", "INSERT demand_skill",
         "INSERT demand_status_event", "INSERT audit_log"]
     again = _statements(connection, lambda: client.post("/api/v1/demands", json=data))  # the same key: the same demand
     # the insert meets the key (its savepoint is rolled back) and the first demand is read (then its roles)

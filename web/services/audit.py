@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from web.models import AuditLog, User
 
+_INSERT = sa.insert(AuditLog.__table__)
+
 
 def snapshot(entity: Any, fields: Iterable[str]) -> dict[str, Any]:
     """A JSON-safe dict of ``fields`` of ``entity`` (dates as ISO strings)."""
@@ -48,7 +50,7 @@ def insert(
 ) -> None:
     """:func:`record` as one INSERT sent at once, for an ``entity`` that has its id: no object, no flush
     (a public submission's cost is mostly the ORM's)."""
-    session.execute(sa.insert(AuditLog.__table__), [_entry(actor, action, entity, now, before, after)])
+    session.execute(_INSERT, [_entry(actor, action, entity, now, before, after)])
 
 
 def _entry(actor: User | str | None, action: str, entity: Any, now: dt.datetime, before: dict[str, Any] | None,
