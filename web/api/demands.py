@@ -23,7 +23,7 @@ from web.schemas.common import load_or_raise
 from web.schemas.demands import DemandLookupSchema, DemandSchema
 from web.services import demands as demand_service
 from web.services import tracking
-from web.views.demand_form import reference_data
+from web.views.demand_form import cached_reference_data
 
 blp = Blueprint("demands_api", __name__, description="Enterprise demands: submit and follow (public)")
 
@@ -98,7 +98,7 @@ def submit():
     if request.mimetype != "application/json":
         return jsonify(error_body(415, "unsupported_media_type", _("Send the demand as application/json."))), 415
     demand = demand_service.submit_demand(db.session, _json_body(), now=utcnow(),  # ServiceError → JSON 4xx
-                                          references=reference_data())
+                                          references=cached_reference_data())
     db.session.commit()
     receipt = {"tracking_code": demand.tracking_code, "status": demand.status, "submitted_at": demand.submitted_at,
                "roles": demand_service.public_roles(demand)}

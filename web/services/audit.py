@@ -38,23 +38,14 @@ def record(
     return entry
 
 
-def insert(
-    session: Session,
-    *,
-    actor: User | str | None,
-    action: str,
-    entity: Any,
-    now: dt.datetime,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-) -> None:
-    """:func:`record` as one INSERT sent at once, for an ``entity`` that has its id: no object, no flush
-    (a public submission's cost is mostly the ORM's)."""
-    session.execute(_INSERT, [_entry(actor, action, entity, now, before, after)])
+def insert(session: Session, **fields: Any) -> None:
+    """:func:`record`'s entry (same keywords) as one INSERT sent at once, for an ``entity`` that has its id: no
+    object, no flush (a public submission's cost was mostly the ORM's)."""
+    session.execute(_INSERT, [_entry(**fields)])
 
 
-def _entry(actor: User | str | None, action: str, entity: Any, now: dt.datetime, before: dict[str, Any] | None,
-           after: dict[str, Any] | None) -> dict[str, Any]:
+def _entry(actor: User | str | None, action: str, entity: Any, now: dt.datetime, before: dict[str, Any] | None = None,
+           after: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "actor_id": actor.id if isinstance(actor, User) else None,
         "actor_label": actor.username if isinstance(actor, User) else (actor or "system"),

@@ -130,10 +130,17 @@ REFERENCE_CACHE_SECONDS = 30.0
 
 
 def reference_data() -> reference.ReferenceData:
-    default = None if current_app.testing else REFERENCE_CACHE_SECONDS
-    config = current_app.config
-    return reference.cached(lambda: db.session, key=config["DATABASE_URL"],
-                            max_age=config.get("REFERENCE_CACHE_SECONDS", default))
+    return reference.cached(lambda: db.session, key=current_app.config["DATABASE_URL"], max_age=_cache_seconds())
+
+
+def cached_reference_data() -> reference.ReferenceData | None:
+    """For a submission: the cached reference data, or None when nothing is cached (the tests' default), where
+    loading all of it would cost more than looking up the submission's few codes."""
+    return reference_data() if _cache_seconds() is not None else None
+
+
+def _cache_seconds() -> float | None:
+    return current_app.config.get("REFERENCE_CACHE_SECONDS", None if current_app.testing else REFERENCE_CACHE_SECONDS)
 
 
 RegionOption = tuple[str, str, str, str]  # code, label in the flat <select>, parent's code, own name

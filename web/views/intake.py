@@ -38,9 +38,9 @@ from web.services.errors import ServiceError
 from web.views.demand_form import (
     DemandForm,
     Marked,
+    cached_reference_data,
     labels,
     new_submission_key,
-    reference_data,
     render_demand_form,
     run_demand_form,
     shared_form_page,
@@ -145,7 +145,7 @@ def new_demand():
         flash(_("Your demand was not sent yet: please clear the field marked below and send again."), "error")
         return _render_form(form, 400)
     def submit(data: dict) -> Demand:
-        return demand_service.submit_demand(db.session, data, now=utcnow(), references=reference_data())
+        return demand_service.submit_demand(db.session, data, now=utcnow(), references=cached_reference_data())
 
     demand, status = run_demand_form(form, submit, _("Please correct the marked fields; nothing was sent yet."))
     if demand is None:
