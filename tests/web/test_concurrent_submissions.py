@@ -11,6 +11,7 @@ PostgreSQL: 200 clients; SQLite (writes serialised by its lock): 30 clients.
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import random
 import re
 import threading
@@ -28,7 +29,7 @@ from werkzeug.serving import make_server
 from tests import factories
 from tests.conftest import make_test_app
 from web.extensions import db
-from web.models import AuditLog, Demand, Enterprise
+from web.models import AuditLog, Demand, DemandStatusEvent, Enterprise
 
 CLIENTS = {"postgresql": 200, "sqlite": 30}
 DOUBLE_CLICKERS = 10
@@ -146,3 +147,49 @@ def _delete(engine: sa.Engine, base_number: int, credit_codes: list[str]) -> Non
             sa.and_(AuditLog.entity_type == "enterprise", AuditLog.entity_id.in_(enterprise_ids)))))
         connection.execute(sa.delete(Demand).where(Demand.id.in_(demand_ids)))  # events, skills cascade
         connection.execute(sa.delete(Enterprise).where(Enterprise.id.in_(enterprise_ids)))
+
+
+SAME_KEY_SENDERS = 8
+
+
+def test_the_same_api_submission_sent_at_once_stores_one_demand_one_enterprise_one_history(database_url, engine,
+                                                                                          live_url):
+    """A client retrying at once (same one-time key, an enterprise not yet registered): every answer names the
+    one demand stored; the enterprise, the status event and each audit entry exist once."""
+    number = random.randrange(10**9, 2 * 10**9)
+    credit_code = factories.valid_credit_code(number)
+    body = json.dumps({
+        "enterprise_name": f"并发测试企业{number}", "credit_code": credit_code, "region_code": "510104",
+        "industry_code": "sc.equipment", "contact_name": "并发测试", "contact_phone": "13900000001",
+        "category_code": "tech_service", "title": f"并发提交的需求 {number}-0",
+        "description": "同一个请求同时发出多次，只保存一次。", "skills": ["weld"], "consent": True,
+        "submission_key": f"same-key-{number}",
+    }).encode()
+    barrier = threading.Barrier(SAME_KEY_SENDERS)
+
+    def post(_n: int) -> str:
+        request = urllib.request.Request(live_url + "/api/v1/demands", data=body,
+                                         headers={"Content-Type": "application/json"})
+        barrier.wait(timeout=60)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            assert response.status == 201
+            return json.loads(response.read())["tracking_code"]
+
+    try:
+        with ThreadPoolExecutor(SAME_KEY_SENDERS) as pool:
+            codes = set(pool.map(post, range(SAME_KEY_SENDERS)))
+        assert len(codes) == 1, codes
+        with engine.connect() as connection:
+            demand_ids = connection.scalars(sa.select(Demand.id).where(Demand.submission_key == f"same-key-{number}")
+                                            ).all()
+            enterprise_ids = connection.scalars(sa.select(Enterprise.id).where(Enterprise.credit_code == credit_code)
+                                                ).all()
+            assert len(demand_ids) == 1 and len(enterprise_ids) == 1
+            events = connection.scalar(sa.select(sa.func.count()).select_from(DemandStatusEvent)
+                                       .where(DemandStatusEvent.demand_id == demand_ids[0]))
+            entries = connection.execute(sa.select(AuditLog.action).where(sa.or_(
+                sa.and_(AuditLog.entity_type == "demand", AuditLog.entity_id == demand_ids[0]),
+                sa.and_(AuditLog.entity_type == "enterprise", AuditLog.entity_id == enterprise_ids[0])))).scalars()
+            assert events == 1 and sorted(entries) == ["demand.submit", "enterprise.create"]
+    finally:
+        _delete(engine, number, [credit_code])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from tests import factories
 from tests.conftest import NOW
 from web.models import AuditLog, Demand, DemandStatusEvent, Enterprise
-from web.services import tracking
+from web.services import reference, tracking
 from web.services.demands import submit_demand
 from web.services.errors import ServiceError, ValidationFailed
 
@@ -182,3 +183,53 @@ def test_json_api_uses_the_same_contract(app, connection):
     assert "13911112222" not in found.get_data(as_text=True)
     missing = client.post("/api/v1/demands/status", json={"tracking_code": code, "last4": "0000"})
     assert missing.status_code == 404
+
+
+def test_a_repeated_key_is_answered_with_its_demand_before_the_codes_are_checked(session):
+    """The first post stored the demand; the same form sent again with a code now refused (a province) gets it."""
+    data = valid_demand_data(submission_key="r" * 32)
+    first = submit_demand(session, data, now=NOW)
+    again = submit_demand(session, {**data, "region_code": "510000"}, now=NOW + dt.timedelta(seconds=1))
+    assert again.id == first.id
+    with pytest.raises(ValidationFailed):  # without the key the province is refused, as always
+        submit_demand(session, {**data, "region_code": "510000", "submission_key": "s" * 32}, now=NOW)
+
+
+def test_the_codes_come_from_the_cached_reference_data_and_a_code_it_lacks_from_the_database(session):
+    known = reference._load(session)
+    newest = max(known.skills, key=lambda row: row.id)
+    stale = dataclasses.replace(known, skills=tuple(row for row in known.skills if row.id != newest.id))
+    demand = submit_demand(session, valid_demand_data(region_code="500112", skills=["weld", newest.code]), now=NOW,
+                           references=stale)
+    assert demand.tracking_code.startswith("CQ-2026-")  # the region's province, from the cached row
+    assert sorted(link.skill.code for link in demand.skills) == sorted(["weld", newest.code])
+    assert [industry.code for industry in demand.industries] == ["sc.equipment"]
+    with pytest.raises(ServiceError) as caught:
+        submit_demand(session, valid_demand_data(skills=["no.such.skill"]), now=NOW, references=stale)
+    assert "skills" in caught.value.as_errors()
+
+
+def test_a_known_enterprise_without_an_e_mail_address_takes_the_forms(session):
+    enterprise = factories.make_enterprise(session)
+    assert enterprise.contact_email == ""
+    data = valid_demand_data(credit_code=enterprise.credit_code, contact_email="Boss@Example.test")
+    demand = submit_demand(session, data, now=NOW)
+    assert demand.enterprise_id == enterprise.id and enterprise.contact_email == "boss@example.test"
+    entries = session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_type == "enterprise",
+                                                               AuditLog.entity_id == enterprise.id)).all()
+    assert entries == []  # recognised, not registered again
+
+
+def test_a_new_enterprise_is_stored_with_its_industry_and_one_audit_entry(session):
+    data = valid_demand_data()
+    demand = submit_demand(session, data, now=NOW)
+    enterprise = session.scalar(sa.select(Enterprise).where(Enterprise.credit_code == data["credit_code"]))
+    assert demand.enterprise_id == enterprise.id and enterprise.region.code == "510100"
+    assert [industry.code for industry in enterprise.industries] == ["sc.equipment"]
+    entries = session.scalars(sa.select(AuditLog).where(sa.or_(
+        sa.and_(AuditLog.entity_type == "enterprise", AuditLog.entity_id == enterprise.id),
+        sa.and_(AuditLog.entity_type == "demand", AuditLog.entity_id == demand.id)))).all()
+    assert [(entry.action, entry.actor_label, entry.before) for entry in entries] == [
+        ("enterprise.create", "public", None), ("demand.submit", "public", None)]
+    assert entries[0].after["credit_code"] == data["credit_code"] and entries[1].after["skills"] == [
+        "weld", "weld.argon_arc"]

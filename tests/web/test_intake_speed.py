@@ -171,3 +171,62 @@ def test_a_logged_in_user_a_message_or_a_query_gets_the_page_rendered_live(cache
     assert "A message for this visitor only" not in browser.text(NEW)  # shown once
     assert "Submit a demand" in browser.text(NEW + "?lang=en")
     assert "Submit a demand" in browser.text(NEW)  # the English page, remembered, comes from the cache too
+
+
+_REFERENCE_TABLE = re.compile(r"\bFROM (region|industry|skill|demand_category)\b")
+
+
+def _writes_and_reads(statements: list[str]) -> list[str]:
+    """The statements' verbs and tables, e.g. ``INSERT demand``, ``SELECT enterprise`` (savepoints left out)."""
+    found = []
+    for statement in statements:
+        words = statement.split()
+        verb = words[0].upper()
+        if verb in ("INSERT", "UPDATE", "DELETE"):
+            found.append(f"{verb} {words[2] if verb != 'UPDATE' else words[1]}")
+        elif verb == "SELECT":
+            found.append("SELECT " + re.search(r"\bFROM (\w+)", statement).group(1))
+    return found
+
+
+def test_a_warm_api_submission_reads_no_reference_table_and_writes_each_row_once(cached_app, connection):
+    client = cached_app.test_client()
+    enterprise = valid_demand_data(skills=["weld"])
+    enterprise["consent"] = True
+    assert client.post("/api/v1/demands", json=enterprise).status_code == 201  # fills the cache; registers
+    data = {**valid_demand_data(skills=["weld"], submission_key="api-speed-0123456789abcdef"),
+            "credit_code": enterprise["credit_code"], "consent": True}
+    statements = _statements(connection, lambda: client.post("/api/v1/demands", json=data))
+    assert not any(_REFERENCE_TABLE.search(s) for s in statements), statements
+    sqlite_lock = ["UPDATE demand"] if connection.dialect.name == "sqlite" else []  # demands._take_write_lock
+    assert _writes_and_reads(statements) == sqlite_lock + [  # the known enterprise by its credit code, the rows
+        "SELECT enterprise", "INSERT demand", "INSERT demand_industry", "INSERT demand_skill",
+        "INSERT demand_status_event", "INSERT audit_log"]
+    again = _statements(connection, lambda: client.post("/api/v1/demands", json=data))  # the same key: the same demand
+    # the insert meets the key (its savepoint is rolled back) and the first demand is read (then its roles)
+    assert _writes_and_reads(again)[len(sqlite_lock):][:3] == ["SELECT enterprise", "INSERT demand", "SELECT demand"]
+
+
+def test_a_warm_form_submission_reads_no_reference_table(cached_app, browser, connection, session):
+    browser.get(NEW)
+    data = valid_demand_data(title="缓存参照数据的表单提交")
+    statements = _statements(connection, lambda: browser.submit(NEW, data))
+    assert not any(_REFERENCE_TABLE.search(s) for s in statements), statements
+    assert "INSERT enterprise" in _writes_and_reads(statements)
+    demand = session.scalar(sa.select(Demand).where(Demand.title == "缓存参照数据的表单提交"))
+    assert demand.region.code == data["region_code"] and demand.category.code == data["category_code"]
+
+
+def test_a_code_added_after_the_cache_was_filled_is_accepted(cached_app, browser, session):
+    browser.get(NEW)  # the cache is filled, and trusted for an hour
+    parent = factories.region(session, "510100")
+    session.add(type(parent)(code="510198", name="测速新区二", level="county", parent_id=parent.id,
+                             province_code="51"))
+    session.flush()
+    client = cached_app.test_client()
+    data = {**valid_demand_data(region_code="510198", title="新区的需求"), "consent": True}
+    created = client.post("/api/v1/demands", json=data)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["tracking_code"].startswith("SC-2026-")
+    demand = session.scalar(sa.select(Demand).where(Demand.title == "新区的需求"))
+    assert demand.region.code == "510198"

@@ -23,6 +23,7 @@ from web.schemas.common import load_or_raise
 from web.schemas.demands import DemandLookupSchema, DemandSchema
 from web.services import demands as demand_service
 from web.services import tracking
+from web.views.demand_form import cached_reference_data
 
 blp = Blueprint("demands_api", __name__, description="Enterprise demands: submit and follow (public)")
 
@@ -41,6 +42,9 @@ class DemandReceiptSchema(Schema):
     status = fields.String(required=True)
     submitted_at = fields.DateTime(required=True)
     roles = fields.List(fields.Nested(RoleSchema), required=True)
+
+
+RECEIPT_SCHEMA = DemandReceiptSchema()  # one instance: dumping keeps no state in it, building one copies its fields
 
 
 class DemandEventSchema(Schema):
@@ -93,11 +97,12 @@ def _lookup_limit() -> str:
 def submit():
     if request.mimetype != "application/json":
         return jsonify(error_body(415, "unsupported_media_type", _("Send the demand as application/json."))), 415
-    demand = demand_service.submit_demand(db.session, _json_body(), now=utcnow())  # ServiceError → JSON 4xx
+    demand = demand_service.submit_demand(db.session, _json_body(), now=utcnow(),  # ServiceError → JSON 4xx
+                                          references=cached_reference_data())
     db.session.commit()
     receipt = {"tracking_code": demand.tracking_code, "status": demand.status, "submitted_at": demand.submitted_at,
                "roles": demand_service.public_roles(demand)}
-    return jsonify(DemandReceiptSchema().dump(receipt)), 201
+    return jsonify(RECEIPT_SCHEMA.dump(receipt)), 201
 
 
 @blp.route("/demands/status", methods=["POST"])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from web.models import Enterprise, User
+from web.models import Enterprise, User, enterprise_industry
 from web.schemas.common import load_or_raise
 from web.schemas.enterprises import EnterpriseSchema
 from web.services import audit, reference
@@ -29,7 +30,7 @@ def register_enterprise(session: Session, data: dict[str, Any], *, actor: User |
     if find_by_credit_code(session, values["credit_code"]) is not None:
         raise Conflict(_l("An enterprise with this unified social credit code is already registered."),
                        field="credit_code")
-    return _create(session, values, actor=actor, now=now)
+    return create_checked(session, values, actor=actor, now=now)
 
 
 def find_or_register_enterprise(session: Session, data: dict[str, Any], *, actor: User | str | None,
@@ -39,19 +40,28 @@ def find_or_register_enterprise(session: Session, data: dict[str, Any], *, actor
     existing = find_by_credit_code(session, values["credit_code"])
     if existing is not None:
         return existing, False
-    return _create(session, values, actor=actor, now=now), True
+    return create_checked(session, values, actor=actor, now=now), True
 
 
-def _create(session: Session, values: dict[str, Any], *, actor: User | str | None, now: dt.datetime) -> Enterprise:
+def create_checked(session: Session, values: dict[str, Any], *, actor: User | str | None, now: dt.datetime,
+                   region: Any = None, industries: Sequence[Any] | None = None) -> Enterprise:
+    """A new enterprise of ``values`` loaded by ``EnterpriseSchema`` or a contract at least as strict (the demand's),
+    whose credit code is not registered; ``region`` and ``industries`` (rows with an ``id``) when the caller has
+    resolved ``values``' codes already. Flushed, with its audit entry."""
+    region = region if region is not None else reference.region(session, values["region_code"])
+    if industries is None:
+        industries = reference.industries(session, values["industries"])
+    # The region and industries by id: their rows need not be loaded as objects, nor join the flush.
     enterprise = Enterprise(
-        name=values["name"], credit_code=values["credit_code"], type=values["type"],
-        region=reference.region(session, values["region_code"]),
-        industries=reference.industries(session, values["industries"]),
+        name=values["name"], credit_code=values["credit_code"], type=values["type"], region_id=region.id,
         employees=values["employees"], address=values["address"], contact_name=values["contact_name"],
         contact_phone=values["contact_phone"], contact_email=values["contact_email"], created_at=now,
     )
     session.add(enterprise)
     session.flush()
+    if industries:
+        session.execute(sa.insert(enterprise_industry), [
+            {"enterprise_id": enterprise.id, "industry_id": industry.id} for industry in industries])
     audit.record(session, actor=actor, action="enterprise.create", entity=enterprise, now=now,
                  after=audit.snapshot(enterprise, AUDITED_FIELDS))
     return enterprise

@@ -38,26 +38,38 @@ def filter_regions(session: Session, *, english: bool = False) -> list[tuple[str
         .order_by(Region.code))]
 
 
-def region(session: Session, code: str, *, field: str = "region_code") -> Region:
-    row = session.scalar(sa.select(Region).where(Region.code == code))
+# ``known``: the cached reference data (``cached``) of the caller, which then gets its plain rows (id, code, … as
+# in ``ReferenceData``) instead of ORM rows, without a query; a code it lacks (added since) is read from the database.
+
+
+def region(session: Session, code: str, *, field: str = "region_code", known: ReferenceData | None = None) -> Any:
+    row = known.by_code("regions").get(code) if known is not None else None
+    if row is None:
+        row = session.scalar(sa.select(Region).where(Region.code == code))
     if row is None:
         raise UnknownReference(_l("Unknown region: %(code)s.", code=code), field=field)
     return row
 
 
-def category(session: Session, code: str, *, field: str = "category_code") -> DemandCategory:
-    row = session.scalar(sa.select(DemandCategory).where(DemandCategory.code == code))
+def category(session: Session, code: str, *, field: str = "category_code", known: ReferenceData | None = None) -> Any:
+    row = known.by_code("categories").get(code) if known is not None else None
+    if row is None:
+        row = session.scalar(sa.select(DemandCategory).where(DemandCategory.code == code))
     if row is None:
         raise UnknownReference(_l("Unknown demand category: %(code)s.", code=code), field=field)
     return row
 
 
-def industries(session: Session, codes: Iterable[str], *, field: str = "industries") -> list[Industry]:
-    return _many(session, Industry, codes, field, _l("Unknown industry: %(code)s."))
+def industries(session: Session, codes: Iterable[str], *, field: str = "industries",
+               known: ReferenceData | None = None) -> list[Industry]:
+    return _many(session, Industry, codes, field, _l("Unknown industry: %(code)s."),
+                 known.by_code("industries") if known is not None else None)
 
 
-def skills(session: Session, codes: Iterable[str], *, field: str = "skills") -> list[Skill]:
-    return _many(session, Skill, codes, field, _l("Unknown skill: %(code)s."))
+def skills(session: Session, codes: Iterable[str], *, field: str = "skills",
+           known: ReferenceData | None = None) -> list[Skill]:
+    return _many(session, Skill, codes, field, _l("Unknown skill: %(code)s."),
+                 known.by_code("skills") if known is not None else None)
 
 
 def skills_by_code_or_name(session: Session, texts: Iterable[str], *, field: str = "skills") -> list[Skill]:
@@ -86,11 +98,14 @@ def honours(session: Session, codes: Iterable[str], *, field: str = "honours") -
     return _many(session, HonourLevel, codes, field, _l("Unknown honour level: %(code)s."))
 
 
-def _many(session: Session, model: type[T], codes: Iterable[str], field: str, message) -> list[T]:
+def _many(session: Session, model: type[T], codes: Iterable[str], field: str, message,
+          known: dict[str, Any] | None = None) -> list[T]:
     wanted: Sequence[str] = list(dict.fromkeys(codes))
     if not wanted:
         return []
-    rows = {row.code: row for row in session.scalars(sa.select(model).where(model.code.in_(wanted)))}
+    rows = {code: known[code] for code in wanted if code in known} if known is not None else {}
+    if missing := [code for code in wanted if code not in rows]:
+        rows.update((row.code, row) for row in session.scalars(sa.select(model).where(model.code.in_(missing))))
     for code in wanted:
         if code not in rows:
             # lazy_gettext strings format on str(); keep the code for the message
@@ -110,7 +125,7 @@ CACHED_TABLES = (Region, Industry, Skill, DemandCategory)
 class ReferenceData:
     """The reference rows the public pages need, as plain immutable rows (no session attached)."""
 
-    regions: tuple[Any, ...]  # id, code, name, name_en, level, parent_id; by code
+    regions: tuple[Any, ...]  # id, code, name, name_en, level, parent_id, province_code; by code
     industries: tuple[Any, ...]  # id, code, name_zh, name_en; by id
     skills: tuple[Any, ...]  # id, code, name_zh, name_en, parent_id; by id
     categories: tuple[Any, ...]  # id, code, name_zh, name_en; by sort
@@ -126,6 +141,10 @@ class ReferenceData:
     def derived_if_built(self, key: Any) -> Any:
         """What ``derived(key, ...)`` built already, or None: never builds."""
         return self._derived.get(key)
+
+    def by_code(self, table: str) -> dict[str, Any]:
+        """The rows of ``table`` ("regions", "industries", "skills", "categories") by code."""
+        return self.derived(("by_code", table), lambda data: {row.code: row for row in getattr(data, table)})
 
 
 @dataclasses.dataclass
@@ -183,8 +202,8 @@ def _load(session: Session) -> ReferenceData:
     def rows(statement) -> tuple[Any, ...]:
         return tuple(session.execute(statement).all())
 
-    regions = rows(sa.select(Region.id, Region.code, Region.name, Region.name_en, Region.level, Region.parent_id)
-                   .order_by(Region.code))
+    regions = rows(sa.select(Region.id, Region.code, Region.name, Region.name_en, Region.level, Region.parent_id,
+                             Region.province_code).order_by(Region.code))
     industries = rows(sa.select(Industry.id, Industry.code, Industry.name_zh, Industry.name_en).order_by(Industry.id))
     skills = rows(sa.select(Skill.id, Skill.code, Skill.name_zh, Skill.name_en, Skill.parent_id).order_by(Skill.id))
     categories = rows(sa.select(DemandCategory.id, DemandCategory.code, DemandCategory.name_zh,

@@ -134,6 +134,12 @@ def reference_data() -> reference.ReferenceData:
                             max_age=reference_max_age(current_app))
 
 
+def cached_reference_data() -> reference.ReferenceData | None:
+    """For a submission: the cached reference data, or None when nothing is cached (the tests' default), where
+    loading all of it would cost more than looking up the submission's few codes."""
+    return reference_data() if reference_max_age(current_app) is not None else None
+
+
 def reference_max_age(app: Flask) -> float | None:
     return app.config.get("REFERENCE_CACHE_SECONDS", None if app.testing else REFERENCE_CACHE_SECONDS)
 

@@ -38,6 +38,7 @@ from web.services.errors import ServiceError
 from web.views.demand_form import (
     DemandForm,
     Marked,
+    cached_reference_data,
     labels,
     new_submission_key,
     render_demand_form,
@@ -143,8 +144,10 @@ def new_demand():
         form.homepage.errors = [_("Please leave this field empty.")]
         flash(_("Your demand was not sent yet: please clear the field marked below and send again."), "error")
         return _render_form(form, 400)
-    demand, status = run_demand_form(form, lambda data: demand_service.submit_demand(db.session, data, now=utcnow()),
-                                     _("Please correct the marked fields; nothing was sent yet."))
+    def submit(data: dict) -> Demand:
+        return demand_service.submit_demand(db.session, data, now=utcnow(), references=cached_reference_data())
+
+    demand, status = run_demand_form(form, submit, _("Please correct the marked fields; nothing was sent yet."))
     if demand is None:
         return _render_form(form, status)
     _remember(demand.tracking_code)
