@@ -263,12 +263,15 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
 
 
 def _collect_held_back() -> None:
-    """While the cyclic collector is paused for a solve: its pass over the young objects (~100,000 containers after
-    a province round's first solve: the remembered rows, the scored round, the snapshot; 10-40 ms) done now, on a
-    wait for the server, rather than when it resumes, at the end of the request, and again in the page's request
-    (the survivors of that pass go to the oldest generation here, as ``gc.collect(1)`` does)."""
+    """While the cyclic collector is paused for a solve: a full collection done now, on a wait for the server, rather
+    than where it would come otherwise. A province round's first solve leaves ~100,000 containers young (the scored
+    round, the snapshot's features, the proposals still referenced); promoted to the oldest generation by a younger
+    collection, they made the next full one due (its trigger: a quarter as many promoted since the last), and it
+    fell in the next request's Python, the re-solve's page (~70-120 ms). Collected fully here, they set the next
+    one's trigger by their number instead; the first solve of a process walks few more objects than a pass over
+    the young ones would (~45 ms)."""
     if not gc.isenabled():
-        gc.collect(1)
+        gc.collect()
 
 
 @contextlib.contextmanager
