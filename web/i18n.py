@@ -18,11 +18,12 @@ LOCALE_SESSION_KEY = "locale"
 
 def select_locale() -> Locale:
     """The request's locale, as a babel Locale parsed once per code (Flask-Babel parses a string per request)."""
-    return _parsed(_chosen_code())
+    return parsed_locale(_chosen_code())
 
 
 @cache
-def _parsed(code: str) -> Locale:
+def parsed_locale(code: str) -> Locale:
+    """``Locale.parse(code)``, parsed once per code."""
     return Locale.parse(code)
 
 

@@ -105,6 +105,19 @@ def test_the_demands_mode_decides_how_the_service_is_described(app):
     assert "38 km away, serves on site only" in hybrid
 
 
+def test_a_sentence_is_in_the_language_asked_for_whatever_the_pages_and_in_the_pages_by_default(app):
+    from web.i18n import catalogue_fixed
+
+    facts = {"skills": [{"column": 0, "level": 5, "importance": 3, "name": {"zh": "焊接", "en": "Welding"}}],
+             "distance_km": 38.2, "mode": "onsite", "can_onsite": True, "honour_rank": 3, "availability": 0.5}
+    for page in ("zh_CN", "en"):
+        with app.test_request_context(f"/?lang={page}"), catalogue_fixed():  # as within a page's render
+            asked = {locale: explain.describe(facts, locale) for locale in ("en", "zh_CN", None)}
+        assert asked["en"].startswith("Holds Welding level 5; 38 km away, on site; honour: provincial craftsman")
+        assert asked["zh_CN"].startswith("具备所需技能：焊接 5级；距离 38 公里")
+        assert asked[None] == asked[page]
+
+
 # A solve's facts name skills and industries by the round's columns; here columns 0-3 are skills 11-14, 0-1 are
 # industries 21-22 (skill 14 has no English name).
 COLUMN_FACTS = {"skills": [{"column": 0, "level": 5, "importance": 3}],

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import threading
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import NOW
@@ -148,6 +151,62 @@ def test_rows_remembered_from_the_last_solve_store_what_rows_made_afresh_store(s
     rounds._store_result(session, rnd_, proposed, rounds._save_inputs(session, rnd_), **kw)
     session.expire_all()
     assert _stored_proposals(session, rnd) == with_remembered
+
+
+def test_a_re_solve_rewrites_a_stored_row_whose_json_text_changed_and_keeps_the_others(session):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("only PostgreSQL writes the difference (SQLite rewrites every row)")
+    rnd = make_solved_weld_round(session, "改过的行", demands=5, levels=3)
+    expected = _stored_proposals(session, rnd)
+    ids = _proposal_ids(session, rnd)
+    breakdown_changed, warnings_changed = sorted(expected)[:2]
+    for (craftsman_id, demand_id), column, text in ((breakdown_changed, "breakdown", '{"skill": 0.5}'),
+                                                   (warnings_changed, "warnings", '["far"]')):
+        session.execute(sa.text(f"UPDATE proposal SET {column} = CAST(:text AS json) WHERE round_id = :r "
+                                "AND craftsman_id = :c AND demand_id = :d"),
+                        {"text": text, "r": rnd.id, "c": craftsman_id, "d": demand_id})
+    rounds.solve_round(session, rnd, actor="test", now=LATER)  # nothing changed for the solve: the same rows
+    session.expire_all()
+    assert _stored_proposals(session, rnd) == expected  # the two edited rows written again as the solve made them
+    ids_after = _proposal_ids(session, rnd)
+    assert {pair for pair in ids if ids_after[pair] != ids[pair]} == {breakdown_changed, warnings_changed}
+
+
+def test_the_rows_a_round_remembers_leave_the_cyclic_collectors_walks(session):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("rows are remembered where they are copied (PostgreSQL)")
+    rnd, _ = _round(session)
+    remembered = rounds._remembered_rows(rnd.id, rounds.explain.vocabulary_ids(session))
+    assert remembered
+    gc.collect()  # a row made of strings, numbers and None is left alone from its first collection on
+    assert not any(gc.is_tracked(entry) or gc.is_tracked(entry[1]) for entry in remembered.values())
+
+
+def test_deferred_work_runs_once_whichever_thread_comes_first():
+    calls, started, release = [], threading.Event(), threading.Event()
+
+    def work():
+        calls.append(threading.current_thread().name)
+        started.set()
+        release.wait(5)
+        return 42
+
+    deferred = rounds._Deferred(work)
+    runner = threading.Thread(target=deferred.run, name="runner")
+    runner.start()
+    started.wait(5)
+    asked = []
+    reader = threading.Thread(target=lambda: asked.append(deferred.result()))
+    reader.start()  # asks while the runner works: waits for its result instead of working too
+    release.set()
+    runner.join(5)
+    reader.join(5)
+    deferred.run()  # done already: nothing more
+    assert asked == [42] and calls == ["runner"] and deferred.result() == 42
+    failing = rounds._Deferred(lambda: 1 / 0)
+    failing.run()
+    with pytest.raises(ZeroDivisionError):
+        failing.result()
 
 
 def test_fingerprints_read_through_the_round_are_those_read_by_ids(session):

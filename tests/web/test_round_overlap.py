@@ -254,9 +254,13 @@ def test_a_first_solve_on_postgresql_collects_the_young_objects_while_the_server
                                                                                                  monkeypatch):
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("only a COPY leaves such a wait")
-    collections, collect = [], rounds.gc.collect
+    events, collect, serialise = [], rounds.gc.collect, rounds._serialised_and_digested
     monkeypatch.setattr(rounds.gc, "collect", lambda generation=2: (
-        collections.append((generation, rounds.gc.isenabled(), threading.current_thread().name)),
+        events.append(("collect", generation, rounds.gc.isenabled(), threading.current_thread().ident)),
         collect(generation))[1])
+    monkeypatch.setattr(rounds, "_serialised_and_digested", lambda *args: (
+        events.append(("serialise", threading.current_thread().ident)), serialise(*args))[1])
     make_solved_weld_round(session, "回收", demands=3)
-    assert collections == [(1, False, "craftmatch-background")]
+    (_, serialised_on), (*collection, collected_on) = events  # the features first, then the collection
+    assert collection == ["collect", 2, False]  # a full one, the collector still paused
+    assert serialised_on == collected_on != threading.get_ident()  # one thread, on the wait

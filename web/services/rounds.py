@@ -13,6 +13,7 @@ import datetime as dt
 import gc
 import hashlib
 import itertools
+import operator
 import threading
 import time
 from collections import Counter, defaultdict
@@ -262,12 +263,15 @@ def solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | Non
 
 
 def _collect_held_back() -> None:
-    """While the cyclic collector is paused for a solve: its pass over the young objects (~100,000 containers after
-    a province round's first solve: the remembered rows, the scored round, the snapshot; 10-40 ms) done now, on a
-    wait for the server, rather than when it resumes, at the end of the request, and again in the page's request
-    (the survivors of that pass go to the oldest generation here, as ``gc.collect(1)`` does)."""
+    """While the cyclic collector is paused for a solve: a full collection done now, on a wait for the server, rather
+    than where it would come otherwise. A province round's first solve leaves ~100,000 containers young (the scored
+    round, the snapshot's features, the proposals still referenced); promoted to the oldest generation by a younger
+    collection, they made the next full one due (its trigger: a quarter as many promoted since the last), and it
+    fell in the next request's Python, the re-solve's page (~70-120 ms). Collected fully here, they set the next
+    one's trigger by their number instead; the first solve of a process walks few more objects than a pass over
+    the young ones would (~45 ms)."""
     if not gc.isenabled():
-        gc.collect(1)
+        gc.collect()
 
 
 @contextlib.contextmanager
@@ -383,15 +387,26 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
                                                   kept=kept)
     if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
         serialising = None  # the features stay as stored: not written again
-    else:  # serialised and the whole snapshot digested (~60 ms) on another thread while the server checks the
+    else:  # serialised and the whole snapshot digested (~50 ms) on another thread while the server checks the
         # proposals' foreign keys, if copied
         serialising = _Deferred(lambda: _serialised_and_digested(features.snapshot_features(
             craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles),
             solve_inputs))
+    checking: list[Future[None]] = []
+
+    def while_checked() -> None:
+        """On the COPY's wait, one thread: the features first (this thread waits for them next), then the young
+        objects' collection the solve held back (~45 ms holding the GIL: on a thread of its own it would stall
+        the features' serialisation that long), which goes on while this thread stores the features."""
+        def work() -> None:
+            if serialising is not None:
+                serialising.run()
+            _collect_held_back()
+        checking.append(_in_background(work))
+
     if result.status == OPTIMAL:
         _store_result(session, rnd, outcome.proposals, saving,
-                      role_skills={column: skill_id for _, column, _, skill_id in roles},
-                      while_checked=serialising.start if serialising else None)
+                      role_skills={column: skill_id for _, column, _, skill_id in roles}, while_checked=while_checked)
     if serialising is None:
         snapshot_digest = features.snapshot_digest(features.stored_feature_texts(rnd.features), solve_inputs)
     else:
@@ -428,6 +443,8 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
                         "locks": len(locks), "exclusions": len(exclusions),
                         "added": len(changes["added"]), "removed": len(changes["removed"]),
                         "inactive_craftsmen": sorted(inactive), "demands_left_out": sorted(closed)})
+    for job in checking:  # the collection done while the collector is still paused
+        job.result()
     return result
 
 
@@ -506,18 +523,27 @@ def _save_inputs(session: Session, rnd: MatchingRound) -> _SaveInputs:
 
 
 class _Deferred:
-    """``work`` (no database work), run on a thread of its own once started, else where its result is asked for."""
+    """``work`` (no database work), done once: by the first thread to ``run`` it or to ask for its result."""
 
     def __init__(self, work: Callable[[], T]) -> None:
         self._work = work
         self._future: Future[T] | None = None
+        self._claim = threading.Lock()
 
-    def start(self) -> None:
-        if self._future is None:
-            self._future = _in_background(self._work)
+    def run(self) -> None:
+        with self._claim:
+            if self._future is not None:
+                return
+            self._future = future = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(self._work())
+        except BaseException as error:  # handed to whoever asks for the result
+            future.set_exception(error)
 
     def result(self) -> T:
-        return self._work() if self._future is None else self._future.result()
+        self.run()  # here, unless another thread took it
+        return self._future.result()
 
 
 def _serialised_and_digested(values: dict[str, Any], solve_inputs: dict[str, Any]
@@ -641,10 +667,10 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
 
     remember = _copies_proposals(session.connection())  # elsewhere every row is written anew from its dict
     written_before = _remembered_rows(rnd.id, vocabulary) if remember else {}
-    written: dict[tuple[int, int], tuple[bytes, _Encoded]] = {}
+    written: dict[tuple[int, int], tuple[bytes, Copied]] = {}
     updates = []
 
-    def unflagged_rows() -> Iterator[dict[str, Any] | _Encoded]:
+    def unflagged_rows() -> Iterator[dict[str, Any] | Copied]:
         """Made as they are written: a first solve's COPY sends each row while the next ones are made and
         encoded, and the server stores the rows meanwhile."""
         for pair in proposed:
@@ -664,7 +690,7 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
                                       digest_size=16).digest()
             before = written_before.get((cid, did))
             encoded = before[1] if before is not None and before[0] == made_of \
-                else _Encoded({**row, **values(pair, role_skill_id)})
+                else _copied({**row, **values(pair, role_skill_id)})
             written[(cid, did)] = (made_of, encoded)
             yield encoded
 
@@ -680,10 +706,14 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
 PROPOSAL_COLUMNS = ("round_id", "craftsman_id", "demand_id", "locked", "excluded", "score", "breakdown", "assigned",
                     "alternate_rank", "warnings", "role_skill_id")
 JSON_COLUMNS = ("breakdown", "warnings")
-# What identifies a stored proposal's content, beside its pair: its scalar columns and its JSON texts' digests.
+# What identifies a stored proposal's content, beside its pair: its scalar columns and its JSON texts.
 _CONTENT = ("score", "assigned", "alternate_rank", "role_skill_id")
-_CONTENT_AT = [PROPOSAL_COLUMNS.index(name) for name in _CONTENT]
-_JSON_AT = [PROPOSAL_COLUMNS.index(name) for name in JSON_COLUMNS]
+_CONTENT_AT = tuple(PROPOSAL_COLUMNS.index(name) for name in (*_CONTENT, *JSON_COLUMNS))
+_PAIR_AT = (PROPOSAL_COLUMNS.index("craftsman_id"), PROPOSAL_COLUMNS.index("demand_id"))
+# A row as COPY writes it, ``PROPOSAL_COLUMNS`` in order (the JSON columns as their texts): a tuple of strings,
+# numbers, booleans and None, which the cyclic collector stops tracking the first time it sees it, so the rows
+# a round remembers (``_written_rows``) are not walked again by every later collection.
+Copied = tuple
 
 
 def _copies_proposals(connection: sa.Connection) -> bool:
@@ -692,44 +722,36 @@ def _copies_proposals(connection: sa.Connection) -> bool:
 
 # round id → (the vocabulary's ids, the unflagged rows its last solve in this process wrote (PostgreSQL), by pair,
 # each in its COPY form with a digest of what it was made of): a re-solve writes mostly the rows of the last one,
-# which need not be made, encoded and digested again while the ids stay the same (~20 MB at 8,530 rows). What
+# which need not be made and encoded again while the ids stay the same (~15 MB at 8,530 rows). What
 # the database holds is read again every time (``_replace_unflagged_proposals``).
 _written_rows = LastFew(SCORED_ROUNDS_KEPT)
 
 
-def _remembered_rows(round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, _Encoded]]:
+def _remembered_rows(round_id: int, vocabulary: Any) -> dict[tuple[int, int], tuple[bytes, Copied]]:
     """The rows the round's last solve in this process wrote, if it made them with these vocabulary ids."""
     entry = _written_rows.get(round_id)
     return entry[1] if entry is not None and entry[0] == vocabulary else {}
 
 
-
-class _Encoded:
-    """A row as COPY writes it (orjson: the same JSON values as json.dumps, several times faster on 10k
-    breakdowns), and, when asked, its content as ``_replace_unflagged_proposals`` compares it with a stored row's."""
-
-    __slots__ = ("copied", "_content")
-
-    def __init__(self, row: dict[str, Any]) -> None:
-        self.copied = [orjson.dumps(row[name]).decode() if name in JSON_COLUMNS else row.get(name)
-                       for name in PROPOSAL_COLUMNS]
-        self._content = None
-
-    @property
-    def content(self) -> tuple[Any, ...]:
-        if self._content is None:
-            self._content = (*(self.copied[i] for i in _CONTENT_AT),
-                             *(hashlib.md5(self.copied[i].encode()).hexdigest() for i in _JSON_AT))
-        return self._content
+def _copied(row: dict[str, Any]) -> Copied:
+    """A row dict in its COPY form (orjson: the same JSON values as json.dumps, several times faster on 10k
+    breakdowns)."""
+    return tuple([orjson.dumps(row[name]).decode() if name in JSON_COLUMNS else row.get(name)
+                  for name in PROPOSAL_COLUMNS])
 
 
-def _encoded(row: dict[str, Any] | _Encoded) -> _Encoded:
-    return row if isinstance(row, _Encoded) else _Encoded(row)
+# What ``_replace_unflagged_proposals`` compares of a row with a stored row (``_stored_unflagged``), and its pair.
+_content = operator.itemgetter(*_CONTENT_AT)
+_pair = operator.itemgetter(*_PAIR_AT)
 
 
-def _copy_rows(rows: list[dict[str, Any] | _Encoded]) -> list[list[Any]]:
+def _as_copied(row: dict[str, Any] | Copied) -> Copied:
+    return row if isinstance(row, tuple) else _copied(row)
+
+
+def _copy_rows(rows: list[dict[str, Any] | Copied]) -> list[Copied]:
     """The rows as COPY writes them."""
-    return [_encoded(row).copied for row in rows]
+    return [_as_copied(row) for row in rows]
 
 
 def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -741,58 +763,44 @@ def _insert_proposals(session: Session, rows: list[dict[str, Any]]) -> None:
         connection.execute(sa.insert(Proposal.__table__), rows)
 
 
-def _copy_proposals(connection: sa.Connection, copy_rows: Iterable[list[Any]]) -> None:
+def _copy_proposals(connection: sa.Connection, copy_rows: Iterable[Copied]) -> None:
     copy_sql = f"COPY {Proposal.__tablename__} ({', '.join(PROPOSAL_COLUMNS)}) FROM STDIN"
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in copy_rows:
             copy.write_row(row)
 
 
-def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | _Encoded],
+def _copy_first_rows(connection: sa.Connection, rows: Iterable[dict[str, Any] | Copied],
                      while_checked: Callable[[], Any] | None = None) -> None:
-    """COPY a round's first rows; their content (what a re-solve compares with the stored rows) is digested on another
-    thread while the server checks their foreign keys (~150 ms with the GIL free), instead of by the next solve (~40
-    ms for 8,530 rows), the young objects' collection the solve held back is done then too, and ``while_checked``
-    is called then. Not earlier: a thread busy while this one streams the rows would take the GIL from it at every
-    32 KB sent."""
-    encoded: list[_Encoded] = []
-    digesting: list[Future[Any]] = []
-
-    def digest_then_collect() -> None:
-        for row in encoded:
-            row.content  # noqa: B018 - computed now, kept by the row
-        _collect_held_back()
-
-    def sent() -> Iterator[list[Any]]:
-        for row in map(_encoded, rows):
-            encoded.append(row)
-            yield row.copied
-        digesting.append(_in_background(digest_then_collect))
+    """COPY a round's first rows; ``while_checked`` is called once they are all sent, as the server checks their
+    foreign keys (~80-150 ms with the GIL free), to start work elsewhere. Not earlier: a thread busy while this one
+    streams the rows would take the GIL from it at every 32 KB sent."""
+    def sent() -> Iterator[Copied]:
+        yield from map(_as_copied, rows)
         if while_checked is not None:
             while_checked()
 
     _copy_proposals(connection, sent())
-    for future in digesting:
-        future.result()
 
 
 def _stored_unflagged(session: Session, rnd: MatchingRound) -> dict[tuple[int, int], tuple[int, tuple]]:
-    """(craftsman id, demand id) → (proposal id, content as ``_Encoded.content``) of the round's stored rows that are
-    neither locked nor excluded (PostgreSQL: md5 of the JSON texts COPY wrote)."""
+    """(craftsman id, demand id) → (proposal id, content as ``_content`` gives a row's) of the round's stored rows
+    that are neither locked nor excluded (PostgreSQL: the JSON columns as the texts COPY wrote; read beside the
+    matching, they spare the save a digest of every row it compares)."""
     return {(row[1], row[2]): (row[0], row[3:]) for row in session.execute(sa.select(
         Proposal.id, Proposal.craftsman_id, Proposal.demand_id, *(getattr(Proposal, name) for name in _CONTENT),
-        *(sa.func.md5(sa.cast(getattr(Proposal, name), sa.Text)) for name in JSON_COLUMNS)).where(
+        *(sa.cast(getattr(Proposal, name), sa.Text) for name in JSON_COLUMNS)).where(
         Proposal.round_id == rnd.id, Proposal.locked.is_(False), Proposal.excluded.is_(False)))}
 
 
-def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Iterable[dict[str, Any] | _Encoded],
+def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Iterable[dict[str, Any] | Copied],
                                  stored: dict[tuple[int, int], tuple[int, tuple]] | None,
                                  while_checked: Callable[[], Any] | None = None) -> None:
     """Make the round's proposals that are neither locked nor excluded exactly ``rows`` (on PostgreSQL some may be
     in their COPY form already).
 
     On PostgreSQL only the difference is written: the stored rows whose pair and content (``_CONTENT`` and the
-    md5 of the JSON texts COPY wrote) equal a new row's stay, the others are deleted and the new ones the stored
+    JSON texts COPY wrote) equal a new row's stay, the others are deleted and the new ones the stored
     rows lack are copied in. A re-solve after a lock changes a handful of the ~8,500 rows of a province round,
     so it no longer deletes and rewrites them all (0.4-0.5 s); what is stored is the same as after a full
     rewrite, only the ids of the rows kept are older. Elsewhere (SQLite) they are all replaced. ``rows`` is read
@@ -816,15 +824,14 @@ def _replace_unflagged_proposals(session: Session, rnd: MatchingRound, rows: Ite
         if first is not None:
             _copy_first_rows(connection, itertools.chain([first], rows), while_checked)
         return
-    pair_at = (PROPOSAL_COLUMNS.index("craftsman_id"), PROPOSAL_COLUMNS.index("demand_id"))
     new_rows = []
-    for row in map(_encoded, rows):
-        pair = tuple(row.copied[i] for i in pair_at)
+    for row in map(_as_copied, rows):
+        pair = _pair(row)
         kept = stored.get(pair)
-        if kept is not None and tuple(kept[1]) == row.content:
+        if kept is not None and tuple(kept[1]) == _content(row):
             del stored[pair]
         else:
-            new_rows.append(row.copied)
+            new_rows.append(row)
     if stored:  # what is left stored matches no new row
         session.execute(sa.delete(Proposal).where(
             eligibility.id_in(session, Proposal.id, [proposal_id for proposal_id, _ in stored.values()])))
