@@ -44,10 +44,25 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+# Requests inside the app at once, as production's gunicorn allows (2 workers x 4 threads); the others wait their
+# turn in the server, not for one of the pool's 15 connections, which gives up after 30 s (503) on a loaded machine.
+IN_APP_AT_ONCE = 8
+
+
+def _at_most(count: int, app):
+    turns = threading.BoundedSemaphore(count)
+
+    def bounded(environ, start_response):
+        with turns:
+            return list(app(environ, start_response))  # the body too, before the next request's turn
+
+    return bounded
+
+
 @pytest.fixture()
 def live_url(database_url: str, engine: sa.Engine) -> Iterator[str]:
     app = make_test_app(database_url)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _at_most(IN_APP_AT_ONCE, app), threaded=True)
     server.request_queue_size = 256
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
