@@ -32,8 +32,10 @@ lint: install
 
 # The whole suite: SQLite always; PostgreSQL too when CRAFTMATCH_TEST_POSTGRES_URL is set or a local
 # server with the craftmatch_test database answers; e2e tests drive Debian's Chromium when it is installed.
+# Two worker processes, each file on one of them (its module fixtures built once); each worker has its own
+# throwaway databases, live servers and browser.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-e2e: install
 	$(PY) -m pytest tests/e2e -m e2e
