@@ -250,8 +250,8 @@ def test_a_solve_after_an_uncommitted_change_reads_the_craftsmen_itself(committe
         session.rollback()
 
 
-def test_a_first_solve_on_postgresql_collects_the_young_objects_while_the_server_checks_its_rows(session,
-                                                                                                 monkeypatch):
+def test_a_first_solve_on_postgresql_collects_what_it_held_back_while_the_server_checks_its_rows(session,
+                                                                                                  monkeypatch):
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("only a COPY leaves such a wait")
     events, collect, serialise = [], rounds.gc.collect, rounds._serialised_and_digested

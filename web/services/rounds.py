@@ -395,9 +395,9 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     checking: list[Future[None]] = []
 
     def while_checked() -> None:
-        """On the COPY's wait, one thread: the features first (this thread waits for them next), then the young
-        objects' collection the solve held back (~45 ms holding the GIL: on a thread of its own it would stall
-        the features' serialisation that long), which goes on while this thread stores the features."""
+        """On the COPY's wait, one thread: the features first (this thread waits for them next), then the full
+        collection the solve held back (``_collect_held_back``, ~45 ms holding the GIL: on a thread of its own it
+        would stall the features' serialisation that long), which goes on while this thread stores the features."""
         def work() -> None:
             if serialising is not None:
                 serialising.run()

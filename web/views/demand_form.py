@@ -289,12 +289,10 @@ def shared_form_page(template: str, fresh_form: Callable[[], DemandForm]) -> Res
     gzipped = bool(request.accept_encodings["gzip"])
     # for web.views.page_replay: what this answer was made of, to check the response against and replay it
     request.environ[SHARED_PAGE_ENVIRON] = SharedPage(page_key, page, values, gzipped)
-    if not gzipped:
-        return current_app.response_class(page.text(values), mimetype="text/html")
     # gzip even for a browser that also takes zstd or brotli: the static parts were compressed once (at
     # level 9, smaller than zstd's level 3), where Flask-Compress would compress 60 KB per request
-    return current_app.response_class(page.gzip(values), mimetype="text/html",
-                                      headers={"Content-Encoding": "gzip"})
+    return current_app.response_class(page.body(values, gzipped), mimetype="text/html",
+                                      headers={"Content-Encoding": "gzip"} if gzipped else None)
 
 
 def _slotted(template: str, form: DemandForm) -> SlottedPage | None:
