@@ -23,7 +23,7 @@ from tests.web.test_intake_service import valid_demand_data
 from web.extensions import db
 from web.models import Demand, Engagement, Enterprise, RegionTarget
 from web.schemas.common import Code, Text
-from web.services.enterprises import find_or_register_enterprise
+from web.services.enterprises import register_enterprise
 from web.services.errors import ServiceError, ValidationFailed
 
 NUL = "\x00"
@@ -84,11 +84,10 @@ def test_enterprise_contract_refuses_nul(session):
     n = factories.unique_number()
     data = {"name": f"某企业{NUL}", "credit_code": factories.valid_credit_code(n), "region_code": "510100"}
     with pytest.raises(ValidationFailed) as refused:
-        find_or_register_enterprise(session, data, actor="test", now=NOW)
+        register_enterprise(session, data, actor="test", now=NOW)
     assert set(refused.value.errors) == {"name"}
     with pytest.raises(ValidationFailed) as refused:
-        find_or_register_enterprise(session, {**data, "name": "某企业", "industries": [f"sc.{NUL}"]},
-                                    actor="test", now=NOW)
+        register_enterprise(session, {**data, "name": "某企业", "industries": [f"sc.{NUL}"]}, actor="test", now=NOW)
     assert _count(session, Enterprise, Enterprise.credit_code == data["credit_code"]) == 0
 
 

@@ -33,16 +33,6 @@ def register_enterprise(session: Session, data: dict[str, Any], *, actor: User |
     return create_checked(session, values, actor=actor, now=now)
 
 
-def find_or_register_enterprise(session: Session, data: dict[str, Any], *, actor: User | str | None,
-                                now: dt.datetime) -> tuple[Enterprise, bool]:
-    """The enterprise with this credit code (recognised, not duplicated), or a new one. Returns (row, created)."""
-    values = load_or_raise(EnterpriseSchema(), data)
-    existing = find_by_credit_code(session, values["credit_code"])
-    if existing is not None:
-        return existing, False
-    return create_checked(session, values, actor=actor, now=now), True
-
-
 def create_checked(session: Session, values: dict[str, Any], *, actor: User | str | None, now: dt.datetime,
                    region: Any = None, industries: Sequence[Any] | None = None) -> Enterprise:
     """A new enterprise of ``values`` loaded by ``EnterpriseSchema`` or a contract at least as strict (the demand's),
