@@ -80,17 +80,20 @@ class ProposedPair:
     score : float
     assigned : bool
     alternate_rank : int or None
-        1 for the best alternate of the demand, …; None for an assigned pair.
+        1 for the best alternate of the demand (of the team role, for a team demand's), …; None for an
+        assigned pair.
     breakdown : dict
         Weighted components (they sum to ``score``), ``relevance_tier`` (assigned pairs) and
         ``distance_km`` (when both places are known).
     flags : tuple of str
         Warnings: ``far``, ``cross_province``, ``low_score``, ``overloaded``, ``no_required_skill``.
     facts : dict
-        `matching.explain.pair_facts`; the best alternate also has ``lost`` (his losing reasons,
-        `matching.explain.losing_reasons`) and ``lost_to`` (the craftsman he would replace).
+        `matching.explain.pair_facts` (with the ``role`` filled or, for an alternate, ``for_role``); the best
+        alternate (of each role)
+        also has ``lost`` (his losing reasons, `matching.explain.losing_reasons`) and ``lost_to`` (the
+        craftsman he would replace: the weakest one proposed for the demand, or for the role).
     role : Hashable or None
-        The team role an assigned craftsman fills.
+        The team role an assigned craftsman fills, or an alternate stands by for.
     """
 
     craftsman: str
@@ -212,11 +215,16 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     committed = committed or {}
     c_index = {c: i for i, c in enumerate(rnd.craftsmen.ids)}
     d_index = {d: i for i, d in enumerate(rnd.demands.ids)}
-    rows: list[tuple[str, str, float, int | None, object]] = [
-        (a.craftsman, a.demand, a.score, None, a) for a in result.assignments
+    # (craftsman, demand, score, alternate rank, assignment, team role)
+    rows: list[tuple[str, str, float, int | None, object, object]] = [
+        (a.craftsman, a.demand, a.score, None, a, a.role) for a in result.assignments
     ]
     for demand, alternates in result.alternates.items():
-        rows += [(c, demand, s, rank, None) for rank, (c, s) in enumerate(alternates, start=1)]
+        if demand not in result.role_alternates:  # a team's alternates are its roles'
+            rows += [(c, demand, s, rank, None, None) for rank, (c, s) in enumerate(alternates, start=1)]
+    for demand, roles in result.role_alternates.items():
+        for role, alternates in roles.items():
+            rows += [(c, demand, s, rank, None, role) for rank, (c, s) in enumerate(alternates, start=1)]
     if not rows:
         return []
     pc = np.array([c_index[r[0]] for r in rows], dtype=np.int64)
@@ -232,7 +240,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
     breakdowns = []
     listed = {name: contributions[name].tolist() for name in names}  # Python floats once, not per pair
     tiers = tier.tolist()
-    for k, (_, _, _, _, assignment) in enumerate(rows):
+    for k, (_, _, _, _, assignment, _) in enumerate(rows):
         if assignment is not None and assignment.breakdown:
             breakdown = {name: float(value) for name, value in assignment.breakdown.items()}
         else:
@@ -246,15 +254,16 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
             load = result.loads.get(assignment.craftsman, 0) + int(committed.get(assignment.craftsman, 0))
             if load > max(1, capacity[k]):
                 flags[k].append(OVERLOADED)
-    weakest: dict[str, int] = {}  # per demand, the assigned pair an alternate would replace
-    for k, (_, demand, s, rank, _) in enumerate(rows):
-        if rank is None and (demand not in weakest or s < rows[weakest[demand]][2]):
-            weakest[demand] = k
+    weakest: dict[tuple[str, object], int] = {}  # per demand (and team role), the pair an alternate would replace
+    for k, (_, demand, s, rank, _, role) in enumerate(rows):
+        if rank is None and ((demand, role) not in weakest or s < rows[weakest[demand, role]][2]):
+            weakest[demand, role] = k
     out = []
-    for k, (craftsman, demand, s, rank, assignment) in enumerate(rows):
-        own_facts = facts[k] if assignment is None or assignment.role is None else {**facts[k], "role": assignment.role}
+    for k, (craftsman, demand, s, rank, _, role) in enumerate(rows):
+        # the role he fills, or the one an alternate stands by for
+        own_facts = facts[k] if role is None else {**facts[k], "role" if rank is None else "for_role": role}
         if rank == 1:
-            winner = weakest.get(demand)
+            winner = weakest.get((demand, role))
             own_facts = {
                 **own_facts,
                 "lost_to": None if winner is None else rows[winner][0],
@@ -278,7 +287,7 @@ def describe(rnd: PreparedRound, result: Result, committed: Mapping[str, int] | 
                 breakdown=breakdowns[k],
                 flags=tuple(flags[k]),
                 facts=own_facts,
-                role=None if assignment is None else assignment.role,
+                role=role,
             )
         )
     return out

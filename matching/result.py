@@ -92,6 +92,10 @@ class Result:
         Assigned demands per craftsman with at least one.
     alternates : dict
         Per demand the next best allowed craftsmen (id, score) not assigned to it.
+    role_alternates : dict
+        Per team demand, per role: the next best allowed craftsmen (id, score) holding the role's
+        speciality and not assigned to the demand; a craftsman is listed under one role of a demand
+        only (the first, in the order of ``Problem.roles``, whose list has room for him).
     changes : dict or None
         {"added": [...], "removed": [...]} against ``previous`` (None without it).
     metrics, timings : dict
@@ -119,6 +123,7 @@ class Result:
     fairness: dict | None = None
     loads: dict[Hashable, int] = field(default_factory=dict)
     alternates: dict[Hashable, list[tuple[Hashable, float]]] = field(default_factory=dict)
+    role_alternates: dict[Hashable, dict[Hashable, list[tuple[Hashable, float]]]] = field(default_factory=dict)
     changes: dict[str, list[tuple[Hashable, Hashable]]] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -142,6 +147,11 @@ class Result:
             "alternates": {
                 d: [{"craftsman": c, "score": s} for c, s in alts] for d, alts in self.alternates.items()
             },
+            # a list, not a mapping: role ids need not be strings
+            "role_alternates": [
+                {"demand": d, "role": role, "craftsmen": [{"craftsman": c, "score": s} for c, s in alts]}
+                for d, roles in self.role_alternates.items() for role, alts in roles.items()
+            ],
             "changes": None
             if self.changes is None
             else {kind: [list(p) for p in pairs] for kind, pairs in self.changes.items()},

@@ -330,3 +330,46 @@ def test_a_named_craftsman_is_locked_onto_one_role_and_fills_it(coordinator_brow
     _solve(coordinator_browser, url)
     assert _team(session, rnd.id, demand.id)["weld"] == [craftsmen["all_round"].id]
     assert not rounds.pending_changes(session, session.get(MatchingRound, rnd.id))
+
+
+def _alternates(session, rnd_id, demand_id):
+    """{craftsman id: (role skill code or None, rank)} of the demand's alternates."""
+    session.expire_all()
+    return {craftsman_id: (code, rank) for code, craftsman_id, rank in session.execute(
+        sa.select(Skill.code, Proposal.craftsman_id, Proposal.alternate_rank)
+        .join(Skill, Skill.id == Proposal.role_skill_id, isouter=True)
+        .where(Proposal.round_id == rnd_id, Proposal.demand_id == demand_id, Proposal.alternate_rank.is_not(None),
+               Proposal.assigned.is_(False)))}
+
+
+def test_a_teams_alternates_stand_by_role_by_role_and_a_locked_one_takes_his_role(coordinator_browser, session):
+    """The review offers a team's alternates per role (someone who holds no role's speciality is no alternate),
+    says which role each stands by for, and locking one puts him in that role."""
+    craftsmen, demand = _team_pool(session)
+    session.commit()
+    assert _edit_roles(coordinator_browser, demand, [("weld", "1"), ("machining.cnc_milling", "1"),
+                                                     ("electrical", "1")]).status_code == 303
+    response = coordinator_browser.submit("/workspace/rounds/new", {"name": "替补轮次", "min_score": "0"})
+    url = response.headers["Location"]
+    rnd = session.scalar(sa.select(MatchingRound).order_by(MatchingRound.id.desc()))
+    page = _solve(coordinator_browser, url)
+    team = _team(session, rnd.id, demand.id)
+    other_cnc = ({craftsmen["cnc_1"].id, craftsmen["cnc_2"].id} - set(team["machining.cnc_milling"])).pop()
+    other_electrician = ({craftsmen["electrician_1"].id, craftsmen["electrician_2"].id} - set(team["electrical"])).pop()
+    assert _alternates(session, rnd.id, demand.id) == {other_cnc: ("machining.cnc_milling", 1),
+                                                        other_electrician: ("electrical", 1)}
+    cell = re.search(rf'<tr data-demand="{demand.id}">.*?</tr>', page, re.S).group(0).split("</td>")[-2]
+    assert re.findall(r'data-alternate-for="([^"]+)"', cell) == ["machining.cnc_milling", "electrical"]
+    assert "fitter" not in cell
+    assert cell.count("可替补角色：") == 2  # his why says which role he would fill
+
+    coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "lock",
+                                               "craftsman_id": other_electrician, "demand_id": demand.id},
+                               form_url=url)
+    session.expire_all()
+    locked = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id,
+                                                      Proposal.craftsman_id == other_electrician))
+    electrical = session.scalar(sa.select(Skill.id).where(Skill.code == "electrical"))
+    assert locked.locked and locked.locked_role_skill_id == electrical
+    _solve(coordinator_browser, url)
+    assert _team(session, rnd.id, demand.id)["electrical"] == [other_electrician]

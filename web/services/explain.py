@@ -55,8 +55,9 @@ def fact_identifier(skills: Ids, industries: Ids) -> Callable[[Mapping[str, Any]
     then, and a round's 8,530 rows no longer each carry copies of the same names (932 -> 670 bytes a row).
 
     In the copy: ``skills`` ``{"level", "importance", "skill": id}``, ``family_skills`` ``{"via": id, "level",
-    "skill": id}``, ``missing`` and ``industries`` lists of ids, ``role`` the role's skill id. A column beyond
-    the vocabulary (none in practice) is stored as the placeholder name it has always been shown with."""
+    "skill": id}``, ``missing`` and ``industries`` lists of ids, ``role`` (an alternate's: ``for_role``) the role's
+    skill id. A column beyond the vocabulary (none in practice) is stored as the placeholder name it has always
+    been shown with."""
     def reference(ids: Ids, column: int) -> int | Name:
         return ids[column] if 0 <= column < len(ids) else _placeholder(column)
 
@@ -75,8 +76,9 @@ def fact_identifier(skills: Ids, industries: Ids) -> Callable[[Mapping[str, Any]
             family.append(entry)
         out["missing"] = [reference(skills, column) for column in facts.get("missing", [])]
         out["industries"] = [reference(industries, column) for column in facts.get("industries", [])]
-        if facts.get("role") is not None:  # the team role (a skill column) an assigned member fills
-            out["role"] = reference(skills, int(facts["role"]))
+        for key in ("role", "for_role"):  # the team role (a skill column) he fills, or stands by for
+            if facts.get(key) is not None:
+                out[key] = reference(skills, int(facts[key]))
         return out
 
     return identify
@@ -113,7 +115,8 @@ def _named(reference: int | Mapping[str, str], names: Mapping[int, Name]) -> Map
 
 def with_names(facts: Mapping[str, Any], vocabulary: Vocabulary) -> Mapping[str, Any]:
     """Stored facts with every skill and industry named as :func:`describe` reads them (``skills[].name``,
-    ``family_skills[].name``/``via_name``, ``missing`` and ``industries`` as names, ``role_name``). Facts stored
+    ``family_skills[].name``/``via_name``, ``missing`` and ``industries`` as names, ``role_name``,
+    ``for_role_name``). Facts stored
     by :func:`fact_identifier` hold ids; facts stored before held the names themselves and are read as they
     are, so an old round's rows render as they always did."""
     skills, industries = vocabulary.skills, vocabulary.industries
@@ -127,6 +130,8 @@ def with_names(facts: Mapping[str, Any], vocabulary: Vocabulary) -> Mapping[str,
     out["industries"] = [_named(industry, industries) for industry in facts.get("industries", [])]
     if facts.get("role") is not None and "role_name" not in facts:
         out["role_name"] = _named(facts["role"], skills)
+    if facts.get("for_role") is not None:
+        out["for_role_name"] = _named(facts["for_role"], skills)
     return out
 
 
@@ -203,6 +208,8 @@ def _track_record(record: Mapping[str, Any] | None) -> str:
 
 def _facts_sentence(facts: Mapping[str, Any], code: str) -> list[str]:
     clauses = [_("fills the role %(role)s", role=_name(facts["role_name"], code))] if facts.get("role_name") else []
+    if facts.get("for_role_name"):
+        clauses.append(_("could fill the role %(role)s", role=_name(facts["for_role_name"], code)))
     clauses += _skill_clauses(facts, code)
     if facts.get("industries"):
         clauses.append(_("works in %(industries)s", industries=_join([_name(i, code) for i in facts["industries"]],

@@ -653,7 +653,8 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
                   role_skills: dict[int, int] | None = None, while_checked: Callable[[], Any] | None = None) -> None:
     """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and facts (skills
     and industries by id: ``explain.fact_identifier``); locked/excluded rows are kept. ``role_skills``: skill
-    column → skill id, to record the role each member of a team fills. ``while_checked``: called when a first
+    column → skill id, to record the role each member of a team fills and each of its alternates stands by for.
+    ``while_checked``: called when a first
     solve's rows are all sent, as the server checks them. ``ready``: the rows and ids it reads
     (:func:`_save_inputs`), read already while the matching ran."""
     flagged = dict(ready.flagged)
@@ -675,7 +676,7 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
         encoded, and the server stores the rows meanwhile."""
         for pair in proposed:
             cid, did = int(pair.craftsman), int(pair.demand)
-            role_skill_id = (role_skills or {}).get(pair.role) if pair.assigned else None
+            role_skill_id = (role_skills or {}).get(pair.role)  # filled, or (an alternate) stood by for
             if (cid, did) in flagged:
                 updates.append({"id": flagged.pop((cid, did)), **values(pair, role_skill_id)})
                 continue
@@ -860,7 +861,8 @@ def set_pair(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id:
              actor: User | str | None, now: dt.datetime, expected_version: int | None = None,
              role_skill_id: int | None = None) -> Proposal:
     """``mode``: "lock" (keep it in every re-solve), "exclude" (never propose it) or "clear". A lock may name the
-    team role he must fill (``role_skill_id``); any other change drops it."""
+    team role he must fill (``role_skill_id``; by default, for an alternate, the role he stands by for); any other
+    change drops it."""
     _require_editor(actor)
     _require_editable(rnd, expected_version)
     if mode not in ("lock", "exclude", "clear"):
@@ -869,6 +871,8 @@ def set_pair(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id:
     before = {"locked": proposal.locked, "excluded": proposal.excluded, "role_skill_id": proposal.locked_role_skill_id}
     proposal.locked = mode == "lock"
     proposal.excluded = mode == "exclude"
+    if mode == "lock" and role_skill_id is None and not proposal.assigned:
+        role_skill_id = proposal.role_skill_id  # an alternate stands by for a role of the team: locked, he takes it
     proposal.locked_role_skill_id = role_skill_id if mode == "lock" else None
     _touch(session, rnd)
     audit.record(session, actor=actor, action=f"round.{mode}", entity=rnd, now=now, before=before,
@@ -1086,10 +1090,13 @@ def review_rows(session: Session, rnd: MatchingRound, *, only_warnings: bool = F
     rows = []
     for demand_id, slots in chosen:
         group = grouped[demand_id]
+        role_order = {role.skill_id: i for i, role in enumerate(demands[demand_id].roles)}
         rows.append({"demand": demands[demand_id], "slots": slots, "names": names,
                      "roles": team_roles(demands[demand_id], group, names, gaps.get(demand_id, {})),
                      "assigned": [p for p in group if p.assigned],
-                     "alternates": [p for p in group if not p.assigned and p.alternate_rank and not p.excluded],
+                     # a team's alternates role by role, each role's best first
+                     "alternates": sorted((p for p in group if not p.assigned and p.alternate_rank and not p.excluded),
+                                          key=lambda p: (role_order.get(p.role_skill_id, -1), p.alternate_rank)),
                      "excluded": [p for p in group if p.excluded],
                      "locked_unassigned": [p for p in group if p.locked and not p.assigned]})
     return dataclasses.replace(window, items=rows)
