@@ -80,18 +80,17 @@ class ProposedPair:
     score : float
     assigned : bool
     alternate_rank : int or None
-        1 for the best alternate of the demand (of the team role, for a team demand's), …; None for an
-        assigned pair.
+        1 for the best alternate of the demand (of its role, for a team demand), …; None for an assigned pair.
     breakdown : dict
         Weighted components (they sum to ``score``), ``relevance_tier`` (assigned pairs) and
         ``distance_km`` (when both places are known).
     flags : tuple of str
         Warnings: ``far``, ``cross_province``, ``low_score``, ``overloaded``, ``no_required_skill``.
     facts : dict
-        `matching.explain.pair_facts` (with the ``role`` filled or, for an alternate, ``for_role``); the best
-        alternate (of each role)
-        also has ``lost`` (his losing reasons, `matching.explain.losing_reasons`) and ``lost_to`` (the
-        craftsman he would replace: the weakest one proposed for the demand, or for the role).
+        `matching.explain.pair_facts`, with the team ``role`` he fills (an alternate's: ``for_role``); the
+        best alternate (of each role) also has ``lost`` (his losing reasons,
+        `matching.explain.losing_reasons`) and ``lost_to`` (the craftsman he would replace: the weakest one
+        proposed for the demand, or for the role).
     role : Hashable or None
         The team role an assigned craftsman fills, or an alternate stands by for.
     """

@@ -95,7 +95,8 @@ class Result:
     role_alternates : dict
         Per team demand, per role: the next best allowed craftsmen (id, score) holding the role's
         speciality and not assigned to the demand; a craftsman is listed under one role of a demand
-        only (the first, in the order of ``Problem.roles``, whose list has room for him).
+        only (the first, in the order of ``Problem.roles``, whose list has room for him).  A team's
+        review takes these; its entry in ``alternates`` stays the demand's, whatever the roles.
     changes : dict or None
         {"added": [...], "removed": [...]} against ``previous`` (None without it).
     metrics, timings : dict

@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -698,15 +698,6 @@ def top_k_by_argmax(matrix: np.ndarray, k: int) -> np.ndarray:
     return picked
 
 
-def _runs(values: list) -> Iterator[tuple[int, int]]:
-    """(start, end) of each run of equal consecutive values."""
-    start = 0
-    for end in range(1, len(values) + 1):
-        if end == len(values) or values[end] != values[start]:
-            yield start, end
-            start = end
-
-
 def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndarray:
     """0-based rank of each element inside its group, ordered by (key, tie); ``group``, ``tie`` ≥ 0.
 
@@ -1016,39 +1007,45 @@ class _Teams:
         result.role_alternates = self._role_alternates(problem.alternates_k)
 
     def _role_alternates(self, k: int) -> dict[Hashable, dict[Hashable, list[tuple[Hashable, float]]]]:
-        """Per team demand and role, the k best open craftsmen holding the role's speciality (the role's columns:
-        allowed, not forbidden, score ≥ min_score; not chosen for the demand in any role), by score, ties in input
-        order.  Someone who could fill two roles of a demand is listed under the first that has room for him: a
+        """Per team demand and role, the k best open craftsmen holding the role's speciality, by score, ties in input
+        order.  Open: one of the role's columns (allowed, not forbidden, score ≥ min_score, relevant under relevance
+        "only"; a sticky previous pair is a column even when it is not; a sparse round's are among each demand's
+        candidates), 0 < score, and not chosen for the demand in any role.  Someone who could fill two roles of a demand is listed under the first that has room for him: a
         replacement the coordinator picks for one role is then not also offered for another."""
         problem = self.problem
-        lists: dict[Hashable, dict[Hashable, list[tuple[Hashable, float]]]] = {}
+        by_demand: dict[Hashable, dict[Hashable, list[tuple[Hashable, float]]]] = {}
         team_roles = [r for r, (_, role, _, _) in enumerate(self.roles) if role is not None]
         if k == 0 or not team_roles:
-            return lists
-        for r in team_roles:  # every role has its list, in the order of the problem's roles, if empty
+            return by_demand
+        for r in team_roles:  # every role has its list, even an empty one, in the order of the problem's roles
             j, role_id = self.roles[r][:2]
-            lists.setdefault(problem.demands[j], {})[role_id] = []
+            by_demand.setdefault(problem.demands[j], {})[role_id] = []
         chosen = np.zeros(self.c.size, dtype=bool)
         chosen[self.chosen] = True
         column = np.flatnonzero(np.isin(self.col_role, team_roles) & ~chosen[self.col_pair])
-        c, d = self.c[self.col_pair[column]], self.d[self.col_pair[column]]
-        score = self.instance.score_of(c, d)
+        pair = self.col_pair[column]
+        c, score = self.c[pair], self.instance.score_of(self.c[pair], self.d[pair])
         open_ = score > 0
+        if self.instance.relevant_only:
+            open_ &= self.tier[pair] >= 1
         column, c, score = column[open_], c[open_], score[open_]
+        if column.size == 0:
+            return by_demand
         role = self.col_role[column]
         order = np.lexsort((c, -score, role))
-        role, c, score = role[order].tolist(), c[order].tolist(), score[order].tolist()
+        role, c, score = role[order], c[order].tolist(), score[order].tolist()
+        starts = np.flatnonzero(np.r_[True, role[1:] != role[:-1]]).tolist()
         listed: dict[int, set[int]] = {}  # per demand, craftsmen listed under one of its roles
-        for start, end in _runs(role):
-            j, role_id = self.roles[role[start]][:2]
-            taken, best = listed.setdefault(j, set()), lists[problem.demands[j]][role_id]
+        for start, end in zip(starts, [*starts[1:], role.size], strict=True):
+            j, role_id = self.roles[int(role[start])][:2]
+            taken, best = listed.setdefault(j, set()), by_demand[problem.demands[j]][role_id]
             for i in range(start, end):
                 if c[i] not in taken:
                     taken.add(c[i])
                     best.append((problem.craftsmen[c[i]], score[i]))
                     if len(best) == k:
                         break
-        return lists
+        return by_demand
 
 
 def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,8 @@ is filled by a distinct craftsman holding that speciality, and the review says w
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 
@@ -12,7 +14,16 @@ from marshmallow import ValidationError
 
 from tests.factories import make_craftsman, make_demand, valid_credit_code, valid_mobile
 from web.cli import round_group
-from web.models import CraftsmanSkill, Demand, DemandRole, MatchingRound, Notification, Proposal, Skill
+from web.models import (
+    AuditLog,
+    CraftsmanSkill,
+    Demand,
+    DemandRole,
+    MatchingRound,
+    Notification,
+    Proposal,
+    Skill,
+)
 from web.schemas.demands import parse_roles_text
 from web.services import rounds
 
@@ -361,7 +372,10 @@ def test_a_teams_alternates_stand_by_role_by_role_and_a_locked_one_takes_his_rol
     cell = re.search(rf'<tr data-demand="{demand.id}">.*?</tr>', page, re.S).group(0).split("</td>")[-2]
     assert re.findall(r'data-alternate-for="([^"]+)"', cell) == ["machining.cnc_milling", "electrical"]
     assert "fitter" not in cell
-    assert cell.count("可替补角色：") == 2  # his why says which role he would fill
+    assert cell.count("可承担角色：") == 2  # his why says which role he would fill
+    exported = coordinator_browser.get(f"{url}/export?format=csv").get_data(as_text=True).lstrip("\ufeff")
+    labels = [row[3] for row in csv.reader(io.StringIO(exported)) if row and row[0] == demand.tracking_code]
+    assert labels == ["推荐（焊接）", "推荐（数控铣）", "推荐（电气）", "备选 1（数控铣）", "备选 1（电气）"]
 
     coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "lock",
                                                "craftsman_id": other_electrician, "demand_id": demand.id},
@@ -373,3 +387,107 @@ def test_a_teams_alternates_stand_by_role_by_role_and_a_locked_one_takes_his_rol
     assert locked.locked and locked.locked_role_skill_id == electrical
     _solve(coordinator_browser, url)
     assert _team(session, rnd.id, demand.id)["electrical"] == [other_electrician]
+
+
+def _team_round_with_alternates(coordinator_browser, session, roles):
+    craftsmen, demand = _team_pool(session)
+    session.commit()
+    assert _edit_roles(coordinator_browser, demand, [(code, "1") for code in roles]).status_code == 303
+    url = coordinator_browser.submit("/workspace/rounds/new", {"name": "替补轮次", "min_score": "0"}).headers["Location"]
+    rnd = session.scalar(sa.select(MatchingRound).order_by(MatchingRound.id.desc()))
+    page = _solve(coordinator_browser, url)
+    return craftsmen, demand, rnd, url, page
+
+
+def _proposal(session, rnd_id, craftsman_id, demand_id):
+    session.expire_all()
+    return session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd_id, Proposal.craftsman_id == craftsman_id,
+                                                    Proposal.demand_id == demand_id))
+
+
+def test_a_team_alternate_placed_for_any_role_keeps_any_role(coordinator_browser, session):
+    """Only the review's Lock on an alternate takes his role: the place page's "the solver chooses" stays that."""
+    _, demand, rnd, url, _ = _team_round_with_alternates(coordinator_browser, session,
+                                                         ["weld", "electrical", "machining.cnc_milling"])
+    alternates = _alternates(session, rnd.id, demand.id)
+    electrician = next(c for c, (code, _) in alternates.items() if code == "electrical")
+    place = f"{url}/demands/{demand.id}/place"
+    page = coordinator_browser.text(f"{place}?q=electrician")
+    assert coordinator_browser.submit(place, {"version": _version(page), "craftsman_id": electrician, "role": ""},
+                                      form_url=f"{place}?q=electrician").status_code == 302
+    locked = _proposal(session, rnd.id, electrician, demand.id)
+    assert locked.locked and locked.locked_role_skill_id is None
+
+
+def test_a_role_lock_on_a_role_the_demand_dropped_is_released_and_the_round_publishes(coordinator_browser, session):
+    """The team became a plain demand after its electrician alternate was locked onto the electrical role: the
+    re-solve releases that role (on the record), keeps him on the demand, and publishing does not wait for it."""
+    _, demand, rnd, url, page = _team_round_with_alternates(coordinator_browser, session,
+                                                            ["weld", "electrical", "machining.cnc_milling"])
+    cell = re.search(rf'<tr data-demand="{demand.id}">.*?</tr>', page, re.S).group(0).split("</td>")[-2]
+    # role by role in the demand's order, whatever the craftsmen's ids
+    assert re.findall(r'data-alternate-for="([^"]+)"', cell) == ["electrical", "machining.cnc_milling"]
+    electrician = next(c for c, (code, _) in _alternates(session, rnd.id, demand.id).items() if code == "electrical")
+    coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "lock", "craftsman_id": electrician,
+                                               "demand_id": demand.id}, form_url=url)
+    assert _proposal(session, rnd.id, electrician, demand.id).locked_role_skill_id is not None
+    assert 'data-locked-role="electrical"' in coordinator_browser.text(url)  # locked, to be placed in that role
+    assert _edit_roles(coordinator_browser, demand, [], team_size="3").status_code == 303
+    page = _solve(coordinator_browser, url)
+    session.expire_all()
+    assert session.get(MatchingRound, rnd.id).status == "solved"
+    locked = _proposal(session, rnd.id, electrician, demand.id)
+    assert locked.locked and locked.assigned and locked.locked_role_skill_id is None
+    assert session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
+        AuditLog.action == "round.release_role_locks")) == 1
+    assert not rounds.pending_changes(session, session.get(MatchingRound, rnd.id))
+    response = coordinator_browser.submit(f"{url}/publish", {"version": _version(page)}, form_url=url)
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(MatchingRound, rnd.id).status == "published"
+
+
+def test_a_failed_team_solve_shows_why_on_the_round_page(coordinator_browser, session):
+    """Two craftsmen locked onto the one electrical role: the solve fails, and the page says so (no error page)."""
+    craftsmen, demand, rnd, url, page = _team_round_with_alternates(coordinator_browser, session,
+                                                                     ["weld", "electrical", "machining.cnc_milling"])
+    electrical = session.scalar(sa.select(Skill.id).where(Skill.code == "electrical"))
+    session.expire_all()
+    for key in ("electrician_1", "electrician_2"):
+        rounds.set_pair(session, session.get(MatchingRound, rnd.id), craftsmen[key].id, demand.id, "lock",
+                        actor="test", now=rnd.created_at, role_skill_id=electrical)
+    session.commit()
+    response = coordinator_browser.submit(f"{url}/solve", {"version": _version(coordinator_browser.text(url))},
+                                          form_url=url)
+    assert response.status_code == 302
+    session.expire_all()
+    assert session.get(MatchingRound, rnd.id).status == "failed"
+    response = coordinator_browser.get(url)
+    assert response.status_code == 200
+    assert "flash-error" in response.get_data(as_text=True)
+
+
+def test_a_lock_whose_craftsman_lost_the_speciality_is_released(coordinator_browser, session):
+    """The electrician alternate locked onto the electrical role no longer holds any role's speciality when the
+    round reads its pools again (the demand was edited): the re-solve does not fail on that lock; it releases it,
+    on the record, and solves without him."""
+    craftsmen, demand, rnd, url, page = _team_round_with_alternates(coordinator_browser, session,
+                                                                     ["weld", "electrical", "machining.cnc_milling"])
+    electrician = next(c for c, (code, _) in _alternates(session, rnd.id, demand.id).items() if code == "electrical")
+    coordinator_browser.submit(f"{url}/pair", {"version": _version(page), "mode": "lock", "craftsman_id": electrician,
+                                               "demand_id": demand.id}, form_url=url)
+    session.execute(sa.delete(CraftsmanSkill).where(CraftsmanSkill.craftsman_id == electrician))
+    session.execute(sa.insert(CraftsmanSkill).values(
+        craftsman_id=electrician, proficiency=3,
+        skill_id=sa.select(Skill.id).where(Skill.code == "maint.mechatronic").scalar_subquery()))
+    session.commit()
+    assert _edit_roles(coordinator_browser, demand, [("weld", "1"), ("electrical", "1"), ("machining.cnc_milling", "2")],
+                       ).status_code == 303
+    _solve(coordinator_browser, url)
+    session.expire_all()
+    assert session.get(MatchingRound, rnd.id).status == "solved", session.get(MatchingRound, rnd.id).solver_message
+    released = _proposal(session, rnd.id, electrician, demand.id)  # an alternate again, or no row at all
+    assert released is None or not (released.locked or released.assigned)
+    assert sorted(_team(session, rnd.id, demand.id)) == sorted(TEAM)
+    assert session.scalar(sa.select(sa.func.count()).select_from(AuditLog).where(
+        AuditLog.action == "round.release_role_locks")) == 1

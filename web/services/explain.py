@@ -16,11 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from matching.explain import CROSS_PROVINCE, FAR, LOW, NO_REQUIRED_SKILL, OVERLOADED
 from web.i18n import catalogue_fixed, parsed_locale, translations
-from web.models import Craftsman, Demand, Industry, MatchingRound, Proposal, Skill
+from web.models import Craftsman, Demand, DemandRole, Industry, MatchingRound, Proposal, Skill
 
 Ids = Sequence[int]  # per vocabulary column: the skill's or industry's id
 Name = dict[str, str]  # {"zh": …, "en": …}
@@ -116,9 +116,8 @@ def _named(reference: int | Mapping[str, str], names: Mapping[int, Name]) -> Map
 def with_names(facts: Mapping[str, Any], vocabulary: Vocabulary) -> Mapping[str, Any]:
     """Stored facts with every skill and industry named as :func:`describe` reads them (``skills[].name``,
     ``family_skills[].name``/``via_name``, ``missing`` and ``industries`` as names, ``role_name``,
-    ``for_role_name``). Facts stored
-    by :func:`fact_identifier` hold ids; facts stored before held the names themselves and are read as they
-    are, so an old round's rows render as they always did."""
+    ``for_role_name``). Facts stored by :func:`fact_identifier` hold ids; facts stored before held the names
+    themselves and are read as they are, so an old round's rows render as they always did."""
     skills, industries = vocabulary.skills, vocabulary.industries
     out = dict(facts)
     out["skills"] = [held if "name" in held else {**held, "name": _named(held["skill"], skills)}
@@ -326,19 +325,33 @@ def proposal_describer(session: Session) -> Callable[..., str]:
 def round_rows(session: Session, rnd: MatchingRound, locale: str | None = None) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of a round's export: every proposed craftsman and alternate with his warnings and the why."""
     code = _locale_code(locale)
+    # a team's members and alternates role by role, in the demand's order of its roles
+    role = aliased(DemandRole)
     rows = session.execute(
         sa.select(Demand.tracking_code, Demand.title, Craftsman.name, Proposal.assigned, Proposal.alternate_rank,
-                  Proposal.score, Proposal.warnings, Proposal.breakdown)
+                  Proposal.score, Proposal.warnings, Proposal.breakdown, Skill.name_zh, Skill.name_en)
         .join(Demand, Demand.id == Proposal.demand_id).join(Craftsman, Craftsman.id == Proposal.craftsman_id)
+        .outerjoin(role, sa.and_(role.demand_id == Proposal.demand_id, role.skill_id == Proposal.role_skill_id))
+        .outerjoin(Skill, Skill.id == role.skill_id)
         .where(Proposal.round_id == rnd.id, Proposal.excluded.is_(False),
                sa.or_(Proposal.assigned, Proposal.alternate_rank.is_not(None)))
-        .order_by(Proposal.demand_id, Proposal.assigned.desc(), Proposal.alternate_rank, Proposal.craftsman_id)).all()
+        .order_by(Proposal.demand_id, Proposal.assigned.desc(), role.id.is_not(None), role.id,
+                  Proposal.alternate_rank, Proposal.craftsman_id)).all()
     names = vocabulary(session)
     with force_locale(code):
         header = [_("Tracking code"), _("Demand"), _("Craftsman"), _("Proposed or alternate"), _("Score"),
                   _("Warnings"), _("Why")]
-        body = [[tracking, title, name, _("proposed") if assigned else _("alternate %(rank)d", rank=rank or 0),
+        body = [[tracking, title, name,
+                 _role_label(_("proposed") if assigned else _("alternate %(rank)d", rank=rank or 0),
+                             {"zh": role_zh, "en": role_en or role_zh} if role_zh else None, code),
                  round(float(score), 3), _join([str(WARNING_LABELS.get(w, w)) for w in warnings or []], code),
                  describe((breakdown or {}).get("facts"), code, names)]
-                for tracking, title, name, assigned, rank, score, warnings, breakdown in rows]
+                for tracking, title, name, assigned, rank, score, warnings, breakdown, role_zh, role_en in rows]
     return header, body
+
+
+def _role_label(label: str, role: Mapping[str, str] | None, code: str) -> str:
+    """"proposed" or "alternate 1", with the team role he fills or stands by for."""
+    if role is None:
+        return label
+    return f"{label} ({_name(role, code)})" if code == "en" else f"{label}（{_name(role, code)}）"

@@ -31,6 +31,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from matching.config import RoundConfig
+from matching.features import CraftsmanFeatures
 from matching.outcome import ProposedPair, RoundInputs, run_round
 from matching.problem import ProblemError
 from matching.result import OPTIMAL, Result
@@ -199,18 +200,55 @@ def _pairs(session: Session, rnd: MatchingRound, *flags) -> list[tuple[str, str]
     return [(str(c), str(d)) for c, d in rows]
 
 
-def _locks_with_roles(session: Session, rnd: MatchingRound, roles
+def _locks_with_roles(session: Session, rnd: MatchingRound, roles, craftsmen: CraftsmanFeatures, *,
+                      actor: User | str | None, now: dt.datetime
                       ) -> tuple[list[tuple[str, str]], tuple[tuple[str, str, int], ...]]:
     """The round's locked pairs, and among them (craftsman id, demand id, skill column) of those locked onto a named
-    team role: one read of the locked proposals."""
+    team role: one read of the locked proposals.
+
+    What the pools no longer allow is released, on the record, so that the solve does not fail on it and publishing
+    does not wait for a role nobody can fill: a role the demand no longer has, or whose speciality the craftsman no
+    longer holds, releases that part of the lock (he stays locked onto the demand); holding none of a team's roles,
+    he cannot be on it, and the whole lock goes."""
     column_of = {(demand, skill_id): column for demand, column, _, skill_id in roles}
-    rows = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id, Proposal.locked_role_skill_id)
+    team_columns: dict[str, list[int]] = defaultdict(list)
+    for demand, column, _, _ in roles:
+        team_columns[demand].append(column)
+    rows = session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id,
+                                     Proposal.locked_role_skill_id)
                            .where(Proposal.round_id == rnd.id, Proposal.locked)
                            .order_by(Proposal.demand_id, Proposal.craftsman_id)).all()
-    locks = [(str(c), str(d)) for c, d, _ in rows]
-    role_locks = tuple((str(c), str(d), column_of[(str(d), skill)]) for c, d, skill in rows
-                       if skill is not None and (str(d), skill) in column_of)
-    return locks, role_locks
+    index = {c: i for i, c in enumerate(craftsmen.ids)}
+
+    def holds(row: Any, column: int) -> bool:  # as matching.pipeline.team_roles decides who may fill a role
+        i = index.get(str(row.craftsman_id))
+        return i is not None and craftsmen.skills[i, column] > 0
+
+    locks, role_locks, released, roles_released = [], [], [], []
+    for row in rows:
+        craftsman, demand = str(row.craftsman_id), str(row.demand_id)
+        if demand in team_columns and not any(holds(row, column) for column in team_columns[demand]):
+            released.append(row)
+            continue
+        locks.append((craftsman, demand))
+        if row.locked_role_skill_id is None:
+            continue
+        column = column_of.get((demand, row.locked_role_skill_id))
+        if column is not None and holds(row, column):
+            role_locks.append((craftsman, demand, column))
+        else:
+            roles_released.append(row)
+    if released or roles_released:
+        for rows_, values in ((released, {"locked": False}), (roles_released, {})):
+            if rows_:
+                session.execute(sa.update(Proposal), [{"id": row.id, "locked_role_skill_id": None, **values}
+                                                      for row in rows_])
+        audit.record(session, actor=actor, action="round.release_role_locks", entity=rnd, now=now,
+                     after={"locks": [[row.craftsman_id, row.demand_id] for row in released],
+                            "roles": [[row.craftsman_id, row.demand_id, row.locked_role_skill_id]
+                                      for row in roles_released],
+                            "reason": "the role is no longer the demand's or the craftsman lacks its speciality"})
+    return locks, tuple(role_locks)
 
 
 def mark_queued(session: Session, rnd: MatchingRound, *, job_id: str | None, actor: User | str | None,
@@ -353,7 +391,7 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     def in_round(pairs):
         return [(c, d) for c, d in pairs if c in known["c"] and d in known["d"]]
 
-    locks, role_locks = _locks_with_roles(session, rnd, roles)
+    locks, role_locks = _locks_with_roles(session, rnd, roles, craftsmen, actor=actor, now=now)
     exclusions = sorted(set(in_round(_pairs(session, rnd, Proposal.excluded.is_(True))))
                         | set(in_round(features.declined_pairs(session, rnd.id))))
     previous = in_round(_pairs(session, rnd, Proposal.assigned.is_(True))) if rnd.solved_at else None
@@ -654,9 +692,8 @@ def _store_result(session: Session, rnd: MatchingRound, proposed: list[ProposedP
     """Proposals = the round outcome's assigned pairs and alternates, with breakdown, warnings and facts (skills
     and industries by id: ``explain.fact_identifier``); locked/excluded rows are kept. ``role_skills``: skill
     column → skill id, to record the role each member of a team fills and each of its alternates stands by for.
-    ``while_checked``: called when a first
-    solve's rows are all sent, as the server checks them. ``ready``: the rows and ids it reads
-    (:func:`_save_inputs`), read already while the matching ran."""
+    ``while_checked``: called when a first solve's rows are all sent, as the server checks them. ``ready``: the
+    rows and ids it reads (:func:`_save_inputs`), read already while the matching ran."""
     flagged = dict(ready.flagged)
     vocabulary = ready.vocabulary if proposed else ((), ())
     identified = explain.fact_identifier(*vocabulary)
@@ -859,10 +896,10 @@ def _proposal(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id
 
 def set_pair(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id: int, mode: str, *,
              actor: User | str | None, now: dt.datetime, expected_version: int | None = None,
-             role_skill_id: int | None = None) -> Proposal:
+             role_skill_id: int | None = None, alternate_role: bool = False) -> Proposal:
     """``mode``: "lock" (keep it in every re-solve), "exclude" (never propose it) or "clear". A lock may name the
-    team role he must fill (``role_skill_id``; by default, for an alternate, the role he stands by for); any other
-    change drops it."""
+    team role he must fill (``role_skill_id``; with ``alternate_role``, the review's Lock on a team's alternate, the
+    role he stands by for); any other change drops it."""
     _require_editor(actor)
     _require_editable(rnd, expected_version)
     if mode not in ("lock", "exclude", "clear"):
@@ -871,8 +908,8 @@ def set_pair(session: Session, rnd: MatchingRound, craftsman_id: int, demand_id:
     before = {"locked": proposal.locked, "excluded": proposal.excluded, "role_skill_id": proposal.locked_role_skill_id}
     proposal.locked = mode == "lock"
     proposal.excluded = mode == "exclude"
-    if mode == "lock" and role_skill_id is None and not proposal.assigned:
-        role_skill_id = proposal.role_skill_id  # an alternate stands by for a role of the team: locked, he takes it
+    if mode == "lock" and alternate_role and role_skill_id is None and not proposal.assigned:
+        role_skill_id = proposal.role_skill_id
     proposal.locked_role_skill_id = role_skill_id if mode == "lock" else None
     _touch(session, rnd)
     audit.record(session, actor=actor, action=f"round.{mode}", entity=rnd, now=now, before=before,

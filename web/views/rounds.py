@@ -373,7 +373,7 @@ def pair(round_id: int):
             "clear": _("The lock or exclusion was removed.")}.get(form.mode.data or "", "")
     return _act(rnd, form, lambda f: rounds.set_pair(db.session, rnd, f.craftsman_id.data, f.demand_id.data,
                                                      f.mode.data, actor=current_user, now=utcnow(),
-                                                     expected_version=_version()), done,
+                                                     expected_version=_version(), alternate_role=True), done,
                 **({"page": request.args["page"]} if request.args.get("page") else {}))
 
 
