@@ -235,3 +235,19 @@ def test_viewer_cannot_set_targets(browser, make_user):
     response = browser.client.post("/workspace/reports/targets", data={"csrf_token": token, "region_code": "510100",
                                                                       "year": "2027"})
     assert response.status_code == 403
+
+
+def test_a_demand_of_two_industries_under_one_parent_counts_its_figures_once_there(session):
+    """Gears and pressure vessels are both equipment manufacturing: the demand's value and trained workers count
+    once under equipment manufacturing, as the demand itself does."""
+    enterprise, craftsman = make_enterprise(session, region_code="510100"), make_craftsman(session)
+    demand = make_demand(session, enterprise, status="evaluated", submitted_at=T(2026, 3, 1), matched_at=T(2026, 3, 5),
+                         region_code="510100", industries=["sub.gears", "sub.pressure_vessel"])
+    engagement = make_engagement(session, demand, [craftsman], status="evaluated", started_on=D(2026, 3, 6),
+                                 completed_on=D(2026, 4, 1))
+    _follow_up(engagement, "result", D(2026, 4, 1), D(2026, 4, 1), problems_solved=1, value_created_wan=12.5,
+               workers_trained=7, apprentices=0)
+    session.commit()
+    industries = {r["name_zh"]: r for r in reports.by_industry(session, reports.Period())}
+    assert (industries["装备制造"]["demands"], industries["装备制造"]["value_wan"], industries["装备制造"]["trained"]) \
+        == (1, 12.5, 7)

@@ -585,13 +585,7 @@ def by_industry(session: Session, period: Period, *, with_values: bool = True) -
     top_id = sa.func.coalesce(Industry.parent_id, Industry.id)
     counts = _industry_demands(session, period, top_id)
     value_rows = {} if not with_values else dict((k, (float(v or 0), t or 0)) for k, v, t in session.execute(
-        sa.select(top_id, sa.func.sum(FollowUp.value_created_wan), sa.func.sum(FollowUp.workers_trained))
-        .select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
-        .join(demand_industry, demand_industry.c.demand_id == Engagement.demand_id)
-        .join(Industry, Industry.id == demand_industry.c.industry_id)
-        .join(Demand, Demand.id == Engagement.demand_id)
-        .where(FollowUp.done_on.is_not(None), *period.on(FollowUp.done_on), *period.region(Demand.region_id))
-        .group_by(top_id)).all())
+        _industry_values(period, top_id)).all())
     ids = set(counts) | set(value_rows)
     names = {i: (zh, en) for i, zh, en in session.execute(
         sa.select(parent.id, parent.name_zh, parent.name_en).where(parent.id.in_(ids)))} if ids else {}
@@ -600,6 +594,22 @@ def by_industry(session: Session, period: Period, *, with_values: bool = True) -
              "value_wan": round(value_rows.get(i, (0.0, 0))[0], 2), "trained": value_rows.get(i, (0.0, 0))[1]}
             for i in ids]
     return sorted(rows, key=lambda r: (-r["demands"], -r["value_wan"], r["name_zh"]))
+
+
+def _industry_values(period: Period, top_id: Any) -> sa.Select:
+    """(top-level industry, value created, workers trained) of the follow-ups done in the period, each counted once
+    per top-level industry of its demand: two of the demand's industries under one parent count once, as the
+    demand itself does (joined through every industry, such a demand's figures counted twice)."""
+    tops = (sa.select(demand_industry.c.demand_id, top_id.label("industry_id"))
+            .join(Industry, Industry.id == demand_industry.c.industry_id)
+            .group_by(demand_industry.c.demand_id, top_id).subquery())
+    return (sa.select(tops.c.industry_id, sa.func.sum(FollowUp.value_created_wan),
+                      sa.func.sum(FollowUp.workers_trained))
+            .select_from(FollowUp).join(Engagement, Engagement.id == FollowUp.engagement_id)
+            .join(tops, tops.c.demand_id == Engagement.demand_id)
+            .join(Demand, Demand.id == Engagement.demand_id)
+            .where(FollowUp.done_on.is_not(None), *period.on(FollowUp.done_on), *period.region(Demand.region_id))
+            .group_by(tops.c.industry_id))
 
 
 def _industry_demands(session: Session, period: Period, top_id: Any) -> dict[int, tuple[int, int]]:
