@@ -81,6 +81,9 @@ PRESOLVE_MIN_COLUMNS = 100_000
 # Reduced profits (in units of the largest profit) this close to 0 count as 0 when the team LP's
 # lexicographic phase fixes the optimal face of the previous one.
 FACE_TOLERANCE = 1e-7
+# The team LP's column generation adds a column when its reduced cost (in units of the largest profit) is below
+# minus this: HiGHS's own dual feasibility tolerance, so that a column HiGHS would count as priced out is not added.
+TEAM_PRICING_TOLERANCE = 1e-9
 # A warm-started optimum is kept only when no other optimum is within this much (in units of the largest profit):
 # well above HiGHS's feasibility tolerances (1e-9), so that no vertex a cold solve may stop at counts as worse.
 TIE_TOLERANCE = 1e-7
@@ -830,8 +833,10 @@ class _Teams:
             self.roles.append((j, role.role, role.count, role.eligible))
         self.roles = [role for role in self.roles if role is not None]
         col_c, col_r = [], []
+        by_demand = np.argsort(d, kind="stable")  # each demand's pairs in index order, as flatnonzero(d == j) lists them
+        bounds = np.searchsorted(d[by_demand], np.arange(n_d + 1))
         for r, (j, _, _, eligible) in enumerate(self.roles):
-            of_demand = np.flatnonzero(d == j)
+            of_demand = by_demand[bounds[j]:bounds[j + 1]]
             if eligible is not None:
                 of_demand = of_demand[eligible[c[of_demand]]]
             col_c.append(of_demand)
@@ -945,45 +950,92 @@ class _Teams:
         else:
             col_upper_mask = np.ones(n_x, dtype=bool)
         col_upper = np.r_[col_upper_mask.astype(np.float64), np.ones(copy_cost.size)]
+        # column generation: HiGHS holds `order`'s columns; every other column is priced after each run
+        active = self._first_columns(profit, phases[0], col_lower, col_upper, n_x)
+        order = np.flatnonzero(active)
         highs = new_highs()
         lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = phases[0], col_lower, col_upper
+        held = matrix[:, order]
+        lp.num_col_, lp.num_row_ = order.size, matrix.shape[0]
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = phases[0][order], col_lower[order], col_upper[order]
         lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf)
         lp.row_upper_ = row_upper
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-        lp.a_matrix_.value_ = matrix.data
+        lp.a_matrix_.start_ = held.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = held.indices.astype(np.int32)
+        lp.a_matrix_.value_ = held.data
         highs.passModel(lp)
+        by_row = matrix.T.tocsr()  # Aᵀy for the reduced costs of every column
+        x = np.zeros(matrix.shape[1])
         for phase, cost in enumerate(phases):
-            if phase:  # the optimal face of the previous phase: fix what its duals price away
+            if phase:  # the optimal face of the previous phase: fix what its duals price away, over every column
                 solution = highs.getSolution()
-                x, reduced = np.asarray(solution.col_value), np.asarray(solution.col_dual)
                 activity, dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
-                fix = np.abs(reduced) > FACE_TOLERANCE
+                fix = np.abs(phases[phase - 1] - by_row @ dual) > FACE_TOLERANCE
                 col_lower, col_upper = np.where(fix, np.round(x), col_lower), np.where(fix, np.round(x), col_upper)
                 tight = np.abs(dual) > FACE_TOLERANCE
                 row_lower = np.where(tight, np.round(activity), row_lower)
                 row_upper = np.where(tight, np.round(activity), row_upper)
-                n_col, n_row = col_lower.size, row_lower.size
-                highs.changeColsBounds(n_col, np.arange(n_col, dtype=np.int32), col_lower, col_upper)
+                n_col, n_row = order.size, row_lower.size
+                highs.changeColsBounds(n_col, np.arange(n_col, dtype=np.int32), col_lower[order], col_upper[order])
                 highs.changeRowsBounds(
                     n_row, np.arange(n_row, dtype=np.int32),
                     np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf), row_upper,
                 )
-                highs.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), cost)
-            with self.instance.aside or _NOTHING_ASIDE:
-                highs.run()
-            if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                return None, None, "the locked pairs cannot all take a role of their team"
-        x = np.asarray(highs.getSolution().col_value)[:n_x] > 0.5
+                highs.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), cost[order])
+            while True:
+                with self.instance.aside or _NOTHING_ASIDE:
+                    highs.run()
+                if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                    return None, None, "the locked pairs cannot all take a role of their team"
+                solution = highs.getSolution()
+                x[order] = np.asarray(solution.col_value)
+                reduced = cost - by_row @ np.asarray(solution.row_dual)
+                new = np.flatnonzero(~active & (col_upper > 0) & (reduced < -TEAM_PRICING_TOLERANCE))
+                if new.size == 0:  # every column prices out: optimal over all of them
+                    break
+                batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * matrix.shape[0])
+                if new.size > batch:  # the most violated first
+                    new = new[np.argpartition(reduced[new], batch)[:batch]]
+                new.sort()
+                added = matrix[:, new]
+                highs.addCols(new.size, cost[new], col_lower[new], col_upper[new], added.nnz,
+                              added.indptr[:-1].astype(np.int32), added.indices.astype(np.int32), added.data)
+                active[new] = True
+                order = np.r_[order, new]
+        x = x[:n_x] > 0.5
         chosen = self.col_pair[x]
         self.chosen_role = dict(zip(chosen.tolist(), self.col_role[x].tolist(), strict=True))
         free = ~self.locked[chosen]
         self.chosen = chosen
         route = "+".join(name for name, used in (("roles", self.problem.roles), ("floor", self.problem.floor)) if used)
         return self.c[chosen][free], self.d[chosen][free], route
+
+    def _first_columns(self, profit: np.ndarray, cost: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray,
+                       n_x: int) -> np.ndarray:
+        """The columns HiGHS starts with (a mask over the model's): every copy, lock and floor column, each role's
+        best columns for its count and two spares (by the first phase's cost and by profit) and each craftsman's best
+        one.  Only the time depends on them: pricing adds whatever else an optimum needs."""
+        start = np.zeros(col_lower.size, dtype=bool)
+        start[n_x:] = True
+        start[:n_x] |= (col_lower[:n_x] > 0) | self.locked[self.col_pair]
+        for columns in self.floor_columns:
+            start[columns] = True
+        bounds = np.searchsorted(self.col_role, np.arange(len(self.roles) + 1))  # a role's columns are one block
+        for r, (_, _, count, _) in enumerate(self.roles):
+            block = np.arange(bounds[r], bounds[r + 1])
+            block = block[col_upper[block] > 0]
+            if block.size <= count + 2:
+                start[block] = True
+                continue
+            for key in (cost[block], -profit[block]):
+                start[block[np.argpartition(key, count + 1)[: count + 2]]] = True
+        usable = np.flatnonzero(col_upper[:n_x] > 0)  # and each craftsman's best column
+        craftsman = self.c[self.col_pair[usable]]
+        best = np.full(self.instance.n_c, -np.inf)
+        np.maximum.at(best, craftsman, profit[usable])
+        start[usable[profit[usable] >= best[craftsman]]] = True
+        return start
 
     def report(self, result: Result) -> None:
         """Name the role of every team member, and why each open role stays open."""

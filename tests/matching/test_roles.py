@@ -3,6 +3,7 @@ speciality; exact against brute force over (craftsman, demand, role) triples on 
 
 import itertools
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 from matching import Problem, ProblemError, solve
 from matching.problem import Role
+
+from .conftest import random_problem
 
 SEEDS = st.integers(0, 2**32 - 1)
 
@@ -186,3 +189,57 @@ def test_a_role_lock_the_craftsman_cannot_fill_is_refused():
         build_problem(craftsmen, demands, roles=roles, locks=[("c1", "team")], role_locks=[("c1", "team", 0)])
     with pytest.raises(FeatureError, match="no role"):
         build_problem(craftsmen, demands, roles=roles, role_locks=[("c0", "team", 7)])
+
+
+def larger_team_problem(seed, *, sparse, relevance, load_penalty, floor):
+    """40 craftsmen × 14 demands, four of them teams of two or three roles: large enough that the team LP's
+    column generation starts from a fraction of the columns and prices the rest in."""
+    problem = random_problem(seed, 40, 14, locks=2, forbidden=6, min_score=0.05, sparse=sparse, density=0.9,
+                             relevance=relevance, load_penalty=load_penalty)
+    rng = np.random.default_rng(seed + 7)
+    locked_demands = {d for _, d in problem.locked}
+    teams = [d for d in problem.demands if d not in locked_demands][:4]
+    roles, slots = [], problem.slots.copy()
+    for demand in teams:
+        counts = rng.integers(1, 3, int(rng.integers(2, 4)))
+        roles += [Role(demand, f"r{r}", int(count), rng.random(40) < 0.5) for r, count in enumerate(counts)]
+        slots[problem.demands.index(demand)] = counts.sum()
+    return replace(problem, slots=slots, roles=roles, floor=floor)
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(seed=SEEDS, sparse=st.booleans(), relevance=st.sampled_from([None, "first", "only"]),
+       load_penalty=st.sampled_from([0.0, 0.05]), floor=st.booleans())
+def test_team_column_generation_reaches_the_whole_lps_optimum(seed, sparse, relevance, load_penalty, floor):
+    """The team LP prices every column in: the same optimum (and the same relevant weight first) as the LP that
+    holds every column from the start."""
+    import importlib
+
+    solver = importlib.import_module("matching.solve")  # the module: the package's ``solve`` is the function
+
+    problem = larger_team_problem(seed, sparse=sparse, relevance=relevance, load_penalty=load_penalty, floor=floor)
+    generated = solve(problem)
+    started = []
+    original = solver._Teams._first_columns
+
+    def every_column(self, profit, cost, col_lower, col_upper, n_x):
+        started.append(original(self, profit, cost, col_lower, col_upper, n_x).mean())
+        return np.ones(col_lower.size, dtype=bool)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(solver._Teams, "_first_columns", every_column)
+        whole = solve(problem)
+    assert generated.status == whole.status
+    if whole.status != "optimal":
+        return
+    roles = {(r.demand, r.role): r for r in problem.roles}
+    c_index = {c: i for i, c in enumerate(problem.craftsmen)}
+    teams = {r.demand for r in problem.roles}
+    for a in generated.assignments:  # each team member in a role he holds, no role over its count
+        assert (a.role is not None) == (a.demand in teams)
+        assert a.role is None or roles[a.demand, a.role].eligible[c_index[a.craftsman]]
+    for key, n in Counter((a.demand, a.role) for a in generated.assignments if a.role is not None).items():
+        assert n <= roles[key].count
+    assert generated.objective == pytest.approx(whole.objective, abs=1e-9)
+    assert generated.metrics.get("relevant_weight") == pytest.approx(whole.metrics.get("relevant_weight"), abs=1e-9)
+    assert started[-1] < 1  # the generation had columns to add
