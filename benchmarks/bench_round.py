@@ -1,6 +1,6 @@
 """End-to-end matching round at province scale: click "solve" → proposals on screen.
 
-    .venv/bin/python benchmarks/bench_round.py [--craftsmen 5000] [--demands 2000] [--database-url URL]
+    .venv/bin/python benchmarks/bench_round.py [--craftsmen 5000] [--demands 2000] [--database-url URL] [--teams N]
 
 Builds a fresh database (SQLite file in a temporary directory unless --database-url is given), loads
 ``seed synthetic``, creates a round over every open demand and active craftsman, then measures through
@@ -36,8 +36,8 @@ from web import create_app, migrate  # noqa: E402
 from web.clock import utcnow  # noqa: E402
 from web.extensions import db  # noqa: E402
 from web.heap import freeze_startup_objects  # noqa: E402
-from web.models import AuditLog, MatchingRound, Proposal, RoundDemand  # noqa: E402
-from web.services import rounds, seeding  # noqa: E402
+from web.models import AuditLog, CraftsmanSkill, Demand, MatchingRound, Proposal, RoundDemand, Skill  # noqa: E402
+from web.services import demands, rounds, seeding  # noqa: E402
 from web.services.users import create_user  # noqa: E402
 
 PASSWORD = "bench-password-123"
@@ -78,6 +78,19 @@ def _round_row(session, round_id: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _make_teams(session, n_teams: int) -> None:
+    """The first ``n_teams`` open demands become teams of one craftsman in each of the three top-level skills the
+    most craftsmen hold (a child skill counts for its parent, as a role's does)."""
+    top = sa.func.coalesce(Skill.parent_id, Skill.id)
+    skill_ids = session.scalars(sa.select(top).select_from(CraftsmanSkill).join(Skill)
+                                .group_by(top).order_by(sa.func.count().desc(), top).limit(3)).all()
+    skills = [session.get(Skill, skill_id) for skill_id in skill_ids]
+    for demand in session.scalars(sa.select(Demand).where(Demand.status == "open").order_by(Demand.id)
+                                  .limit(n_teams)):
+        demands.set_roles(session, demand, [(skill, 1) for skill in skills])
+        demand.team_size = len(skills)
+
+
 def _csrf(client, url: str) -> tuple[str, str]:
     page = client.get(url).get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
@@ -91,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demands", type=int, default=2000)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--config", default="{}", help='round settings as JSON, e.g. {"dense_budget_cells": 0}')
+    parser.add_argument("--teams", type=int, default=0,
+                        help="make this many open demands three-role teams (跨界攻关小组) of the most held skills")
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="bench-round-")
     url = args.database_url or f"sqlite:///{workdir}/bench.sqlite"
@@ -103,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         seeding.load_synthetic(session, n_craftsmen=args.craftsmen, n_demands=args.demands, seed=1, now=utcnow())
         user = create_user(session, username="bench", password=PASSWORD, role="coordinator", actor="bench",
                            now=utcnow())
+        if args.teams:
+            _make_teams(session, args.teams)
         session.commit()
-        print(f"seeded {args.craftsmen} craftsmen × {args.demands} demands in {time.perf_counter() - started:.1f} s")
+        print(f"seeded {args.craftsmen} craftsmen × {args.demands} demands in {time.perf_counter() - started:.1f} s"
+              + (f"; {args.teams} of them teams of three roles" if args.teams else ""))
         rnd = rounds.create_round(session, name="bench", actor=user, now=utcnow(), config=json.loads(args.config))
         session.commit()
         round_id = rnd.id

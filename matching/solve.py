@@ -857,7 +857,10 @@ class _Teams:
             np.cumsum(np.maximum(problem.capacity - 1, 0)) - np.maximum(problem.capacity - 1, 0),
             np.maximum(problem.capacity - 1, 0),
         ) + 1
-        team_pairs = np.flatnonzero(self.team[self.d])
+        # a pair row Σ_r x_cdr ≤ 1 only where he could fill two roles of the team, or is locked onto it: with one role
+        # column, x ≤ 1 is the same constraint, and the LP is spared a row per such pair
+        team_pairs = np.flatnonzero(self.team[self.d]
+                                    & ((np.bincount(pair, minlength=self.c.size) >= 2) | self.locked))
         pair_row = np.full(self.c.size, -1)
         pair_row[team_pairs] = n_c + np.arange(team_pairs.size)
         n_rows = n_c + team_pairs.size + len(self.roles)
@@ -994,7 +997,7 @@ class _Teams:
                 new = np.flatnonzero(~active & (col_upper > 0) & (reduced < -TEAM_PRICING_TOLERANCE))
                 if new.size == 0:  # every column prices out: optimal over all of them
                     break
-                batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * matrix.shape[0])
+                batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (self.instance.n_c + len(self.roles)))
                 if new.size > batch:  # the most violated first
                     new = new[np.argpartition(reduced[new], batch)[:batch]]
                 new.sort()

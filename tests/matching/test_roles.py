@@ -243,3 +243,12 @@ def test_team_column_generation_reaches_the_whole_lps_optimum(seed, sparse, rele
     assert generated.objective == pytest.approx(whole.objective, abs=1e-9)
     assert generated.metrics.get("relevant_weight") == pytest.approx(whole.metrics.get("relevant_weight"), abs=1e-9)
     assert started[-1] < 1  # the generation had columns to add
+
+
+def test_a_craftsman_locked_onto_a_team_without_any_of_its_specialities_is_infeasible():
+    """He can take no role, so the lock cannot hold: the solve says so rather than seating him outside the roles."""
+    problem = Problem(["welder", "clerk"], ["team"], [1, 1], [1], scores=np.array([[0.9], [0.8]]),
+                      roles=[Role("team", "weld", 1, np.array([True, False]))], locked=[("clerk", "team")])
+    result = solve(problem)
+    assert result.status == "infeasible" and "role" in result.message
+    assert solve(replace(problem, locked=[("welder", "team")])).status == "optimal"
