@@ -793,14 +793,15 @@ def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.nd
 
 
 class _Teams:
-    """Rounds with team roles, as one explicit LP (every usable column, no column generation).
+    """Rounds with team roles, as one LP over every usable column, solved by column generation.
 
     Columns x_cdr: craftsman c fills role r of demand d (a demand without roles has one role: its
     slots).  Rows: per craftsman Σ x − Σ_k copy_k ≤ 1 (copy k ≥ 1 costs λ·k), per team pair (c, d)
     Σ_r x_cdr ≤ 1 (a craftsman fills one role of a team; ≥ 1 when locked), per role Σ_c x_cdr ≤
     count.  The craftsman and pair rows form one laminar family and the role rows another, so the
     matrix is totally unimodular and simplex vertices are integral.  Relevance first runs the same
-    lexicographic phases as `_relevance_first`, fixing the optimal face with HiGHS's duals.
+    lexicographic phases as `_relevance_first`, fixing the optimal face with HiGHS's duals.  The
+    model holds every column; HiGHS sees those `_first_columns` picks and those pricing adds.
     """
 
     def __init__(self, instance: _Instance, candidates) -> None:
