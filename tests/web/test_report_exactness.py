@@ -223,9 +223,9 @@ class Reference:
                     matched[top[industry.id]].add(d.id)
         for f in self.follow_ups if detail else []:
             if f.done_on and self.within(f.done_on):
-                for industry in f.engagement.demand.industries:  # once per industry link, as the join does
-                    value[top[industry.id]] += float(f.value_created_wan)
-                    trained[top[industry.id]] += f.workers_trained
+                for industry_id in {top[industry.id] for industry in f.engagement.demand.industries}:
+                    value[industry_id] += float(f.value_created_wan)  # once per top industry, as the demand
+                    trained[industry_id] += f.workers_trained
         rows = [{"industry_id": i, "name_zh": self.session.get(Industry, i).name_zh,
                  "name_en": self.session.get(Industry, i).name_en, "demands": len(demands[i]),
                  "matched": len(matched[i]), "value_wan": round(value[i], 2), "trained": trained[i]}
