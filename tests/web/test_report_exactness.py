@@ -103,6 +103,7 @@ class Reference:
         self.follow_ups = [f for e in self.engagements for f in e.follow_ups]
         self.tree = reports.RegionTree(session)
         self.session = session
+        self.served = defaultdict(set)  # per demand region: the enterprises served, filled by per_region
 
     def in_province(self, demand: Demand) -> bool:
         return not self.period.province or self.regions[demand.region_id].province_code == self.period.province
@@ -186,14 +187,12 @@ class Reference:
             figures[d.region_id]["matched"] += d.status in reports.MATCHED_OR_LATER
         if not services:
             return figures
-        visits = defaultdict(int)
+        self.served.clear()
         for e in self.engagements:
             if e.started_on and self.within(e.started_on, window):
                 served = sum(1 for m in e.members if m.status in reports.SERVING_MEMBERS)
                 figures[e.demand.region_id]["visits"] += served
-                visits[e.demand.region_id, e.demand.enterprise_id] += served
-        for (region_id, _enterprise), count in visits.items():
-            figures[region_id]["enterprises"] += count > 0
+                self.served[e.demand.region_id].add(e.demand.enterprise_id)  # an engagement started: served
         for f in self.follow_ups:
             if f.done_on and self.within(f.done_on, window):
                 target = figures[f.engagement.demand.region_id]
@@ -208,6 +207,11 @@ class Reference:
         for region_id, figures in self.per_region(year_only=False, services=detail).items():
             for key, value in figures.items():
                 rolled[self.tree.city(region_id)][key] += value
+        cities = defaultdict(set)  # an enterprise once per city, however many of its regions it asked from
+        for region_id, served in self.served.items():
+            cities[self.tree.city(region_id)] |= served
+        for city, served in cities.items():
+            rolled[city]["enterprises"] = len(served)
         rows = [{"region_id": rid, "name": self.tree.name[rid], "name_en": self.tree.name_en[rid],
                  **{k: round(v, 2) for k, v in figures.items()}} for rid, figures in rolled.items()]
         return sorted(rows, key=lambda r: (-r.get("demands", 0), r["name"]))
@@ -263,6 +267,8 @@ class Reference:
                 if target.region_id in self.tree.ancestors(region_id):
                     for key, value in figures.items():
                         got[key] += value
+            got["enterprises"] = len(set().union(*(served for region_id, served in self.served.items()
+                                                   if target.region_id in self.tree.ancestors(region_id))))
             measures = [{"key": key, "target": goal, "actual": int(got[key]),
                          "percent": round(100.0 * int(got[key]) / goal, 1) if goal else None}
                         for key, goal in (("visits", target.visits), ("enterprises", target.enterprises),
