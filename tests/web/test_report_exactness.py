@@ -239,15 +239,15 @@ class Reference:
     def trend(self) -> list:
         keys = reports.month_keys(self.period, self.today)
         first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
-        window = reports.Period(first, self.period.end or self.today)
+        window = reports.Period(max(first, self.period.start or first), self.period.end or self.today)
         series = {key: defaultdict(float) for key in keys}
         for d in self.period_demands(window):
             series[f"{d.submitted_at:%Y-%m}"]["demands"] += 1
         for e in self.engagements:
             if e.completed_on and self.within(e.completed_on, window):
                 series[f"{e.completed_on:%Y-%m}"]["completed"] += 1
-        for f in self.follow_ups:  # whole months: the trend's months are calendar months
-            if f.done_on and f"{f.done_on:%Y-%m}" in series:
+        for f in self.follow_ups:  # a month the period cuts: its part in the period, as the demands
+            if f.done_on and self.within(f.done_on) and f"{f.done_on:%Y-%m}" in series:
                 series[f"{f.done_on:%Y-%m}"]["value_wan"] += float(f.value_created_wan)
                 series[f"{f.done_on:%Y-%m}"]["trained"] += f.workers_trained
         return [{"month": key, **{name: round(series[key][name], 2)

@@ -651,12 +651,14 @@ def _industry_demands(session: Session, period: Period, top_id: Any) -> dict[int
 
 
 def trend(session: Session, period: Period, today: dt.date, facts: Facts | None = None) -> list[dict[str, Any]]:
-    """Per month: demands submitted, engagements completed, value created and workers trained."""
+    """Per month: demands submitted, engagements completed, value created and workers trained, in the period: a
+    month the period cuts shows its part inside the period only (as whole months, the first month counted the
+    demands before the period's start, the last one the follow-ups after its end)."""
     facts = _facts(session, period, today, facts)
     keys = facts.months
     series: dict[str, dict[str, float]] = {key: defaultdict(float) for key in keys}
     first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
-    window = Period(first, period.end or today, period.province)
+    window = Period(max(first, period.start) if period.start else first, period.end or today, period.province)
     for name, month, count, column, in_province in (
             ("demands", DemandMonth.month, DemandMonth.demands, Demand.submitted_at, window.region(Demand.region_id)),
             ("completed", CompletionMonth.month, CompletionMonth.engagements, Engagement.completed_on,
@@ -670,7 +672,7 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
             if label in series:
                 series[label][name] += float(number)
     for row in facts.follow:
-        if row.month in series:
+        if row.month in series and row.in_period == 1:
             series[row.month]["value_wan"] += row.value_wan
             series[row.month]["trained"] += row.trained
     return [{"month": key, **{name: round(series[key].get(name, 0.0), 2)
