@@ -482,3 +482,13 @@ def test_the_data_set_reaches_every_case(session):
     assert {D(2026, 2, 13), D(2026, 2, 14), D(2026, 9, 3), D(2026, 9, 4)} & edges
     assert {d.submitted_at.time() for d in demands} >= {dt.time(0), dt.time(23, 59, 59)}
 
+
+def test_a_median_exactly_between_two_tenths_rounds_the_same_on_both_databases(session):
+    """30 days 7 hours and 30 days 5 hours: the median is exactly 30.25 days. SQLite's julianday differences
+    carry ~2e-10 of noise (30.2500000002 here), which rounded it to 30.3 there and to 30.2 on PostgreSQL."""
+    enterprise = make_enterprise(session, region_code="510100")
+    for submitted, hours in ((dt.datetime(2026, 3, 19, 4, 33, 38), 7), (dt.datetime(2026, 3, 5, 4, 44, 31), 5)):
+        make_demand(session, enterprise, status="matched", submitted_at=submitted,
+                    matched_at=submitted + dt.timedelta(days=30, hours=hours), region_code="510100")
+    for period in (P(), P(D(2026, 3, 2), D(2026, 3, 20))):  # from the summaries, from the rows
+        assert reports.headline(session, period, TODAY)["median_days_to_match"] == round(30.25, 1), period
