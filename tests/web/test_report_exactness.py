@@ -103,6 +103,7 @@ class Reference:
         self.follow_ups = [f for e in self.engagements for f in e.follow_ups]
         self.tree = reports.RegionTree(session)
         self.session = session
+        self.served = defaultdict(set)  # per demand region: the enterprises served, filled by per_region
 
     def in_province(self, demand: Demand) -> bool:
         return not self.period.province or self.regions[demand.region_id].province_code == self.period.province
@@ -186,14 +187,12 @@ class Reference:
             figures[d.region_id]["matched"] += d.status in reports.MATCHED_OR_LATER
         if not services:
             return figures
-        visits = defaultdict(int)
+        self.served.clear()
         for e in self.engagements:
             if e.started_on and self.within(e.started_on, window):
                 served = sum(1 for m in e.members if m.status in reports.SERVING_MEMBERS)
                 figures[e.demand.region_id]["visits"] += served
-                visits[e.demand.region_id, e.demand.enterprise_id] += served
-        for (region_id, _enterprise), count in visits.items():
-            figures[region_id]["enterprises"] += count > 0
+                self.served[e.demand.region_id].add(e.demand.enterprise_id)  # an engagement started: served
         for f in self.follow_ups:
             if f.done_on and self.within(f.done_on, window):
                 target = figures[f.engagement.demand.region_id]
@@ -208,6 +207,11 @@ class Reference:
         for region_id, figures in self.per_region(year_only=False, services=detail).items():
             for key, value in figures.items():
                 rolled[self.tree.city(region_id)][key] += value
+        cities = defaultdict(set)  # an enterprise once per city, however many of its regions it asked from
+        for region_id, served in self.served.items():
+            cities[self.tree.city(region_id)] |= served
+        for city, served in cities.items():
+            rolled[city]["enterprises"] = len(served)
         rows = [{"region_id": rid, "name": self.tree.name[rid], "name_en": self.tree.name_en[rid],
                  **{k: round(v, 2) for k, v in figures.items()}} for rid, figures in rolled.items()]
         return sorted(rows, key=lambda r: (-r.get("demands", 0), r["name"]))
@@ -223,9 +227,9 @@ class Reference:
                     matched[top[industry.id]].add(d.id)
         for f in self.follow_ups if detail else []:
             if f.done_on and self.within(f.done_on):
-                for industry in f.engagement.demand.industries:  # once per industry link, as the join does
-                    value[top[industry.id]] += float(f.value_created_wan)
-                    trained[top[industry.id]] += f.workers_trained
+                for industry_id in {top[industry.id] for industry in f.engagement.demand.industries}:
+                    value[industry_id] += float(f.value_created_wan)  # once per top industry, as the demand
+                    trained[industry_id] += f.workers_trained
         rows = [{"industry_id": i, "name_zh": self.session.get(Industry, i).name_zh,
                  "name_en": self.session.get(Industry, i).name_en, "demands": len(demands[i]),
                  "matched": len(matched[i]), "value_wan": round(value[i], 2), "trained": trained[i]}
@@ -235,15 +239,15 @@ class Reference:
     def trend(self) -> list:
         keys = reports.month_keys(self.period, self.today)
         first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
-        window = reports.Period(first, self.period.end or self.today)
+        window = reports.Period(max(first, self.period.start or first), self.period.end or self.today)
         series = {key: defaultdict(float) for key in keys}
         for d in self.period_demands(window):
             series[f"{d.submitted_at:%Y-%m}"]["demands"] += 1
         for e in self.engagements:
             if e.completed_on and self.within(e.completed_on, window):
                 series[f"{e.completed_on:%Y-%m}"]["completed"] += 1
-        for f in self.follow_ups:  # whole months: the trend's months are calendar months
-            if f.done_on and f"{f.done_on:%Y-%m}" in series:
+        for f in self.follow_ups:  # a month the period cuts: its part in the period, as the demands
+            if f.done_on and self.within(f.done_on) and f"{f.done_on:%Y-%m}" in series:
                 series[f"{f.done_on:%Y-%m}"]["value_wan"] += float(f.value_created_wan)
                 series[f"{f.done_on:%Y-%m}"]["trained"] += f.workers_trained
         return [{"month": key, **{name: round(series[key][name], 2)
@@ -263,6 +267,8 @@ class Reference:
                 if target.region_id in self.tree.ancestors(region_id):
                     for key, value in figures.items():
                         got[key] += value
+            got["enterprises"] = len(set().union(*(served for region_id, served in self.served.items()
+                                                   if target.region_id in self.tree.ancestors(region_id))))
             measures = [{"key": key, "target": goal, "actual": int(got[key]),
                          "percent": round(100.0 * int(got[key]) / goal, 1) if goal else None}
                         for key, goal in (("visits", target.visits), ("enterprises", target.enterprises),

@@ -163,11 +163,13 @@ class FollowRow:
 
 @dataclass
 class RegionMembers:
-    """Per demand region: enterprises served and craftsman visits, in the period (p) and in the target year (y)."""
+    """Per demand region: enterprises served (their ids: a city or a target region counts each once, however
+    many of its regions the enterprise's demands lie in) and craftsman visits, in the period (p) and in the
+    target year (y)."""
 
-    enterprises_p: int = 0
+    enterprises_p: set[int] = field(default_factory=set)
     visits_p: int = 0
-    enterprises_y: int = 0
+    enterprises_y: set[int] = field(default_factory=set)
     visits_y: int = 0
 
 
@@ -238,7 +240,9 @@ def median_days(session: Session, period: Period, counts: tuple[Any, Any], ends:
         session, period, counts[1], values.value, value, rows, *where, days=(values.days, bucket, middle_days))
         .items()) for _ in range(times)]
     middle = ordered[low - first:high - first + 1]
-    return round(sum(middle) / len(middle), 1)
+    # To a millionth of a day first: SQLite's julianday differences carry ~1e-9 of noise, which rounded a
+    # median of exactly x.x5 days up there and down on PostgreSQL.
+    return round(round(sum(middle) / len(middle), 6), 1)
 
 
 def _count_by(session: Session, period: Period, count: Any, summary_key: Any, row_key: Any, rows: Any, *where: Any,
@@ -330,11 +334,11 @@ class Facts:
         def when(condition: Any, column: Any) -> Any:
             return sa.func.sum(sa.case((condition, column), else_=0))
 
-        per_enterprise: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+        per_enterprise: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         for region_id, enterprise_id, *counts in session.execute(
                 sa.select(EngagementMonth.region_id, EngagementMonth.enterprise_id,
                           when(in_period, EngagementMonth.engagements), when(in_period, EngagementMonth.visits),
-                          when(in_year, EngagementMonth.visits))
+                          when(in_year, EngagementMonth.visits), when(in_year, EngagementMonth.engagements))
                 .where(*_summary_months(period, month), *period.region(EngagementMonth.region_id))
                 .group_by(EngagementMonth.region_id, EngagementMonth.enterprise_id)):
             _add(per_enterprise[region_id, enterprise_id], counts)
@@ -344,11 +348,11 @@ class Facts:
                        *period.region(Demand.region_id)]
             for query in (
                     sa.select(Demand.region_id, Demand.enterprise_id, sa.func.sum(_flag(period, Engagement.started_on)),
-                              sa.literal(0), sa.literal(0))
+                              sa.literal(0), sa.literal(0), sa.func.sum(_flag(year, Engagement.started_on)))
                     .select_from(Engagement).join(Demand, Demand.id == Engagement.demand_id).where(*started),
                     sa.select(Demand.region_id, Demand.enterprise_id, sa.literal(0),
                               sa.func.sum(_flag(period, Engagement.started_on)),
-                              sa.func.sum(_flag(year, Engagement.started_on)))
+                              sa.func.sum(_flag(year, Engagement.started_on)), sa.literal(0))
                     .select_from(EngagementMember).join(Engagement, Engagement.id == EngagementMember.engagement_id)
                     .join(Demand, Demand.id == Engagement.demand_id)
                     .where(EngagementMember.status.in_(SERVING_MEMBERS), *started)):
@@ -358,11 +362,14 @@ class Facts:
         regions: dict[int, RegionMembers] = defaultdict(RegionMembers)
         served: set[int] = set()
         started = 0
-        for (region_id, enterprise_id), (engagements_p, visits_p, visits_y) in per_enterprise.items():
+        for (region_id, enterprise_id), (engagements_p, visits_p, visits_y, engagements_y) in per_enterprise.items():
             totals = regions[region_id]
-            totals.enterprises_p += visits_p > 0
+            # Served: an engagement started for it (the headline's definition), even if no craftsman of it showed.
+            if engagements_p:
+                totals.enterprises_p.add(enterprise_id)
             totals.visits_p += visits_p
-            totals.enterprises_y += visits_y > 0
+            if engagements_y:
+                totals.enterprises_y.add(enterprise_id)
             totals.visits_y += visits_y
             if engagements_p:
                 served.add(enterprise_id)
@@ -519,8 +526,7 @@ def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bo
             figures[region_id]["matched"] += matched
     if not facts.regions and not year_only:  # the dashboard's table by region: demand figures only
         return figures
-    for region_id, row in facts.members.items():
-        figures[region_id]["enterprises"] += row.enterprises_y if year_only else row.enterprises_p
+    for region_id, row in facts.members.items():  # enterprises: by _enterprises, once per rolled-up region
         figures[region_id]["visits"] += row.visits_y if year_only else row.visits_p
     year = str(facts.year)
     for row in facts.follow:
@@ -531,6 +537,17 @@ def _per_region(session: Session, period: Period, facts: Facts, *, year_only: bo
             target["trained"] += row.trained
             target["skill_upgrades"] += row.trained + row.apprentices
     return figures
+
+
+def _enterprises(facts: Facts, groups: Any, *, year_only: bool = False) -> dict[int, int]:
+    """Enterprises served per rolled-up region (``groups(region_id)``: the city, or the region and those above it):
+    each enterprise once, however many of the group's regions its demands lie in (summed per region, an
+    enterprise with demands in 锦江区 and 成都市 counted twice in 成都市)."""
+    served: dict[int, set[int]] = defaultdict(set)
+    for region_id, row in facts.members.items():
+        for group in groups(region_id):
+            served[group] |= row.enterprises_y if year_only else row.enterprises_p
+    return {group: len(ids) for group, ids in served.items()}
 
 
 class RegionTree:
@@ -572,6 +589,9 @@ def by_region(session: Session, period: Period, facts: Facts | None = None,
         target = rolled[tree.city(region_id)]
         for key, value in figures.items():
             target[key] += value
+    if facts.regions:
+        for city, served in _enterprises(facts, lambda region_id: [tree.city(region_id)]).items():
+            rolled[city]["enterprises"] = served
     rows = [{"region_id": rid, "name": tree.name.get(rid, "?"), "name_en": tree.name_en.get(rid, "?"),
              **{k: round(v, 2) for k, v in figures.items()}}
             for rid, figures in rolled.items()]
@@ -633,12 +653,14 @@ def _industry_demands(session: Session, period: Period, top_id: Any) -> dict[int
 
 
 def trend(session: Session, period: Period, today: dt.date, facts: Facts | None = None) -> list[dict[str, Any]]:
-    """Per month: demands submitted, engagements completed, value created and workers trained."""
+    """Per month: demands submitted, engagements completed, value created and workers trained, in the period: a
+    month the period cuts shows its part inside the period only (as whole months, the first month counted the
+    demands before the period's start, the last one the follow-ups after its end)."""
     facts = _facts(session, period, today, facts)
     keys = facts.months
     series: dict[str, dict[str, float]] = {key: defaultdict(float) for key in keys}
     first = dt.date(int(keys[0][:4]), int(keys[0][5:]), 1)
-    window = Period(first, period.end or today, period.province)
+    window = Period(max(first, period.start) if period.start else first, period.end or today, period.province)
     for name, month, count, column, in_province in (
             ("demands", DemandMonth.month, DemandMonth.demands, Demand.submitted_at, window.region(Demand.region_id)),
             ("completed", CompletionMonth.month, CompletionMonth.engagements, Engagement.completed_on,
@@ -652,7 +674,7 @@ def trend(session: Session, period: Period, today: dt.date, facts: Facts | None 
             if label in series:
                 series[label][name] += float(number)
     for row in facts.follow:
-        if row.month in series:
+        if row.month in series and row.in_period == 1:
             series[row.month]["value_wan"] += row.value_wan
             series[row.month]["trained"] += row.trained
     return [{"month": key, **{name: round(series[key].get(name, 0.0), 2)
@@ -679,6 +701,9 @@ def targets(session: Session, year: int, province: str | None = None, facts: Fac
             if ancestor in actual:
                 for key, value in figures.items():
                     actual[ancestor][key] += value
+    for ancestor, served in _enterprises(facts, tree.ancestors, year_only=True).items():
+        if ancestor in actual:
+            actual[ancestor]["enterprises"] = served
     result = []
     for target, name, name_en in rows:
         got = actual[target.region_id]
