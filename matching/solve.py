@@ -82,8 +82,10 @@ PRESOLVE_MIN_COLUMNS = 100_000
 # lexicographic phase fixes the optimal face of the previous one.
 FACE_TOLERANCE = 1e-7
 # The team LP's column generation adds a column when its reduced cost (in units of the largest profit) is below
-# minus this: HiGHS's own dual feasibility tolerance, so that a column HiGHS would count as priced out is not added.
-TEAM_PRICING_TOLERANCE = 1e-9
+# minus this: HiGHS's own dual feasibility tolerance (on its scaled LP, so about), so that a column HiGHS would count
+# as priced out is not added.
+TEAM_PRICING_TOLERANCE = _HIGHS_OPTIONS["dual_feasibility_tolerance"]
+LOCKS_CANNOT_TAKE_A_ROLE = "the locked pairs cannot all take a role of their team"
 # A warm-started optimum is kept only when no other optimum is within this much (in units of the largest profit):
 # well above HiGHS's feasibility tolerances (1e-9), so that no vertex a cold solve may stop at counts as worse.
 TIE_TOLERANCE = 1e-7
@@ -796,8 +798,8 @@ class _Teams:
     """Rounds with team roles, as one LP over every usable column, solved by column generation.
 
     Columns x_cdr: craftsman c fills role r of demand d (a demand without roles has one role: its
-    slots).  Rows: per craftsman Σ x − Σ_k copy_k ≤ 1 (copy k ≥ 1 costs λ·k), per team pair (c, d)
-    Σ_r x_cdr ≤ 1 (a craftsman fills one role of a team; ≥ 1 when locked), per role Σ_c x_cdr ≤
+    slots).  Rows: per craftsman Σ x − Σ_k copy_k ≤ 1 (copy k ≥ 1 costs λ·k), per team pair (c, d) that
+    could fill two roles or is locked Σ_r x_cdr ≤ 1 (one role of a team; ≥ 1 when locked), per role Σ_c x_cdr ≤
     count.  The craftsman and pair rows form one laminar family and the role rows another, so the
     matrix is totally unimodular and simplex vertices are integral.  Relevance first runs the same
     lexicographic phases as `_relevance_first`, fixing the optimal face with HiGHS's duals.  The
@@ -957,6 +959,11 @@ class _Teams:
         # column generation: HiGHS holds `order`'s columns; every other column is priced after each run
         active = self._first_columns(profit, phases[0], col_lower, col_upper, n_x)
         order = np.flatnonzero(active)
+        if order.size == 0:  # no column can be chosen: HiGHS would call the model empty, not optimal
+            if np.any(row_lower > 0):
+                return None, None, LOCKS_CANNOT_TAKE_A_ROLE
+            self.chosen_role, self.chosen = {}, np.zeros(0, dtype=np.int64)
+            return self.chosen, self.chosen, self._route()
         highs = new_highs()
         lp = highspy.HighsLp()
         held = matrix[:, order]
@@ -990,8 +997,11 @@ class _Teams:
             while True:
                 with self.instance.aside or _NOTHING_ASIDE:
                     highs.run()
-                if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                    return None, None, "the locked pairs cannot all take a role of their team"
+                status = highs.getModelStatus()
+                if status == highspy.HighsModelStatus.kInfeasible:  # the first run's: added columns only relax it
+                    return None, None, LOCKS_CANNOT_TAKE_A_ROLE
+                if status != highspy.HighsModelStatus.kOptimal:
+                    raise RuntimeError(f"team LP failed: {highs.modelStatusToString(status)}")
                 solution = highs.getSolution()
                 x[order] = np.asarray(solution.col_value)
                 reduced = cost - by_row @ np.asarray(solution.row_dual)
@@ -1012,8 +1022,10 @@ class _Teams:
         self.chosen_role = dict(zip(chosen.tolist(), self.col_role[x].tolist(), strict=True))
         free = ~self.locked[chosen]
         self.chosen = chosen
-        route = "+".join(name for name, used in (("roles", self.problem.roles), ("floor", self.problem.floor)) if used)
-        return self.c[chosen][free], self.d[chosen][free], route
+        return self.c[chosen][free], self.d[chosen][free], self._route()
+
+    def _route(self) -> str:
+        return "+".join(name for name, used in (("roles", self.problem.roles), ("floor", self.problem.floor)) if used)
 
     def _first_columns(self, profit: np.ndarray, cost: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray,
                        n_x: int) -> np.ndarray:
@@ -1022,7 +1034,7 @@ class _Teams:
         one.  Only the time depends on them: pricing adds whatever else an optimum needs."""
         start = np.zeros(col_lower.size, dtype=bool)
         start[n_x:] = True
-        start[:n_x] |= (col_lower[:n_x] > 0) | self.locked[self.col_pair]
+        start[:n_x] |= self.locked[self.col_pair]
         for columns in self.floor_columns:
             start[columns] = True
         bounds = np.searchsorted(self.col_role, np.arange(len(self.roles) + 1))  # a role's columns are one block

@@ -209,16 +209,21 @@ def larger_team_problem(seed, *, sparse, relevance, load_penalty, floor):
 
 @settings(derandomize=True, max_examples=30, deadline=None)
 @given(seed=SEEDS, sparse=st.booleans(), relevance=st.sampled_from([None, "first", "only"]),
-       load_penalty=st.sampled_from([0.0, 0.05]), floor=st.booleans())
-def test_team_column_generation_reaches_the_whole_lps_optimum(seed, sparse, relevance, load_penalty, floor):
+       load_penalty=st.sampled_from([0.0, 0.05]), floor=st.booleans(), one_by_one=st.booleans())
+def test_team_column_generation_reaches_the_whole_lps_optimum(seed, sparse, relevance, load_penalty, floor,
+                                                               one_by_one):
     """The team LP prices every column in: the same optimum (and the same relevant weight first) as the LP that
-    holds every column from the start."""
+    holds every column from the start; also when each pricing round adds only its most violated column."""
     import importlib
 
     solver = importlib.import_module("matching.solve")  # the module: the package's ``solve`` is the function
 
     problem = larger_team_problem(seed, sparse=sparse, relevance=relevance, load_penalty=load_penalty, floor=floor)
-    generated = solve(problem)
+    with pytest.MonkeyPatch.context() as patch:
+        if one_by_one:
+            patch.setattr(solver, "MIN_PRICING_BATCH", 1)
+            patch.setattr(solver, "PRICING_BATCH_PER_ROW", 0)
+        generated = solve(problem)
     started = []
     original = solver._Teams._first_columns
 
@@ -252,3 +257,18 @@ def test_a_craftsman_locked_onto_a_team_without_any_of_its_specialities_is_infea
     result = solve(problem)
     assert result.status == "infeasible" and "role" in result.message
     assert solve(replace(problem, locked=[("welder", "team")])).status == "optimal"
+
+
+def test_a_team_round_where_nothing_can_be_chosen_is_solved_empty():
+    """Relevance "only" and nobody relevant: no column can be chosen (a sticky previous pair is one, held at 0), and
+    the round is optimal and empty, not infeasible; a lock onto the team is what makes it infeasible."""
+    n_c = 4
+    roles = [Role("d0", "a", 1, np.ones(n_c, bool)), Role("d0", "b", 1, np.ones(n_c, bool))]
+    problem = Problem([f"c{i}" for i in range(n_c)], ["d0", "d1"], np.ones(n_c, int), [2, 1],
+                      scores=np.full((n_c, 2), 0.5), roles=roles, relevance=np.zeros((n_c, 2), np.int8),
+                      relevance_mode="only", previous=[("c0", "d0")], stickiness=0.1)
+    result = solve(problem)
+    assert (result.status, result.objective, result.assignments) == ("optimal", 0.0, [])
+    c1_holds_neither = [Role("d0", "a", 1, np.array([True, False, True, True])), Role("d0", "b", 1, np.zeros(n_c, bool))]
+    assert solve(replace(problem, roles=c1_holds_neither, locked=[("c1", "d0")], previous=None,
+                         stickiness=0.0)).status == "infeasible"
