@@ -957,7 +957,8 @@ class _Teams:
             col_upper_mask = np.ones(n_x, dtype=bool)
         col_upper = np.r_[col_upper_mask.astype(np.float64), np.ones(copy_cost.size)]
         # column generation: HiGHS holds `order`'s columns; every other column is priced after each run
-        active = self._first_columns(profit, phases[0], col_lower, col_upper, n_x)
+        # each role's best columns by each phase's cost (one phase: its cost is −profit, so once)
+        active = self._first_columns((phases[0][:n_x], -profit) if len(phases) > 1 else (-profit,), col_upper, n_x)
         order = np.flatnonzero(active)
         if order.size == 0:  # no column can be chosen: HiGHS would call the model empty, not optimal
             if np.any(row_lower > 0):
@@ -977,6 +978,7 @@ class _Teams:
         lp.a_matrix_.value_ = held.data
         highs.passModel(lp)
         by_row = matrix.T.tocsr()  # Aᵀy for the reduced costs of every column
+        batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (self.instance.n_c + len(self.roles)))
         x = np.zeros(matrix.shape[1])
         for phase, cost in enumerate(phases):
             if phase:  # the optimal face of the previous phase: fix what its duals price away, over every column
@@ -1008,7 +1010,6 @@ class _Teams:
                 new = np.flatnonzero(~active & (col_upper > 0) & (reduced < -TEAM_PRICING_TOLERANCE))
                 if new.size == 0:  # every column prices out: optimal over all of them
                     break
-                batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (self.instance.n_c + len(self.roles)))
                 if new.size > batch:  # the most violated first
                     new = new[np.argpartition(reduced[new], batch)[:batch]]
                 new.sort()
@@ -1027,12 +1028,12 @@ class _Teams:
     def _route(self) -> str:
         return "+".join(name for name, used in (("roles", self.problem.roles), ("floor", self.problem.floor)) if used)
 
-    def _first_columns(self, profit: np.ndarray, cost: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray,
-                       n_x: int) -> np.ndarray:
+    def _first_columns(self, keys: tuple[np.ndarray, ...], col_upper: np.ndarray, n_x: int) -> np.ndarray:
         """The columns HiGHS starts with (a mask over the model's): every copy, lock and floor column, each role's
-        best columns for its count and two spares (by the first phase's cost and by profit) and each craftsman's best
-        one.  Only the time depends on them: pricing adds whatever else an optimum needs."""
-        start = np.zeros(col_lower.size, dtype=bool)
+        best columns for its count and two spares by each of ``keys`` (per pair column, lowest first; the last one
+        −profit) and each craftsman's best one.  Only the time depends on them: pricing adds whatever else an optimum
+        needs."""
+        start = np.zeros(col_upper.size, dtype=bool)
         start[n_x:] = True
         start[:n_x] |= self.locked[self.col_pair]
         for columns in self.floor_columns:
@@ -1044,13 +1045,13 @@ class _Teams:
             if block.size <= count + 2:
                 start[block] = True
                 continue
-            for key in (cost[block], -profit[block]):
-                start[block[np.argpartition(key, count + 1)[: count + 2]]] = True
+            for key in keys:
+                start[block[np.argpartition(key[block], count + 1)[: count + 2]]] = True
         usable = np.flatnonzero(col_upper[:n_x] > 0)  # and each craftsman's best column
-        craftsman = self.c[self.col_pair[usable]]
-        best = np.full(self.instance.n_c, -np.inf)
-        np.maximum.at(best, craftsman, profit[usable])
-        start[usable[profit[usable] >= best[craftsman]]] = True
+        craftsman, loss = self.c[self.col_pair[usable]], keys[-1][usable]
+        least = np.full(self.instance.n_c, np.inf)
+        np.minimum.at(least, craftsman, loss)
+        start[usable[loss <= least[craftsman]]] = True
         return start
 
     def report(self, result: Result) -> None:
@@ -1078,8 +1079,9 @@ class _Teams:
         """Per team demand and role, the k best open craftsmen holding the role's speciality, by score, ties in input
         order.  Open: one of the role's columns (allowed, not forbidden, score ≥ min_score, relevant under relevance
         "only"; a sticky previous pair is a column even when it is not; a sparse round's are among each demand's
-        candidates), 0 < score, and not chosen for the demand in any role.  Someone who could fill two roles of a demand is listed under the first that has room for him: a
-        replacement the coordinator picks for one role is then not also offered for another."""
+        candidates), 0 < score, and not chosen for the demand in any role.  Someone who could fill two roles of a
+        demand is listed under the first that has room for him: a replacement the coordinator picks for one role is
+        then not also offered for another."""
         problem = self.problem
         by_demand: dict[Hashable, dict[Hashable, list[tuple[Hashable, float]]]] = {}
         team_roles = [r for r, (_, role, _, _) in enumerate(self.roles) if role is not None]

@@ -227,9 +227,9 @@ def test_team_column_generation_reaches_the_whole_lps_optimum(seed, sparse, rele
     started = []
     original = solver._Teams._first_columns
 
-    def every_column(self, profit, cost, col_lower, col_upper, n_x):
-        started.append(original(self, profit, cost, col_lower, col_upper, n_x).mean())
-        return np.ones(col_lower.size, dtype=bool)
+    def every_column(self, keys, col_upper, n_x):
+        started.append(original(self, keys, col_upper, n_x).mean())
+        return np.ones(col_upper.size, dtype=bool)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(solver._Teams, "_first_columns", every_column)
