@@ -250,6 +250,45 @@ def test_team_column_generation_reaches_the_whole_lps_optimum(seed, sparse, rele
     assert started[-1] < 1  # the generation had columns to add
 
 
+def test_the_first_columns_spread_the_relevance_phases_ties_over_the_craftsmen():
+    """Under relevance first every relevant column of a demand costs the same in the first phase.  The roles'
+    first columns take those ties in a rotation of the craftsmen that starts elsewhere for every role; started all
+    at the same place (the first craftsmen by index, as before), the roles' first columns name the same few
+    craftsmen, and pricing needs many more HiGHS runs to spread them.  The optimum is the same either way."""
+    import importlib
+
+    import highspy
+
+    solver = importlib.import_module("matching.solve")
+    problem = random_problem(2, 600, 200, density=0.9, relevance="first", load_penalty=0.05, max_capacity=1)
+    rng = np.random.default_rng(3)
+    roles, slots = [], problem.slots.copy()
+    for j in range(40):
+        counts = rng.integers(1, 3, 3)
+        roles += [Role(problem.demands[j], f"r{r}", int(count), rng.random(600) < 0.6) for r, count in enumerate(counts)]
+        slots[j] = counts.sum()
+    problem = replace(problem, slots=slots, roles=roles)
+    runs = []
+    original = highspy.Highs.run
+
+    def counted(highs):
+        runs.append(1)
+        return original(highs)
+
+    def solved(rotation):
+        runs.clear()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(highspy.Highs, "run", counted)
+            patch.setattr(solver, "_GOLDEN_RATIO", rotation)
+            return solve(problem), len(runs)
+
+    (spread, spread_runs), (bunched, bunched_runs) = solved(solver._GOLDEN_RATIO), solved(0.0)
+    assert spread.status == bunched.status == "optimal"
+    assert spread.objective == pytest.approx(bunched.objective, abs=1e-9)
+    assert spread.metrics["relevant_weight"] == bunched.metrics["relevant_weight"]
+    assert spread_runs * 3 <= bunched_runs * 2
+
+
 def test_a_craftsman_locked_onto_a_team_without_any_of_its_specialities_is_infeasible():
     """He can take no role, so the lock cannot hold: the solve says so rather than seating him outside the roles."""
     problem = Problem(["welder", "clerk"], ["team"], [1, 1], [1], scores=np.array([[0.9], [0.8]]),
