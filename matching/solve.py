@@ -838,17 +838,21 @@ class _Teams:
                 team[j] = True
             self.roles.append((j, role.role, role.count, role.eligible))
         self.roles = [role for role in self.roles if role is not None]
-        col_c, col_r = [], []
         by_demand = np.argsort(d, kind="stable")  # each demand's pairs in index order, as flatnonzero(d == j) lists them
+        # the roles list the plain demands first, in index order, each one role: their columns are their pairs
+        plain_role = np.full(n_d, -1)
+        plain_role[~team] = np.arange(n_d - int(team.sum()))
+        col_c = [by_demand[~team[d[by_demand]]]]
+        col_r = [plain_role[d[col_c[0]]]]
         bounds = np.searchsorted(d[by_demand], np.arange(n_d + 1))
-        for r, (j, _, _, eligible) in enumerate(self.roles):
+        for r in range(n_d - int(team.sum()), len(self.roles)):
+            j, _, _, eligible = self.roles[r]
             of_demand = by_demand[bounds[j]:bounds[j + 1]]
             if eligible is not None:
                 of_demand = of_demand[eligible[c[of_demand]]]
             col_c.append(of_demand)
             col_r.append(np.full(of_demand.size, r))
-        pair = np.concatenate(col_c) if col_c else np.zeros(0, dtype=np.int64)
-        self.col_pair, self.col_role = pair, np.concatenate(col_r) if col_r else pair
+        self.col_pair, self.col_role = np.concatenate(col_c), np.concatenate(col_r)
         self.c, self.d, self.weight, self.tier, self.locked, self.team = c, d, weight, tier, locked, team
         self.floor_columns: list[np.ndarray] = []  # set_floor: per raised demand, its qualifying columns
 
