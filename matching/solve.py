@@ -824,9 +824,10 @@ class _Teams:
             c, d = np.r_[c, instance.locked_c], np.r_[d, instance.locked_d]
             position = (c, d)
         weight = problem.priority[d] * instance.score_of(c, d)
-        if problem.stickiness and problem.previous:
-            sticky_c, sticky_d = instance.previous_c, instance.previous_d
-            weight[np.isin(c * n_d + d, sticky_c * n_d + sticky_d)] += problem.stickiness
+        previous = np.isin(c * n_d + d, instance.previous_c * n_d + instance.previous_d) if problem.previous \
+            else np.zeros(c.size, dtype=bool)
+        if problem.stickiness:
+            weight[previous] += problem.stickiness
         tier = None if problem.relevance is None else problem.relevance[position]
         locked = np.isin(c * n_d + d, instance.locked_c * n_d + instance.locked_d)
         self.roles = [(d_index, None, int(problem.slots[d_index]), None) for d_index in range(n_d)]
@@ -854,6 +855,7 @@ class _Teams:
             col_r.append(np.full(of_demand.size, r))
         self.col_pair, self.col_role = np.concatenate(col_c), np.concatenate(col_r)
         self.c, self.d, self.weight, self.tier, self.locked, self.team = c, d, weight, tier, locked, team
+        self.previous = previous
         self.floor_columns: list[np.ndarray] = []  # set_floor: per raised demand, its qualifying columns
 
     def _model(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
@@ -1058,8 +1060,8 @@ class _Teams:
     def _first_columns(self, keys: tuple[np.ndarray, ...], col_upper: np.ndarray, n_x: int) -> np.ndarray:
         """The columns HiGHS starts with (a mask over the model's): every copy, lock and floor column, each role's
         best columns for its count and two spares by each of ``keys`` (per pair column, lowest first; the last one
-        −profit) and each craftsman's best one by the last.  Only the time depends on them: pricing adds whatever
-        else an optimum needs.
+        −profit), each craftsman's best one by the last and, as the flow LP's seeds (`SEED_WITH_PREVIOUS`), every
+        column of a previous pair.  Only the time depends on them: pricing adds whatever else an optimum needs.
 
         Ties at a role's cut are taken in a rotation of the craftsmen that starts at another place for every role
         (offsets spread by the golden ratio).  The relevance phase's cost ties every relevant column of a demand:
@@ -1092,6 +1094,8 @@ class _Teams:
                 start[block[tied[np.argpartition(turn[tied], room - 1)[:room]] if tied.size > room else tied]] = True
         usable = np.flatnonzero(col_upper[:n_x] > 0)
         start[usable[keys[-1][usable] <= least[self.col_craftsman[usable]]]] = True
+        if SEED_WITH_PREVIOUS:
+            start[usable[self.previous[self.col_pair[usable]]]] = True
         return start
 
     def report(self, result: Result) -> None:
