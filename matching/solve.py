@@ -89,6 +89,8 @@ LOCKS_CANNOT_TAKE_A_ROLE = "the locked pairs cannot all take a role of their tea
 # A warm-started optimum is kept only when no other optimum is within this much (in units of the largest profit):
 # well above HiGHS's feasibility tolerances (1e-9), so that no vertex a cold solve may stop at counts as worse.
 TIE_TOLERANCE = 1e-7
+# The team LP's first columns take tied columns in a rotation of the craftsmen, started at r·φ (mod 1) for role r.
+_GOLDEN_RATIO = (5 ** 0.5 - 1) / 2
 _BANNER_LOCK = threading.Lock()
 _NOTHING_ASIDE = contextlib.nullcontext()
 _banner_shown = False
@@ -803,7 +805,8 @@ class _Teams:
     count.  The craftsman and pair rows form one laminar family and the role rows another, so the
     matrix is totally unimodular and simplex vertices are integral.  Relevance first runs the same
     lexicographic phases as `_relevance_first`, fixing the optimal face with HiGHS's duals.  The
-    model holds every column; HiGHS sees those `_first_columns` picks and those pricing adds.
+    model knows every column's rows (no matrix is built); HiGHS sees the columns `_first_columns` picks
+    and those pricing adds.
     """
 
     def __init__(self, instance: _Instance, candidates) -> None:
@@ -821,9 +824,10 @@ class _Teams:
             c, d = np.r_[c, instance.locked_c], np.r_[d, instance.locked_d]
             position = (c, d)
         weight = problem.priority[d] * instance.score_of(c, d)
-        if problem.stickiness and problem.previous:
-            sticky_c, sticky_d = instance.previous_c, instance.previous_d
-            weight[np.isin(c * n_d + d, sticky_c * n_d + sticky_d)] += problem.stickiness
+        previous = np.isin(c * n_d + d, instance.previous_c * n_d + instance.previous_d) if problem.previous \
+            else np.zeros(c.size, dtype=bool)
+        if problem.stickiness:
+            weight[previous] += problem.stickiness
         tier = None if problem.relevance is None else problem.relevance[position]
         locked = np.isin(c * n_d + d, instance.locked_c * n_d + instance.locked_d)
         self.roles = [(d_index, None, int(problem.slots[d_index]), None) for d_index in range(n_d)]
@@ -835,51 +839,89 @@ class _Teams:
                 team[j] = True
             self.roles.append((j, role.role, role.count, role.eligible))
         self.roles = [role for role in self.roles if role is not None]
-        col_c, col_r = [], []
         by_demand = np.argsort(d, kind="stable")  # each demand's pairs in index order, as flatnonzero(d == j) lists them
+        # the roles list the plain demands first, in index order, each one role: their columns are their pairs
+        plain_role = np.full(n_d, -1)
+        plain_role[~team] = np.arange(n_d - int(team.sum()))
+        col_c = [by_demand[~team[d[by_demand]]]]
+        col_r = [plain_role[d[col_c[0]]]]
         bounds = np.searchsorted(d[by_demand], np.arange(n_d + 1))
-        for r, (j, _, _, eligible) in enumerate(self.roles):
+        for r in range(n_d - int(team.sum()), len(self.roles)):
+            j, _, _, eligible = self.roles[r]
             of_demand = by_demand[bounds[j]:bounds[j + 1]]
             if eligible is not None:
                 of_demand = of_demand[eligible[c[of_demand]]]
             col_c.append(of_demand)
             col_r.append(np.full(of_demand.size, r))
-        pair = np.concatenate(col_c) if col_c else np.zeros(0, dtype=np.int64)
-        self.col_pair, self.col_role = pair, np.concatenate(col_r) if col_r else pair
+        self.col_pair, self.col_role = np.concatenate(col_c), np.concatenate(col_r)
         self.c, self.d, self.weight, self.tier, self.locked, self.team = c, d, weight, tier, locked, team
+        self.previous = previous
         self.floor_columns: list[np.ndarray] = []  # set_floor: per raised demand, its qualifying columns
 
-    def _model(self) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-        import scipy.sparse as sp
-
+    def _model(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Row bounds, column lower bounds, the copies' costs and the number of pair columns; the matrix stays
+        implicit: every column's rows are kept (`_entries` writes a column set out for HiGHS, `_row_duals_sum`
+        prices every column), which spares building and transposing a sparse matrix of every column."""
         problem, instance = self.problem, self.instance
         n_c = instance.n_c
         pair, role = self.col_pair, self.col_role
-        copies_c = np.repeat(np.arange(n_c), np.maximum(problem.capacity - 1, 0))
-        copy_k = np.arange(copies_c.size) - np.repeat(
-            np.cumsum(np.maximum(problem.capacity - 1, 0)) - np.maximum(problem.capacity - 1, 0),
-            np.maximum(problem.capacity - 1, 0),
-        ) + 1
+        spare = np.maximum(problem.capacity - 1, 0)
+        self.copies_c = copies_c = np.repeat(np.arange(n_c), spare)
+        copy_k = np.arange(copies_c.size) - np.repeat(np.cumsum(spare) - spare, spare) + 1
         # a pair row Σ_r x_cdr ≤ 1 only where he could fill two roles of the team, or is locked onto it: with one role
         # column, x ≤ 1 is the same constraint, and the LP is spared a row per such pair
         team_pairs = np.flatnonzero(self.team[self.d]
                                     & ((np.bincount(pair, minlength=self.c.size) >= 2) | self.locked))
         pair_row = np.full(self.c.size, -1)
         pair_row[team_pairs] = n_c + np.arange(team_pairs.size)
-        n_rows = n_c + team_pairs.size + len(self.roles)
         n_x = pair.size
-        in_team = pair_row[pair] >= 0
-        rows = np.r_[self.c[pair], pair_row[pair][in_team], n_c + team_pairs.size + role, copies_c]
-        cols = np.r_[np.arange(n_x), np.arange(n_x)[in_team], np.arange(n_x), n_x + np.arange(copies_c.size)]
-        values = np.r_[np.ones(2 * n_x + int(in_team.sum())), -np.ones(copies_c.size)]
-        matrix = sp.csc_matrix((values, (rows, cols)), shape=(n_rows, n_x + copies_c.size))
+        # each pair column's rows, in increasing order: its craftsman's, its team pair's (some), its role's, its
+        # raised demand's floor row (some)
+        self.col_craftsman = self.c[pair]
+        self.paired = np.flatnonzero(pair_row[pair] >= 0)
+        self.paired_row = pair_row[pair[self.paired]]
+        self.first_role_row = n_c + team_pairs.size
+        self.role_size = np.bincount(role, minlength=len(self.roles))
+        n_rows = self.first_role_row + len(self.roles)
+        floor_row = np.full(n_x, -1)
+        for k, columns in enumerate(self.floor_columns):
+            floor_row[columns] = n_rows + k
+        self.floored = np.flatnonzero(floor_row >= 0)
+        self.floored_row = floor_row[self.floored]
         row_lower = np.full(n_rows, -np.inf)
         row_lower[n_c:][: team_pairs.size][self.locked[team_pairs]] = 1.0
         row_upper = np.r_[np.minimum(problem.capacity, 1), np.ones(team_pairs.size),
                           [count for _, _, count, _ in self.roles]].astype(np.float64)
-        col_lower = np.zeros(matrix.shape[1])
-        col_lower[:n_x][self.locked[pair] & ~in_team] = 1.0
-        return matrix, row_lower, row_upper, col_lower, problem.load_penalty * copy_k, n_x
+        n_floor = len(self.floor_columns)
+        row_lower, row_upper = np.r_[row_lower, np.ones(n_floor)], np.r_[row_upper, np.full(n_floor, np.inf)]
+        col_lower = np.zeros(n_x + copies_c.size)
+        col_lower[:n_x][self.locked[pair] & (pair_row[pair] < 0)] = 1.0
+        return row_lower, row_upper, col_lower, problem.load_penalty * copy_k, n_x
+
+    def _entries(self, columns: np.ndarray, n_x: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The model's columns ``columns`` (pair columns, then copies) for HiGHS, column-wise: each column's count of
+        entries, their rows (increasing within a column) and values."""
+        pairs, copies = columns[columns < n_x], columns[columns >= n_x] - n_x
+        rows = np.full((pairs.size, 4), -1)
+        rows[:, 0] = self.col_craftsman[pairs]
+        at = _lookup(self.paired, pairs)
+        rows[at >= 0, 1] = self.paired_row[at[at >= 0]]
+        rows[:, 2] = self.first_role_row + self.col_role[pairs]
+        at = _lookup(self.floored, pairs)
+        rows[at >= 0, 3] = self.floored_row[at[at >= 0]]
+        present = rows >= 0
+        count = np.r_[present.sum(axis=1), np.ones(copies.size, dtype=np.int64)]
+        index = np.r_[rows[present], self.copies_c[copies]]
+        value = np.r_[np.ones(int(present.sum())), -np.ones(copies.size)]
+        return count, index, value
+
+    def _row_duals_sum(self, dual: np.ndarray) -> np.ndarray:
+        """Aᵀy for every column, each column's terms summed in its rows' order (as a CSR product would)."""
+        product = dual[self.col_craftsman]
+        product[self.paired] += dual[self.paired_row]
+        product += np.repeat(dual[self.first_role_row:self.first_role_row + len(self.roles)], self.role_size)
+        product[self.floored] += dual[self.floored_row]
+        return np.r_[product, -dual[self.copies_c]]
 
     def set_floor(self) -> None:
         """Demand-floor fairness (`matching.floor`): the best q over the pairs of demands without team
@@ -928,19 +970,7 @@ class _Teams:
 
     def solve(self):
         """(chosen pair indices without locks, route) or (None, None, message) when infeasible."""
-        matrix, row_lower, row_upper, col_lower, copy_cost, n_x = self._model()
-        if self.floor_columns:
-            import scipy.sparse as sp
-
-            floor_rows = sp.csc_matrix(
-                (np.ones(sum(cols.size for cols in self.floor_columns)),
-                 (np.repeat(np.arange(len(self.floor_columns)), [cols.size for cols in self.floor_columns]),
-                  np.concatenate(self.floor_columns))),
-                shape=(len(self.floor_columns), matrix.shape[1]),
-            )
-            matrix = sp.vstack([matrix, floor_rows], format="csc")
-            row_lower = np.r_[row_lower, np.ones(len(self.floor_columns))]
-            row_upper = np.r_[row_upper, np.full(len(self.floor_columns), np.inf)]
+        row_lower, row_upper, col_lower, copy_cost, n_x = self._model()
         profit = self.weight[self.col_pair]
         unit = float(profit.max(initial=0.0)) or 1.0
         phases = [np.r_[-profit / unit, np.minimum(copy_cost / unit, row_upper.sum() + 1)]]
@@ -967,24 +997,23 @@ class _Teams:
             return self.chosen, self.chosen, self._route()
         highs = new_highs()
         lp = highspy.HighsLp()
-        held = matrix[:, order]
-        lp.num_col_, lp.num_row_ = order.size, matrix.shape[0]
+        count, index, value = self._entries(order, n_x)
+        lp.num_col_, lp.num_row_ = order.size, row_lower.size
         lp.col_cost_, lp.col_lower_, lp.col_upper_ = phases[0][order], col_lower[order], col_upper[order]
         lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf)
         lp.row_upper_ = row_upper
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = held.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = held.indices.astype(np.int32)
-        lp.a_matrix_.value_ = held.data
+        lp.a_matrix_.start_ = np.r_[0, np.cumsum(count)].astype(np.int32)
+        lp.a_matrix_.index_ = index.astype(np.int32)
+        lp.a_matrix_.value_ = value
         highs.passModel(lp)
-        by_row = matrix.T.tocsr()  # Aᵀy for the reduced costs of every column
         batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (self.instance.n_c + len(self.roles)))
-        x = np.zeros(matrix.shape[1])
+        x = np.zeros(col_lower.size)
         for phase, cost in enumerate(phases):
             if phase:  # the optimal face of the previous phase: fix what its duals price away, over every column
                 solution = highs.getSolution()
                 activity, dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
-                fix = np.abs(phases[phase - 1] - by_row @ dual) > FACE_TOLERANCE
+                fix = np.abs(phases[phase - 1] - self._row_duals_sum(dual)) > FACE_TOLERANCE
                 col_lower, col_upper = np.where(fix, np.round(x), col_lower), np.where(fix, np.round(x), col_upper)
                 tight = np.abs(dual) > FACE_TOLERANCE
                 row_lower = np.where(tight, np.round(activity), row_lower)
@@ -1006,16 +1035,16 @@ class _Teams:
                     raise RuntimeError(f"team LP failed: {highs.modelStatusToString(status)}")
                 solution = highs.getSolution()
                 x[order] = np.asarray(solution.col_value)
-                reduced = cost - by_row @ np.asarray(solution.row_dual)
+                reduced = cost - self._row_duals_sum(np.asarray(solution.row_dual))
                 new = np.flatnonzero(~active & (col_upper > 0) & (reduced < -TEAM_PRICING_TOLERANCE))
                 if new.size == 0:  # every column prices out: optimal over all of them
                     break
                 if new.size > batch:  # the most violated first
                     new = new[np.argpartition(reduced[new], batch)[:batch]]
                 new.sort()
-                added = matrix[:, new]
-                highs.addCols(new.size, cost[new], col_lower[new], col_upper[new], added.nnz,
-                              added.indptr[:-1].astype(np.int32), added.indices.astype(np.int32), added.data)
+                count, index, value = self._entries(new, n_x)
+                highs.addCols(new.size, cost[new], col_lower[new], col_upper[new], index.size,
+                              (np.cumsum(count) - count).astype(np.int32), index.astype(np.int32), value)
                 active[new] = True
                 order = np.r_[order, new]
         x = x[:n_x] > 0.5
@@ -1031,27 +1060,42 @@ class _Teams:
     def _first_columns(self, keys: tuple[np.ndarray, ...], col_upper: np.ndarray, n_x: int) -> np.ndarray:
         """The columns HiGHS starts with (a mask over the model's): every copy, lock and floor column, each role's
         best columns for its count and two spares by each of ``keys`` (per pair column, lowest first; the last one
-        −profit) and each craftsman's best one.  Only the time depends on them: pricing adds whatever else an optimum
-        needs."""
+        −profit), each craftsman's best one by the last and, as the flow LP's seeds (`SEED_WITH_PREVIOUS`), every
+        column of a previous pair.  Only the time depends on them: pricing adds whatever else an optimum needs.
+
+        Ties at a role's cut are taken in a rotation of the craftsmen that starts at another place for every role
+        (offsets spread by the golden ratio).  The relevance phase's cost ties every relevant column of a demand:
+        taken in index order (or by profit) the roles' first columns named the same few craftsmen, and pricing
+        needed 8-9 runs to spread them (benchmarks/NOTES.md)."""
+        n_c = self.instance.n_c
         start = np.zeros(col_upper.size, dtype=bool)
         start[n_x:] = True
         start[:n_x] |= self.locked[self.col_pair]
         for columns in self.floor_columns:
             start[columns] = True
+        least = np.full(n_c, np.inf)  # each craftsman's least last key over his usable columns
         bounds = np.searchsorted(self.col_role, np.arange(len(self.roles) + 1))  # a role's columns are one block
         for r, (_, _, count, _) in enumerate(self.roles):
             block = np.arange(bounds[r], bounds[r + 1])
             block = block[col_upper[block] > 0]
-            if block.size <= count + 2:
+            craftsmen = self.col_craftsman[block]
+            least[craftsmen] = np.minimum(least[craftsmen], keys[-1][block])  # (a craftsman once in a role)
+            want = count + 2
+            if block.size <= want:
                 start[block] = True
                 continue
+            turn = (craftsmen - int(n_c * ((r * _GOLDEN_RATIO) % 1.0))) % n_c
             for key in keys:
-                start[block[np.argpartition(key[block], count + 1)[: count + 2]]] = True
-        usable = np.flatnonzero(col_upper[:n_x] > 0)  # and each craftsman's best column
-        craftsman, loss = self.c[self.col_pair[usable]], keys[-1][usable]
-        least = np.full(self.instance.n_c, np.inf)
-        np.minimum.at(least, craftsman, loss)
-        start[usable[loss <= least[craftsman]]] = True
+                value = key[block]
+                cut = np.partition(value, want - 1)[want - 1]
+                start[block[value < cut]] = True
+                tied = np.flatnonzero(value == cut)
+                room = want - int(np.count_nonzero(value < cut))
+                start[block[tied[np.argpartition(turn[tied], room - 1)[:room]] if tied.size > room else tied]] = True
+        usable = np.flatnonzero(col_upper[:n_x] > 0)
+        start[usable[keys[-1][usable] <= least[self.col_craftsman[usable]]]] = True
+        if SEED_WITH_PREVIOUS:
+            start[usable[self.previous[self.col_pair[usable]]]] = True
         return start
 
     def report(self, result: Result) -> None:

@@ -250,6 +250,70 @@ def test_team_column_generation_reaches_the_whole_lps_optimum(seed, sparse, rele
     assert started[-1] < 1  # the generation had columns to add
 
 
+def relevance_team_round():
+    """600 craftsmen × 200 demands under relevance first, 40 of them teams of three roles: large enough that the
+    team LP's first columns decide how many HiGHS runs pricing takes."""
+    problem = random_problem(2, 600, 200, density=0.9, relevance="first", load_penalty=0.05, max_capacity=2)
+    rng = np.random.default_rng(3)
+    roles, slots = [], problem.slots.copy()
+    for j in range(40):
+        counts = rng.integers(1, 3, 3)
+        roles += [Role(problem.demands[j], f"r{r}", int(count), rng.random(600) < 0.6) for r, count in enumerate(counts)]
+        slots[j] = counts.sum()
+    return replace(problem, slots=slots, roles=roles)
+
+
+def solved_counting_runs(problem, **settings):
+    """The result and the number of HiGHS runs of solving `problem` with `matching.solve`'s ``settings``."""
+    import importlib
+
+    import highspy
+
+    solver = importlib.import_module("matching.solve")  # the module: the package's ``solve`` is the function
+    runs = []
+    original = highspy.Highs.run
+
+    def counted(highs):
+        runs.append(1)
+        return original(highs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(highspy.Highs, "run", counted)
+        for name, value in settings.items():
+            patch.setattr(solver, name, value)
+        return solve(problem), len(runs)
+
+
+def test_the_first_columns_spread_the_relevance_phases_ties_over_the_craftsmen():
+    """Under relevance first every relevant column of a demand costs the same in the first phase.  The roles'
+    first columns take those ties in a rotation of the craftsmen that starts elsewhere for every role; started all
+    at the same place (the first craftsmen by index, as before), the roles' first columns name the same few
+    craftsmen, and pricing needs many more HiGHS runs to spread them (13 against 30).  The optimum is the same."""
+    problem = relevance_team_round()
+    spread, spread_runs = solved_counting_runs(problem)
+    bunched, bunched_runs = solved_counting_runs(problem, _GOLDEN_RATIO=0.0)
+    assert spread.status == bunched.status == "optimal"
+    assert spread.objective == pytest.approx(bunched.objective, abs=1e-9)
+    assert spread.metrics["relevant_weight"] == bunched.metrics["relevant_weight"]
+    assert spread_runs * 2 <= bunched_runs
+
+
+def test_a_team_re_solve_starts_from_the_previous_pairs():
+    """A re-solve names the last proposals (``previous``): their columns are among the team LP's first, as they are
+    the flow LP's seeds, which saves pricing runs (8 against 13 here, one proposed pair forbidden), the optimum
+    the same.  They come from the problem, not from an earlier solve's state: the same problem, the same answer."""
+    problem = relevance_team_round()
+    first = solve(problem)
+    dropped = next(a for a in first.assignments if a.role is None)
+    again = replace(problem, previous=[(a.craftsman, a.demand) for a in first.assignments],
+                    forbidden=[*problem.forbidden, (dropped.craftsman, dropped.demand)])
+    seeded, seeded_runs = solved_counting_runs(again)
+    cold, cold_runs = solved_counting_runs(again, SEED_WITH_PREVIOUS=False)
+    assert seeded.status == cold.status == "optimal"
+    assert seeded.objective == pytest.approx(cold.objective, abs=1e-9)
+    assert seeded_runs + 3 <= cold_runs
+
+
 def test_a_craftsman_locked_onto_a_team_without_any_of_its_specialities_is_infeasible():
     """He can take no role, so the lock cannot hold: the solve says so rather than seating him outside the roles."""
     problem = Problem(["welder", "clerk"], ["team"], [1, 1], [1], scores=np.array([[0.9], [0.8]]),
