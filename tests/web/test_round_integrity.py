@@ -17,6 +17,7 @@ from web.models import (
     EngagementMember,
     Notification,
     Proposal,
+    RoundDemand,
 )
 from web.services import craftsmen as craftsman_service
 from web.services import demands as demand_service
@@ -267,3 +268,26 @@ def test_the_round_page_marks_what_changed_and_publish_refuses_with_a_re_solve(c
     session.expire_all()
     assert _count(session, EngagementMember, EngagementMember.craftsman_id == gone_id) == 0
     assert _count(session, Engagement) == len({d for _, d in _assigned(session, rnd)}) > 0
+
+
+@pytest.mark.parametrize("team_size", [1, 3])
+def test_a_team_size_edited_after_the_round_was_created_is_what_the_re_solve_fills(session, team_size):
+    """The round copied the team size when it was created: shrunk from 2 to 1, the re-solve proposed (and publish
+    booked and texted) 2 craftsmen; grown to 3, it still filled 2."""
+    _, needs = _pool(session, n_craftsmen=6, n_demands=1)
+    needs[0].team_size = 2
+    rnd = _round(session)
+    assert len(_assigned(session, rnd)) == 2
+    target = needs[0]
+    demand_service.edit(session, target, {
+        "title": target.title, "description": target.description, "category_code": target.category.code,
+        "skills": [link.skill.code for link in target.skills], "team_size": team_size,
+        "urgency": "high", "mode": target.mode}, actor="test", now=LATER)
+    assert [c.reason for c in eligibility.changes_since_solve(session, rnd, LATER.date())] == ["edited"]
+    assert session.execute(sa.select(RoundDemand.slots, RoundDemand.priority)).one() == (
+        team_size, rounds.PRIORITY_BY_URGENCY["high"])  # as a round created now would hold them
+
+    rounds.solve_round(session, rnd, actor="test", now=LATER, keep_unaffected=True)
+    assert len(_assigned(session, rnd)) == team_size
+    rounds.publish_round(session, rnd, actor="test", now=LATER)
+    assert _count(session, EngagementMember) == team_size

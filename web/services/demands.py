@@ -40,7 +40,7 @@ from web.models import (
 from web.policy import region_clause, region_subtree
 from web.schemas.common import load_or_raise
 from web.schemas.demands import AnswerSchema, ApprovalSchema, DemandEditSchema, DemandSchema, ReasonSchema
-from web.services import audit, reference
+from web.services import audit, reference, rounds
 from web.services.enterprises import create_checked
 from web.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
 from web.services.paging import paginate
@@ -353,6 +353,7 @@ def edit(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor
     demand.updated_at = now
     audit.record(session, actor=actor, action="demand.edit", entity=demand, now=now, before=before, after=after)
     session.flush()
+    rounds.follow_demand_edit(session, demand)
     return demand
 
 

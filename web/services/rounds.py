@@ -192,6 +192,16 @@ def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] 
     return rnd
 
 
+def follow_demand_edit(session: Session, demand: Demand) -> None:
+    """The places and priority the rounds not published yet hold for an edited demand: they were copied from its
+    team size and urgency when each round was created, and a solve reads them there (the edit itself marks the
+    demand's proposals until a re-solve, which then fills as many places as the demand now wants)."""
+    session.execute(sa.update(RoundDemand).where(
+        RoundDemand.demand_id == demand.id,
+        RoundDemand.round_id.in_(sa.select(MatchingRound.id).where(MatchingRound.status != "published")))
+        .values(slots=max(1, demand.team_size), priority=PRIORITY_BY_URGENCY.get(demand.urgency, 1.0)))
+
+
 # ---------------------------------------------------------------- solve
 def _pairs(session: Session, rnd: MatchingRound, *flags) -> list[tuple[str, str]]:
     rows = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id)
