@@ -291,3 +291,28 @@ def test_a_team_size_edited_after_the_round_was_created_is_what_the_re_solve_fil
     assert len(_assigned(session, rnd)) == team_size
     rounds.publish_round(session, rnd, actor="test", now=LATER)
     assert _count(session, EngagementMember) == team_size
+
+
+def test_a_pair_declined_after_another_rounds_publish_is_not_published_again(session):
+    """Two rounds solved over the same demand propose the same craftsman; the first is published and he declines
+    (the demand is open again). Publishing the second used to book him onto the demand he declined, and text him."""
+    craftsman = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=1)
+    make_craftsman(session, skills={"weld": 2}, region_code="510100", round_capacity=1)
+    need = make_demand(session, skills={"weld": 3})
+    first, second = (_round(session, name) for name in ("甲", "乙"))
+    assert _assigned(session, first) == _assigned(session, second) == {(craftsman.id, need.id)}
+    rounds.publish_round(session, first, actor="test", now=LATER)
+    member = session.scalars(sa.select(EngagementMember)).one()
+    rounds.decline_member(session, member, reason="已另有安排", actor="test", now=LATER)
+    assert session.get(Demand, need.id).status == "open"
+
+    changes = eligibility.changes_since_solve(session, second, LATER.date())
+    assert [(c.kind, c.id, c.reason) for c in changes] == [("demand", need.id, "declined")]
+    with pytest.raises(rounds.RoundOutdated):
+        rounds.publish_round(session, second, actor="test", now=LATEST)
+    assert _count(session, EngagementMember) == 1
+
+    rounds.solve_round(session, second, actor="test", now=LATEST, keep_unaffected=True)
+    assert (craftsman.id, need.id) not in _assigned(session, second) and _assigned(session, second)
+    rounds.publish_round(session, second, actor="test", now=LATEST)
+    assert _count(session, EngagementMember, EngagementMember.craftsman_id == craftsman.id) == 1

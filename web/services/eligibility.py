@@ -48,6 +48,7 @@ REASON_LABELS = {
     "out_of_capacity": _l("booked by another round: no capacity left"),
     "served": _l("already served by another round"),
     "edited": _l("edited since the solve"),
+    "declined": _l("a proposed craftsman declined it after another round's publish"),
     **{status.value: status.label for status in DemandStatus if status not in SERVED_STATUSES},
 }
 
@@ -113,6 +114,17 @@ def declined(session: Session, demand_id: int, craftsman_ids: Iterable[int]) -> 
         sa.select(EngagementMember.craftsman_id).join(Engagement, Engagement.id == EngagementMember.engagement_id)
         .where(EngagementMember.status == "declined", Engagement.demand_id == demand_id,
                EngagementMember.craftsman_id.in_(sorted(craftsman_ids)))))
+
+
+def declined_pairs(session: Session, round_id: int) -> set[tuple[int, int]]:
+    """(craftsman id, demand id) of the round's craftsmen and demands that he declined after a publish."""
+    return set(session.connection().execute(
+        sa.select(EngagementMember.craftsman_id, Engagement.demand_id)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .where(EngagementMember.status == "declined",
+               Engagement.demand_id.in_(sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)),
+               EngagementMember.craftsman_id.in_(
+                   sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id)))).all())
 
 
 # ---------------------------------------------------------------- demands
@@ -451,6 +463,10 @@ def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date,
         reasons["demand", demand_id] = closed[demand_id]
     for demand_id in edited_demands(session, rnd, demand_ids - set(closed), state.fingerprints if state else None):
         reasons["demand", demand_id] = ("edited", "")
+    # a craftsman who declined a demand after another round's publish (the demand is open again) is never
+    # proposed for it again: the demand is refilled by a re-solve, which excludes the pair
+    for _, demand_id in declined_pairs(session, rnd.id) & set(pairs):
+        reasons.setdefault(("demand", demand_id), ("declined", ""))
     return _named(session, reasons)
 
 
