@@ -316,3 +316,25 @@ def test_a_pair_declined_after_another_rounds_publish_is_not_published_again(ses
     assert (craftsman.id, need.id) not in _assigned(session, second) and _assigned(session, second)
     rounds.publish_round(session, second, actor="test", now=LATEST)
     assert _count(session, EngagementMember, EngagementMember.craftsman_id == craftsman.id) == 1
+
+
+def test_a_craftsman_edited_after_the_solve_is_read_again_before_publish(session):
+    """His profile changed after the solve (the edit form or an import): he now serves remotely only, and the
+    round's demands are on site. The re-solve used to replay the craftsmen of the last solve's snapshot (read again
+    only when a demand was edited), so he stayed proposed, unmarked, and publish booked him on site."""
+    _pool(session)
+    rnd = _round(session)
+    moved_id, demand_id = sorted(_assigned(session, rnd))[0]
+    moved = _craftsman(session, moved_id)
+    data = craftsman_service.form_data(moved) | {"can_onsite": False, "can_remote": True}
+    craftsman_service.update_craftsman(session, moved, data, actor="test", now=LATER)
+
+    assert [(c.kind, c.id, c.reason) for c in eligibility.changes_since_solve(session, rnd, LATER.date())] == [
+        ("craftsman", moved_id, "edited")]
+    with pytest.raises(rounds.RoundOutdated):
+        rounds.publish_round(session, rnd, actor="test", now=LATER)
+    rounds.solve_round(session, rnd, actor="test", now=LATER, keep_unaffected=True)
+    assert moved_id not in {c for c, _ in _assigned(session, rnd)}
+    assert eligibility.changes_since_solve(session, rnd, LATER.date()) == []
+    rounds.publish_round(session, rnd, actor="test", now=LATER)
+    assert _count(session, EngagementMember, EngagementMember.craftsman_id == moved_id) == 0

@@ -86,6 +86,16 @@ def inactive_craftsmen(session: Session, rnd: MatchingRound, today: dt.date) -> 
     return {row.id: row.status for row in rows if not is_active(row.status, row.paused_until, today)}
 
 
+def edited_craftsmen(session: Session, rnd: MatchingRound) -> set[int]:
+    """The round's craftsmen whose profile was saved (the edit form, an import) after the round's last solve: what
+    the solve read of them may have changed (pausing and exiting save it too; they have reasons of their own)."""
+    if rnd.solved_at is None:
+        return set()
+    return set(session.scalars(
+        sa.select(Craftsman.id).join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
+        .where(RoundCraftsman.round_id == rnd.id, Craftsman.updated_at > rnd.solved_at)))
+
+
 def booked_elsewhere(session: Session, rnd: MatchingRound,
                      craftsman_ids: Iterable[int] | None = None) -> dict[int, int]:
     """Live bookings of the round's craftsmen that other rounds made after this round was created.
@@ -448,6 +458,8 @@ def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date,
     for craftsman_id, status in inactive.items():
         if craftsman_id in craftsman_ids:
             reasons["craftsman", craftsman_id] = (status, "")
+    for craftsman_id in edited_craftsmen(session, rnd) & craftsman_ids:
+        reasons.setdefault(("craftsman", craftsman_id), ("edited", ""))
     booked = state.booked if state else booked_elsewhere(session, rnd)
     if booked:
         solved_with = (rnd.metrics or {}).get("booked_elsewhere", {})

@@ -348,8 +348,10 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     slots = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.slots)
                                  .where(RoundDemand.round_id == rnd.id)).all())
     snapshot = rnd.snapshot
-    # a craftsman put on a demand from outside the round (placing) is not in the snapshot: reload the features too
-    joined = snapshot and {str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
+    # a craftsman put on a demand from outside the round (placing) is not in the snapshot, and one whose profile was
+    # saved since the last solve may differ from it: reload the features too
+    joined = snapshot and ({str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
+                           or bool(eligibility.edited_craftsmen(session, rnd)))
     round_id = rnd.id
     # the craftsmen, when they must be read, are read meanwhile on a second connection if that sees the same
     craftsmen_aside = _read_aside(session, lambda own: features.load_craftsmen(own, round_id, today=today)) \
