@@ -25,7 +25,9 @@ def chengdu_records(session):
     session.add(rnd)
     session.flush()
     session.add(Notification(round_id=rnd.id, recipient_kind="craftsman", recipient_id=craftsman.id,
-                             address=PHONE, subject="任务", body="服务安排", status="sent", created_at=NOW))
+                             address=PHONE, subject="任务", status="sent", created_at=NOW,
+                             # as write_outbox words a craftsman's task: the enterprise's contact, to call
+                             body=f"【1】{demand.title}\n企业联系人：王经理，电话 13912345678\n查询码：{demand.tracking_code}"))
     session.commit()
     return {"profile": f"/workspace/craftsmen/{craftsman.id}", "review": f"/workspace/demands/{demand.id}",
             "outbox": "/workspace/rounds/outbox"}
@@ -44,6 +46,7 @@ def test_a_viewer_sees_masked_mobile_numbers_everywhere(browser, make_user, chen
         assert PHONE not in text and "13912345678" not in text, page
     assert MASKED in viewer.text(chengdu_records["profile"]) and MASKED in viewer.text(chengdu_records["outbox"])
     assert "139****5678" in viewer.text(chengdu_records["review"])
+    assert "电话 139****5678" in viewer.text(chengdu_records["outbox"])  # in the messages' text too
 
 
 @pytest.mark.parametrize(("role", "region_code"), [("coordinator", "510100"), ("admin", None)])
@@ -52,6 +55,7 @@ def test_coordinators_of_the_region_and_admins_see_full_numbers(browser, make_us
     user = _as(browser, make_user, role, region_code)
     assert PHONE in user.text(chengdu_records["profile"]) and PHONE in user.text(chengdu_records["outbox"])
     assert "13912345678" in user.text(chengdu_records["review"])
+    assert "电话 13912345678" in user.text(chengdu_records["outbox"])
 
 
 def test_a_viewer_cannot_download_personal_data(browser, make_user, chengdu_records, session):
