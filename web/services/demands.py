@@ -512,7 +512,7 @@ def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per
     cutoff = ageing_cutoff(now)
     ageing_ids = {d.id for d in items if d.status in WAITING and d.updated_at < cutoff}
     return InboxPage(items=items, total=total, page=chosen.page, per_page=per_page, counts=counts,
-                     ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items))
+                     ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items, user))
 
 
 def filtered(session: Session, user: User, filters: InboxFilters, now: dt.datetime) -> sa.Select:
@@ -568,8 +568,10 @@ def titles_similar(first: str, second: str) -> bool:
     return difflib.SequenceMatcher(None, a, b).ratio() >= DUPLICATE_SIMILARITY
 
 
-def possible_duplicates(session: Session, demands: Sequence[Demand]) -> dict[int, list[Demand]]:
-    """For each demand: other demands of the same enterprise with a similar title within 30 days."""
+def possible_duplicates(session: Session, demands: Sequence[Demand], user: User | None = None
+                        ) -> dict[int, list[Demand]]:
+    """For each demand: other demands of the same enterprise with a similar title within 30 days (those in
+    ``user``'s regions: another region's demand is not even named)."""
     active = [d for d in demands if d.status not in ("merged", "withdrawn")]
     if not active:
         return {}
@@ -579,6 +581,7 @@ def possible_duplicates(session: Session, demands: Sequence[Demand]) -> dict[int
         Demand.enterprise_id.in_({d.enterprise_id for d in active}),
         Demand.submitted_at.between(earliest, latest),
         Demand.status.not_in(("merged", "withdrawn")),
+        sa.true() if user is None else region_clause(user, Demand.region_id, session),
     )).all()
     found: dict[int, list[Demand]] = {}
     for demand in active:
