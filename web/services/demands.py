@@ -165,7 +165,7 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
     except ServiceError:
         # A repeated key is answered with its demand before any check of the codes, as it always was; looked up
         # here only, since the insert below finds a repeated key as well (one query less per submission).
-        if key and (existing := _by_submission_key(session, key)) is not None:
+        if key and (existing := _by_submission_key(session, key, values)) is not None:
             return existing
         raise
 
@@ -182,7 +182,7 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
             break
         except IntegrityError:
             # Either the same form was posted twice (concurrently or not), or the random code collided.
-            if key and (existing := _by_submission_key(session, key)) is not None:
+            if key and (existing := _by_submission_key(session, key, values)) is not None:
                 return existing
             if attempt == MAX_CODE_ATTEMPTS - 1:
                 raise Conflict(_l("The demand could not be stored just now. Please submit again.")) from None
@@ -219,8 +219,14 @@ def _take_write_lock(session: Session) -> None:
         session.execute(sa.update(Demand).where(sa.false()).values(updated_at=Demand.updated_at))
 
 
-def _by_submission_key(session: Session, key: str) -> Demand | None:
-    return session.scalar(sa.select(Demand).where(Demand.submission_key == key))
+def _by_submission_key(session: Session, key: str, values: dict[str, Any]) -> Demand | None:
+    """The demand a repeated key created, when the same contact sends it again. Another contact's post with that
+    key (an API client's keys may be guessed) is refused: it would hand over the demand's tracking code, and the
+    form's browser the demand's status page, without the contact's digits."""
+    existing = session.scalar(sa.select(Demand).where(Demand.submission_key == key))
+    if existing is not None and existing.contact_phone != values["contact_phone"]:
+        raise ValidationFailed({"submission_key": [_l("The form is damaged; please reload the page.")]})
+    return existing
 
 
 def _enterprise_for(session: Session, values: dict[str, Any], *, region: Any, industries: Sequence[Any],
