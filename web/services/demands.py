@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm import Session, make_transient_to_detached, object_session, selectinload
 
 from web.clock import working_days_before
 from web.models import (
@@ -431,6 +431,9 @@ def _all_statuses() -> tuple[str, ...]:
 
 
 def _check(demand: Demand, allowed: Iterable[str], version: str | None, verb: Any) -> None:
+    # on the row locked and read afresh: a round publishing the demand meanwhile holds its lock, and an update
+    # that waited for it would otherwise write over "matched" (SQLite's write lock already serialises)
+    object_session(demand).refresh(demand, with_for_update=True)
     if version is not None and version != version_of(demand):
         raise Conflict(_l("Someone changed this demand meanwhile. The page now shows its current state; "
                           "please check and try again."))
