@@ -4,6 +4,7 @@ export and every outbox send is in the audit log."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -92,3 +93,26 @@ def test_a_viewer_cannot_find_a_craftsman_by_mobile_number(browser, make_user, c
     browser.submit("/auth/logout", {}, form_url="/workspace/")
     coordinator = _as(browser, make_user, "coordinator")
     assert link in coordinator.text("/workspace/craftsmen/?q=12341234")
+
+
+def test_why_a_craftsman_declined_stays_with_the_staff(browser, session):
+    """The coordinator records why a craftsman declined (his health, his family): the reason was the public note
+    of the demand's return to "open", so the enterprise read it on its status page and in the API's history."""
+    from web.models import Engagement, EngagementMember
+    from web.services import rounds
+
+    make_craftsman(session, skills={"weld": 4}, region_code="510100", round_capacity=1)
+    demand = make_demand(session, skills={"weld": 3}, contact_phone="13955556666")
+    rnd = rounds.create_round(session, name="十二月", actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    rounds.publish_round(session, rnd, actor="test", now=NOW)
+    member = session.scalars(sa.select(EngagementMember)).one()
+    rounds.decline_member(session, member, reason="家中老人住院", actor="test", now=NOW)
+    session.commit()
+    assert session.get(Engagement, member.engagement_id).cancel_reason == "家中老人住院"  # kept for the staff
+
+    found = browser.client.post("/api/v1/demands/status", json={"tracking_code": demand.tracking_code,
+                                                                 "last4": "6666"})
+    assert found.status_code == 200 and found.get_json()["status"] == "open"
+    assert "住院" not in json.dumps(found.get_json(), ensure_ascii=False)
+    assert found.get_json()["history"][-1]["note"]  # the enterprise is told, in general words

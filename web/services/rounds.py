@@ -1108,7 +1108,9 @@ def decline_member(session: Session, member: EngagementMember, *, reason: str, a
                  after={"craftsman_id": member.craftsman_id, "status": "declined", "reason": reason})
     from web.services.engagements import cancel_engagement
 
-    cancel_engagement(session, engagement, {"reason": reason}, actor=actor, now=now)
+    # why he declined is about him (his health, his family): the enterprise is told only that it is matched anew
+    cancel_engagement(session, engagement, {"reason": reason}, actor=actor, now=now, public_note=str(_l(
+        "A craftsman could not take on the service; the demand is open again and will be matched anew.")))
     return member
 
 
