@@ -338,3 +338,30 @@ def test_a_craftsman_edited_after_the_solve_is_read_again_before_publish(session
     assert eligibility.changes_since_solve(session, rnd, LATER.date()) == []
     rounds.publish_round(session, rnd, actor="test", now=LATER)
     assert _count(session, EngagementMember, EngagementMember.craftsman_id == moved_id) == 0
+
+
+def test_a_lock_on_a_craftsman_another_round_booked_is_released_by_the_re_solve(session):
+    """Locked onto a demand of the second round, he is booked to capacity by the first round's publish. Publish
+    refuses and offers the re-solve; that re-solve used to fail ("craftsman 1 has 1 locked demands but capacity 0"),
+    leaving the round failed until someone found and removed the lock."""
+    craftsman = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=1)
+    stand_in = make_craftsman(session, skills={"weld": 2}, region_code="510100", round_capacity=1)
+    first_need, second_need = (make_demand(session, skills={"weld": 3}) for _ in range(2))
+    first = rounds.create_round(session, name="甲", demand_filters={"q": first_need.title}, actor="test", now=NOW)
+    second = rounds.create_round(session, name="乙", demand_filters={"q": second_need.title}, actor="test", now=NOW)
+    rounds.solve_round(session, first, actor="test", now=NOW)
+    rounds.set_pair(session, second, craftsman.id, second_need.id, "lock", actor="test", now=NOW)
+    rounds.solve_round(session, second, actor="test", now=NOW)
+    rounds.publish_round(session, first, actor="test", now=LATER)
+    with pytest.raises(rounds.RoundOutdated):
+        rounds.publish_round(session, second, actor="test", now=LATER)
+
+    rounds.solve_round(session, second, actor="test", now=LATER, keep_unaffected=True)
+    assert second.status == "solved", second.solver_message
+    assert _assigned(session, second) == {(stand_in.id, second_need.id)}
+    from web.models import AuditLog
+
+    released = session.scalars(sa.select(AuditLog.after).where(AuditLog.action == "round.release_locks")).all()
+    assert released == [{"pairs": [[craftsman.id, second_need.id]],
+                         "reason": "booked by another round: no capacity left"}]
+    assert rounds.publish_round(session, second, actor="test", now=LATEST).created == 1

@@ -398,6 +398,8 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     demands = dataclasses.replace(demands, slots=np.array([slots[int(d)] for d in demands.ids]))
     demands = features.with_role_slots(demands, roles)
     _release_ineligible_locks(session, rnd, set(inactive), set(closed), actor=actor, now=now)
+    _release_locks_beyond_capacity(session, rnd, {c: max(0, capacities.get(c, 0) - n) for c, n in booked.items()},
+                                   set(inactive), set(closed), actor=actor, now=now)
     known = {"c": set(craftsmen.ids), "d": set(demands.ids)}
 
     def in_round(pairs):
@@ -678,6 +680,32 @@ def _release_ineligible_locks(session: Session, rnd: MatchingRound, craftsmen: s
     audit.record(session, actor=actor, action="round.release_locks", entity=rnd, now=now,
                  after={"pairs": [[row.craftsman_id, row.demand_id] for row in stale],
                         "reason": "craftsman or demand no longer eligible"})
+
+
+def _release_locks_beyond_capacity(session: Session, rnd: MatchingRound, left: dict[int, int], craftsmen: set[int],
+                                   demands: set[int], *, actor: User | str | None, now: dt.datetime) -> None:
+    """Locks a craftsman can no longer fill because other rounds booked him since this one was created (``left``:
+    craftsman → places still his here): those beyond his places are released, on the record, so that the re-solve
+    offered with the changes does not fail on them (his first locks, by demand, are kept)."""
+    left = {c: n for c, n in left.items() if c not in craftsmen}
+    if not left:
+        return
+    held: dict[int, int] = defaultdict(int)
+    stale = []
+    for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id).where(
+            Proposal.round_id == rnd.id, Proposal.locked, Proposal.craftsman_id.in_(sorted(left)))
+            .order_by(Proposal.craftsman_id, Proposal.demand_id)).all():
+        if row.demand_id in demands:
+            continue  # released already: the demand was served
+        held[row.craftsman_id] += 1
+        if held[row.craftsman_id] > left[row.craftsman_id]:
+            stale.append(row)
+    if not stale:
+        return
+    session.execute(sa.update(Proposal).where(Proposal.id.in_([row.id for row in stale])).values(locked=False))
+    audit.record(session, actor=actor, action="round.release_locks", entity=rnd, now=now,
+                 after={"pairs": [[row.craftsman_id, row.demand_id] for row in stale],
+                        "reason": "booked by another round: no capacity left"})
 
 
 def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
