@@ -674,12 +674,17 @@ def _release_ineligible_locks(session: Session, rnd: MatchingRound, craftsmen: s
     stale = session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id).where(
         Proposal.round_id == rnd.id, Proposal.locked,
         sa.or_(Proposal.craftsman_id.in_(craftsmen), Proposal.demand_id.in_(demands)))).all()
+    _release_locks(session, rnd, stale, "craftsman or demand no longer eligible", actor=actor, now=now)
+
+
+def _release_locks(session: Session, rnd: MatchingRound, stale: list[Any], reason: str, *,
+                   actor: User | str | None, now: dt.datetime) -> None:
+    """Unlock these proposals (rows with id, craftsman_id, demand_id), with one audit entry giving the reason."""
     if not stale:
         return
     session.execute(sa.update(Proposal).where(Proposal.id.in_([row.id for row in stale])).values(locked=False))
     audit.record(session, actor=actor, action="round.release_locks", entity=rnd, now=now,
-                 after={"pairs": [[row.craftsman_id, row.demand_id] for row in stale],
-                        "reason": "craftsman or demand no longer eligible"})
+                 after={"pairs": [[row.craftsman_id, row.demand_id] for row in stale], "reason": reason})
 
 
 def _release_locks_beyond_capacity(session: Session, rnd: MatchingRound, left: dict[int, int], craftsmen: set[int],
@@ -700,12 +705,7 @@ def _release_locks_beyond_capacity(session: Session, rnd: MatchingRound, left: d
         held[row.craftsman_id] += 1
         if held[row.craftsman_id] > left[row.craftsman_id]:
             stale.append(row)
-    if not stale:
-        return
-    session.execute(sa.update(Proposal).where(Proposal.id.in_([row.id for row in stale])).values(locked=False))
-    audit.record(session, actor=actor, action="round.release_locks", entity=rnd, now=now,
-                 after={"pairs": [[row.craftsman_id, row.demand_id] for row in stale],
-                        "reason": "booked by another round: no capacity left"})
+    _release_locks(session, rnd, stale, "booked by another round: no capacity left", actor=actor, now=now)
 
 
 def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
