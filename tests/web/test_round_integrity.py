@@ -365,3 +365,29 @@ def test_a_lock_on_a_craftsman_another_round_booked_is_released_by_the_re_solve(
     assert released == [{"pairs": [[craftsman.id, second_need.id]],
                          "reason": "booked by another round: no capacity left"}]
     assert rounds.publish_round(session, second, actor="test", now=LATEST).created == 1
+
+
+def test_locks_beyond_a_team_cut_smaller_are_released_and_the_round_re_solves(session):
+    """Both members of a team of two locked, then the team cut to one: the re-solve failed ("demand 1 has 2 locked
+    craftsmen but 1 slots") until someone removed a lock. The edit releases the second, on the record."""
+    from web.models import AuditLog
+
+    _, needs = _pool(session, n_craftsmen=6, n_demands=1)
+    needs[0].team_size = 2
+    rnd = _round(session)
+    team = sorted(_assigned(session, rnd))
+    for craftsman_id, demand_id in team:
+        rounds.set_pair(session, rnd, craftsman_id, demand_id, "lock", actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    target = needs[0]
+    demand_service.edit(session, target, {
+        "title": target.title, "description": target.description, "category_code": target.category.code,
+        "skills": [link.skill.code for link in target.skills], "team_size": 1,
+        "urgency": target.urgency, "mode": target.mode}, actor="test", now=LATER)
+    released = session.scalars(sa.select(AuditLog.after).where(AuditLog.action == "round.release_locks")).all()
+    assert released == [{"pairs": [list(team[1])], "reason": "the demand's team was made smaller"}]
+
+    rounds.solve_round(session, rnd, actor="test", now=LATER, keep_unaffected=True)
+    assert rnd.status == "solved", rnd.solver_message
+    assert _assigned(session, rnd) == {team[0]}
+    assert rounds.publish_round(session, rnd, actor="test", now=LATER).created == 1

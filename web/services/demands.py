@@ -359,7 +359,7 @@ def edit(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor
     demand.updated_at = now
     audit.record(session, actor=actor, action="demand.edit", entity=demand, now=now, before=before, after=after)
     session.flush()
-    rounds.follow_demand_edit(session, demand)
+    rounds.follow_demand_edit(session, demand, actor=actor, now=now)
     return demand
 
 

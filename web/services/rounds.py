@@ -192,14 +192,25 @@ def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] 
     return rnd
 
 
-def follow_demand_edit(session: Session, demand: Demand) -> None:
+def follow_demand_edit(session: Session, demand: Demand, *, actor: User | str | None, now: dt.datetime) -> None:
     """The places and priority the rounds not published yet hold for an edited demand: they were copied from its
     team size and urgency when each round was created, and a solve reads them there (the edit itself marks the
-    demand's proposals until a re-solve, which then fills as many places as the demand now wants)."""
-    session.execute(sa.update(RoundDemand).where(
-        RoundDemand.demand_id == demand.id,
-        RoundDemand.round_id.in_(sa.select(MatchingRound.id).where(MatchingRound.status != "published")))
-        .values(slots=max(1, demand.team_size), priority=PRIORITY_BY_URGENCY.get(demand.urgency, 1.0)))
+    demand's proposals until a re-solve, which then fills as many places as the demand now wants). Locks beyond
+    a team cut smaller are released, on the record (the first by craftsman kept), or that re-solve would fail."""
+    unpublished = sa.select(MatchingRound.id).where(MatchingRound.status != "published")
+    slots = max(1, demand.team_size)
+    session.execute(sa.update(RoundDemand).where(RoundDemand.demand_id == demand.id,
+                                                 RoundDemand.round_id.in_(unpublished))
+                    .values(slots=slots, priority=PRIORITY_BY_URGENCY.get(demand.urgency, 1.0)))
+    locked: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.round_id)
+                               .where(Proposal.demand_id == demand.id, Proposal.locked,
+                                      Proposal.round_id.in_(unpublished))
+                               .order_by(Proposal.round_id, Proposal.craftsman_id)).all():
+        locked[row.round_id].append(row)
+    for round_id, rows in locked.items():
+        _release_locks(session, session.get(MatchingRound, round_id), rows[slots:],
+                       "the demand's team was made smaller", actor=actor, now=now)
 
 
 # ---------------------------------------------------------------- solve
