@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask, current_app, request, url_for
 from flask_babel import get_locale
 from flask_login import current_user
@@ -10,6 +12,8 @@ from web import navigation
 from web.policy import EDITOR, ROLES_FOR, covers
 from web.services import points
 from web.services.personal_data import mask_phone
+
+MOBILE_IN_TEXT = re.compile(r"(?<!\d)1\d{10}(?!\d)")  # as stored (validate_mobile): 11 digits
 
 
 def _registered(entries):
@@ -54,10 +58,18 @@ def register_template_helpers(app: Flask) -> None:
 
     app.add_template_filter(points.explanation, "points_explanation")  # a points entry's text, translated
 
+    def sees_full_numbers(region_id: int | None) -> bool:
+        return bool(current_user and current_user.is_authenticated and current_user.role in ROLES_FOR[EDITOR]
+                    and covers(current_user, region_id))
+
     @app.template_filter("masked_phone")
     def masked_phone(phone: str | None, region_id: int | None) -> str:
         """The full number for a coordinator or admin whose region covers ``region_id``; masked for everyone else."""
-        if (current_user and current_user.is_authenticated and current_user.role in ROLES_FOR[EDITOR]
-                and covers(current_user, region_id)):
-            return phone or ""
-        return mask_phone(phone)
+        return phone or "" if sees_full_numbers(region_id) else mask_phone(phone)
+
+    @app.template_filter("masked_phones")
+    def masked_phones(text: str | None, region_id: int | None) -> str:
+        """A text (a message's body names the enterprise's contact) with every mobile number in it as
+        ``masked_phone`` shows one."""
+        return text or "" if sees_full_numbers(region_id) else MOBILE_IN_TEXT.sub(
+            lambda number: mask_phone(number.group()), text or "")

@@ -273,6 +273,23 @@ def test_region_coordinator_sees_only_own_region(app, browser, make_user, make_d
         assert not policy.covers(user, db.session.get(Demand, cq_id).region_id)
 
 
+def test_a_duplicate_in_another_region_stays_in_its_region(app, browser, make_user, make_demand):
+    """One enterprise asks the same in Chengdu and in Chongqing: the Chengdu coordinator's review page listed the
+    Chongqing demand as a possible duplicate (tracking code, title, status), and the inbox flagged it, though its
+    page answers 404. A province-wide coordinator still sees both."""
+    chengdu_id, _, enterprise_id = make_demand(region_code="510104", title="焊缝合格率提升")
+    cq_id, cq_code, _ = make_demand(region_code="500110", title="焊缝合格率提升", enterprise_id=enterprise_id)
+    make_user("chengdu1", "coordinator", region_code="510100")
+    make_user("province1", "coordinator")
+    for username, sees in (("chengdu1", False), ("province1", True)):
+        user = Browser(app.test_client())
+        assert user.login(username, TEST_PASSWORD).status_code == 302
+        review, inbox = user.text(f"/workspace/demands/{chengdu_id}"), user.text(INBOX)
+        assert (cq_code in review) == sees and ('data-flag="duplicate"' in review) == sees, username
+        assert ('data-flag="duplicate"' in inbox) == sees and (cq_code in inbox) == sees, username
+
+
+
 def test_one_page_helper_clamps_and_counts(session):
     from tests.factories import make_demand as build
     from web.models import Demand as DemandRow

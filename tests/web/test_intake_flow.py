@@ -286,3 +286,24 @@ def test_the_audit_list_names_the_enterprise_not_an_internal_actor(app, browser,
     assert staff.login("auditor", TEST_PASSWORD).status_code == 302
     page = staff.text(f"/workspace/demands/{demand_id}?lang=en")
     assert "The enterprise (public form)" in page and "· public" not in page
+
+
+def test_a_submission_key_answers_only_the_contact_who_sent_it(app, browser):
+    """A repeated submission key is answered with the demand already created (a double click, a retried API call).
+    Posted by someone else with another contact mobile, it handed him that demand: its tracking code, and this
+    browser's access to its status page (title, history, craftsmen) without the contact's last four digits."""
+    key = "erp-order-000000001234"  # an API client's own key: predictable
+    created = app.test_client().post("/api/v1/demands", json={
+        **valid_demand_data(contact_phone="13911112222", submission_key=key), "consent": True})
+    assert created.status_code == 201
+    code = created.get_json()["tracking_code"]
+
+    other = browser.submit(NEW, valid_demand_data(contact_phone="13733334444", submission_key=key))
+    assert code not in other.headers.get("Location", "") and code not in other.get_data(as_text=True)
+    assert browser.get(f"/demand/status/{code}").status_code == 302  # to the lookup: code and digits needed
+    again = app.test_client().post("/api/v1/demands", json={
+        **valid_demand_data(contact_phone="13733334444", submission_key=key), "consent": True})
+    assert again.status_code == 422 and code not in again.get_data(as_text=True)
+    retried = app.test_client().post("/api/v1/demands", json={
+        **valid_demand_data(contact_phone="13911112222", submission_key=key), "consent": True})
+    assert retried.status_code == 201 and retried.get_json()["tracking_code"] == code  # the sender's retry

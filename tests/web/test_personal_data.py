@@ -4,6 +4,7 @@ export and every outbox send is in the audit log."""
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +26,9 @@ def chengdu_records(session):
     session.add(rnd)
     session.flush()
     session.add(Notification(round_id=rnd.id, recipient_kind="craftsman", recipient_id=craftsman.id,
-                             address=PHONE, subject="任务", body="服务安排", status="sent", created_at=NOW))
+                             address=PHONE, subject="任务", status="sent", created_at=NOW,
+                             # as write_outbox words a craftsman's task: the enterprise's contact, to call
+                             body=f"【1】{demand.title}\n企业联系人：王经理，电话 13912345678\n查询码：{demand.tracking_code}"))
     session.commit()
     return {"profile": f"/workspace/craftsmen/{craftsman.id}", "review": f"/workspace/demands/{demand.id}",
             "outbox": "/workspace/rounds/outbox"}
@@ -44,6 +47,7 @@ def test_a_viewer_sees_masked_mobile_numbers_everywhere(browser, make_user, chen
         assert PHONE not in text and "13912345678" not in text, page
     assert MASKED in viewer.text(chengdu_records["profile"]) and MASKED in viewer.text(chengdu_records["outbox"])
     assert "139****5678" in viewer.text(chengdu_records["review"])
+    assert "电话 139****5678" in viewer.text(chengdu_records["outbox"])  # in the messages' text too
 
 
 @pytest.mark.parametrize(("role", "region_code"), [("coordinator", "510100"), ("admin", None)])
@@ -52,6 +56,7 @@ def test_coordinators_of_the_region_and_admins_see_full_numbers(browser, make_us
     user = _as(browser, make_user, role, region_code)
     assert PHONE in user.text(chengdu_records["profile"]) and PHONE in user.text(chengdu_records["outbox"])
     assert "13912345678" in user.text(chengdu_records["review"])
+    assert "电话 13912345678" in user.text(chengdu_records["outbox"])
 
 
 def test_a_viewer_cannot_download_personal_data(browser, make_user, chengdu_records, session):
@@ -88,3 +93,26 @@ def test_a_viewer_cannot_find_a_craftsman_by_mobile_number(browser, make_user, c
     browser.submit("/auth/logout", {}, form_url="/workspace/")
     coordinator = _as(browser, make_user, "coordinator")
     assert link in coordinator.text("/workspace/craftsmen/?q=12341234")
+
+
+def test_why_a_craftsman_declined_stays_with_the_staff(browser, session):
+    """The coordinator records why a craftsman declined (his health, his family): the reason was the public note
+    of the demand's return to "open", so the enterprise read it on its status page and in the API's history."""
+    from web.models import Engagement, EngagementMember
+    from web.services import rounds
+
+    make_craftsman(session, skills={"weld": 4}, region_code="510100", round_capacity=1)
+    demand = make_demand(session, skills={"weld": 3}, contact_phone="13955556666")
+    rnd = rounds.create_round(session, name="十二月", actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    rounds.publish_round(session, rnd, actor="test", now=NOW)
+    member = session.scalars(sa.select(EngagementMember)).one()
+    rounds.decline_member(session, member, reason="家中老人住院", actor="test", now=NOW)
+    session.commit()
+    assert session.get(Engagement, member.engagement_id).cancel_reason == "家中老人住院"  # kept for the staff
+
+    found = browser.client.post("/api/v1/demands/status", json={"tracking_code": demand.tracking_code,
+                                                                 "last4": "6666"})
+    assert found.status_code == 200 and found.get_json()["status"] == "open"
+    assert "住院" not in json.dumps(found.get_json(), ensure_ascii=False)
+    assert found.get_json()["history"][-1]["note"]  # the enterprise is told, in general words

@@ -21,7 +21,8 @@ from tests.factories import make_craftsman, make_demand, make_enterprise
 from web import migrate
 from web.db import make_engine
 from web.extensions import db
-from web.models import Engagement, EngagementMember, MatchingRound, Notification
+from web.models import Craftsman, Demand, Engagement, EngagementMember, MatchingRound, Notification
+from web.services import demands as demand_service
 from web.services import rounds, seeding
 from web.services.errors import ServiceError
 
@@ -144,3 +145,74 @@ def test_the_same_round_published_from_two_sessions_at_once(app, trial):
                                  .where(Engagement.round_id == only))
         session.close()
     assert kinds["enterprise"] == 1 and members == DEMANDS_PER_TRIAL
+
+
+@pytest.mark.parametrize("trial", range(TRIALS + 3, TRIALS + 3 + TRIALS))
+def test_two_rounds_sharing_craftsmen_published_at_once_book_each_within_his_capacity(app, trial):
+    """Two rounds over different demands but the same craftsmen (capacity 1 each): published one after the other,
+    the second is refused (every craftsman booked by the first). At once, both used to pass: the craftsmen's rows
+    were only share-locked, so neither saw the other's uncommitted bookings."""
+    people = DEMANDS_PER_TRIAL // 2
+    with app.app_context():
+        session = db.new_session()
+        craftsmen = [make_craftsman(session, skills={"quality.cmm": 4}, region_code="510100", round_capacity=1).id
+                     for _ in range(people)]
+        enterprise = make_enterprise(session)
+        ids = []
+        for side in "AB":
+            for i in range(people):
+                make_demand(session, enterprise, skills={"quality.cmm": 3}, title=f"容量试验{trial}{side}号需求{i}")
+            rnd = rounds.create_round(session, name=f"容量{trial}{side}", actor="test", now=NOW,
+                                      demand_filters={"q": f"容量试验{trial}{side}号"},
+                                      craftsman_filters={"skill": "quality.cmm"})
+            rounds.solve_round(session, rnd, actor="test", now=NOW)
+            ids.append(rnd.id)
+        session.commit()
+        session.close()
+    try:
+        outcomes = _publish_at_once(app, ids)
+    finally:  # the next trial's rounds take in only its own craftsmen
+        with app.app_context():
+            session = db.new_session()
+            session.execute(sa.update(Craftsman).where(Craftsman.id.in_(craftsmen)).values(status="paused"))
+            bookings = Counter(session.scalars(
+                sa.select(EngagementMember.craftsman_id).join(Engagement)
+                .where(Engagement.round_id.in_(ids), Engagement.status != "cancelled")).all())
+            session.commit()
+            session.close()
+    assert bookings and max(bookings.values()) == 1, (outcomes, bookings)
+    assert [isinstance(o, rounds.RoundOutdated) for o in outcomes].count(True) == 1, outcomes
+
+
+@pytest.mark.parametrize("action", ["withdraw", "reject", "edit"])
+def test_a_demand_withdrawn_while_its_round_publishes_is_not_both(app, action):
+    """A coordinator withdraws (rejects, edits) a demand while a round publishes it: his request read the demand
+    as open before the publish committed, and its update, which waited for the publish's row lock, then wrote over
+    "matched": a withdrawn demand with a live engagement and its craftsman texted. The status is now checked on
+    the row locked and read afresh, so the late action is refused."""
+    (round_id,) = _solved_rounds(app, f"撤回{action}", 1)
+    with app.app_context():
+        late = db.new_session()
+        demand = late.scalars(sa.select(Demand).where(Demand.title.like(f"并发试验撤回{action}号%"))
+                              .order_by(Demand.id).limit(1)).one()
+        assert demand.status == "open"  # read before the publish commits
+        demand_id = demand.id
+        publisher = db.new_session()
+        rounds.publish_round(publisher, publisher.get(MatchingRound, round_id), actor="test", now=NOW)
+        publisher.commit()
+        publisher.close()
+        with pytest.raises(ServiceError):
+            if action == "edit":
+                demand_service.edit(late, demand, {
+                    "title": demand.title + "（改）", "description": demand.description,
+                    "category_code": demand.category.code, "skills": [link.skill.code for link in demand.skills],
+                    "team_size": demand.team_size, "urgency": demand.urgency, "mode": demand.mode},
+                    actor="test", now=NOW)
+            else:
+                getattr(demand_service, action)(late, demand, {"text": "企业已自行解决"}, actor="test", now=NOW)
+            late.commit()
+        late.rollback()
+        late.close()
+        session = db.new_session()
+        assert session.get(Demand, demand_id).status == "matched"
+        session.close()

@@ -17,6 +17,7 @@ from web.models import (
     EngagementMember,
     Notification,
     Proposal,
+    RoundDemand,
 )
 from web.services import craftsmen as craftsman_service
 from web.services import demands as demand_service
@@ -267,3 +268,126 @@ def test_the_round_page_marks_what_changed_and_publish_refuses_with_a_re_solve(c
     session.expire_all()
     assert _count(session, EngagementMember, EngagementMember.craftsman_id == gone_id) == 0
     assert _count(session, Engagement) == len({d for _, d in _assigned(session, rnd)}) > 0
+
+
+@pytest.mark.parametrize("team_size", [1, 3])
+def test_a_team_size_edited_after_the_round_was_created_is_what_the_re_solve_fills(session, team_size):
+    """The round copied the team size when it was created: shrunk from 2 to 1, the re-solve proposed (and publish
+    booked and texted) 2 craftsmen; grown to 3, it still filled 2."""
+    _, needs = _pool(session, n_craftsmen=6, n_demands=1)
+    needs[0].team_size = 2
+    rnd = _round(session)
+    assert len(_assigned(session, rnd)) == 2
+    target = needs[0]
+    demand_service.edit(session, target, {
+        "title": target.title, "description": target.description, "category_code": target.category.code,
+        "skills": [link.skill.code for link in target.skills], "team_size": team_size,
+        "urgency": "high", "mode": target.mode}, actor="test", now=LATER)
+    assert [c.reason for c in eligibility.changes_since_solve(session, rnd, LATER.date())] == ["edited"]
+    assert session.execute(sa.select(RoundDemand.slots, RoundDemand.priority)).one() == (
+        team_size, rounds.PRIORITY_BY_URGENCY["high"])  # as a round created now would hold them
+
+    rounds.solve_round(session, rnd, actor="test", now=LATER, keep_unaffected=True)
+    assert len(_assigned(session, rnd)) == team_size
+    rounds.publish_round(session, rnd, actor="test", now=LATER)
+    assert _count(session, EngagementMember) == team_size
+
+
+def test_a_pair_declined_after_another_rounds_publish_is_not_published_again(session):
+    """Two rounds solved over the same demand propose the same craftsman; the first is published and he declines
+    (the demand is open again). Publishing the second used to book him onto the demand he declined, and text him."""
+    craftsman = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=1)
+    make_craftsman(session, skills={"weld": 2}, region_code="510100", round_capacity=1)
+    need = make_demand(session, skills={"weld": 3})
+    first, second = (_round(session, name) for name in ("甲", "乙"))
+    assert _assigned(session, first) == _assigned(session, second) == {(craftsman.id, need.id)}
+    rounds.publish_round(session, first, actor="test", now=LATER)
+    member = session.scalars(sa.select(EngagementMember)).one()
+    rounds.decline_member(session, member, reason="已另有安排", actor="test", now=LATER)
+    assert session.get(Demand, need.id).status == "open"
+
+    changes = eligibility.changes_since_solve(session, second, LATER.date())
+    assert [(c.kind, c.id, c.reason) for c in changes] == [("demand", need.id, "declined")]
+    with pytest.raises(rounds.RoundOutdated):
+        rounds.publish_round(session, second, actor="test", now=LATEST)
+    assert _count(session, EngagementMember) == 1
+
+    rounds.solve_round(session, second, actor="test", now=LATEST, keep_unaffected=True)
+    assert (craftsman.id, need.id) not in _assigned(session, second) and _assigned(session, second)
+    rounds.publish_round(session, second, actor="test", now=LATEST)
+    assert _count(session, EngagementMember, EngagementMember.craftsman_id == craftsman.id) == 1
+
+
+def test_a_craftsman_edited_after_the_solve_is_read_again_before_publish(session):
+    """His profile changed after the solve (the edit form or an import): he now serves remotely only, and the
+    round's demands are on site. The re-solve used to replay the craftsmen of the last solve's snapshot (read again
+    only when a demand was edited), so he stayed proposed, unmarked, and publish booked him on site."""
+    _pool(session)
+    rnd = _round(session)
+    moved_id, demand_id = sorted(_assigned(session, rnd))[0]
+    moved = _craftsman(session, moved_id)
+    data = craftsman_service.form_data(moved) | {"can_onsite": False, "can_remote": True}
+    craftsman_service.update_craftsman(session, moved, data, actor="test", now=LATER)
+
+    assert [(c.kind, c.id, c.reason) for c in eligibility.changes_since_solve(session, rnd, LATER.date())] == [
+        ("craftsman", moved_id, "edited")]
+    with pytest.raises(rounds.RoundOutdated):
+        rounds.publish_round(session, rnd, actor="test", now=LATER)
+    rounds.solve_round(session, rnd, actor="test", now=LATER, keep_unaffected=True)
+    assert moved_id not in {c for c, _ in _assigned(session, rnd)}
+    assert eligibility.changes_since_solve(session, rnd, LATER.date()) == []
+    rounds.publish_round(session, rnd, actor="test", now=LATER)
+    assert _count(session, EngagementMember, EngagementMember.craftsman_id == moved_id) == 0
+
+
+def test_a_lock_on_a_craftsman_another_round_booked_is_released_by_the_re_solve(session):
+    """Locked onto a demand of the second round, he is booked to capacity by the first round's publish. Publish
+    refuses and offers the re-solve; that re-solve used to fail ("craftsman 1 has 1 locked demands but capacity 0"),
+    leaving the round failed until someone found and removed the lock."""
+    craftsman = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=1)
+    stand_in = make_craftsman(session, skills={"weld": 2}, region_code="510100", round_capacity=1)
+    first_need, second_need = (make_demand(session, skills={"weld": 3}) for _ in range(2))
+    first = rounds.create_round(session, name="甲", demand_filters={"q": first_need.title}, actor="test", now=NOW)
+    second = rounds.create_round(session, name="乙", demand_filters={"q": second_need.title}, actor="test", now=NOW)
+    rounds.solve_round(session, first, actor="test", now=NOW)
+    rounds.set_pair(session, second, craftsman.id, second_need.id, "lock", actor="test", now=NOW)
+    rounds.solve_round(session, second, actor="test", now=NOW)
+    rounds.publish_round(session, first, actor="test", now=LATER)
+    with pytest.raises(rounds.RoundOutdated):
+        rounds.publish_round(session, second, actor="test", now=LATER)
+
+    rounds.solve_round(session, second, actor="test", now=LATER, keep_unaffected=True)
+    assert second.status == "solved", second.solver_message
+    assert _assigned(session, second) == {(stand_in.id, second_need.id)}
+    from web.models import AuditLog
+
+    released = session.scalars(sa.select(AuditLog.after).where(AuditLog.action == "round.release_locks")).all()
+    assert released == [{"pairs": [[craftsman.id, second_need.id]],
+                         "reason": "booked by another round: no capacity left"}]
+    assert rounds.publish_round(session, second, actor="test", now=LATEST).created == 1
+
+
+def test_locks_beyond_a_team_cut_smaller_are_released_and_the_round_re_solves(session):
+    """Both members of a team of two locked, then the team cut to one: the re-solve failed ("demand 1 has 2 locked
+    craftsmen but 1 slots") until someone removed a lock. The edit releases the second, on the record."""
+    from web.models import AuditLog
+
+    _, needs = _pool(session, n_craftsmen=6, n_demands=1)
+    needs[0].team_size = 2
+    rnd = _round(session)
+    team = sorted(_assigned(session, rnd))
+    for craftsman_id, demand_id in team:
+        rounds.set_pair(session, rnd, craftsman_id, demand_id, "lock", actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    target = needs[0]
+    demand_service.edit(session, target, {
+        "title": target.title, "description": target.description, "category_code": target.category.code,
+        "skills": [link.skill.code for link in target.skills], "team_size": 1,
+        "urgency": target.urgency, "mode": target.mode}, actor="test", now=LATER)
+    released = session.scalars(sa.select(AuditLog.after).where(AuditLog.action == "round.release_locks")).all()
+    assert released == [{"pairs": [list(team[1])], "reason": "the demand's team was made smaller"}]
+
+    rounds.solve_round(session, rnd, actor="test", now=LATER, keep_unaffected=True)
+    assert rnd.status == "solved", rnd.solver_message
+    assert _assigned(session, rnd) == {team[0]}
+    assert rounds.publish_round(session, rnd, actor="test", now=LATER).created == 1

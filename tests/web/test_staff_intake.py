@@ -129,3 +129,15 @@ def test_cron_sends_the_tracking_codes_and_audits_each_message(coordinator_brows
                               .order_by(AuditLog.id)).all()
     assert entries == [("notification", m.id, "cli", {"round": None, "status": "sent", "attempts": 1})
                        for m in messages]
+
+
+def test_a_city_coordinator_enters_demands_of_his_region_only(browser, make_user, session):
+    """The demand import refuses a row placed outside the coordinator's region; the form took it (a Chengdu
+    coordinator put a demand into Chongqing's inbox, then got 404 on its receipt page)."""
+    make_user("chengdu1", "coordinator", region_code="510100")
+    assert browser.login("chengdu1", TEST_PASSWORD).status_code == 302
+    before = session.scalar(sa.select(sa.func.count()).select_from(Demand))
+    response = browser.submit(NEW, valid_demand_data(region_code="500110", channel="phone"))
+    assert response.status_code == 422 and "本地区" in response.get_data(as_text=True)
+    assert session.scalar(sa.select(sa.func.count()).select_from(Demand)) == before
+    assert _entered_id(browser.submit(NEW, valid_demand_data(region_code="510104", channel="phone")))

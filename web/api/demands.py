@@ -1,7 +1,8 @@
 """Public JSON API for enterprise demands: submit (the same contract and service as the form) and status.
 
 ``POST /api/v1/demands`` takes the fields of ``web.schemas.demands.DemandSchema`` as JSON and answers
-201 with the tracking code; a repeated ``submission_key`` answers with the demand already created.
+201 with the tracking code; a repeated ``submission_key`` answers with the demand already created (sent
+again with its contact mobile; another contact's post with that key gets 422).
 ``POST /api/v1/demands/status`` takes ``tracking_code`` and ``last4`` and answers with the public
 history (a POST, so the digits never land in URLs or access logs). Errors use the app's one JSON
 shape; a wrong code or wrong digits get one generic 404. Both are rate-limited per IP.

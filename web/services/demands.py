@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached, selectinload
+from sqlalchemy.orm import Session, make_transient_to_detached, object_session, selectinload
 
 from web.clock import working_days_before
 from web.models import (
@@ -40,7 +40,7 @@ from web.models import (
 from web.policy import region_clause, region_subtree
 from web.schemas.common import load_or_raise
 from web.schemas.demands import AnswerSchema, ApprovalSchema, DemandEditSchema, DemandSchema, ReasonSchema
-from web.services import audit, reference
+from web.services import audit, reference, rounds
 from web.services.enterprises import create_checked
 from web.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
 from web.services.paging import paginate
@@ -165,7 +165,7 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
     except ServiceError:
         # A repeated key is answered with its demand before any check of the codes, as it always was; looked up
         # here only, since the insert below finds a repeated key as well (one query less per submission).
-        if key and (existing := _by_submission_key(session, key)) is not None:
+        if key and (existing := _by_submission_key(session, key, values)) is not None:
             return existing
         raise
 
@@ -182,7 +182,7 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
             break
         except IntegrityError:
             # Either the same form was posted twice (concurrently or not), or the random code collided.
-            if key and (existing := _by_submission_key(session, key)) is not None:
+            if key and (existing := _by_submission_key(session, key, values)) is not None:
                 return existing
             if attempt == MAX_CODE_ATTEMPTS - 1:
                 raise Conflict(_l("The demand could not be stored just now. Please submit again.")) from None
@@ -219,8 +219,14 @@ def _take_write_lock(session: Session) -> None:
         session.execute(sa.update(Demand).where(sa.false()).values(updated_at=Demand.updated_at))
 
 
-def _by_submission_key(session: Session, key: str) -> Demand | None:
-    return session.scalar(sa.select(Demand).where(Demand.submission_key == key))
+def _by_submission_key(session: Session, key: str, values: dict[str, Any]) -> Demand | None:
+    """The demand a repeated key created, when the same contact sends it again. Another contact's post with that
+    key (an API client's keys may be guessed) is refused: it would hand over the demand's tracking code, and the
+    form's browser the demand's status page, without the contact's digits."""
+    existing = session.scalar(sa.select(Demand).where(Demand.submission_key == key))
+    if existing is not None and existing.contact_phone != values["contact_phone"]:
+        raise ValidationFailed({"submission_key": [_l("The form is damaged; please reload the page.")]})
+    return existing
 
 
 def _enterprise_for(session: Session, values: dict[str, Any], *, region: Any, industries: Sequence[Any],
@@ -353,6 +359,7 @@ def edit(session: Session, demand: Demand, data: dict[str, Any], *, actor: Actor
     demand.updated_at = now
     audit.record(session, actor=actor, action="demand.edit", entity=demand, now=now, before=before, after=after)
     session.flush()
+    rounds.follow_demand_edit(session, demand, actor=actor, now=now)
     return demand
 
 
@@ -424,6 +431,9 @@ def _all_statuses() -> tuple[str, ...]:
 
 
 def _check(demand: Demand, allowed: Iterable[str], version: str | None, verb: Any) -> None:
+    # on the row locked and read afresh: a round publishing the demand meanwhile holds its lock, and an update
+    # that waited for it would otherwise write over "matched" (SQLite's write lock already serialises)
+    object_session(demand).refresh(demand, with_for_update=True)
     if version is not None and version != version_of(demand):
         raise Conflict(_l("Someone changed this demand meanwhile. The page now shows its current state; "
                           "please check and try again."))
@@ -511,7 +521,7 @@ def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per
     cutoff = ageing_cutoff(now)
     ageing_ids = {d.id for d in items if d.status in WAITING and d.updated_at < cutoff}
     return InboxPage(items=items, total=total, page=chosen.page, per_page=per_page, counts=counts,
-                     ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items))
+                     ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items, user))
 
 
 def filtered(session: Session, user: User, filters: InboxFilters, now: dt.datetime) -> sa.Select:
@@ -567,8 +577,10 @@ def titles_similar(first: str, second: str) -> bool:
     return difflib.SequenceMatcher(None, a, b).ratio() >= DUPLICATE_SIMILARITY
 
 
-def possible_duplicates(session: Session, demands: Sequence[Demand]) -> dict[int, list[Demand]]:
-    """For each demand: other demands of the same enterprise with a similar title within 30 days."""
+def possible_duplicates(session: Session, demands: Sequence[Demand], user: User | None = None
+                        ) -> dict[int, list[Demand]]:
+    """For each demand: other demands of the same enterprise with a similar title within 30 days (those in
+    ``user``'s regions: another region's demand is not even named)."""
     active = [d for d in demands if d.status not in ("merged", "withdrawn")]
     if not active:
         return {}
@@ -578,6 +590,7 @@ def possible_duplicates(session: Session, demands: Sequence[Demand]) -> dict[int
         Demand.enterprise_id.in_({d.enterprise_id for d in active}),
         Demand.submitted_at.between(earliest, latest),
         Demand.status.not_in(("merged", "withdrawn")),
+        sa.true() if user is None else region_clause(user, Demand.region_id, session),
     )).all()
     found: dict[int, list[Demand]] = {}
     for demand in active:

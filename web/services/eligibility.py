@@ -48,6 +48,7 @@ REASON_LABELS = {
     "out_of_capacity": _l("booked by another round: no capacity left"),
     "served": _l("already served by another round"),
     "edited": _l("edited since the solve"),
+    "declined": _l("a proposed craftsman declined it after another round's publish"),
     **{status.value: status.label for status in DemandStatus if status not in SERVED_STATUSES},
 }
 
@@ -85,6 +86,16 @@ def inactive_craftsmen(session: Session, rnd: MatchingRound, today: dt.date) -> 
     return {row.id: row.status for row in rows if not is_active(row.status, row.paused_until, today)}
 
 
+def edited_craftsmen(session: Session, rnd: MatchingRound) -> set[int]:
+    """The round's craftsmen whose profile was saved (the edit form, an import) after the round's last solve: what
+    the solve read of them may have changed (pausing and exiting save it too; they have reasons of their own)."""
+    if rnd.solved_at is None:
+        return set()
+    return set(session.scalars(
+        sa.select(Craftsman.id).join(RoundCraftsman, RoundCraftsman.craftsman_id == Craftsman.id)
+        .where(RoundCraftsman.round_id == rnd.id, Craftsman.updated_at > rnd.solved_at)))
+
+
 def booked_elsewhere(session: Session, rnd: MatchingRound,
                      craftsman_ids: Iterable[int] | None = None) -> dict[int, int]:
     """Live bookings of the round's craftsmen that other rounds made after this round was created.
@@ -113,6 +124,17 @@ def declined(session: Session, demand_id: int, craftsman_ids: Iterable[int]) -> 
         sa.select(EngagementMember.craftsman_id).join(Engagement, Engagement.id == EngagementMember.engagement_id)
         .where(EngagementMember.status == "declined", Engagement.demand_id == demand_id,
                EngagementMember.craftsman_id.in_(sorted(craftsman_ids)))))
+
+
+def declined_pairs(session: Session, round_id: int) -> set[tuple[int, int]]:
+    """(craftsman id, demand id) of the round's craftsmen and demands that he declined after a publish."""
+    return set(session.connection().execute(
+        sa.select(EngagementMember.craftsman_id, Engagement.demand_id)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .where(EngagementMember.status == "declined",
+               Engagement.demand_id.in_(sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)),
+               EngagementMember.craftsman_id.in_(
+                   sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id)))).all())
 
 
 # ---------------------------------------------------------------- demands
@@ -436,6 +458,8 @@ def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date,
     for craftsman_id, status in inactive.items():
         if craftsman_id in craftsman_ids:
             reasons["craftsman", craftsman_id] = (status, "")
+    for craftsman_id in edited_craftsmen(session, rnd) & craftsman_ids:
+        reasons.setdefault(("craftsman", craftsman_id), ("edited", ""))
     booked = state.booked if state else booked_elsewhere(session, rnd)
     if booked:
         solved_with = (rnd.metrics or {}).get("booked_elsewhere", {})
@@ -451,6 +475,10 @@ def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date,
         reasons["demand", demand_id] = closed[demand_id]
     for demand_id in edited_demands(session, rnd, demand_ids - set(closed), state.fingerprints if state else None):
         reasons["demand", demand_id] = ("edited", "")
+    # a craftsman who declined a demand after another round's publish (the demand is open again) is never
+    # proposed for it again: the demand is refilled by a re-solve, which excludes the pair
+    for _, demand_id in declined_pairs(session, rnd.id) & set(pairs):
+        reasons.setdefault(("demand", demand_id), ("declined", ""))
     return _named(session, reasons)
 
 

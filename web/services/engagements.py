@@ -222,13 +222,15 @@ def _six_month_review_after(session: Session, engagement: Engagement, due_on: dt
 
 
 def cancel_engagement(session: Session, engagement: Engagement, data: dict[str, Any], *,
-                      actor: User | str | None, now: dt.datetime) -> Engagement:
-    """Cancel with a reason; the demand goes back to "open" so that a later round can match it again."""
+                      actor: User | str | None, now: dt.datetime, public_note: str | None = None) -> Engagement:
+    """Cancel with a reason; the demand goes back to "open" so that a later round can match it again.
+    ``public_note``: what the enterprise reads of it instead of the reason (which then stays with the staff)."""
     values = load_or_raise(ReasonSchema(), data)
     _require_status(engagement, "scheduled", "in_service")
     engagement.status = "cancelled"
     engagement.cancel_reason = values["reason"]
-    move_demand(session, engagement.demand, "open", actor=actor, now=now, note=values["reason"])
+    move_demand(session, engagement.demand, "open", actor=actor, now=now,
+                note=values["reason"] if public_note is None else public_note)
     _change(session, engagement, "engagement.cancel", actor=actor, now=now)
     return engagement
 

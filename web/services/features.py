@@ -380,15 +380,7 @@ def load_track_record(session: Session, round_id: int) -> TrackRecord:
 
 def declined_pairs(session: Session, round_id: int) -> list[tuple[str, str]]:
     """(craftsman, demand) pairs of this round's demands that a craftsman declined after an earlier publish."""
-    rows = _core(session).execute(
-        sa.select(EngagementMember.craftsman_id, Engagement.demand_id)
-        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
-        .where(EngagementMember.status == "declined",
-               Engagement.demand_id.in_(sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == round_id)),
-               EngagementMember.craftsman_id.in_(
-                   sa.select(RoundCraftsman.craftsman_id).where(RoundCraftsman.round_id == round_id)))
-    ).all()
-    return sorted({(str(c), str(d)) for c, d in rows})
+    return sorted((str(c), str(d)) for c, d in eligibility.declined_pairs(session, round_id))
 
 
 # ---------------------------------------------------------------- snapshot (JSON) and replay

@@ -192,6 +192,27 @@ def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] 
     return rnd
 
 
+def follow_demand_edit(session: Session, demand: Demand, *, actor: User | str | None, now: dt.datetime) -> None:
+    """The places and priority the rounds not published yet hold for an edited demand: they were copied from its
+    team size and urgency when each round was created, and a solve reads them there (the edit itself marks the
+    demand's proposals until a re-solve, which then fills as many places as the demand now wants). Locks beyond
+    a team cut smaller are released, on the record (the first by craftsman kept), or that re-solve would fail."""
+    unpublished = sa.select(MatchingRound.id).where(MatchingRound.status != "published")
+    slots = max(1, demand.team_size)
+    session.execute(sa.update(RoundDemand).where(RoundDemand.demand_id == demand.id,
+                                                 RoundDemand.round_id.in_(unpublished))
+                    .values(slots=slots, priority=PRIORITY_BY_URGENCY.get(demand.urgency, 1.0)))
+    locked: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.round_id)
+                               .where(Proposal.demand_id == demand.id, Proposal.locked,
+                                      Proposal.round_id.in_(unpublished))
+                               .order_by(Proposal.round_id, Proposal.craftsman_id)).all():
+        locked[row.round_id].append(row)
+    for round_id, rows in locked.items():
+        _release_locks(session, session.get(MatchingRound, round_id), rows[slots:],
+                       "the demand's team was made smaller", actor=actor, now=now)
+
+
 # ---------------------------------------------------------------- solve
 def _pairs(session: Session, rnd: MatchingRound, *flags) -> list[tuple[str, str]]:
     rows = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id)
@@ -338,8 +359,10 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     slots = dict(session.execute(sa.select(RoundDemand.demand_id, RoundDemand.slots)
                                  .where(RoundDemand.round_id == rnd.id)).all())
     snapshot = rnd.snapshot
-    # a craftsman put on a demand from outside the round (placing) is not in the snapshot: reload the features too
-    joined = snapshot and {str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
+    # a craftsman put on a demand from outside the round (placing) is not in the snapshot, and one whose profile was
+    # saved since the last solve may differ from it: reload the features too
+    joined = snapshot and ({str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
+                           or bool(eligibility.edited_craftsmen(session, rnd)))
     round_id = rnd.id
     # the craftsmen, when they must be read, are read meanwhile on a second connection if that sees the same
     craftsmen_aside = _read_aside(session, lambda own: features.load_craftsmen(own, round_id, today=today)) \
@@ -386,6 +409,8 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     demands = dataclasses.replace(demands, slots=np.array([slots[int(d)] for d in demands.ids]))
     demands = features.with_role_slots(demands, roles)
     _release_ineligible_locks(session, rnd, set(inactive), set(closed), actor=actor, now=now)
+    _release_locks_beyond_capacity(session, rnd, {c: max(0, capacities.get(c, 0) - n) for c, n in booked.items()},
+                                   set(inactive), set(closed), actor=actor, now=now)
     known = {"c": set(craftsmen.ids), "d": set(demands.ids)}
 
     def in_round(pairs):
@@ -660,12 +685,38 @@ def _release_ineligible_locks(session: Session, rnd: MatchingRound, craftsmen: s
     stale = session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id).where(
         Proposal.round_id == rnd.id, Proposal.locked,
         sa.or_(Proposal.craftsman_id.in_(craftsmen), Proposal.demand_id.in_(demands)))).all()
+    _release_locks(session, rnd, stale, "craftsman or demand no longer eligible", actor=actor, now=now)
+
+
+def _release_locks(session: Session, rnd: MatchingRound, stale: list[Any], reason: str, *,
+                   actor: User | str | None, now: dt.datetime) -> None:
+    """Unlock these proposals (rows with id, craftsman_id, demand_id), with one audit entry giving the reason."""
     if not stale:
         return
     session.execute(sa.update(Proposal).where(Proposal.id.in_([row.id for row in stale])).values(locked=False))
     audit.record(session, actor=actor, action="round.release_locks", entity=rnd, now=now,
-                 after={"pairs": [[row.craftsman_id, row.demand_id] for row in stale],
-                        "reason": "craftsman or demand no longer eligible"})
+                 after={"pairs": [[row.craftsman_id, row.demand_id] for row in stale], "reason": reason})
+
+
+def _release_locks_beyond_capacity(session: Session, rnd: MatchingRound, left: dict[int, int], craftsmen: set[int],
+                                   demands: set[int], *, actor: User | str | None, now: dt.datetime) -> None:
+    """Locks a craftsman can no longer fill because other rounds booked him since this one was created (``left``:
+    craftsman → places still his here): those beyond his places are released, on the record, so that the re-solve
+    offered with the changes does not fail on them (his first locks, by demand, are kept)."""
+    left = {c: n for c, n in left.items() if c not in craftsmen}
+    if not left:
+        return
+    held: dict[int, int] = defaultdict(int)
+    stale = []
+    for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id).where(
+            Proposal.round_id == rnd.id, Proposal.locked, Proposal.craftsman_id.in_(sorted(left)))
+            .order_by(Proposal.craftsman_id, Proposal.demand_id)).all():
+        if row.demand_id in demands:
+            continue  # released already: the demand was served
+        held[row.craftsman_id] += 1
+        if held[row.craftsman_id] > left[row.craftsman_id]:
+            stale.append(row)
+    _release_locks(session, rnd, stale, "booked by another round: no capacity left", actor=actor, now=now)
 
 
 def _active_loads(session: Session, craftsman_ids: list[int]) -> dict[int, int]:
@@ -1017,7 +1068,9 @@ def publish_round(session: Session, rnd: MatchingRound, *, actor: User | str | N
         by_demand[row.demand_id].append(row)
     demand_ids = list(by_demand)
     _lock_rows(session, Demand, demand_ids)
-    _lock_rows(session, Craftsman, sorted({row.craftsman_id for row in assigned}), read=True)
+    # exclusively: two publishes booking the same craftsman wait for each other, so the second counts the
+    # first's bookings against his capacity (share locks let both pass unseen)
+    _lock_rows(session, Craftsman, sorted({row.craftsman_id for row in assigned}))
     changes = eligibility.changes_since_solve(session, rnd, local_today(now))
     if changes:
         raise RoundOutdated(changes)
@@ -1059,11 +1112,10 @@ def _lock_round(session: Session, rnd: MatchingRound) -> MatchingRound:
                            .execution_options(populate_existing=True)).one()
 
 
-def _lock_rows(session: Session, model, ids: list[int], *, read: bool = False) -> None:
+def _lock_rows(session: Session, model, ids: list[int]) -> None:
     """Row locks in id order (no deadlock between two publishes); SQLite's write lock already serialises."""
     for chunk in eligibility.chunks(ids):
-        session.execute(sa.select(model.id).where(model.id.in_(chunk)).order_by(model.id)
-                        .with_for_update(read=read)).all()
+        session.execute(sa.select(model.id).where(model.id.in_(chunk)).order_by(model.id).with_for_update()).all()
 
 
 def _already_published(session: Session, rnd: MatchingRound) -> Publication:
@@ -1095,7 +1147,9 @@ def decline_member(session: Session, member: EngagementMember, *, reason: str, a
                  after={"craftsman_id": member.craftsman_id, "status": "declined", "reason": reason})
     from web.services.engagements import cancel_engagement
 
-    cancel_engagement(session, engagement, {"reason": reason}, actor=actor, now=now)
+    # why he declined is about him (his health, his family): the enterprise is told only that it is matched anew
+    cancel_engagement(session, engagement, {"reason": reason}, actor=actor, now=now, public_note=str(_l(
+        "A craftsman could not take on the service; the demand is open again and will be matched anew.")))
     return member
 
 

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from web.models import Demand, Notification, User
+from web.models import Demand, Notification, Region, User
+from web.policy import covers
 from web.services import audit
 from web.services.demands import submit_demand
 from web.services.errors import ServiceError
@@ -30,6 +31,10 @@ def enter_demand(session: Session, data: dict[str, Any], *, channel: str, notify
     for the enterprise's contact. Returns the demand and the queued message."""
     if channel not in INTAKE_CHANNELS:
         raise ServiceError(_l("Choose how the demand came in."), field="channel")
+    region_id = session.scalar(sa.select(Region.id).where(Region.code == str(data.get("region_code") or "")))
+    if region_id is not None and not covers(actor, region_id, session):  # as the demand import refuses such a row
+        raise ServiceError(_l("This region is outside your area: enter demands of your own region only."),
+                           field="region_code")
     note = str(_l("Entered by the union office on the enterprise's behalf (%(channel)s).",
                   channel=INTAKE_CHANNELS[channel]))
     key = data.get("submission_key")

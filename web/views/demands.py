@@ -24,7 +24,7 @@ from web.extensions import db
 from web.i18n import is_english
 from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, User
 from web.models.demands import URGENCIES
-from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy
+from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy, visible_to
 from web.services import bulk, reference, tracking
 from web.services import demands as service
 from web.services.errors import ServiceError
@@ -252,8 +252,9 @@ def _render_review(demand: Demand, status: int = 200, **given: FlaskForm):
     names = _user_names({e.actor_id for e in events if e.actor_id} | {a.actor_id for a in audits if a.actor_id}
                         | ({demand.liaison_id} if demand.liaison_id else set())
                         | {i for i in liaisons if isinstance(i, int)})
-    duplicates = service.possible_duplicates(session, [demand]).get(demand.id, [])
-    merged_from = session.scalars(sa.select(Demand).where(Demand.merged_into_id == demand.id)).all()
+    duplicates = service.possible_duplicates(session, [demand], current_user).get(demand.id, [])
+    merged_from = session.scalars(visible_to(sa.select(Demand).where(Demand.merged_into_id == demand.id),
+                                             current_user, Demand.region_id)).all()
     page = render_template(
         "demands/review.html", demand=demand, events=events, audits=audits, names=names, duplicates=duplicates,
         merged_from=merged_from, ageing=service.is_ageing(demand, utcnow()), forms=_forms(demand, **given),
