@@ -105,3 +105,20 @@ def test_province_wide_lists_count_without_joining_what_only_a_region_needs(coor
     statements = _statements(connection, lambda: coordinator_browser.text("/workspace/demands/?q=abc"))
     [by_status] = [s for s in statements if "GROUP BY demand.status" in s]
     assert "JOIN enterprise" in by_status
+
+
+def test_placing_a_demand_lists_the_pools_skills_without_a_query_per_craftsman(coordinator_browser, connection,
+                                                                                session):
+    from tests.factories import make_solved_weld_round
+
+    rnd = make_solved_weld_round(session, "手工安排", craftsmen=1, demands=1)
+    demand_id = rnd.demands[0].demand_id
+    session.commit()
+    url = f"/workspace/rounds/{rnd.id}/demands/{demand_id}/place"
+    one = _page_statements(coordinator_browser, connection, url)
+    for _ in range(4):
+        make_craftsman(session, skills={"weld": 4, "maint": 3})
+    session.commit()
+    five = _page_statements(coordinator_browser, connection, url)
+    assert coordinator_browser.text(url).count('name="craftsman_id"') >= 5
+    assert five == one, f"{one} statements for one craftsman, {five} for five"

@@ -40,6 +40,8 @@ from web.clock import local, local_today, utcnow
 from web.extensions import db
 from web.i18n import is_english
 from web.models import (
+    Craftsman,
+    CraftsmanSkill,
     DemandCategory,
     Engagement,
     EngagementMember,
@@ -418,7 +420,8 @@ def place(round_id: int, demand_id: int):
         return redirect(url_for("rounds.place", round_id=rnd.id, demand_id=demand_id,
                                 **{k: v for k, v in filters.items() if v}))
     found = pool_service.list_craftsmen(db.session, filters, scope=scope(current_user), search_phones=False,
-                                        page=request.args.get("page", 1, type=int) or 1, per_page=20)
+                                        page=request.args.get("page", 1, type=int) or 1, per_page=20,
+                                        options=[selectinload(Craftsman.skills).selectinload(CraftsmanSkill.skill)])
     ids = [craftsman.id for craftsman in found.items]
     return render_template(
         "rounds/place.html", rnd=rnd, demand=demand, slots=slots, found=found, filters=filters,
