@@ -4,32 +4,16 @@ and their counts read no table they do not need (benchmarks/bench_pages.py measu
 from __future__ import annotations
 
 import datetime as dt
-
-import sqlalchemy as sa
+import re
 
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_engagement
+from tests.web.test_intake_speed import _statements
 from web.models import Agreement, FollowUp, MatchingRound
 
 
-def _statements(connection: sa.Connection, action) -> list[str]:
-    """The SQL sent while ``action`` runs (the app's session is bound to the test's connection)."""
-    seen: list[str] = []
-
-    def record(_connection, _cursor, statement, *_args) -> None:
-        seen.append(statement)
-
-    sa.event.listen(connection, "before_cursor_execute", record)
-    try:
-        action()
-    finally:
-        sa.event.remove(connection, "before_cursor_execute", record)
-    return seen
-
-
 def _page_statements(browser, connection, url: str) -> int:
-    statements = _statements(connection, lambda: browser.text(url))
-    return len(statements)
+    return len(_statements(connection, lambda: browser.text(url)))
 
 
 def _agreement(session) -> Agreement:
@@ -122,3 +106,23 @@ def test_placing_a_demand_lists_the_pools_skills_without_a_query_per_craftsman(c
     five = _page_statements(coordinator_browser, connection, url)
     assert coordinator_browser.text(url).count('name="craftsman_id"') >= 5
     assert five == one, f"{one} statements for one craftsman, {five} for five"
+
+
+def test_the_flag_list_renders_its_forms_token_once_for_every_row(coordinator_browser, session, monkeypatch):
+    from flask_wtf import FlaskForm
+
+    from web.services import engagements
+
+    for _ in range(3):
+        craftsman = make_craftsman(session)
+        engagement = make_engagement(session, make_demand(session, status="matched"), [craftsman])
+        engagements.mark_no_show(session, engagement, craftsman.id, {"reason": "未到场"}, actor="test", now=NOW)
+    session.commit()
+    rendered = []
+    hidden_tag = FlaskForm.hidden_tag
+    monkeypatch.setattr(FlaskForm, "hidden_tag", lambda form, *a: rendered.append(1) or hidden_tag(form, *a))
+    page = coordinator_browser.text("/workspace/engagements/flags")
+    table = page[page.index('id="flags"'):]
+    tokens = re.findall(r'name="csrf_token" type="hidden" value="([^"]+)"', table)
+    assert table.count('id="flag-') == 3 and len(tokens) == 6 and len(set(tokens)) == 1  # pause and exit per row
+    assert len(rendered) == 1
