@@ -126,3 +126,16 @@ def test_the_flag_list_renders_its_forms_token_once_for_every_row(coordinator_br
     tokens = re.findall(r'name="csrf_token" type="hidden" value="([^"]+)"', table)
     assert table.count('id="flag-') == 3 and len(tokens) == 6 and len(set(tokens)) == 1  # pause and exit per row
     assert len(rendered) == 1
+
+
+def test_a_text_search_of_the_inbox_reads_the_demands_once_for_its_counts_and_its_page(coordinator_browser,
+                                                                                     connection, session):
+    found = [make_demand(session, status=status, title=f"压力容器焊接 {i}") for i, status in
+             enumerate(("submitted", "open", "open"))]
+    make_demand(session, status="open", title="数控机床维修")
+    session.commit()
+    statements = _statements(connection, lambda: coordinator_browser.text("/workspace/demands/?q=压力容器"))
+    assert len([s for s in statements if "LIKE" in s.upper()]) == 1
+    page = coordinator_browser.text("/workspace/demands/?q=压力容器&status=open")
+    assert [f.tracking_code in page for f in found] == [False, True, True] and "数控机床维修" not in page
+    assert 'data-count-status="submitted"' in page and 'data-count-status="open"' in page

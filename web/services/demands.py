@@ -43,7 +43,7 @@ from web.schemas.demands import AnswerSchema, ApprovalSchema, DemandEditSchema, 
 from web.services import audit, reference
 from web.services.enterprises import create_checked
 from web.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
-from web.services.paging import paginate
+from web.services.paging import Page, page_of, paginate
 from web.services.tracking import new_tracking_code, normalize_code
 
 Actor = User | str | None
@@ -496,6 +496,9 @@ def is_ageing(demand: Demand, now: dt.datetime) -> bool:
 def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per_page: int,
           now: dt.datetime) -> InboxPage:
     conditions = _filter_conditions(session, user, filters, now)
+    if filters.q:
+        counts, chosen = _searched(session, conditions, filters.status, page=page, per_page=per_page)
+        return _inbox_page(session, chosen, counts, now)
     base = sa.select(Demand).join(Demand.enterprise).where(*conditions)
     counted = sa.select(Demand.status, sa.func.count())
     if filters.q:  # only the text search reads the enterprise; every demand has one (NOT NULL foreign key)
@@ -506,13 +509,36 @@ def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per
     if filters.status:
         base = base.where(Demand.status == filters.status)
     total = counts.get(filters.status, 0) if filters.status else sum(counts.values())
-    chosen = paginate(session, base.options(
-        selectinload(Demand.enterprise), selectinload(Demand.category), selectinload(Demand.region))
-        .order_by(Demand.submitted_at.desc(), Demand.id.desc()), page=page, per_page=per_page, total=total)
+    chosen = paginate(session, base.options(*_INBOX_LOADS).order_by(Demand.submitted_at.desc(), Demand.id.desc()),
+                      page=page, per_page=per_page, total=total)
+    return _inbox_page(session, chosen, counts, now)
+
+
+_INBOX_LOADS = (selectinload(Demand.enterprise), selectinload(Demand.category), selectinload(Demand.region))
+
+
+def _searched(session: Session, conditions: list[Any], status: str | None, *, page: int,
+              per_page: int) -> tuple[dict[str, int], Page]:
+    """The counts by status and the page of a text search from one pass over the demands: ``ILIKE '%…%'`` reads
+    every row (~400 ms at 100,000 demands), and the counts and the page each read them all."""
+    matched = session.execute(sa.select(Demand.id, Demand.status, Demand.submitted_at)
+                              .join(Demand.enterprise).where(*conditions)).all()
+    counts: dict[str, int] = {}
+    for row in matched:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    shown = sorted((row for row in matched if not status or row.status == status),
+                   key=lambda row: (row.submitted_at, row.id), reverse=True)  # submitted_at DESC, id DESC
+    chosen = page_of(shown, page=page, per_page=per_page)
+    ids = [row.id for row in chosen.items]
+    loaded = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_(ids)).options(*_INBOX_LOADS))}
+    return counts, dataclasses.replace(chosen, items=[loaded[i] for i in ids])
+
+
+def _inbox_page(session: Session, chosen: Page, counts: dict[str, int], now: dt.datetime) -> InboxPage:
     items = chosen.items
     cutoff = ageing_cutoff(now)
     ageing_ids = {d.id for d in items if d.status in WAITING and d.updated_at < cutoff}
-    return InboxPage(items=items, total=total, page=chosen.page, per_page=per_page, counts=counts,
+    return InboxPage(items=items, total=chosen.total, page=chosen.page, per_page=chosen.per_page, counts=counts,
                      ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items))
 
 
