@@ -209,6 +209,7 @@ ROUTES = [
     ("demands review queue", "/workspace/demands/?status=submitted", None),
     ("demands status=open", "/workspace/demands/?status=open", None),
     ("demands search code", "/workspace/demands/?q={code}", None),
+    ("demands search broad", "/workspace/demands/?q=SC-2026", None),
     ("demands ageing", "/workspace/demands/?ageing=1", None),
     ("demand page", "/workspace/demands/{demand}", None),
     ("demand page (submitted)", "/workspace/demands/{submitted}", None),
