@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from web.models import Agreement, Demand, Engagement, User
 from web.schemas.agreements import AgreementSchema
@@ -121,6 +121,8 @@ def listed(session: Session, *, visible: sa.ColumnElement[bool] | None = None, e
         query = query.where(Agreement.starts_on <= today, Agreement.ends_on >= today)
     if only == "expiring":
         query = query.where(Agreement.ends_on <= today + dt.timedelta(days=EXPIRING_DAYS))
+    query = query.options(*(selectinload(party) for party in (Agreement.enterprise, Agreement.craftsman,
+                                                               Agreement.studio)))  # the table names them all
     return list(session.scalars(query.order_by(Agreement.starts_on.desc(), Agreement.id.desc()).limit(limit)))
 
 

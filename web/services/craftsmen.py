@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -180,11 +180,12 @@ def filtered_query(session: Session, filters: dict[str, Any], *, scope: Collecti
 
 def list_craftsmen(session: Session, filters: dict[str, Any], *, scope: Collection[int] | None,
                    search_phones: bool = True, page: int = 1,
-                   per_page: int = PAGE_SIZE) -> Page:
-    """One page of the filtered pool and the total count (a SQL count, not a Python loop)."""
+                   per_page: int = PAGE_SIZE, options: Sequence[Any] = ()) -> Page:
+    """One page of the filtered pool and the total count (a SQL count, not a Python loop); ``options``: what else
+    the page shows of each row, loaded with the rows."""
     query = filtered_query(session, filters, scope=scope, search_phones=search_phones)
     return paginate(session, query.options(
-        selectinload(Craftsman.region), selectinload(Craftsman.studio),
+        *options, selectinload(Craftsman.region), selectinload(Craftsman.studio),
         selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour)).order_by(Craftsman.id),
         page=page, per_page=per_page)
 

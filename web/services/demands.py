@@ -43,7 +43,7 @@ from web.schemas.demands import AnswerSchema, ApprovalSchema, DemandEditSchema, 
 from web.services import audit, reference, rounds
 from web.services.enterprises import create_checked
 from web.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
-from web.services.paging import paginate
+from web.services.paging import Page, page_of, paginate
 from web.services.tracking import new_tracking_code, normalize_code
 
 Actor = User | str | None
@@ -506,21 +506,55 @@ def is_ageing(demand: Demand, now: dt.datetime) -> bool:
 def inbox(session: Session, user: User, filters: InboxFilters, *, page: int, per_page: int,
           now: dt.datetime) -> InboxPage:
     conditions = _filter_conditions(session, user, filters, now)
+    searched = _searched(session, conditions, filters.status, page=page, per_page=per_page) if filters.q else None
+    if searched is not None:
+        return _inbox_page(session, user, *searched, now)
     base = sa.select(Demand).join(Demand.enterprise).where(*conditions)
-    count_rows = session.execute(
-        sa.select(Demand.status, sa.func.count()).join(Demand.enterprise).where(*conditions).group_by(Demand.status)
-    ).all()
+    counted = sa.select(Demand.status, sa.func.count())
+    if filters.q:  # only the text search reads the enterprise; every demand has one (NOT NULL foreign key)
+        counted = counted.join(Demand.enterprise)
+    # without the join PostgreSQL counts from the status index alone (25 ms at 100,000 demands, 100 ms with it)
+    count_rows = session.execute(counted.where(*conditions).group_by(Demand.status)).all()
     counts = {status: count for status, count in count_rows}
     if filters.status:
         base = base.where(Demand.status == filters.status)
     total = counts.get(filters.status, 0) if filters.status else sum(counts.values())
-    chosen = paginate(session, base.options(
-        selectinload(Demand.enterprise), selectinload(Demand.category), selectinload(Demand.region))
-        .order_by(Demand.submitted_at.desc(), Demand.id.desc()), page=page, per_page=per_page, total=total)
+    chosen = paginate(session, base.options(*_INBOX_LOADS).order_by(Demand.submitted_at.desc(), Demand.id.desc()),
+                      page=page, per_page=per_page, total=total)
+    return _inbox_page(session, user, chosen, counts, now)
+
+
+_INBOX_LOADS = (selectinload(Demand.enterprise), selectinload(Demand.category), selectinload(Demand.region))
+# Up to this many matches a text search is counted and ordered from one pass; beyond, the SQL's page stops early.
+SEARCH_IN_ONE_PASS = 500
+
+
+def _searched(session: Session, conditions: list[Any], status: str | None, *, page: int,
+              per_page: int) -> tuple[Page, dict[str, int]] | None:
+    """The page and the counts by status of a text search from one pass over the demands (``ILIKE '%…%'`` reads
+    every row, ~400 ms at 100,000 demands, and the counts and the page each read them all); None when it matches
+    more than SEARCH_IN_ONE_PASS: then the page's query finds its rows early and the counts are SQL's."""
+    matched = session.execute(sa.select(Demand.id, Demand.status, Demand.submitted_at)
+                              .join(Demand.enterprise).where(*conditions).limit(SEARCH_IN_ONE_PASS + 1)).all()
+    if len(matched) > SEARCH_IN_ONE_PASS:
+        return None
+    counts: dict[str, int] = {}
+    for row in matched:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    shown = sorted((row for row in matched if not status or row.status == status),
+                   key=lambda row: (row.submitted_at, row.id), reverse=True)  # submitted_at DESC, id DESC
+    chosen = page_of(shown, page=page, per_page=per_page)
+    ids = [row.id for row in chosen.items]
+    loaded = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_(ids)).options(*_INBOX_LOADS))}
+    return dataclasses.replace(chosen, items=[loaded[i] for i in ids]), counts
+
+
+def _inbox_page(session: Session, user: User, chosen: Page, counts: dict[str, int], now: dt.datetime
+                ) -> InboxPage:
     items = chosen.items
     cutoff = ageing_cutoff(now)
     ageing_ids = {d.id for d in items if d.status in WAITING and d.updated_at < cutoff}
-    return InboxPage(items=items, total=total, page=chosen.page, per_page=per_page, counts=counts,
+    return InboxPage(items=items, total=chosen.total, page=chosen.page, per_page=chosen.per_page, counts=counts,
                      ageing_ids=ageing_ids, duplicates=possible_duplicates(session, items, user))
 
 
@@ -586,19 +620,24 @@ def possible_duplicates(session: Session, demands: Sequence[Demand], user: User 
         return {}
     earliest = min(d.submitted_at for d in active) - DUPLICATE_WINDOW
     latest = max(d.submitted_at for d in active) + DUPLICATE_WINDOW
-    candidates = session.scalars(sa.select(Demand).where(
+    # the candidates' few columns, by enterprise; only the duplicates found are loaded whole (an inbox page of
+    # 50 demands compared each with every candidate of every enterprise on the page and loaded them all)
+    by_enterprise: dict[int, list[Any]] = {}
+    for row in session.execute(sa.select(Demand.id, Demand.enterprise_id, Demand.submitted_at, Demand.title).where(
         Demand.enterprise_id.in_({d.enterprise_id for d in active}),
         Demand.submitted_at.between(earliest, latest),
         Demand.status.not_in(("merged", "withdrawn")),
         sa.true() if user is None else region_clause(user, Demand.region_id, session),
-    )).all()
+    ).order_by(Demand.id)):
+        by_enterprise.setdefault(row.enterprise_id, []).append(row)
+    pairs = [(demand.id, other.id) for demand in active for other in by_enterprise.get(demand.enterprise_id, ())
+             if other.id != demand.id and abs(other.submitted_at - demand.submitted_at) <= DUPLICATE_WINDOW
+             and titles_similar(demand.title, other.title)]
+    loaded = {d.id: d for d in session.scalars(sa.select(Demand).where(Demand.id.in_({o for _, o in pairs})))} \
+        if pairs else {}
     found: dict[int, list[Demand]] = {}
-    for demand in active:
-        for other in candidates:
-            if (other.id != demand.id and other.enterprise_id == demand.enterprise_id
-                    and abs(other.submitted_at - demand.submitted_at) <= DUPLICATE_WINDOW
-                    and titles_similar(demand.title, other.title)):
-                found.setdefault(demand.id, []).append(other)
+    for demand_id, other_id in pairs:
+        found.setdefault(demand_id, []).append(loaded[other_id])
     return found
 
 

@@ -272,9 +272,10 @@ def _pending_feedback(visible: sa.ColumnElement[bool] | None = None) -> sa.Selec
 
     awarded = sa.select(PointsEntry.engagement_id).where(PointsEntry.rule == "rating_high",
                                                          PointsEntry.engagement_id.is_not(None))
-    return (sa.select(Feedback).join(Engagement, Engagement.id == Feedback.engagement_id)
-            .join(Demand, Demand.id == Engagement.demand_id).where(sa.true() if visible is None else visible)
-            .where(sa.or_(Engagement.status == "completed",
+    query = sa.select(Feedback).join(Engagement, Engagement.id == Feedback.engagement_id)
+    if visible is not None:  # the demand's region; every engagement has a demand, so no join without a region
+        query = query.join(Demand, Demand.id == Engagement.demand_id).where(visible)
+    return (query.where(sa.or_(Engagement.status == "completed",
                           sa.and_(Feedback.rating >= points.HIGH_RATING, Feedback.engagement_id.not_in(awarded)))))
 
 

