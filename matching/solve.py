@@ -1010,21 +1010,6 @@ class _Teams:
         batch = max(MIN_PRICING_BATCH, PRICING_BATCH_PER_ROW * (self.instance.n_c + len(self.roles)))
         x = np.zeros(col_lower.size)
         for phase, cost in enumerate(phases):
-            if phase:  # the optimal face of the previous phase: fix what its duals price away, over every column
-                solution = highs.getSolution()
-                activity, dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
-                fix = np.abs(phases[phase - 1] - self._row_duals_sum(dual)) > FACE_TOLERANCE
-                col_lower, col_upper = np.where(fix, np.round(x), col_lower), np.where(fix, np.round(x), col_upper)
-                tight = np.abs(dual) > FACE_TOLERANCE
-                row_lower = np.where(tight, np.round(activity), row_lower)
-                row_upper = np.where(tight, np.round(activity), row_upper)
-                n_col, n_row = order.size, row_lower.size
-                highs.changeColsBounds(n_col, np.arange(n_col, dtype=np.int32), col_lower[order], col_upper[order])
-                highs.changeRowsBounds(
-                    n_row, np.arange(n_row, dtype=np.int32),
-                    np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf), row_upper,
-                )
-                highs.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), cost[order])
             while True:
                 with self.instance.aside or _NOTHING_ASIDE:
                     highs.run()
@@ -1047,6 +1032,21 @@ class _Teams:
                               (np.cumsum(count) - count).astype(np.int32), index.astype(np.int32), value)
                 active[new] = True
                 order = np.r_[order, new]
+            if phase + 1 < len(phases):  # this phase's optimal face for the next: fix what the last pricing (the
+                # same solution's reduced costs) prices away, over every column
+                activity, dual = np.asarray(solution.row_value), np.asarray(solution.row_dual)
+                fix = np.abs(reduced) > FACE_TOLERANCE
+                col_lower, col_upper = np.where(fix, np.round(x), col_lower), np.where(fix, np.round(x), col_upper)
+                tight = np.abs(dual) > FACE_TOLERANCE
+                row_lower = np.where(tight, np.round(activity), row_lower)
+                row_upper = np.where(tight, np.round(activity), row_upper)
+                n_col, n_row = order.size, row_lower.size
+                highs.changeColsBounds(n_col, np.arange(n_col, dtype=np.int32), col_lower[order], col_upper[order])
+                highs.changeRowsBounds(
+                    n_row, np.arange(n_row, dtype=np.int32),
+                    np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf), row_upper,
+                )
+                highs.changeColsCost(n_col, np.arange(n_col, dtype=np.int32), phases[phase + 1][order])
         x = x[:n_x] > 0.5
         chosen = self.col_pair[x]
         self.chosen_role = dict(zip(chosen.tolist(), self.col_role[x].tolist(), strict=True))
