@@ -181,8 +181,7 @@ def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] 
     session.add(rnd)
     session.flush()
     session.execute(sa.insert(RoundDemand), [
-        {"round_id": rnd.id, "demand_id": d.id, "slots": max(1, d.team_size),
-         "priority": PRIORITY_BY_URGENCY.get(d.urgency, 1.0)} for d in demands])
+        {"round_id": rnd.id, "demand_id": d.id, **_places_and_priority(d)} for d in demands])
     session.execute(sa.insert(RoundCraftsman), [
         {"round_id": rnd.id, "craftsman_id": c.id,
          "capacity": c.round_capacity if default_capacity is None else default_capacity} for c in craftsmen])
@@ -192,16 +191,21 @@ def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] 
     return rnd
 
 
+def _places_and_priority(demand: Demand) -> dict[str, Any]:
+    """What a round holds of a demand (`RoundDemand`): its places to fill and its priority, from the team size and
+    urgency; copied when the round is created and again when the demand is edited before the round publishes."""
+    return {"slots": max(1, demand.team_size), "priority": PRIORITY_BY_URGENCY.get(demand.urgency, 1.0)}
+
+
 def follow_demand_edit(session: Session, demand: Demand, *, actor: User | str | None, now: dt.datetime) -> None:
     """The places and priority the rounds not published yet hold for an edited demand: they were copied from its
     team size and urgency when each round was created, and a solve reads them there (the edit itself marks the
     demand's proposals until a re-solve, which then fills as many places as the demand now wants). Locks beyond
     a team cut smaller are released, on the record (the first by craftsman kept), or that re-solve would fail."""
     unpublished = sa.select(MatchingRound.id).where(MatchingRound.status != "published")
-    slots = max(1, demand.team_size)
+    copied = _places_and_priority(demand)
     session.execute(sa.update(RoundDemand).where(RoundDemand.demand_id == demand.id,
-                                                 RoundDemand.round_id.in_(unpublished))
-                    .values(slots=slots, priority=PRIORITY_BY_URGENCY.get(demand.urgency, 1.0)))
+                                                 RoundDemand.round_id.in_(unpublished)).values(**copied))
     locked: dict[int, list[Any]] = defaultdict(list)
     for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.round_id)
                                .where(Proposal.demand_id == demand.id, Proposal.locked,
@@ -209,7 +213,7 @@ def follow_demand_edit(session: Session, demand: Demand, *, actor: User | str | 
                                .order_by(Proposal.round_id, Proposal.craftsman_id)).all():
         locked[row.round_id].append(row)
     for round_id, rows in locked.items():
-        _release_locks(session, session.get(MatchingRound, round_id), rows[slots:],
+        _release_locks(session, session.get(MatchingRound, round_id), rows[copied["slots"]:],
                        "the demand's team was made smaller", actor=actor, now=now)
 
 
