@@ -391,6 +391,7 @@ class PoolState:
     inactive: dict[int, str]  # inactive_craftsmen
     booked: dict[int, int]  # booked_elsewhere
     closed: dict[int, tuple[str, str]]  # closed_demands
+    edited: set[int]  # edited_craftsmen
     read_fingerprints: Callable[[], dict[int, str]]  # gives ``fingerprints`` (maybe still read on another connection)
 
     @functools.cached_property
@@ -400,16 +401,18 @@ class PoolState:
 
     @classmethod
     def read(cls, session: Session, rnd: MatchingRound, today: dt.date, demand_ids: Iterable[int],
-             fingerprints: Callable[[], Fingerprints] | None = None) -> PoolState:
+             fingerprints: Callable[[], Fingerprints] | None = None, edited: set[int] | None = None) -> PoolState:
         """``fingerprints``: gives :func:`demand_fingerprints` of these demands (or more of the round's) as read
-        meanwhile elsewhere (on another connection), asked for only when the state's fingerprints are."""
+        meanwhile elsewhere (on another connection), asked for only when the state's fingerprints are;
+        ``edited``: :func:`edited_craftsmen`, when the caller read them already."""
         closed = closed_demands(session, rnd)
         inactive, booked = inactive_craftsmen(session, rnd, today), booked_elsewhere(session, rnd)
+        edited = edited_craftsmen(session, rnd) if edited is None else edited
         still_open = [d for d in demand_ids if d not in closed]
         if fingerprints is None:
             found = demand_fingerprints(session, still_open, round_id=rnd.id)
-            return cls(inactive=inactive, booked=booked, closed=closed, read_fingerprints=lambda: found)
-        return cls(inactive=inactive, booked=booked, closed=closed,
+            return cls(inactive=inactive, booked=booked, closed=closed, edited=edited, read_fingerprints=lambda: found)
+        return cls(inactive=inactive, booked=booked, closed=closed, edited=edited,
                    read_fingerprints=lambda: fingerprints().only(still_open))
 
 
@@ -458,7 +461,7 @@ def changes_since_solve(session: Session, rnd: MatchingRound, today: dt.date,
     for craftsman_id, status in inactive.items():
         if craftsman_id in craftsman_ids:
             reasons["craftsman", craftsman_id] = (status, "")
-    for craftsman_id in edited_craftsmen(session, rnd) & craftsman_ids:
+    for craftsman_id in (state.edited if state else edited_craftsmen(session, rnd)) & craftsman_ids:
         reasons.setdefault(("craftsman", craftsman_id), ("edited", ""))
     booked = state.booked if state else booked_elsewhere(session, rnd)
     if booked:

@@ -365,8 +365,8 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     snapshot = rnd.snapshot
     # a craftsman put on a demand from outside the round (placing) is not in the snapshot, and one whose profile was
     # saved since the last solve may differ from it: reload the features too
-    joined = snapshot and ({str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"])
-                           or bool(eligibility.edited_craftsmen(session, rnd)))
+    edited = eligibility.edited_craftsmen(session, rnd)
+    joined = snapshot and ({str(c) for c in capacities} != set(snapshot["craftsmen"]["ids"]) or bool(edited))
     round_id = rnd.id
     # the craftsmen, when they must be read, are read meanwhile on a second connection if that sees the same
     craftsmen_aside = _read_aside(session, lambda own: features.load_craftsmen(own, round_id, today=today)) \
@@ -375,7 +375,8 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     fingerprints_aside = _read_aside(session, lambda own: eligibility.demand_fingerprints(
         own, slots, round_id=round_id)) if not snapshot else None
     pools = eligibility.PoolState.read(  # read once, shared with the repair's check
-        session, rnd, today, slots, fingerprints=fingerprints_aside.result if fingerprints_aside else None)
+        session, rnd, today, slots, fingerprints=fingerprints_aside.result if fingerprints_aside else None,
+        edited=edited)
     affected = {(change.kind, change.id) for change in eligibility.changes_since_solve(session, rnd, today, pools)} \
         if keep_unaffected and rnd.status == "solved" else None
     inactive, booked, closed = pools.inactive, pools.booked, pools.closed
