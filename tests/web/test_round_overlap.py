@@ -17,7 +17,7 @@ from tests.factories import make_craftsman, make_demand, make_solved_weld_round
 from web import migrate
 from web.cpu import idle_core
 from web.db import make_engine
-from web.models import MatchingRound, Proposal, RoundCraftsman, RoundDemand, RoundFeatures
+from web.models import Demand, MatchingRound, Proposal, RoundCraftsman, RoundDemand, RoundFeatures
 from web.services import demands as demand_service
 from web.services import eligibility, features, rounds, seeding
 from web.services.errors import ServiceError
@@ -248,6 +248,30 @@ def test_a_solve_after_an_uncommitted_change_reads_the_craftsmen_itself(committe
         assert loads == [True]
         assert str(newcomer.id) in rnd.snapshot["craftsmen"]["ids"]
         session.rollback()
+
+
+def test_a_solve_that_fails_waits_for_its_reads_aside_before_the_error_goes_on(committed_pools, monkeypatch):
+    """Every demand of the round was closed since its creation: the solve refuses. The craftsmen's read aside was
+    left running, its connection still out of the pool when the caller went on; a caller that then disposed of
+    the engine (a test's teardown, a job's work horse) left that connection open until garbage collection."""
+    with Session(committed_pools) as session:
+        round_id = rounds.create_round(session, name="全部关闭", actor="test", now=NOW).id
+        session.execute(sa.update(Demand).values(status="withdrawn"))
+        session.commit()
+    ended, load = threading.Event(), features.load_craftsmen
+
+    def slow_load(*args, **kw):
+        try:
+            threading.Event().wait(timeout=0.3)
+            return load(*args, **kw)
+        finally:
+            ended.set()
+
+    monkeypatch.setattr(features, "load_craftsmen", slow_load)
+    with Session(committed_pools) as session, pytest.raises(ServiceError):
+        rounds.solve_round(session, session.get(MatchingRound, round_id), actor="test", now=NOW)
+    assert ended.is_set()
+    assert committed_pools.pool.checkedout() == 0
 
 
 def test_a_first_solve_on_postgresql_collects_what_it_held_back_while_the_server_checks_its_rows(session,

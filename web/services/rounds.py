@@ -374,146 +374,163 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     # a first solve has every demand hashed (by the server, ~25 ms): on a third connection too, if it sees the same
     fingerprints_aside = _read_aside(session, lambda own: eligibility.demand_fingerprints(
         own, slots, round_id=round_id)) if not snapshot else None
-    pools = eligibility.PoolState.read(  # read once, shared with the repair's check
-        session, rnd, today, slots, fingerprints=fingerprints_aside.result if fingerprints_aside else None,
-        edited=edited)
-    affected = {(change.kind, change.id) for change in eligibility.changes_since_solve(session, rnd, today, pools)} \
-        if keep_unaffected and rnd.status == "solved" else None
-    inactive, booked, closed = pools.inactive, pools.booked, pools.closed
-    open_ids = [d for d in slots if d not in closed]
-    if not open_ids:
-        raise ServiceError(_l("None of this round's demands is still open: they were served, withdrawn or "
-                              "closed since the round was created."), field="demands")
-    skill_parent = features.skill_parent_from_snapshot(snapshot) if snapshot else None
-    if skill_parent is None:
-        skill_parent = features.load_skill_parent(session)
-    # the fingerprints are checked now and stored after the solve (a first solve's maybe read meanwhile aside)
-    stored_features = None  # the snapshot's craftsmen and demands, while the stored features may be kept as they are
-    if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, pools.fingerprints):
-        craftsmen, demands, history, _ = features.inputs_from_snapshot(snapshot)
-        track_record = features.track_record_from_snapshot(snapshot)
-        roles = features.roles_from_snapshot(snapshot)
-        if features.reusable(snapshot):
-            stored_features = (craftsmen, demands)
-    else:
-        demands = features.load_demands(session, rnd.id, today=today)
-        track_record = features.load_track_record(session, rnd.id)
-        # read before the craftsmen are waited for, if read aside: all they need of them is that there are some
-        history = features.load_history(session, capacities, demands)
-        roles = features.load_roles(session, rnd.id)
-        craftsmen = craftsmen_aside.result() if craftsmen_aside else features.load_craftsmen(session, rnd.id,
-                                                                                              today=today)
-    if roles is None:
-        roles = features.load_roles(session, rnd.id)
-    still_open = np.array([int(d) not in closed for d in demands.ids], dtype=bool)
-    if not still_open.all():
-        demands = demands.take(still_open)
-    craftsmen = dataclasses.replace(
-        craftsmen, active=np.array([int(c) not in inactive for c in craftsmen.ids], dtype=bool),
-        capacity=np.array([max(0, capacities[int(c)] - booked.get(int(c), 0)) for c in craftsmen.ids]))
-    demands = dataclasses.replace(demands, slots=np.array([slots[int(d)] for d in demands.ids]))
-    demands = features.with_role_slots(demands, roles)
-    _release_ineligible_locks(session, rnd, set(inactive), set(closed), actor=actor, now=now)
-    _release_locks_beyond_capacity(session, rnd, {c: max(0, capacities.get(c, 0) - n) for c, n in booked.items()},
-                                   set(inactive), set(closed), actor=actor, now=now)
-    known = {"c": set(craftsmen.ids), "d": set(demands.ids)}
+    with _ended_on_error(craftsmen_aside, fingerprints_aside):  # a failed solve leaves no read running
+        pools = eligibility.PoolState.read(  # read once, shared with the repair's check
+            session, rnd, today, slots, fingerprints=fingerprints_aside.result if fingerprints_aside else None,
+            edited=edited)
+        affected = {(change.kind, change.id)
+                    for change in eligibility.changes_since_solve(session, rnd, today, pools)} \
+            if keep_unaffected and rnd.status == "solved" else None
+        inactive, booked, closed = pools.inactive, pools.booked, pools.closed
+        open_ids = [d for d in slots if d not in closed]
+        if not open_ids:
+            raise ServiceError(_l("None of this round's demands is still open: they were served, withdrawn or "
+                                  "closed since the round was created."), field="demands")
+        skill_parent = features.skill_parent_from_snapshot(snapshot) if snapshot else None
+        if skill_parent is None:
+            skill_parent = features.load_skill_parent(session)
+        # the fingerprints are checked now and stored after the solve (a first solve's maybe read meanwhile aside)
+        stored_features = None  # the snapshot's craftsmen and demands, while the stored features may be kept
+        if snapshot and not joined and not eligibility.edited_demands(session, rnd, open_ids, pools.fingerprints):
+            craftsmen, demands, history, _ = features.inputs_from_snapshot(snapshot)
+            track_record = features.track_record_from_snapshot(snapshot)
+            roles = features.roles_from_snapshot(snapshot)
+            if features.reusable(snapshot):
+                stored_features = (craftsmen, demands)
+        else:
+            demands = features.load_demands(session, rnd.id, today=today)
+            track_record = features.load_track_record(session, rnd.id)
+            # read before the craftsmen are waited for, if read aside: all they need of them is that there are some
+            history = features.load_history(session, capacities, demands)
+            roles = features.load_roles(session, rnd.id)
+            craftsmen = craftsmen_aside.result() if craftsmen_aside else features.load_craftsmen(session, rnd.id,
+                                                                                                  today=today)
+        if roles is None:
+            roles = features.load_roles(session, rnd.id)
+        still_open = np.array([int(d) not in closed for d in demands.ids], dtype=bool)
+        if not still_open.all():
+            demands = demands.take(still_open)
+        craftsmen = dataclasses.replace(
+            craftsmen, active=np.array([int(c) not in inactive for c in craftsmen.ids], dtype=bool),
+            capacity=np.array([max(0, capacities[int(c)] - booked.get(int(c), 0)) for c in craftsmen.ids]))
+        demands = dataclasses.replace(demands, slots=np.array([slots[int(d)] for d in demands.ids]))
+        demands = features.with_role_slots(demands, roles)
+        _release_ineligible_locks(session, rnd, set(inactive), set(closed), actor=actor, now=now)
+        _release_locks_beyond_capacity(session, rnd, {c: max(0, capacities.get(c, 0) - n) for c, n in booked.items()},
+                                       set(inactive), set(closed), actor=actor, now=now)
+        known = {"c": set(craftsmen.ids), "d": set(demands.ids)}
 
-    def in_round(pairs):
-        return [(c, d) for c, d in pairs if c in known["c"] and d in known["d"]]
+        def in_round(pairs):
+            return [(c, d) for c, d in pairs if c in known["c"] and d in known["d"]]
 
-    locks, role_locks = _locks_with_roles(session, rnd, roles, craftsmen, actor=actor, now=now)
-    exclusions = sorted(set(in_round(_pairs(session, rnd, Proposal.excluded.is_(True))))
-                        | set(in_round(features.declined_pairs(session, rnd.id))))
-    previous = in_round(_pairs(session, rnd, Proposal.assigned.is_(True))) if rnd.solved_at else None
-    kept = _unaffected(previous or [], affected, locks, exclusions, craftsmen) if affected is not None else []
-    timings["load"] = time.perf_counter() - started
+        locks, role_locks = _locks_with_roles(session, rnd, roles, craftsmen, actor=actor, now=now)
+        exclusions = sorted(set(in_round(_pairs(session, rnd, Proposal.excluded.is_(True))))
+                            | set(in_round(features.declined_pairs(session, rnd.id))))
+        previous = in_round(_pairs(session, rnd, Proposal.assigned.is_(True))) if rnd.solved_at else None
+        kept = _unaffected(previous or [], affected, locks, exclusions, craftsmen) if affected is not None else []
+        timings["load"] = time.perf_counter() - started
 
-    committed = {str(c): n for c, n in _active_loads(session, [int(c) for c in craftsmen.ids]).items()}
-    inputs = RoundInputs(craftsmen, demands, config, history=history, track_record=track_record,
-                         skill_parent=skill_parent, locks=tuple(locks + kept), exclusions=tuple(exclusions),
-                         previous=None if previous is None else tuple(previous), committed=committed,
-                         roles=tuple(features.solver_roles(roles, demands.ids)), role_locks=role_locks)
-    reuse = _scored_rounds.get(rnd.id)
-    solving = _in_background(lambda: run_round(inputs, reuse=reuse, beside_solver=idle_core))
+        committed = {str(c): n for c, n in _active_loads(session, [int(c) for c in craftsmen.ids]).items()}
+        inputs = RoundInputs(craftsmen, demands, config, history=history, track_record=track_record,
+                             skill_parent=skill_parent, locks=tuple(locks + kept), exclusions=tuple(exclusions),
+                             previous=None if previous is None else tuple(previous), committed=committed,
+                             roles=tuple(features.solver_roles(roles, demands.ids)), role_locks=role_locks)
+        reuse = _scored_rounds.get(rnd.id)
+        solving = _in_background(lambda: run_round(inputs, reuse=reuse, beside_solver=idle_core))
 
-    def prepare_save() -> _SaveInputs:
-        return _prepare_save(session, rnd, [int(d) for d in demands.ids], pools.fingerprints)
+        def prepare_save() -> _SaveInputs:
+            return _prepare_save(session, rnd, [int(d) for d in demands.ids], pools.fingerprints)
 
-    try:  # the matching's error first, as when the save's preparation ran after it
-        with session.begin_nested() as fingerprinting:  # the fingerprints stored meanwhile stay if the solve is optimal
-            outcome, saving = _alongside(solving, prepare_save)
-            if outcome.result.status != OPTIMAL:  # a failed solve leaves them as they were
-                fingerprinting.rollback()
-    except ProblemError as error:
-        raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
-    _scored_rounds.keep(rnd.id, outcome.scored)
-    result = outcome.result
-    timings.update(outcome.timings)
+        try:  # the matching's error first, as when the save's preparation ran after it
+            # the fingerprints stored meanwhile stay if the solve is optimal
+            with session.begin_nested() as fingerprinting:
+                outcome, saving = _alongside(solving, prepare_save)
+                if outcome.result.status != OPTIMAL:  # a failed solve leaves them as they were
+                    fingerprinting.rollback()
+        except ProblemError as error:
+            raise ServiceError(_l("The round cannot be built: %(error)s", error=str(error)), field="config") from None
+        _scored_rounds.keep(rnd.id, outcome.scored)
+        result = outcome.result
+        timings.update(outcome.timings)
 
-    mark = time.perf_counter()
-    solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
-                                                  kept=kept)
-    if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
-        serialising = None  # the features stay as stored: not written again
-    else:  # serialised and the whole snapshot digested (~50 ms) on another thread while the server checks the
-        # proposals' foreign keys, if copied
-        serialising = _Deferred(lambda: _serialised_and_digested(features.snapshot_features(
-            craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles),
-            solve_inputs))
-    checking: list[Future[None]] = []
+        mark = time.perf_counter()
+        solve_inputs = features.snapshot_solve_inputs(config, locks=locks, exclusions=exclusions, previous=previous,
+                                                      kept=kept)
+        if stored_features is not None and features.same_features(stored_features, craftsmen, demands):
+            serialising = None  # the features stay as stored: not written again
+        else:  # serialised and the whole snapshot digested (~50 ms) on another thread while the server checks the
+            # proposals' foreign keys, if copied
+            serialising = _Deferred(lambda: _serialised_and_digested(features.snapshot_features(
+                craftsmen, demands, history, skill_parent=skill_parent, track_record=track_record, roles=roles),
+                solve_inputs))
+        checking: list[Future[None]] = []
 
-    def while_checked() -> None:
-        """On the COPY's wait, one thread: the features first (this thread waits for them next), then the full
-        collection the solve held back (``_collect_held_back``, ~45 ms holding the GIL: on a thread of its own it
-        would stall the features' serialisation that long), which goes on while this thread stores the features."""
-        def work() -> None:
-            if serialising is not None:
-                serialising.run()
-            _collect_held_back()
-        checking.append(_in_background(work))
+        def while_checked() -> None:
+            """On the COPY's wait, one thread: the features first (this thread waits for them next), then the full
+            collection the solve held back (``_collect_held_back``, ~45 ms holding the GIL: on a thread of its own it
+            would stall the features' serialisation that long), which goes on while this thread stores the features."""
+            def work() -> None:
+                if serialising is not None:
+                    serialising.run()
+                _collect_held_back()
+            checking.append(_in_background(work))
 
-    if result.status == OPTIMAL:
-        _store_result(session, rnd, outcome.proposals, saving,
-                      role_skills={column: skill_id for _, column, _, skill_id in roles}, while_checked=while_checked)
-    if serialising is None:
-        snapshot_digest = features.snapshot_digest(features.stored_feature_texts(rnd.features), solve_inputs)
-    else:
-        serialised, snapshot_digest = serialising.result()
-        _store_features(session, rnd, serialised, now=now)
-    rnd.solve_inputs = solve_inputs
-    rnd.snapshot_digest = snapshot_digest
-    rnd.solver_status = result.status
-    rnd.solver_message = result.message or None
-    if result.status == OPTIMAL:
-        session.flush()  # where storing the fingerprints used to flush: the round's version counts as before
-        rnd.objective = result.objective
-        rnd.status = "solved"
-        rnd.solved_at = now
-    else:
-        rnd.status = "failed"
-    timings["save"] = time.perf_counter() - mark
-    timings["total"] = time.perf_counter() - started
-    changes = result.changes or {"added": [], "removed": []}
-    left_out: dict[str, int] = defaultdict(int)
-    for reason, _ in closed.values():
-        left_out[reason] += 1
-    rnd.metrics = {**result.metrics, "timings": timings, "solver_timings": dict(result.timings),
-                   "solver": result.solver, "unfilled": len(result.unfilled),
-                   "craftsmen": len(craftsmen), "demands": len(demands),
-                   "changes": {kind: [list(map(int, p)) for p in pairs] for kind, pairs in changes.items()},
-                   "incremental": previous is not None,
-                   "inactive_craftsmen": len(inactive), "demands_left_out": dict(left_out),
-                   "booked_elsewhere": {str(c): n for c, n in booked.items()},
-                   "unfilled_roles": _unfilled_roles(result, roles, craftsmen, exclusions)}
-    _touch(session, rnd)
-    audit.record(session, actor=actor, action="round.solve", entity=rnd, now=now,
-                 after={"status": rnd.status, "objective": rnd.objective, "digest": rnd.snapshot_digest,
-                        "locks": len(locks), "exclusions": len(exclusions),
-                        "added": len(changes["added"]), "removed": len(changes["removed"]),
-                        "inactive_craftsmen": sorted(inactive), "demands_left_out": sorted(closed)})
-    for job in checking:  # the collection done while the collector is still paused
-        job.result()
-    return result
+        if result.status == OPTIMAL:
+            _store_result(session, rnd, outcome.proposals, saving,
+                          role_skills={column: skill_id for _, column, _, skill_id in roles},
+                          while_checked=while_checked)
+        if serialising is None:
+            snapshot_digest = features.snapshot_digest(features.stored_feature_texts(rnd.features), solve_inputs)
+        else:
+            serialised, snapshot_digest = serialising.result()
+            _store_features(session, rnd, serialised, now=now)
+        rnd.solve_inputs = solve_inputs
+        rnd.snapshot_digest = snapshot_digest
+        rnd.solver_status = result.status
+        rnd.solver_message = result.message or None
+        if result.status == OPTIMAL:
+            session.flush()  # where storing the fingerprints used to flush: the round's version counts as before
+            rnd.objective = result.objective
+            rnd.status = "solved"
+            rnd.solved_at = now
+        else:
+            rnd.status = "failed"
+        timings["save"] = time.perf_counter() - mark
+        timings["total"] = time.perf_counter() - started
+        changes = result.changes or {"added": [], "removed": []}
+        left_out: dict[str, int] = defaultdict(int)
+        for reason, _ in closed.values():
+            left_out[reason] += 1
+        rnd.metrics = {**result.metrics, "timings": timings, "solver_timings": dict(result.timings),
+                       "solver": result.solver, "unfilled": len(result.unfilled),
+                       "craftsmen": len(craftsmen), "demands": len(demands),
+                       "changes": {kind: [list(map(int, p)) for p in pairs] for kind, pairs in changes.items()},
+                       "incremental": previous is not None,
+                       "inactive_craftsmen": len(inactive), "demands_left_out": dict(left_out),
+                       "booked_elsewhere": {str(c): n for c, n in booked.items()},
+                       "unfilled_roles": _unfilled_roles(result, roles, craftsmen, exclusions)}
+        _touch(session, rnd)
+        audit.record(session, actor=actor, action="round.solve", entity=rnd, now=now,
+                     after={"status": rnd.status, "objective": rnd.objective, "digest": rnd.snapshot_digest,
+                            "locks": len(locks), "exclusions": len(exclusions),
+                            "added": len(changes["added"]), "removed": len(changes["removed"]),
+                            "inactive_craftsmen": sorted(inactive), "demands_left_out": sorted(closed)})
+        for job in checking:  # the collection done while the collector is still paused
+            job.result()
+        return result
+
+
+@contextlib.contextmanager
+def _ended_on_error(*reads: Future[Any] | None) -> Iterator[None]:
+    """On an error, each read aside is waited for (its own error dropped) before the error goes on: its connection
+    is back in the pool when the caller ends (and disposes of the engine, as a job's work horse does)."""
+    try:
+        yield
+    except BaseException:
+        for read in reads:
+            if read is not None:
+                read.exception()
+        raise
 
 
 def _in_background(work: Callable[[], T]) -> Future[T]:
