@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from tests.conftest import NOW, TEST_PASSWORD
-from tests.factories import make_craftsman, valid_mobile
-from web.models import AuditLog, Craftsman
+from tests.factories import make_craftsman, make_demand, make_engagement, valid_mobile
+from web.models import AuditLog, Craftsman, Demand, DemandStatusEvent
 from web.services import craftsmen as pool
 from web.services.exporting import safe_cell
 
@@ -85,6 +86,45 @@ def test_pause_resume_and_exit_keep_history(coordinator_browser, session):
     assert "退休" in coordinator_browser.text(profile)
     actions = set(session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_id == craftsman.id)))
     assert {"craftsman.pause", "craftsman.resume", "craftsman.exit"} <= actions
+
+
+def test_an_exit_with_scheduled_engagements_declines_them_only_when_asked(coordinator_browser, session):
+    """He left the pool while booked on a published demand: the enterprise kept expecting a craftsman the pool no
+    longer had (the engagement stayed scheduled, the demand "matched"). The exit now names his engagements and
+    records him gone only with them declined, each demand open again."""
+    craftsman = make_craftsman(session, region_code="510100")
+    demand = make_demand(session, status="matched")
+    engagement = make_engagement(session, demand, [craftsman])
+    session.commit()
+    profile = f"/workspace/craftsmen/{craftsman.id}"
+    page = coordinator_browser.text(f"{profile}?lang=en")
+    assert f"Scheduled to serve {demand.tracking_code}." in page and 'name="decline_scheduled"' in page
+
+    response = coordinator_browser.submit(f"{profile}/exit?lang=en", {"reason": "调离", "on": "2026-11-01"},
+                                          form_url=profile, follow_redirects=True)
+    assert f"This craftsman is scheduled to serve {demand.tracking_code}." in response.get_data(as_text=True)
+    session.expire_all()
+    assert craftsman.status == "active" and engagement.status == "scheduled"  # nothing changed
+
+    coordinator_browser.submit(f"{profile}/exit", {"reason": "调离", "on": "2026-11-01", "decline_scheduled": "y"},
+                               form_url=profile)
+    session.expire_all()
+    assert craftsman.status == "exited" and engagement.status == "cancelled"
+    assert engagement.members[0].status == "declined" and session.get(Demand, demand.id).status == "open"
+    exit_entry = session.scalars(sa.select(AuditLog).where(AuditLog.action == "craftsman.exit")).one()
+    assert exit_entry.after["declined"] == [engagement.id]
+    assert "调离" not in (session.scalars(sa.select(DemandStatusEvent.note).where(
+        DemandStatusEvent.demand_id == demand.id, DemandStatusEvent.public)).all()[-1] or "")  # his own matter
+
+
+def test_nobody_leaves_the_pool_in_the_middle_of_a_service(session):
+    craftsman = make_craftsman(session, region_code="510100")
+    demand = make_demand(session, status="matched")
+    engagement = make_engagement(session, demand, [craftsman], status="in_service")
+    with pytest.raises(pool.ServiceError, match=demand.tracking_code):
+        pool.exit_craftsman(session, craftsman, reason="退休", on=NOW.date(), actor="test", now=NOW,
+                            decline_scheduled=True)
+    assert craftsman.status == "active" and engagement.status == "in_service"
 
 
 def test_exit_needs_a_reason(session):

@@ -16,6 +16,8 @@ from web.models import (
     Craftsman,
     CraftsmanHonour,
     CraftsmanSkill,
+    Engagement,
+    EngagementMember,
     HonourLevel,
     Industry,
     Region,
@@ -29,6 +31,7 @@ from web.policy import region_subtree
 from web.schemas.common import CONTROL_CHARACTERS_MESSAGE, has_control_characters, load_or_raise
 from web.schemas.craftsmen import CraftsmanSchema
 from web.services import audit, reference
+from web.services.eligibility import BOOKED_MEMBER_STATUSES
 from web.services.errors import Conflict, ServiceError
 from web.services.paging import Page, paginate
 
@@ -223,9 +226,23 @@ def resume_craftsman(session: Session, craftsman: Craftsman, *, actor: User | st
                           actor=actor, now=now)
 
 
+def live_engagements(session: Session, craftsman: Craftsman) -> list[tuple[EngagementMember, Engagement]]:
+    """The engagements the craftsman is still booked on (scheduled or in service), oldest first, with his place."""
+    return [tuple(row) for row in session.execute(
+        sa.select(EngagementMember, Engagement).join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .where(EngagementMember.craftsman_id == craftsman.id,
+               EngagementMember.status.in_(BOOKED_MEMBER_STATUSES),
+               Engagement.status.in_(("scheduled", "in_service")))
+        .options(selectinload(Engagement.demand)).order_by(Engagement.id))]
+
+
 def exit_craftsman(session: Session, craftsman: Craftsman, *, reason: str, on: dt.date,
-                   actor: User | str | None, now: dt.datetime) -> Craftsman:
-    """退出: the craftsman keeps the history (engagements, points) but is never matched again."""
+                   actor: User | str | None, now: dt.datetime, decline_scheduled: bool = False) -> Craftsman:
+    """退出: the craftsman keeps the history (engagements, points) but is never matched again.
+
+    Nobody leaves while an enterprise still expects him: an engagement in service is completed or cancelled
+    first, and his scheduled ones are declined for him only when asked (``decline_scheduled``: each demand opens
+    again for another round, as when he declines himself)."""
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError(_l("Give the reason for leaving the pool."), field="reason")
@@ -233,11 +250,30 @@ def exit_craftsman(session: Session, craftsman: Craftsman, *, reason: str, on: d
         raise ServiceError(CONTROL_CHARACTERS_MESSAGE, field="reason")
     if len(reason) > 200:
         raise ServiceError(_l("At most %(count)d characters.", count=200), field="reason")
-    if craftsman.status == "exited":
+    # his row locked and read afresh first: a publish booking him meanwhile locks it too, so either it waits and
+    # then finds him gone, or he is read here with its engagements
+    if session.scalar(sa.select(Craftsman.status).where(Craftsman.id == craftsman.id).with_for_update()) == "exited":
         raise ServiceError(_l("This craftsman has already left the pool."), field="status")
+    live = live_engagements(session, craftsman)
+    serving = [engagement.demand.tracking_code for _, engagement in live if engagement.status == "in_service"]
+    if serving:
+        raise ServiceError(_l("This craftsman is serving %(codes)s: complete or cancel that engagement before "
+                              "the exit.", codes="、".join(serving)), field="status")
+    if live and not decline_scheduled:
+        raise ServiceError(_l("This craftsman is scheduled to serve %(codes)s. The exit declines these engagements "
+                              "only when asked (\"Decline the scheduled engagements\" on the craftsman's page); "
+                              "each demand then opens again for another round.",
+                              codes="、".join(engagement.demand.tracking_code for _, engagement in live)),
+                           field="decline_scheduled")
+    if live:
+        from web.services.rounds import decline_member  # rounds imports this module
+
+        for member, _ in live:
+            decline_member(session, member, reason=str(_l("Left the pool: %(reason)s", reason=reason)),
+                           actor=actor, now=now)
     return _change_status(session, craftsman, "craftsman.exit",
                           {"status": "exited", "exit_reason": reason, "exited_on": on, "paused_until": None},
-                          actor=actor, now=now)
+                          actor=actor, now=now, note={"declined": [e.id for _, e in live]} if live else None)
 
 
 def reactivate_expired_pauses(session: Session, *, today: dt.date) -> int:

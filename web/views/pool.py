@@ -85,6 +85,7 @@ class PauseForm(FlaskForm):
 class ExitForm(FlaskForm):
     reason = StringField(_l("Reason for leaving"), validators=[DataRequired(), Length(max=200)], id="exit_reason")
     on = DateField(_l("Date of leaving"), validators=[DataRequired()])
+    decline_scheduled = BooleanField(_l("Decline the scheduled engagements"))
 
 
 # ---------------------------------------------------------------- helpers
@@ -218,6 +219,7 @@ def profile(craftsman_id: int):
     return render_template("pool/profile.html", c=craftsman, engagements=engagements, points=points,
                            average_rating=(sum(ratings) / len(ratings)) if ratings else None, outcomes=outcomes,
                            pause_form=PauseForm(), exit_form=ExitForm(on=local_today()),
+                           live=pool.live_engagements(session, craftsman) if craftsman.status != "exited" else [],
                            engagement_labels=ENGAGEMENT_STATUS_LABELS, member_labels=MEMBER_STATUS_LABELS)
 
 
@@ -303,7 +305,7 @@ def exit_pool(craftsman_id: int):
     return _status_change(
         craftsman_id, ExitForm(), _("Give the reason and the date of leaving."),
         lambda c, f: pool.exit_craftsman(db.session, c, reason=f.reason.data, on=f.on.data,
-                                         actor=current_user, now=utcnow()),
+                                         decline_scheduled=f.decline_scheduled.data, actor=current_user, now=utcnow()),
         _("The craftsman has left the pool; the history is kept."))
 
 
