@@ -11,12 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_engagement, make_enterprise
 from web.models import (
+    AuditLog,
     Demand,
     DemandStatusEvent,
     Engagement,
     EngagementMember,
     Notification,
     Proposal,
+    RoundCraftsman,
     RoundDemand,
 )
 from web.services import craftsmen as craftsman_service
@@ -391,3 +393,35 @@ def test_locks_beyond_a_team_cut_smaller_are_released_and_the_round_re_solves(se
     assert rnd.status == "solved", rnd.solver_message
     assert _assigned(session, rnd) == {team[0]}
     assert rounds.publish_round(session, rnd, actor="test", now=LATER).created == 1
+
+
+def test_fewer_demands_per_round_on_his_profile_reach_the_rounds_not_yet_published(session):
+    """He now takes one demand per round instead of two. A round created before kept two for him (copied at its
+    creation): its re-solve still placed him twice and publish booked him on both. A number the coordinator set
+    for him in a round stays."""
+    busy = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=2)
+    make_craftsman(session, skills={"weld": 3}, region_code="510100", round_capacity=2)
+    needs = sorted(make_demand(session, skills={"weld": 3}).id for _ in range(2))
+    rnd, overridden = _round(session, "甲"), _round(session, "乙")
+    for demand_id in needs:
+        rounds.set_pair(session, rnd, busy.id, demand_id, "lock", actor="test", now=NOW)
+    rounds.set_capacity(session, overridden, busy.id, 3, actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW, keep_unaffected=True)
+    assert {(busy.id, d) for d in needs} <= _assigned(session, rnd)
+
+    data = craftsman_service.form_data(busy) | {"round_capacity": 1}
+    craftsman_service.update_craftsman(session, busy, data, actor="test", now=LATER)
+    capacity = {rnd_id: session.scalar(sa.select(RoundCraftsman.capacity).where(
+        RoundCraftsman.round_id == rnd_id, RoundCraftsman.craftsman_id == busy.id)) for rnd_id in (rnd.id, overridden.id)}
+    assert capacity == {rnd.id: 1, overridden.id: 3}
+    locked = session.scalars(sa.select(Proposal.demand_id).where(Proposal.round_id == rnd.id, Proposal.locked)).all()
+    assert locked == [needs[0]]  # the first kept, the other released on the record
+    released = session.scalars(sa.select(AuditLog).where(AuditLog.action == "round.release_locks")).one()
+    assert released.after["pairs"] == [[busy.id, needs[1]]]
+    with pytest.raises(ServiceError):  # a capacity and a lock changed since the solve: re-solve first
+        rounds.publish_round(session, rnd, actor="test", now=LATER)
+
+    rounds.solve_round(session, rnd, actor="test", now=LATER, keep_unaffected=True)
+    assert [d for c, d in _assigned(session, rnd) if c == busy.id] == [needs[0]]
+    rounds.publish_round(session, rnd, actor="test", now=LATER)
+    assert _count(session, EngagementMember, EngagementMember.craftsman_id == busy.id) == 1

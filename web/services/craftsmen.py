@@ -68,7 +68,17 @@ def update_craftsman(session: Session, craftsman: Craftsman, data: dict[str, Any
     after = audit.snapshot(craftsman, AUDITED_FIELDS)
     audit.record(session, actor=actor, action="craftsman.update", entity=craftsman, now=now,
                  before=before, after=after)
+    follow_in_rounds(session, craftsman, before, actor=actor, now=now)
     return craftsman
+
+
+def follow_in_rounds(session: Session, craftsman: Craftsman, before: dict[str, Any], *,
+                     actor: User | str | None, now: dt.datetime) -> None:
+    """What the rounds not published yet copied of his profile (``before``: its audit snapshot) follows an edit."""
+    from web.services.rounds import follow_capacity_edit  # rounds imports this module
+
+    follow_capacity_edit(session, craftsman.id, before["round_capacity"], craftsman.round_capacity, actor=actor,
+                         now=now)
 
 
 def find_or_create_studio(session: Session, name: str, region_id: int | None) -> Studio | None:

@@ -48,7 +48,7 @@ from web.models import (
 from web.schemas.common import load_or_raise
 from web.schemas.craftsmen import CraftsmanSchema
 from web.services import audit
-from web.services.craftsmen import AUDITED_FIELDS, apply_profile, form_data
+from web.services.craftsmen import AUDITED_FIELDS, apply_profile, follow_in_rounds, form_data
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import workbook_bytes
 from web.services.sheet_reading import LIMITS, Budget, SheetError, SheetLimits, sheet_rows
@@ -701,6 +701,7 @@ def _update_existing(session: Session, updates: list[tuple[int, dict[str, Any]]]
         session.flush()
         audit.record(session, actor=actor, action="craftsman.update", entity=craftsman, now=now, before=before,
                      after=audit.snapshot(craftsman, AUDITED_FIELDS) | {"source": "import"})
+        follow_in_rounds(session, craftsman, before, actor=actor, now=now)
 
 
 # ---------------------------------------------------------------- uploads kept between preview and confirm

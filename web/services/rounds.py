@@ -217,6 +217,31 @@ def follow_demand_edit(session: Session, demand: Demand, *, actor: User | str | 
                        "the demand's team was made smaller", actor=actor, now=now)
 
 
+def follow_capacity_edit(session: Session, craftsman_id: int, before: int, after: int, *,
+                         actor: User | str | None, now: dt.datetime) -> None:
+    """A craftsman's demands per round, edited on his profile, reach the rounds not published yet that hold the
+    number copied from it when they were created (a number the coordinator set in a round for him stays). His locks
+    beyond the new number are released on the record (the first by demand kept): he can no longer fill them all."""
+    if before == after:
+        return
+    unpublished = sa.select(MatchingRound.id).where(MatchingRound.status != "published")
+    followed = session.scalars(
+        sa.update(RoundCraftsman).where(RoundCraftsman.craftsman_id == craftsman_id, RoundCraftsman.capacity == before,
+                                        RoundCraftsman.round_id.in_(unpublished))
+        .values(capacity=after).returning(RoundCraftsman.round_id)).all()
+    if not followed or after > before:
+        return
+    locked: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.round_id)
+                               .where(Proposal.craftsman_id == craftsman_id, Proposal.locked,
+                                      Proposal.round_id.in_(followed))
+                               .order_by(Proposal.round_id, Proposal.demand_id)).all():
+        locked[row.round_id].append(row)
+    for round_id, rows in locked.items():
+        _release_locks(session, session.get(MatchingRound, round_id), rows[after:],
+                       "the craftsman's demands per round were lowered", actor=actor, now=now)
+
+
 # ---------------------------------------------------------------- solve
 def _pairs(session: Session, rnd: MatchingRound, *flags) -> list[tuple[str, str]]:
     rows = session.execute(sa.select(Proposal.craftsman_id, Proposal.demand_id)
