@@ -99,6 +99,7 @@ def test_an_exit_with_scheduled_engagements_declines_them_only_when_asked(coordi
     profile = f"/workspace/craftsmen/{craftsman.id}"
     page = coordinator_browser.text(f"{profile}?lang=en")
     assert f"Scheduled to serve {demand.tracking_code}." in page and 'name="decline_scheduled"' in page
+    assert f"A pause keeps the engagements already scheduled or in service ({demand.tracking_code})" in page
 
     response = coordinator_browser.submit(f"{profile}/exit?lang=en", {"reason": "调离", "on": "2026-11-01"},
                                           form_url=profile, follow_redirects=True)
