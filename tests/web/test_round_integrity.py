@@ -425,3 +425,17 @@ def test_fewer_demands_per_round_on_his_profile_reach_the_rounds_not_yet_publish
     assert [d for c, d in _assigned(session, rnd) if c == busy.id] == [needs[0]]
     rounds.publish_round(session, rnd, actor="test", now=LATER)
     assert _count(session, EngagementMember, EngagementMember.craftsman_id == busy.id) == 1
+
+
+def test_fewer_demands_per_round_in_an_imported_sheet_reach_the_rounds_not_yet_published(session):
+    from web.services import importing
+
+    busy = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=2, phone="13600000077")
+    make_demand(session, skills={"weld": 3})
+    rnd = _round(session)
+    sheet = ("name,gender,phone,employer,region,skills,service modes,capacity per round\n"
+             f"{busy.name},男,13600000077,{busy.employer},510100,焊接:5,线下,1\n").encode("utf-8-sig")
+    report = importing.apply_import(session, sheet, "pool.csv", skip_invalid=False, actor="test", now=LATER)
+    assert report.written and busy.round_capacity == 1
+    assert session.scalar(sa.select(RoundCraftsman.capacity).where(RoundCraftsman.round_id == rnd.id,
+                                                                   RoundCraftsman.craftsman_id == busy.id)) == 1
