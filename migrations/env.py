@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import web.models  # noqa: F401  (registers every table on Base.metadata)
-from web.db import Base, make_engine
+from web.db import Base, make_engine, schema_compares
 
 config = context.config
 target_metadata = Base.metadata
@@ -42,7 +42,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+                      compare_type=True, include_object=schema_compares(connection.dialect.name))
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:  # batch mode rebuilds a table by drop + rename, which enforced foreign keys would refuse
         _sqlite_foreign_keys(connection, on=False)

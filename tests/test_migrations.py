@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from web import migrate
-from web.db import Base, make_engine
+from web.db import Base, make_engine, schema_compares
 
 
 def test_there_is_exactly_one_head():
@@ -21,7 +21,8 @@ def _schema_differences(url: str) -> list:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(connection, opts={
+                "compare_type": True, "include_object": schema_compares(connection.dialect.name)})
             return compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

@@ -28,6 +28,20 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def postgresql_only(index: sa.Index) -> sa.Index:
+    """An index only PostgreSQL has (a trigram index needs pg_trgm): created there, absent elsewhere."""
+    return index.ddl_if(dialect="postgresql")
+
+
+def schema_compares(dialect: str):
+    """alembic's ``include_object`` for comparing the models with a database of ``dialect``: an index another
+    backend only has (``postgresql_only``) is not expected there (alembic does not read ``ddl_if``)."""
+    def include(item: Any, _name: str | None, kind: str, reflected: bool, _compare_to: Any) -> bool:
+        condition = getattr(item, "_ddl_if", None) if kind == "index" and not reflected else None
+        return condition is None or condition.dialect in (None, dialect)
+    return include
+
+
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself
     # (the recipe in SQLAlchemy's SQLite dialect documentation).

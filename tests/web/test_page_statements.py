@@ -71,7 +71,7 @@ def test_the_overdue_follow_ups_are_counted_once_for_the_header_and_the_home_car
     statements = _statements(connection, lambda: coordinator_browser.text("/workspace/"))
     page = coordinator_browser.text("/workspace/")
     assert 'id="overdue-count"' in page
-    assert len([s for s in statements if "FROM follow_up" in s]) == 1
+    assert len([s for s in statements if "FROM open_follow_up_day" in s]) == 1  # followups.overdue_count
 
 
 def test_province_wide_lists_count_without_joining_what_only_a_region_needs(coordinator_browser, connection,

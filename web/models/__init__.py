@@ -49,6 +49,7 @@ from web.models.summaries import (
     IndustryMonth,
     MatchDays,
     MatchValue,
+    OpenFollowUpDay,
     OpenMonth,
     RatingMonth,
     ServiceMonth,
@@ -57,7 +58,7 @@ from web.models.taxonomy import DemandCategory, HonourLevel, Industry, Region, S
 from web.models.users import ApiToken, User
 
 __all__ = [
-    "Agreement", "ApiToken", "CompletionDays", "CompletionMonth", "CompletionValue", "MatchDays", "MatchValue", "DemandMonth", "OpenMonth", "RatingMonth", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
+    "Agreement", "ApiToken", "CompletionDays", "CompletionMonth", "CompletionValue", "MatchDays", "MatchValue", "DemandMonth", "OpenFollowUpDay", "OpenMonth", "RatingMonth", "Attachment", "AuditLog", "Availability", "ConflictLink", "Craftsman", "CraftsmanHonour",
     "CraftsmanSkill", "Demand", "DemandCategory", "DemandRole", "DemandSkill", "DemandStatus", "DemandStatusEvent", "Engagement", "EngagementMonth",
     "EngagementMember", "Enterprise", "Feedback", "FollowUp", "FollowUpNote", "HonourLevel", "Industry", "IndustryMonth",
     "MatchingRound", "Notification", "Outcome", "PointsEntry", "Proposal", "Region", "RegionTarget",

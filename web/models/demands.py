@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from web.db import Base
+from web.db import Base, postgresql_only
 from web.models._types import TitledStrEnum, one_of
 from web.models.enterprises import Enterprise
 from web.models.taxonomy import DemandCategory, Industry, Region, Skill
@@ -67,6 +67,9 @@ class Demand(Base):
         # The reports' columns beside the submission time: on PostgreSQL their aggregates and joins read this
         # narrow index alone (index-only scans) instead of the wide rows (descriptions, addresses).
         sa.Index("ix_demand_report", "submitted_at", postgresql_include=REPORT_COLUMNS),
+        # The inbox's text search (ILIKE '%…%' on the title and the code) from trigrams: on PostgreSQL only.
+        *(postgresql_only(sa.Index(f"ix_demand_{column}_trgm", column, postgresql_using="gin",
+                                   postgresql_ops={column: "gin_trgm_ops"})) for column in ("title", "tracking_code")),
     )
     # ``revision`` is the database's to keep: not read back after an insert (nothing here reads it through the ORM)
     __mapper_args__ = {"eager_defaults": False}

@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from web.db import Base
+from web.db import Base, postgresql_only
 from web.models._types import one_of
 from web.models.taxonomy import Industry, Region
 
@@ -29,6 +29,9 @@ class Enterprise(Base):
         sa.UniqueConstraint("credit_code"),
         sa.CheckConstraint("length(credit_code) = 18", name="credit_code_length"),
         sa.CheckConstraint("employees IS NULL OR employees >= 0", name="employees_nonnegative"),
+        # The inbox's text search on the enterprise's name (see Demand's): on PostgreSQL only.
+        postgresql_only(sa.Index("ix_enterprise_name_trgm", "name", postgresql_using="gin",
+                                 postgresql_ops={"name": "gin_trgm_ops"})),
     )
     # The e-mail field's server default is read when used, not RETURNed by every INSERT: rows written by code
     # that predates the column (the migration tests seed old schemas with these models) still insert.

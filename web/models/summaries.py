@@ -1,4 +1,5 @@
-"""Report summaries: the dashboard's heavy joins pre-aggregated per demand region × calendar month.
+"""Report summaries: the dashboard's heavy joins pre-aggregated per demand region × calendar month (and the
+page header's overdue count per coordinator × day).
 
 Derived data, kept exact by database triggers (``web.services.summaries``) in the same transaction as every
 write of the rows they sum, whoever writes them (services, imports, bulk SQL, cascades); ``flask
@@ -82,6 +83,18 @@ class OpenMonth(RegionMonth, Base):
 
     __tablename__ = "report_open_month"
 
+    follow_ups: Mapped[int] = mapped_column(default=0)
+
+
+class OpenFollowUpDay(Base):
+    """Open follow-ups of engagements in service (or completed, evaluated) per (the engagement's coordinator, day
+    due): the header's overdue count on every page sums a coordinator's and the unassigned rows before today."""
+
+    __tablename__ = "open_follow_up_day"
+
+    # 0 for the unassigned engagements: a NULL key would never meet its row in the triggers' ON CONFLICT
+    coordinator_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    due_on: Mapped[dt.date] = mapped_column(primary_key=True)
     follow_ups: Mapped[int] = mapped_column(default=0)
 
 

@@ -105,6 +105,13 @@ OPEN = Contribution(
     "SELECT d.region_id, {month}, {sign} * count(*) "
     "FROM follow_up f JOIN engagement e ON e.id = f.engagement_id JOIN demand d ON d.id = e.demand_id "
     f"WHERE f.done_on IS NULL AND e.status IN ({_SERVED}) AND {{where}} GROUP BY 1, 2", "f.due_on")
+# The page header's overdue count: the same open follow-ups per (coordinator, day due), 0 for the unassigned.
+UNASSIGNED = 0
+OPEN_DAYS = Contribution(
+    "open_days", "open_follow_up_day", ("coordinator_id", "due_on"), ("follow_ups",),
+    f"SELECT coalesce(e.coordinator_id, {UNASSIGNED}), f.due_on, {{sign}} * count(*) "
+    "FROM follow_up f JOIN engagement e ON e.id = f.engagement_id "
+    f"WHERE f.done_on IS NULL AND e.status IN ({_SERVED}) AND {{where}} GROUP BY 1, 2", "f.due_on")
 RATINGS = Contribution(
     "ratings", "report_rating_month", ("region_id", "month", "rating"), ("ratings",),
     "SELECT d.region_id, {month}, fb.rating, {sign} * count(*) FROM feedback fb JOIN demand d ON d.id = fb.demand_id "
@@ -135,7 +142,7 @@ COMPLETION_VALUES = Contribution(
     "WHERE engagement.completed_on IS NOT NULL AND engagement.status IN ('completed', 'evaluated') AND {where} "
     "GROUP BY 1, 2, 3, 4", "demand.submitted_at", ("demand.submitted_at", "engagement.completed_on"))
 CONTRIBUTIONS = (SERVICE, ENGAGEMENTS, VISITS, INDUSTRIES, DEMANDS, COMPLETIONS, OPEN, RATINGS, MATCH_DAYS,
-                 COMPLETION_DAYS, MATCH_VALUES, COMPLETION_VALUES)
+                 COMPLETION_DAYS, MATCH_VALUES, COMPLETION_VALUES, OPEN_DAYS)
 SUMMARY_TABLES = tuple(dict.fromkeys(contribution.table for contribution in CONTRIBUTIONS))
 
 
@@ -191,6 +198,8 @@ WATCHES = (
     Watch("engagement", COMPLETION_VALUES, "engagement.id", "id", ("demand_id", "status", "completed_on"),
           own_row=True),
     Watch("demand", COMPLETION_VALUES, "demand.id", "id", ("region_id", "submitted_at")),
+    Watch("follow_up", OPEN_DAYS, "f.id", "id", ("engagement_id", "done_on", "due_on"), own_row=True),
+    Watch("engagement", OPEN_DAYS, "e.id", "id", ("status", "coordinator_id")),
 )
 _EVENTS = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}
 
