@@ -439,3 +439,35 @@ def test_fewer_demands_per_round_in_an_imported_sheet_reach_the_rounds_not_yet_p
     assert report.written and busy.round_capacity == 1
     assert session.scalar(sa.select(RoundCraftsman.capacity).where(RoundCraftsman.round_id == rnd.id,
                                                                    RoundCraftsman.craftsman_id == busy.id)) == 1
+
+
+def _round_capacity(session, rnd, craftsman) -> int:
+    return session.scalar(sa.select(RoundCraftsman.capacity).where(RoundCraftsman.round_id == rnd.id,
+                                                                   RoundCraftsman.craftsman_id == craftsman.id))
+
+
+def test_a_capacity_the_coordinator_chose_stays_whatever_the_profile_says(session):
+    """The number was told apart by its value alone: a round created with one demand per craftsman for all, or a
+    number set for him equal to his profile's, followed his profile's edits."""
+    busy = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=1)
+    make_demand(session, skills={"weld": 3})
+    for_all = rounds.create_round(session, name="统一", default_capacity=1, actor="test", now=NOW)
+    for_him = rounds.create_round(session, name="单独", actor="test", now=NOW)
+    rounds.set_capacity(session, for_him, busy.id, 1, actor="test", now=NOW)
+    copied = rounds.create_round(session, name="抄录", actor="test", now=NOW)
+    craftsman_service.update_craftsman(session, busy, craftsman_service.form_data(busy) | {"round_capacity": 2},
+                                       actor="test", now=LATER)
+    assert [_round_capacity(session, rnd, busy) for rnd in (for_all, for_him, copied)] == [1, 1, 2]
+
+
+def test_a_lower_capacity_keeps_his_lock_on_a_demand_still_open(session):
+    busy = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=2)
+    first, second = (make_demand(session, skills={"weld": 3}) for _ in range(2))
+    rnd = _round(session)
+    for demand in (first, second):
+        rounds.set_pair(session, rnd, busy.id, demand.id, "lock", actor="test", now=NOW)
+    demand_service.withdraw(session, first, {"text": "已自行解决"}, actor="test", now=LATER)
+    craftsman_service.update_craftsman(session, busy, craftsman_service.form_data(busy) | {"round_capacity": 1},
+                                       actor="test", now=LATER)
+    locked = session.scalars(sa.select(Proposal.demand_id).where(Proposal.round_id == rnd.id, Proposal.locked)).all()
+    assert second.id in locked  # the lock he can still fill; the withdrawn demand's goes at the next solve

@@ -128,6 +128,9 @@ class RoundCraftsman(Base):
     round_id: Mapped[int] = mapped_column(sa.ForeignKey("matching_round.id", ondelete="CASCADE"), index=True)
     craftsman_id: Mapped[int] = mapped_column(sa.ForeignKey("craftsman.id"), index=True)
     capacity: Mapped[int]
+    # set by the coordinator (for him, or for all at the round's creation); otherwise copied from his profile,
+    # whose later edits it follows until the round is published
+    capacity_chosen: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     round: Mapped[MatchingRound] = relationship(back_populates="craftsmen")
     craftsman: Mapped[Craftsman] = relationship()

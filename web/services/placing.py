@@ -222,7 +222,8 @@ def _join_round(session: Session, rnd: MatchingRound, craftsman: Craftsman, *, a
     """The round takes in a craftsman its filters left out, with the capacity a new round would give him."""
     default_capacity = (rnd.filters or {}).get("default_capacity")
     capacity = craftsman.round_capacity if default_capacity is None else default_capacity
-    session.add(RoundCraftsman(round_id=rnd.id, craftsman_id=craftsman.id, capacity=capacity))
+    session.add(RoundCraftsman(round_id=rnd.id, craftsman_id=craftsman.id, capacity=capacity,
+                               capacity_chosen=default_capacity is not None))
     session.flush()
     audit.record(session, actor=actor, action="round.add_craftsman", entity=rnd, now=now,
                  after={"craftsman_id": craftsman.id, "capacity": capacity})

@@ -43,6 +43,7 @@ from web.models import (
     Demand,
     DemandCategory,
     DemandRole,
+    DemandStatus,
     DemandStatusEvent,
     Engagement,
     EngagementMember,
@@ -183,7 +184,7 @@ def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] 
     session.execute(sa.insert(RoundDemand), [
         {"round_id": rnd.id, "demand_id": d.id, **_places_and_priority(d)} for d in demands])
     session.execute(sa.insert(RoundCraftsman), [
-        {"round_id": rnd.id, "craftsman_id": c.id,
+        {"round_id": rnd.id, "craftsman_id": c.id, "capacity_chosen": default_capacity is not None,
          "capacity": c.round_capacity if default_capacity is None else default_capacity} for c in craftsmen])
     audit.record(session, actor=actor, action="round.create", entity=rnd, now=now,
                  after={"name": name, "filters": rnd.filters, "config": rnd.config, "demands": len(demands),
@@ -220,21 +221,24 @@ def follow_demand_edit(session: Session, demand: Demand, *, actor: User | str | 
 def follow_capacity_edit(session: Session, craftsman_id: int, before: int, after: int, *,
                          actor: User | str | None, now: dt.datetime) -> None:
     """A craftsman's demands per round, edited on his profile, reach the rounds not published yet that hold the
-    number copied from it when they were created (a number the coordinator set in a round for him stays). His locks
-    beyond the new number are released on the record (the first by demand kept): he can no longer fill them all."""
+    number copied from it when they were created (a number the coordinator chose stays: ``capacity_chosen``). His
+    locks on open demands beyond the new number are released on the record (the first by demand kept): he can no
+    longer fill them all (a lock on a demand closed meanwhile goes at the next solve)."""
     if before == after:
         return
     unpublished = sa.select(MatchingRound.id).where(MatchingRound.status != "published")
     followed = session.scalars(
-        sa.update(RoundCraftsman).where(RoundCraftsman.craftsman_id == craftsman_id, RoundCraftsman.capacity == before,
+        sa.update(RoundCraftsman).where(RoundCraftsman.craftsman_id == craftsman_id,
+                                        RoundCraftsman.capacity_chosen.is_(False),
                                         RoundCraftsman.round_id.in_(unpublished))
         .values(capacity=after).returning(RoundCraftsman.round_id)).all()
     if not followed or after > before:
         return
     locked: dict[int, list[Any]] = defaultdict(list)
     for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.round_id)
+                               .join(Demand, Demand.id == Proposal.demand_id)
                                .where(Proposal.craftsman_id == craftsman_id, Proposal.locked,
-                                      Proposal.round_id.in_(followed))
+                                      Proposal.round_id.in_(followed), Demand.status == DemandStatus.open.value)
                                .order_by(Proposal.round_id, Proposal.demand_id)).all():
         locked[row.round_id].append(row)
     for round_id, rows in locked.items():
@@ -1028,6 +1032,7 @@ def set_capacity(session: Session, rnd: MatchingRound, craftsman_id: int, capaci
         raise ServiceError(_l("This craftsman or demand is not part of the round."), field="craftsman_id")
     before = {"capacity": row.capacity}
     row.capacity = capacity
+    row.capacity_chosen = True  # his profile's later edits no longer change it
     _touch(session, rnd)
     audit.record(session, actor=actor, action="round.capacity", entity=rnd, now=now, before=before,
                  after={"craftsman_id": craftsman_id, "capacity": capacity})
