@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import NOW, make_test_app
 from tests.databases import postgres_url, throwaway_postgres_database
-from tests.factories import make_craftsman, make_demand, make_enterprise
+from tests.factories import make_craftsman, make_demand, make_engagement, make_enterprise
 from web import migrate
 from web.db import make_engine
 from web.extensions import db
 from web.models import Craftsman, Demand, Engagement, EngagementMember, MatchingRound, Notification
+from web.services import craftsmen as craftsman_service
 from web.services import demands as demand_service
 from web.services import rounds, seeding
 from web.services.errors import ServiceError
@@ -215,4 +216,86 @@ def test_a_demand_withdrawn_while_its_round_publishes_is_not_both(app, action):
         late.close()
         session = db.new_session()
         assert session.get(Demand, demand_id).status == "matched"
+        session.close()
+
+
+def test_an_exit_declining_his_booking_while_a_stale_round_publishes_it_does_not_deadlock(app, monkeypatch):
+    """Round A published him on a demand; round B, solved before that, still proposes him there. His exit (which
+    declines that booking) and B's publish ran at once: the exit locked him, then the demand (through the
+    decline), while the publish locked the demand, then him, and PostgreSQL killed one of them as a deadlock (the
+    coordinator read "database unavailable"). The exit now locks in the publish's order: the publish waits for
+    it and finds him gone."""
+    with app.app_context():
+        session = db.new_session()
+        craftsman = make_craftsman(session, skills={"weld": 5}, region_code="510100", round_capacity=2)
+        demand = make_demand(session, make_enterprise(session), skills={"weld": 3}, title="退出死锁试验需求")
+        both = [rounds.create_round(session, name=f"退出{n}", demand_filters={"q": "退出死锁试验"}, actor="test",
+                                    now=NOW) for n in "AB"]
+        for rnd in both:
+            rounds.set_pair(session, rnd, craftsman.id, demand.id, "lock", actor="test", now=NOW)
+            rounds.solve_round(session, rnd, actor="test", now=NOW)
+        rounds.publish_round(session, both[0], actor="test", now=NOW)
+        session.commit()
+        craftsman_id, stale_id = craftsman.id, both[1].id
+        session.close()
+    declining, decline = threading.Event(), rounds.decline_member
+
+    def decline_once_the_publish_waits(*args, **kwargs):
+        declining.set()
+        threading.Event().wait(timeout=1.0)  # the publish meanwhile locks what it can
+        return decline(*args, **kwargs)
+
+    monkeypatch.setattr(rounds, "decline_member", decline_once_the_publish_waits)
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, work) -> None:
+        with app.app_context():
+            session = db.new_session()
+            try:
+                outcomes[name] = work(session)
+                session.commit()
+            except Exception as error:  # noqa: BLE001 - whatever it is, the assertion shows it
+                session.rollback()
+                outcomes[name] = error
+            finally:
+                session.close()
+
+    def leave(session):
+        return craftsman_service.exit_craftsman(session, session.get(Craftsman, craftsman_id), reason="退休",
+                                                on=NOW.date(), actor="test", now=NOW, decline_scheduled=True)
+
+    def publish(session):
+        declining.wait(timeout=30)
+        return rounds.publish_round(session, session.get(MatchingRound, stale_id), actor="test", now=NOW)
+
+    threads = [threading.Thread(target=run, args=("exit", leave)), threading.Thread(target=run, args=("publish",
+                                                                                                       publish))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert isinstance(outcomes["exit"], Craftsman) and isinstance(outcomes["publish"], rounds.RoundOutdated), \
+        outcomes
+
+
+def test_an_exit_reads_his_engagements_afresh_under_their_locks(app):
+    """The coordinator's session had read his engagement as scheduled; the service started meanwhile (committed by
+    another request). The exit decided on the status it held in memory and cancelled a service in progress."""
+    with app.app_context():
+        session = db.new_session()
+        craftsman = make_craftsman(session, skills={"weld": 5}, region_code="510100")
+        engagement = make_engagement(session, make_demand(session, status="matched"), [craftsman])
+        session.commit()
+        assert engagement.status == "scheduled"  # held in this session from here on
+        other = db.new_session()
+        other.execute(sa.update(Engagement).where(Engagement.id == engagement.id)
+                      .values(status="in_service", started_on=NOW.date()))
+        other.commit()
+        other.close()
+        with pytest.raises(ServiceError) as refused:
+            craftsman_service.exit_craftsman(session, craftsman, reason="退休", on=NOW.date(), actor="test", now=NOW,
+                                             decline_scheduled=True)
+        assert refused.value.field == "status"
+        session.rollback()
+        assert session.get(Engagement, engagement.id).status == "in_service"
         session.close()

@@ -16,6 +16,7 @@ from web.models import (
     Craftsman,
     CraftsmanHonour,
     CraftsmanSkill,
+    Demand,
     Engagement,
     EngagementMember,
     HonourLevel,
@@ -236,14 +237,18 @@ def resume_craftsman(session: Session, craftsman: Craftsman, *, actor: User | st
                           actor=actor, now=now)
 
 
-def live_engagements(session: Session, craftsman: Craftsman) -> list[tuple[EngagementMember, Engagement]]:
-    """The engagements the craftsman is still booked on (scheduled or in service), oldest first, with his place."""
-    return [tuple(row) for row in session.execute(
-        sa.select(EngagementMember, Engagement).join(Engagement, Engagement.id == EngagementMember.engagement_id)
-        .where(EngagementMember.craftsman_id == craftsman.id,
-               EngagementMember.status.in_(BOOKED_MEMBER_STATUSES),
-               Engagement.status.in_(("scheduled", "in_service")))
-        .options(selectinload(Engagement.demand)).order_by(Engagement.id))]
+def live_engagements(session: Session, craftsman: Craftsman, *,
+                     lock: bool = False) -> list[tuple[EngagementMember, Engagement]]:
+    """The engagements the craftsman is still booked on (scheduled or in service), oldest first, with his place;
+    ``lock``: their rows locked and read afresh (a service started meanwhile is seen started)."""
+    query = (sa.select(EngagementMember, Engagement).join(Engagement, Engagement.id == EngagementMember.engagement_id)
+             .where(EngagementMember.craftsman_id == craftsman.id,
+                    EngagementMember.status.in_(BOOKED_MEMBER_STATUSES),
+                    Engagement.status.in_(("scheduled", "in_service")))
+             .options(selectinload(Engagement.demand)).order_by(Engagement.id))
+    if lock:
+        query = query.with_for_update(of=(Engagement, EngagementMember)).execution_options(populate_existing=True)
+    return [tuple(row) for row in session.execute(query)]
 
 
 def exit_craftsman(session: Session, craftsman: Craftsman, *, reason: str, on: dt.date,
@@ -260,11 +265,17 @@ def exit_craftsman(session: Session, craftsman: Craftsman, *, reason: str, on: d
         raise ServiceError(CONTROL_CHARACTERS_MESSAGE, field="reason")
     if len(reason) > 200:
         raise ServiceError(_l("At most %(count)d characters.", count=200), field="reason")
-    # his row locked and read afresh first: a publish booking him meanwhile locks it too, so either it waits and
-    # then finds him gone, or he is read here with its engagements
+    # locked in a publish's order, its demands before him (the other order deadlocked with a publish of a round
+    # still proposing him there): a publish booking him meanwhile then waits and finds him gone, or is seen here
+    demand_ids = sorted({engagement.demand_id for _, engagement in live_engagements(session, craftsman)})
+    if demand_ids:
+        session.execute(sa.select(Demand.id).where(Demand.id.in_(demand_ids)).order_by(Demand.id)
+                        .with_for_update()).all()
     if session.scalar(sa.select(Craftsman.status).where(Craftsman.id == craftsman.id).with_for_update()) == "exited":
         raise ServiceError(_l("This craftsman has already left the pool."), field="status")
-    live = live_engagements(session, craftsman)
+    live = live_engagements(session, craftsman, lock=True)
+    if {engagement.demand_id for _, engagement in live} - set(demand_ids):
+        raise Conflict(_l("This craftsman's engagements changed meanwhile: reload the page and try again."))
     serving = [engagement.demand.tracking_code for _, engagement in live if engagement.status == "in_service"]
     if serving:
         raise ServiceError(_l("This craftsman is serving %(codes)s: complete or cancel that engagement before "
