@@ -401,8 +401,9 @@ def _solve_round(session: Session, rnd: MatchingRound, *, actor: User | str | No
     craftsmen_aside = _read_aside(session, lambda own: features.load_craftsmen(own, round_id, today=today)) \
         if not snapshot or joined else None
     # a first solve has every demand hashed (by the server, ~25 ms): on a third connection too, if it sees the same
-    fingerprints_aside = _read_aside(session, lambda own: eligibility.demand_fingerprints(
-        own, slots, round_id=round_id)) if not snapshot else None
+    with _ended_on_error(craftsmen_aside):
+        fingerprints_aside = _read_aside(session, lambda own: eligibility.demand_fingerprints(
+            own, slots, round_id=round_id)) if not snapshot else None
     with _ended_on_error(craftsmen_aside, fingerprints_aside):  # a failed solve leaves no read running
         pools = eligibility.PoolState.read(  # read once, shared with the repair's check
             session, rnd, today, slots, fingerprints=fingerprints_aside.result if fingerprints_aside else None,
