@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 import sqlalchemy as sa
 from openpyxl import load_workbook
@@ -85,6 +86,25 @@ def test_pause_resume_and_exit_keep_history(coordinator_browser, session):
     assert "退休" in coordinator_browser.text(profile)
     actions = set(session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_id == craftsman.id)))
     assert {"craftsman.pause", "craftsman.resume", "craftsman.exit"} <= actions
+
+
+def test_a_refused_pause_or_exit_keeps_what_was_typed_and_says_why_at_the_field(coordinator_browser, session):
+    craftsman = make_craftsman(session)
+    session.commit()
+    profile = f"/workspace/craftsmen/{craftsman.id}"
+    refused = coordinator_browser.submit(f"{profile}/pause", {"until": "2020-01-31", "reason": "出国进修半年"},
+                                         form_url=profile)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert re.search(r'id="pause_reason"[^>]*value="出国进修半年"|value="出国进修半年"[^>]*id="pause_reason"', page)
+    assert re.search(r'field\s+has-error">\s*<label for="until"', page)
+    # an exit refused by the service (the reason is whitespace) keeps the date typed
+    refused = coordinator_browser.submit(f"{profile}/exit", {"reason": "  ", "on": "2026-11-01"}, form_url=profile)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert 'value="2026-11-01"' in page and re.search(r'field\s+has-error">\s*<label for="exit_reason"', page)
+    session.expire_all()
+    assert craftsman.status == "active"
 
 
 def test_exit_needs_a_reason(session):
