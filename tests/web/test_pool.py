@@ -38,6 +38,19 @@ def test_list_filters_and_search(coordinator_browser, session):
     assert b.name in page and a.name not in page
 
 
+def test_a_sector_filter_finds_the_craftsmen_of_its_sub_industries(coordinator_browser, session):
+    rail = make_craftsman(session, name="丙轨道", industries=["sub.rail_equipment"])  # under 装备制造
+    food = make_craftsman(session, name="丁食品", industries=["sc.food_textile"])
+    session.commit()
+    page = coordinator_browser.text("/workspace/craftsmen/?industry=sc.equipment")
+    assert rail.name in page and food.name not in page
+    options = re.findall(r'<option value="([^"]*)"', page[page.index('name="industry"'):].split("</select>")[0])
+    # the sub-industry is offered, under its own sector
+    assert options.index("sc.equipment") < options.index("sub.rail_equipment") < options.index("sc.food_textile")
+    page = coordinator_browser.text("/workspace/craftsmen/?industry=sub.rail_equipment")
+    assert rail.name in page and food.name not in page
+
+
 def test_add_edit_and_errors_next_to_the_field(coordinator_browser, session):
     response = coordinator_browser.submit("/workspace/craftsmen/new", _craftsman_form(phone="12345"))
     assert response.status_code == 200

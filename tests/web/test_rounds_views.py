@@ -149,3 +149,26 @@ def test_viewer_cannot_solve_or_publish(coordinator_browser, make_user, session)
         assert response.status_code == 403
     session.expire_all()
     assert session.get(MatchingRound, rnd.id).status == "draft"
+
+
+def test_a_sector_picked_on_the_new_round_form_covers_its_sub_industries(coordinator_browser, session):
+    # 汽车零部件 (sub.auto_parts) is a sub-industry of 装备制造 (sc.equipment): the public form offers it, the round
+    # form's sector must bring its demands and craftsmen in, as the inbox's filter does.
+    from web.models import RoundCraftsman, RoundDemand
+
+    sub = make_demand(session, skills={"weld": 2}, region_code="510100", industries=["sub.auto_parts"])
+    sector = make_demand(session, skills={"weld": 2}, region_code="510100", industries=["sc.equipment"])
+    other = make_demand(session, skills={"weld": 2}, region_code="510100", industries=["sc.food_textile"])
+    welder = make_craftsman(session, skills={"weld": 4}, region_code="510100", industries=["sub.rail_equipment"])
+    session.commit()
+    page = coordinator_browser.text("/workspace/rounds/new")
+    options = re.findall(r'<option value="([^"]*)"', page[page.index('name="demand_industry"'):].split("</select>")[0])
+    assert options.index("sc.equipment") < options.index("sub.auto_parts") < options.index("sc.food_textile")
+    response = _create(coordinator_browser, demand_industry="sc.equipment", craftsman_industry="sc.equipment")
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    rnd = session.scalar(sa.select(MatchingRound).order_by(MatchingRound.id.desc()))
+    demands = set(session.scalars(sa.select(RoundDemand.demand_id).where(RoundDemand.round_id == rnd.id)))
+    assert {sub.id, sector.id} <= demands and other.id not in demands
+    assert welder.id in set(session.scalars(sa.select(RoundCraftsman.craftsman_id)
+                                            .where(RoundCraftsman.round_id == rnd.id)))
+

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -15,10 +14,10 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from web.clock import utcnow
 from web.extensions import db
-from web.models import Industry, Outcome
+from web.models import Outcome
 from web.models.outcomes import OUTCOME_KINDS
 from web.policy import EDITOR, OUTCOME, STAFF, current_record, policy, scope
-from web.services import importing
+from web.services import importing, reference
 from web.services import outcomes as pool
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
@@ -65,10 +64,9 @@ def index():
     filters = _filters()
     page = request.args.get("page", 1, type=int) or 1
     found = pool.list_outcomes(db.session, filters, scope=scope(current_user), page=page)
-    industries = db.session.scalars(sa.select(Industry).where(Industry.parent_id.is_(None)).order_by(Industry.code))
     return render_template("outcomes/index.html", rows=found.items, total=found.total, page=found.page,
                            pages=found.pages, filters=filters, kinds=KIND_LABELS,
-                           industries=industries.all())
+                           industries=reference.filter_industries(db.session))
 
 
 def _save(form: OutcomeForm, outcome: Outcome | None):

@@ -33,7 +33,6 @@ from web.models import (
     EngagementMember,
     Feedback,
     HonourLevel,
-    Industry,
     Outcome,
     PointsEntry,
     Skill,
@@ -99,9 +98,8 @@ def _choices():
     session = db.session
     return {
         "honours": session.scalars(sa.select(HonourLevel).order_by(HonourLevel.rank.desc())).all(),
-        "industries": session.scalars(sa.select(Industry).where(Industry.parent_id.is_(None))
-                                      .order_by(Industry.code)).all(),
-        "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all(),
+        "industries": reference.filter_industries(session),
+        "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.id)).all(),
         "statuses": CRAFTSMAN_STATUSES,
         "regions": reference.filter_regions(session, english=is_english()),
     }
