@@ -172,3 +172,27 @@ def test_a_sector_picked_on_the_new_round_form_covers_its_sub_industries(coordin
     assert welder.id in set(session.scalars(sa.select(RoundCraftsman.craftsman_id)
                                             .where(RoundCraftsman.round_id == rnd.id)))
 
+
+def test_two_demands_of_one_title_are_told_apart_and_opened_from_the_round(coordinator_browser, session):
+    # The demo pool has several demands called 能源管理系统建设 in one district: the review and the published list
+    # show each one's tracking code and open the demand (before publishing) or its engagement (after).
+    for _ in range(3):
+        make_craftsman(session, skills={"weld": 4}, region_code="510100")
+    twins = [make_demand(session, skills={"weld": 2}, region_code="510100", title="能源管理系统建设")
+             for _ in range(2)]
+    session.commit()
+    url = _create(coordinator_browser).headers["Location"]
+    page = coordinator_browser.text(url)
+    coordinator_browser.submit(f"{url}/solve", {"version": _version(page)}, form_url=url)
+    page = coordinator_browser.text(url)
+    for demand in twins:
+        row = re.search(rf'<tr data-demand="{demand.id}">(.*?)</td>', page, re.S).group(1)
+        assert f'href="/workspace/demands/{demand.id}"' in row and demand.tracking_code in row
+        assert coordinator_browser.get(f"/workspace/demands/{demand.id}").status_code == 200
+    coordinator_browser.submit(f"{url}/publish", {"version": _version(page)}, form_url=url)
+    page = coordinator_browser.text(url)
+    listing = page[page.index('id="engagements"'):].split("</table>")[0]
+    for demand in twins:
+        engagement = session.scalar(sa.select(Engagement).where(Engagement.demand_id == demand.id))
+        assert re.search(rf'href="/workspace/engagements/{engagement.id}">能源管理系统建设</a>\s*'
+                         rf'<span class="muted">{demand.tracking_code}</span>', listing), listing[:3000]
