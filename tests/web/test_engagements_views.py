@@ -218,3 +218,23 @@ def test_an_unscheduled_mandatory_follow_up_can_be_recorded_from_the_completion_
                           form_url=_url(engagement_id))
     assert done.status_code == 302
     assert _load(app, engagement_id).status == "completed"
+
+
+def test_the_engagement_list_is_searched_by_code_title_enterprise_or_craftsman(app, coordinator_browser):
+    with app.app_context():
+        session = db.session
+        found = make_engagement(session, make_demand(session, status="matched", title="冲压模具快速修复"),
+                                [make_craftsman(session, name="欧阳铸")])
+        other = make_engagement(session, make_demand(session, status="matched", title="电气安全排查"),
+                                [make_craftsman(session, name="司马电")])
+        session.commit()
+        code, enterprise = found.demand.tracking_code, found.demand.enterprise.name
+        found_id, other_id = found.id, other.id
+    for q in ("欧阳", "模具快速", code.lower(), enterprise):
+        page = coordinator_browser.text(f"/workspace/engagements/?q={q}")
+        listing = page[page.index('id="engagements"'):]
+        assert f'href="/workspace/engagements/{found_id}"' in listing, q
+        assert f'href="/workspace/engagements/{other_id}"' not in listing, q
+    page = coordinator_browser.text("/workspace/engagements/?q=%25")  # a wildcard is a character like any other
+    assert f'href="/workspace/engagements/{found_id}"' not in page[page.index('id="engagements"'):]
+    assert 'value="欧阳"' in coordinator_browser.text("/workspace/engagements/?q=欧阳")  # the box keeps the search
