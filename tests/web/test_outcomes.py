@@ -62,6 +62,12 @@ def test_an_outcome_is_added_from_the_craftsmans_page_without_knowing_his_number
     assert data["title"] in coordinator_browser.text(f"/workspace/craftsmen/{craftsman.id}")
 
 
+def test_the_outcome_form_does_not_call_the_outcome_a_demand(coordinator_browser):
+    form = coordinator_browser.text("/workspace/outcomes/new")
+    label = re.search(r'<label for="description">(.*?)</label>', form, re.S).group(1)
+    assert "成果简介" in label and "需求" not in label
+
+
 def test_errors_next_to_the_field_and_nothing_saved(coordinator_browser, session):
     response = coordinator_browser.submit("/workspace/outcomes/new", _form(999999))
     assert response.status_code == 200

@@ -33,7 +33,7 @@ FILTER_KEYS = ("q", "kind", "industry", "year", "craftsman", "studio", "source")
 class OutcomeForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[SelectChoice(k, KIND_LABELS[k]) for k in OUTCOME_KINDS])
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField(_l("Description"), validators=[Length(max=4000)])
+    description = TextAreaField(_l("About the outcome"), validators=[Length(max=4000)])  # not the demand's
     craftsman_id = IntegerField(_l("Craftsman number"), validators=[Optional()])
     studio = StringField(_l("Innovation studio"), validators=[Length(max=120)])
     industries = StringField(_l("Industries"), validators=[Length(max=300)])
