@@ -196,3 +196,21 @@ def test_two_demands_of_one_title_are_told_apart_and_opened_from_the_round(coord
         engagement = session.scalar(sa.select(Engagement).where(Engagement.demand_id == demand.id))
         assert re.search(rf'href="/workspace/engagements/{engagement.id}">能源管理系统建设</a>\s*'
                          rf'<span class="muted">{demand.tracking_code}</span>', listing), listing[:3000]
+
+
+def test_a_round_keeping_its_default_name_exports_to_xlsx(coordinator_browser, session):
+    # The form's default name holds the time (匹配轮次 2026-12-02 03:14): a ':' that a sheet's name may not hold;
+    # the export answered 500 for every round so named.
+    _pool(session)
+    session.commit()
+    form = coordinator_browser.text("/workspace/rounds/new")
+    default_name = re.search(r'name="name"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="name"', form)
+    name = default_name.group(1) or default_name.group(2)
+    assert ":" in name
+    url = _create(coordinator_browser, name=name).headers["Location"]
+    page = coordinator_browser.text(url)
+    coordinator_browser.submit(f"{url}/solve", {"version": _version(page)}, form_url=url)
+    export = coordinator_browser.get(f"{url}/export")
+    assert export.status_code == 200
+    sheet = load_workbook(io.BytesIO(export.data)).worksheets[0]
+    assert sheet.title == name.replace(":", "：")[:31] and sheet.max_row > 1
