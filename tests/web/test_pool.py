@@ -80,10 +80,14 @@ def test_add_edit_and_errors_next_to_the_field(coordinator_browser, session):
     assert levels == {"焊接": 3, "无损检测": 2}
 
 
-def test_pause_resume_and_exit_keep_history(coordinator_browser, session):
+def _new_profile(session):
     craftsman = make_craftsman(session)
     session.commit()
-    profile = f"/workspace/craftsmen/{craftsman.id}"
+    return craftsman, f"/workspace/craftsmen/{craftsman.id}"
+
+
+def test_pause_resume_and_exit_keep_history(coordinator_browser, session):
+    craftsman, profile = _new_profile(session)
     response = coordinator_browser.submit(f"{profile}/pause", {"until": "2099-01-31", "reason": "出国"},
                                           form_url=profile)
     assert response.status_code == 302
@@ -102,9 +106,7 @@ def test_pause_resume_and_exit_keep_history(coordinator_browser, session):
 
 
 def test_a_refused_pause_or_exit_keeps_what_was_typed_and_says_why_at_the_field(coordinator_browser, session):
-    craftsman = make_craftsman(session)
-    session.commit()
-    profile = f"/workspace/craftsmen/{craftsman.id}"
+    craftsman, profile = _new_profile(session)
     refused = coordinator_browser.submit(f"{profile}/pause", {"until": "2020-01-31", "reason": "出国进修半年"},
                                          form_url=profile)
     page = refused.get_data(as_text=True)
