@@ -214,3 +214,25 @@ def test_a_round_keeping_its_default_name_exports_to_xlsx(coordinator_browser, s
     assert export.status_code == 200
     sheet = load_workbook(io.BytesIO(export.data)).worksheets[0]
     assert sheet.title == name.replace(":", "：")[:31] and sheet.max_row > 1
+
+
+def test_the_put_a_craftsman_page_reads_in_english_with_the_lists_of_the_other_pages(coordinator_browser, session):
+    # Its region filter and the demand's place were in Chinese on the English page, its skills joined with 、 and its
+    # skill families listed in the order of their English codes (自动化… first), unlike the new-round form.
+    _pool(session)
+    demand = make_demand(session, skills={"weld": 2, "machining": 2}, region_code="510100")
+    session.commit()
+    url = _create(coordinator_browser).headers["Location"]
+    page = coordinator_browser.text(f"{url}/demands/{demand.id}/place?lang=en")
+    header = re.search(r'<p class="muted">(.*?)</p>', page, re.S).group(1)
+    assert "Chengdu" in header and "成都" not in header and "、" not in header
+    regions = page[page.index('name="region"'):].split("</select>")[0]
+    assert "Chengdu" in regions and "成都" not in regions
+
+    def skill_options(html: str) -> list[str]:
+        return re.findall(r'<option value="([^"]+)"', html[html.index('name="skill"'):].split("</select>")[0])
+
+    new_round = coordinator_browser.text("/workspace/rounds/new")
+    families = re.findall(r'<option value="([^"]+)"',
+                          new_round[new_round.index('name="craftsman_skill"'):].split("</select>")[0])
+    assert skill_options(page) == families and families[0] == "weld"

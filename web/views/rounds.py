@@ -426,8 +426,8 @@ def place(round_id: int, demand_id: int):
         "rounds/place.html", rnd=rnd, demand=demand, slots=slots, found=found, filters=filters,
         obstacles=placing.obstacles(db.session, rnd, demand_id, ids, today=local_today()),
         members=placing.in_round(db.session, rnd, ids), form=form,
-        regions=reference.filter_regions(db.session),
-        skills=db.session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all())
+        regions=reference.filter_regions(db.session, english=is_english()),
+        skills=db.session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.id)).all())
 
 
 @bp.post("/<int:round_id>/capacity")
