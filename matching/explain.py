@@ -113,8 +113,8 @@ def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]
         ``family_skills`` (required skills he lacks but holds one of the same family: column,
         ``via`` column, level), ``missing`` (required columns he has neither way), ``industries``
         (shared industry columns), ``distance_km`` (None if unknown), ``mode`` (the demand's),
-        ``can_onsite`` / ``can_remote``, ``honour_rank`` (effective, 劳模 counted) and
-        ``honour_target``, ``availability`` (share of the demand's window), ``continuity``,
+        ``can_onsite`` / ``can_remote``, ``honour_rank`` (effective, 劳模 counted),
+        ``title_rank`` (his craftsman's title alone), ``model_worker`` (holds a 劳模 honour) and ``honour_target``, ``availability`` (share of the demand's window), ``continuity``,
         ``track_record`` (value, services, rated, mean rating, accepted outcomes in the demand's
         skill families).
 
@@ -157,7 +157,7 @@ class PairFacts:
         facts = []
         for i, j, km, coverage, continuity, track in zip(pc.tolist(), pd.tolist(), kms, coverages, continuities, tracks,
                                                          strict=True):
-            held, by_family, held_industries, can_onsite, can_remote, rank = craftsman_of(i)
+            held, by_family, held_industries, can_onsite, can_remote, rank, title, model_worker = craftsman_of(i)
             required, families, named_industries, mode, target = demand_of(j)
             skills, family_skills, missing = [], [], []
             for column, importance, family in required:
@@ -179,6 +179,8 @@ class PairFacts:
                     "can_onsite": can_onsite,
                     "can_remote": can_remote,
                     "honour_rank": rank,
+                    "title_rank": title,
+                    "model_worker": model_worker,
                     "honour_target": target,
                     "availability": round(coverage, 3),
                     "continuity": round(continuity, 3),
@@ -190,7 +192,7 @@ class PairFacts:
 
 def _craftsman_facts(rnd: PreparedRound):
     """A memoised reader ``i → (held skills {column: level}, best held (level, column) per family, held industry
-    columns, can_onsite, can_remote, honour rank)`` of the craftsmen (read only by `pair_facts`)."""
+    columns, can_onsite, can_remote, honour rank, title rank, model worker)`` of the craftsmen (read only by `pair_facts`)."""
     c = rnd.craftsmen
     family_of = rnd.to_family.indices.tolist()  # one family column per skill column
     held_skills, held_industries = _rows(c.skills), _rows(c.industries)
@@ -204,7 +206,7 @@ def _craftsman_facts(rnd: PreparedRound):
                 family = family_of[column]
                 by_family[family] = max(by_family.get(family, (0.0, -1)), (level, column))
             memo[i] = (held, by_family, set(held_industries(i)), bool(c.can_onsite[i]), bool(c.can_remote[i]),
-                       int(rnd.rank_c[i]))
+                       int(rnd.rank_c[i]), int(c.honour_rank[i]), bool(c.model_worker[i]))
         return memo[i]
 
     return read

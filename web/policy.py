@@ -241,6 +241,15 @@ def policy_of(app: Flask, endpoint: str, method: str = "GET") -> Policy | None:
     return getattr(view, "policy", None)
 
 
+def may_open(app: Flask, endpoint: str) -> bool:
+    """The current user has the role the endpoint declares for reading it (its records aside): a menu links to it."""
+    declared = policy_of(app, endpoint)
+    if declared is None:
+        return False
+    role = declared.role_for("GET")
+    return role == ANONYMOUS or (current_user.is_authenticated and current_user.role in ROLES_FOR[role])
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_undeclared():

@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 
 from web import navigation
-from web.policy import EDITOR, ROLES_FOR, covers
+from web.policy import EDITOR, ROLES_FOR, covers, may_open
 from web.services import points
 from web.services.personal_data import mask_phone
 
@@ -35,7 +35,9 @@ def register_template_helpers(app: Flask) -> None:
             "switch_locale_url": switch_locale_url,
             "public_nav_links": lambda: _registered(navigation.PUBLIC_NAV),
             "public_action_links": lambda: _registered(navigation.PUBLIC_ACTIONS),
-            "workspace_nav_links": lambda: _registered(navigation.WORKSPACE_NAV),
+            # a viewer's or a coordinator's menu does not lead to a page that refuses him (API tokens: admins)
+            "workspace_nav_links": lambda: [(endpoint, label) for endpoint, label in _registered(navigation.WORKSPACE_NAV)
+                                            if may_open(app, endpoint)],
         }
 
     @app.template_filter("localized")

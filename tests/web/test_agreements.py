@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -196,3 +197,11 @@ def test_note_picker_names_notes_by_date_and_beginning(app, coordinator_browser,
     picker = page.split('id="corrects"')[1].split("</select>")[0]
     assert "首次回访：问题清单已确认" in picker and "第二行" not in picker
     assert "#" not in picker
+
+
+def test_the_enterprise_page_names_its_region_in_the_pages_language(coordinator_browser, case):
+    url = f"/workspace/enterprises/{case.enterprise_id}"
+    english = coordinator_browser.text(url + "?lang=en")
+    region = re.search(r'<dt>Region</dt><dd>(.*?)</dd>', english).group(1)
+    assert "Sichuan" in region and not re.search(r"[\u4e00-\u9fff]", region), region
+    assert "四川省" in re.search(r'<dt>地区</dt><dd>(.*?)</dd>', coordinator_browser.text(url + "?lang=zh_CN")).group(1)

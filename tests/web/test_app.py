@@ -84,3 +84,15 @@ def test_production_refuses_the_development_secret(monkeypatch):
     monkeypatch.setenv("CRAFTMATCH_SECRET_KEY", "x" * 48)
     config = load_config()
     assert config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_every_page_names_an_icon_that_is_served(browser):
+    # Without one a browser asks for /favicon.ico on every page: a 404 in the log and the console each time.
+    import re
+
+    for url in ("/", "/demand/new", "/auth/login"):
+        page = browser.text(url)
+        icon = re.search(r'<link rel="icon"[^>]*href="([^"]+)"', page)
+        assert icon, url
+        with browser.get(icon.group(1)) as served:
+            assert served.status_code == 200 and served.mimetype == "image/svg+xml"

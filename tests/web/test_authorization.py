@@ -396,3 +396,17 @@ def test_the_region_tree_is_read_once_per_request(app, session):
             sa.event.remove(engine, "before_cursor_execute", count)
         assert len([text for text in statements if "region_tree" in text]) == 1
         assert region(session, "510104").id in first and region(session, "500103").id not in first
+
+
+@pytest.mark.parametrize("role", ["viewer", "coordinator", "admin"])
+def test_no_link_of_the_workspace_menu_leads_to_a_refusal(app, make_user, role):
+    # The header and the workspace's quick links listed API tokens to everyone; a viewer or a coordinator got 403.
+    make_user(f"menu_{role}", role)
+    browser = Browser(app.test_client())
+    assert browser.login(f"menu_{role}", TEST_PASSWORD).status_code == 302
+    home = browser.text("/workspace/")
+    links = set(re.findall(r'href="(/(?:workspace|auth)/[^"?#]*)"', home))
+    assert "/workspace/demands/" in links
+    refused = {link: status for link in sorted(links) if (status := browser.get(link).status_code) in (401, 403)}
+    assert refused == {}
+    assert ("/workspace/admin/tokens/" in links) == (role == "admin")

@@ -92,6 +92,19 @@ def test_inbox_lists_counts_filters_and_searches(app, coordinator_browser, make_
     assert coordinator_browser.get(INBOX + "?page=abc&status=nonsense").status_code == 200
 
 
+def test_inbox_industry_filter_lists_each_sub_industry_under_its_own_sector(coordinator_browser, make_demand):
+    make_demand(title="轨道车辆转向架焊接", industries=["sub.rail_equipment"])  # 轨道交通装备, under 装备制造
+    page = coordinator_browser.text(INBOX)
+    select = page[page.index('name="industry"'):].split("</select>")[0]
+    options = re.findall(r'<option value="([^"]*)"[^>]*>(\u3000?)', select)
+    order = [code for code, _ in options]
+    indented = {code for code, mark in options if mark}
+    # listed after all the sectors, 轨道交通装备 read as a branch of the last one (种植养殖)
+    assert order.index("sc.equipment") < order.index("sub.rail_equipment") < order.index("sc.food_textile")
+    assert "sub.rail_equipment" in indented and "sc.equipment" not in indented
+    assert "轨道车辆转向架焊接" in coordinator_browser.text(INBOX + "?industry=sc.equipment")
+
+
 def test_counts_are_per_status(app, coordinator_browser, make_demand):
     with app.app_context():
         before = dict(db.session.execute(sa.select(Demand.status, sa.func.count()).group_by(Demand.status)).all())

@@ -192,3 +192,49 @@ def test_new_ratings_are_applied_from_the_list(app, coordinator_browser):
     with app.app_context():
         assert db.session.get(Engagement, ids[0]).status == "evaluated"
         assert db.session.get(Craftsman, ids[1]).points_balance == 5
+
+
+def test_an_unscheduled_mandatory_follow_up_can_be_recorded_from_the_completion_warning(
+        app, coordinator_browser, engagement_id):
+    # An engagement started before the result record was required (the demo's in-service ones) has no row for
+    # it in the follow-up table; the warning that blocks completion must lead to its form.
+    browser = coordinator_browser
+    _start(browser, engagement_id, TODAY - dt.timedelta(days=5))  # the two-week check not yet due
+    with app.app_context():
+        db.session.execute(sa.delete(FollowUp).where(FollowUp.engagement_id == engagement_id,
+                                                     FollowUp.kind == "result"))
+        db.session.commit()
+    browser.submit(_url(engagement_id, "/accept"), {"confirmed_by": "王经理"}, form_url=_url(engagement_id))
+    page = browser.text(_url(engagement_id))
+    warning = re.search(r'id="completion-blockers">(.*?)</p>', page, re.S)
+    assert warning, page
+    link = re.search(r'href="([^"]+/follow-ups/result)"', warning.group(1))
+    assert link, warning.group(1)
+    assert browser.get(link.group(1)).status_code == 200
+    recorded = browser.submit(link.group(1), {"done_on": TODAY.isoformat(), "problems_solved": "1",
+                                              "value_created_wan": "5", "workers_trained": "3"})
+    assert recorded.status_code == 302, recorded.get_data(as_text=True)[:2000]
+    done = browser.submit(_url(engagement_id, "/complete"), {"completed_on": TODAY.isoformat()},
+                          form_url=_url(engagement_id))
+    assert done.status_code == 302
+    assert _load(app, engagement_id).status == "completed"
+
+
+def test_the_engagement_list_is_searched_by_code_title_enterprise_or_craftsman(app, coordinator_browser):
+    with app.app_context():
+        session = db.session
+        found = make_engagement(session, make_demand(session, status="matched", title="冲压模具快速修复"),
+                                [make_craftsman(session, name="欧阳铸")])
+        other = make_engagement(session, make_demand(session, status="matched", title="电气安全排查"),
+                                [make_craftsman(session, name="司马电")])
+        session.commit()
+        code, enterprise = found.demand.tracking_code, found.demand.enterprise.name
+        found_id, other_id = found.id, other.id
+    for q in ("欧阳", "模具快速", code.lower(), enterprise):
+        page = coordinator_browser.text(f"/workspace/engagements/?q={q}")
+        listing = page[page.index('id="engagements"'):]
+        assert f'href="/workspace/engagements/{found_id}"' in listing, q
+        assert f'href="/workspace/engagements/{other_id}"' not in listing, q
+    page = coordinator_browser.text("/workspace/engagements/?q=%25")  # a wildcard is a character like any other
+    assert f'href="/workspace/engagements/{found_id}"' not in page[page.index('id="engagements"'):]
+    assert 'value="欧阳"' in coordinator_browser.text("/workspace/engagements/?q=欧阳")  # the box keeps the search

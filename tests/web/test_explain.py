@@ -92,6 +92,27 @@ def test_track_record_weight_zero_leaves_the_round_as_it_was(session):
     assert "track record in this field: engagements 1" in explain.describe_proposal(chosen, "en")
 
 
+def test_a_model_worker_is_named_as_one_not_by_the_rank_his_honour_raises(session, coordinator_browser):
+    # The rank counts a 劳模 honour one level up: a 全国劳模 with no craftsman's title ranked as a trainee, a 市级工匠
+    # who is a 省部级劳模 as a provincial craftsman, and the "why" named those titles.
+    make_craftsman(session, name="全劳模", skills={"weld": 5}, region_code="510100",
+                                honours=["national_model_worker"])
+    make_craftsman(session, name="市劳模", skills={"weld": 5}, region_code="510100",
+                          honours=["municipal_craftsman", "provincial_model_worker"])
+    for _ in range(2):
+        make_demand(session, skills={"weld": 3}, region_code="510100")
+    rnd = rounds.create_round(session, name="劳模", demand_filters={"region": "510100"},
+                              craftsman_filters={"region": "510100"}, config={}, default_capacity=None,
+                              actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    session.commit()
+    said = re.findall(r'<p class="why-text">(.*?)</p>', coordinator_browser.text(f"/workspace/rounds/{rnd.id}"))
+    assert any("荣誉：劳模；" in why for why in said) and any("荣誉：市级工匠、劳模；" in why for why in said), said
+    assert not any("工匠培育对象" in why or "省级工匠" in why for why in said), said
+    english = coordinator_browser.text(f"/workspace/rounds/{rnd.id}?lang=en")
+    assert "honour: municipal craftsman, model worker;" in english and "honour: model worker;" in english
+
+
 def test_the_demands_mode_decides_how_the_service_is_described(app):
     facts = {"skills": [{"column": 0, "level": 5, "importance": 3, "name": {"zh": "焊接", "en": "Welding"}}],
              "distance_km": 38.2, "can_onsite": True, "can_remote": False, "honour_rank": 3, "availability": 0.5}

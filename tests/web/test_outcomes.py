@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 
 import sqlalchemy as sa
 from openpyxl import load_workbook
@@ -41,6 +43,29 @@ def test_add_search_edit_export(coordinator_browser, session):
     sheet = load_workbook(io.BytesIO(coordinator_browser.get("/workspace/outcomes/export.xlsx").data)).worksheets[0]
     titles = [row[2] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert "'=CMD()" in titles
+
+
+def test_an_outcome_is_added_from_the_craftsmans_page_without_knowing_his_number(coordinator_browser, session):
+    # The form asks for "the number shown on the craftsman's page": the page shows it and leads to the form with it.
+    craftsman = make_craftsman(session, name="刘源")
+    session.commit()
+    profile = coordinator_browser.text(f"/workspace/craftsmen/{craftsman.id}")
+    assert re.search(rf'id="craftsman-number">{craftsman.id}<', profile)
+    link = re.search(r'href="(/workspace/outcomes/new\?craftsman=\d+)"', profile)
+    assert link, profile
+    form = coordinator_browser.text(html.unescape(link.group(1)))
+    assert re.search(rf'name="craftsman_id"[^>]*value="{craftsman.id}"|value="{craftsman.id}"[^>]*name="craftsman_id"',
+                     form)
+    data = _form(craftsman.id)
+    response = coordinator_browser.submit(html.unescape(link.group(1)), data)
+    assert response.status_code == 302
+    assert data["title"] in coordinator_browser.text(f"/workspace/craftsmen/{craftsman.id}")
+
+
+def test_the_outcome_form_does_not_call_the_outcome_a_demand(coordinator_browser):
+    form = coordinator_browser.text("/workspace/outcomes/new")
+    label = re.search(r'<label for="description">(.*?)</label>', form, re.S).group(1)
+    assert "成果简介" in label and "需求" not in label
 
 
 def test_errors_next_to_the_field_and_nothing_saved(coordinator_browser, session):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -38,6 +39,19 @@ def test_list_filters_and_search(coordinator_browser, session):
     assert b.name in page and a.name not in page
 
 
+def test_a_sector_filter_finds_the_craftsmen_of_its_sub_industries(coordinator_browser, session):
+    rail = make_craftsman(session, name="丙轨道", industries=["sub.rail_equipment"])  # under 装备制造
+    food = make_craftsman(session, name="丁食品", industries=["sc.food_textile"])
+    session.commit()
+    page = coordinator_browser.text("/workspace/craftsmen/?industry=sc.equipment")
+    assert rail.name in page and food.name not in page
+    options = re.findall(r'<option value="([^"]*)"', page[page.index('name="industry"'):].split("</select>")[0])
+    # the sub-industry is offered, under its own sector
+    assert options.index("sc.equipment") < options.index("sub.rail_equipment") < options.index("sc.food_textile")
+    page = coordinator_browser.text("/workspace/craftsmen/?industry=sub.rail_equipment")
+    assert rail.name in page and food.name not in page
+
+
 def test_add_edit_and_errors_next_to_the_field(coordinator_browser, session):
     response = coordinator_browser.submit("/workspace/craftsmen/new", _craftsman_form(phone="12345"))
     assert response.status_code == 200
@@ -67,10 +81,14 @@ def test_add_edit_and_errors_next_to_the_field(coordinator_browser, session):
     assert levels == {"焊接": 3, "无损检测": 2}
 
 
-def test_pause_resume_and_exit_keep_history(coordinator_browser, session):
+def _new_profile(session):
     craftsman = make_craftsman(session)
     session.commit()
-    profile = f"/workspace/craftsmen/{craftsman.id}"
+    return craftsman, f"/workspace/craftsmen/{craftsman.id}"
+
+
+def test_pause_resume_and_exit_keep_history(coordinator_browser, session):
+    craftsman, profile = _new_profile(session)
     response = coordinator_browser.submit(f"{profile}/pause", {"until": "2099-01-31", "reason": "出国"},
                                           form_url=profile)
     assert response.status_code == 302
@@ -126,6 +144,23 @@ def test_nobody_leaves_the_pool_in_the_middle_of_a_service(session):
         pool.exit_craftsman(session, craftsman, reason="退休", on=NOW.date(), actor="test", now=NOW,
                             decline_scheduled=True)
     assert craftsman.status == "active" and engagement.status == "in_service"
+
+
+def test_a_refused_pause_or_exit_keeps_what_was_typed_and_says_why_at_the_field(coordinator_browser, session):
+    craftsman, profile = _new_profile(session)
+    refused = coordinator_browser.submit(f"{profile}/pause", {"until": "2020-01-31", "reason": "出国进修半年"},
+                                         form_url=profile)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert re.search(r'id="pause_reason"[^>]*value="出国进修半年"|value="出国进修半年"[^>]*id="pause_reason"', page)
+    assert re.search(r'field\s+has-error">\s*<label for="until"', page)
+    # an exit refused by the service (the reason is whitespace) keeps the date typed
+    refused = coordinator_browser.submit(f"{profile}/exit", {"reason": "  ", "on": "2026-11-01"}, form_url=profile)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert 'value="2026-11-01"' in page and re.search(r'field\s+has-error">\s*<label for="exit_reason"', page)
+    session.expire_all()
+    assert craftsman.status == "active"
 
 
 def test_exit_needs_a_reason(session):

@@ -141,3 +141,9 @@ def test_a_city_coordinator_enters_demands_of_his_region_only(browser, make_user
     assert response.status_code == 422 and "本地区" in response.get_data(as_text=True)
     assert session.scalar(sa.select(sa.func.count()).select_from(Demand)) == before
     assert _entered_id(browser.submit(NEW, valid_demand_data(region_code="510104", channel="phone")))
+
+
+def test_the_channel_question_is_asked_once(coordinator_browser):
+    # Two nested fieldsets each had the legend 需求来源渠道: the page showed it, and a screen reader read it, twice.
+    page = coordinator_browser.text("/workspace/intake/new")
+    assert page.count("<legend>需求来源渠道</legend>") == 1

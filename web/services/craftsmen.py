@@ -20,7 +20,6 @@ from web.models import (
     Engagement,
     EngagementMember,
     HonourLevel,
-    Industry,
     Region,
     Skill,
     Studio,
@@ -168,8 +167,8 @@ def filtered_query(session: Session, filters: dict[str, Any], *, scope: Collecti
             .where(HonourLevel.code == filters["honour"])))
     if filters.get("industry"):
         query = query.where(Craftsman.id.in_(
-            sa.select(craftsman_industry.c.craftsman_id).join(Industry)
-            .where(Industry.code == filters["industry"])))
+            sa.select(craftsman_industry.c.craftsman_id)
+            .where(craftsman_industry.c.industry_id.in_(reference.industry_ids_under(filters["industry"])))))
     if filters.get("skill"):
         code = filters["skill"]
         query = query.where(Craftsman.id.in_(

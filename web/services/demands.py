@@ -565,7 +565,7 @@ def filtered(session: Session, user: User, filters: InboxFilters, now: dt.dateti
 
 
 def _filter_conditions(session: Session, user: User, filters: InboxFilters, now: dt.datetime) -> list[Any]:
-    from web.models import DemandCategory, Industry
+    from web.models import DemandCategory
 
     conditions: list[Any] = [region_clause(user, Demand.region_id, session)]
     if filters.category:
@@ -577,9 +577,8 @@ def _filter_conditions(session: Session, user: User, filters: InboxFilters, now:
                           else sa.false())
     if filters.industry:
         conditions.append(Demand.id.in_(
-            sa.select(demand_industry.c.demand_id).join(Industry, Industry.id == demand_industry.c.industry_id)
-            .where(sa.or_(Industry.code == filters.industry, Industry.parent_id == sa.select(Industry.id)
-                          .where(Industry.code == filters.industry).scalar_subquery()))))
+            sa.select(demand_industry.c.demand_id)
+            .where(demand_industry.c.industry_id.in_(reference.industry_ids_under(filters.industry)))))
     if filters.urgency:
         conditions.append(Demand.urgency == filters.urgency)
     if filters.date_from:

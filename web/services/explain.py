@@ -155,10 +155,18 @@ def _join(parts: list[str], code: str) -> str:
     return ("、" if code != "en" else ", ").join(parts)
 
 
-def _honour(rank: int) -> str:
+def _honour(facts: Mapping[str, Any]) -> str:
+    """His craftsman's title, and 劳模 if he is one. The rank counts a 劳模 honour one level up (a 市级工匠 who is a
+    省部级劳模 ranks as a provincial craftsman): named by the rank he was given a title he does not hold. Facts
+    stored before they carried ``title_rank`` are named by the rank, as they were."""
     labels = {0: _("no honour"), 1: _("craftsman trainee"), 2: _("municipal craftsman"),
               3: _("provincial craftsman"), 4: _("national craftsman")}
-    return labels.get(int(rank), labels[0])
+    if "title_rank" not in facts:
+        return labels.get(int(facts.get("honour_rank", 0)), labels[0])
+    title = labels.get(int(facts["title_rank"]), labels[0])
+    if not facts.get("model_worker"):
+        return title
+    return _("%(title)s, model worker", title=title) if int(facts["title_rank"]) > 0 else _("model worker")
 
 
 def _abilities(facts: Mapping[str, Any]) -> str:
@@ -214,7 +222,7 @@ def _facts_sentence(facts: Mapping[str, Any], code: str) -> list[str]:
         clauses.append(_("works in %(industries)s", industries=_join([_name(i, code) for i in facts["industries"]],
                                                                        code)))
     clauses.append(_distance(facts, code))
-    clauses.append(_("honour: %(honour)s", honour=_honour(facts.get("honour_rank", 0))))
+    clauses.append(_("honour: %(honour)s", honour=_honour(facts)))
     clauses.append(_("available for %(share)d%% of the window", share=round(100 * float(facts.get("availability", 1)))))
     clauses.append(_track_record(facts.get("track_record")))
     if float(facts.get("continuity") or 0) > 0:
@@ -247,7 +255,7 @@ def _reason(reason: Mapping[str, Any], facts: Mapping[str, Any]) -> str:
         "not_relevant": _("holds no required skill and the round takes relevant craftsmen only"),
     }
     if code == "honour":
-        return _("holds a lower honour (%(honour)s)", honour=_honour(facts.get("honour_rank", 0)))
+        return _("holds a lower honour (%(honour)s)", honour=_honour(facts))
     return simple.get(code, code)
 
 

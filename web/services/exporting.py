@@ -13,6 +13,9 @@ from openpyxl import Workbook
 # A cell that starts with one of these is read as a formula by spreadsheet programs (CSV/formula injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Characters a sheet's name may not hold, as their full-width forms: a round's default name holds the time
+# (匹配轮次 2026-12-02 03:14), and openpyxl refused its export.
+SHEET_TITLE_FORBIDDEN = str.maketrans({":": "：", "/": "／", "\\": "＼", "?": "？", "*": "＊", "[": "［", "]": "］"})
 
 
 def safe_cell(value: Any) -> Any:
@@ -25,11 +28,16 @@ def safe_cell(value: Any) -> Any:
     return text
 
 
+def sheet_title(title: str) -> str:
+    """``title`` as a sheet's name: no forbidden character, at most 31 characters, not quoted, not empty."""
+    return title.translate(SHEET_TITLE_FORBIDDEN)[:31].strip("'") or "Sheet"
+
+
 def workbook_bytes(sheets: Sequence[tuple[str, Sequence[str], Iterable[Sequence[Any]]]]) -> bytes:
     """An XLSX file with one sheet per (title, header, rows); written in streaming mode (large exports)."""
     book = Workbook(write_only=True)
     for title, header, rows in sheets:
-        sheet = book.create_sheet(title=title[:31])
+        sheet = book.create_sheet(title=sheet_title(title))
         sheet.append([safe_cell(name) for name in header])
         for row in rows:
             sheet.append([safe_cell(value) for value in row])

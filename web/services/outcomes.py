@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, selectinload
 
-from web.models import Craftsman, Industry, Outcome, Studio, User, outcome_industry
+from web.models import Craftsman, Outcome, Studio, User, outcome_industry
 from web.models.outcomes import OUTCOME_KINDS
 from web.schemas.common import load_or_raise
 from web.schemas.outcomes import OutcomeSchema
@@ -36,8 +36,8 @@ def filtered_query(session: Session, filters: dict[str, Any], *, scope: list[int
     if filters.get("kind") in OUTCOME_KINDS:
         query = query.where(Outcome.kind == filters["kind"])
     if filters.get("industry"):
-        query = query.where(Outcome.id.in_(sa.select(outcome_industry.c.outcome_id).join(Industry)
-                                           .where(Industry.code == filters["industry"])))
+        query = query.where(Outcome.id.in_(sa.select(outcome_industry.c.outcome_id).where(
+            outcome_industry.c.industry_id.in_(reference.industry_ids_under(filters["industry"])))))
     if str(filters.get("year") or "").isdigit():
         query = query.where(Outcome.year == int(filters["year"]))
     if str(filters.get("craftsman") or "").isdigit():

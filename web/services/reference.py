@@ -38,6 +38,24 @@ def filter_regions(session: Session, *, english: bool = False) -> list[tuple[str
         .order_by(Region.code))]
 
 
+def filter_industries(session: Session) -> list[Industry]:
+    """The industries a list is filtered by, each sector followed by its sub-industries (in the reference order),
+    so that a template indenting those with a ``parent_id`` shows them under their own sector."""
+    rows = session.scalars(sa.select(Industry).order_by(Industry.id)).all()
+    children: dict[int, list[Industry]] = {}
+    for row in rows:
+        if row.parent_id is not None:
+            children.setdefault(row.parent_id, []).append(row)
+    return [item for row in rows if row.parent_id is None for item in (row, *children.get(row.id, ()))]
+
+
+def industry_ids_under(code: str) -> sa.ScalarSelect[Any] | sa.Select[Any]:
+    """The ids of the industry ``code`` and of its sub-industries: a filter on a sector covers them, as a filter
+    on a place covers the places under it."""
+    parent = sa.select(Industry.id).where(Industry.code == code).scalar_subquery()
+    return sa.select(Industry.id).where(sa.or_(Industry.code == code, Industry.parent_id == parent))
+
+
 # ``known``: the cached reference data (``cached``) of the caller, which then gets its plain rows (id, code, … as
 # in ``ReferenceData``) instead of ORM rows, without a query; a code it lacks (added since) is read from the database.
 

@@ -47,7 +47,6 @@ from web.models import (
     DemandStatusEvent,
     Engagement,
     EngagementMember,
-    Industry,
     MatchingRound,
     Proposal,
     Region,
@@ -58,7 +57,7 @@ from web.models import (
     demand_industry,
 )
 from web.policy import covers, region_subtree
-from web.services import audit, eligibility, explain, features, notifications
+from web.services import audit, eligibility, explain, features, notifications, reference
 from web.services.craftsmen import filtered_query
 from web.services.errors import Conflict, NotFound, PermissionDenied, ServiceError, ValidationFailed
 from web.services.paging import Page, page_of, paginate
@@ -144,8 +143,8 @@ def demand_query(session: Session, filters: dict[str, Any], scope: frozenset[int
         query = query.where(Demand.category_id.in_(
             sa.select(DemandCategory.id).where(DemandCategory.code == filters["category"])))
     if filters.get("industry"):
-        query = query.where(Demand.id.in_(sa.select(demand_industry.c.demand_id).join(Industry)
-                                          .where(Industry.code == filters["industry"])))
+        query = query.where(Demand.id.in_(sa.select(demand_industry.c.demand_id).where(
+            demand_industry.c.industry_id.in_(reference.industry_ids_under(filters["industry"])))))
     if filters.get("urgency") in PRIORITY_BY_URGENCY:
         query = query.where(Demand.urgency == filters["urgency"])
     if filters.get("q"):

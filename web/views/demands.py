@@ -22,7 +22,7 @@ from wtforms.fields import SelectChoice, SelectMultipleField
 from web.clock import utcnow
 from web.extensions import db
 from web.i18n import is_english
-from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, Industry, User
+from web.models import AuditLog, Demand, DemandCategory, DemandStatusEvent, User
 from web.models.demands import URGENCIES
 from web.policy import DEMAND, EDITOR, STAFF, covers, current_record, policy, visible_to
 from web.services import bulk, reference, tracking
@@ -154,7 +154,7 @@ def _filter_options() -> dict[str, Any]:
     regions = reference.filter_regions(session, english=is_english())
     return {
         "categories": session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort)).all(),
-        "industries": session.scalars(sa.select(Industry).order_by(Industry.id)).all(),
+        "industries": reference.filter_industries(session),
         "regions": regions, "urgencies": URGENCIES,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,7 @@ from web.models import (
     Demand,
     Engagement,
     EngagementMember,
+    Enterprise,
     Feedback,
     FollowUp,
     FollowUpNote,
@@ -186,13 +188,27 @@ def index():
                           selectinload(Engagement.members).selectinload(EngagementMember.craftsman))
     if status in ENGAGEMENT_STATUSES:
         query = query.where(Engagement.status == status)
+    q = (request.args.get("q") or "").strip()[:100]
+    if q:
+        query = query.where(_matching(q))
     found = paginate(db.session, query.order_by(Engagement.id.desc()), page=page, per_page=PER_PAGE)
     coordinators = dict(db.session.execute(sa.select(User.id, User.display_name)).all())
     return render_template("engagements/index.html", due=due, today=today, who=who, rows=found.items, total=found.total,
                            pending_ratings=service.pending_feedback_count(db.session, regional), sync_form=FlaskForm(),
-                           page=found.page, pages=found.pages, status=status,
+                           page=found.page, pages=found.pages, status=status, q=q,
                            statuses=ENGAGEMENT_STATUSES, labels=service.STATUS_LABELS,
                            kind_labels=service.KIND_LABELS, coordinators=coordinators)
+
+
+def _matching(q: str) -> sa.ColumnElement[bool]:
+    """Engagements whose demand (tracking code, title), enterprise or a craftsman serving contains ``q``."""
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
+    demands = (sa.select(Demand.id).join(Enterprise, Enterprise.id == Demand.enterprise_id)
+               .where(sa.or_(*(column.ilike(pattern, escape="\\")
+                               for column in (Demand.tracking_code, Demand.title, Enterprise.name)))))
+    members = (sa.select(EngagementMember.engagement_id).join(Craftsman, Craftsman.id == EngagementMember.craftsman_id)
+               .where(Craftsman.name.ilike(pattern, escape="\\")))
+    return sa.or_(Engagement.demand_id.in_(demands), Engagement.id.in_(members))
 
 
 @bp.get("/<int:engagement_id>")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -15,10 +14,10 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from web.clock import utcnow
 from web.extensions import db
-from web.models import Industry, Outcome
+from web.models import Outcome
 from web.models.outcomes import OUTCOME_KINDS
 from web.policy import EDITOR, OUTCOME, STAFF, current_record, policy, scope
-from web.services import importing
+from web.services import importing, reference
 from web.services import outcomes as pool
 from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
@@ -34,7 +33,7 @@ FILTER_KEYS = ("q", "kind", "industry", "year", "craftsman", "studio", "source")
 class OutcomeForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[SelectChoice(k, KIND_LABELS[k]) for k in OUTCOME_KINDS])
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField(_l("Description"), validators=[Length(max=4000)])
+    description = TextAreaField(_l("About the outcome"), validators=[Length(max=4000)])  # not the demand's
     craftsman_id = IntegerField(_l("Craftsman number"), validators=[Optional()])
     studio = StringField(_l("Innovation studio"), validators=[Length(max=120)])
     industries = StringField(_l("Industries"), validators=[Length(max=300)])
@@ -65,10 +64,9 @@ def index():
     filters = _filters()
     page = request.args.get("page", 1, type=int) or 1
     found = pool.list_outcomes(db.session, filters, scope=scope(current_user), page=page)
-    industries = db.session.scalars(sa.select(Industry).where(Industry.parent_id.is_(None)).order_by(Industry.code))
     return render_template("outcomes/index.html", rows=found.items, total=found.total, page=found.page,
                            pages=found.pages, filters=filters, kinds=KIND_LABELS,
-                           industries=industries.all())
+                           industries=reference.filter_industries(db.session))
 
 
 def _save(form: OutcomeForm, outcome: Outcome | None):

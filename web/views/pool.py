@@ -33,7 +33,6 @@ from web.models import (
     EngagementMember,
     Feedback,
     HonourLevel,
-    Industry,
     Outcome,
     PointsEntry,
     Skill,
@@ -49,7 +48,6 @@ from web.services.errors import ServiceError, ValidationFailed
 from web.services.exporting import XLSX_MIMETYPE, single_sheet
 from web.services.personal_data import record_export
 from web.views import imports
-from web.views.actions import run_service
 from web.views.bulk import BulkForm, report
 from web.views.forms import show_errors
 
@@ -101,9 +99,8 @@ def _choices():
     session = db.session
     return {
         "honours": session.scalars(sa.select(HonourLevel).order_by(HonourLevel.rank.desc())).all(),
-        "industries": session.scalars(sa.select(Industry).where(Industry.parent_id.is_(None))
-                                      .order_by(Industry.code)).all(),
-        "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all(),
+        "industries": reference.filter_industries(session),
+        "skills": session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.id)).all(),
         "statuses": CRAFTSMAN_STATUSES,
         "regions": reference.filter_regions(session, english=is_english()),
     }
@@ -201,7 +198,11 @@ def bulk_action():
 @bp.get("/<int:craftsman_id>")
 @policy(STAFF, record=CRAFTSMAN)
 def profile(craftsman_id: int):
-    craftsman = current_record()
+    return _render_profile(current_record())
+
+
+def _render_profile(craftsman: Craftsman, *, status: int = 200, pause_form: FlaskForm | None = None,
+                    exit_form: FlaskForm | None = None):
     session = db.session
     engagements = session.execute(
         sa.select(Engagement, EngagementMember.status, Feedback.rating)
@@ -218,9 +219,9 @@ def profile(craftsman_id: int):
                                .order_by(Outcome.id.desc()).limit(50)).all()
     return render_template("pool/profile.html", c=craftsman, engagements=engagements, points=points,
                            average_rating=(sum(ratings) / len(ratings)) if ratings else None, outcomes=outcomes,
-                           pause_form=PauseForm(), exit_form=ExitForm(on=local_today()),
+                           pause_form=pause_form or PauseForm(), exit_form=exit_form or ExitForm(on=local_today()),
                            live=pool.live_engagements(session, craftsman) if craftsman.status != "exited" else [],
-                           engagement_labels=ENGAGEMENT_STATUS_LABELS, member_labels=MEMBER_STATUS_LABELS)
+                           engagement_labels=ENGAGEMENT_STATUS_LABELS, member_labels=MEMBER_STATUS_LABELS), status
 
 
 # ---------------------------------------------------------------- create, edit
@@ -270,21 +271,30 @@ def edit(craftsman_id: int):
 
 
 # ---------------------------------------------------------------- pause, resume, exit
-def _status_change(craftsman_id: int, form: FlaskForm, invalid: str, change, done: str):
-    """Validate ``form``, call ``change(craftsman, form)``, commit and flash; errors are flashed, nothing saved."""
+def _status_change(craftsman_id: int, form: FlaskForm, form_name: str | None, invalid: str, change, done: str):
+    """Validate ``form``, call ``change(craftsman, form)``, commit and flash. Refused: the profile again with the
+    form as typed and its errors at the fields (a reason typed for a pause or an exit is not lost), nothing saved."""
     craftsman = current_record()
     if not form.validate_on_submit():
         flash(invalid, "error")
     else:
-        run_service(lambda: change(craftsman, form), done)
-    return redirect(url_for("pool.profile", craftsman_id=craftsman_id))
+        try:
+            change(craftsman, form)
+        except ServiceError as error:
+            db.session.rollback()
+            show_errors(form, error)
+        else:
+            db.session.commit()
+            flash(done, "success")
+            return redirect(url_for("pool.profile", craftsman_id=craftsman_id))
+    return _render_profile(craftsman, status=422, **({form_name: form} if form_name else {}))
 
 
 @bp.post("/<int:craftsman_id>/pause")
 @policy(EDITOR, record=CRAFTSMAN)
 def pause(craftsman_id: int):
     return _status_change(
-        craftsman_id, PauseForm(), _("Check the pause date."),
+        craftsman_id, PauseForm(), "pause_form", _("Check the pause date."),
         lambda c, f: pool.pause_craftsman(db.session, c, until=f.until.data, reason=f.reason.data or "",
                                           actor=current_user, now=utcnow()),
         _("The craftsman is paused and will not be matched meanwhile."))
@@ -294,7 +304,7 @@ def pause(craftsman_id: int):
 @policy(EDITOR, record=CRAFTSMAN)
 def resume(craftsman_id: int):
     return _status_change(
-        craftsman_id, FlaskForm(), _("The form expired; please try again."),
+        craftsman_id, FlaskForm(), None, _("The form expired; please try again."),
         lambda c, _f: pool.resume_craftsman(db.session, c, actor=current_user, now=utcnow()),
         _("The craftsman is active again."))
 
@@ -303,7 +313,7 @@ def resume(craftsman_id: int):
 @policy(EDITOR, record=CRAFTSMAN)
 def exit_pool(craftsman_id: int):
     return _status_change(
-        craftsman_id, ExitForm(), _("Give the reason and the date of leaving."),
+        craftsman_id, ExitForm(), "exit_form", _("Give the reason and the date of leaving."),
         lambda c, f: pool.exit_craftsman(db.session, c, reason=f.reason.data, on=f.on.data,
                                          decline_scheduled=f.decline_scheduled.data, actor=current_user, now=utcnow()),
         _("The craftsman has left the pool; the history is kept."))

@@ -47,7 +47,6 @@ from web.models import (
     EngagementMember,
     Enterprise,
     HonourLevel,
-    Industry,
     MatchingRound,
     Notification,
     Skill,
@@ -146,8 +145,8 @@ def _fill_choices(form: RoundForm) -> None:
     form.craftsman_region.choices = regions
     form.demand_category.choices = every + [
         _option(c.code, name(c)) for c in session.scalars(sa.select(DemandCategory).order_by(DemandCategory.sort))]
-    industries = every + [_option(i.code, name(i)) for i in session.scalars(
-        sa.select(Industry).where(Industry.parent_id.is_(None)).order_by(Industry.code))]
+    industries = every + [_option(i.code, f"\u3000{name(i)}" if i.parent_id else name(i))
+                          for i in reference.filter_industries(session)]
     form.demand_industry.choices = industries
     form.craftsman_industry.choices = industries
     form.demand_urgency.choices = every + [_option("high", _("High")), _option("medium", _("Medium")),
@@ -155,7 +154,7 @@ def _fill_choices(form: RoundForm) -> None:
     form.craftsman_honour.choices = every + [_option(h.code, name(h)) for h in session.scalars(
         sa.select(HonourLevel).order_by(HonourLevel.rank.desc()))]
     form.craftsman_skill.choices = every + [_option(s.code, name(s)) for s in session.scalars(
-        sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code))]
+        sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.id))]
 
 
 def _round(_round_id: int) -> MatchingRound:
@@ -427,8 +426,8 @@ def place(round_id: int, demand_id: int):
         "rounds/place.html", rnd=rnd, demand=demand, slots=slots, found=found, filters=filters,
         obstacles=placing.obstacles(db.session, rnd, demand_id, ids, today=local_today()),
         members=placing.in_round(db.session, rnd, ids), form=form,
-        regions=reference.filter_regions(db.session),
-        skills=db.session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.code)).all())
+        regions=reference.filter_regions(db.session, english=is_english()),
+        skills=db.session.scalars(sa.select(Skill).where(Skill.parent_id.is_(None)).order_by(Skill.id)).all())
 
 
 @bp.post("/<int:round_id>/capacity")
