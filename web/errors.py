@@ -90,6 +90,12 @@ def _has_control_characters() -> bool:
     return any(CONTROL_CHARACTERS.search(value) for value in values)
 
 
+def is_concurrent_conflict(error: BaseException) -> bool:
+    """PostgreSQL rolled this transaction back for another's sake (a deadlock, a serialisation failure: SQLSTATE
+    class 40): the database is fine and the same request, tried again, goes through."""
+    return isinstance(error, sa_exc.DBAPIError) and str(getattr(error.orig, "sqlstate", None) or "").startswith("40")
+
+
 def is_database_outage(error: BaseException) -> bool:
     """The database is unreachable or dropped the connection (not a bad statement of ours)."""
     if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError
@@ -174,6 +180,11 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected_error(error: Exception):
         if isinstance(error, HTTPException):
             return http_error(error)
+        if is_concurrent_conflict(error):
+            log.warning("transaction rolled back for a concurrent one on %s: %s", request.path, error)
+            message = _("Another change was saved at the same moment; nothing of yours was saved. Please reload the "
+                        "page and try again.")
+            return error_response(409, "conflict", message)
         if is_database_outage(error):
             log.error("database unavailable on %s: %s", request.path, error)
             message = _("The service is temporarily unavailable; nothing was saved. Please try again in a few "

@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import abort
@@ -112,6 +113,32 @@ def test_the_error_page_renders_after_a_failed_statement(failing_app, make_user)
     assert response.status_code == 400
     assert "out of range" in page and "statement_user" in page  # the full layout, with the user's menu
     assert browser.get("/workspace/").status_code == 200  # and the next request is fine
+
+
+@pytest.mark.parametrize("failure", [psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure])
+def test_a_transaction_rolled_back_for_a_concurrent_one_asks_to_try_again(database_url, engine, connection,
+                                                                          make_user, failure):
+    """PostgreSQL broke a deadlock (an exit and a publish locking in turn) by rolling one back: the coordinator
+    read "the service is temporarily unavailable… try again in a few minutes" (503), as if the database were
+    down. It is up, and the same click goes through now."""
+    app = make_test_app(database_url)
+
+    @app.post("/workspace/deadlocked")
+    @staff_required
+    def deadlocked():
+        raise sa.exc.OperationalError("UPDATE demand", {}, failure("rolled back"))
+
+    db.bind_to(app, connection)
+    try:
+        browser = Browser(app.test_client())
+        make_user("deadlock_user", "coordinator")
+        assert browser.login("deadlock_user", TEST_PASSWORD).status_code == 302
+        response = browser.submit("/workspace/deadlocked?lang=en", {}, form_url="/workspace/")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 409 and "Retry-After" not in response.headers
+        assert "saved at the same moment" in page and "deadlock_user" in page  # the layout, logged in
+    finally:
+        db.bind_to(app, None)
 
 
 # ---------------------------------------------------------------- JSON: nesting, huge numbers, one contract
