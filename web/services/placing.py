@@ -115,7 +115,7 @@ def obstacles(session: Session, rnd: MatchingRound, demand_id: int, craftsman_id
     for person in people:
         pair = pairs.get(person.id)
         capacity = person.capacity if person.capacity is not None else (
-            person.round_capacity if default_capacity is None else default_capacity)
+            rounds.capacity_in_round(person, default_capacity)["capacity"])
         if not eligibility.is_active(person.status, person.paused_until, today):
             found[person.id] = _inactive(person.status, person.paused_until)
         elif pair is not None and pair.locked:
@@ -220,13 +220,11 @@ def _role_of(session: Session, demand_id: int, craftsman: Craftsman, role: str) 
 def _join_round(session: Session, rnd: MatchingRound, craftsman: Craftsman, *, actor: User | str | None,
                 now: dt.datetime) -> None:
     """The round takes in a craftsman its filters left out, with the capacity a new round would give him."""
-    default_capacity = (rnd.filters or {}).get("default_capacity")
-    capacity = craftsman.round_capacity if default_capacity is None else default_capacity
-    session.add(RoundCraftsman(round_id=rnd.id, craftsman_id=craftsman.id, capacity=capacity,
-                               capacity_chosen=default_capacity is not None))
+    held = rounds.capacity_in_round(craftsman, (rnd.filters or {}).get("default_capacity"))
+    session.add(RoundCraftsman(round_id=rnd.id, craftsman_id=craftsman.id, **held))
     session.flush()
     audit.record(session, actor=actor, action="round.add_craftsman", entity=rnd, now=now,
-                 after={"craftsman_id": craftsman.id, "capacity": capacity})
+                 after={"craftsman_id": craftsman.id, "capacity": held["capacity"]})
 
 
 def in_round(session: Session, rnd: MatchingRound, craftsman_ids: Collection[int]) -> set[int]:

@@ -183,8 +183,7 @@ def create_round(session: Session, *, name: str, demand_filters: dict[str, Any] 
     session.execute(sa.insert(RoundDemand), [
         {"round_id": rnd.id, "demand_id": d.id, **_places_and_priority(d)} for d in demands])
     session.execute(sa.insert(RoundCraftsman), [
-        {"round_id": rnd.id, "craftsman_id": c.id, "capacity_chosen": default_capacity is not None,
-         "capacity": c.round_capacity if default_capacity is None else default_capacity} for c in craftsmen])
+        {"round_id": rnd.id, "craftsman_id": c.id, **capacity_in_round(c, default_capacity)} for c in craftsmen])
     audit.record(session, actor=actor, action="round.create", entity=rnd, now=now,
                  after={"name": name, "filters": rnd.filters, "config": rnd.config, "demands": len(demands),
                         "craftsmen": len(craftsmen)})
@@ -197,24 +196,47 @@ def _places_and_priority(demand: Demand) -> dict[str, Any]:
     return {"slots": max(1, demand.team_size), "priority": PRIORITY_BY_URGENCY.get(demand.urgency, 1.0)}
 
 
+def capacity_in_round(craftsman: Any, default_capacity: int | None) -> dict[str, Any]:
+    """What a round holds of a craftsman it takes in (`RoundCraftsman`): the number of demands the coordinator
+    chose for every craftsman of the round, or else his profile's, copied (and followed by
+    :func:`follow_capacity_edit`)."""
+    if default_capacity is None:
+        return {"capacity": craftsman.round_capacity, "capacity_chosen": False}
+    return {"capacity": default_capacity, "capacity_chosen": True}
+
+
+def _unpublished_rounds() -> sa.Select:
+    return sa.select(MatchingRound.id).where(MatchingRound.status != "published")
+
+
+def _release_locks_beyond(session: Session, locked: sa.Select, keep: int, reason: str, *,
+                          actor: User | str | None, now: dt.datetime) -> None:
+    """Of the locked proposals ``locked`` selects (id, craftsman_id, demand_id, round_id; each round's in the order
+    they are kept), those beyond the first ``keep`` of each round are released, on the record of their round."""
+    by_round: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(locked).all():
+        by_round[row.round_id].append(row)
+    for round_id, rows in by_round.items():
+        _release_locks(session, session.get(MatchingRound, round_id), rows[keep:], reason, actor=actor, now=now)
+
+
+def _locked_in(round_ids: sa.Select | list[int]) -> sa.Select:
+    """The locked proposals of these rounds, as :func:`_release_locks_beyond` reads them."""
+    return sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.round_id).where(
+        Proposal.locked, Proposal.round_id.in_(round_ids))
+
+
 def follow_demand_edit(session: Session, demand: Demand, *, actor: User | str | None, now: dt.datetime) -> None:
     """The places and priority the rounds not published yet hold for an edited demand: they were copied from its
     team size and urgency when each round was created, and a solve reads them there (the edit itself marks the
     demand's proposals until a re-solve, which then fills as many places as the demand now wants). Locks beyond
     a team cut smaller are released, on the record (the first by craftsman kept), or that re-solve would fail."""
-    unpublished = sa.select(MatchingRound.id).where(MatchingRound.status != "published")
     copied = _places_and_priority(demand)
     session.execute(sa.update(RoundDemand).where(RoundDemand.demand_id == demand.id,
-                                                 RoundDemand.round_id.in_(unpublished)).values(**copied))
-    locked: dict[int, list[Any]] = defaultdict(list)
-    for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.round_id)
-                               .where(Proposal.demand_id == demand.id, Proposal.locked,
-                                      Proposal.round_id.in_(unpublished))
-                               .order_by(Proposal.round_id, Proposal.craftsman_id)).all():
-        locked[row.round_id].append(row)
-    for round_id, rows in locked.items():
-        _release_locks(session, session.get(MatchingRound, round_id), rows[copied["slots"]:],
-                       "the demand's team was made smaller", actor=actor, now=now)
+                                                 RoundDemand.round_id.in_(_unpublished_rounds())).values(**copied))
+    _release_locks_beyond(session, _locked_in(_unpublished_rounds()).where(Proposal.demand_id == demand.id)
+                          .order_by(Proposal.round_id, Proposal.craftsman_id),
+                          copied["slots"], "the demand's team was made smaller", actor=actor, now=now)
 
 
 def follow_capacity_edit(session: Session, craftsman_id: int, before: int, after: int, *,
@@ -225,24 +247,17 @@ def follow_capacity_edit(session: Session, craftsman_id: int, before: int, after
     longer fill them all (a lock on a demand closed meanwhile goes at the next solve)."""
     if before == after:
         return
-    unpublished = sa.select(MatchingRound.id).where(MatchingRound.status != "published")
     followed = session.scalars(
         sa.update(RoundCraftsman).where(RoundCraftsman.craftsman_id == craftsman_id,
                                         RoundCraftsman.capacity_chosen.is_(False),
-                                        RoundCraftsman.round_id.in_(unpublished))
+                                        RoundCraftsman.round_id.in_(_unpublished_rounds()))
         .values(capacity=after).returning(RoundCraftsman.round_id)).all()
     if not followed or after > before:
         return
-    locked: dict[int, list[Any]] = defaultdict(list)
-    for row in session.execute(sa.select(Proposal.id, Proposal.craftsman_id, Proposal.demand_id, Proposal.round_id)
-                               .join(Demand, Demand.id == Proposal.demand_id)
-                               .where(Proposal.craftsman_id == craftsman_id, Proposal.locked,
-                                      Proposal.round_id.in_(followed), Demand.status == DemandStatus.open.value)
-                               .order_by(Proposal.round_id, Proposal.demand_id)).all():
-        locked[row.round_id].append(row)
-    for round_id, rows in locked.items():
-        _release_locks(session, session.get(MatchingRound, round_id), rows[after:],
-                       "the craftsman's demands per round were lowered", actor=actor, now=now)
+    _release_locks_beyond(session, _locked_in(followed).join(Demand, Demand.id == Proposal.demand_id)
+                          .where(Proposal.craftsman_id == craftsman_id, Demand.status == DemandStatus.open.value)
+                          .order_by(Proposal.round_id, Proposal.demand_id),
+                          after, "the craftsman's demands per round were lowered", actor=actor, now=now)
 
 
 # ---------------------------------------------------------------- solve
