@@ -31,7 +31,7 @@ from web.policy import region_subtree
 from web.schemas.common import CONTROL_CHARACTERS_MESSAGE, has_control_characters, load_or_raise
 from web.schemas.craftsmen import CraftsmanSchema
 from web.services import audit, reference
-from web.services.eligibility import BOOKED_MEMBER_STATUSES
+from web.services.eligibility import BOOKED_MEMBER_STATUSES, lock_rows
 from web.services.errors import Conflict, ServiceError
 from web.services.paging import Page, paginate
 
@@ -266,10 +266,8 @@ def exit_craftsman(session: Session, craftsman: Craftsman, *, reason: str, on: d
         raise ServiceError(_l("At most %(count)d characters.", count=200), field="reason")
     # locked in a publish's order, its demands before him (the other order deadlocked with a publish of a round
     # still proposing him there): a publish booking him meanwhile then waits and finds him gone, or is seen here
-    demand_ids = sorted({engagement.demand_id for _, engagement in live_engagements(session, craftsman)})
-    if demand_ids:
-        session.execute(sa.select(Demand.id).where(Demand.id.in_(demand_ids)).order_by(Demand.id)
-                        .with_for_update()).all()
+    demand_ids = list({engagement.demand_id for _, engagement in live_engagements(session, craftsman)})
+    lock_rows(session, Demand, demand_ids)
     if session.scalar(sa.select(Craftsman.status).where(Craftsman.id == craftsman.id).with_for_update()) == "exited":
         raise ServiceError(_l("This craftsman has already left the pool."), field="status")
     live = live_engagements(session, craftsman, lock=True)

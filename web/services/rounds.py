@@ -1134,10 +1134,10 @@ def publish_round(session: Session, rnd: MatchingRound, *, actor: User | str | N
     for row in assigned:
         by_demand[row.demand_id].append(row)
     demand_ids = list(by_demand)
-    _lock_rows(session, Demand, demand_ids)
+    eligibility.lock_rows(session, Demand, demand_ids)
     # exclusively: two publishes booking the same craftsman wait for each other, so the second counts the
     # first's bookings against his capacity (share locks let both pass unseen)
-    _lock_rows(session, Craftsman, sorted({row.craftsman_id for row in assigned}))
+    eligibility.lock_rows(session, Craftsman, list({row.craftsman_id for row in assigned}))
     changes = eligibility.changes_since_solve(session, rnd, local_today(now))
     if changes:
         raise RoundOutdated(changes)
@@ -1177,12 +1177,6 @@ def _lock_round(session: Session, rnd: MatchingRound) -> MatchingRound:
     """The round's row, locked for this transaction and read afresh (another publish may have just committed)."""
     return session.scalars(sa.select(MatchingRound).where(MatchingRound.id == rnd.id).with_for_update()
                            .execution_options(populate_existing=True)).one()
-
-
-def _lock_rows(session: Session, model, ids: list[int]) -> None:
-    """Row locks in id order (no deadlock between two publishes); SQLite's write lock already serialises."""
-    for chunk in eligibility.chunks(ids):
-        session.execute(sa.select(model.id).where(model.id.in_(chunk)).order_by(model.id).with_for_update()).all()
 
 
 def _already_published(session: Session, rnd: MatchingRound) -> Publication:
