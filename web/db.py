@@ -7,6 +7,7 @@ Tests may bind sessions to an outer connection (``Database.bind_to``) and roll b
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -31,6 +32,12 @@ class Base(DeclarativeBase):
 def postgresql_only(index: sa.Index) -> sa.Index:
     """An index only PostgreSQL has (a trigram index needs pg_trgm): created there, absent elsewhere."""
     return index.ddl_if(dialect="postgresql")
+
+
+def containing(column: Any, text: str) -> sa.ColumnElement[bool]:
+    """``column`` contains ``text``, whatever the case, its ``%``, ``_`` and ``\\`` taken as they are (a search
+    box). ILIKE as written, not ``lower() LIKE``: PostgreSQL's trigram indexes serve it."""
+    return column.ilike("%" + re.sub(r"([\\%_])", r"\\\1", text) + "%", escape="\\")
 
 
 def schema_compares(dialect: str):

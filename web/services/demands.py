@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached, object_session, selectinload
 
 from web.clock import working_days_before
+from web.db import containing
 from web.models import (
     Craftsman,
     CraftsmanHonour,
@@ -586,8 +587,8 @@ def _filter_conditions(session: Session, user: User, filters: InboxFilters, now:
     if filters.date_to:
         conditions.append(Demand.submitted_at < dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time()))
     if filters.q:
-        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", filters.q.strip()) + "%"
-        named = Enterprise.name.ilike(pattern, escape="\\")
+        q = filters.q.strip()
+        named = containing(Enterprise.name, q)
         if session.get_bind().dialect.name == "postgresql":
             # The enterprises named (a few hundred rows) as an array of ids: the OR then reads the demands' trigram
             # indexes and ix_demand_enterprise_id (a BitmapOr), where the joined name made it a scan of every
@@ -595,8 +596,7 @@ def _filter_conditions(session: Session, user: User, filters: InboxFilters, now:
             # a demand's enterprise is never NULL.
             named = Demand.enterprise_id == sa.any_(sa.func.array(  # not correlated with the query's enterprise
                 sa.select(Enterprise.id).where(named).correlate(None).scalar_subquery()))
-        conditions.append(sa.or_(Demand.title.ilike(pattern, escape="\\"), named,
-                                 Demand.tracking_code.ilike(pattern, escape="\\")))
+        conditions.append(sa.or_(containing(Demand.title, q), named, containing(Demand.tracking_code, q)))
     if filters.ageing:
         conditions.append(sa.and_(Demand.status.in_(WAITING), Demand.updated_at < ageing_cutoff(now)))
     return conditions

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +25,7 @@ from wtforms import (
 )
 
 from web.clock import local_today, utcnow
+from web.db import containing
 from web.extensions import db
 from web.models import (
     Agreement,
@@ -202,12 +202,11 @@ def index():
 
 def _matching(q: str) -> sa.ColumnElement[bool]:
     """Engagements whose demand (tracking code, title), enterprise or a craftsman serving contains ``q``."""
-    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
     demands = (sa.select(Demand.id).join(Enterprise, Enterprise.id == Demand.enterprise_id)
-               .where(sa.or_(*(column.ilike(pattern, escape="\\")
-                               for column in (Demand.tracking_code, Demand.title, Enterprise.name)))))
+               .where(sa.or_(*(containing(column, q) for column in (Demand.tracking_code, Demand.title,
+                                                                     Enterprise.name)))))
     members = (sa.select(EngagementMember.engagement_id).join(Craftsman, Craftsman.id == EngagementMember.craftsman_id)
-               .where(Craftsman.name.ilike(pattern, escape="\\")))
+               .where(containing(Craftsman.name, q)))
     return sa.or_(Engagement.demand_id.in_(demands), Engagement.id.in_(members))
 
 
