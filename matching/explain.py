@@ -114,7 +114,8 @@ def pair_facts(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray) -> list[dict]
         ``via`` column, level), ``missing`` (required columns he has neither way), ``industries``
         (shared industry columns), ``distance_km`` (None if unknown), ``mode`` (the demand's),
         ``can_onsite`` / ``can_remote``, ``honour_rank`` (effective, 劳模 counted),
-        ``title_rank`` (his craftsman's title alone), ``model_worker`` (holds a 劳模 honour) and ``honour_target``, ``availability`` (share of the demand's window), ``continuity``,
+        ``title_rank`` (his craftsman's title alone), ``model_worker`` (holds a 劳模 honour) and
+        ``honour_target``, ``availability`` (share of the demand's window), ``continuity``,
         ``track_record`` (value, services, rated, mean rating, accepted outcomes in the demand's
         skill families).
 
@@ -192,7 +193,8 @@ class PairFacts:
 
 def _craftsman_facts(rnd: PreparedRound):
     """A memoised reader ``i → (held skills {column: level}, best held (level, column) per family, held industry
-    columns, can_onsite, can_remote, honour rank, title rank, model worker)`` of the craftsmen (read only by `pair_facts`)."""
+    columns, can_onsite, can_remote, honour rank, title rank, model worker)`` of the craftsmen (read only by
+    `pair_facts`)."""
     c = rnd.craftsmen
     family_of = rnd.to_family.indices.tolist()  # one family column per skill column
     held_skills, held_industries = _rows(c.skills), _rows(c.industries)
