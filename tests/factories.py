@@ -169,6 +169,19 @@ def make_engagement(session: Session, demand: Demand, craftsmen: list[Craftsman]
     return engagement
 
 
+def insert_engagement_in_sql(session: Session, demand_id: int, craftsman_ids: list[int], *, status: str = "scheduled",
+                             member_status: str = "assigned", **dates: dt.date) -> int:
+    """An engagement and its members by plain INSERTs, for migration tests at an old revision: the model has
+    columns that later migrations add (``engagement.version``, 0016)."""
+    values = {"demand_id": demand_id, "status": status, "created_at": NOW, "updated_at": NOW, **dates}
+    engagement_id = session.scalar(sa.text(f"INSERT INTO engagement ({', '.join(values)}) "
+                                           f"VALUES ({', '.join(':' + name for name in values)}) RETURNING id"), values)
+    for craftsman_id in craftsman_ids:
+        session.execute(sa.text("INSERT INTO engagement_member (engagement_id, craftsman_id, status) "
+                                "VALUES (:e, :c, :s)"), {"e": engagement_id, "c": craftsman_id, "s": member_status})
+    return engagement_id
+
+
 __all__ = [
     "make_craftsman", "make_demand", "make_engagement", "make_enterprise", "region", "some_codes",
     "tracking_code", "unique_number", "valid_credit_code", "valid_mobile",

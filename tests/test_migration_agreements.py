@@ -29,7 +29,7 @@ def _follow_up(connection, engagement_id, kind, due_on, done_on=None, **figures)
 
 
 def test_ticks_become_agreements_and_six_month_follow_ups_merge(fresh_database_url):
-    from tests.factories import make_craftsman, make_demand, make_engagement
+    from tests.factories import insert_engagement_in_sql, make_craftsman, make_demand
     from web.services import seeding
 
     migrate.upgrade(fresh_database_url, _revision_before_this_one())
@@ -39,8 +39,9 @@ def test_ticks_become_agreements_and_six_month_follow_ups_merge(fresh_database_u
         seeding.load_reference(session)
         craftsman = make_craftsman(session, name="孔建伟")
         both_open, one_done, both_done, only_impact = (
-            make_engagement(session, make_demand(session, status="completed", title=f"需求{n}"), [craftsman],
-                            status="completed", started_on=day, completed_on=day).id for n in range(4))
+            insert_engagement_in_sql(session, make_demand(session, status="completed", title=f"需求{n}").id,
+                                     [craftsman.id], status="completed", member_status="served", started_on=day,
+                                     completed_on=day) for n in range(4))
         enterprise_id = session.scalar(sa.text("SELECT d.enterprise_id FROM engagement e JOIN demand d "
                                                "ON d.id = e.demand_id WHERE e.id = :i"), {"i": one_done})
         session.commit()

@@ -53,7 +53,7 @@ def test_round_integrity_migration_moves_stuck_demands_and_keeps_one_live_engage
     from sqlalchemy.orm import Session
 
     from tests import factories
-    from tests.factories import make_craftsman, make_demand, make_engagement
+    from tests.factories import insert_engagement_in_sql, make_craftsman, make_demand
     from web.models import Region
     from web.services import seeding
 
@@ -73,8 +73,8 @@ def test_round_integrity_migration_moves_stuck_demands_and_keeps_one_live_engage
         stuck = make_demand(session, status="approved")
         twice = make_demand(session)
         people = [make_craftsman(session) for _ in range(2)]
-        first, second = (make_engagement(session, twice, [person]) for person in people)
-        ids = stuck.id, first.id, second.id
+        first, second = (insert_engagement_in_sql(session, twice.id, [person.id]) for person in people)
+        ids = stuck.id, first, second
         session.commit()
     migrate.upgrade(fresh_database_url)
     with engine.connect() as connection:

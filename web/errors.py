@@ -25,6 +25,7 @@ from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, ValidationError
@@ -91,8 +92,11 @@ def _has_control_characters() -> bool:
 
 
 def is_concurrent_conflict(error: BaseException) -> bool:
-    """PostgreSQL rolled this transaction back for another's sake (a deadlock, a serialisation failure: SQLSTATE
-    class 40): the database is fine and the same request, tried again, goes through."""
+    """Another request won a race for the same rows: PostgreSQL rolled this transaction back for its sake (a
+    deadlock, a serialisation failure: SQLSTATE class 40), or a versioned row (an engagement, a round) changed
+    since this request read it. The database is fine; after a reload the user sees what happened and may retry."""
+    if isinstance(error, StaleDataError):
+        return True
     return isinstance(error, sa_exc.DBAPIError) and str(getattr(error.orig, "sqlstate", None) or "").startswith("40")
 
 
@@ -135,6 +139,9 @@ def error_response(status: int, code: str, message: str, errors: dict | None = N
     if database_down:
         # the layout must not ask the database who is logged in: show the page as to a visitor
         g._login_user = AnonymousUserMixin()
+    else:
+        # a failed flush expired the user with the session just closed: Flask-Login loads him again, afresh
+        g.pop("_login_user", None)
     try:
         return render_template("error.html", status=status, message=message), status, headers
     except Exception:  # noqa: BLE001 - the last resort must not fail: a page without the layout

@@ -299,3 +299,52 @@ def test_an_exit_reads_his_engagements_afresh_under_their_locks(app):
         session.rollback()
         assert session.get(Engagement, engagement.id).status == "in_service"
         session.close()
+
+
+def test_a_start_clicked_while_another_request_cancels_reads_that_the_other_came_first(app, monkeypatch):
+    """A start and a cancel of one engagement at the same moment: both requests read it scheduled. The later write
+    won, and the engagement ended in service while its demand was open again for the next round. Now the start's
+    UPDATE finds a newer version, and the coordinator reads that another change was saved first (409)."""
+    from tests.browser import Browser
+    from tests.conftest import TEST_PASSWORD
+    from web.models import AuditLog
+    from web.services import engagements
+    from web.services.users import create_user
+
+    today = dt.datetime.now(dt.UTC).date()  # the views use the wall clock
+    with app.app_context():
+        session = db.new_session()
+        create_user(session, username="race_coordinator", password=TEST_PASSWORD, role="coordinator", actor="test",
+                    now=NOW)
+        engagement = make_engagement(session, make_demand(session, status="matched"), [make_craftsman(session)])
+        session.commit()
+        engagement_id = engagement.id
+        session.close()
+    real_schedule = engagements.schedule_follow_ups
+
+    def cancelled_meanwhile(*args, **kwargs):  # after the start view read the engagement, before it writes
+        other = db.new_session()
+        engagements.cancel_engagement(other, other.get(Engagement, engagement_id), {"reason": "企业取消"},
+                                      actor="other", now=NOW)
+        other.commit()
+        other.close()
+        return real_schedule(*args, **kwargs)
+
+    browser = Browser(app.test_client())
+    assert browser.login("race_coordinator", TEST_PASSWORD).status_code == 302
+    url = f"/workspace/engagements/{engagement_id}"
+    token = browser.csrf_token(url)
+    monkeypatch.setattr(engagements, "schedule_follow_ups", cancelled_meanwhile)
+    response = browser.submit(f"{url}/start?lang=en", {"started_on": today.isoformat(), "csrf_token": token})
+    monkeypatch.undo()
+    assert response.status_code == 409, response.status_code
+    page = response.get_data(as_text=True)
+    assert "saved at the same moment" in page and "race_coordinator" in page  # the layout, still logged in
+    with app.app_context():
+        session = db.new_session()
+        engagement = session.get(Engagement, engagement_id)
+        assert (engagement.status, engagement.demand.status, engagement.follow_ups) == ("cancelled", "open", [])
+        actions = session.scalars(sa.select(AuditLog.action).where(AuditLog.entity_type == "engagement",
+                                                                     AuditLog.entity_id == engagement_id)).all()
+        assert actions == ["engagement.cancel"]  # nothing of the refused start was kept
+        session.close()

@@ -48,6 +48,11 @@ class Engagement(Base):
     coordinator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    # Optimistic lock: two requests acting on one engagement at once (a start and a cancel) cannot both win; the
+    # later flush finds the row changed and its request answers 409 (web.errors.is_concurrent_conflict).
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     demand: Mapped[Demand] = relationship()
     members: Mapped[list[EngagementMember]] = relationship(back_populates="engagement", cascade="all, delete-orphan")
