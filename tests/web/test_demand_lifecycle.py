@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tests.factories import make_craftsman, make_demand
 from tests.web.test_demand_review import act
+from web.clock import local_today  # the views use the wall clock
 from web.models import Demand, DemandStatus, Engagement
 from web.models.demands import FINAL_DEMAND_STATUSES
 
@@ -39,7 +40,7 @@ def _run_a_round(browser) -> None:
 def _accept_and_complete(browser, url: str):
     accepted = browser.submit(f"{url}/accept", {"confirmed_by": "王经理"}, form_url=url)
     assert accepted.status_code in (302, 303)
-    return browser.submit(f"{url}/complete", {"completed_on": "2026-12-20", "override_reason": "回访改为电话进行"},
+    return browser.submit(f"{url}/complete", {"completed_on": local_today().isoformat(), "override_reason": "回访改为电话进行"},
                           form_url=url)
 
 
@@ -65,7 +66,7 @@ def test_a_demand_can_be_taken_from_each_open_status_to_the_next(session, coordi
         DemandStatus.needs_info: lambda: act(coordinator_browser, demand_id, "approve", note="信息已齐"),
         DemandStatus.open: lambda: _run_a_round(coordinator_browser),
         DemandStatus.matched: lambda: coordinator_browser.submit(f"{engagement_url}/start",
-                                                                 {"started_on": "2026-12-01"},
+                                                                 {"started_on": local_today().isoformat()},
                                                                  form_url=engagement_url),
         DemandStatus.in_service: lambda: _accept_and_complete(coordinator_browser, engagement_url),
         DemandStatus.completed: lambda: _rate_as_the_enterprise(browser, code, phone[-4:]),

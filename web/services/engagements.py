@@ -15,6 +15,7 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from web.clock import local_today
 from web.models import Demand, DemandStatusEvent, Engagement, EngagementMember, FollowUp, User, VisitLog
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import AcceptanceSchema, CompleteSchema, ReasonSchema, StartSchema, VisitSchema
@@ -126,6 +127,9 @@ def start_engagement(session: Session, engagement: Engagement, data: dict[str, A
                      actor: User | str | None, now: dt.datetime) -> Engagement:
     values = load_or_raise(StartSchema(), data)
     _require_status(engagement, "scheduled")
+    if values["started_on"] > local_today(now):
+        raise ServiceError(_l("The start date cannot be in the future: record the start on the day it happens."),
+                           field="started_on")
     engagement.status = "in_service"
     engagement.started_on = values["started_on"]
     if engagement.coordinator_id is None and isinstance(actor, User):
@@ -144,6 +148,8 @@ def record_visit(session: Session, engagement: Engagement, data: dict[str, Any],
         raise ServiceError(_l("Choose a craftsman of this engagement."), field="craftsman_id")
     if engagement.started_on and values["visited_on"] < engagement.started_on:
         raise ServiceError(_l("The visit cannot be before the start of the engagement."), field="visited_on")
+    if values["visited_on"] > local_today(now):
+        raise ServiceError(_l("The visit date cannot be in the future."), field="visited_on")
     visit = VisitLog(engagement_id=engagement.id, craftsman_id=values["craftsman_id"], visited_on=values["visited_on"],
                      hours=values["hours"], note=values["note"], recorded_at=now,
                      recorded_by_id=actor.id if isinstance(actor, User) else None)
@@ -187,6 +193,8 @@ def complete_engagement(session: Session, engagement: Engagement, data: dict[str
     completed_on = values["completed_on"]
     if engagement.started_on and completed_on < engagement.started_on:
         raise ServiceError(_l("Completion cannot be before the start of the engagement."), field="completed_on")
+    if completed_on > local_today(now):
+        raise ServiceError(_l("The completion date cannot be in the future."), field="completed_on")
     blockers = completion_blockers(session, engagement, completed_on)
     reason = values["override_reason"]
     if blockers and not reason:
