@@ -116,6 +116,25 @@ def test_completion_needs_acceptance_and_mandatory_follow_ups_unless_overridden(
         PointsEntry.engagement_id == engagement.id))) == [20, 20]
 
 
+def test_a_start_visit_or_completion_on_a_day_still_to_come_is_refused(session, engagement):
+    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()  # NOW is 17:00 in Beijing: TODAY is the office's today
+    with pytest.raises(ServiceError) as error:
+        _start(session, engagement, on=TODAY + dt.timedelta(days=1))
+    assert error.value.field == "started_on" and engagement.status == "scheduled"
+    _start(session, engagement, on=TODAY)
+    with pytest.raises(ServiceError) as error:
+        engagements.record_visit(session, engagement, {"visited_on": tomorrow, "hours": 2}, actor="test", now=NOW)
+    assert error.value.field == "visited_on"
+    engagements.record_acceptance(session, engagement, {"confirmed_by": "王经理"}, actor="test", now=NOW)
+    with pytest.raises(ServiceError) as error:
+        engagements.complete_engagement(session, engagement, {"completed_on": tomorrow, "override_reason": "电话回访"},
+                                        actor="test", now=NOW)
+    assert error.value.field == "completed_on" and engagement.status == "in_service"
+    engagements.complete_engagement(session, engagement, {"completed_on": TODAY.isoformat(),
+                                                          "override_reason": "电话回访"}, actor="test", now=NOW)
+    assert engagement.status == "completed"
+
+
 def test_completion_without_override_once_follow_ups_are_recorded(session, engagement):
     _start(session, engagement)
     for kind in ("check_2w", "result"):
