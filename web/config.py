@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import argon2
+
 logger = logging.getLogger("craftmatch.config")
 
 DEV_SECRET_KEY = "dev-only-secret-change-me"
@@ -51,6 +53,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # failed logins only: per account (anyone can lock one account, never the whole office) and per address
         "LOGIN_ACCOUNT_LIMIT": env.get("CRAFTMATCH_LOGIN_ACCOUNT_LIMIT", "10 per 10 minutes"),
         "LOGIN_ADDRESS_LIMIT": env.get("CRAFTMATCH_LOGIN_ADDRESS_LIMIT", "20 per 10 minutes"),
+        # argon2's parameters for staff passwords, by name in argon2.profiles (the test suite runs CHEAPEST)
+        "PASSWORD_HASH_PROFILE": env.get("CRAFTMATCH_PASSWORD_HASH_PROFILE", "RFC_9106_LOW_MEMORY"),
         # proxies in front of the app whose X-Forwarded-For/-Proto are believed (0: none, the peer is the client)
         "TRUSTED_PROXIES": env.get("CRAFTMATCH_TRUSTED_PROXIES", "0"),
         "MAX_CONTENT_LENGTH": int(env.get("CRAFTMATCH_MAX_CONTENT_LENGTH", str(8 * 1024 * 1024))),
@@ -125,6 +129,13 @@ def resolve_rate_limits(config: dict[str, Any]) -> None:
 
 
 def check_config(config: dict[str, Any]) -> None:
+    profile = config["PASSWORD_HASH_PROFILE"]
+    if not isinstance(getattr(argon2.profiles, profile, None), argon2.Parameters):
+        raise ConfigError(f"CRAFTMATCH_PASSWORD_HASH_PROFILE: {profile!r} is not a profile of argon2.profiles "
+                          "(e.g. RFC_9106_LOW_MEMORY).")
+    if config["ENV"] == "production" and profile == "CHEAPEST":
+        raise ConfigError("CRAFTMATCH_PASSWORD_HASH_PROFILE=CHEAPEST is for tests only, never production "
+                          "(生产环境不得使用测试用的密码哈希参数).")
     if config["ENV"] == "production":
         if config["SECRET_KEY"] in (None, "", DEV_SECRET_KEY) or len(config["SECRET_KEY"]) < 32:
             raise ConfigError(

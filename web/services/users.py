@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
@@ -19,11 +21,35 @@ from web.services import audit
 from web.services.errors import Conflict, ServiceError, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 10
-_hasher = PasswordHasher()
+# argon2-cffi's default, RFC 9106's second recommendation (64 MiB, 3 passes); the test suite runs the cheapest.
+DEFAULT_HASH_PROFILE = "RFC_9106_LOW_MEMORY"
+
+
+def _profile() -> str:
+    """The app's argon2 parameters: ``PASSWORD_HASH_PROFILE``, a name in ``argon2.profiles``. A hash made with
+    other parameters still verifies, and is made again with these at the next login."""
+    if has_app_context():
+        return current_app.config.get("PASSWORD_HASH_PROFILE", DEFAULT_HASH_PROFILE)
+    return DEFAULT_HASH_PROFILE
+
+
+def _hasher() -> PasswordHasher:
+    return _hasher_of(_profile())
+
+
+@functools.cache
+def _hasher_of(profile: str) -> PasswordHasher:
+    return PasswordHasher.from_parameters(getattr(profiles, profile))
+
+
+@functools.cache
+def _decoy_hash(profile: str) -> str:
+    """Verified against when the account does not exist, so that the answer takes as long as for one that does."""
+    return _hasher_of(profile).hash("x" * MIN_PASSWORD_LENGTH)
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def create_user(
@@ -92,13 +118,13 @@ def authenticate(session: Session, *, username: str, password: str, now: dt.date
         sa.select(User).where(User.username == username))
     if user is None or not user.active:
         # Spend the same time as a real check so that timing does not reveal user names.
-        _verify(hash_password("x" * MIN_PASSWORD_LENGTH), password)
+        _verify(_decoy_hash(_profile()), password)
         _audit_login_failure(session, user, username, address, "unknown_user" if user is None else "inactive", now)
         return None
     if not _verify(user.password_hash, password):
         _audit_login_failure(session, user, username, address, "wrong_password", now)
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = now
     audit.record(session, actor=user, action="auth.login", entity=user, now=now,
@@ -166,6 +192,6 @@ def set_contact_phone(session: Session, user: User, *, phone: str, actor: User |
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerifyMismatchError, InvalidHashError):
         return False
