@@ -61,7 +61,8 @@ def test_no_get_route_answers_5xx_to_out_of_range_values(app, connection, make_u
     browser = Browser(app.test_client())
     make_user("range_admin", "admin")
     assert browser.login("range_admin", TEST_PASSWORD).status_code == 302
-    urls = [url for rule in _get_routes(app) for url in _out_of_range_urls(rule)]
+    # once each: a route without a number in its path is the same URL for every path value
+    urls = list(dict.fromkeys(url for rule in _get_routes(app) for url in _out_of_range_urls(rule)))
     statuses = {url: browser.get(url).status_code for url in urls}
     assert len(urls) > 300
     assert [f"{url[:150]} → {status}" for url, status in statuses.items() if status >= 500] == []
