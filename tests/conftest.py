@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +22,7 @@ from web.extensions import db
 from web.services import seeding
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, 0)
+T = TypeVar("T")
 TEST_PASSWORD = "correct-horse-battery"
 
 # Property tests (hypothesis, schemathesis) explore new examples on a developer's machine and replay the ones
@@ -71,19 +74,55 @@ def service_app(database_url: str, engine: sa.Engine) -> Flask:
     return make_test_app(database_url)
 
 
-@pytest.fixture()
-def connection(app: Flask, service_app: Flask, engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A connection in an outer transaction; every session of the test joins it and it is rolled back."""
+@contextlib.contextmanager
+def _rolled_back(engine: sa.Engine, *apps: Flask) -> Iterator[sa.Connection]:
     with engine.connect() as connection:
         transaction = connection.begin()
-        db.bind_to(app, connection)
-        db.bind_to(service_app, connection)
+        for app in apps:
+            db.bind_to(app, connection)
         try:
             yield connection
         finally:
-            db.bind_to(app, None)
-            db.bind_to(service_app, None)
+            for app in apps:
+                db.bind_to(app, None)
             transaction.rollback()
+
+
+@pytest.fixture()
+def connection(app: Flask, service_app: Flask, engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection in an outer transaction; every session of the test joins it and it is rolled back."""
+    with _rolled_back(engine, app, service_app) as connection:
+        yield connection
+
+
+def seeded_once(prepare: Callable[[Session], T]) -> tuple[Callable, Callable]:
+    """For a module whose tests all start from one large data set: ``prepare(session)`` runs once per backend, in
+    an outer transaction kept for the module, and each test runs in a savepoint of it, rolled back afterwards.
+    In the module: ``seeded_transaction, seeded_data, connection = seeded_once(prepare)``: ``seeded_data`` is what
+    ``prepare`` returned, and ``connection`` replaces the per-test one, so ``session`` and ``browser`` see the
+    data."""
+
+    @pytest.fixture(scope="module")
+    def seeded_transaction(app: Flask, service_app: Flask, engine: sa.Engine) -> Iterator[tuple[sa.Connection, T]]:
+        with _rolled_back(engine, app, service_app) as connection, service_app.test_request_context():
+            result = prepare(db.session)
+            db.session.commit()  # the session's savepoint; the outer transaction stays open for the module
+            yield connection, result
+
+    @pytest.fixture()
+    def connection(seeded_transaction: tuple[sa.Connection, T]) -> Iterator[sa.Connection]:
+        shared = seeded_transaction[0]
+        savepoint = shared.begin_nested()
+        try:
+            yield shared
+        finally:
+            savepoint.rollback()
+
+    @pytest.fixture()
+    def seeded_data(seeded_transaction: tuple[sa.Connection, T]) -> T:
+        return seeded_transaction[1]
+
+    return seeded_transaction, seeded_data, connection
 
 
 @pytest.fixture()

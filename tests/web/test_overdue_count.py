@@ -12,11 +12,11 @@ import random
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import NOW, TEST_PASSWORD
+from tests.conftest import NOW, TEST_PASSWORD, seeded_once
 from tests.factories import make_craftsman, make_demand, make_engagement
 from tests.web.test_report_exactness import seed
 from tests.web.test_report_summaries import _deletable_engagements
-from web.models import Engagement, FollowUp
+from web.models import Engagement, FollowUp, User
 from web.services import engagements, feedback, followups
 from web.services.users import create_user
 
@@ -30,8 +30,7 @@ def _counted(session, today, coordinator_id):
     return session.scalar(sa.select(sa.func.count()).select_from(open_ids))
 
 
-@pytest.fixture()
-def office(session):
+def _office(session) -> list[int]:
     """The report tests' two years of engagements, a third each assigned to two coordinators, a third unassigned;
     a third coordinator has none of their own."""
     seed(session, random.Random(3))
@@ -44,7 +43,15 @@ def office(session):
     assert followups.overdue_count(session, TODAY, users[0].id) != followups.overdue_count(session, TODAY,
                                                                                             users[2].id)
     _same(session, users)
-    return session, users
+    return [user.id for user in users]
+
+
+seeded_transaction, seeded_data, connection = seeded_once(_office)
+
+
+@pytest.fixture()
+def office(session, seeded_data):
+    return session, [session.get(User, user_id) for user_id in seeded_data]
 
 
 def _same(session, users):

@@ -13,7 +13,7 @@ from collections import defaultdict
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import NOW
+from tests.conftest import NOW, seeded_once
 from tests.factories import make_craftsman, make_demand, make_engagement, make_enterprise, region
 from web.models.agreements import Agreement
 from web.models.demands import DEMAND_STATUSES, Demand
@@ -283,9 +283,11 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(sorted(values)), 1) if values else None
 
 
+seeded_transaction, seeded_data, connection = seeded_once(lambda session: seed(session, random.Random(20261130)))
+
+
 @pytest.fixture()
-def seeded(session):
-    seed(session, random.Random(20261130))
+def seeded(session, seeded_data):
     return session
 
 
