@@ -258,6 +258,24 @@ def test_public_form_states_roles_without_javascript(browser, session):
     assert demand.team_size == 3
 
 
+def test_the_public_form_reports_every_mistake_at_once(browser, session):
+    """A missing title, a province where the city is asked, an unknown industry and a team role's unknown skill:
+    the form named only the missing title, then, once it was fixed, the province, and so on, one send each."""
+    data = {key: value for key, value in _api_demand().items() if key != "consent"}
+    data.update({"consent": "y", "title": "", "region_code": "510000", "industry_code": "no.such.industry",
+                 "roles-0-skill": "不存在的技能", "roles-0-count": "1", "team_size": "1"})
+    before = session.scalar(sa.select(sa.func.count()).select_from(Demand))
+    response = browser.submit("/demand/new?lang=en", data, form_url="/demand/new")
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "not only the province" in text and "不存在的技能" in text and "no.such.industry" in text
+    assert re.search(r'<fieldset class="team-roles has-error"', text)
+    api = browser.client.post("/api/v1/demands?lang=en", json=_api_demand(
+        title="", region_code="510000", roles=[{"skill": "不存在的技能", "count": 1}]))
+    assert api.status_code == 422 and {"title", "region_code", "roles"} <= set(api.get_json()["errors"])
+    assert session.scalar(sa.select(sa.func.count()).select_from(Demand)) == before
+
+
 @pytest.mark.parametrize(("text", "roles"), [
     ("焊接:1、数控铣:1", [("焊接", 1), ("数控铣", 1)]),
     ("焊接：1；数控铣：2", [("焊接", 1), ("数控铣", 2)]),

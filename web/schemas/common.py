@@ -144,4 +144,4 @@ def load_or_raise(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
         return schema.load(data, **kwargs)
     except ValidationError as error:
         messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
-        raise ValidationFailed(messages) from None
+        raise ValidationFailed(messages, valid_data=error.valid_data) from None

@@ -152,23 +152,21 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
     The same ``submission_key`` posted twice (a double click, a retried request) returns the
     demand created by the first post; the unique constraints decide under concurrency.
     """
-    values = load_or_raise(DEMAND_SCHEMA, data)
-    _take_write_lock(session)
-    key = values["submission_key"]
     try:
-        region = reference.region(session, values["region_code"], known=references)
-        if region.level == "province":
-            raise ValidationFailed({"region_code": [_l("Choose the city and district, not only the province.")]})
-        category = reference.category(session, values["category_code"], known=references)
-        industries = reference.industries(session, [values["industry_code"]], field="industry_code", known=references)
-        skills = reference.skills(session, values["skills"], known=references)
-        roles = role_skills(session, values["roles"])
-    except ServiceError:
+        values, contract_errors = load_or_raise(DEMAND_SCHEMA, data), {}
+    except ValidationFailed as failed:  # the codes of the fields that did load are checked too: one answer
+        values, contract_errors = failed.valid_data, failed.errors
+    _take_write_lock(session)
+    key = values.get("submission_key")
+    errors = dict(contract_errors)
+    found = _references(session, values, errors, references)
+    if errors:
         # A repeated key is answered with its demand before any check of the codes, as it always was; looked up
         # here only, since the insert below finds a repeated key as well (one query less per submission).
-        if key and (existing := _by_submission_key(session, key, values)) is not None:
+        if key and not contract_errors and (existing := _by_submission_key(session, key, values)) is not None:
             return existing
-        raise
+        raise ValidationFailed(errors)
+    region, category, industries, skills, roles = (found[name] for name in _REFERENCES)
 
     for attempt in range(MAX_CODE_ATTEMPTS):
         try:
@@ -205,6 +203,40 @@ def submit_demand(session: Session, data: dict[str, Any], *, now: dt.datetime, a
         after["roles"] = sorted([skill.code, count] for skill, count in roles)
     audit.insert(session, actor=actor, action="demand.submit", entity=demand, now=now, after=after)
     return demand
+
+
+_REFERENCES = ("region", "category", "industries", "skills", "roles")
+
+
+def _references(session: Session, values: dict[str, Any], errors: dict[str, list[str]],
+                references: reference.ReferenceData | None) -> dict[str, Any]:
+    """The rows the submission's codes name, for each field that loaded; an unknown code adds its field's error to
+    ``errors``, so that the enterprise reads every mistake of the form at once."""
+    lookups = {
+        "region": ("region_code", lambda code: _city_or_district(session, code, references)),
+        "category": ("category_code", lambda code: reference.category(session, code, known=references)),
+        "industries": ("industry_code", lambda code: reference.industries(session, [code], field="industry_code",
+                                                                         known=references)),
+        "skills": ("skills", lambda codes: reference.skills(session, codes, known=references)),
+        "roles": ("roles", lambda roles: role_skills(session, roles)),
+    }
+    found = {}
+    for name, (field, lookup) in lookups.items():
+        if field not in values or field in errors:
+            continue
+        try:
+            found[name] = lookup(values[field])
+        except ServiceError as error:
+            for key, messages in error.as_errors().items():
+                errors.setdefault(key, []).extend(messages)
+    return found
+
+
+def _city_or_district(session: Session, code: str, references: reference.ReferenceData | None) -> Region:
+    region = reference.region(session, code, known=references)
+    if region.level == "province":
+        raise ValidationFailed({"region_code": [_l("Choose the city and district, not only the province.")]})
+    return region
 
 
 def _take_write_lock(session: Session) -> None:

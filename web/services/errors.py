@@ -26,8 +26,10 @@ class ValidationFailed(ServiceError):
 
     status_code = 422
 
-    def __init__(self, errors: Mapping[str, Any]) -> None:
+    def __init__(self, errors: Mapping[str, Any], *, valid_data: Mapping[str, Any] | None = None) -> None:
         self.errors = {key: _as_list(value) for key, value in errors.items()}
+        # the fields that did load (marshmallow's ``valid_data``): a caller may check them further meanwhile
+        self.valid_data = dict(valid_data) if isinstance(valid_data, Mapping) else {}
         first_field = next(iter(self.errors), None)
         first = self.errors[first_field][0] if first_field else ""
         super().__init__(first, field=first_field, code="validation")
