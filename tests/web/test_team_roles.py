@@ -19,6 +19,7 @@ from web.models import (
     CraftsmanSkill,
     Demand,
     DemandRole,
+    Engagement,
     MatchingRound,
     Notification,
     Proposal,
@@ -177,6 +178,12 @@ def test_round_show_json_names_roles_and_open_roles(app, coordinator_browser, se
     assert sorted((person["name"], person["role"]) for person in status["craftsmen"]) == [
         ("cnc_1", "machining.cnc_milling"), ("cnc_2", "machining.cnc_milling"), ("welder", "weld")]
     assert "phone" not in json.dumps(status)
+    # the coordinator's engagement page names each member's role too
+    engagement_id = session.scalar(sa.select(Engagement.id).where(Engagement.demand_id == demand.id))
+    page = coordinator_browser.text(f"/workspace/engagements/{engagement_id}?lang=en")
+    members = re.search(r'<ul id="members">.*?</ul>', page, re.S).group(0)
+    assert sorted(re.findall(r'data-member-role="([\w.]+)"', members)) == [
+        "machining.cnc_milling", "machining.cnc_milling", "weld"]
     # and the messages name the roles: the enterprise's lists the team by role, each member's says his own
     messages = {(m.recipient_kind, m.recipient_id): m.body for m in session.scalars(
         sa.select(Notification).where(Notification.round_id == int(round_id)))}

@@ -32,16 +32,14 @@ from web.models import (
     Engagement,
     EngagementMember,
     Enterprise,
-    Proposal,
     Region,
-    Skill,
     User,
     demand_industry,
 )
 from web.policy import region_clause, region_subtree
 from web.schemas.common import load_or_raise
 from web.schemas.demands import AnswerSchema, ApprovalSchema, DemandEditSchema, DemandSchema, ReasonSchema
-from web.services import audit, reference, rounds
+from web.services import audit, engagements, reference, rounds
 from web.services.enterprises import create_checked
 from web.services.errors import Conflict, NotFound, ServiceError, ValidationFailed
 from web.services.paging import Page, page_of, paginate
@@ -698,11 +696,7 @@ def assigned_craftsmen(session: Session, demand: Demand) -> list[dict[str, Any]]
                  selectinload(Craftsman.honours).selectinload(CraftsmanHonour.honour))
         .order_by(Craftsman.name)
     ).scalars().unique().all()
-    roles = dict(session.execute(  # the role of a team (跨界攻关小组) each one fills, from the published proposal
-        sa.select(EngagementMember.craftsman_id, Skill)
-        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
-        .join(Proposal, Proposal.id == EngagementMember.proposal_id).join(Skill, Skill.id == Proposal.role_skill_id)
-        .where(Engagement.demand_id == demand.id, Engagement.status != "cancelled")).all())
+    roles = engagements.member_roles(session, Engagement.demand_id == demand.id, Engagement.status != "cancelled")
     result = []
     for craftsman in rows:
         honours = sorted((link.honour for link in craftsman.honours), key=lambda honour: -honour.rank)

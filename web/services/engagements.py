@@ -16,7 +16,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from web.clock import local_today
-from web.models import Demand, DemandStatusEvent, Engagement, EngagementMember, FollowUp, User, VisitLog
+from web.models import (
+    Demand,
+    DemandStatusEvent,
+    Engagement,
+    EngagementMember,
+    FollowUp,
+    Proposal,
+    Skill,
+    User,
+    VisitLog,
+)
 from web.schemas.common import load_or_raise
 from web.schemas.engagements import AcceptanceSchema, CompleteSchema, ReasonSchema, StartSchema, VisitSchema
 from web.services import audit, points
@@ -68,6 +78,16 @@ def get(session: Session, engagement_id: int) -> Engagement:
     if engagement is None:
         raise NotFound(_l("This engagement does not exist."))
     return engagement
+
+
+def member_roles(session: Session, *where: sa.ColumnElement[bool]) -> dict[int, Skill]:
+    """The team role (跨界攻关小组) each member fills, by craftsman id, from the published proposal that booked him;
+    for the members of the engagements that ``where`` selects (conditions on Engagement and EngagementMember)."""
+    return dict(session.execute(
+        sa.select(EngagementMember.craftsman_id, Skill)
+        .join(Engagement, Engagement.id == EngagementMember.engagement_id)
+        .join(Proposal, Proposal.id == EngagementMember.proposal_id).join(Skill, Skill.id == Proposal.role_skill_id)
+        .where(*where)).all())
 
 
 def move_demand(session: Session, demand: Demand, to_status: str, *, actor: User | str | None, now: dt.datetime,

@@ -236,7 +236,8 @@ def _render_show(engagement: Engagement, status: int = 200, **bound: FlaskForm):
                            feedback=feedback, agreements=agreements, agreement_state=agreements_service.state,
                            agreement_labels=agreements_service.STATE_LABELS,
                            labels=service.STATUS_LABELS, kind_labels=service.KIND_LABELS,
-                           member_labels=service.MEMBER_STATUS_LABELS, **forms), status
+                           member_labels=service.MEMBER_STATUS_LABELS,
+                           member_roles=service.member_roles(db.session, Engagement.id == engagement.id), **forms), status
 
 
 def _act(engagement_id: int, form_class, names: tuple[str, ...], action, done_message: str, slot: str):
