@@ -236,6 +236,30 @@ def test_assign_liaison_and_merge(app, coordinator_browser, make_demand, make_us
     assert code in coordinator_browser.text(f"/workspace/demands/{keep_id}")
 
 
+def _status_page(app, browser, demand_id: int, code: str) -> str:
+    """The status page as the enterprise reads it, after looking the demand up with the last four digits."""
+    phone = reload(app, demand_id).contact_phone
+    assert browser.submit("/demand/track?lang=en", {"tracking_code": code, "last4": phone[-4:]},
+                          form_url="/demand/track").status_code == 303
+    return browser.text(f"/demand/status/{code}?lang=en")
+
+
+def test_a_demand_merged_into_another_enterprises_does_not_show_its_code(app, coordinator_browser, browser,
+                                                                         make_demand):
+    """The enterprise's status page named the code it continues under: another enterprise's demand's code, whose
+    status that enterprise can look up with four digits. Within one enterprise the code is still shown."""
+    own_id, own_code, enterprise_id = make_demand(title="数控机床联网方案")
+    _other_id, other_code, _ = make_demand(title="数控机床联网与故障预警")
+    assert act(coordinator_browser, own_id, "merge", target_code=other_code).status_code == 303
+    page = _status_page(app, browser, own_id, own_code)
+    assert "another enterprise" in page and other_code not in page
+    second_id, second_code, _ = make_demand(title="数控机床联网二期", enterprise_id=enterprise_id)
+    third_id, third_code, _ = make_demand(title="数控机床联网三期", enterprise_id=enterprise_id)
+    assert act(coordinator_browser, third_id, "merge", target_code=second_code).status_code == 303
+    page = _status_page(app, browser, third_id, third_code)
+    assert second_code in page and "another enterprise" not in page
+
+
 def test_withdraw(app, coordinator_browser, make_demand):
     demand_id, _code, _ = make_demand(status="open")
     assert act(coordinator_browser, demand_id, "withdraw", text="企业电话告知问题已自行解决。").status_code == 303

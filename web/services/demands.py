@@ -443,7 +443,11 @@ def merge(session: Session, demand: Demand, target_code: str, *, actor: Actor, n
     if target.status not in MERGE_INTO:
         raise ServiceError(_l("The demand %(code)s is closed; merge into an active demand.", code=target.tracking_code),
                            field="target_code")
-    note = str(_l("Merged into demand %(code)s, which continues your request.", code=target.tracking_code))
+    if target.enterprise_id == demand.enterprise_id:
+        note = str(_l("Merged into demand %(code)s, which continues your request.", code=target.tracking_code))
+    else:  # another enterprise's tracking code is not this enterprise's to read (nor to look up)
+        note = str(_l("Merged with another enterprise's demand for the same need; the union office will keep you "
+                      "informed."))
     return _move(session, demand, "merged", actor=actor, now=now, action="merge", note=note,
                  changes={"merged_into_id": target.id, "reviewed_at": now})
 
@@ -683,6 +687,14 @@ def possible_duplicates(session: Session, demands: Sequence[Demand], user: User 
 
 def public_events(demand: Demand) -> list[DemandStatusEvent]:
     return [event for event in demand.events if event.public]
+
+
+def public_successor(session: Session, demand: Demand) -> Demand | None:
+    """The demand this one was merged into, as its enterprise may read it: only a demand of the same enterprise."""
+    if demand.merged_into_id is None:
+        return None
+    successor = session.get(Demand, demand.merged_into_id)
+    return successor if successor is not None and successor.enterprise_id == demand.enterprise_id else None
 
 
 def assigned_craftsmen(session: Session, demand: Demand) -> list[dict[str, Any]]:

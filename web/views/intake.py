@@ -237,7 +237,7 @@ def _render_status(demand: Demand, *, answer_form: AnswerForm | None = None, rat
         craftsmen=demand_service.assigned_craftsmen(db.session, demand) if show_team else [],
         feedback=feedback, can_rate=demand.status == "completed" and feedback is None,
         answer_form=answer_form or AnswerForm(), rating_form=rating_form or RatingForm(),
-        merged_into=db.session.get(Demand, demand.merged_into_id) if demand.merged_into_id else None,
+        merged_into=demand_service.public_successor(db.session, demand),
     )
     return _no_store(current_app.make_response((page, status)))
 
