@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Flask, current_app, request, url_for
 from flask_babel import get_locale
 from flask_login import current_user
@@ -11,9 +9,7 @@ from flask_login import current_user
 from web import navigation
 from web.policy import EDITOR, ROLES_FOR, covers, may_open
 from web.services import points
-from web.services.personal_data import mask_phone
-
-MOBILE_IN_TEXT = re.compile(r"(?<!\d)1\d{10}(?!\d)")  # as stored (validate_mobile): 11 digits
+from web.services.masks import mask_phone, mask_phones_in
 
 
 def _registered(entries):
@@ -73,5 +69,4 @@ def register_template_helpers(app: Flask) -> None:
     def masked_phones(text: str | None, region_id: int | None) -> str:
         """A text (a message's body names the enterprise's contact) with every mobile number in it as
         ``masked_phone`` shows one."""
-        return text or "" if sees_full_numbers(region_id) else MOBILE_IN_TEXT.sub(
-            lambda number: mask_phone(number.group()), text or "")
+        return text or "" if sees_full_numbers(region_id) else mask_phones_in(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import logging
 import re
 import socket
 
@@ -387,3 +388,14 @@ def test_failed_messages_are_queued_again_once_the_gateway_is_fixed(liaison_brow
     liaison_browser.submit(CONFIRM, {"count": "2"})
     session.expire_all()
     assert {n.status for n in _messages(session, rnd).values()} == {"sent"}
+
+
+def test_the_log_gateway_writes_no_whole_mobile_number(caplog):
+    """Offices without an SMS contract send through the log; a log is kept and read more widely than the outbox."""
+    from web.services.notifications import LogSmsGateway
+
+    with caplog.at_level(logging.INFO, logger="craftmatch"):
+        LogSmsGateway().send_sms("13812341234", "请联系企业联系人李经理（13900001111），编号 SC-2026-AB12CD。")
+    written = caplog.text
+    assert "138****1234" in written and "139****1111" in written and "SC-2026-AB12CD" in written
+    assert "13812341234" not in written and "13900001111" not in written

@@ -36,6 +36,7 @@ from web.models import (
     User,
 )
 from web.services import audit
+from web.services.masks import mask_phone, mask_phones_in
 
 log = logging.getLogger("craftmatch.notifications")
 
@@ -64,13 +65,14 @@ class EmailSender(Protocol):
 
 
 class LogSmsGateway:
-    """Writes each SMS to the log (development, demos, and offices without an SMS contract)."""
+    """Writes each SMS to the log (development, demos, and offices without an SMS contract), its mobile numbers
+    masked: a log is read and kept more widely than the outbox, where staff read the messages whole."""
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         self.sign_name = (settings or {}).get("SMS_SIGN_NAME") or PROGRAMME
 
     def send_sms(self, phone: str, text: str) -> None:
-        log.info("SMS to %s: 【%s】%s", phone, self.sign_name, text)
+        log.info("SMS to %s: 【%s】%s", mask_phone(phone), self.sign_name, mask_phones_in(text))
 
 
 class LogEmailSender:

@@ -1,4 +1,4 @@
-"""Personal data on a need-to-know basis: masked mobile numbers, and an audit entry for every disclosure
+"""Personal data on a need-to-know basis: an audit entry for every disclosure
 (exports of the pools, messages sent from the outbox)."""
 
 from __future__ import annotations
@@ -12,12 +12,6 @@ from sqlalchemy.orm import Session
 from web.models import MatchingRound, Notification, User
 from web.services import audit
 from web.services.notifications import Backend, RetryPolicy, deliver_messages, deliver_pending, due
-
-
-def mask_phone(phone: str | None) -> str:
-    """13812341234 → 138****1234: enough to tell numbers apart, not enough to call."""
-    phone = phone or ""
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
 
 
 def record_export(session: Session, *, what: str, rows: int, filters: dict[str, Any], actor: User,

@@ -36,7 +36,7 @@ from web.models.enterprises import ENTERPRISE_TYPES
 from web.services import demands as demand_service
 from web.services import reference
 from web.services.errors import ServiceError
-from web.services.personal_data import mask_phone
+from web.services.masks import mask_phone
 from web.views.forms import show_errors
 from web.views.slotted_page import SHARED_PAGE_ENVIRON, SharedPage, SlottedPage
 from web.views.team_roles import PUBLIC_ROLE_ROWS, roles_data, roles_field
