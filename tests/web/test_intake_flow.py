@@ -48,6 +48,16 @@ def test_form_renders_with_regions_skills_and_one_time_key(browser):
     assert 'class="hp-field"' in page
 
 
+def test_the_industry_list_shows_each_sub_industry_under_its_sector(browser):
+    """The list was 67 industries in table order: 压力容器 came long after 装备制造, among unrelated sectors."""
+    select = re.search(r'<select[^>]*name="industry_code".*?</select>', browser.text(NEW), re.S).group(0)
+    codes = re.findall(r'<option value="([^"]*)"', select)
+    equipment = codes.index("sc.equipment")
+    assert codes[equipment + 1:equipment + 4] == ["sub.auto_parts", "sub.gears", "sub.pressure_vessel"]
+    assert re.search(r'<option value="sub.gears">　齿轮</option>', select)  # indented under its sector
+    assert len(codes) == len(set(codes)) == 68  # every industry once, and "choose an industry"
+
+
 def test_submit_confirm_receipt_and_status(app, browser):
     data = valid_demand_data(contact_phone="13812345678")
     response = browser.submit(NEW, data)

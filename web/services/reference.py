@@ -39,10 +39,14 @@ def filter_regions(session: Session, *, english: bool = False) -> list[tuple[str
 
 
 def filter_industries(session: Session) -> list[Industry]:
-    """The industries a list is filtered by, each sector followed by its sub-industries (in the reference order),
-    so that a template indenting those with a ``parent_id`` shows them under their own sector."""
-    rows = session.scalars(sa.select(Industry).order_by(Industry.id)).all()
-    children: dict[int, list[Industry]] = {}
+    """The industries a list is filtered by, each sector followed by its sub-industries (``sectors_first``)."""
+    return sectors_first(session.scalars(sa.select(Industry).order_by(Industry.id)).all())
+
+
+def sectors_first(rows: Sequence[Any]) -> list[Any]:
+    """Industry rows (with ``id`` and ``parent_id``), each sector followed by its sub-industries, in their order:
+    a template indenting those with a ``parent_id`` shows them under their own sector."""
+    children: dict[int, list[Any]] = {}
     for row in rows:
         if row.parent_id is not None:
             children.setdefault(row.parent_id, []).append(row)
@@ -144,7 +148,7 @@ class ReferenceData:
     """The reference rows the public pages need, as plain immutable rows (no session attached)."""
 
     regions: tuple[Any, ...]  # id, code, name, name_en, level, parent_id, province_code; by code
-    industries: tuple[Any, ...]  # id, code, name_zh, name_en; by id
+    industries: tuple[Any, ...]  # id, code, name_zh, name_en, parent_id; by id
     skills: tuple[Any, ...]  # id, code, name_zh, name_en, parent_id; by id
     categories: tuple[Any, ...]  # id, code, name_zh, name_en; by sort
     version: str  # a hash of the content: names the versioned URLs and is their ETag
@@ -222,7 +226,8 @@ def _load(session: Session) -> ReferenceData:
 
     regions = rows(sa.select(Region.id, Region.code, Region.name, Region.name_en, Region.level, Region.parent_id,
                              Region.province_code).order_by(Region.code))
-    industries = rows(sa.select(Industry.id, Industry.code, Industry.name_zh, Industry.name_en).order_by(Industry.id))
+    industries = rows(sa.select(Industry.id, Industry.code, Industry.name_zh, Industry.name_en, Industry.parent_id)
+                      .order_by(Industry.id))
     skills = rows(sa.select(Skill.id, Skill.code, Skill.name_zh, Skill.name_en, Skill.parent_id).order_by(Skill.id))
     categories = rows(sa.select(DemandCategory.id, DemandCategory.code, DemandCategory.name_zh,
                                 DemandCategory.name_en).order_by(DemandCategory.sort, DemandCategory.id))

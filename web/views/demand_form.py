@@ -199,7 +199,8 @@ def _form_choices(data: reference.ReferenceData) -> dict[str, Any]:
         "region_groups": region_groups,
         "provinces": _provinces(data),
         "industry_choices": [SelectChoice("", _("Choose an industry"))]
-        + [SelectChoice(row.code, label(row)) for row in data.industries],
+        + [SelectChoice(row.code, ("　" if row.parent_id else "") + label(row))  # under its sector, indented
+           for row in reference.sectors_first(data.industries)],
         "skill_choices": [SelectChoice(row.code, label(row)) for row in data.skills],
         "skill_groups": [(root, children.get(root.id, [])) for root in children[None]],
         "category_choices": [SelectChoice(row.code, label(row)) for row in data.categories],
