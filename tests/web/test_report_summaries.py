@@ -10,7 +10,7 @@ import random
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import NOW
+from tests.conftest import NOW, seeded_once
 from tests.factories import make_craftsman, make_demand, make_engagement, region
 from tests.web.test_intake_service import valid_demand_data
 from tests.web.test_report_exactness import seed
@@ -25,16 +25,23 @@ from web.models import (
     Outcome,
     demand_industry,
 )
-from web.services import demands, engagements, feedback, followups, seeding, summaries
+from web.services import demands, engagements, feedback, followups, summaries
 
 TODAY = NOW.date()
 
 
-@pytest.fixture()
-def seeded(session):
+def _seed_and_check(session) -> None:
     seed(session, random.Random(7))
     assert all(summaries.stored(session).values()), "every summary holds rows"
     assert summaries.stored(session) == summaries.recomputed(session)
+
+
+# the data set once per module; the loads that start from an empty database: test_report_summaries_loads.py
+seeded_transaction, seeded_data, connection = seeded_once(_seed_and_check)
+
+
+@pytest.fixture()
+def seeded(session, seeded_data):
     return session
 
 
@@ -69,12 +76,6 @@ def test_service_writes_keep_the_summaries_exact(seeded):
     other = make_engagement(session, make_demand(session, status="matched"), [make_craftsman(session)])
     engagements.start_engagement(session, other, {"started_on": TODAY.isoformat()}, actor="test", now=NOW)
     engagements.cancel_engagement(session, other, {"reason": "企业停产检修"}, actor="test", now=NOW)
-    _same(session)
-
-
-def test_seeding_keeps_the_summaries_exact(session):
-    seeding.load_demo(session, now=NOW)
-    assert session.scalar(sa.select(sa.func.count()).select_from(FollowUp).where(FollowUp.done_on.is_not(None)))
     _same(session)
 
 
@@ -172,15 +173,6 @@ def test_bulk_sql_keeps_the_summaries_exact(seeded):
                     .values(done_on=FollowUp.due_on, value_created_wan=0.3, problems_solved=1))
     session.execute(sa.update(Engagement).where(Engagement.id % 5 == 0, Engagement.completed_on.is_(None))
                     .values(started_on=TODAY))
-    _same(session)
-
-
-def test_a_bulk_load_with_the_triggers_suspended_ends_exact(session):
-    with summaries.suspended(session):
-        assert summaries.installed_triggers(session) == set()
-        seed(session, random.Random(5))
-    assert summaries.installed_triggers(session) == summaries.trigger_names()
-    assert all(summaries.stored(session).values())
     _same(session)
 
 
