@@ -1,6 +1,7 @@
 """Every GET page, as every kind of visitor, with real and bogus ids and hostile query strings: never a 5xx.
 
-The demo pool is loaded into the test transaction so that pages render with real data (and roll back).
+The demo pool is loaded once per backend into a transaction shared by the module's tests, so that pages render with
+real data; each test's own writes (its user, its session) roll back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.browser import Browser
-from tests.conftest import NOW, TEST_PASSWORD
+from tests.conftest import NOW, TEST_PASSWORD, seeded_once
 from web.models import (
     Agreement,
     Attachment,
@@ -40,8 +41,7 @@ def _first_id(session, column) -> int:
     return session.scalar(sa.select(sa.func.min(column))) or BOGUS_ID
 
 
-@pytest.fixture()
-def demo_session(session):
+def _demo_with_rounds(session) -> None:
     seeding.load_demo(session, now=NOW)
     # one round of each state the pages know: draft, solved, published
     for name in ("crawl-draft", "crawl-solved", "crawl-published"):
@@ -52,7 +52,13 @@ def demo_session(session):
             rounds.solve_round(session, rnd, actor="test", now=NOW)
         if name == "crawl-published":
             rounds.publish_round(session, rnd, actor="test", now=NOW)
-    session.commit()
+
+
+seeded_transaction, seeded_data, connection = seeded_once(_demo_with_rounds)  # once per backend, not per role
+
+
+@pytest.fixture()
+def demo_session(session, seeded_data):
     return session
 
 
