@@ -1,13 +1,18 @@
-"""Fixtures for the web tests that need a real Redis: a redis-server of their own on a free loopback port."""
+"""Fixtures of the web tests: a redis-server of their own on a free loopback port for those that need a real
+Redis, and a scheduled engagement for the engagement pages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import socket
 import subprocess
 import time
 
 import pytest
+
+from tests.factories import make_craftsman, make_demand, make_engagement
+from web.extensions import db
 
 REDIS_SERVER = shutil.which("redis-server")
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (apt install redis-server)")
@@ -40,3 +45,15 @@ def redis_url(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture()
+def engagement_id(app, connection) -> int:
+    """A scheduled engagement of one craftsman (孔建伟) on a matched demand whose window ends in 30 days; committed."""
+    today = dt.datetime.now(dt.UTC).date()  # the views use the wall clock
+    with app.app_context():
+        session = db.session
+        demand = make_demand(session, status="matched", window_end=today + dt.timedelta(days=30))
+        engagement = make_engagement(session, demand, [make_craftsman(session, name="孔建伟")])
+        session.commit()
+        return engagement.id

@@ -9,20 +9,14 @@ PostgreSQL with real connections (test_publish_concurrency.py).
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from tests.conftest import NOW
-from tests.factories import make_craftsman, make_demand, make_engagement
-from web.extensions import db
 from web.models import Engagement
 from web.services import engagements
-
-TODAY = dt.datetime.now(dt.UTC).date()  # the views use the wall clock
 
 
 def _cancel_elsewhere(connection: sa.Connection, engagement_id: int) -> None:
@@ -31,16 +25,6 @@ def _cancel_elsewhere(connection: sa.Connection, engagement_id: int) -> None:
         engagements.cancel_engagement(other, other.get(Engagement, engagement_id), {"reason": "企业取消"},
                                       actor="other", now=NOW)
         other.commit()
-
-
-@pytest.fixture()
-def engagement_id(service_app, connection) -> int:
-    with service_app.app_context():
-        session = db.session
-        demand = make_demand(session, status="matched", window_end=TODAY + dt.timedelta(days=30))
-        engagement = make_engagement(session, demand, [make_craftsman(session, name="严宏")])
-        session.commit()
-        return engagement.id
 
 
 def test_a_start_on_an_engagement_cancelled_meanwhile_is_refused(session, connection, engagement_id):

@@ -6,7 +6,6 @@ import datetime as dt
 import io
 import re
 
-import pytest
 import sqlalchemy as sa
 
 from tests.conftest import NOW
@@ -15,16 +14,6 @@ from web.extensions import db
 from web.models import Attachment, AuditLog, Craftsman, Engagement, FollowUp, FollowUpNote, Outcome
 
 TODAY = dt.datetime.now(dt.UTC).date()  # the views use the wall clock
-
-
-@pytest.fixture()
-def engagement_id(app, connection):
-    with app.app_context():
-        session = db.session
-        demand = make_demand(session, status="matched", window_end=TODAY + dt.timedelta(days=30))
-        engagement = make_engagement(session, demand, [make_craftsman(session, name="孔建伟")])
-        session.commit()
-        return engagement.id
 
 
 def _url(engagement_id, suffix=""):
