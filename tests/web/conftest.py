@@ -1,5 +1,5 @@
 """Fixtures of the web tests: a redis-server of their own on a free loopback port for those that need a real
-Redis, and a scheduled engagement for the engagement pages."""
+Redis, a scheduled engagement for the engagement pages, and the demo pool with a round of each state."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import time
 
 import pytest
 
+from tests.conftest import NOW
 from tests.factories import make_craftsman, make_demand, make_engagement
 from web.extensions import db
+from web.services import rounds, seeding
 
 REDIS_SERVER = shutil.which("redis-server")
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed (apt install redis-server)")
@@ -57,3 +59,24 @@ def engagement_id(app, connection) -> int:
         engagement = make_engagement(session, demand, [make_craftsman(session, name="孔建伟")])
         session.commit()
         return engagement.id
+
+
+def demo_with_rounds(session) -> None:
+    """The demo pool and one round of each state the pages know: draft, solved, published."""
+    seeding.load_demo(session, now=NOW)
+    for name in ("crawl-draft", "crawl-solved", "crawl-published"):
+        rnd = rounds.create_round(session, name=name, demand_filters={"region": "510000"},
+                                  craftsman_filters={"region": "510000"}, config={}, default_capacity=None,
+                                  actor="test", now=NOW)
+        if name != "crawl-draft":
+            rounds.solve_round(session, rnd, actor="test", now=NOW)
+        if name == "crawl-published":
+            rounds.publish_round(session, rnd, actor="test", now=NOW)
+
+
+@pytest.fixture()
+def demo_session(session):
+    """The test's session after ``demo_with_rounds`` (committed into the test's transaction, rolled back after)."""
+    demo_with_rounds(session)
+    session.commit()
+    return session

@@ -9,7 +9,6 @@ from collections import Counter
 import sqlalchemy as sa
 
 from tests.web.test_intake_flow import submit
-from tests.web.test_page_crawl import demo_session  # noqa: F401  (the demo pool with a draft, solved, published round)
 from web.models import Craftsman, MatchingRound
 from web.services import charts
 

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 
 from tests.browser import Browser
 from tests.conftest import TEST_PASSWORD
-from tests.web.test_page_crawl import demo_session  # noqa: F401  (the demo pool with a draft, solved, published round)
 from web.db import Base
 from web.models import Demand, DemandCategory, HonourLevel, Industry, PointsEntry, Region, Skill
 from web.services import seeding

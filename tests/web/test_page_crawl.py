@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.browser import Browser
-from tests.conftest import NOW, TEST_PASSWORD, seeded_once
+from tests.conftest import TEST_PASSWORD, seeded_once
+from tests.web.conftest import demo_with_rounds
 from web.models import (
     Agreement,
     Attachment,
@@ -25,7 +26,6 @@ from web.models import (
     MatchingRound,
     Outcome,
 )
-from web.services import rounds, seeding
 from web.services.engagements import KIND_LABELS
 
 HOSTILE_QUERIES = (
@@ -41,24 +41,11 @@ def _first_id(session, column) -> int:
     return session.scalar(sa.select(sa.func.min(column))) or BOGUS_ID
 
 
-def _demo_with_rounds(session) -> None:
-    seeding.load_demo(session, now=NOW)
-    # one round of each state the pages know: draft, solved, published
-    for name in ("crawl-draft", "crawl-solved", "crawl-published"):
-        rnd = rounds.create_round(session, name=name, demand_filters={"region": "510000"},
-                                  craftsman_filters={"region": "510000"}, config={}, default_capacity=None,
-                                  actor="test", now=NOW)
-        if name != "crawl-draft":
-            rounds.solve_round(session, rnd, actor="test", now=NOW)
-        if name == "crawl-published":
-            rounds.publish_round(session, rnd, actor="test", now=NOW)
-
-
-seeded_transaction, seeded_data, connection = seeded_once(_demo_with_rounds)  # once per backend, not per role
+seeded_transaction, seeded_data, connection = seeded_once(demo_with_rounds)  # once per backend, not per role
 
 
 @pytest.fixture()
-def demo_session(session, seeded_data):
+def demo_session(session, seeded_data):  # this module's: the shared data set (tests/web/conftest.py's is per test)
     return session
 
 

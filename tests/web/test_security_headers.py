@@ -15,7 +15,6 @@ from tests.web import test_page_crawl as crawl
 from web.extensions import db
 from web.services import rounds
 
-demo_session = crawl.demo_session  # the crawl's fixture: the demo pool and a round of each state
 TEMPLATES = Path(__file__).resolve().parents[2] / "web" / "templates"
 # what a CSP without 'unsafe-inline' blocks: a <script> with code, <style>, style="", onclick=""…, javascript: URLs
 INLINE_CODE = re.compile(r"<script(?![^>]*\b(?:src=|type=\"application/json\"))[^>]*>|<style\b|\sstyle=|"
