@@ -18,7 +18,6 @@ from tests.conftest import NOW, TEST_PASSWORD
 from tests.web.test_demand_review import act
 from tests.web.test_demand_review import make_demand as make_demand  # noqa: F401 - fixture
 from tests.web.test_engagements_views import _url
-from tests.web.test_engagements_views import engagement_id as engagement_id  # noqa: F401 - fixture
 from tests.web.test_intake_service import valid_demand_data
 from web.extensions import db
 from web.models import Demand, Engagement, Enterprise, RegionTarget
