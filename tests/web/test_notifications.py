@@ -395,7 +395,9 @@ def test_the_log_gateway_writes_no_whole_mobile_number(caplog):
     from web.services.notifications import LogSmsGateway
 
     with caplog.at_level(logging.INFO, logger="craftmatch"):
-        LogSmsGateway().send_sms("13812341234", "请联系企业联系人李经理（13900001111），编号 SC-2026-AB12CD。")
+        LogSmsGateway().send_sms("13812341234", "请联系企业联系人李经理（13900001111），编号 SC-2026-AB12CD；"
+                                                "联络员 +86 137-0000-2222，日期 2026-11-23。")
     written = caplog.text
-    assert "138****1234" in written and "139****1111" in written and "SC-2026-AB12CD" in written
-    assert "13812341234" not in written and "13900001111" not in written
+    assert "138****1234" in written and "139****1111" in written and "137****2222" in written
+    assert "SC-2026-AB12CD" in written and "2026-11-23" in written
+    assert "13812341234" not in written and "13900001111" not in written and "0000-2222" not in written

@@ -59,7 +59,7 @@ STATUS_HELP = {
     "evaluated": _l("The service is completed and rated. Thank you!"),
     "rejected": _l("The demand was not accepted; the reason is shown below."),
     "withdrawn": _l("The demand was withdrawn."),
-    "merged": _l("The demand continues under another tracking code, shown below."),
+    "merged": _l("The demand was merged with another demand for the same need; see below."),
 }
 MODE_LABELS = {"onsite": _l("On site"), "remote": _l("Remote"), "hybrid": _l("On site and remote")}
 URGENCY_LABELS = {"low": _l("Low"), "medium": _l("Medium"), "high": _l("High")}

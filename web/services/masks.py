@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-MOBILE_IN_TEXT = re.compile(r"(?<!\d)1\d{10}(?!\d)")  # as stored (validate_mobile): 11 digits
+# 11 digits as stored (validate_mobile), or as a person types one (a staff contact): +86, spaces, hyphens
+MOBILE_IN_TEXT = re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1\d{2}[ -]?\d{4}[ -]?\d{4}(?!\d)")
 
 
 def mask_phone(phone: str | None) -> str:
@@ -15,4 +16,4 @@ def mask_phone(phone: str | None) -> str:
 
 def mask_phones_in(text: str | None) -> str:
     """``text`` with every mobile number in it masked (a message's body names the enterprise's contact)."""
-    return MOBILE_IN_TEXT.sub(lambda number: mask_phone(number.group()), text or "")
+    return MOBILE_IN_TEXT.sub(lambda number: mask_phone(re.sub(r"\D", "", number.group())[-11:]), text or "")
