@@ -14,6 +14,7 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from web.config import DEFAULT_PASSWORD_HASH_PROFILE
 from web.models import Region, User
 from web.models.users import ROLES
 from web.schemas.common import has_control_characters
@@ -21,16 +22,14 @@ from web.services import audit
 from web.services.errors import Conflict, ServiceError, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 10
-# argon2-cffi's default, RFC 9106's second recommendation (64 MiB, 3 passes); the test suite runs the cheapest.
-DEFAULT_HASH_PROFILE = "RFC_9106_LOW_MEMORY"
 
 
 def _profile() -> str:
     """The app's argon2 parameters: ``PASSWORD_HASH_PROFILE``, a name in ``argon2.profiles``. A hash made with
     other parameters still verifies, and is made again with these at the next login."""
     if has_app_context():
-        return current_app.config.get("PASSWORD_HASH_PROFILE", DEFAULT_HASH_PROFILE)
-    return DEFAULT_HASH_PROFILE
+        return current_app.config.get("PASSWORD_HASH_PROFILE", DEFAULT_PASSWORD_HASH_PROFILE)
+    return DEFAULT_PASSWORD_HASH_PROFILE
 
 
 def _hasher() -> PasswordHasher:
