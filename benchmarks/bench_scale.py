@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_scale.py [--craftsmen 100000] [--demands 50000] [--k 20]
         [--gap-craftsmen 3000] [--gap-demands 1200] [--skip-features]
-        [--save-problem FILE.npz] [--solve-problem FILE.npz]
+        [--save-problem FILE.npz] [--solve-problem FILE.npz [--method auto|flow|mincostflow]]
 
 0. The full sparse mode from features (``matching.features.synthetic_features``, seeded):
    ``prepare`` → ``candidate_pairs`` (top ``RoundConfig.top_k``) → the Problem → ``solve()``,
@@ -10,8 +10,8 @@
    if the size would be dense); per stage wall and CPU seconds, the total against the
    30 s target and the peak resident memory against 4 GB (run first, so the peak is this path's).
    ``--skip-features`` leaves it out for quick runs; ``--save-problem`` writes its scored Problem
-   (``matching.io.write_npz``) and ``--solve-problem`` solves such a file alone, with the iterations
-   and seconds of every HiGHS run of the flow LP (to work on the solve without scoring again).
+   (``matching.io.write_npz``) and ``--solve-problem`` solves such a file alone by ``--method``, with the
+   iterations and seconds of every HiGHS run of the flow LP (to work on the solve without scoring again).
 1. A sparse instance with k random candidates per demand (random scores): the time of
    `solve()` and the peak resident memory of the process (targets: ≤ 60 s, ≤ 8 GB).
 2. A dense instance small enough for the full matrix, solved dense and again with only
@@ -142,13 +142,13 @@ def _counting_lp_runs(runs: list[tuple[int, int, float, float]]) -> Iterator[Non
         flow_lp.run = inner
 
 
-def bench_saved_problem(path: str) -> None:
+def bench_saved_problem(path: str, method: str = "auto") -> None:
     """Solve a Problem saved by ``--save-problem`` alone: wall and CPU, and every HiGHS run of the flow LP."""
     problem = read_npz(path)
     runs: list[tuple[int, int, float, float]] = []
     start = _clock()
     with _counting_lp_runs(runs):
-        result = solve(problem)
+        result = solve(problem, method=method)
     wall, cpu = _since(start)
     print(f"solve {path}: {problem.pair_score.size} candidate pairs, {result.solver}, objective {result.objective!r}")
     print(f"  {wall:.2f} s wall, {cpu:.2f} s CPU; load average {os.getloadavg()[0]:.1f}")
@@ -214,10 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-features", action="store_true", help="leave out the full path from features")
     parser.add_argument("--save-problem", metavar="FILE.npz", help="write the full path's scored Problem")
     parser.add_argument("--solve-problem", metavar="FILE.npz", help="only solve this saved Problem")
+    parser.add_argument("--method", default="auto", help="with --solve-problem: matching.solve's method")
     args = parser.parse_args(argv)
 
     if args.solve_problem:
-        bench_saved_problem(args.solve_problem)
+        bench_saved_problem(args.solve_problem, args.method)
         return 0
     if not args.skip_features:
         bench_full_sparse(args.craftsmen, args.demands, args.features_seed, args.save_problem)

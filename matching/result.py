@@ -102,8 +102,8 @@ class Result:
     metrics, timings : dict
         Coverage, fill rate, relevance rate…; seconds per solver stage.
     solver : str
-        The route taken ("assignment", "flow", "assignment+flow", "flow+relevance", "roles",
-        "floor", "roles+floor").
+        The route taken ("assignment", "flow", "mincostflow", "assignment+flow", "flow+relevance",
+        "mincostflow+relevance", "roles", "floor", "roles+floor").
 
     Notes
     -----

@@ -1,6 +1,7 @@
 """The exact solver: maximise Σ p_d·s_cd·x_cd − λ·Σ_c L_c(L_c−1)/2 over allowed pairs.
 
-Two exact routes; ``method="auto"`` takes the first for small dense rounds only:
+Three exact routes; ``method="auto"`` takes the min-cost flow for sparse rounds, the first below for small
+dense rounds, the second for the other dense ones:
 
 * "assignment" (dense): expand demands into slots and craftsmen into copies (copy k
   costs λ·(k−1+locked)), solve with `linear_sum_assignment`.  That is a relaxation
@@ -13,6 +14,9 @@ Two exact routes; ``method="auto"`` takes the first for small dense rounds only:
   priced with the duals (vectorised) and the violators are added, until none is left —
   which proves optimality over all pairs.  HiGHS is kept warm between rounds.
   Integrality is verified; `milp` on the same columns is the safety net.
+* "mincostflow": the same flow network on every candidate pair at once, solved by OR-Tools' cost-scaling
+  min-cost flow on costs scaled to integers; the rounding is certified negligible (`matching.min_cost_flow`).
+  A network it cannot scale finely enough goes to the flow LP.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
     from matching.aside import WhileWaiting
     from matching.relevant_fill import PhaseOne, Pricer
 
-METHODS = ("auto", "assignment", "flow")
+METHODS = ("auto", "assignment", "flow", "mincostflow")
 # Expanded slot × copy matrices up to this many cells try linear_sum_assignment first; beyond it
 # the flow LP alone is as fast (the relaxation's answer often duplicates; see benchmarks/NOTES.md).
 ASSIGNMENT_MAX_CELLS = 250_000
@@ -133,9 +137,10 @@ def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = No
     ----------
     problem : Problem
         The round.
-    method : {"auto", "assignment", "flow"}
-        The route for rounds without relevance phases, roles or floor: "auto" tries the dense
-        assignment relaxation on small rounds and falls back to the flow LP; both are exact.
+    method : {"auto", "assignment", "flow", "mincostflow"}
+        The route for rounds without roles or floor (for relevance first: its second phase): "auto" takes the
+        min-cost flow for sparse rounds, and for dense ones the assignment relaxation on small rounds, falling
+        back to the flow LP; all are exact.
     warm : WarmStart, optional
         Kept by the caller between solves of one round (same craftsmen and demands): the flow LP
         starts from the last solve's columns and basis (relevance first's max-flows from its pairs),
@@ -730,22 +735,60 @@ def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndar
 def _optimise(instance: _Instance, candidates, method: str) -> tuple[np.ndarray, np.ndarray, str]:
     """The chosen (craftsman, demand) index pairs, locks excluded, and the route taken."""
     if instance.lexicographic:
-        return _relevance_first(instance, candidates)
-    if method == "auto":
+        return _relevance_first(instance, candidates, method)
+    if method == "auto" and not instance.problem.is_sparse:
         cells = int(instance.open_slots.sum()) * int(np.minimum(instance.room, candidates.degree).sum())
-        method = "assignment" if not instance.problem.is_sparse and cells <= ASSIGNMENT_MAX_CELLS else "flow"
-    seed_c = seed_d = np.zeros(0, dtype=np.int64)
-    if method == "assignment":
-        pair_c, pair_d = _assignment_relaxation(instance, candidates)
-        keys = pair_c * instance.n_d + pair_d
-        if np.unique(keys).size == keys.size:
-            return pair_c, pair_d, "assignment"
-        seed_c, seed_d = pair_c, pair_d
-        method = "assignment+flow"
+        method = "assignment" if cells <= ASSIGNMENT_MAX_CELLS else "flow"
+    if method != "assignment":
+        return _exact_flow(instance, candidates, *_no_pairs(), method=method)
+    pair_c, pair_d = _assignment_relaxation(instance, candidates)
+    keys = pair_c * instance.n_d + pair_d
+    if np.unique(keys).size == keys.size:
+        return pair_c, pair_d, "assignment"
+    pair_c, pair_d, _ = _column_generation(instance, candidates, pair_c, pair_d)
+    return pair_c, pair_d, "assignment+flow"
+
+
+def _exact_flow(instance: _Instance, candidates, seed_c: np.ndarray, seed_d: np.ndarray, *, method: str,
+                face: _Face | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The flow model's optimum (on ``face``) and its route: the min-cost flow on integer costs for sparse rounds
+    ("auto") or when asked for, else the flow LP by column generation (seeded with the pairs given).
+
+    Sparse rounds take the min-cost flow: its solve alone is 3-4x faster than the LP's on them
+    (benchmarks/NOTES.md); dense ones keep the LP, whose pricing reads the weight matrix without listing its
+    millions of pairs, and whose warm start serves a dense round's re-solves."""
+    if method == "mincostflow" or (method == "auto" and instance.problem.is_sparse):
+        from matching.min_cost_flow import FlowRefused
+
+        try:
+            return (*_min_cost_flow(instance, candidates, face), "mincostflow")
+        except FlowRefused:
+            pass  # the LP is exact on every network
+    pair_c, pair_d, _ = _column_generation(instance, candidates, seed_c, seed_d, face=face)
+    return pair_c, pair_d, "flow"
+
+
+def _min_cost_flow(instance: _Instance, candidates, face: _Face | None) -> tuple[np.ndarray, np.ndarray]:
+    """`matching.min_cost_flow.max_profit_flow` on every candidate pair."""
+    from matching.min_cost_flow import max_profit_flow
+
+    if isinstance(candidates, _SparseCandidates):
+        pair_c, pair_d, weight = candidates.c, candidates.d, candidates.weight
     else:
-        method = "flow"
-    pair_c, pair_d, _ = _column_generation(instance, candidates, seed_c, seed_d)
-    return pair_c, pair_d, method
+        pair_c, pair_d = candidates.everything()
+        weight = candidates.weights(pair_c, pair_d)
+    fixed = None
+    if face is not None and face.fixed_keys.size:
+        fixed = _lookup(face.fixed_keys, pair_c * instance.n_d + pair_d) >= 0
+    optimum = max_profit_flow(
+        pair_c, pair_d, weight, room=instance.room, open_slots=instance.open_slots,
+        locked_load=instance.locked_load, load_penalty=instance.problem.load_penalty,
+        exact_load=None if face is None else face.exact_load, exact_team=None if face is None else face.exact_team,
+        fixed=fixed,
+    )
+    if instance.aside is not None:
+        instance.aside.lp_chose(pair_c[optimum.chosen], pair_d[optimum.chosen])
+    return pair_c[optimum.chosen], pair_d[optimum.chosen]
 
 
 @dataclass
@@ -764,7 +807,7 @@ class _Face:
     fixed_keys: np.ndarray
 
 
-def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.ndarray, str]:
+def _relevance_first(instance: _Instance, candidates, method: str) -> tuple[np.ndarray, np.ndarray, str]:
     """Lexicographic: first the priority-weighted number of slots filled by relevant craftsmen
     (tier ≥ 1), exactly by max-flows (`matching.relevant_fill`), then priority·score minus the load
     penalty by the flow LP on the optimal face of the first, seeded with a first-phase optimum."""
@@ -783,17 +826,16 @@ def _relevance_first(instance: _Instance, candidates) -> tuple[np.ndarray, np.nd
     if warm is not None:
         warm.edges = (shape, phase.edge_c * instance.n_d + phase.edge_d)
     if phase.value == 0:  # no relevant pair can be filled: the first phase constrains nothing
-        pair_c, pair_d, _ = _column_generation(instance, candidates, *_no_pairs())
-        return pair_c, pair_d, "flow"
+        return _exact_flow(instance, candidates, *_no_pairs(), method=method)
     face = _Face(
         exact_load=np.where(phase.tight_craftsmen, instance.room, -1),
         exact_team=phase.tight_demands,
         fixed_keys=np.sort(phase.fixed_c * instance.n_d + phase.fixed_d),
     )
     second = candidates.on_face(phase)
-    pair_c, pair_d, _ = _column_generation(instance, second, phase.pair_c, phase.pair_d, face=face)
+    pair_c, pair_d, route = _exact_flow(instance, second, phase.pair_c, phase.pair_d, method=method, face=face)
     candidates.spare = second.weight  # phase 2 is done: its weights' memory may serve the alternates' ranking
-    return pair_c, pair_d, "flow+relevance"
+    return pair_c, pair_d, f"{route}+relevance"
 
 
 class _Teams:

@@ -33,7 +33,7 @@ def sticky_objective(problem, result):
     load_penalty=st.sampled_from([0.0, 0.3, 1.0]),
     min_score=st.sampled_from([0.0, 0.4]),
     locks=st.integers(0, 2),
-    method=st.sampled_from(["auto", "assignment", "flow"]),
+    method=st.sampled_from(["auto", "assignment", "flow", "mincostflow"]),
 )
 def test_small_instances_match_brute_force(seed, shape, load_penalty, min_score, locks, method):
     problem = random_problem(
@@ -49,7 +49,7 @@ def test_small_instances_match_brute_force(seed, shape, load_penalty, min_score,
     seed=SEEDS,
     load_penalty=st.sampled_from([0.0, 0.05, 0.3]),
     min_score=st.sampled_from([0.0, 0.3]),
-    method=st.sampled_from(["auto", "assignment", "flow"]),
+    method=st.sampled_from(["auto", "assignment", "flow", "mincostflow"]),
     sparse=st.booleans(),
     ties=st.booleans(),
 )

@@ -46,11 +46,12 @@ def test_bench_scale_solves_its_saved_problem_alone(capsys, tmp_path):
     small = ["--craftsmen", "300", "--demands", "150", "--k", "5", "--gap-craftsmen", "40", "--gap-demands", "20"]
     assert load("bench_scale").main([*small, "--save-problem", str(saved)]) == 0
     full_path = capsys.readouterr().out
-    assert load("bench_scale").main(["--solve-problem", str(saved)]) == 0
-    alone = capsys.readouterr().out
     objective = full_path.split("solve: ", 1)[1].split("objective ", 1)[1].split(";")[0]
-    assert float(alone.split("objective ", 1)[1].split()[0]) == pytest.approx(float(objective), abs=1e-4)
-    assert "HiGHS run:" in alone and "simplex iterations" in alone
+    for method, route in (("auto", "mincostflow"), ("flow", "HiGHS run:")):
+        assert load("bench_scale").main(["--solve-problem", str(saved), "--method", method]) == 0
+        alone = capsys.readouterr().out
+        assert float(alone.split("objective ", 1)[1].split()[0]) == pytest.approx(float(objective), abs=1e-4)
+        assert route in alone
 
 
 @pytest.mark.parametrize("file_format", ["json", "npz"])

@@ -19,7 +19,7 @@ SCALES = [1e-7, 1e-6, 1e-5, 1e-4, 1e6, 1e18]
     scale=st.sampled_from(SCALES),
     load_penalty=st.sampled_from([0.0, 0.05, 0.3]),
     sparse=st.booleans(),
-    method=st.sampled_from(["auto", "flow"]),
+    method=st.sampled_from(["auto", "flow", "mincostflow"]),
 )
 def test_scaled_priorities_keep_the_optimum(seed, scale, load_penalty, sparse, method):
     shape = dict(max_capacity=3, max_slots=3, density=0.7, sparse=sparse, ties=seed % 2 == 0)
