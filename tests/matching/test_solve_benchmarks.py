@@ -56,7 +56,6 @@ def test_bench_scale_solves_its_saved_problem_alone(capsys, tmp_path):
 
 @pytest.mark.parametrize("file_format", ["json", "npz"])
 def test_bench_solver_compares_with_its_peers_at_toy_size(capsys, file_format):
-    pytest.importorskip("ortools")
     argv = ["--peers", "--sizes", "60x25", "--penalties", "0.05", "--repeat", "1", "--format", file_format]
     assert load("bench_solver").main(argv) == 0
     out = capsys.readouterr().out
