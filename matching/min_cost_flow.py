@@ -8,15 +8,16 @@ OR-Tools' `SimpleMinCostFlow` (a cost-scaling push-relabel code) with every cost
 
 Notes
 -----
-Why the integer optimum is the real one.  Each rounded cost is within ``1/(2U)`` of ``U`` times the real cost.
-For the integer optimum ``x`` and any other feasible flow ``y`` (integral or not), the real costs satisfy
-``c·y − c·x ≥ (C·y − C·x)/U − Σ_a |y_a − x_a|/(2U) ≥ −Σ_a |y_a − x_a|/(2U)``, because ``C·y ≥ C·x``.  Only the
-copy and pair arcs have costs, and on each kind ``Σ|y − x| ≤ 2P``, with ``P`` the most flow a pair arc set can
-carry, so no flow beats ``x`` by more than ``2P/U`` (`FlowOptimum.gap_bound`).  ``U`` is taken as large as the
-code allows (it multiplies costs by the node count and checks int64 overflow): ``2^-42`` of the largest weight
-or finer for a national round.  The bound is then below the floating-point rounding of the objective's own sum
-(about ``P²·2^-53`` of the largest weight), so nothing measured in floating point can tell ``x`` from the optimum.
-Two weights closer than ``1/U`` of the largest one are ties here, as they are to HiGHS's tolerances (1e-9).
+Why the integer optimum is the real one.  Costs are divided by the largest one, ``M``, and scaled by ``2^b``:
+each rounded cost ``C_a`` is within 1/2 of ``2^b·c_a/M``.  For the integer optimum ``x`` and any other
+feasible flow ``y`` (integral or not), ``c·y − c·x ≥ M·2^-b·((C·y − C·x) − Σ_a |y_a − x_a|/2)`` and
+``C·y ≥ C·x``.  Only the copy and pair arcs have costs, and on each kind ``Σ|y − x| ≤ 2P``, with ``P`` the most
+flow they can carry, so no flow beats ``x`` by more than ``2P·M·2^-b`` (`FlowOptimum.gap_bound`): at most
+``M·2^(1−b)`` per unit of flow.  The flow LP's column generation stops when no pair's reduced profit exceeds
+1e-9 of the largest weight, so the route is taken only when ``M·2^(1−b)`` is at most that
+(`ROUNDING_TOLERANCE`); ``b`` is as large as the code allows (it multiplies costs by the node count and checks
+int64 overflow): 41 bits for a national round, where the bound is 7e-8 of the largest weight for 75,000 units
+of flow, 5e-13 of the objective.  Weights closer than ``M·2^-b`` are ties here.
 
 Certifying from duals instead was measured and set aside: the potentials of the residual graph need a
 Bellman-Ford pass over it, 6.5 s at 10,000 × 4,000 with scipy's, against 0.15 s for the flow itself.
@@ -41,12 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 
 # OR-Tools' cost scaling multiplies each cost by the node count + 1 and refuses a network where that may
-# overflow int64 (BAD_COST_RANGE): the largest weight is scaled to 2^(LARGEST_COST_BITS − bits of the node
+# overflow int64 (BAD_COST_RANGE): the largest cost is scaled to 2^(LARGEST_COST_BITS − bits of the node
 # count), halved by 2^COST_BITS_STEP bits on a refusal.
 LARGEST_COST_BITS = 59
 COST_BITS_STEP = 4
-# Below this many bits per largest weight the rounding would no longer be negligible: the caller's LP route.
-MIN_COST_BITS = 32
+# The rounding's bound per unit of flow, relative to the largest weight: the flow LP's pricing tolerance.  A
+# network whose costs cannot be scaled that finely (copies far dearer than the weights) goes to the LP.
+ROUNDING_TOLERANCE = 1e-9
 
 
 class FlowRefused(RuntimeError):
@@ -119,18 +121,21 @@ def max_profit_flow(
     arc_pairs = np.flatnonzero(usable & ~fixed)
     fixed_c, fixed_d = pair_c[fixed], pair_d[fixed]
     fixed_load = np.bincount(fixed_c, minlength=n_c)
-    largest = float(weight[usable].max(initial=0.0)) or 1.0
+    largest_weight = float(weight[usable].max(initial=0.0)) or 1.0
 
-    # copy k of a free craftsman: his copies are the units his load may take, the first `forced` (his fixed
-    # pairs) always; a copy dearer than any weight is never worth its unit (the module notes), so it is left out
+    # copy k of a free craftsman: his copies are the units his load may take, the first `fixed_load` always
     free = exact_load < 0
     copies = np.where(free, np.minimum(room, np.bincount(pair_c[usable], minlength=n_c)), 0)
     if load_penalty > 0:
         copy_c = np.repeat(np.arange(n_c), copies)
         copy_k = np.arange(copy_c.size) - np.repeat(np.cumsum(copies) - copies, copies)
         copy_cost = load_penalty * (copy_k + locked_load[copy_c])
-        keep = (copy_cost <= largest) | (copy_k < fixed_load[copy_c])
-        copy_c, copy_cost = copy_c[keep], np.minimum(copy_cost[keep], largest)
+        if not exact_team.any():
+            # a copy dearer than any weight is never worth its unit: its craftsman would rather drop the pair it
+            # carries (which an exact team forbids: a dropped place must be filled again, perhaps by a chain
+            # of moves that pays for a dear copy); the forced ones are a constant, capped
+            keep = (copy_cost <= largest_weight) | (copy_k < fixed_load[copy_c])
+            copy_c, copy_cost = copy_c[keep], np.minimum(copy_cost[keep], largest_weight)
         copy_capacity = np.ones(copy_c.size, dtype=np.int64)
     else:
         copy_c = np.flatnonzero(copies)
@@ -151,14 +156,12 @@ def max_profit_flow(
     ])
     real_costs = np.concatenate([copy_cost, -weight[arc_pairs]])
 
-    node_bits = int(np.ceil(np.log2(sink + 2)))
-    bits = LARGEST_COST_BITS - node_bits
-    while bits >= MIN_COST_BITS:
-        with np.errstate(over="ignore"):
-            unit = 2.0 ** bits / largest
-        if not np.isfinite(unit):  # weights near the smallest float: no integer scale for them
-            break
-        costs = np.concatenate([np.rint(real_costs * unit), np.zeros(team_d.size + 1)]).astype(np.int64)
+    largest = max(largest_weight, float(copy_cost.max(initial=0.0)))
+    normalised = real_costs / largest  # in [-1, 1]: ldexp then scales it without overflow, whatever the weights
+    most = min(outflow + int(np.maximum(exact_load, 0).sum()), int(open_slots.sum()))
+    bits = LARGEST_COST_BITS - int(np.ceil(np.log2(sink + 2)))
+    while np.ldexp(largest, 1 - bits) <= ROUNDING_TOLERANCE * largest_weight:
+        costs = np.concatenate([np.rint(np.ldexp(normalised, bits)), np.zeros(team_d.size + 1)]).astype(np.int64)
         flow = min_cost_flow.SimpleMinCostFlow()
         arcs = flow.add_arcs_with_capacity_and_unit_cost(tails.astype(np.int32), heads.astype(np.int32),
                                                          capacities, costs)
@@ -168,8 +171,7 @@ def max_profit_flow(
             taken = flow.flows(arcs[copy_c.size : copy_c.size + arc_pairs.size]) > 0
             chosen = fixed.copy()
             chosen[arc_pairs[taken]] = True
-            most = min(outflow + int(np.maximum(exact_load, 0).sum()), int(open_slots.sum()))
-            return FlowOptimum(chosen, gap_bound=2.0 * most / unit, cost_bits=bits)
+            return FlowOptimum(chosen, gap_bound=float(np.ldexp(2.0 * most * largest, -bits)), cost_bits=bits)
         if status != flow.BAD_COST_RANGE:
             raise FlowRefused(f"min-cost flow: {status!r}")
         bits -= COST_BITS_STEP

@@ -1336,8 +1336,11 @@ class _FlowLP:
         self.copy_k = copy_k = (
             np.arange(self.copy_rows.size) - np.repeat(np.cumsum(paid) - paid, paid) + free[self.copy_rows]
         )
-        # a copy dearer than every profit together is never used: capping its cost keeps it finite
+        # a copy dearer than every profit together is never used: capping its cost keeps it finite; not on a face
+        # with exact teams, where a place must be filled whatever it costs (two capped copies would tie)
         most = float(instance.open_slots.sum()) + 1.0
+        if face is not None and face.exact_team.any():
+            most = np.inf
         self.copy_cost = np.minimum(penalty * (copy_k + instance.locked_load[self.copy_rows]) / self.unit, most)
         self.bound = np.r_[free.astype(np.float64), instance.open_slots.astype(np.float64)]
         self.row_lower = row_lower

@@ -53,7 +53,7 @@ def test_the_certified_gap_is_far_below_the_objectives_own_rounding():
 
 def test_a_network_it_cannot_scale_goes_to_the_flow_lp(monkeypatch):
     problem = random_problem(11, 40, 20, locks=3, forbidden=10, load_penalty=0.3, min_score=0.1, sparse=True)
-    monkeypatch.setattr(min_cost_flow, "LARGEST_COST_BITS", min_cost_flow.MIN_COST_BITS)
+    monkeypatch.setattr(min_cost_flow, "LARGEST_COST_BITS", 30)  # 2^-29 per unit: coarser than the LP's 1e-9
     with pytest.raises(FlowRefused):
         max_profit_flow(np.array([0]), np.array([0]), np.array([1.0]), room=np.ones(1, int),
                         open_slots=np.ones(1, int), locked_load=np.zeros(1, int), load_penalty=0.0)
@@ -79,3 +79,58 @@ def test_sparse_rounds_match_the_milp_at_any_scale(seed, load_penalty, locks, sc
     result = solve(problem)
     assert result.solver == "mincostflow"
     assert result.objective / scale == pytest.approx(reference, rel=1e-9, abs=1e-12)
+
+
+def test_a_refused_cost_range_is_retried_with_fewer_bits(monkeypatch):
+    monkeypatch.setattr(min_cost_flow, "LARGEST_COST_BITS", 64)
+    optimum = max_profit_flow(np.array([0, 1]), np.array([0, 0]), np.array([1.0, 1.0 + 1e-15]), room=np.ones(2, int),
+                              open_slots=np.ones(1, int), locked_load=np.zeros(2, int), load_penalty=0.0)
+    assert optimum.cost_bits < 64 - 2 and optimum.chosen.tolist() == [False, True]
+
+
+def _team_face_problem(order: list[str]) -> Problem:
+    """Demand d must be filled (relevance first's face): c0 (5 locks) or c1 (8 locks), whose next copies cost
+    50 and 80, far more than any weight."""
+    pair_c, pair_d, score, locked = ["c0", "c1"], [0, 0], [1.0, 1.0], []
+    for j in range(13):
+        craftsman = "c0" if j < 5 else "c1"
+        pair_c.append(craftsman), pair_d.append(1 + j), score.append(0.5), locked.append((craftsman, f"e{j}"))
+    capacity = {"c0": 6, "c1": 9}
+    return Problem(order, ["d"] + [f"e{j}" for j in range(13)], capacity=[capacity[c] for c in order],
+                   slots=[1] * 14, pair_craftsman=[order.index(c) for c in pair_c], pair_demand=pair_d,
+                   pair_score=score, relevance=np.ones(len(pair_c), np.int8), relevance_mode="first",
+                   locked=locked, load_penalty=10.0)
+
+
+@pytest.mark.parametrize("method", ["flow", "mincostflow"])
+@pytest.mark.parametrize("order", [["c0", "c1"], ["c1", "c0"]])
+def test_an_exact_team_takes_the_cheaper_of_two_copies_dearer_than_every_weight(method, order):
+    result = solve(_team_face_problem(order), method=method)
+    assert result.solver == f"{method}+relevance"
+    assert [a.craftsman for a in result.assignments if a.demand == "d"] == ["c0"]
+    assert result.objective == pytest.approx(-422.5)
+
+
+def test_an_exact_team_may_need_a_copy_dearer_than_every_weight():
+    """c0's third copy costs 1.5, more than any weight; filling d0 and d1 (relevance first) needs a chain through it."""
+    pair_c, pair_d, score = np.array([0, 1, 1, 2, 0, 0]), np.array([0, 0, 1, 1, 2, 3]), [1.0, 0.01, 1.0, 0.01, 0.5, 0.5]
+    problem = Problem(["c0", "c1", "c2"], ["d0", "d1", "e0", "e1"], capacity=[3, 1, 1], slots=[1] * 4,
+                      pair_craftsman=pair_c, pair_demand=pair_d, pair_score=score,
+                      relevance=np.ones(6, np.int8), relevance_mode="first",
+                      locked=[("c0", "e0"), ("c0", "e1")], load_penalty=0.75)
+    for method in ("flow", "mincostflow"):
+        result = solve(problem, method=method)
+        assert result.solver == f"{method}+relevance"
+        assert result.objective == pytest.approx(0.75)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), load_penalty=st.sampled_from([0.3, 0.75, 1.5]), locks=st.integers(2, 9),
+       relevance=st.sampled_from(["first", "only"]))
+def test_relevance_faces_with_dear_copies_match_the_lp(seed, load_penalty, locks, relevance):
+    problem = random_problem(seed, 10, 10, max_capacity=4, max_slots=2, density=0.5, locks=locks,
+                             load_penalty=load_penalty, relevance=relevance, sparse=True)
+    flow, lp = solve(problem, method="mincostflow"), solve(problem, method="flow")
+    check_feasible(problem, flow)
+    assert flow.solver in ("mincostflow+relevance", "mincostflow")  # not the LP by a refusal
+    assert flow.objective == pytest.approx(lp.objective, rel=1e-9, abs=1e-12)
