@@ -749,21 +749,29 @@ def _optimise(instance: _Instance, candidates, method: str) -> tuple[np.ndarray,
     return pair_c, pair_d, "assignment+flow"
 
 
+def _takes_min_cost_flow(instance: _Instance, method: str) -> bool:
+    return method == "mincostflow" or (method == "auto" and instance.problem.is_sparse)
+
+
 def _exact_flow(instance: _Instance, candidates, seed_c: np.ndarray, seed_d: np.ndarray, *, method: str,
-                face: _Face | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+                face: _Face | None = None, seeds_from_history: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
     """The flow model's optimum (on ``face``) and its route: the min-cost flow on integer costs for sparse rounds
-    ("auto") or when asked for, else the flow LP by column generation (seeded with the pairs given).
+    ("auto") or when asked for, else the flow LP by column generation (seeded with the pairs given).  Seeds that
+    an earlier solve led to (``seeds_from_history``) may only seed the min-cost flow, which ignores them: a cold
+    LP from them might stop at another optimum of a tie than a solve from nothing (`_TiedOptimum` then).
 
     Sparse rounds take the min-cost flow: its solve alone is 3-4x faster than the LP's on them
     (benchmarks/NOTES.md); dense ones keep the LP, whose pricing reads the weight matrix without listing its
     millions of pairs, and whose warm start serves a dense round's re-solves."""
-    if method == "mincostflow" or (method == "auto" and instance.problem.is_sparse):
+    if _takes_min_cost_flow(instance, method):
         from matching.min_cost_flow import FlowRefused
 
         try:
             return (*_min_cost_flow(instance, candidates, face), "mincostflow")
         except FlowRefused:
-            pass  # the LP is exact on every network
+            if seeds_from_history:
+                raise _TiedOptimum from None
+            # else the LP, exact on every network
     pair_c, pair_d, _ = _column_generation(instance, candidates, seed_c, seed_d, face=face)
     return pair_c, pair_d, "flow"
 
@@ -816,8 +824,9 @@ def _relevance_first(instance: _Instance, candidates, method: str) -> tuple[np.n
     shape, warm = (instance.n_c, instance.n_d), instance.warm
     last, last_lp = (instance.last_edges, instance.last_lp) if instance.use_warm else (None, None)
     # the last solve's max-flow pairs: the same cuts and face (`max_relevant_fill`), other phase-2 seeds, which
-    # only a warm phase 2 (checked for ties) may take
-    usable = last is not None and last[0] == shape and last_lp is not None and last_lp.shape == shape
+    # only a warm phase 2 (checked for ties) may take, or the min-cost flow, which takes no seeds
+    warm_lp = last_lp is not None and last_lp.shape == shape
+    usable = last is not None and last[0] == shape and (warm_lp or _takes_min_cost_flow(instance, method))
     start_c, start_d = np.divmod(last[1], instance.n_d) if usable else _no_pairs()
     price, start_c, start_d = candidates.relevant_pricer(start_c, start_d)
     phase = max_relevant_fill(
@@ -833,7 +842,8 @@ def _relevance_first(instance: _Instance, candidates, method: str) -> tuple[np.n
         fixed_keys=np.sort(phase.fixed_c * instance.n_d + phase.fixed_d),
     )
     second = candidates.on_face(phase)
-    pair_c, pair_d, route = _exact_flow(instance, second, phase.pair_c, phase.pair_d, method=method, face=face)
+    pair_c, pair_d, route = _exact_flow(instance, second, phase.pair_c, phase.pair_d, method=method, face=face,
+                                        seeds_from_history=usable and not warm_lp)
     candidates.spare = second.weight  # phase 2 is done: its weights' memory may serve the alternates' ranking
     return pair_c, pair_d, f"{route}+relevance"
 

@@ -97,3 +97,28 @@ def test_the_last_lps_statuses_are_read_from_the_kept_basis_only_when_a_solve_st
     assert dict(zip(last.copy_keys.tolist(), last.copy_status.tolist(), strict=True)) \
         == dict(zip(copy_keys.tolist(), column[:copy_keys.size], strict=True))
     assert last.pair_keys.tolist() == sorted(pair_keys.tolist()) and last.row_status.tolist() == row
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), relevance=st.sampled_from(["first", "only"]), ties=st.booleans(),
+       refused=st.booleans())
+def test_sparse_re_solves_start_their_max_flows_from_the_last_ones(seed, relevance, ties, refused):
+    """Sparse rounds' second phase is the min-cost flow, which keeps no LP: a re-solve's max-flows still start from
+    the last solve's pairs, and the result is a solve from nothing's, also when the flow is refused and the LP
+    takes over (it then starts again from nothing: the max-flows' pairs seed it)."""
+    problem = random_problem(seed, 60, 25, density=0.7, min_score=0.1, load_penalty=0.05, sparse=True,
+                             relevance=relevance, ties=ties)
+    kept = solve_module.WarmStart()
+    first = solve(problem, warm=kept)
+    assert kept.last is None and kept.edges is not None
+    assigned = sorted(first.pairs)
+    again = replace(problem, previous=assigned, stickiness=0.02, locked=assigned[:1], forbidden=assigned[1:2])
+    fill = import_module("matching.relevant_fill").max_relevant_fill
+    with mock.patch("matching.relevant_fill.max_relevant_fill", side_effect=fill) as max_flows, \
+            mock.patch.object(import_module("matching.min_cost_flow"), "LARGEST_COST_BITS", 20 if refused else 59):
+        warm = solve(again, warm=kept)
+        starts = [call.kwargs["start"][0].size for call in max_flows.call_args_list]
+        _same_outcome(warm, solve(again))
+    assert warm.solver.startswith("flow" if refused else "mincostflow")
+    assert starts[0] > 0 or not first.pairs  # started from the last solve's pairs
+    assert starts[1:] == ([0] if refused else [])  # refused: again from nothing
