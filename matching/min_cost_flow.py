@@ -19,8 +19,9 @@ flow they can carry, so no flow beats ``x`` by more than ``2P·M·2^-b`` (`FlowO
 int64 overflow): 41 bits for a national round, where the bound is 7e-8 of the largest weight for 75,000 units
 of flow, 5e-13 of the objective.  Weights closer than ``M·2^-b`` are ties here.
 
-Certifying from duals instead was measured and set aside: the potentials of the residual graph need a
-Bellman-Ford pass over it, 6.5 s at 10,000 × 4,000 with scipy's, against 0.15 s for the flow itself.
+Certifying from duals instead was measured and set aside: the potentials of the residual graph need
+Bellman-Ford passes over it, whose shortest paths run thousands of arcs deep here, many times the flow's own
+time (benchmarks/NOTES.md).
 
 A lexicographic face (`matching.solve._Face`) is a network too: a craftsman with an exact load supplies it
 himself instead of drawing on the source, a demand with an exact team consumes it instead of passing it to
@@ -43,7 +44,7 @@ import numpy as np
 
 # OR-Tools' cost scaling multiplies each cost by the node count + 1 and refuses a network where that may
 # overflow int64 (BAD_COST_RANGE): the largest cost is scaled to 2^(LARGEST_COST_BITS − bits of the node
-# count), halved by 2^COST_BITS_STEP bits on a refusal.
+# count), COST_BITS_STEP bits fewer after a refusal.
 LARGEST_COST_BITS = 59
 COST_BITS_STEP = 4
 # The rounding's bound per unit of flow, relative to the largest weight: the flow LP's pricing tolerance.  A

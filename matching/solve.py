@@ -760,9 +760,9 @@ def _exact_flow(instance: _Instance, candidates, seed_c: np.ndarray, seed_d: np.
     an earlier solve led to (``seeds_from_history``) may only seed the min-cost flow, which ignores them: a cold
     LP from them might stop at another optimum of a tie than a solve from nothing (`_TiedOptimum` then).
 
-    Sparse rounds take the min-cost flow: its solve alone is 3-4x faster than the LP's on them
-    (benchmarks/NOTES.md); dense ones keep the LP, whose pricing reads the weight matrix without listing its
-    millions of pairs, and whose warm start serves a dense round's re-solves."""
+    Sparse rounds take the min-cost flow, several times faster than the LP on them (benchmarks/NOTES.md); dense
+    ones keep the LP, whose pricing reads the weight matrix without listing its millions of pairs, and whose warm
+    start serves a dense round's re-solves."""
     if _takes_min_cost_flow(instance, method):
         from matching.min_cost_flow import FlowRefused
 
