@@ -50,6 +50,25 @@ def test_proposals_equal_the_optimum_of_the_snapshot(session):
     assert {"skill", "distance"} <= set(proposal.breakdown)
 
 
+def test_a_sparse_round_is_solved_by_the_min_cost_flow_and_replays_to_the_same_proposals(session):
+    """A campaign too large for dense scores (here forced by its budget) takes sparse candidates, and its flow is
+    the min-cost flow; locks hold through its re-solve, and the snapshot's replay finds the stored proposals."""
+    _pool(session, n_craftsmen=8, n_demands=5)
+    rnd = rounds.create_round(session, name="全国轮次", config={"dense_budget_cells": 0}, actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    assert rnd.status == "solved" and rnd.metrics["solver"].startswith("mincostflow")
+    alternate = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.assigned.is_(False),
+                                                         Proposal.alternate_rank.is_not(None)))
+    rounds.set_pair(session, rnd, alternate.craftsman_id, alternate.demand_id, "lock", actor="test", now=NOW)
+    rounds.solve_round(session, rnd, actor="test", now=NOW)
+    assert rnd.metrics["solver"].startswith("mincostflow")
+    replay = solve(features.problem_from_snapshot(rnd.snapshot))
+    assert replay.objective == pytest.approx(rnd.objective, abs=1e-9)
+    stored = {(str(c), str(d)) for c, d in session.execute(
+        sa.select(Proposal.craftsman_id, Proposal.demand_id).where(Proposal.round_id == rnd.id, Proposal.assigned))}
+    assert stored == replay.pairs and (str(alternate.craftsman_id), str(alternate.demand_id)) in stored
+
+
 def test_re_solve_keeps_locks_and_exclusions(session):
     rnd, craftsmen, demands = _solved_round(session)
     alternate = session.scalar(sa.select(Proposal).where(Proposal.round_id == rnd.id, Proposal.assigned.is_(False),
