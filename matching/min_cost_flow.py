@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ortools.graph.python import min_cost_flow
 
 # OR-Tools' cost scaling multiplies each cost by the node count + 1 and refuses a network where that may
 # overflow int64 (BAD_COST_RANGE): the largest cost is scaled to 2^(LARGEST_COST_BITS − bits of the node
@@ -112,8 +113,6 @@ def max_profit_flow(
     FlowRefused
         When the costs cannot be scaled finely enough, or the face admits no flow.
     """
-    from ortools.graph.python import min_cost_flow
-
     n_c, n_d = room.size, open_slots.size
     fixed = np.zeros(pair_c.size, dtype=bool) if fixed is None else fixed
     exact_load = np.full(n_c, -1) if exact_load is None else exact_load

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# A round's relevance-first solve runs max-flows (`matching.solve` imports them lazily, so that `python -m matching`
-# starts light): loaded with the round's entry, scipy.sparse.csgraph and the scipy.linalg it pulls in (~0.1 s CPU)
-# weigh on a worker's start instead of its first round.
+# A round's relevance-first solve runs max-flows, and a sparse round a min-cost flow (`matching.solve` imports them
+# lazily, so that `python -m matching` starts light): loaded with the round's entry, scipy.sparse.csgraph (with the
+# scipy.linalg it pulls in) and OR-Tools' min-cost flow weigh on a worker's start instead of its first round.
+import matching.min_cost_flow  # noqa: F401
 import matching.relevant_fill  # noqa: F401
 from matching.aside import WhileWaiting, working_aside
 from matching.config import RoundConfig

@@ -38,4 +38,5 @@ def test_the_scoring_names_load_on_first_use():
 
 def test_the_round_entry_loads_the_max_flows_before_its_first_round():
     loaded = loaded_after("import matching.outcome")
-    assert {"matching.relevant_fill", "scipy.sparse.csgraph"} <= loaded
+    assert {"matching.relevant_fill", "scipy.sparse.csgraph", "matching.min_cost_flow",
+            "ortools.graph.python.min_cost_flow"} <= loaded
