@@ -21,7 +21,6 @@ not malformed: `solve` reports it as "infeasible".
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import os
@@ -30,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from matching.collector import collector_paused
 from matching.problem import RELEVANCE_MODES, Problem, ProblemError
 from matching.result import Result
 
@@ -276,15 +276,11 @@ def read_problem_bytes(data: bytes) -> Problem:
 
 
 def _parse_fast(data: bytes) -> Problem | None:
-    collecting = gc.isenabled()
-    gc.disable()  # a million small dicts would set the cyclic collector off again and again
     try:
-        return _parse_columns(data)
+        with collector_paused():  # a million small dicts
+            return _parse_columns(data)
     except (_FastDecodeError, RecursionError, KeyError, TypeError, ValueError, OverflowError):
         return None  # ProblemError is a ValueError: the precise path names the field
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _parse_columns(data: bytes) -> Problem | None:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import highspy
 import numpy as np
 
+from matching.collector import collector_paused
 from matching.problem import Problem
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
 from matching.threads import for_row_chunks, map_row_chunks
@@ -205,7 +206,8 @@ def solve(problem: Problem, *, method: str = "auto", warm: WarmStart | None = No
             candidates = instance.candidates()
             pair_c, pair_d, solver = _optimise(instance, candidates, method)
     clock.lap("optimise")
-    result = _build_result(instance, candidates, pair_c, pair_d, solver)
+    with collector_paused():  # an object per assignment and alternate
+        result = _build_result(instance, candidates, pair_c, pair_d, solver)
     if problem.roles:
         teams.report(result)
     if problem.floor:
