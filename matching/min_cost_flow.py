@@ -149,8 +149,8 @@ def max_profit_flow(
     supply[n_c:source] += np.bincount(fixed_d, minlength=n_d) - np.where(exact_team, open_slots, 0)
     supply[sink] = -int(supply[:sink].sum())
     team_d = np.flatnonzero(~exact_team & (open_slots > 0))
-    tails = np.concatenate([np.full(copy_c.size, source), pair_c[arc_pairs], n_c + team_d, [source]])
-    heads = np.concatenate([copy_c, n_c + pair_d[arc_pairs], np.full(team_d.size, sink), [sink]])
+    tails = np.concatenate([np.full(copy_c.size, source), pair_c[arc_pairs], n_c + team_d, [source]]).astype(np.int32)
+    heads = np.concatenate([copy_c, n_c + pair_d[arc_pairs], np.full(team_d.size, sink), [sink]]).astype(np.int32)
     capacities = np.concatenate([
         copy_capacity, np.ones(arc_pairs.size, dtype=np.int64), open_slots[team_d].astype(np.int64), [outflow]
     ])
@@ -163,8 +163,7 @@ def max_profit_flow(
     while np.ldexp(largest, 1 - bits) <= ROUNDING_TOLERANCE * largest_weight:
         costs = np.concatenate([np.rint(np.ldexp(normalised, bits)), np.zeros(team_d.size + 1)]).astype(np.int64)
         flow = min_cost_flow.SimpleMinCostFlow()
-        arcs = flow.add_arcs_with_capacity_and_unit_cost(tails.astype(np.int32), heads.astype(np.int32),
-                                                         capacities, costs)
+        arcs = flow.add_arcs_with_capacity_and_unit_cost(tails, heads, capacities, costs)
         flow.set_nodes_supplies(np.arange(sink + 1), supply)
         status = flow.solve()
         if status == flow.OPTIMAL:
