@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import scipy.sparse as sp
 
+from matching.numbering import number_runs
 from matching.problem import ProblemError
 
 
@@ -558,8 +559,7 @@ def synthetic_features(
 
     # availability: 0–3 disjoint windows per craftsman over a year, built directly as arrays
     count = rng.integers(0, 4, size=n_craftsmen)
-    owner = np.repeat(np.arange(n_craftsmen), count)
-    slot = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
+    owner, slot = number_runs(count)
     start = slot * 122 + rng.integers(0, 40, size=owner.size)
     end = start + rng.integers(20, 80, size=owner.size)
     windows = Windows(np.concatenate([[0], np.cumsum(count)]), start, end)

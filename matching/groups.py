@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matching.kernels import km_from_dot
+from matching.numbering import number_runs
 from matching.prepared import TRACK_NEUTRAL, UNKNOWN_DISTANCE_SCORE, PreparedRound
 from matching.rules import must_travel, other_province, wrong_mode
 
@@ -166,10 +167,8 @@ def members_of(
     groups: CraftsmanGroups, group: np.ndarray, demand: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expand (group, demand) pairs into (craftsman, demand) pairs."""
-    sizes = groups.sizes[group]
-    first = np.repeat(groups.start[group], sizes)
-    within = np.arange(first.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    return groups.members[first + within], np.repeat(demand, sizes)
+    pair, within = number_runs(groups.sizes[group])
+    return groups.members[groups.start[group][pair] + within], demand[pair]
 
 
 def group_of_craftsman(groups: CraftsmanGroups, n_craftsmen: int) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from matching.config import COMPONENTS
+from matching.numbering import number_runs
 from matching.prepared import EARTH_RADIUS_KM, TRACK_NEUTRAL, UNKNOWN_DISTANCE_SCORE, PreparedRound, Product
 
 PAIR_CHUNK = 200_000  # pairs per row-wise sparse dot: bounds the gathered rows' memory
@@ -173,8 +174,7 @@ def _covered_days_pairs(rnd: PreparedRound, ci: np.ndarray, di: np.ndarray) -> n
     """Days of each pair's demand window covered: every window of the pair's craftsman, summed."""
     windows = rnd.craftsmen.availability
     counts = windows.count[ci]
-    pair = np.repeat(np.arange(ci.size), counts)
-    within = np.arange(pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    pair, within = number_runs(counts)
     window = windows.indptr[ci][pair] + within
     d = di[pair]
     overlap = np.minimum(windows.end[window], rnd.demands.window_end[d]) - np.maximum(

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from matching.numbering import number_runs
+
 # OR-Tools' cost scaling multiplies each cost by the node count + 1 and refuses a network where that may
 # overflow int64 (BAD_COST_RANGE): the largest cost is scaled to 2^(LARGEST_COST_BITS − bits of the node
 # count), COST_BITS_STEP bits fewer after a refusal.
@@ -127,8 +129,7 @@ def max_profit_flow(
     free = exact_load < 0
     copies = np.where(free, np.minimum(room, np.bincount(pair_c[usable], minlength=n_c)), 0)
     if load_penalty > 0:
-        copy_c = np.repeat(np.arange(n_c), copies)
-        copy_k = np.arange(copy_c.size) - np.repeat(np.cumsum(copies) - copies, copies)
+        copy_c, copy_k = number_runs(copies)
         copy_cost = load_penalty * (copy_k + locked_load[copy_c])
         if not exact_team.any():
             # a copy dearer than any weight is never worth its unit: its craftsman would rather drop the pair it

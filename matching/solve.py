@@ -37,6 +37,7 @@ import highspy
 import numpy as np
 
 from matching.collector import collector_paused
+from matching.numbering import number_runs
 from matching.problem import Problem
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
 from matching.threads import for_row_chunks, map_row_chunks
@@ -920,8 +921,9 @@ class _Teams:
         n_c = instance.n_c
         pair, role = self.col_pair, self.col_role
         spare = np.maximum(problem.capacity - 1, 0)
-        self.copies_c = copies_c = np.repeat(np.arange(n_c), spare)
-        copy_k = np.arange(copies_c.size) - np.repeat(np.cumsum(spare) - spare, spare) + 1
+        copies_c, copy_k = number_runs(spare)
+        self.copies_c = copies_c
+        copy_k += 1
         # a pair row Σ_r x_cdr ≤ 1 only where he could fill two roles of the team, or is locked onto it: with one role
         # column, x ≤ 1 is the same constraint, and the LP is spared a row per such pair
         team_pairs = np.flatnonzero(self.team[self.d]
@@ -1241,8 +1243,7 @@ def _expand_slots(instance: _Instance, weight: np.ndarray):
     copies = np.minimum(instance.room, np.count_nonzero(positive, axis=0))
     team = np.minimum(instance.open_slots, np.count_nonzero(positive, axis=1))
     row_d = np.repeat(np.arange(instance.n_d), team)
-    col_c = np.repeat(np.arange(instance.n_c), copies)
-    col_k = np.arange(col_c.size) - np.repeat(np.cumsum(copies) - copies, copies)
+    col_c, col_k = number_runs(copies)
     matrix = weight[np.ix_(row_d, col_c)]
     if instance.problem.load_penalty:
         matrix -= instance.problem.load_penalty * (col_k + instance.locked_load[col_c])
@@ -1344,10 +1345,8 @@ class _FlowLP:
             row_lower[:n_c][exact] = face.exact_load[exact]
             row_lower[n_c:][face.exact_team] = instance.open_slots[face.exact_team]
         paid = copies - free
-        self.copy_rows = np.repeat(np.arange(n_c), paid)
-        self.copy_k = copy_k = (
-            np.arange(self.copy_rows.size) - np.repeat(np.cumsum(paid) - paid, paid) + free[self.copy_rows]
-        )
+        self.copy_rows, copy_k = number_runs(paid)
+        self.copy_k = copy_k = copy_k + free[self.copy_rows]
         # a copy dearer than every profit together is never used: capping its cost keeps it finite; not on a face
         # with exact teams, where a place must be filled whatever it costs (two capped copies would tie)
         most = float(instance.open_slots.sum()) + 1.0
