@@ -21,6 +21,7 @@ from matching.groups import (
     record_caps,
     sharing_bounds,
 )
+from matching.groupwise import kth_best, top_k_per_group
 from matching.kernels import (
     PAIR_CHUNK,
     _component,
@@ -55,20 +56,6 @@ class CandidatePairs:
 
     def __len__(self) -> int:
         return int(self.craftsman.size)
-
-
-def _top_k_per_group(group: np.ndarray, value: np.ndarray, tiebreak: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k best values (in [0, 1]) in each group (ties: smaller ``tiebreak`` first).
-
-    A cheap cut at each group's k-th best (one sort of a float key) leaves
-    about k entries per group for the exact three-key sort.
-    """
-    if group.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    n_groups = int(group.max()) + 1
-    near = np.flatnonzero(value >= _kth_best(group, value, k, n_groups)[group] - 1e-9)
-    order = near[np.lexsort((tiebreak[near], -value[near], group[near]))]
-    return order[_rank_in_sorted_groups(group[order]) < k]
 
 
 def candidate_pairs(
@@ -161,7 +148,7 @@ def candidate_pairs(
             rnd, lead_c, lead_d, _base_of_pairs(rnd, lead_c, lead_d, names, value[lead]), k
         )
         # ... and only the pairs whose bound beats it are scored too (gathered once, then narrowed)
-        floor = _kth_best(best_d, best_t, k, n_d)
+        floor = kth_best(best_d, best_t, k, n_d)
         reach = floor[cols] - 1e-9  # the same per-pair thresholds as ``floor[pd] - 1e-9``
         rest = bound >= reach[local]
         rest[lead] = False
@@ -187,9 +174,9 @@ def candidate_pairs(
         pc, pd, total = (
             np.concatenate(pair) for pair in ((best_c, more_c), (best_d, more_d), (best_t, more_t))
         )
-        keep = _top_k_per_group(pd, total, pc, k)
+        keep = top_k_per_group(pd, total, pc, k)
         pc, pd, total = pc[keep], pd[keep], total[keep]
-        kth = _kth_best(pd, total, k, n_d)[cols]
+        kth = kth_best(pd, total, k, n_d)[cols]
         settled = kth > off_support_bound[cols] + 1e-12  # strictly above: ties go to the off-support search
         return pc, pd, cols[~settled], kth[~settled]
 
@@ -326,59 +313,6 @@ def _at_least_top(group: np.ndarray, value: np.ndarray, m: int, n_groups: int, b
     return level >= lowest[group]
 
 
-def _rank_in_sorted_groups(sorted_group: np.ndarray) -> np.ndarray:
-    """0, 1, 2… within each run of equal values of a sorted array (linear, unlike searchsorted)."""
-    if sorted_group.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
-    lengths = np.diff(np.r_[starts, sorted_group.size])
-    return np.arange(sorted_group.size) - np.repeat(starts, lengths)
-
-
-def _kth_best(group: np.ndarray, value: np.ndarray, k: int, n_groups: int) -> np.ndarray:
-    """The k-th largest value of each group; -inf where a group has fewer than k values.
-
-    Linear, not a sort of every value: an integer (radix) sort by group, the
-    values of each group with at least k of them laid out as one padded row,
-    then one ``np.partition`` along the rows.  Groups are laid out in bands of
-    similar size (each band padded to its own widest group), so padding stays
-    below about a third of the cells however unequal the groups are.
-    """
-    kth = np.full(n_groups, -np.inf)
-    if group.size < k:
-        return kth
-    low = int(group.min())
-    local = group - low
-    counts = np.bincount(local)
-    full = np.flatnonzero(counts >= k)
-    if full.size == 0:
-        return kth
-    # renumber groups: full groups first, by band (size within a factor of about 1.4), then the others
-    band = np.floor(2.0 * np.log2(counts[full])).astype(np.int64)
-    by_band = np.argsort(band, kind="stable")
-    full, band = full[by_band], band[by_band]
-    new_id = np.full(counts.size, full.size, dtype=np.int64)
-    new_id[full] = np.arange(full.size)
-    key = new_id[local]
-    order = np.argsort(key.astype(np.uint16) if full.size < 2**16 else key, kind="stable")
-    sizes = counts[full]
-    n_full = int(sizes.sum())  # the values of full groups come first
-    order = order[:n_full]
-    sorted_key = key[order]
-    rank = _rank_in_sorted_groups(sorted_key)
-    sorted_value = value[order]
-    group_starts = np.flatnonzero(np.r_[True, band[1:] != band[:-1]])
-    group_ends = np.r_[group_starts[1:], full.size]
-    value_starts = np.r_[0, np.cumsum(sizes)]
-    for g0, g1 in zip(group_starts.tolist(), group_ends.tolist(), strict=True):
-        e0, e1 = int(value_starts[g0]), int(value_starts[g1])
-        width = int(sizes[g0:g1].max())
-        padded = np.full((g1 - g0, width), -np.inf)
-        padded[sorted_key[e0:e1] - g0, rank[e0:e1]] = sorted_value[e0:e1]
-        kth[full[g0:g1] + low] = np.partition(padded, width - k, axis=1)[:, width - k]
-    return kth
-
-
 def _with_exact_distance(rnd: PreparedRound, pc: np.ndarray, pd: np.ndarray, bound: np.ndarray) -> np.ndarray:
     """Pairs' ``bound`` that counted distance at its maximum (1), with the exact distance instead.
 
@@ -476,17 +410,17 @@ def _best_of_pairs(
     total = base
     if text_weight > 0 and pc.size:
         n_d = rnd.shape[1]
-        first = base >= _kth_best(pd, base, k, n_d)[pd]  # every pair of a demand with fewer than k
+        first = base >= kth_best(pd, base, k, n_d)[pd]  # every pair of a demand with fewer than k
         total = np.full(base.shape, -np.inf)
         total[first] = base[first] + text_weight * _component(rnd, "text", pc[first], pd[first])
-        floor_now = _kth_best(pd[first], total[first], k, n_d)
+        floor_now = kth_best(pd[first], total[first], k, n_d)
         if floor is not None:
             np.maximum(floor_now, floor, out=floor_now)
         more = ~first & (base >= floor_now[pd] - text_weight - 1e-9)
         total[more] = base[more] + text_weight * _component(rnd, "text", pc[more], pd[more])
         near = first | more
         pc, pd, total = pc[near], pd[near], total[near]
-    keep = _top_k_per_group(pd, total, pc, k)
+    keep = top_k_per_group(pd, total, pc, k)
     return pc[keep], pd[keep], total[keep]
 
 

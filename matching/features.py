@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import scipy.sparse as sp
 
-from matching.numbering import number_runs
+from matching.groupwise import number_runs
 from matching.problem import ProblemError
 
 

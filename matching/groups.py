@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matching.groupwise import number_runs
 from matching.kernels import km_from_dot
-from matching.numbering import number_runs
 from matching.prepared import TRACK_NEUTRAL, UNKNOWN_DISTANCE_SCORE, PreparedRound
 from matching.rules import must_travel, other_province, wrong_mode
 

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from matching.config import COMPONENTS
-from matching.numbering import number_runs
+from matching.groupwise import number_runs
 from matching.prepared import EARTH_RADIUS_KM, TRACK_NEUTRAL, UNKNOWN_DISTANCE_SCORE, PreparedRound, Product
 
 PAIR_CHUNK = 200_000  # pairs per row-wise sparse dot: bounds the gathered rows' memory

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
-from matching.numbering import number_runs
+from matching.groupwise import number_runs
 
 # OR-Tools' cost scaling multiplies each cost by the node count + 1 and refuses a network where that may
 # overflow int64 (BAD_COST_RANGE): the largest cost is scaled to 2^(LARGEST_COST_BITS − bits of the node

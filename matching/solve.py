@@ -37,7 +37,7 @@ import highspy
 import numpy as np
 
 from matching.collector import collector_paused
-from matching.numbering import number_runs
+from matching.groupwise import number_runs, rank_in_sorted_groups, top_k_per_group
 from matching.problem import Problem
 from matching.result import INFEASIBLE, NO_REQUIRED_SKILL, OPTIMAL, Assignment, Result, gini
 from matching.threads import for_row_chunks, map_row_chunks
@@ -667,7 +667,7 @@ class _SparseCandidates:
         available = self.score > 0
         available[self._positions(pair_c, pair_d)] = False
         c, d, score = self.c[available], self.d[available], self.score[available]
-        keep = _rank_within(d, -score, c) < k
+        keep = top_k_per_group(d, score, c, k)  # a cut at each demand's k-th best first: no sort of every pair
         return c[keep], d[keep], score[keep]
 
 
@@ -727,11 +727,8 @@ def _rank_within(group: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndar
         order = np.argsort((group * n_key + key_rank.ravel()) * n_tie + tie, kind="stable")
     else:
         order = np.lexsort((tie, key, group))
-    sorted_group = group[order]
-    first = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
-    starts = np.repeat(first, np.diff(np.r_[first, group.size]))
     rank = np.empty(group.size, dtype=np.int64)
-    rank[order] = np.arange(group.size) - starts
+    rank[order] = rank_in_sorted_groups(group[order])
     return rank
 
 
@@ -1526,14 +1523,15 @@ def _build_result(
     order = np.lexsort((pair_c, pair_d))
     pair_c, pair_d, locked = pair_c[order], pair_d[order], locked[order]
 
-    score = instance.score_of(pair_c, pair_d)
+    # where each pair's score and components are: its candidate position (sparse), or its cell
+    component_index = instance.pair_position(pair_c, pair_d) if problem.is_sparse else (pair_c, pair_d)
+    score = (problem.pair_score if problem.is_sparse else problem.scores)[component_index]
     weighted = score * problem.priority[pair_d]
     load = np.bincount(pair_c, minlength=instance.n_c)
     team = np.bincount(pair_d, minlength=instance.n_d)
     penalty_cost = problem.load_penalty * float(np.sum(load * (load - 1)) / 2)
     objective = float(weighted.sum()) - penalty_cost
 
-    component_index = instance.pair_position(pair_c, pair_d) if problem.is_sparse else (pair_c, pair_d)
     breakdowns = _breakdowns(problem, component_index, pair_c.size)
     craftsmen, demands = problem.craftsmen, problem.demands
     tiers = [None] * pair_c.size if problem.relevance is None else problem.relevance[component_index].tolist()

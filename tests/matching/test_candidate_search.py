@@ -17,10 +17,8 @@ from matching.candidates import (
     _at_least_top,
     _base_of_pairs,
     _best_of_pairs,
-    _kth_best,
     _PairCaps,
     _SharingProduct,
-    _top_k_per_group,
     _with_exact_distance,
     candidate_pairs,
 )
@@ -34,6 +32,7 @@ from matching.groups import (
     record_caps,
     sharing_bounds,
 )
+from matching.groupwise import kth_best, top_k_per_group
 from matching.kernels import block_indices, component_values
 from matching.prepared import prepare
 from matching.rules import ALLOWED, possible_craftsmen, rule_codes, score_and_mask
@@ -246,13 +245,13 @@ def test_a_known_floor_keeps_the_top_k(seed, k, weights):
     base = _base_of_pairs(rnd, pc, pd, [n for n in norm if norm[n] > 0])
     total = base + norm["text"] * component_values(rnd, pc, pd, ["text"])["text"]
     lead = rng.random(pc.size) < 0.3  # any pairs will do: their k-th best total is a floor
-    floor = _kth_best(pd[lead & np.isfinite(total)], total[lead & np.isfinite(total)], k, len(dems))
+    floor = kth_best(pd[lead & np.isfinite(total)], total[lead & np.isfinite(total)], k, len(dems))
     got_c, got_d, got_total = _best_of_pairs(rnd, pc[~lead], pd[~lead], base[~lead], k, floor)
     both_c, both_d = np.r_[pc[lead], got_c], np.r_[pd[lead], got_d]
     both_total = np.r_[total[lead], got_total]
     finite = np.isfinite(both_total)
     both_c, both_d, both_total = both_c[finite], both_d[finite], both_total[finite]
-    keep = _top_k_per_group(both_d, both_total, both_c, k)
+    keep = top_k_per_group(both_d, both_total, both_c, k)
     for d in range(len(dems)):
         mine = np.flatnonzero((pd == d) & np.isfinite(total))
         best = mine[np.lexsort((pc[mine], -total[mine]))][:k]
