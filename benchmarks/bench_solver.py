@@ -301,18 +301,19 @@ def _child_seconds(argv: list[str]) -> tuple[float, float, float]:
         return seconds, float(user) + float(system), int(peak_kb) / 1024
 
 
-def _timed_in_turn(solvers: dict, repeat: int) -> dict[str, tuple[list, float, float]]:
-    """Per solver: (its values, best wall seconds, best CPU seconds of this process) over `repeat` calls each, the
-    solvers taking turns (one call of each per pass), so that a shared machine's slow spells fall on all of them."""
-    runs = {name: ([], [], []) for name in solvers}
+def _timed_in_turn(solvers: dict, repeat: int) -> dict[str, tuple[object, float, float]]:
+    """Per solver: (its last value, best wall seconds, best CPU seconds of this process) over `repeat` calls each,
+    the solvers taking turns (one call of each per pass), so that a shared machine's slow spells fall on all of them.
+    Only the last value is kept: earlier Results alive would make the collector's passes longer for the next solves."""
+    last, walls, cpus = {}, {name: [] for name in solvers}, {name: [] for name in solvers}
     for _ in range(repeat):
         for name, solver in solvers.items():
-            values, walls, cpus = runs[name]
+            last.pop(name, None)
             start, cpu_start = time.perf_counter(), time.process_time()
-            values.append(solver())
-            walls.append(time.perf_counter() - start)
-            cpus.append(time.process_time() - cpu_start)
-    return {name: (values, min(walls), min(cpus)) for name, (values, walls, cpus) in runs.items()}
+            last[name] = solver()
+            walls[name].append(time.perf_counter() - start)
+            cpus[name].append(time.process_time() - cpu_start)
+    return {name: (last[name], min(walls[name]), min(cpus[name])) for name in solvers}
 
 
 def _write_instance(problem: Problem, folder: str, fmt: str) -> str:
@@ -350,15 +351,21 @@ def compare_peers(sizes, penalties, repeat: int, fmt: str, seed: int) -> list[di
                 problem = bench_scale.random_sparse_problem(n_c, n_d, PEER_CANDIDATES, seed, penalty)
                 network = network_of(problem)
                 row = {"craftsmen": n_c, "demands": n_d, "load_penalty": penalty, "load": os.getloadavg()[0]}
-                timed = _timed_in_turn({"ours": lambda p=problem: solve(p), **{
+                optimise = []  # ours' optimisation alone, each solve
+
+                def solve_ours(p=problem, seen=optimise):
+                    result = solve(p)
+                    seen.append(result.timings["optimise"])
+                    return result
+
+                timed = _timed_in_turn({"ours": solve_ours, **{
                     peer: lambda r=run, p=problem: r(network_of(p)) for peer, run in PEERS.items()}}, repeat)
                 for name, (_, wall, cpu) in timed.items():
                     row[f"{name}_solve"], row[f"{name}_solve_cpu"] = wall, cpu
-                results = timed["ours"][0]
-                ours = results[-1]
-                row["ours_optimise"], row["ours_route"] = min(r.timings["optimise"] for r in results), ours.solver
+                ours = timed["ours"][0]
+                row["ours_optimise"], row["ours_route"] = min(optimise), ours.solver
                 for peer in PEERS:
-                    objective = network_objective(network, timed[peer][0][-1])
+                    objective = network_objective(network, timed[peer][0])
                     row[f"{peer}_gap"] = abs(objective - ours.objective) / max(abs(ours.objective), 1e-12)
                     if row[f"{peer}_gap"] > 1e-7:
                         raise AssertionError(f"{peer} objective {objective!r} differs from ours {ours.objective!r}")

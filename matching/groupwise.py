@@ -78,13 +78,14 @@ def kth_best(group: np.ndarray, value: np.ndarray, k: int, n_groups: int) -> np.
 
 
 def top_k_per_group(group: np.ndarray, value: np.ndarray, tiebreak: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k best values (in [0, 1]) in each group (ties: smaller ``tiebreak`` first), in that order:
-    by group, then best first.
+    """Indices of the k best values in each group (ties: smaller ``tiebreak`` first), in that order: by group,
+    then best first.
 
     A cheap cut at each group's k-th best (one sort of a float key) leaves
-    about k entries per group for the exact three-key sort.
+    about k entries per group for the exact three-key sort; the cut keeps
+    what lies within 1e-9 of that k-th best too, so it never drops one.
     """
-    if group.size == 0:
+    if group.size == 0 or k <= 0:
         return np.zeros(0, dtype=np.int64)
     n_groups = int(group.max()) + 1
     near = np.flatnonzero(value >= kth_best(group, value, k, n_groups)[group] - 1e-9)
