@@ -23,7 +23,10 @@ workers = int(os.environ.get("CRAFTMATCH_WORKERS", "2"))  # one per core: thread
 # request on the same connection instead of a new TCP handshake) and serve other requests while one waits
 # on PostgreSQL: measured against sync workers in benchmarks/NOTES.md ("Public side under load").
 worker_class = "gthread"
-threads = int(os.environ.get("CRAFTMATCH_THREADS", "4"))
+# Two threads per worker: enough to overlap PostgreSQL's waits on two cores, and fewer threads contend less for the
+# GIL (2 x 2 against 2 x 4, alternating on a quiet machine: API 104-118 against 92-93 submissions/s, GET p95 46-50
+# against 60 ms at 50 clients; benchmarks/NOTES.md, session 18).
+threads = int(os.environ.get("CRAFTMATCH_THREADS", "2"))
 # A worker stops accepting at this many open connections, so that a burst of new keep-alive clients spreads
 # over the workers: uncapped, one worker took all 50 of bench_web's API clients and served them on one core
 # (84 submissions/s with the other worker idle; capped at 32: 158-170/s, GET p95 unchanged; NOTES.md).

@@ -44,9 +44,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-# Requests inside the app at once, as production's gunicorn allows (2 workers x 4 threads); the others wait their
+# Requests inside the app at once, as production's gunicorn allows (2 workers x 2 threads); the others wait their
 # turn in the server, not for one of the pool's 15 connections, which gives up after 30 s (503) on a loaded machine.
-IN_APP_AT_ONCE = 8
+IN_APP_AT_ONCE = 4
 
 
 def _at_most(count: int, app):
