@@ -333,10 +333,16 @@ class _Instance:
         position = _lookup(self.sorted_keys, c * self.n_d + d)
         return np.where(position >= 0, self.key_order[np.maximum(position, 0)], -1)
 
+    def cells_of(self, c: np.ndarray, d: np.ndarray):
+        """Where the pairs' scores, components and tiers are: their candidate positions (sparse), or their cells."""
+        return self.pair_position(c, d) if self.problem.is_sparse else (c, d)
+
+    def score_at(self, cells) -> np.ndarray:
+        """The scores at `cells_of`'s answer."""
+        return (self.problem.pair_score if self.problem.is_sparse else self.problem.scores)[cells]
+
     def score_of(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
-        if not self.problem.is_sparse:
-            return self.problem.scores[c, d]
-        return self.problem.pair_score[self.pair_position(c, d)]
+        return self.score_at(self.cells_of(c, d))
 
     def lock_conflicts(self) -> list[str]:
         problem, messages = self.problem, []
@@ -461,6 +467,11 @@ class _DenseCandidates:
 
     def weights(self, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.weight[d, c]
+
+    def weighted_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`everything` with the pairs' weights."""
+        c, d = self.everything()
+        return c, d, self.weights(c, d)
 
     def relevant_pricer(self, start_c: np.ndarray, start_d: np.ndarray) -> tuple[Pricer, np.ndarray, np.ndarray]:
         """Phase 1 of relevance first: hands out, per demand asked for, its best relevant candidates
@@ -662,6 +673,10 @@ class _SparseCandidates:
     def everything(self) -> tuple[np.ndarray, np.ndarray]:
         return self.c, self.d
 
+    def weighted_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`everything` with the pairs' weights (in the candidates' order: no lookup)."""
+        return self.c, self.d, self.weight
+
     def alternates(self, pair_c: np.ndarray, pair_d: np.ndarray, k: int):
         """(craftsman, demand, score) of the k best open pairs per demand, by score."""
         available = self.score > 0
@@ -780,11 +795,7 @@ def _min_cost_flow(instance: _Instance, candidates, face: _Face | None) -> tuple
     """`matching.min_cost_flow.max_profit_flow` on every candidate pair."""
     from matching.min_cost_flow import max_profit_flow
 
-    if isinstance(candidates, _SparseCandidates):
-        pair_c, pair_d, weight = candidates.c, candidates.d, candidates.weight
-    else:
-        pair_c, pair_d = candidates.everything()
-        weight = candidates.weights(pair_c, pair_d)
+    pair_c, pair_d, weight = candidates.weighted_pairs()
     fixed = None
     if face is not None and face.fixed_keys.size:
         fixed = _lookup(face.fixed_keys, pair_c * instance.n_d + pair_d) >= 0
@@ -1523,9 +1534,8 @@ def _build_result(
     order = np.lexsort((pair_c, pair_d))
     pair_c, pair_d, locked = pair_c[order], pair_d[order], locked[order]
 
-    # where each pair's score and components are: its candidate position (sparse), or its cell
-    component_index = instance.pair_position(pair_c, pair_d) if problem.is_sparse else (pair_c, pair_d)
-    score = (problem.pair_score if problem.is_sparse else problem.scores)[component_index]
+    component_index = instance.cells_of(pair_c, pair_d)  # found once: the scores, components and tiers are there
+    score = instance.score_at(component_index)
     weighted = score * problem.priority[pair_d]
     load = np.bincount(pair_c, minlength=instance.n_c)
     team = np.bincount(pair_d, minlength=instance.n_d)
